@@ -1,0 +1,25 @@
+"""optprior: task-invariant representations with VAEs and the optimal prior.
+
+>>> from optprior import OptimalPriorCVAE
+>>> model = OptimalPriorCVAE(epochs=50).fit(X, s, X_val, s_val)
+>>> z = model.transform(X_test, s_test)
+>>> log_lik = model.score_samples(X_test, s_test, n_samples=1000)
+"""
+
+from optprior.models import CVAE, VAE, BaseModel, ModelConfig, OptimalPriorCVAE
+from optprior.training import TrainingConfig
+
+__version__ = "0.1.0"
+
+load_model = BaseModel.load
+
+__all__ = [
+    "VAE",
+    "CVAE",
+    "OptimalPriorCVAE",
+    "BaseModel",
+    "ModelConfig",
+    "TrainingConfig",
+    "load_model",
+    "__version__",
+]

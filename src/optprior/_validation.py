@@ -1,0 +1,60 @@
+"""Input checks that turn bad arrays into errors naming the problem."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarray:
+    """Return ``x`` as a float32 (N, D) array, or raise ``ValueError`` saying what is wrong."""
+    try:
+        array = np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a numeric array: {error}") from None
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_points, n_features), got shape {array.shape}; "
+            "flatten images with X.reshape(len(X), -1)"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape})")
+    finite = np.isfinite(array)
+    if not finite.all():
+        row = int(np.argwhere(~finite)[0, 0])
+        raise ValueError(f"{name} contains NaN or infinite values (first in row {row})")
+    if bernoulli and (array.min() < 0.0 or array.max() > 1.0):
+        raise ValueError(
+            f"{name} must lie in [0, 1] for the Bernoulli likelihood, "
+            f"got values in [{array.min():.3g}, {array.max():.3g}]"
+        )
+    return array
+
+
+def check_tasks(
+    s: object, n_points: int, known_tasks: Iterable[int] | None = None, name: str = "s"
+) -> np.ndarray:
+    """Return ``s`` as int64 (N,), checking its length and (if given) that every task is known."""
+    if s is None:
+        raise ValueError(f"{name} (the task index of each point) is required for this model")
+    array = np.asarray(s)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (n_points,), got shape {array.shape}")
+    if array.shape[0] != n_points:
+        raise ValueError(f"X has {n_points} points but {name} has {array.shape[0]}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+            raise ValueError(f"{name} must hold integer task indices, got dtype {array.dtype}")
+    array = array.astype(np.int64)
+    if array.size and array.min() < 0:
+        raise ValueError(f"{name} holds negative task index {int(array.min())}")
+    if known_tasks is not None:
+        known = set(int(k) for k in known_tasks)
+        unknown = sorted(set(np.unique(array).tolist()) - known)
+        if unknown:
+            raise ValueError(
+                f"{name} holds task indices {unknown} that were not seen in training "
+                f"(known tasks: {sorted(known)})"
+            )
+    return array

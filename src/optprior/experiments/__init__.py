@@ -1,0 +1,1 @@
+"""Experiments: the bundled demo and the paper's reproduction protocol."""

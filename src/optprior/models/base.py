@@ -1,0 +1,265 @@
+"""The user-facing estimator: fit / transform / score_samples / elbo / sample / save / load."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from optprior._validation import check_data, check_tasks
+from optprior.evaluation.bounds import elbo, log_marginal_likelihood
+from optprior.models.config import ModelConfig
+from optprior.models.module import VAEModule
+from optprior.nn.decoders import DECODERS, GaussianDecoder
+from optprior.nn.encoder import GaussianEncoder
+from optprior.priors import Prior, StandardNormalPrior
+from optprior.training.config import TrainingConfig
+from optprior.training.trainer import History, Trainer
+
+FILE_FORMAT = "optprior-model"
+FILE_VERSION = 1
+_MODEL_CLASSES: dict[str, type[BaseModel]] = {}
+
+
+class ModelFileError(ValueError):
+    """A file that is not a readable optprior model."""
+
+
+class NotFittedError(RuntimeError):
+    """The estimator was used before ``fit`` or ``load``."""
+
+
+class BaseModel:
+    """A VAE-family estimator in the scikit-learn style.
+
+    Subclasses set only ``conditional`` (is the task index an input?) and ``make_prior``.
+    Arrays: ``X`` (N, D) float in [0, 1] for the Bernoulli likelihood, any finite
+    values for the Gaussian one; ``s`` (N,) integer task indices 0..K-1.
+
+    Settings come from a ``ModelConfig`` and a ``TrainingConfig`` or as keyword overrides
+    of their fields, e.g. ``CVAE(latent_dim=10, epochs=50, likelihood="gaussian")``.
+    """
+
+    conditional: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _MODEL_CLASSES[cls.__name__] = cls
+
+    def __init__(
+        self,
+        config: ModelConfig | None = None,
+        training: TrainingConfig | None = None,
+        **overrides: Any,
+    ) -> None:
+        config = config or ModelConfig()
+        training = training or TrainingConfig()
+        model_keys = {f.name for f in fields(ModelConfig)}
+        training_keys = {f.name for f in fields(TrainingConfig)}
+        unknown = sorted(set(overrides) - model_keys - training_keys)
+        if unknown:
+            raise TypeError(
+                f"unknown settings {unknown}; valid ones are {sorted(model_keys | training_keys)}"
+            )
+        self.config = replace(config, **{k: v for k, v in overrides.items() if k in model_keys})
+        self.training = replace(
+            training, **{k: v for k, v in overrides.items() if k in training_keys}
+        )
+        self.module_: VAEModule | None = None
+        self.tasks_: list[int] = []
+        self.history_: History | None = None
+
+    # ----------------------------------------------------------------- structure
+    def make_prior(self) -> Prior:
+        """The prior this method holds."""
+        return StandardNormalPrior(self.config.latent_dim)
+
+    def _build(self, x_dim: int, n_tasks: int) -> VAEModule:
+        c = self.config
+        task_inputs = n_tasks if self.conditional else 0
+        encoder = GaussianEncoder(x_dim, c.latent_dim, c.hidden_sizes, c.activation, task_inputs)
+        decoder_class = DECODERS[c.likelihood]
+        extra = (
+            {"logvar_bounds": c.gaussian_logvar_bounds} if decoder_class is GaussianDecoder else {}
+        )
+        decoder = decoder_class(
+            x_dim, c.latent_dim, c.hidden_sizes, c.activation, task_inputs, **extra
+        )
+        module = VAEModule(encoder, decoder, self.make_prior(), self.conditional)
+        return module.to(self.training.device)
+
+    @property
+    def n_tasks_(self) -> int:
+        return max(self.tasks_) + 1 if self.tasks_ else 0
+
+    # ---------------------------------------------------------------- conversion
+    def _tensors(
+        self, x: object, s: object, name: str = "X", training: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        array = check_data(x, name, bernoulli=self.config.likelihood == "bernoulli")
+        task_name = "s" if name == "X" else f"s{name[1:]}"
+        if self.conditional or s is not None:
+            known = None if training or not self.conditional else self.tasks_
+            tasks = check_tasks(s, array.shape[0], known, task_name)
+        else:
+            tasks = np.zeros(array.shape[0], dtype=np.int64)
+        device = self.training.device
+        return torch.from_numpy(array).to(device), torch.from_numpy(tasks).to(device)
+
+    def _fitted(self) -> VAEModule:
+        if self.module_ is None:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted: call fit() or load()")
+        return self.module_
+
+    # ------------------------------------------------------------------- fitting
+    def fit(
+        self, X: object, s: object = None, X_val: object = None, s_val: object = None
+    ) -> BaseModel:
+        """Train on ``X`` (N, D) with tasks ``s`` (N,); early-stop on ``X_val``/``s_val``.
+
+        The best epoch's weights (the discriminator included) are kept.
+        """
+        x, tasks = self._tensors(X, s, "X", training=True)
+        self.tasks_ = sorted(set(tasks.tolist())) if self.conditional else [0]
+        x_val = s_val_t = None
+        if X_val is not None:
+            x_val, s_val_t = self._tensors(X_val, s_val, "X_val")
+            if x_val.shape[1] != x.shape[1]:
+                raise ValueError(f"X_val has {x_val.shape[1]} features but X has {x.shape[1]}")
+        torch.manual_seed(self.training.seed)
+        self.module_ = self._build(x.shape[1], self.n_tasks_)
+        binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
+        trainer = Trainer(self.module_, self.training, binarize)
+        self.history_ = trainer.fit(x, tasks, x_val, s_val_t)
+        return self
+
+    # ----------------------------------------------------------------- inference
+    def _checked(self, X: object, s: object) -> tuple[VAEModule, torch.Tensor, torch.Tensor]:
+        module = self._fitted()
+        x, tasks = self._tensors(X, s)
+        if x.shape[1] != module.decoder.x_dim:
+            raise ValueError(
+                f"X has {x.shape[1]} features, the model was fitted on {module.decoder.x_dim}"
+            )
+        return module, x, tasks
+
+    @torch.no_grad()
+    def posterior(
+        self, X: object, s: object = None, batch_size: int = 4096
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and log-variance of q(z | x, s): two (N, latent_dim) arrays."""
+        module, x, tasks = self._checked(X, s)
+        module.eval()
+        means, logvars = [], []
+        for i in range(0, x.shape[0], batch_size):
+            mu, logvar = module.inference(x[i : i + batch_size], tasks[i : i + batch_size])
+            means.append(mu)
+            logvars.append(logvar)
+        return torch.cat(means).cpu().numpy(), torch.cat(logvars).cpu().numpy()
+
+    def transform(self, X: object, s: object = None) -> np.ndarray:
+        """Posterior means E[z | x, s]: (N, latent_dim), the task-invariant representation."""
+        return self.posterior(X, s)[0]
+
+    def score_samples(self, X: object, s: object = None, n_samples: int = 1000) -> np.ndarray:
+        """Importance-sampled test log-likelihood ln p(x | s) per point (nats): (N,).
+
+        The optimal-prior model uses N(z; 0, I) exp(T(z)) as its prior.
+        """
+        module, x, tasks = self._checked(X, s)
+        return log_marginal_likelihood(module, x, tasks, n_samples).cpu().numpy()
+
+    def elbo(self, X: object, s: object = None, n_samples: int = 1) -> np.ndarray:
+        """Evidence lower bound per point (nats), averaged over ``n_samples`` draws: (N,)."""
+        module, x, tasks = self._checked(X, s)
+        return elbo(module, x, tasks, n_samples).cpu().numpy()
+
+    @torch.no_grad()
+    def sample(self, n: int, s: int | object = 0) -> np.ndarray:
+        """Decoder means E[x | z, s] for ``n`` prior draws of z: (n, D).
+
+        ``s`` is one task index for all draws or an (n,) array of them.
+        """
+        module = self._fitted()
+        module.eval()
+        tasks = np.full(n, s) if np.ndim(s) == 0 else s
+        task_array = check_tasks(tasks, n, self.tasks_ if self.conditional else None)
+        tasks_t = torch.from_numpy(task_array).to(self.training.device)
+        z = module.prior.sample(n)
+        return module.generate(z, tasks_t).cpu().numpy()
+
+    # ------------------------------------------------------------------- storage
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model atomically (temporary file in the same folder, then rename)."""
+        module = self._fitted()
+        history = self.history_ or History()
+        payload = {
+            "format": FILE_FORMAT,
+            "version": FILE_VERSION,
+            "class": type(self).__name__,
+            "config": asdict(self.config),
+            "training": asdict(self.training),
+            "x_dim": module.decoder.x_dim,
+            "tasks": list(self.tasks_),
+            "state_dict": module.state_dict(),
+            "history": {
+                "epochs": history.epochs,
+                "best_epoch": history.best_epoch,
+                "stopped_early": history.stopped_early,
+            },
+        }
+        atomic_torch_save(payload, Path(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> BaseModel:
+        """Read a model written by ``save``; ``BaseModel.load`` returns the saved class."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no model file at {path}")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises many types for foreign or broken files
+            raise ModelFileError(
+                f"{path} is not a readable optprior model file ({error})"
+            ) from None
+        if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
+            raise ModelFileError(f"{path} is not an optprior model file")
+        if payload.get("version") != FILE_VERSION:
+            raise ModelFileError(
+                f"{path} has model file version {payload.get('version')}, "
+                f"this optprior reads version {FILE_VERSION}"
+            )
+        saved = _MODEL_CLASSES.get(payload["class"])
+        if saved is None or not issubclass(saved, cls):
+            raise ModelFileError(f"{path} holds a {payload['class']}, not a {cls.__name__}")
+        training = dict(payload["training"])
+        if device is not None:
+            training["device"] = device
+        model = saved(ModelConfig(**payload["config"]), TrainingConfig(**training))
+        model.tasks_ = list(payload["tasks"])
+        model.module_ = model._build(payload["x_dim"], model.n_tasks_)
+        model.module_.load_state_dict(payload["state_dict"])
+        model.module_.eval()
+        model.history_ = History(**payload["history"])
+        return model
+
+
+def atomic_torch_save(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(obj, stream)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["BaseModel", "ModelFileError", "NotFittedError", "atomic_torch_save"]

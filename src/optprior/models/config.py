@@ -1,0 +1,41 @@
+"""Architecture settings shared by VAE, CVAE and the optimal-prior CVAE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@dataclass
+class ModelConfig:
+    """Network sizes and likelihood. Defaults follow ``paper.md`` (AAAI 2019 setting).
+
+    Attributes:
+        likelihood: ``"bernoulli"`` (x in [0, 1], logits) or ``"gaussian"``.
+        latent_dim: size of z.
+        hidden_sizes: widths of the encoder and decoder MLP hidden layers.
+        activation: hidden activation name (``tanh``, ``relu``, ``elu``, ...).
+        gaussian_logvar_bounds: range of the Gaussian decoder's per-pixel ln sigma^2.
+        discriminator_hidden_sizes: widths of the optimal prior's T(z) MLP.
+        discriminator_dropout: dropout rate inside T(z) while it is trained.
+    """
+
+    likelihood: str = "bernoulli"
+    latent_dim: int = 40
+    hidden_sizes: tuple[int, ...] = (500, 500, 500)
+    activation: str = "tanh"
+    gaussian_logvar_bounds: tuple[float, float] = (-9.0, 2.0)
+    discriminator_hidden_sizes: tuple[int, ...] = (500, 500, 500)
+    discriminator_dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}")
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
+        self.discriminator_hidden_sizes = tuple(int(h) for h in self.discriminator_hidden_sizes)
+        self.gaussian_logvar_bounds = tuple(float(b) for b in self.gaussian_logvar_bounds)
+        if not 0.0 <= self.discriminator_dropout < 1.0:
+            raise ValueError("discriminator_dropout must lie in [0, 1)")

@@ -1,0 +1,59 @@
+"""The amortised Gaussian posterior q(z | x, s)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from optprior.nn.mlp import MLP
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Log density of a diagonal Gaussian, summed over the last axis (nats).
+
+    Shapes broadcast: ``z`` (..., D), ``mu``/``logvar`` (..., D) -> (...).
+    """
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(-1)
+
+
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """Log density of N(0, I) summed over the last axis: (..., D) -> (...)."""
+    return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+
+
+class GaussianEncoder(nn.Module):
+    """q(z | x, s) = N(mu(x, s), diag(exp(logvar(x, s)))).
+
+    One MLP outputs ``2 * latent_dim`` numbers: the mean and the log-variance.
+    Shapes: ``x`` (B, x_dim), ``s`` (B,) -> ``mu``, ``logvar`` (B, latent_dim).
+    """
+
+    def __init__(
+        self,
+        x_dim: int,
+        latent_dim: int,
+        hidden_sizes: Sequence[int],
+        activation: str,
+        n_tasks: int = 0,
+    ) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = MLP(x_dim, 2 * latent_dim, hidden_sizes, activation, n_tasks)
+
+    def forward(
+        self, x: torch.Tensor, s: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.net(x, s).chunk(2, dim=-1)
+        return mu, logvar
+
+    @staticmethod
+    def rsample(mu: torch.Tensor, logvar: torch.Tensor, n: int | None = None) -> torch.Tensor:
+        """Reparameterised draw(s): (B, D) -> (B, D), or (n, B, D) when ``n`` is given."""
+        shape = mu.shape if n is None else (n, *mu.shape)
+        eps = torch.randn(shape, dtype=mu.dtype, device=mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps

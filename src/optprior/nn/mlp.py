@@ -1,0 +1,85 @@
+"""Multilayer perceptrons and the task-conditioned input layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "softplus": nn.Softplus,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    """Return a fresh activation module by name (one of ``ACTIVATIONS``)."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}"
+        ) from None
+
+
+class ConditionalInput(nn.Module):
+    """Affine layer on ``[x, one_hot(s)]`` computed without building the one-hot.
+
+    ``W [x, one_hot(s)] + b == W_x x + E[s] + b``, so the task enters as a learned
+    per-task bias (an embedding row). With ``n_tasks == 0`` the task is ignored.
+
+    Shapes: ``x`` (..., in_features), ``s`` (...,) int64 -> (..., out_features).
+    """
+
+    def __init__(self, in_features: int, out_features: int, n_tasks: int = 0) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.task_bias = nn.Embedding(n_tasks, out_features) if n_tasks > 0 else None
+        if self.task_bias is not None:
+            # Same scale as the weights nn.Linear would give the one-hot columns.
+            bound = 1.0 / (in_features + n_tasks) ** 0.5
+            nn.init.uniform_(self.task_bias.weight, -bound, bound)
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.linear(x)
+        if self.task_bias is not None:
+            if s is None:
+                raise ValueError("this layer is task-conditioned: the task index s is required")
+            h = h + self.task_bias(s)
+        return h
+
+
+class MLP(nn.Module):
+    """``ConditionalInput`` followed by ``len(hidden_sizes)`` activations and linear layers.
+
+    With ``hidden_sizes == ()`` it is a single (conditional) affine map.
+    Shapes: ``x`` (..., in_features), ``s`` (...,) -> (..., out_features).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_sizes: Sequence[int] = (500, 500, 500),
+        activation: str = "tanh",
+        n_tasks: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        sizes = [*hidden_sizes, out_features]
+        self.input = ConditionalInput(in_features, sizes[0], n_tasks)
+        layers: list[nn.Module] = []
+        for width_in, width_out in pairwise(sizes):
+            layers.append(make_activation(activation))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            layers.append(nn.Linear(width_in, width_out))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+        return self.body(self.input(x, s))

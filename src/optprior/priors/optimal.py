@@ -1,0 +1,67 @@
+"""The optimal prior: the aggregated posterior q(z), through a density-ratio discriminator.
+
+A classifier T(z) (logit) is trained by logistic regression to tell encoded z ~ q(z)
+(label 1) from z ~ N(0, I) (label 0), in equal numbers. At its optimum
+T(z) = ln q(z) / N(z; 0, I), so the implicit prior is N(z; 0, I) exp(T(z)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.nn import functional as F
+
+from optprior.nn.encoder import standard_normal_log_prob
+from optprior.nn.mlp import MLP
+from optprior.priors.base import Prior
+
+
+class OptimalPrior(Prior):
+    """p(z) = N(z; 0, I) exp(T(z)), with T an MLP discriminator (log density ratio)."""
+
+    has_discriminator = True
+
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden_sizes: Sequence[int] = (500, 500, 500),
+        activation: str = "tanh",
+        dropout: float = 0.2,
+        sir_pool: int = 64,
+    ) -> None:
+        super().__init__(latent_dim)
+        self.discriminator = MLP(latent_dim, 1, hidden_sizes, activation, dropout=dropout)
+        self.sir_pool = sir_pool
+        # Start at T == 0, i.e. the prior starts as N(0, I) and the model as a CVAE.
+        last = self.discriminator.body[-1] if len(self.discriminator.body) else None
+        final = last if last is not None else self.discriminator.input.linear
+        torch.nn.init.zeros_(final.weight)
+        torch.nn.init.zeros_(final.bias)
+
+    def log_ratio(self, z: torch.Tensor) -> torch.Tensor:
+        """T(z) ~= ln q(z) / N(z; 0, I): (..., D) -> (...)."""
+        return self.discriminator(z).squeeze(-1)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return standard_normal_log_prob(z) + self.log_ratio(z)
+
+    def discriminator_loss(self, z_posterior: torch.Tensor) -> torch.Tensor:
+        """Mean logistic loss of T on ``z_posterior`` (B, D) against B fresh N(0, I) draws.
+
+        ``z_posterior`` should be detached from the encoder.
+        """
+        z_normal = torch.randn_like(z_posterior)
+        logits = self.log_ratio(torch.cat([z_posterior, z_normal]))
+        labels = torch.zeros_like(logits)
+        labels[: z_posterior.shape[0]] = 1.0
+        return F.binary_cross_entropy_with_logits(logits, labels)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """Sampling-importance-resampling: ``sir_pool`` N(0, I) candidates per draw,
+        one kept with probability proportional to exp(T)."""
+        candidates = torch.randn(n, self.sir_pool, self.latent_dim, device=self._device())
+        weights = torch.softmax(self.log_ratio(candidates), dim=-1)
+        pick = torch.multinomial(weights, 1).squeeze(-1)
+        return candidates[torch.arange(n), pick]

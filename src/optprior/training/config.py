@@ -1,0 +1,62 @@
+"""Optimisation settings, separate from the architecture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DISCRIMINATOR_SCHEDULES = ("interleaved", "epoch")
+
+
+@dataclass
+class TrainingConfig:
+    """How a model is fitted.
+
+    Attributes:
+        epochs: maximum number of passes over the training data.
+        batch_size: points per model step.
+        learning_rate: Adam step size of encoder and decoder.
+        discriminator_learning_rate: Adam step size of the optimal prior's T(z).
+        warmup_epochs: the KL weight rises linearly from 1/warmup_epochs to 1 over
+            this many epochs (0: no warm-up).
+        patience: stop after this many epochs without a better monitored ELBO
+            (validation ELBO when validation data is given, else the training ELBO).
+        discriminator_schedule: ``"interleaved"`` (``discriminator_steps`` steps of T
+            after every model step, on that step's detached z) or ``"epoch"``
+            (``discriminator_epochs`` full passes over the data after each model epoch).
+        discriminator_steps: T steps per model step in the interleaved schedule.
+        discriminator_epochs: passes of T per model epoch in the epoch schedule.
+        dynamic_binarization: with a Bernoulli decoder, draw x ~ Bernoulli(x) at every
+            step from [0, 1] data.
+        seed: seeds initialisation, shuffling and noise; CPU training repeats exactly.
+        device: torch device string, e.g. ``"cpu"`` or ``"cuda"``.
+        progress: show a progress bar over epochs.
+    """
+
+    epochs: int = 200
+    batch_size: int = 100
+    learning_rate: float = 1e-4
+    discriminator_learning_rate: float = 1e-3
+    warmup_epochs: int = 10
+    patience: int = 20
+    discriminator_schedule: str = "interleaved"
+    discriminator_steps: int = 1
+    discriminator_epochs: int = 1
+    dynamic_binarization: bool = True
+    seed: int = 0
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.discriminator_schedule not in DISCRIMINATOR_SCHEDULES:
+            raise ValueError(
+                f"unknown discriminator_schedule {self.discriminator_schedule!r}; "
+                f"choose one of {DISCRIMINATOR_SCHEDULES}"
+            )
+        for name in ("epochs", "batch_size", "discriminator_steps", "discriminator_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup_epochs", "patience"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.learning_rate <= 0 or self.discriminator_learning_rate <= 0:
+            raise ValueError("learning rates must be positive")

@@ -1,0 +1,172 @@
+"""The training loop: Adam, KL warm-up, the discriminator schedule, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from optprior.evaluation.bounds import elbo
+from optprior.models.module import VAEModule
+from optprior.training.config import TrainingConfig
+
+
+@dataclass
+class History:
+    """Per-epoch training curves and the epoch whose weights were kept."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    stopped_early: bool = False
+
+
+class Trainer:
+    """Fits a ``VAEModule`` on tensors already on the training device.
+
+    Model steps maximise ``E[ln p(x|z,s)] - beta * KL`` with the prior's parameters
+    frozen; if the prior has a discriminator, it is fitted by logistic regression on
+    detached encoded z against N(0, I) draws, on the configured schedule.
+    """
+
+    def __init__(self, module: VAEModule, config: TrainingConfig, binarize: bool) -> None:
+        self.module = module
+        self.config = config
+        self.binarize = binarize
+        prior = module.prior
+        model_parameters = [*module.encoder.parameters(), *module.decoder.parameters()]
+        self.optimizer = torch.optim.Adam(model_parameters, lr=config.learning_rate)
+        self.discriminator_optimizer = (
+            torch.optim.Adam(prior.parameters(), lr=config.discriminator_learning_rate)
+            if prior.has_discriminator
+            else None
+        )
+
+    def fit(
+        self,
+        x: torch.Tensor,
+        s: torch.Tensor,
+        x_val: torch.Tensor | None = None,
+        s_val: torch.Tensor | None = None,
+    ) -> History:
+        """Train; restore and return with the best monitored epoch's weights (T included).
+
+        Shapes: ``x`` (N, x_dim), ``s`` (N,) int64; validation likewise.
+        """
+        config = self.config
+        generator = torch.Generator().manual_seed(config.seed)
+        history = History()
+        best_score, best_state, stale = -float("inf"), None, 0
+        bar = tqdm(range(config.epochs), desc="epochs", disable=not config.progress, leave=False)
+        for epoch in bar:
+            start = time.perf_counter()
+            beta = min(1.0, (epoch + 1) / config.warmup_epochs) if config.warmup_epochs else 1.0
+            record = self._train_epoch(x, s, beta, generator)
+            if (
+                self.discriminator_optimizer is not None
+                and config.discriminator_schedule == "epoch"
+            ):
+                record["discriminator_loss"] = self._discriminator_epochs(x, s, generator)
+            if x_val is not None:
+                record["val_elbo"] = float(elbo(self.module, x_val, s_val).mean())
+            record.update(epoch=epoch, beta=beta, seconds=time.perf_counter() - start)
+            history.epochs.append(record)
+
+            score = record.get("val_elbo", record["train_elbo"])
+            if score > best_score:
+                best_score, stale, history.best_epoch = score, 0, epoch
+                best_state = copy.deepcopy(self.module.state_dict())
+            else:
+                stale += 1
+            bar.set_postfix(
+                {k: f"{v:.2f}" for k, v in record.items() if k.endswith(("elbo", "loss"))}
+            )
+            if config.patience and stale >= config.patience:
+                history.stopped_early = True
+                break
+            if not torch.isfinite(torch.tensor(record["train_loss"])):
+                raise FloatingPointError(
+                    f"training loss became {record['train_loss']} at epoch {epoch}"
+                )
+        bar.close()
+        if best_state is not None:
+            self.module.load_state_dict(best_state)
+        self.module.eval()
+        return history
+
+    def _batches(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[slice]]:
+        order = torch.randperm(n, generator=generator)
+        size = self.config.batch_size
+        return order, [slice(i, i + size) for i in range(0, n, size)]
+
+    def _train_epoch(
+        self, x: torch.Tensor, s: torch.Tensor, beta: float, generator: torch.Generator
+    ) -> dict[str, float]:
+        module, prior = self.module, self.module.prior
+        interleaved = (
+            self.discriminator_optimizer is not None
+            and self.config.discriminator_schedule == "interleaved"
+        )
+        order, slices = self._batches(x.shape[0], generator)
+        order = order.to(x.device)
+        x_epoch, s_epoch = x[order], s[order]  # one gather per epoch; batches are views
+        module.train()
+        totals = torch.zeros(4, device=x.device)  # loss, elbo, kl, discriminator loss
+        for batch in slices:
+            xb, sb = x_epoch[batch], s_epoch[batch]
+            if self.binarize:
+                xb = torch.bernoulli(xb)
+            prior.requires_grad_(False)
+            prior.eval()
+            reconstruction, kl, z = module.objective_terms(xb, sb)
+            loss = (beta * kl - reconstruction).mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            prior.requires_grad_(True)
+            with torch.no_grad():
+                weight = xb.shape[0]
+                totals[0] += loss.detach() * weight
+                totals[1] += (reconstruction - kl).sum()
+                totals[2] += kl.sum()
+            if interleaved:
+                z = z.detach()
+                for _ in range(self.config.discriminator_steps):
+                    totals[3] += self._discriminator_step(z) * weight
+        totals = (totals / x.shape[0]).tolist()
+        record = {"train_loss": totals[0], "train_elbo": totals[1], "train_kl": totals[2]}
+        if interleaved:
+            record["discriminator_loss"] = totals[3] / self.config.discriminator_steps
+        return record
+
+    def _discriminator_step(self, z: torch.Tensor) -> torch.Tensor:
+        prior = self.module.prior
+        prior.train()
+        loss = prior.discriminator_loss(z)
+        self.discriminator_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.discriminator_optimizer.step()
+        return loss.detach()
+
+    def _discriminator_epochs(
+        self, x: torch.Tensor, s: torch.Tensor, generator: torch.Generator
+    ) -> float:
+        """Full passes of T over freshly encoded data; returns the mean logistic loss."""
+        module = self.module
+        total, count = 0.0, 0
+        for _ in range(self.config.discriminator_epochs):
+            order, slices = self._batches(x.shape[0], generator)
+            order = order.to(x.device)
+            for batch in slices:
+                index = order[batch]
+                xb = x[index]
+                if self.binarize:
+                    xb = torch.bernoulli(xb)
+                with torch.no_grad():
+                    mu, logvar = module.inference(xb, s[index])
+                    z = module.encoder.rsample(mu, logvar)
+                total += float(self._discriminator_step(z)) * len(index)
+                count += len(index)
+        return total / count

@@ -1,0 +1,118 @@
+"""The estimator API: fitting, outputs, persistence, reproducibility."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import FAST
+
+from optprior import CVAE, VAE, BaseModel, OptimalPriorCVAE, load_model
+
+METHODS = [VAE, CVAE, OptimalPriorCVAE]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_outputs_have_documented_shapes(method, two_tasks):
+    x, s = two_tasks
+    model = method(**FAST).fit(x[:200], s[:200], x[200:], s[200:])
+    assert model.transform(x, s).shape == (240, 3)
+    scores = model.score_samples(x[:10], s[:10], n_samples=20)
+    bounds = model.elbo(x[:10], s[:10], n_samples=20)
+    assert scores.shape == bounds.shape == (10,)
+    assert np.all(scores <= 0)  # Bernoulli likelihood of binary data
+    samples = model.sample(5, s=1)
+    assert samples.shape == (5, 12) and samples.min() >= 0 and samples.max() <= 1
+    assert len(model.history_.epochs) == 3 and 0 <= model.history_.best_epoch < 3
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_save_then_load_gives_identical_outputs(method, two_tasks, tmp_path):
+    x, s = two_tasks
+    model = method(**FAST).fit(x, s)
+    path = tmp_path / "model.pt"
+    model.save(path)
+    loaded = load_model(path)
+    assert type(loaded) is method and loaded.tasks_ == model.tasks_
+    np.testing.assert_array_equal(loaded.transform(x, s), model.transform(x, s))
+    for m in (model, loaded):
+        torch.manual_seed(3)
+        m.result = (m.score_samples(x[:20], s[:20], n_samples=30), m.sample(4, s=0))
+    np.testing.assert_array_equal(loaded.result[0], model.result[0])
+    np.testing.assert_array_equal(loaded.result[1], model.result[1])
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary left
+
+
+def test_discriminator_is_saved_with_the_model(two_tasks, tmp_path):
+    x, s = two_tasks
+    model = OptimalPriorCVAE(**FAST).fit(x, s)
+    model.save(tmp_path / "m.pt")
+    loaded = OptimalPriorCVAE.load(tmp_path / "m.pt")
+    z = torch.randn(50, 3)
+    with torch.no_grad():
+        t_saved = model.module_.prior.log_ratio(z)
+        t_loaded = loaded.module_.prior.log_ratio(z)
+    assert t_saved.abs().max() > 0  # T was trained, not left at zero
+    torch.testing.assert_close(t_loaded, t_saved)
+
+
+@pytest.mark.parametrize("schedule", ["interleaved", "epoch"])
+def test_same_seed_repeats_training_exactly(schedule, two_tasks):
+    x, s = two_tasks
+    runs = [
+        OptimalPriorCVAE(**FAST, seed=seed, discriminator_schedule=schedule).fit(x, s)
+        for seed in (7, 7, 8)
+    ]
+    first, again, other = (r.module_.state_dict() for r in runs)
+    for key in first:
+        torch.testing.assert_close(again[key], first[key], rtol=0, atol=0)
+    assert any(not torch.equal(other[k], first[k]) for k in first)
+    assert runs[0].history_.epochs[-1]["train_loss"] == runs[1].history_.epochs[-1]["train_loss"]
+
+
+def test_best_epoch_is_restored(two_tasks):
+    x, s = two_tasks
+    model = CVAE(**{**FAST, "epochs": 8}, learning_rate=1e-2).fit(
+        x[:200], s[:200], x[200:], s[200:]
+    )
+    history = model.history_
+    best = max(history.epochs, key=lambda r: r["val_elbo"])
+    assert history.best_epoch == best["epoch"]
+
+
+def test_early_stopping_stops(two_tasks):
+    x, s = two_tasks
+    # A learning rate this small cannot improve a noisy validation score for long.
+    model = CVAE(**{**FAST, "epochs": 200}, patience=2, learning_rate=1e-9).fit(
+        x[:200], s[:200], x[200:], s[200:]
+    )
+    assert model.history_.stopped_early and len(model.history_.epochs) < 200
+
+
+def test_gaussian_likelihood_and_variance_bounds(two_tasks):
+    x, s = two_tasks
+    model = CVAE(**FAST, likelihood="gaussian", gaussian_logvar_bounds=(-3.0, 1.0)).fit(
+        3.0 * x - 1.0, s
+    )
+    logvar = model.module_.decoder.log_variance
+    assert logvar.min() > -3.0 and logvar.max() < 1.0
+    assert np.isfinite(model.score_samples(3.0 * x[:5] - 1.0, s[:5], n_samples=10)).all()
+
+
+def test_vae_ignores_tasks(two_tasks):
+    x, s = two_tasks
+    model = VAE(**FAST).fit(x)
+    np.testing.assert_array_equal(model.transform(x[:5]), model.transform(x[:5], s[:5] * 0 + 1))
+
+
+def test_score_samples_bounded_memory_runs_many_samples():
+    """1000 samples over many points goes through chunking without materialising all at once."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((3000, 64)) < 0.5).astype(np.float32)
+    model = VAE(latent_dim=4, hidden_sizes=(32,), epochs=1, progress=False).fit(x[:200])
+    scores = model.score_samples(x, n_samples=1000)
+    assert scores.shape == (3000,) and np.isfinite(scores).all()
+
+
+def test_base_class_load_returns_saved_class(two_tasks, tmp_path):
+    x, s = two_tasks
+    CVAE(**FAST).fit(x, s).save(tmp_path / "c.pt")
+    assert type(BaseModel.load(tmp_path / "c.pt")) is CVAE
