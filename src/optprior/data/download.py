@@ -1,0 +1,76 @@
+"""Where the data live, and fetching of missing files with atomic writes.
+
+The data root is ``root`` if given, else ``$OPTPRIOR_DATA``, else ``$XDG_CACHE_HOME/optprior``
+(``~/.cache/optprior`` when XDG_CACHE_HOME is unset). A download goes to a temporary file in
+the destination folder, is checked against the registry checksum and only then renamed into
+place with :func:`os.replace`; on any failure the temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from optprior.data.integrity import matches
+from optprior.data.registry import FileSpec
+
+ENV_ROOT = "OPTPRIOR_DATA"
+ENV_NO_DOWNLOAD = "OPTPRIOR_NO_DOWNLOAD"
+TIMEOUT_S = 60.0
+_CHUNK = 1 << 20
+
+
+def data_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The folder holding ``<dataset>/<file>``: ``root``, else $OPTPRIOR_DATA, else the cache."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get(ENV_ROOT):
+        return Path(os.environ[ENV_ROOT]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "optprior"
+
+
+def downloads_allowed(download: bool | None = None) -> bool:
+    """``download`` if given, else True unless $OPTPRIOR_NO_DOWNLOAD is 1/true/yes."""
+    if download is not None:
+        return download
+    return os.environ.get(ENV_NO_DOWNLOAD, "").strip().lower() not in {"1", "true", "yes"}
+
+
+def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> None:
+    """Fetch ``spec`` from its URLs, in order, to ``dest``; OSError listing failures if none works.
+
+    ``dest`` only ever appears complete and checksum-verified.
+    """
+    if not spec.urls:
+        raise OSError(f"no download address for {spec.name}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for url in spec.urls:
+        try:
+            _fetch(url, spec, dest, timeout)
+            return
+        except (OSError, ValueError) as exc:  # URLError, timeouts, bad checksum
+            failures.append(f"{url}: {exc}")
+    raise OSError("download failed: " + "; ".join(failures))
+
+
+def _fetch(url: str, spec: FileSpec, dest: Path, timeout: float) -> None:
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            size = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=size, unit="B", unit_scale=True, desc=dest.name, disable=None) as bar:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        if not matches(tmp, spec):
+            raise ValueError(f"wrong checksum, expected {spec.expected}")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,232 @@
+"""The experimental settings of the paper as ready-to-train multi-task arrays.
+
+Two-task digits (``usps-mnist``, ``mnist-usps``, ``synth-svhn``, ``svhn-synth``): task 0 is
+the source with its whole training set (less a validation part), task 1 the target with only
+``n_target_train`` (100) training points drawn with the seed, plus ``n_target_val`` validation
+points drawn from the rest of its training set. The test split holds both official test sets;
+scores are reported on the target task (``MultiTaskData.target_task``).
+
+Three-task ``faces``: Frey (0), Olivetti (1), UMist (2) with the fixed test split of
+:func:`optprior.data.load` and a seeded validation part of each training set; every task is
+scored, so ``target_task`` is None.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from optprior.data.datasets import read_native
+from optprior.data.transforms import resize_images, to_float01
+
+SETTINGS: tuple[str, ...] = ("usps-mnist", "mnist-usps", "synth-svhn", "svhn-synth", "faces")
+FACE_TASKS = ("frey", "olivetti", "umist")
+_PAIRS = {
+    "usps-mnist": ("usps", "mnist"),
+    "mnist-usps": ("mnist", "usps"),
+    "synth-svhn": ("synth", "svhn"),
+    "svhn-synth": ("svhn", "synth"),
+}
+# Default image size (height, width) of each family of settings.
+_DIGIT_SIZE, _COLOUR_SIZE, _FACE_SIZE = (28, 28), (32, 32), (28, 20)
+
+Root = str | os.PathLike[str] | None
+
+
+@dataclass(frozen=True)
+class TaskSplit:
+    """One split of a multi-task data set.
+
+    Attributes:
+        X: float32 (N, D) flattened images in [0, 1] (row-major over H, W and channel).
+        s: int64 (N,) task index of each point.
+        y: int64 (N,) class label (digit or face subject), -1 where there is none (Frey).
+        index: int64 (N,) position of each point in ``load(tasks[s], "train")`` (train and
+            val splits) or ``load(tasks[s], "test")`` (test split); records which points a
+            seed drew.
+    """
+
+    X: np.ndarray
+    s: np.ndarray
+    y: np.ndarray
+    index: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def task(self, k: int) -> TaskSplit:
+        """The points of task ``k`` only."""
+        mask = self.s == k
+        return TaskSplit(self.X[mask], self.s[mask], self.y[mask], self.index[mask])
+
+
+@dataclass(frozen=True)
+class MultiTaskData:
+    """A setting: train/val/test splits plus what a model needs to know about them.
+
+    Attributes:
+        name: the setting, one of :data:`SETTINGS`.
+        seed: the seed that drew the training/validation points.
+        train, val, test: the splits.
+        tasks: dataset name of each task index.
+        image_shape: (H, W) for grey or (H, W, 3) for RGB; ``X`` rows reshape to it.
+        likelihood: decoder family, 'bernoulli' (digits in [0, 1], to be binarised by the
+            model) or 'gaussian' (continuous pixels).
+        target_task: the task scored in a two-task setting; None when every task is scored.
+    """
+
+    name: str
+    seed: int
+    train: TaskSplit
+    val: TaskSplit
+    test: TaskSplit
+    tasks: tuple[str, ...]
+    image_shape: tuple[int, ...]
+    likelihood: str
+    target_task: int | None
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.tasks)
+
+
+def load_setting(name: str, seed: int, root: Root = None, **options: Any) -> MultiTaskData:
+    """The setting ``name`` with training/validation points drawn with ``seed``.
+
+    Options of the two-task settings: ``image_size`` (default (28, 28) for USPS/MNIST, USPS
+    upsampled; (32, 32) for SVHN/Synth), ``n_target_train`` (100), ``n_target_val`` (100),
+    ``val_fraction`` of the source training set held out for validation (0.1), ``n_source``
+    (use at most this many source training images, drawn with the seed; default all),
+    ``download``. Options of ``faces``: ``image_size`` ((28, 20), Frey's size),
+    ``val_fraction`` of each task's training part (0.1), ``download``.
+
+    Same seed, same points; the test sets do not depend on the seed.
+    """
+    if name in _PAIRS:
+        return _two_task(name, seed, root, **options)
+    if name == "faces":
+        return _faces(seed, root, **options)
+    raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
+
+
+def _two_task(
+    name: str,
+    seed: int,
+    root: Root,
+    *,
+    image_size: tuple[int, int] | None = None,
+    n_target_train: int = 100,
+    n_target_val: int = 100,
+    val_fraction: float = 0.1,
+    n_source: int | None = None,
+    download: bool | None = None,
+) -> MultiTaskData:
+    _check_fraction(val_fraction)
+    if n_source is not None and n_source < 1:
+        raise ValueError(f"n_source must be positive or None, got {n_source}")
+    source, target = _PAIRS[name]
+    colour = source in ("svhn", "synth")
+    size = tuple(image_size or (_COLOUR_SIZE if colour else _DIGIT_SIZE))
+    source_rng, target_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
+    )
+
+    src_x, src_y = read_native(source, "train", root, download=download)
+    pool = source_rng.permutation(len(src_x))[:n_source]
+    n_val = round(val_fraction * len(pool))
+
+    tgt_x, tgt_y = read_native(target, "train", root, download=download)
+    if n_target_train < 1 or n_target_val < 0 or n_target_train + n_target_val > len(tgt_x):
+        raise ValueError(
+            f"cannot draw {n_target_train} training and {n_target_val} validation "
+            f"points from the {len(tgt_x)} {target} training images"
+        )
+    order = target_rng.permutation(len(tgt_x))
+    n_tgt = n_target_train + n_target_val
+
+    return MultiTaskData(
+        name=name,
+        seed=seed,
+        train=_stack(
+            [_take(src_x, src_y, pool[n_val:]), _take(tgt_x, tgt_y, order[:n_target_train])], size
+        ),
+        val=_stack(
+            [_take(src_x, src_y, pool[:n_val]), _take(tgt_x, tgt_y, order[n_target_train:n_tgt])],
+            size,
+        ),
+        test=_stack(
+            [_whole(*read_native(d, "test", root, download=download)) for d in (source, target)],
+            size,
+        ),
+        tasks=(source, target),
+        image_shape=size + ((3,) if colour else ()),
+        likelihood="gaussian" if colour else "bernoulli",
+        target_task=1,
+    )
+
+
+def _faces(
+    seed: int,
+    root: Root,
+    *,
+    image_size: tuple[int, int] = _FACE_SIZE,
+    val_fraction: float = 0.1,
+    download: bool | None = None,
+) -> MultiTaskData:
+    _check_fraction(val_fraction)
+    seeds = np.random.SeedSequence(seed).spawn(len(FACE_TASKS))
+    train, val, test = [], [], []
+    for task, task_seed in zip(FACE_TASKS, seeds, strict=True):
+        x, y = read_native(task, "train", root, download=download)
+        order = np.random.default_rng(task_seed).permutation(len(x))
+        n_val = round(val_fraction * len(x))
+        train.append(_take(x, y, order[n_val:]))
+        val.append(_take(x, y, order[:n_val]))
+        test.append(_whole(*read_native(task, "test", root, download=download)))
+    size = tuple(image_size)
+    return MultiTaskData(
+        name="faces",
+        seed=seed,
+        train=_stack(train, size),
+        val=_stack(val, size),
+        test=_stack(test, size),
+        tasks=FACE_TASKS,
+        image_shape=size,
+        likelihood="gaussian",
+        target_task=None,
+    )
+
+
+def _check_fraction(val_fraction: float) -> None:
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+
+
+_Part = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _take(images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> _Part:
+    """(images, labels, indices) of the points ``indices``, in increasing order."""
+    indices = np.sort(indices)
+    return images[indices], labels[indices], indices
+
+
+def _whole(images: np.ndarray, labels: np.ndarray) -> _Part:
+    return images, labels, np.arange(len(images))
+
+
+def _stack(parts: list[_Part], size: tuple[int, ...]) -> TaskSplit:
+    """Concatenate the parts of tasks 0, 1, ... into one flattened split."""
+    xs = []
+    for images, _, _ in parts:
+        resized = resize_images(to_float01(images), size)
+        xs.append(resized.reshape(len(resized), int(np.prod(resized.shape[1:]))))
+    return TaskSplit(
+        X=np.concatenate(xs).astype(np.float32, copy=False),
+        s=np.concatenate([np.full(len(x), k, dtype=np.int64) for k, x in enumerate(xs)]),
+        y=np.concatenate([labels for _, labels, _ in parts]).astype(np.int64, copy=False),
+        index=np.concatenate([index for _, _, index in parts]).astype(np.int64, copy=False),
+    )

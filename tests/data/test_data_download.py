@@ -1,0 +1,83 @@
+"""Downloads: atomic writes, checksum check, fallbacks; only local file:// URLs are used."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optprior.data import DatasetNotFoundError, load
+from optprior.data.download import download_file, downloads_allowed
+from optprior.data.registry import DATASETS, DatasetSpec, FileSpec, Variant
+
+
+def _source(tmp_path: Path, content: bytes = b"payload" * 1000) -> tuple[Path, str]:
+    path = tmp_path / "server" / "file.bin"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    return path, hashlib.md5(content).hexdigest()
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir() if p.name.endswith(".part")]
+
+
+def test_download_writes_verified_file(tmp_path: Path) -> None:
+    source, md5 = _source(tmp_path)
+    dest = tmp_path / "root" / "ds" / "file.bin"
+    download_file(FileSpec("file.bin", md5=(md5,), urls=(source.as_uri(),)), dest)
+    assert dest.read_bytes() == source.read_bytes()
+    assert _leftovers(dest.parent) == []
+
+
+def test_download_with_wrong_checksum_leaves_nothing(tmp_path: Path) -> None:
+    source, _ = _source(tmp_path)
+    dest = tmp_path / "root" / "file.bin"
+    with pytest.raises(OSError, match="wrong checksum"):
+        download_file(FileSpec("file.bin", md5=("0" * 32,), urls=(source.as_uri(),)), dest)
+    assert not dest.exists() and _leftovers(dest.parent) == []
+
+
+def test_download_tries_the_next_address(tmp_path: Path) -> None:
+    source, md5 = _source(tmp_path)
+    missing = (tmp_path / "server" / "absent.bin").as_uri()
+    dest = tmp_path / "file.bin"
+    download_file(FileSpec("file.bin", md5=(md5,), urls=(missing, source.as_uri())), dest)
+    assert dest.read_bytes() == source.read_bytes()
+
+
+def test_downloads_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not downloads_allowed()  # the tests' autouse fixture sets OPTPRIOR_NO_DOWNLOAD=1
+    assert downloads_allowed(True)
+    monkeypatch.delenv("OPTPRIOR_NO_DOWNLOAD")
+    assert downloads_allowed() and not downloads_allowed(False)
+
+
+def _frey_from(monkeypatch: pytest.MonkeyPatch, url: str, md5: str) -> None:
+    spec = FileSpec("frey_rawface.mat", md5=(md5,), urls=(url,))
+    variant = Variant("mat", train=(spec,), test=(spec,))
+    monkeypatch.setitem(DATASETS, "frey", DatasetSpec("frey", (variant,), official_split=False))
+
+
+def test_load_downloads_a_missing_file(tmp_path: Path, monkeypatch, fakes) -> None:
+    served = tmp_path / "server" / "frey_rawface.mat"
+    frames = fakes.frey(served, n=10)
+    _frey_from(monkeypatch, served.as_uri(), hashlib.md5(served.read_bytes()).hexdigest())
+    root = tmp_path / "root"
+    images, _ = load("frey", "train", root, download=True)
+    assert (root / "frey" / "frey_rawface.mat").read_bytes() == served.read_bytes()
+    originals = {frame.tobytes() for frame in frames / np.float32(255)}
+    assert len(images) == 8 and {image.tobytes() for image in images} <= originals
+
+
+def test_failed_download_says_where_to_put_the_file(tmp_path: Path, monkeypatch) -> None:
+    url = (tmp_path / "server" / "nowhere.mat").as_uri()
+    _frey_from(monkeypatch, url, "0" * 32)
+    with pytest.raises(DatasetNotFoundError) as info:
+        load("frey", "test", tmp_path / "root", download=True)
+    message = str(info.value)
+    assert str(tmp_path / "root" / "frey" / "frey_rawface.mat") in message
+    assert url in message and "download failed" in message
+    assert not (tmp_path / "root" / "frey" / "frey_rawface.mat").exists()

@@ -1,0 +1,154 @@
+"""``load``: data root, variants, face splits, checksums and error messages."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optprior.data import (
+    FACE_TEST_FRACTION,
+    CorruptDatasetError,
+    DatasetNotFoundError,
+    data_root,
+    datasets,
+    integrity,
+    load,
+)
+from optprior.data.registry import DATASETS, FileSpec
+
+
+def test_data_root_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("OPTPRIOR_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data_root(tmp_path / "arg") == tmp_path / "arg"
+    assert data_root() == tmp_path / "env"
+    monkeypatch.delenv("OPTPRIOR_DATA")
+    assert data_root() == tmp_path / "xdg" / "optprior"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data_root() == tmp_path / "home" / ".cache" / "optprior"
+
+
+def test_load_uses_env_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fakes) -> None:
+    fakes.mnist(tmp_path / "mnist", n=4)
+    monkeypatch.setenv("OPTPRIOR_DATA", str(tmp_path))
+    images, labels = load("mnist", "test", verify=False)
+    assert images.shape == (4, 28, 28) and images.dtype == np.float32
+    assert 0 <= images.min() and images.max() <= 1 and labels.dtype == np.int64
+
+
+def test_faces_split_is_fixed_and_disjoint(tmp_path: Path, fakes) -> None:
+    frames = fakes.frey(tmp_path / "frey" / "frey_rawface.mat", n=50)
+    train, _ = load("frey", "train", tmp_path, verify=False)
+    test, labels = load("frey", "test", tmp_path, verify=False)
+    assert len(test) == round(FACE_TEST_FRACTION * 50) and len(train) + len(test) == 50
+    all_rows = {row.tobytes() for row in frames / np.float32(255)}
+    train_rows = {row.tobytes() for row in train}
+    test_rows = {row.tobytes() for row in test}
+    assert not train_rows & test_rows and train_rows | test_rows == all_rows
+    np.testing.assert_array_equal(load("frey", "test", tmp_path, verify=False)[0], test)
+    assert (labels == -1).all()
+
+
+def test_umist_prefers_the_original(tmp_path: Path, fakes) -> None:
+    fakes.umist_32(tmp_path / "umist" / "UMIST.mat", counts=(5, 5))
+    assert load("umist", "train", tmp_path, verify=False)[0].shape[1:] == (32, 32)
+    fakes.umist_cropped(tmp_path / "umist" / "umist_cropped.mat", counts=(5, 5))
+    assert load("umist", "train", tmp_path, verify=False)[0].shape[1:] == (112, 92)
+    forced = load("umist", "train", tmp_path, variant="32x32", verify=False)[0]
+    assert forced.shape[1:] == (32, 32)
+
+
+def test_usps_falls_back_to_libsvm(tmp_path: Path, fakes) -> None:
+    values = np.zeros((3, 256))
+    fakes.libsvm(tmp_path / "usps" / "usps.t.bz2", values, np.array([1, 2, 10]))
+    images, labels = load("usps", "test", tmp_path, verify=False)
+    np.testing.assert_array_equal(labels, [0, 1, 9])
+    assert np.allclose(images, 0.5)
+    fakes.usps_h5(tmp_path / "usps" / "usps.h5", n_test=5)
+    assert len(load("usps", "test", tmp_path, verify=False)[0]) == 5
+
+
+def test_missing_file_error_names_path_and_url(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFoundError) as info:
+        load("svhn", "train", tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "svhn" / "train_32x32.mat") in message
+    assert "http://ufldl.stanford.edu/housenumbers/train_32x32.mat" in message
+    assert "download is off" in message
+    assert isinstance(info.value, FileNotFoundError)
+
+
+def test_missing_file_lists_every_variant(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFoundError) as info:
+        load("synth", "test", tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "synth" / "synth_test_32x32.mat") in message
+    assert str(tmp_path / "synth" / "syn_number.mat") in message
+    assert "M3SDA" in message
+
+
+def test_corrupt_file_names_file_and_checksum(tmp_path: Path, fakes) -> None:
+    path = tmp_path / "frey" / "frey_rawface.mat"
+    fakes.frey(path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CorruptDatasetError) as info:
+        load("frey", "train", tmp_path)
+    assert str(path) in str(info.value)
+    assert "5aeb024d42b8a6091f30e5eb18c8a48d" in str(info.value)
+    assert info.value.path == path
+
+
+def test_unverified_corrupt_file_still_gives_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "olivetti" / "olivettifaces.mat"
+    path.parent.mkdir()
+    path.write_bytes(b"\0" * 300)
+    with pytest.raises(CorruptDatasetError, match="olivettifaces.mat"):
+        load("olivetti", "test", tmp_path, verify=False)
+
+
+@pytest.mark.parametrize(("name", "split"), [("cifar", "train"), ("mnist", "valid")])
+def test_unknown_names(name: str, split: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="valid: "):
+        load(name, split, tmp_path)
+
+
+def _gzip(path: Path, content: bytes, level: int) -> Path:
+    path.write_bytes(gzip.compress(content, compresslevel=level, mtime=0))
+    return path
+
+
+def test_recompressed_gzip_passes_by_content(tmp_path: Path) -> None:
+    content = bytes(range(256)) * 40
+    official = _gzip(tmp_path / "official.gz", content, 1)
+    spec = FileSpec(
+        "x.gz",
+        md5=(hashlib.md5(official.read_bytes()).hexdigest(),),
+        content_md5=hashlib.md5(content).hexdigest(),
+    )
+    assert integrity.matches(official, spec)
+    regzipped = _gzip(tmp_path / "regzipped.gz", content, 9)
+    assert regzipped.read_bytes() != official.read_bytes()
+    assert integrity.matches(regzipped, spec)
+    assert not integrity.matches(_gzip(tmp_path / "other.gz", content[:-1], 9), spec)
+    (tmp_path / "broken.gz").write_bytes(regzipped.read_bytes()[:50])
+    with pytest.raises(CorruptDatasetError, match="broken.gz"):
+        integrity.verify_file(tmp_path / "broken.gz", spec)
+
+
+def test_verification_is_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    spec = FileSpec("f.bin", md5=(hashlib.md5(b"abc").hexdigest(),))
+    integrity.verify_file(path, spec)
+    monkeypatch.setattr(integrity, "file_digests", lambda p: pytest.fail("hashed twice"))
+    integrity.verify_file(path, spec)
+
+
+def test_every_registered_variant_has_a_reader() -> None:
+    registered = {(name, v.name) for name, spec in DATASETS.items() for v in spec.variants}
+    assert registered == set(datasets._READERS)

@@ -1,0 +1,139 @@
+"""The paper's settings: target sizes, seeding, disjoint splits, metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optprior.data import SETTINGS, MultiTaskData, datasets, load_setting
+
+
+@pytest.fixture(scope="module")
+def usps_mnist(shared: Path) -> dict[str, MultiTaskData]:
+    """usps-mnist with seed 0, seed 0 again, and seed 1."""
+    for rel in (
+        "mnist/train-images-idx3-ubyte.gz",
+        "mnist/t10k-images-idx3-ubyte.gz",
+        "usps/usps.h5",
+    ):
+        if not (shared / rel).is_file():
+            pytest.skip(f"staged file {shared / rel} is absent")
+    return {
+        "seed0": load_setting("usps-mnist", 0, shared),
+        "seed0 again": load_setting("usps-mnist", 0, shared),
+        "seed1": load_setting("usps-mnist", 1, shared),
+    }
+
+
+def _assert_split_shapes(data: MultiTaskData) -> None:
+    dim = int(np.prod(data.image_shape))
+    for split in (data.train, data.val, data.test):
+        assert split.X.dtype == np.float32 and split.X.shape == (len(split), dim)
+        assert split.s.dtype == np.int64 and split.y.dtype == np.int64
+        assert split.index.dtype == np.int64 and len(split.s) == len(split.y) == len(split)
+        assert 0.0 <= split.X.min() and split.X.max() <= 1.0
+        assert set(np.unique(split.s)) <= set(range(data.n_tasks))
+
+
+def _disjoint(data: MultiTaskData, task: int) -> None:
+    train, val = data.train.task(task).index, data.val.task(task).index
+    assert len(np.unique(train)) == len(train) and not np.intersect1d(train, val).size
+
+
+def test_usps_mnist(usps_mnist: dict[str, MultiTaskData]) -> None:
+    data = usps_mnist["seed0"]
+    _assert_split_shapes(data)
+    assert data.tasks == ("usps", "mnist") and data.target_task == 1
+    assert data.image_shape == (28, 28) and data.likelihood == "bernoulli"
+    target = data.train.task(1)
+    assert len(target) == 100 and len(data.val.task(1)) == 100
+    assert len(data.train.task(0)) + len(data.val.task(0)) == 7291
+    assert len(data.val.task(0)) == 729
+    assert len(data.test.task(0)) == 2007 and len(data.test.task(1)) == 10000
+    _disjoint(data, 0)
+    _disjoint(data, 1)
+    assert set(np.unique(target.y)) <= set(range(10))
+
+
+def test_same_seed_same_points(usps_mnist: dict[str, MultiTaskData]) -> None:
+    first, again = usps_mnist["seed0"], usps_mnist["seed0 again"]
+    for split in ("train", "val", "test"):
+        a, b = getattr(first, split), getattr(again, split)
+        np.testing.assert_array_equal(a.index, b.index)
+        np.testing.assert_array_equal(a.X, b.X)
+
+
+def test_different_seed_different_points(usps_mnist: dict[str, MultiTaskData]) -> None:
+    zero, one = usps_mnist["seed0"], usps_mnist["seed1"]
+    assert not np.array_equal(zero.train.task(1).index, one.train.task(1).index)
+    assert not np.array_equal(zero.val.task(0).index, one.val.task(0).index)
+    np.testing.assert_array_equal(zero.test.X, one.test.X)  # test sets do not move
+
+
+def test_faces(shared: Path, require) -> None:
+    require("frey/frey_rawface.mat", "olivetti/olivettifaces.mat", "umist/UMIST.mat")
+    data = load_setting("faces", 3, shared)
+    _assert_split_shapes(data)
+    assert data.tasks == ("frey", "olivetti", "umist") and data.target_task is None
+    assert data.image_shape == (28, 20) and data.likelihood == "gaussian"
+    sizes = [
+        len(data.train.task(k)) + len(data.val.task(k)) + len(data.test.task(k)) for k in range(3)
+    ]
+    assert sizes == [1965, 400, 575]
+    for k in range(3):
+        _disjoint(data, k)
+    assert (data.train.task(0).y == -1).all() and (data.train.task(1).y >= 0).all()
+    again = load_setting("faces", 3, shared)
+    np.testing.assert_array_equal(data.val.index, again.val.index)
+    other = load_setting("faces", 4, shared)
+    assert not np.array_equal(data.val.index, other.val.index)
+    np.testing.assert_array_equal(data.test.index, other.test.index)
+
+
+@pytest.fixture
+def colour_root(tmp_path: Path, fakes, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Small fake SVHN and syn_number.mat; their checksums are not the official ones."""
+    fakes.svhn(tmp_path / "svhn" / "train_32x32.mat", n=250, seed=0)
+    fakes.svhn(tmp_path / "svhn" / "test_32x32.mat", n=30, seed=1)
+    fakes.syn_number(tmp_path / "synth" / "syn_number.mat", n_train=300, n_test=40)
+    monkeypatch.setattr(datasets, "verify_file", lambda path, spec: None)
+    return tmp_path
+
+
+def test_synth_svhn(colour_root: Path) -> None:
+    data = load_setting("synth-svhn", 0, colour_root, n_target_val=20, val_fraction=0.2)
+    _assert_split_shapes(data)
+    assert data.tasks == ("synth", "svhn") and data.image_shape == (32, 32, 3)
+    assert data.likelihood == "gaussian" and data.train.X.shape[1] == 3072
+    assert len(data.train.task(1)) == 100 and len(data.val.task(1)) == 20
+    assert len(data.train.task(0)) == 240 and len(data.val.task(0)) == 60
+    assert len(data.test.task(0)) == 40 and len(data.test.task(1)) == 30
+    _disjoint(data, 1)
+
+
+def test_options(colour_root: Path) -> None:
+    data = load_setting(
+        "svhn-synth",
+        1,
+        colour_root,
+        n_source=50,
+        image_size=(16, 16),
+        n_target_train=10,
+        n_target_val=5,
+        val_fraction=0.0,
+    )
+    assert data.image_shape == (16, 16, 3) and data.train.X.shape[1] == 768
+    assert len(data.train.task(0)) == 50 and len(data.val.task(0)) == 0
+    assert len(data.train.task(1)) == 10 and len(data.val.task(1)) == 5
+    with pytest.raises(ValueError, match="cannot draw"):
+        load_setting("svhn-synth", 1, colour_root, n_target_train=300)
+    with pytest.raises(TypeError):
+        load_setting("svhn-synth", 1, colour_root, n_tagret_train=10)
+
+
+def test_unknown_setting_lists_valid_names() -> None:
+    with pytest.raises(ValueError, match="usps-mnist.*faces"):
+        load_setting("mnist-svhn", 0)
+    assert SETTINGS == ("usps-mnist", "mnist-usps", "synth-svhn", "svhn-synth", "faces")
