@@ -1,16 +1,7 @@
-"""Shared fixtures: tiny two-task binary data and fast model settings."""
+"""Shared fixtures: tiny two-task binary data."""
 
 import numpy as np
 import pytest
-
-FAST = {
-    "latent_dim": 3,
-    "hidden_sizes": (16,),
-    "discriminator_hidden_sizes": (16,),
-    "epochs": 3,
-    "batch_size": 50,
-    "progress": False,
-}
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,13 @@ seed)`` gives the multi-task train/val/test arrays of one experiment. See docs/d
 from optprior.data.datasets import DATASET_NAMES, FACE_SPLIT_SEED, FACE_TEST_FRACTION, load
 from optprior.data.download import data_root
 from optprior.data.errors import CorruptDatasetError, DatasetNotFoundError
-from optprior.data.settings import SETTINGS, MultiTaskData, TaskSplit, load_setting
+from optprior.data.settings import (
+    SETTINGS,
+    MultiTaskData,
+    TaskSplit,
+    load_setting,
+    setting_options,
+)
 
 __all__ = [
     "DATASET_NAMES",
@@ -21,4 +27,5 @@ __all__ = [
     "data_root",
     "load",
     "load_setting",
+    "setting_options",
 ]

@@ -9,12 +9,12 @@ place with :func:`os.replace`; on any failure the temporary file is removed.
 from __future__ import annotations
 
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from tqdm import tqdm
 
+from optprior._io import atomic_write
 from optprior.data.integrity import matches
 from optprior.data.registry import FileSpec
 
@@ -60,17 +60,15 @@ def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> Non
 
 
 def _fetch(url: str, spec: FileSpec, dest: Path, timeout: float) -> None:
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            size = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=size, unit="B", unit_scale=True, desc=dest.name, disable=None) as bar:
-                while chunk := response.read(_CHUNK):
-                    out.write(chunk)
-                    bar.update(len(chunk))
+    with (
+        atomic_write(dest, suffix=".part") as (out, tmp),
+        urllib.request.urlopen(url, timeout=timeout) as response,
+    ):
+        size = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=size, unit="B", unit_scale=True, desc=dest.name, disable=None) as bar:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                bar.update(len(chunk))
+        out.flush()
         if not matches(tmp, spec):
             raise ValueError(f"wrong checksum, expected {spec.expected}")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)

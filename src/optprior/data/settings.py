@@ -13,6 +13,7 @@ scored, so ``target_task`` is None.
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,15 @@ class MultiTaskData:
     @property
     def n_tasks(self) -> int:
         return len(self.tasks)
+
+
+def setting_options(name: str) -> tuple[str, ...]:
+    """Names of the keyword options that ``load_setting(name, ...)`` accepts."""
+    if name not in SETTINGS:
+        raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
+    function = _faces if name == "faces" else _two_task
+    parameters = inspect.signature(function).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 def load_setting(name: str, seed: int, root: Root = None, **options: Any) -> MultiTaskData:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from optprior._io import atomic_write
 from optprior._validation import check_data, check_tasks
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
 from optprior.models.config import ModelConfig
@@ -251,15 +251,8 @@ class BaseModel:
 
 def atomic_torch_save(obj: object, path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(obj, stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as (stream, _):
+        torch.save(obj, stream)
 
 
 __all__ = ["BaseModel", "ModelFileError", "NotFittedError", "atomic_torch_save"]
