@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from fast_settings import FAST
+from helpers import FAST
 
 from optprior import CVAE, VAE, OptimalPriorCVAE, load_model
 from optprior.models import ModelFileError, NotFittedError

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from fast_settings import FAST
+from helpers import FAST
 
 from optprior import CVAE, VAE, BaseModel, OptimalPriorCVAE, load_model
 

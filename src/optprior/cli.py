@@ -1,10 +1,14 @@
-"""The ``optprior`` command line."""
+"""The ``optprior`` command line: demo, reproduce, train, embed."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from optprior.models.methods import METHODS
 
@@ -36,7 +40,82 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from optprior.experiments.config import read_config_file
+    from optprior.experiments.reproduce import configs_for, reproduce
+    from optprior.experiments.runner import local_executor, ray_executor
+
+    cli: dict[str, Any] = {}
+    if args.methods:
+        cli["methods"] = list(args.methods)
+    if args.seeds is not None:
+        cli["seeds"] = args.seeds
+    if args.device:
+        cli["training"] = {"device": args.device}
+    file_overrides = read_config_file(args.config) if args.config else None
+    configs = configs_for(args.setting, args.quick, file_overrides, cli)
+    if args.executor == "ray":
+        executor = ray_executor(args.address)
+    else:
+        executor = local_executor(args.jobs)
+    out = Path(args.out)
+    results = reproduce(configs, out, executor, args.data_root, not args.quiet, args.jobs)
+    failed = [r for r in results if r["status"] != "ok"]
+    print((out / "results.md").read_text())
+    print(f"{len(results) - len(failed)} runs ok, {len(failed)} failed; tables in {out}")
+    return 1 if failed else 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from optprior.data.user import read_npz
+    from optprior.experiments.config import read_config_file
+
+    x, s, _ = read_npz(args.data)
+    if s is None:
+        s = np.zeros(len(x), dtype=np.int64)
+    overrides: dict[str, Any] = {"seed": args.seed, "progress": not args.quiet}
+    if args.config:
+        raw = read_config_file(args.config)
+        overrides = {**raw.get("model", {}), **raw.get("training", {}), **overrides}
+    for key in ("likelihood", "epochs", "device", "latent_dim"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    order = np.random.default_rng(args.seed).permutation(len(x))
+    n_val = int(round(args.val_fraction * len(x)))
+    val, train = order[:n_val], order[n_val:]
+    model = METHODS[args.method](**overrides)
+    if n_val:
+        model.fit(x[train], s[train], x[val], s[val])
+    else:
+        model.fit(x, s)
+    model.save(args.out)
+    best = model.history_.epochs[model.history_.best_epoch]
+    score = best.get("val_elbo", best["train_elbo"])
+    print(
+        f"saved {type(model).__name__} to {args.out} (best epoch {best['epoch']}, ELBO {score:.2f})"
+    )
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from optprior._io import atomic_write
+    from optprior.data.user import read_npz
+    from optprior.models.base import BaseModel
+
+    model = BaseModel.load(args.model, device=args.device)
+    x, s, _ = read_npz(args.data)
+    if s is None and model.conditional:
+        s = np.zeros(len(x), dtype=np.int64)
+    z = model.transform(x, s)
+    with atomic_write(args.out, suffix=".npy") as (stream, _):
+        np.save(stream, z)
+    print(f"wrote {z.shape[0]} x {z.shape[1]} representations to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from optprior.data import SETTINGS
+
     parser = argparse.ArgumentParser(
         prog="optprior",
         description="Task-invariant VAEs with the optimal (aggregated-posterior) prior.",
@@ -69,6 +148,105 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(run=_demo)
+
+    rep = commands.add_parser(
+        "reproduce",
+        help="run the paper's experiments and write tables and figures",
+        description="Train and score every method x seed of a setting of the paper, each run "
+        "written atomically to OUT/<setting>/<method>/seed-<k>/ (result.json, model.pt, "
+        "curves.csv, figures for seed 0). Finished runs are skipped when a sweep is started "
+        "again. Ends by writing OUT/results.md and OUT/results.csv (mean ± std over seeds, "
+        "the paper's numbers beside them).",
+    )
+    rep.add_argument("setting", choices=[*SETTINGS, "all"], help="the experiment, or all")
+    rep.add_argument(
+        "--methods",
+        type=_methods,
+        default=None,
+        help=f"comma-separated methods from {','.join(METHODS)} (default: all)",
+    )
+    rep.add_argument("--seeds", type=int, default=None, help="runs per method (default 5)")
+    rep.add_argument("--out", default="runs", help="output folder (default ./runs)")
+    rep.add_argument("--jobs", type=int, default=1, help="parallel local worker processes")
+    rep.add_argument(
+        "--config",
+        default=None,
+        help="TOML file overriding the protocol (see configs/ for the defaults)",
+    )
+    rep.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small budget for smoke runs (usps-mnist in a few minutes)",
+    )
+    rep.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local processes (default) or Ray tasks (pip install 'optprior[ray]')",
+    )
+    rep.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address, e.g. ray://head:10001 (default: local Ray)",
+    )
+    rep.add_argument(
+        "--data-root",
+        default=None,
+        help="dataset folder (default $OPTPRIOR_DATA, else the user cache)",
+    )
+    rep.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    rep.add_argument("--quiet", action="store_true", help="no progress bars")
+    rep.set_defaults(run=_reproduce)
+
+    train = commands.add_parser(
+        "train",
+        help="fit a model on your own multi-task data",
+        description="Fit a model on FILE.npz holding X (N, D) or images (N, H, W[, C]), "
+        "optional s (N,) task indices 0..K-1 (default: one task) and optional y. A seeded "
+        "--val-fraction is held out for early stopping. Writes MODEL atomically.",
+    )
+    train.add_argument("--data", required=True, help=".npz file with X, optional s and y")
+    train.add_argument("--out", required=True, help="where to write the model (.pt)")
+    train.add_argument(
+        "--method", choices=list(METHODS), default="optimal", help="vae, cvae or optimal (default)"
+    )
+    train.add_argument(
+        "--config",
+        default=None,
+        help="TOML file whose [model] and [training] tables set the settings",
+    )
+    train.add_argument(
+        "--likelihood",
+        choices=["bernoulli", "gaussian"],
+        default=None,
+        help="decoder likelihood (default bernoulli: X in [0, 1])",
+    )
+    train.add_argument(
+        "--latent-dim", dest="latent_dim", type=int, default=None, help="size of z (default 40)"
+    )
+    train.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 200)")
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of points held out for early stopping (default 0.1)",
+    )
+    train.add_argument("--seed", type=int, default=0, help="seed of the split and training")
+    train.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
+
+    embed = commands.add_parser(
+        "embed",
+        help="write the representation z of data with a trained model",
+        description="Encode FILE.npz (X, optional s) with MODEL and save the posterior means "
+        "as an (N, latent_dim) .npy file.",
+    )
+    embed.add_argument("model", help="a model written by optprior train or reproduce")
+    embed.add_argument("--data", required=True, help=".npz file with X and optional s")
+    embed.add_argument("--out", required=True, help="where to write Z (.npy)")
+    embed.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    embed.set_defaults(run=_embed)
     return parser
 
 
@@ -76,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, TypeError) as error:
         print(f"optprior: error: {error}", file=sys.stderr)
         return 2
 

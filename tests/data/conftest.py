@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("OPTPRIOR_DATA") or REPO.parent / "shared" / "data")
+from helpers import SHARED_DATA as SHARED
 
 
 @pytest.fixture(autouse=True)

@@ -94,13 +94,13 @@ class MultiTaskData:
         return len(self.tasks)
 
 
-def setting_options(name: str) -> tuple[str, ...]:
-    """Names of the keyword options that ``load_setting(name, ...)`` accepts."""
+def setting_options(name: str) -> dict[str, Any]:
+    """The keyword options that ``load_setting(name, ...)`` accepts, with their defaults."""
     if name not in SETTINGS:
         raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
     function = _faces if name == "faces" else _two_task
     parameters = inspect.signature(function).parameters.values()
-    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 def load_setting(name: str, seed: int, root: Root = None, **options: Any) -> MultiTaskData:

@@ -1,0 +1,167 @@
+"""Experiment configuration: one setting, its methods and seeds, and every override.
+
+A config is a TOML file (see ``configs/``) with top-level keys ``setting``, ``methods``,
+``seeds`` and tables ``[data]`` (options of ``optprior.data.load_setting``), ``[model]``
+(``ModelConfig`` fields), ``[training]`` (``TrainingConfig`` fields) and ``[evaluation]``
+(``EvaluationConfig`` fields). Unknown keys are errors that list the valid ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from optprior.data import SETTINGS, setting_options
+from optprior.models.config import ModelConfig
+from optprior.models.methods import METHODS
+from optprior.training.config import TrainingConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+#: Training fields that each run sets itself (its seed; progress bars by the command line).
+RUN_CONTROLLED = {"seed", "progress"}
+
+
+@dataclass
+class EvaluationConfig:
+    """How a trained model is scored.
+
+    Attributes:
+        n_samples: importance samples per point for the test log-likelihood.
+        test_points: score at most this many test points per task (0: all).
+        probe_points: points per task for the task probe and I(S;Z) (tasks balanced).
+        mi_samples: Monte Carlo draws per point for I(S;Z).
+        figures: draw figures (t-SNE, reconstructions, samples, curves) for the first seed.
+    """
+
+    n_samples: int = 1000
+    test_points: int = 0
+    probe_points: int = 1000
+    mi_samples: int = 10
+    figures: bool = True
+
+
+# The paper's protocol per family of settings (not in the paper: see docs/experiments.md).
+_BASE: dict[str, Any] = {
+    "methods": list(METHODS),
+    "seeds": 5,
+    "data": {},
+    "model": {},
+    "training": {"epochs": 300, "patience": 30, "warmup_epochs": 10},
+    "evaluation": {},
+}
+_GAUSSIAN = {"model": {"likelihood": "gaussian"}}
+
+#: A small budget for smoke runs: ``usps-mnist`` in a few minutes on 2 cores.
+QUICK: dict[str, Any] = {
+    "seeds": 1,
+    "model": {"hidden_sizes": [200, 200], "discriminator_hidden_sizes": [200, 200]},
+    "training": {"epochs": 15, "learning_rate": 1e-3, "warmup_epochs": 3, "patience": 5},
+    "evaluation": {"n_samples": 50, "test_points": 500, "probe_points": 300, "mi_samples": 2},
+}
+
+
+@dataclass
+class ExperimentConfig:
+    """A fully resolved experiment."""
+
+    setting: str
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    seeds: int = 5
+    data: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dictionary update (tables merge, values replace); returns a new dict."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def quick_overrides(setting: str) -> dict[str, Any]:
+    """``QUICK``, plus a cap on the source training set for the two-task settings."""
+    check_setting(setting)
+    return QUICK if setting == "faces" else merge(QUICK, {"data": {"n_source": 2000}})
+
+
+def default_config(setting: str) -> dict[str, Any]:
+    """The built-in protocol of ``setting`` as a plain dictionary."""
+    check_setting(setting)
+    base = merge(_BASE, {"setting": setting})
+    if setting not in ("usps-mnist", "mnist-usps"):
+        base = merge(base, _GAUSSIAN)
+    return base
+
+
+def check_setting(setting: str) -> None:
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown setting {setting!r}; valid settings: {', '.join(SETTINGS)}")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no config file at {path}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path} is not valid TOML: {error}") from None
+
+
+def _check_keys(section: str, given: dict[str, Any], valid: set[str]) -> None:
+    unknown = sorted(set(given) - valid)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in [{section}]; valid: {sorted(valid)}")
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON-plain copy (tuples become lists), so configs compare equal to their files."""
+    return json.loads(json.dumps(values))
+
+
+def resolve(setting: str, *overrides: dict[str, Any]) -> ExperimentConfig:
+    """The default protocol of ``setting`` with ``overrides`` applied in order, validated."""
+    raw = default_config(setting)
+    for update in overrides:
+        raw = merge(raw, update)
+    check_setting(raw["setting"])
+    _check_keys("top level", raw, {f.name for f in fields(ExperimentConfig)})
+    unknown_methods = [m for m in raw["methods"] if m not in METHODS]
+    if unknown_methods or not raw["methods"]:
+        raise ValueError(f"unknown method(s) {unknown_methods}; valid: {', '.join(METHODS)}")
+    data_options = setting_options(raw["setting"])
+    _check_keys("data", raw["data"], set(data_options) - {"download"})
+    _check_keys("model", raw["model"], {f.name for f in fields(ModelConfig)})
+    training_keys = {f.name for f in fields(TrainingConfig)} - RUN_CONTROLLED
+    _check_keys("training", raw["training"], training_keys)
+    _check_keys("evaluation", raw["evaluation"], {f.name for f in fields(EvaluationConfig)})
+    # Fill in every default, so a run records its full configuration; value errors
+    # surface now, not in the middle of a sweep.
+    training = asdict(TrainingConfig(**raw["training"]))
+    return ExperimentConfig(
+        setting=raw["setting"],
+        methods=list(raw["methods"]),
+        seeds=int(raw["seeds"]),
+        data=_plain({k: raw["data"].get(k, v) for k, v in data_options.items() if k != "download"}),
+        model=_plain(asdict(ModelConfig(**raw["model"]))),
+        training=_plain({k: v for k, v in training.items() if k not in RUN_CONTROLLED}),
+        evaluation=EvaluationConfig(**raw["evaluation"]),
+    )

@@ -1,0 +1,81 @@
+"""``optprior reproduce``: sweeps over settings, methods and seeds, then tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from optprior._io import write_text_atomic
+from optprior.data import SETTINGS
+from optprior.experiments.config import ExperimentConfig, quick_overrides, resolve
+from optprior.experiments.runner import Executor, plan, run_sweep
+from optprior.experiments.tables import csv_table, markdown_table, summarize
+
+
+def configs_for(
+    setting: str,
+    quick: bool = False,
+    file_overrides: dict[str, Any] | None = None,
+    cli_overrides: dict[str, Any] | None = None,
+) -> list[ExperimentConfig]:
+    """Resolved configs: defaults, then ``--quick``, then the config file, then the CLI."""
+    names = SETTINGS if setting == "all" else (setting,)
+    file_overrides = dict(file_overrides or {})
+    wanted = file_overrides.pop("setting", None)
+    if wanted is not None and wanted != setting:
+        raise ValueError(f"the config file is for setting {wanted!r}, not {setting!r}")
+    return [
+        resolve(name, quick_overrides(name) if quick else {}, file_overrides, cli_overrides or {})
+        for name in names
+    ]
+
+
+def reproduce(
+    configs: list[ExperimentConfig],
+    out: Path,
+    executor: Executor,
+    data_root: str | None = None,
+    progress: bool = True,
+    jobs: int = 1,
+) -> list[dict[str, Any]]:
+    """Run every unfinished run of ``configs`` and write ``results.md`` / ``results.csv``."""
+    runs = [
+        run
+        for config in configs
+        for run in plan(config, out, data_root=data_root, progress=progress and jobs == 1)
+    ]
+    bar = tqdm(total=len(runs), desc="runs", unit="run", disable=not progress)
+
+    def on_result(result: dict[str, Any]) -> None:
+        bar.update()
+        bar.set_postfix_str(f"{result['run']}: {result['status']}")
+        if result["status"] != "ok":
+            tqdm.write(f"run {result['run']} failed: {result['error']}")
+
+    results = run_sweep(runs, executor, on_result)
+    bar.update(len(runs) - bar.n)
+    bar.close()
+    write_tables(results, out)
+    return results
+
+
+def collect(out: Path) -> list[dict[str, Any]]:
+    """Every ``result.json`` under ``out``."""
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*/*/seed-*/result.json"))]
+
+
+def write_tables(results: list[dict[str, Any]], out: Path) -> None:
+    """``results.md`` (with figure links) and ``results.csv`` under ``out``."""
+    rows = summarize(results)
+    figures = []
+    for result in sorted(results, key=lambda r: r["run"]):
+        for name in result.get("figures", []):
+            figures.append(f"- {result['run']}: [{name}]({result['run']}/{name})")
+    text = "# Results\n\n" + markdown_table(rows)
+    if figures:
+        text += "\n## Figures\n\n" + "\n".join(figures) + "\n"
+    write_text_atomic(out / "results.md", text)
+    write_text_atomic(out / "results.csv", csv_table(rows))

@@ -1,0 +1,238 @@
+"""Runs of a sweep: one (setting, method, seed) each, independent, resumable.
+
+Each run writes under ``<out>/<setting>/<method>/seed-<k>/``: ``config.json`` (the
+resolved config, at the start), ``model.pt`` (after training), ``curves.csv`` and finally
+``result.json`` (config, versions, seed, wall time, epochs, metrics or the error). Every
+file is written atomically. A run whose ``result.json`` exists is never redone; a run
+killed after training resumes from its ``model.pt``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optprior._io import write_text_atomic
+from optprior.data import load_setting
+from optprior.experiments.config import EvaluationConfig, ExperimentConfig
+from optprior.experiments.evaluate import binarized, evaluate
+from optprior.models.base import BaseModel
+from optprior.models.config import ModelConfig
+from optprior.models.methods import METHODS
+from optprior.training.config import TrainingConfig
+
+
+class ConfigMismatchError(ValueError):
+    """An output folder holds runs made with a different configuration."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One independent job of a sweep."""
+
+    setting: str
+    method: str
+    seed: int
+    data: dict[str, Any]
+    model: dict[str, Any]
+    training: dict[str, Any]
+    evaluation: EvaluationConfig
+    out: str
+    data_root: str | None = None
+    progress: bool = False
+    threads: int = 0
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.out) / self.setting / self.method / f"seed-{self.seed}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.setting}/{self.method}/seed-{self.seed}"
+
+    def resolved(self) -> dict[str, Any]:
+        """Everything that determines the result (not where it is written)."""
+        config = asdict(self)
+        for key in ("out", "data_root", "progress", "threads"):
+            config.pop(key)
+        return config
+
+
+def plan(config: ExperimentConfig, out: str | Path, **options: Any) -> list[Run]:
+    """The runs of ``config``: every method x seeds 0..seeds-1."""
+    return [
+        Run(
+            config.setting,
+            method,
+            seed,
+            config.data,
+            config.model,
+            config.training,
+            config.evaluation,
+            str(out),
+            **options,
+        )
+        for seed in range(config.seeds)
+        for method in config.methods
+    ]
+
+
+def versions() -> dict[str, str]:
+    names = ("optprior", "torch", "numpy", "scipy", "scikit-learn")
+    found = {name: metadata.version(name) for name in names}
+    found["python"] = platform.python_version()
+    return found
+
+
+def read_result(run: Run) -> dict[str, Any] | None:
+    """The finished result of ``run``, or None; raises if it was made with another config."""
+    path = run.folder / "result.json"
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    if result.get("config") != json.loads(json.dumps(run.resolved())):
+        raise ConfigMismatchError(
+            f"{path} was made with a different configuration; use another --out folder"
+        )
+    return result
+
+
+def execute(run: Run) -> dict[str, Any]:
+    """Train and score ``run`` unless finished; returns its result (status ok or failed)."""
+    finished = read_result(run)
+    if finished is not None:
+        return finished
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    folder = run.folder
+    config_text = json.dumps(run.resolved(), indent=2, sort_keys=True)
+    config_path = folder / "config.json"
+    resumable = config_path.is_file() and config_path.read_text() == config_text
+    write_text_atomic(config_path, config_text)
+    start = time.perf_counter()
+    result: dict[str, Any] = {
+        "run": run.name,
+        "setting": run.setting,
+        "method": run.method,
+        "seed": run.seed,
+        "config": run.resolved(),
+        "versions": versions(),
+    }
+    try:
+        data = load_setting(run.setting, run.seed, run.data_root, **run.data)
+        model_path = folder / "model.pt"
+        if resumable and model_path.is_file():
+            model = BaseModel.load(model_path, device=run.training.get("device"))
+            result["resumed_from_model"] = True
+        else:
+            training = {**run.training, "seed": run.seed, "progress": run.progress}
+            model = METHODS[run.method](ModelConfig(**run.model), TrainingConfig(**training))
+            x_val = binarized(data.val.X) if data.likelihood == "bernoulli" else data.val.X
+            model.fit(data.train.X, data.train.s, x_val, data.val.s)
+            model.save(model_path)
+        write_text_atomic(folder / "curves.csv", curves_csv(model.history_.epochs))
+        result["metrics"] = evaluate(model, data, run.evaluation, run.seed)
+        result["epochs_run"] = len(model.history_.epochs)
+        result["best_epoch"] = model.history_.best_epoch
+        if run.evaluation.figures and run.seed == 0:
+            from optprior.experiments.figures import run_figures
+
+            result["figures"] = run_figures(model, data, folder)
+        result["status"] = "ok"
+    except Exception as error:  # a failed run is recorded and the sweep goes on
+        result["status"] = "failed"
+        result["error"] = f"{type(error).__name__}: {error}"
+        result["traceback"] = traceback.format_exc()
+    result["wall_seconds"] = time.perf_counter() - start
+    write_text_atomic(folder / "result.json", json.dumps(result, indent=2))
+    return result
+
+
+def curves_csv(epochs: list[dict[str, float]]) -> str:
+    """Per-epoch training records as CSV text."""
+    columns = sorted({key for record in epochs for key in record})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["epoch", *(c for c in columns if c != "epoch")])
+    writer.writeheader()
+    writer.writerows(epochs)
+    return buffer.getvalue()
+
+
+Executor = Callable[[list[Run], Callable[[dict[str, Any]], None]], None]
+
+
+def local_executor(jobs: int = 1) -> Executor:
+    """Runs in this process (``jobs == 1``) or in ``jobs`` worker processes."""
+
+    def run_all(runs: list[Run], done: Callable[[dict[str, Any]], None]) -> None:
+        if jobs == 1:
+            for run in runs:
+                done(execute(run))
+            return
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from multiprocessing import get_context
+
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        runs = [replace(run, threads=threads, progress=False) for run in runs]
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            for future in as_completed(pool.submit(execute, run) for run in runs):
+                done(future.result())
+
+    return run_all
+
+
+def ray_executor(address: str | None = None) -> Executor:
+    """Runs as Ray tasks, on a cluster at ``address`` or a local Ray instance."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("the Ray executor needs Ray: pip install 'optprior[ray]'") from None
+
+    def run_all(runs: list[Run], done: Callable[[dict[str, Any]], None]) -> None:
+        if not ray.is_initialized():
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        remote = ray.remote(num_cpus=1)(execute)
+        pending = [remote.remote(replace(run, progress=False, threads=1)) for run in runs]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            done(ray.get(ready[0]))
+
+    return run_all
+
+
+def run_sweep(
+    runs: Iterable[Run],
+    executor: Executor,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Execute the unfinished runs; return every run's result (finished ones included)."""
+    runs = list(runs)
+    results = []
+    todo = []
+    for run in runs:
+        finished = read_result(run)
+        if finished is None:
+            todo.append(run)
+        else:
+            results.append(finished)
+
+    def done(result: dict[str, Any]) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    if todo:
+        executor(todo, done)
+    return results

@@ -1,0 +1,95 @@
+"""Results tables: mean ± std over seeds per setting and method, beside the paper's numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from optprior.experiments.paper import PUBLISHED
+from optprior.models.methods import METHODS
+
+#: Columns of the headline table: (metric key, heading, decimals).
+HEADLINE = (
+    ("test_log_likelihood", "test ln p(x|s)", 2),
+    ("test_elbo", "test ELBO", 2),
+    ("accuracy_logistic", "accuracy (logistic)", 3),
+    ("accuracy_knn", "accuracy (5-NN)", 3),
+    ("task_probe", "task probe bal. acc.", 3),
+    ("task_information", "I(S;Z) nats", 3),
+)
+
+
+def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (setting, method): n ok / failed runs and mean, std of every metric.
+
+    Failed runs are counted, never averaged as zeros; the std is the sample std (ddof=1),
+    NaN with a single run.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for result in results:
+        groups[(result["setting"], result["method"])].append(result)
+    rows = []
+    order = {name: i for i, name in enumerate(METHODS)}
+    for (setting, method), group in sorted(groups.items(), key=lambda g: (g[0][0], order[g[0][1]])):
+        ok = [r for r in group if r.get("status") == "ok"]
+        row: dict[str, Any] = {
+            "setting": setting,
+            "method": method,
+            "runs_ok": len(ok),
+            "runs_failed": len(group) - len(ok),
+        }
+        keys = sorted({k for r in ok for k, v in r["metrics"].items() if v is not None})
+        for key in keys:
+            values = np.array([r["metrics"][key] for r in ok if r["metrics"].get(key) is not None])
+            row[f"{key}_mean"] = float(values.mean())
+            row[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        rows.append(row)
+    return rows
+
+
+def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
+    if f"{key}_mean" not in row:
+        return "missing"
+    mean, std = row[f"{key}_mean"], row[f"{key}_std"]
+    spread = "" if math.isnan(std) else f" ± {std:.{decimals}f}"
+    return f"{mean:.{decimals}f}{spread}"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """Per setting: our mean ± std and, where published, the paper's number beside it."""
+    out = []
+    for setting in sorted({r["setting"] for r in rows}):
+        out.append(f"### {setting}\n")
+        heading = ["method", "runs (ok/failed)"]
+        for key, title, _ in HEADLINE:
+            heading.append(title)
+            if setting in PUBLISHED.get(key, {}):
+                heading.append("paper")
+        out.append("| " + " | ".join(heading) + " |")
+        out.append("|" + "---|" * len(heading))
+        for row in (r for r in rows if r["setting"] == setting):
+            cells = [row["method"], f"{row['runs_ok']}/{row['runs_failed']}"]
+            for key, _, decimals in HEADLINE:
+                cells.append(_cell(row, key, decimals))
+                if setting in PUBLISHED.get(key, {}):
+                    cells.append(PUBLISHED[key][setting].get(row["method"], ""))
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    out.append("Paper numbers marked ≈ are only partly legible in the public transcript.")
+    return "\n".join(out) + "\n"
+
+
+def csv_table(rows: list[dict[str, Any]]) -> str:
+    """Every summary column as CSV text."""
+    columns = ["setting", "method", "runs_ok", "runs_failed"]
+    columns += sorted({k for r in rows for k in r} - set(columns))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

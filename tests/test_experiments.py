@@ -1,0 +1,199 @@
+"""The experiment layer: configs, sweeps, resumption, failures and tables."""
+
+import csv
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import SHARED_DATA
+
+from optprior.experiments import runner
+from optprior.experiments.config import read_config_file, resolve
+from optprior.experiments.reproduce import collect, configs_for, reproduce
+from optprior.experiments.runner import ConfigMismatchError, local_executor, plan, run_sweep
+from optprior.models.base import BaseModel
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DIGITS = ("usps/usps.h5", "mnist/train-images-idx3-ubyte.gz", "mnist/t10k-images-idx3-ubyte.gz")
+
+#: A budget far below --quick, for tests of the sweep machinery.
+TINY = {
+    "seeds": 2,
+    "methods": ["cvae", "optimal"],
+    "data": {"n_source": 300, "n_target_val": 50},
+    "model": {"latent_dim": 4, "hidden_sizes": [32], "discriminator_hidden_sizes": [32]},
+    "training": {"epochs": 2, "learning_rate": 1e-3},
+    "evaluation": {
+        "n_samples": 5,
+        "test_points": 100,
+        "probe_points": 60,
+        "mi_samples": 1,
+        "figures": False,
+    },
+}
+
+
+@pytest.fixture
+def digits_root():
+    missing = [f for f in DIGITS if not (SHARED_DATA / f).is_file()]
+    if missing:
+        pytest.skip(f"staged data {missing} absent under {SHARED_DATA} (set OPTPRIOR_DATA)")
+    return str(SHARED_DATA)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.stem)
+def test_config_files_state_the_built_in_protocol(path):
+    raw = read_config_file(path)
+    stated = asdict(resolve(raw["setting"], raw))
+    assert stated == asdict(resolve(raw["setting"]))
+    for section in ("model", "training", "evaluation"):  # every value is written out
+        assert set(raw[section]) == set(stated[section])
+
+
+def test_every_setting_has_a_config_file():
+    assert sorted(p.stem for p in CONFIGS.glob("*.toml")) == sorted(
+        ["usps-mnist", "mnist-usps", "synth-svhn", "svhn-synth", "faces"]
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"methods": ["gan"]}, r"unknown method\(s\) \['gan'\]; valid: vae, cvae, optimal"),
+        ({"training": {"epoch": 3}}, r"unknown key\(s\) \['epoch'\] in \[training\]; valid: \["),
+        ({"model": {"latent": 3}}, r"\[model\]; valid: \['activation'"),
+        ({"data": {"n_target": 3}}, r"\[data\]; valid: \['image_size'"),
+        ({"evaluation": {"samples": 3}}, r"\[evaluation\]; valid: \['figures'"),
+        ({"seed": 3}, r"unknown key\(s\) \['seed'\] in \[top level\]"),
+        ({"model": {"likelihood": "poisson"}}, "unknown likelihood"),
+    ],
+)
+def test_bad_config_keys_list_the_valid_ones(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        resolve("usps-mnist", overrides)
+
+
+def test_unknown_setting_lists_valid_ones():
+    with pytest.raises(ValueError, match="valid settings: usps-mnist, mnist-usps"):
+        resolve("mnist-svhn")
+    with pytest.raises(ValueError, match="config file is for setting 'faces'"):
+        configs_for("usps-mnist", file_overrides={"setting": "faces"})
+
+
+def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
+    (config,) = configs_for("usps-mnist", file_overrides=TINY)
+    runs = plan(config, tmp_path, data_root=digits_root)
+    assert len(runs) == 4
+
+    def interrupted(todo, done):  # the sweep is killed after its first run
+        done(runner.execute(todo[0]))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(runs, interrupted)
+    first = runs[0].folder / "result.json"
+    stamp = first.stat().st_mtime_ns
+    started = []
+    run_sweep(runs, lambda todo, done: (started.extend(todo), local_executor(1)(todo, done)))
+    assert runs[0] not in started and len(started) == 3
+    assert first.stat().st_mtime_ns == stamp
+    assert all(r.folder.joinpath("result.json").is_file() for r in runs)
+
+    # Killed after training but before its result: the saved model is scored, not retrained.
+    runs[1].folder.joinpath("result.json").unlink()
+    result = runner.execute(runs[1])
+    assert result["status"] == "ok" and result.get("resumed_from_model")
+
+    # Another configuration in the same folder is refused, not mixed in.
+    (changed,) = configs_for("usps-mnist", file_overrides={**TINY, "training": {"epochs": 3}})
+    with pytest.raises(ConfigMismatchError, match="different configuration"):
+        run_sweep(plan(changed, tmp_path, data_root=digits_root), local_executor(1))
+
+
+def test_failed_run_is_recorded_and_shown_as_missing(digits_root, tmp_path, monkeypatch):
+    def explode(self, *args, **kwargs):
+        raise FloatingPointError("training loss became nan at epoch 0")
+
+    original = BaseModel.fit
+    monkeypatch.setattr(
+        BaseModel,
+        "fit",
+        lambda self, *a, **k: (
+            explode(self) if type(self).__name__ == "CVAE" else original(self, *a, **k)
+        ),
+    )
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    results = reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
+    status = {r["method"]: r["status"] for r in results}
+    assert status == {"cvae": "failed", "optimal": "ok"}
+    failed = json.loads((tmp_path / "usps-mnist/cvae/seed-0/result.json").read_text())
+    assert "nan at epoch 0" in failed["error"]
+    table = (tmp_path / "results.md").read_text()
+    cvae_row = next(line for line in table.splitlines() if line.startswith("| cvae |"))
+    assert "| 0/1 |" in cvae_row and "missing" in cvae_row and "0.000" not in cvae_row
+
+
+def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
+    (config,) = configs_for("usps-mnist", file_overrides=TINY)
+    reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
+    results = collect(tmp_path)
+    assert len(results) == 4
+    with open(tmp_path / "results.csv") as stream:
+        rows = {row["method"]: row for row in csv.DictReader(stream)}
+    for method in ("cvae", "optimal"):
+        mine = [r["metrics"] for r in results if r["method"] == method]
+        for key in ("test_log_likelihood", "accuracy_logistic", "task_probe", "task_information"):
+            values = np.array([m[key] for m in mine])
+            assert math.isclose(float(rows[method][f"{key}_mean"]), values.mean(), rel_tol=1e-9)
+            assert math.isclose(float(rows[method][f"{key}_std"]), values.std(ddof=1), rel_tol=1e-9)
+    result = results[0]
+    assert {"config", "versions", "seed", "wall_seconds", "epochs_run", "metrics"} <= set(result)
+    assert result["versions"]["torch"]
+
+
+def test_cli_quick_end_to_end(digits_root, tmp_path):
+    from optprior.cli import main
+
+    code = main(
+        [
+            "reproduce",
+            "usps-mnist",
+            "--quick",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+            "--data-root",
+            digits_root,
+            "--methods",
+            "vae,optimal",
+        ]
+    )
+    assert code == 0
+    for method in ("vae", "optimal"):
+        folder = tmp_path / "usps-mnist" / method / "seed-0"
+        for name in (
+            "result.json",
+            "model.pt",
+            "curves.csv",
+            "embedding.png",
+            "reconstructions.png",
+            "curves.png",
+        ):
+            assert (folder / name).is_file(), name
+    table = (tmp_path / "results.md").read_text()
+    assert "| optimal | 1/0 |" in table and "-163.25 ± 2.15" in table
+
+
+def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'optprior[ray]'")
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        results = run_sweep(plan(config, tmp_path, data_root=digits_root), runner.ray_executor())
+    finally:
+        ray.shutdown()
+    assert sorted(r["method"] for r in results) == ["cvae", "optimal"]
+    assert all(r["status"] == "ok" for r in results)
