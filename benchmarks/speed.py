@@ -1,7 +1,11 @@
-"""Training and scoring speed against the machine's matrix-product rate.
+"""Training and scoring speed against this machine's matrix-product rate.
 
-Run: ``python benchmarks/speed.py [--points 60000] [--epochs 1] [--device cpu]``.
-Prints one table; every figure comes from this one run.
+Run: ``python benchmarks/speed.py [--points 60000] [--epochs 2] [--device cpu]``.
+Prints one Markdown table; every figure comes from this one run.
+
+The reference rate times bare ``torch`` matrix products of exactly the shapes one step
+needs (forward, weight gradients and the input gradients autograd computes), so
+"x ref" is the share of the machine's dense-algebra speed the step achieves.
 """
 
 from __future__ import annotations
@@ -15,141 +19,139 @@ import numpy as np
 import torch
 
 from optprior import CVAE, VAE, OptimalPriorCVAE
-from optprior.evaluation.bounds import log_marginal_likelihood
+from optprior.evaluation.bounds import SAMPLES_PER_CHUNK, _chunks, log_marginal_likelihood
 from optprior.models.config import ModelConfig
+from optprior.training.config import TrainingConfig
 
-X_DIM, BATCH = 784, 100
-
-
-def layer_shapes(config: ModelConfig, discriminator: bool) -> list[tuple[int, int]]:
-    """(in, out) of every linear layer touched by one model step (and one T step)."""
-    h, d = config.hidden_sizes, config.latent_dim
-    encoder = list(zip((X_DIM, *h), (*h, 2 * d), strict=True))
-    decoder = list(zip((d, *h), (*h, X_DIM), strict=True))
-    shapes = encoder + decoder
-    if discriminator:
-        t = config.discriminator_hidden_sizes
-        shapes += list(zip((d, *t), (*t, 1), strict=True))
-    return shapes
+X_DIM = 784
+Product = tuple[int, int, int]  # (m, k, n): an (m x k) @ (k x n) product
 
 
-def step_flops(shapes: list[tuple[int, int]], batch: int) -> float:
-    """Forward (2 b i o) plus backward (4 b i o) multiply-adds of dense layers, in FLOP."""
-    return sum(6.0 * batch * i * o for i, o in shapes)
+def mlp_layers(sizes: list[int]) -> list[tuple[int, int]]:
+    return list(zip(sizes[:-1], sizes[1:], strict=True))
 
 
-def reference_rate(shapes: list[tuple[int, int]], device: str, repeats: int = 200) -> float:
-    """GFLOP/s of bare torch matrix products with the model's layer shapes at BATCH."""
-    tensors = []
-    for i, o in shapes:
-        x = torch.randn(BATCH, i, device=device)
-        w = torch.randn(i, o, device=device)
-        g = torch.randn(BATCH, o, device=device)
-        tensors.append((x, w, g))
+def forward(layers: list[tuple[int, int]], rows: int) -> list[Product]:
+    return [(rows, i, o) for i, o in layers]
 
-    def once() -> None:
-        for x, w, g in tensors:
-            x @ w  # forward
-            g @ w.T  # gradient of the input
-            x.T @ g  # gradient of the weight
 
-    once()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        once()
+def backward(layers: list[tuple[int, int]], rows: int, weights: bool, first_input: bool):
+    """Weight-gradient and input-gradient products of a backward pass."""
+    out = [(i, rows, o) for i, o in layers] if weights else []
+    out += [(rows, o, i) for n, (i, o) in enumerate(layers) if n > 0 or first_input]
+    return out
+
+
+def step_products(config: ModelConfig, training: TrainingConfig, optimal: bool) -> list[Product]:
+    """Matrix products of one model step (plus its share of T updates)."""
+    b, d = training.batch_size, config.latent_dim
+    encoder = mlp_layers([X_DIM, *config.hidden_sizes, 2 * d])
+    decoder = mlp_layers([d, *config.hidden_sizes, X_DIM])
+    products = forward(encoder, b) + backward(encoder, b, True, first_input=False)
+    products += forward(decoder, b) + backward(decoder, b, True, first_input=True)
+    if optimal:
+        t = mlp_layers([d, *config.discriminator_hidden_sizes, 1])
+        products += forward(t, b) + backward(t, b, False, first_input=True)  # T in the step
+        products += forward(t, 2 * b) + backward(t, 2 * b, True, first_input=False)  # T update
+    return products
+
+
+def flops(products: list[Product]) -> float:
+    return float(sum(2 * m * k * n for m, k, n in products))
+
+
+def reference_rate(products: list[Product], device: str, seconds: float = 2.0) -> float:
+    """GFLOP/s of bare matrix products of ``products``' shapes, run back to back."""
+    pairs = [
+        (torch.randn(m, k, device=device), torch.randn(k, n, device=device)) for m, k, n in products
+    ]
+    for a, b in pairs:
+        a @ b
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for a, b in pairs:
+            a @ b
+        done += 1
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) / repeats
-    return step_flops(shapes, BATCH) / seconds / 1e9
-
-
-def epoch_seconds(model, x: np.ndarray, s: np.ndarray, epochs: int) -> float:
-    model.fit(x, s)
-    per_epoch = [record["seconds"] for record in model.history_.epochs]
-    return float(np.median(per_epoch))
+    return flops(products) * done / (time.perf_counter() - start) / 1e9
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--points", type=int, default=60000)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--is-points", type=int, default=200)
+    parser.add_argument("--points", type=int, default=60000, help="training points (784 pixels)")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per method (median kept)")
+    parser.add_argument("--is-points", type=int, default=500, help="points scored by IS")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     x = (rng.random((args.points, X_DIM)) < 0.13).astype(np.float32)
     s = rng.integers(0, 2, args.points)
-    config = ModelConfig()
+    config, training = ModelConfig(), TrainingConfig()
+    batches = int(np.ceil(args.points / training.batch_size))
     settings = {"epochs": args.epochs, "patience": 0, "progress": False, "device": args.device}
+    rows: list[tuple[str, str, str]] = []
 
-    rows = []
-    ref_model = reference_rate(layer_shapes(config, False), args.device)
-    ref_full = reference_rate(layer_shapes(config, True), args.device)
-    rows.append(("reference matmul rate, model layers", f"{ref_model:.1f} GFLOP/s", ""))
-    rows.append(("reference matmul rate, model + T layers", f"{ref_full:.1f} GFLOP/s", ""))
-    batches = int(np.ceil(args.points / BATCH))
-    flops_model = step_flops(layer_shapes(config, False), BATCH) * batches
-
-    times = {}
     runs = [
-        ("VAE", VAE, {}, False),
-        ("CVAE", CVAE, {}, False),
-        ("optimal, interleaved (1 T step)", OptimalPriorCVAE, {}, True),
-        ("optimal, epoch (1 T pass)", OptimalPriorCVAE, {"discriminator_schedule": "epoch"}, True),
+        ("VAE", VAE, {}),
+        ("CVAE", CVAE, {}),
+        ("optimal prior, interleaved (default)", OptimalPriorCVAE, {}),
+        (
+            "optimal prior, full pass per epoch",
+            OptimalPriorCVAE,
+            {"discriminator_schedule": "epoch"},
+        ),
     ]
-    for name, method, extra, with_t in runs:
-        seconds = epoch_seconds(method(**settings, **extra), x, s, args.epochs)
-        times[name] = seconds
-        if with_t:
-            shapes_t = layer_shapes(config, True)[len(layer_shapes(config, False)) :]
-            # a T step sees 2 x BATCH points; the epoch schedule also re-encodes (forward only)
-            flops = flops_model + step_flops(shapes_t, 2 * BATCH) * batches
-            if extra:
-                encoder = layer_shapes(config, False)[: len(config.hidden_sizes) + 1]
-                flops += step_flops(encoder, BATCH) / 3 * batches
-            reference = ref_full
-        else:
-            flops, reference = flops_model, ref_model
-        rate = flops / seconds / 1e9
+    seconds: dict[str, float] = {}
+    for name, method, extra in runs:
+        model = method(**settings, **extra).fit(x, s)
+        seconds[name] = float(np.median([r["seconds"] for r in model.history_.epochs]))
+        products = step_products(config, training, method is OptimalPriorCVAE)
+        if extra:  # the full pass re-encodes every point: encoder forward products
+            encoder = mlp_layers([X_DIM, *config.hidden_sizes, 2 * config.latent_dim])
+            products += forward(encoder, training.batch_size)
+        reference = reference_rate(products, args.device)
+        achieved = flops(products) * batches / seconds[name] / 1e9
         rows.append(
             (
-                f"{name}: s/epoch",
-                f"{seconds:.2f}",
-                f"{rate:.1f} GFLOP/s = {rate / reference:.2f} x ref",
+                f"{name}: seconds per epoch",
+                f"{seconds[name]:.2f}",
+                f"{achieved:.0f} of {reference:.0f} GFLOP/s = {achieved / reference:.2f} x ref",
             )
         )
-    for name in ("optimal, interleaved (1 T step)", "optimal, epoch (1 T pass)"):
-        rows.append((f"{name} / CVAE epoch time", f"{times[name] / times['CVAE']:.2f}", ""))
+    for name in ("optimal prior, interleaved (default)", "optimal prior, full pass per epoch"):
+        rows.append((f"{name} / CVAE epoch time", f"{seconds[name] / seconds['CVAE']:.2f}", ""))
 
     model = CVAE(**{**settings, "epochs": 1}).fit(x[:1000], s[:1000])
     xt = torch.from_numpy(x[: args.is_points]).to(args.device)
     st = torch.from_numpy(s[: args.is_points]).to(args.device)
-    log_marginal_likelihood(model.module_, xt[:10], st[:10], 100)
+    log_marginal_likelihood(model.module_, xt[:10], st[:10], 10)
     start = time.perf_counter()
     log_marginal_likelihood(model.module_, xt, st, 1000)
-    seconds = time.perf_counter() - start
-    pairs = args.is_points * 1000
-    decoder = layer_shapes(config, False)[len(config.hidden_sizes) + 1 :]
-    is_flops = pairs * sum(2.0 * i * o for i, o in decoder)  # forward only, decoder dominates
-    forward_ref = ref_model / 3  # forward is a third of the forward+backward work
-    rate = is_flops / seconds / 1e9
+    elapsed = time.perf_counter() - start
+    points, samples = _chunks(args.is_points, 1000, X_DIM, 1 << 23)
+    assert samples == SAMPLES_PER_CHUNK
+    decoder = mlp_layers([config.latent_dim, *config.hidden_sizes, X_DIM])
+    products = forward(decoder, points * samples)
+    achieved = flops(products) * args.is_points * 1000 / (points * samples) / elapsed / 1e9
+    reference = reference_rate(products, args.device)
     rows.append(
         (
-            "importance sampling, 1000 samples",
-            f"{pairs / seconds:,.0f} (point, sample)/s",
-            f"{rate:.1f} GFLOP/s = {rate / forward_ref:.2f} x ref",
+            "importance sampling at 1000 samples: (point, sample) pairs per second",
+            f"{args.is_points * 1000 / elapsed:,.0f}",
+            f"{achieved:.0f} of {reference:.0f} GFLOP/s = {achieved / reference:.2f} x ref",
         )
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("peak resident memory", f"{peak:.0f} MiB", ""))
 
     print(
-        f"# optprior speed, {platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}, device {args.device}, "
-        f"{args.points} x {X_DIM} points, batch {BATCH}, {time.strftime('%Y-%m-%d')}"
+        f"optprior speed: {platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, device {args.device}, {args.points} x {X_DIM} points, "
+        f"batch {training.batch_size}, {time.strftime('%Y-%m-%d')}\n"
     )
-    print("| measure | value | rate |\n|---|---|---|")
+    print("| measure | value | achieved / reference |\n|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
 

@@ -12,10 +12,18 @@ from optprior.models.module import VAEModule
 DEFAULT_MAX_ELEMENTS = 1 << 23
 
 
+#: Importance samples drawn together for one chunk of points.
+SAMPLES_PER_CHUNK = 128
+
+
 def _chunks(n_points: int, n_samples: int, x_dim: int, max_elements: int) -> tuple[int, int]:
-    """Points per chunk and samples per chunk so that their product times x_dim fits."""
-    points = max(1, min(n_points, max_elements // max(1, x_dim)))
-    samples = max(1, min(n_samples, max_elements // (points * max(1, x_dim))))
+    """Points and samples per chunk, their product times x_dim within ``max_elements``.
+
+    Samples are grouped (up to ``SAMPLES_PER_CHUNK``) so that the encoder runs once per
+    chunk of points while the decoder sees large batches.
+    """
+    samples = max(1, min(n_samples, SAMPLES_PER_CHUNK, max_elements // x_dim))
+    points = max(1, min(n_points, max_elements // (samples * x_dim)))
     return points, samples
 
 
@@ -66,8 +74,10 @@ def log_marginal_likelihood(
     for i in range(0, x.shape[0], points):
         xb, sb = x[i : i + points], s[i : i + points]
         total = torch.full((xb.shape[0],), -math.inf, device=x.device, dtype=x.dtype)
+        posterior = module.inference(xb, sb)
         for done in range(0, n_samples, samples):
-            weights = module.log_importance_weights(xb, sb, min(samples, n_samples - done))
+            count = min(samples, n_samples - done)
+            weights = module.log_importance_weights(xb, sb, count, posterior)
             total = torch.logaddexp(total, torch.logsumexp(weights, dim=0))
         out.append(total - math.log(n_samples))
     return torch.cat(out)

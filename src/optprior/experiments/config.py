@@ -165,3 +165,42 @@ def resolve(setting: str, *overrides: dict[str, Any]) -> ExperimentConfig:
         training=_plain({k: v for k, v in training.items() if k not in RUN_CONTROLLED}),
         evaluation=EvaluationConfig(**raw["evaluation"]),
     )
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+_UNSET_NOTES = {
+    "image_size": "[height, width]  (default: the setting's own size)",
+    "n_source": "2000  (default: the whole source training set)",
+}
+
+
+def to_toml(config: ExperimentConfig) -> str:
+    """``config`` as a TOML file that ``resolve`` reads back to the same config."""
+    lines = [
+        f"# The protocol of `optprior reproduce {config.setting}`: copy, edit, pass with --config.",
+        "# [data]: options of optprior.data.load_setting; [model]: ModelConfig fields;",
+        "# [training]: TrainingConfig fields (each run sets its own seed); [evaluation]:",
+        "# EvaluationConfig fields. A key left out keeps its default; unknown keys are errors.",
+        f"setting = {_toml_value(config.setting)}",
+        f"methods = {_toml_value(config.methods)}",
+        f"seeds = {config.seeds}",
+    ]
+    for section, values in asdict(config).items():
+        if not isinstance(values, dict):
+            continue
+        lines += ["", f"[{section}]"]
+        for key, value in values.items():
+            if value is None:
+                lines.append(f"# {key} = {_UNSET_NOTES.get(key, '...')}")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

@@ -26,7 +26,7 @@ class ModelConfig:
     hidden_sizes: tuple[int, ...] = (500, 500, 500)
     activation: str = "tanh"
     gaussian_logvar_bounds: tuple[float, float] = (-9.0, 2.0)
-    discriminator_hidden_sizes: tuple[int, ...] = (500, 500, 500)
+    discriminator_hidden_sizes: tuple[int, ...] = (256, 256)
     discriminator_dropout: float = 0.2
 
     def __post_init__(self) -> None:

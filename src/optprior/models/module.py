@@ -60,10 +60,17 @@ class VAEModule(nn.Module):
         return reconstruction, kl, z
 
     def log_importance_weights(
-        self, x: torch.Tensor, s: torch.Tensor | None, n_samples: int
+        self,
+        x: torch.Tensor,
+        s: torch.Tensor | None,
+        n_samples: int,
+        posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """ln p(x|z_l,s) + ln p(z_l) - ln q(z_l|x,s) for z_l ~ q(z|x,s): (n_samples, B)."""
-        mu, logvar = self.inference(x, s)
+        """ln p(x|z_l,s) + ln p(z_l) - ln q(z_l|x,s) for z_l ~ q(z|x,s): (n_samples, B).
+
+        ``posterior`` (mu, logvar), if given, saves re-running the encoder.
+        """
+        mu, logvar = posterior if posterior is not None else self.inference(x, s)
         z = self.encoder.rsample(mu, logvar, n_samples)
         return (
             self.decoder.log_prob(x, z, self._task(s))

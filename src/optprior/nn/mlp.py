@@ -27,6 +27,23 @@ def make_activation(name: str) -> nn.Module:
         ) from None
 
 
+class Dropout(nn.Module):
+    """Inverted dropout with its mask drawn as ``rand < keep`` (same distribution as
+    ``nn.Dropout``, whose Bernoulli sampler is several times slower on CPUs)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout rate must lie in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        return x * (torch.rand_like(x) < keep).to(x.dtype) / keep
+
+
 class ConditionalInput(nn.Module):
     """Affine layer on ``[x, one_hot(s)]`` computed without building the one-hot.
 
@@ -77,7 +94,7 @@ class MLP(nn.Module):
         for width_in, width_out in pairwise(sizes):
             layers.append(make_activation(activation))
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             layers.append(nn.Linear(width_in, width_out))
         self.body = nn.Sequential(*layers)
 

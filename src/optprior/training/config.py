@@ -21,9 +21,12 @@ class TrainingConfig:
         patience: stop after this many epochs without a better monitored ELBO
             (validation ELBO when validation data is given, else the training ELBO).
         discriminator_schedule: ``"interleaved"`` (``discriminator_steps`` steps of T
-            after every model step, on that step's detached z) or ``"epoch"``
+            after every ``discriminator_interval`` model steps, on the detached z those
+            steps drew, so T sees every encoded z) or ``"epoch"``
             (``discriminator_epochs`` full passes over the data after each model epoch).
-        discriminator_steps: T steps per model step in the interleaved schedule.
+        discriminator_steps: T steps per update in the interleaved schedule.
+        discriminator_interval: model steps per T update in the interleaved schedule;
+            their z are pooled into one T batch (fewer, larger T steps run faster).
         discriminator_epochs: passes of T per model epoch in the epoch schedule.
         dynamic_binarization: with a Bernoulli decoder, draw x ~ Bernoulli(x) at every
             step from [0, 1] data.
@@ -40,6 +43,7 @@ class TrainingConfig:
     patience: int = 20
     discriminator_schedule: str = "interleaved"
     discriminator_steps: int = 1
+    discriminator_interval: int = 2
     discriminator_epochs: int = 1
     dynamic_binarization: bool = True
     seed: int = 0
@@ -52,7 +56,14 @@ class TrainingConfig:
                 f"unknown discriminator_schedule {self.discriminator_schedule!r}; "
                 f"choose one of {DISCRIMINATOR_SCHEDULES}"
             )
-        for name in ("epochs", "batch_size", "discriminator_steps", "discriminator_epochs"):
+        positive = (
+            "epochs",
+            "batch_size",
+            "discriminator_steps",
+            "discriminator_interval",
+            "discriminator_epochs",
+        )
+        for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("warmup_epochs", "patience"):

@@ -23,6 +23,11 @@ class History:
     stopped_early: bool = False
 
 
+def binarize(x: torch.Tensor) -> torch.Tensor:
+    """One Bernoulli draw per entry of [0, 1] data (as ``torch.bernoulli``, about 3x faster)."""
+    return (torch.rand_like(x) < x).to(x.dtype)
+
+
 class Trainer:
     """Fits a ``VAEModule`` on tensors already on the training device.
 
@@ -37,9 +42,9 @@ class Trainer:
         self.binarize = binarize
         prior = module.prior
         model_parameters = [*module.encoder.parameters(), *module.decoder.parameters()]
-        self.optimizer = torch.optim.Adam(model_parameters, lr=config.learning_rate)
+        self.optimizer = torch.optim.Adam(model_parameters, lr=config.learning_rate, fused=True)
         self.discriminator_optimizer = (
-            torch.optim.Adam(prior.parameters(), lr=config.discriminator_learning_rate)
+            torch.optim.Adam(prior.parameters(), lr=config.discriminator_learning_rate, fused=True)
             if prior.has_discriminator
             else None
         )
@@ -114,10 +119,11 @@ class Trainer:
         x_epoch, s_epoch = x[order], s[order]  # one gather per epoch; batches are views
         module.train()
         totals = torch.zeros(4, device=x.device)  # loss, elbo, kl, discriminator loss
-        for batch in slices:
+        pool: list[torch.Tensor] = []  # detached z awaiting the next T update
+        for number, batch in enumerate(slices, start=1):
             xb, sb = x_epoch[batch], s_epoch[batch]
             if self.binarize:
-                xb = torch.bernoulli(xb)
+                xb = binarize(xb)
             prior.requires_grad_(False)
             prior.eval()
             reconstruction, kl, z = module.objective_terms(xb, sb)
@@ -132,9 +138,12 @@ class Trainer:
                 totals[1] += (reconstruction - kl).sum()
                 totals[2] += kl.sum()
             if interleaved:
-                z = z.detach()
-                for _ in range(self.config.discriminator_steps):
-                    totals[3] += self._discriminator_step(z) * weight
+                pool.append(z.detach())
+                if number % self.config.discriminator_interval == 0 or number == len(slices):
+                    z_pooled = torch.cat(pool) if len(pool) > 1 else pool[0]
+                    pool.clear()
+                    for _ in range(self.config.discriminator_steps):
+                        totals[3] += self._discriminator_step(z_pooled) * z_pooled.shape[0]
         totals = (totals / x.shape[0]).tolist()
         record = {"train_loss": totals[0], "train_elbo": totals[1], "train_kl": totals[2]}
         if interleaved:
@@ -163,7 +172,7 @@ class Trainer:
                 index = order[batch]
                 xb = x[index]
                 if self.binarize:
-                    xb = torch.bernoulli(xb)
+                    xb = binarize(xb)
                 with torch.no_grad():
                     mu, logvar = module.inference(xb, s[index])
                     z = module.encoder.rsample(mu, logvar)
