@@ -30,3 +30,57 @@ def test_console_script_help():
         check=True,
     )
     assert "--methods" in result.stdout and "download" in result.stdout
+
+
+def test_config_command_prints_a_readable_protocol(capsys, tmp_path):
+    from optprior.experiments.config import read_config_file, resolve
+
+    assert main(["config", "faces"]) == 0
+    path = tmp_path / "faces.toml"
+    path.write_text(capsys.readouterr().out)
+    assert resolve("faces", read_config_file(path)) == resolve("faces")
+
+
+def test_train_then_embed_own_data(tmp_path, capsys, two_tasks):
+    import numpy as np
+
+    x, s = two_tasks
+    data = tmp_path / "mine.npz"
+    np.savez(data, X=x.reshape(len(x), 3, 4), s=s)  # images are flattened
+    model = tmp_path / "model.pt"
+    code = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(model),
+            "--method",
+            "cvae",
+            "--epochs",
+            "2",
+            "--latent-dim",
+            "3",
+            "--quiet",
+        ]
+    )
+    assert code == 0 and model.is_file()
+    assert "saved CVAE" in capsys.readouterr().out
+    z_path = tmp_path / "z.npy"
+    assert main(["embed", str(model), "--data", str(data), "--out", str(z_path)]) == 0
+    assert np.load(z_path).shape == (len(x), 3)
+
+
+def test_train_reports_bad_data_files(tmp_path, capsys):
+    import numpy as np
+
+    missing_x = tmp_path / "bad.npz"
+    np.savez(missing_x, data=np.zeros((3, 2)))
+    assert main(["train", "--data", str(missing_x), "--out", str(tmp_path / "m.pt")]) == 2
+    assert "has no array 'X'" in capsys.readouterr().err
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a zip")
+    assert main(["train", "--data", str(broken), "--out", str(tmp_path / "m.pt")]) == 2
+    assert "not a readable .npz" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "nope.npz"), "--out", "m.pt"]) == 2
+    assert "no data file" in capsys.readouterr().err

@@ -66,6 +66,13 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _config(args: argparse.Namespace) -> int:
+    from optprior.experiments.config import resolve, to_toml
+
+    print(to_toml(resolve(args.setting)), end="")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from optprior.data.user import read_npz
     from optprior.experiments.config import read_config_file
@@ -197,6 +204,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     rep.add_argument("--quiet", action="store_true", help="no progress bars")
     rep.set_defaults(run=_reproduce)
+
+    config = commands.add_parser(
+        "config",
+        help="print a setting's built-in protocol as an editable TOML config",
+        description="Print the full protocol of `optprior reproduce SETTING` (data options, "
+        "model, training and evaluation settings) as TOML; save it, edit it, and pass it back "
+        "with `optprior reproduce SETTING --config FILE`.",
+    )
+    config.add_argument("setting", choices=SETTINGS, help="the experiment")
+    config.set_defaults(run=_config)
 
     train = commands.add_parser(
         "train",
