@@ -56,3 +56,25 @@ def test_prior_sampling_follows_exp_t():
     z = prior.sample(20000)
     np.testing.assert_allclose(z.mean(0).numpy(), [1.0, -0.5], atol=0.05)
     np.testing.assert_allclose(z.std(0).numpy(), [1.0, 1.0], atol=0.05)
+
+
+def test_log_normalizer_matches_closed_form():
+    """With T(z) = a.z, Z = E_N[exp(a.z)] = exp(|a|^2 / 2)."""
+    prior = OptimalPrior(2, hidden_sizes=(), dropout=0.0)
+    a = torch.tensor([[0.6, -0.3]])
+    with torch.no_grad():
+        prior.discriminator.input.linear.weight.copy_(a)
+    assert abs(prior.log_normalizer(200_000) - float((a**2).sum() / 2)) < 0.01
+
+
+def test_optimal_prior_kl_has_the_one_sample_expectation():
+    """Closed-form KL(q || N) - T(z) and ln q - ln N - T agree in expectation."""
+    torch.manual_seed(0)
+    prior = OptimalPrior(2, hidden_sizes=(8,), dropout=0.0)
+    torch.nn.init.normal_(prior.discriminator.body[-1].weight)
+    mu, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[-0.5, 0.3]])
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(200_000, 1, 2)
+    with torch.no_grad():
+        low_variance = prior.kl(z, mu, logvar)
+        generic = super(OptimalPrior, prior).kl(z, mu, logvar)  # Prior's one-sample estimate
+    torch.testing.assert_close(low_variance, generic, atol=0.02, rtol=0)

@@ -116,3 +116,21 @@ def test_base_class_load_returns_saved_class(two_tasks, tmp_path):
     x, s = two_tasks
     CVAE(**FAST).fit(x, s).save(tmp_path / "c.pt")
     assert type(BaseModel.load(tmp_path / "c.pt")) is CVAE
+
+
+def test_gpu_model_loads_on_a_machine_without_one(two_tasks, tmp_path, monkeypatch):
+    x, s = two_tasks
+    model = CVAE(**FAST).fit(x, s)
+    expected = model.transform(x, s)
+    model.training.device = "cuda"  # as if it had been trained on a GPU
+    model.save(tmp_path / "gpu.pt")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = load_model(tmp_path / "gpu.pt")
+    assert loaded.training.device == "cpu"
+    np.testing.assert_array_equal(loaded.transform(x, s), expected)
+
+
+def test_gaussian_variance_starts_inside_any_bounds(two_tasks):
+    x, s = two_tasks
+    model = CVAE(**FAST, likelihood="gaussian", gaussian_logvar_bounds=(-9.0, -1.0)).fit(x, s)
+    assert -9.0 < float(model.module_.decoder.log_variance.max()) < -1.0

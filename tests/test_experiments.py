@@ -133,6 +133,13 @@ def test_failed_run_is_recorded_and_shown_as_missing(digits_root, tmp_path, monk
     cvae_row = next(line for line in table.splitlines() if line.startswith("| cvae |"))
     assert "| 0/1 |" in cvae_row and "missing" in cvae_row and "0.000" not in cvae_row
 
+    # Started again, the failed run is retried and the finished one left alone.
+    monkeypatch.setattr(BaseModel, "fit", original)
+    stamp = (tmp_path / "usps-mnist/optimal/seed-0/result.json").stat().st_mtime_ns
+    results = reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
+    assert {r["method"]: r["status"] for r in results} == {"cvae": "ok", "optimal": "ok"}
+    assert (tmp_path / "usps-mnist/optimal/seed-0/result.json").stat().st_mtime_ns == stamp
+
 
 def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     (config,) = configs_for("usps-mnist", file_overrides=TINY)
@@ -150,6 +157,18 @@ def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     result = results[0]
     assert {"config", "versions", "seed", "wall_seconds", "epochs_run", "metrics"} <= set(result)
     assert result["versions"]["torch"]
+    optimal = next(r for r in results if r["method"] == "optimal")["metrics"]
+    assert math.isclose(
+        optimal["test_log_likelihood_normalized"],
+        optimal["test_log_likelihood"] - optimal["prior_log_normalizer"],
+    )
+    assert 0.0 <= optimal["discriminator_accuracy"] <= 1.0
+
+    # A second setting run into the same folder joins the tables; it does not replace them.
+    (faces,) = configs_for("faces", file_overrides={**TINY, "seeds": 1, "data": {}})
+    reproduce([faces], tmp_path, local_executor(1), digits_root, progress=False)
+    table = (tmp_path / "results.md").read_text()
+    assert "### usps-mnist" in table and "### faces" in table
 
 
 def test_cli_quick_end_to_end(digits_root, tmp_path):

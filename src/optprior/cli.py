@@ -26,7 +26,7 @@ def _methods(text: str) -> tuple[str, ...]:
 def _demo(args: argparse.Namespace) -> int:
     from optprior.experiments.demo import format_table, run_demo
 
-    overrides = {"epochs": args.epochs} if args.epochs else {}
+    overrides = {} if args.epochs is None else {"epochs": args.epochs}
     rows = run_demo(
         args.methods,
         seed=args.seed,
@@ -74,12 +74,18 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from optprior._validation import check_data
     from optprior.data.user import read_npz
     from optprior.experiments.config import read_config_file
+    from optprior.experiments.evaluate import binarized
 
     x, s, _ = read_npz(args.data)
     if s is None:
         s = np.zeros(len(x), dtype=np.int64)
+    if len(s) != len(x):
+        raise ValueError(f"{args.data}: X has {len(x)} points but s has {len(s)}")
+    if not 0.0 <= args.val_fraction < 1.0:
+        raise ValueError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
     overrides: dict[str, Any] = {"seed": args.seed, "progress": not args.quiet}
     if args.config:
         raw = read_config_file(args.config)
@@ -92,7 +98,10 @@ def _train(args: argparse.Namespace) -> int:
     val, train = order[:n_val], order[n_val:]
     model = METHODS[args.method](**overrides)
     if n_val:
-        model.fit(x[train], s[train], x[val], s[val])
+        x_val = x[val]
+        if model.config.likelihood == "bernoulli" and model.training.dynamic_binarization:
+            x_val = binarized(check_data(x_val, "X", bernoulli=True))  # as training sees it
+        model.fit(x[train], s[train], x_val, s[val])
     else:
         model.fit(x, s)
     model.save(args.out)
@@ -112,7 +121,12 @@ def _embed(args: argparse.Namespace) -> int:
     model = BaseModel.load(args.model, device=args.device)
     x, s, _ = read_npz(args.data)
     if s is None and model.conditional:
-        s = np.zeros(len(x), dtype=np.int64)
+        if len(model.tasks_) > 1:
+            raise ValueError(
+                f"{args.data} has no task indices 's', and this model was trained on tasks "
+                f"{model.tasks_}: add an array s saying which task each point belongs to"
+            )
+        s = np.full(len(x), model.tasks_[0], dtype=np.int64)
     z = model.transform(x, s)
     with atomic_write(args.out, suffix=".npy") as (stream, _):
         np.save(stream, z)

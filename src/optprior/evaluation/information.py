@@ -12,7 +12,12 @@ import math
 
 import torch
 
-from optprior.nn.encoder import LOG_2PI, gaussian_log_prob, standard_normal_log_prob
+from optprior.nn.encoder import (
+    LOG_2PI,
+    gaussian_log_prob,
+    kl_to_standard_normal,
+    standard_normal_log_prob,
+)
 
 
 def mixture_log_density(
@@ -36,7 +41,7 @@ def mixture_log_density(
 
 def _draw(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, seed: int) -> torch.Tensor:
     generator = torch.Generator(device=mu.device).manual_seed(seed)
-    eps = torch.randn((n_samples, *mu.shape), generator=generator, device=mu.device)
+    eps = torch.randn((n_samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
     return (mu + torch.exp(0.5 * logvar) * eps).reshape(-1, mu.shape[1])
 
 
@@ -45,7 +50,7 @@ def _task_log_densities(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """ln q(z | s_n) and ln q(z) at draws z from each point n's own posterior: (n_samples*N,)."""
     owner_task = s.repeat(n_samples)
-    log_q_task = torch.empty(z.shape[0], device=z.device)
+    log_q_task = torch.empty(z.shape[0], device=z.device, dtype=z.dtype)
     for task in torch.unique(s):
         members = s == task
         rows = owner_task == task
@@ -77,7 +82,7 @@ def rate_decomposition(
     ``within_task_information`` sum_k pi_k I(X^(k); Z^(k)) (Monte Carlo estimates
     sharing the same draws).
     """
-    rate = 0.5 * (mu.pow(2) + torch.exp(logvar) - 1.0 - logvar).sum(-1).mean()
+    rate = kl_to_standard_normal(mu, logvar).mean()
     z = _draw(mu, logvar, n_samples, seed)
     mu_rep, logvar_rep = mu.repeat(n_samples, 1), logvar.repeat(n_samples, 1)
     log_q_point = gaussian_log_prob(z, mu_rep, logvar_rep)

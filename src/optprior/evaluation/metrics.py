@@ -58,9 +58,10 @@ def task_information_nats(
 ) -> float:
     """I(S; Z) in nats of the encoder's Gaussian posteriors (N, D) over the given points,
     by Monte Carlo with the exact empirical mixtures q(z | s) and q(z)."""
+    # float64: the expanded quadratic forms of narrow posteriors cancel badly in float32.
     return task_mutual_information(
-        torch.as_tensor(mu, dtype=torch.float32),
-        torch.as_tensor(logvar, dtype=torch.float32),
+        torch.as_tensor(mu, dtype=torch.float64),
+        torch.as_tensor(logvar, dtype=torch.float64),
         torch.as_tensor(s, dtype=torch.long),
         n_samples=n_samples,
         seed=seed,

@@ -48,6 +48,13 @@ class EvaluationConfig:
     mi_samples: int = 10
     figures: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("n_samples", "probe_points", "mi_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"[evaluation] {name} must be >= 1, got {getattr(self, name)}")
+        if self.test_points < 0:
+            raise ValueError(f"[evaluation] test_points must be >= 0, got {self.test_points}")
+
 
 # The paper's protocol per family of settings (not in the paper: see docs/experiments.md).
 _BASE: dict[str, Any] = {
@@ -156,6 +163,8 @@ def resolve(setting: str, *overrides: dict[str, Any]) -> ExperimentConfig:
     # Fill in every default, so a run records its full configuration; value errors
     # surface now, not in the middle of a sweep.
     training = asdict(TrainingConfig(**raw["training"]))
+    if int(raw["seeds"]) < 1:
+        raise ValueError(f"seeds must be >= 1, got {raw['seeds']}")
     return ExperimentConfig(
         setting=raw["setting"],
         methods=list(raw["methods"]),

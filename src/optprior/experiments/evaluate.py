@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from optprior.data import MultiTaskData, TaskSplit
 from optprior.evaluation.metrics import (
@@ -36,18 +37,40 @@ def balanced_subset(split: TaskSplit, per_task: int, seed: int) -> TaskSplit:
     return TaskSplit(split.X[keep], split.s[keep], split.y[keep], split.index[keep])
 
 
+@torch.no_grad()
+def discriminator_accuracy(prior, mu: np.ndarray, logvar: np.ndarray, seed: int) -> float:
+    """Balanced accuracy of T(z) > 0 on draws from posteriors (N, D) against N(0, I) draws."""
+    generator = torch.Generator().manual_seed(seed)
+    mu_t, logvar_t = torch.from_numpy(mu), torch.from_numpy(logvar)
+    z_q = mu_t + torch.exp(0.5 * logvar_t) * torch.randn(mu_t.shape, generator=generator)
+    z_p = torch.randn(mu_t.shape, generator=generator)
+    device = prior._device()
+    prior.eval()
+    hits_q = (prior.log_ratio(z_q.to(device)) > 0).float().mean()
+    hits_p = (prior.log_ratio(z_p.to(device)) <= 0).float().mean()
+    return float((hits_q + hits_p) / 2)
+
+
 def evaluate(
     model: BaseModel, data: MultiTaskData, config: EvaluationConfig, seed: int
 ) -> dict[str, float | None]:
     """Metrics of ``model``: per scored task ``<metric>/<task name>``, then their mean.
 
     Metrics: ``test_log_likelihood`` and ``test_elbo`` (nats, binarised test data for the
-    Bernoulli likelihood), ``accuracy_logistic`` and ``accuracy_knn`` (classifiers on z
+    Bernoulli likelihood; the optimal prior as N(z; 0, I) e^T, as in the paper),
+    ``test_log_likelihood_normalized`` (the same with the prior divided by its Monte Carlo
+    normaliser Z, so that it is a density: equal to the former for N(0, I) priors),
+    ``accuracy_logistic`` and ``accuracy_knn`` (classifiers on z
     of the labelled training points, None without labels), and, over all tasks of the
-    test split, ``task_probe`` (balanced accuracy of predicting s from z) and
-    ``task_information`` (I(S;Z), nats, exact-mixture Monte Carlo).
+    test split, ``task_probe`` (balanced accuracy of predicting s from z),
+    ``task_information`` (I(S;Z), nats, exact-mixture Monte Carlo) and, for the optimal
+    prior, ``prior_log_normalizer`` (ln Z) and ``discriminator_accuracy`` (T telling test
+    z ~ q(z|x,s) from N(0, I) draws; 0.5 when q(z) matches N(0, I)).
     """
     bernoulli = data.likelihood == "bernoulli"
+    prior = model.module_.prior
+    # The optimal prior N(z; 0, I) e^T integrates to Z = 1 only if T is the exact log ratio.
+    log_z = prior.log_normalizer(seed=seed) if prior.has_discriminator else 0.0
     metrics: dict[str, float | None] = {}
     per_task: dict[str, list[float]] = {}
     for k in scored_tasks(data):
@@ -62,6 +85,7 @@ def evaluate(
             ),
             "test_elbo": float(model.elbo(x_score, test.s).mean()),
         }
+        scores["test_log_likelihood_normalized"] = scores["test_log_likelihood"] - log_z
         labelled = train.y >= 0
         for classifier in ("logistic", "knn"):
             scores[f"accuracy_{classifier}"] = (
@@ -86,6 +110,9 @@ def evaluate(
 
     probe = balanced_subset(data.test, config.probe_points, seed)
     mu, logvar = model.posterior(probe.X, probe.s)
+    if prior.has_discriminator:
+        metrics["prior_log_normalizer"] = log_z
+        metrics["discriminator_accuracy"] = discriminator_accuracy(prior, mu, logvar, seed)
     metrics["task_probe"] = task_probe_balanced_accuracy(mu, probe.s, seed=seed)
     metrics["task_information"] = task_information_nats(
         mu, logvar, probe.s, n_samples=config.mi_samples, seed=seed

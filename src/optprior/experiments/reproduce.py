@@ -58,7 +58,7 @@ def reproduce(
     results = run_sweep(runs, executor, on_result)
     bar.update(len(runs) - bar.n)
     bar.close()
-    write_tables(results, out)
+    write_tables(collect(out), out)  # every setting ever run into ``out``
     return results
 
 

@@ -97,7 +97,10 @@ def versions() -> dict[str, str]:
 
 
 def read_result(run: Run) -> dict[str, Any] | None:
-    """The finished result of ``run``, or None; raises if it was made with another config."""
+    """The successful result of ``run``, or None (not run, or failed: it is run again).
+
+    Raises ``ConfigMismatchError`` if the folder holds a run of another configuration.
+    """
     path = run.folder / "result.json"
     if not path.is_file():
         return None
@@ -106,7 +109,7 @@ def read_result(run: Run) -> dict[str, Any] | None:
         raise ConfigMismatchError(
             f"{path} was made with a different configuration; use another --out folder"
         )
-    return result
+    return result if result.get("status") == "ok" else None
 
 
 def execute(run: Run) -> dict[str, Any]:
@@ -203,7 +206,8 @@ def ray_executor(address: str | None = None) -> Executor:
     def run_all(runs: list[Run], done: Callable[[dict[str, Any]], None]) -> None:
         if not ray.is_initialized():
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-        remote = ray.remote(num_cpus=1)(execute)
+        gpus = 1 if str(runs[0].training.get("device", "cpu")).startswith("cuda") else 0
+        remote = ray.remote(num_cpus=1, num_gpus=gpus)(execute)
         pending = [remote.remote(replace(run, progress=False, threads=1)) for run in runs]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)

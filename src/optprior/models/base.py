@@ -240,6 +240,8 @@ class BaseModel:
         training = dict(payload["training"])
         if device is not None:
             training["device"] = device
+        elif training["device"].startswith("cuda") and not torch.cuda.is_available():
+            training["device"] = "cpu"  # a model trained on a GPU, read on a machine without
         model = saved(ModelConfig(**payload["config"]), TrainingConfig(**training))
         model.tasks_ = list(payload["tasks"])
         model.module_ = model._build(payload["x_dim"], model.n_tasks_)

@@ -9,7 +9,8 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 @dataclass
 class ModelConfig:
-    """Network sizes and likelihood. Defaults follow ``paper.md`` (AAAI 2019 setting).
+    """Network sizes and likelihood. Encoder and decoder defaults follow ``paper.md`` (the
+    AAAI 2019 setting); the discriminator is smaller (see docs/experiments.md).
 
     Attributes:
         likelihood: ``"bernoulli"`` (x in [0, 1], logits) or ``"gaussian"``.
@@ -37,5 +38,12 @@ class ModelConfig:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         self.discriminator_hidden_sizes = tuple(int(h) for h in self.discriminator_hidden_sizes)
         self.gaussian_logvar_bounds = tuple(float(b) for b in self.gaussian_logvar_bounds)
+        if len(self.gaussian_logvar_bounds) != 2 or not (
+            self.gaussian_logvar_bounds[0] < self.gaussian_logvar_bounds[1]
+        ):
+            raise ValueError(
+                f"gaussian_logvar_bounds must be (low, high) with low < high, "
+                f"got {self.gaussian_logvar_bounds}"
+            )
         if not 0.0 <= self.discriminator_dropout < 1.0:
             raise ValueError("discriminator_dropout must lie in [0, 1)")

@@ -21,6 +21,11 @@ def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(-1)
 
 
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag e^logvar) || N(0, I)) in closed form, summed over the last axis."""
+    return 0.5 * (mu.pow(2) + torch.exp(logvar) - 1.0 - logvar).sum(-1)
+
+
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     """Log density of N(0, I) summed over the last axis: (..., D) -> (...)."""
     return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
@@ -56,4 +61,4 @@ class GaussianEncoder(nn.Module):
         """Reparameterised draw(s): (B, D) -> (B, D), or (n, B, D) when ``n`` is given."""
         shape = mu.shape if n is None else (n, *mu.shape)
         eps = torch.randn(shape, dtype=mu.dtype, device=mu.device)
-        return mu + torch.exp(0.5 * logvar) * eps
+        return torch.addcmul(mu, torch.exp(0.5 * logvar), eps)

@@ -7,12 +7,13 @@ T(z) = ln q(z) / N(z; 0, I), so the implicit prior is N(z; 0, I) exp(T(z)).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch.nn import functional as F
 
-from optprior.nn.encoder import standard_normal_log_prob
+from optprior.nn.encoder import kl_to_standard_normal, standard_normal_log_prob
 from optprior.nn.mlp import MLP
 from optprior.priors.base import Prior
 
@@ -25,7 +26,7 @@ class OptimalPrior(Prior):
     def __init__(
         self,
         latent_dim: int,
-        hidden_sizes: Sequence[int] = (500, 500, 500),
+        hidden_sizes: Sequence[int] = (256, 256),
         activation: str = "tanh",
         dropout: float = 0.2,
         sir_pool: int = 64,
@@ -46,6 +47,33 @@ class OptimalPrior(Prior):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return standard_normal_log_prob(z) + self.log_ratio(z)
 
+    def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """KL(q(z|x) || N(z; 0, I) e^T) per point = KL(q || N(0, I)) - E_q[T(z)], (B,).
+
+        The first term in closed form, the second at the drawn ``z`` (..., B, D): the same
+        expectation as the one-sample estimate of ln q - ln N - T, with less variance.
+        """
+        return kl_to_standard_normal(mu, logvar) - self.log_ratio(z).reshape(-1, mu.shape[0]).mean(
+            0
+        )
+
+    @torch.no_grad()
+    def log_normalizer(self, n_samples: int = 100_000, seed: int = 0) -> float:
+        """ln Z = ln E_{N(0, I)}[exp T(z)], by Monte Carlo with ``n_samples`` draws.
+
+        Z is 1 when T is the exact log ratio ln q(z)/N(z; 0, I); ln Z != 0 measures how far
+        the learned prior is from a normalised density (a calibration check of T).
+        """
+        device = self._device()
+        generator = torch.Generator(device=device).manual_seed(seed)
+        total, chunk = [], 10_000
+        for start in range(0, n_samples, chunk):
+            count = min(chunk, n_samples - start)
+            z = torch.randn(count, self.latent_dim, generator=generator, device=device)
+            total.append(self.log_ratio(z))
+        values = torch.cat(total)
+        return float(torch.logsumexp(values, 0) - math.log(values.numel()))
+
     def discriminator_loss(self, z_posterior: torch.Tensor) -> torch.Tensor:
         """Mean logistic loss of T on ``z_posterior`` (B, D) against B fresh N(0, I) draws.
 
@@ -64,4 +92,4 @@ class OptimalPrior(Prior):
         candidates = torch.randn(n, self.sir_pool, self.latent_dim, device=self._device())
         weights = torch.softmax(self.log_ratio(candidates), dim=-1)
         pick = torch.multinomial(weights, 1).squeeze(-1)
-        return candidates[torch.arange(n), pick]
+        return candidates[torch.arange(n, device=candidates.device), pick]

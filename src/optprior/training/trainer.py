@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -42,9 +43,11 @@ class Trainer:
         self.binarize = binarize
         prior = module.prior
         model_parameters = [*module.encoder.parameters(), *module.decoder.parameters()]
-        self.optimizer = torch.optim.Adam(model_parameters, lr=config.learning_rate, fused=True)
+        # The fused Adam kernel exists for CPU and CUDA tensors; elsewhere torch chooses.
+        fused = True if torch.device(config.device).type in ("cpu", "cuda") else None
+        self.optimizer = torch.optim.Adam(model_parameters, lr=config.learning_rate, fused=fused)
         self.discriminator_optimizer = (
-            torch.optim.Adam(prior.parameters(), lr=config.discriminator_learning_rate, fused=True)
+            torch.optim.Adam(prior.parameters(), lr=config.discriminator_learning_rate, fused=fused)
             if prior.has_discriminator
             else None
         )
@@ -80,6 +83,11 @@ class Trainer:
             history.epochs.append(record)
 
             score = record.get("val_elbo", record["train_elbo"])
+            if not (math.isfinite(record["train_loss"]) and math.isfinite(score)):
+                raise FloatingPointError(
+                    f"training diverged at epoch {epoch}: loss {record['train_loss']}, "
+                    f"monitored ELBO {score}"
+                )
             if score > best_score:
                 best_score, stale, history.best_epoch = score, 0, epoch
                 best_state = copy.deepcopy(self.module.state_dict())
@@ -91,10 +99,6 @@ class Trainer:
             if config.patience and stale >= config.patience:
                 history.stopped_early = True
                 break
-            if not torch.isfinite(torch.tensor(record["train_loss"])):
-                raise FloatingPointError(
-                    f"training loss became {record['train_loss']} at epoch {epoch}"
-                )
         bar.close()
         if best_state is not None:
             self.module.load_state_dict(best_state)
