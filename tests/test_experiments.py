@@ -29,7 +29,6 @@ TINY = {
         "n_samples": 5,
         "test_points": 100,
         "probe_points": 60,
-        "mi_samples": 1,
         "figures": False,
     },
 }

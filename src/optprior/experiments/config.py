@@ -37,19 +37,17 @@ class EvaluationConfig:
     Attributes:
         n_samples: importance samples per point for the test log-likelihood.
         test_points: score at most this many test points per task (0: all).
-        probe_points: points per task for the task probe and I(S;Z) (tasks balanced).
-        mi_samples: Monte Carlo draws per point for I(S;Z).
+        probe_points: test points per task for the task probe (tasks balanced).
         figures: draw figures (t-SNE, reconstructions, samples, curves) for the first seed.
     """
 
     n_samples: int = 1000
     test_points: int = 0
     probe_points: int = 1000
-    mi_samples: int = 10
     figures: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("n_samples", "probe_points", "mi_samples"):
+        for name in ("n_samples", "probe_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"[evaluation] {name} must be >= 1, got {getattr(self, name)}")
         if self.test_points < 0:
@@ -72,7 +70,7 @@ QUICK: dict[str, Any] = {
     "seeds": 1,
     "model": {"hidden_sizes": [200, 200], "discriminator_hidden_sizes": [200, 200]},
     "training": {"epochs": 15, "learning_rate": 1e-3, "warmup_epochs": 3, "patience": 5},
-    "evaluation": {"n_samples": 50, "test_points": 500, "probe_points": 300, "mi_samples": 2},
+    "evaluation": {"n_samples": 50, "test_points": 500, "probe_points": 300},
 }
 
 
