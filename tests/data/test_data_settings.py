@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optprior.data import SETTINGS, MultiTaskData, datasets, load_setting
+from optprior.data import SETTINGS, CorruptDatasetError, MultiTaskData, datasets, load_setting
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +137,14 @@ def test_unknown_setting_lists_valid_names() -> None:
     with pytest.raises(ValueError, match="usps-mnist.*faces"):
         load_setting("mnist-svhn", 0)
     assert SETTINGS == ("usps-mnist", "mnist-usps", "synth-svhn", "svhn-synth", "faces")
+
+
+def test_unofficial_copies_need_verify_false(tmp_path: Path, fakes) -> None:
+    """Files in the right format but not the official bytes: refused unless verify=False."""
+    fakes.svhn(tmp_path / "svhn" / "train_32x32.mat", n=250, seed=0)
+    fakes.svhn(tmp_path / "svhn" / "test_32x32.mat", n=30, seed=1)
+    fakes.syn_number(tmp_path / "synth" / "syn_number.mat", n_train=300, n_test=40)
+    with pytest.raises(CorruptDatasetError, match="checksum"):
+        load_setting("svhn-synth", 0, tmp_path, download=False)
+    data = load_setting("svhn-synth", 0, tmp_path, download=False, verify=False)
+    assert data.tasks == ("svhn", "synth") and len(data.train.task(1)) == 100

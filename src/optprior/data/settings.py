@@ -110,8 +110,9 @@ def load_setting(name: str, seed: int, root: Root = None, **options: Any) -> Mul
     upsampled; (32, 32) for SVHN/Synth), ``n_target_train`` (100), ``n_target_val`` (100),
     ``val_fraction`` of the source training set held out for validation (0.1), ``n_source``
     (use at most this many source training images, drawn with the seed; default all),
-    ``download``. Options of ``faces``: ``image_size`` ((28, 20), Frey's size),
-    ``val_fraction`` of each task's training part (0.1), ``download``.
+    ``download``, ``verify`` (check file checksums; False for copies that differ from the
+    official files byte for byte). Options of ``faces``: ``image_size`` ((28, 20), Frey's size),
+    ``val_fraction`` of each task's training part (0.1), ``download``, ``verify``.
 
     Same seed, same points; the test sets do not depend on the seed.
     """
@@ -133,6 +134,7 @@ def _two_task(
     val_fraction: float = 0.1,
     n_source: int | None = None,
     download: bool | None = None,
+    verify: bool = True,
 ) -> MultiTaskData:
     _check_fraction(val_fraction)
     if n_source is not None and n_source < 1:
@@ -144,11 +146,11 @@ def _two_task(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
     )
 
-    src_x, src_y = read_native(source, "train", root, download=download)
+    src_x, src_y = read_native(source, "train", root, download=download, verify=verify)
     pool = source_rng.permutation(len(src_x))[:n_source]
     n_val = round(val_fraction * len(pool))
 
-    tgt_x, tgt_y = read_native(target, "train", root, download=download)
+    tgt_x, tgt_y = read_native(target, "train", root, download=download, verify=verify)
     if n_target_train < 1 or n_target_val < 0 or n_target_train + n_target_val > len(tgt_x):
         raise ValueError(
             f"cannot draw {n_target_train} training and {n_target_val} validation "
@@ -168,7 +170,10 @@ def _two_task(
             size,
         ),
         test=_stack(
-            [_whole(*read_native(d, "test", root, download=download)) for d in (source, target)],
+            [
+                _whole(*read_native(d, "test", root, download=download, verify=verify))
+                for d in (source, target)
+            ],
             size,
         ),
         tasks=(source, target),
@@ -185,17 +190,18 @@ def _faces(
     image_size: tuple[int, int] = _FACE_SIZE,
     val_fraction: float = 0.1,
     download: bool | None = None,
+    verify: bool = True,
 ) -> MultiTaskData:
     _check_fraction(val_fraction)
     seeds = np.random.SeedSequence(seed).spawn(len(FACE_TASKS))
     train, val, test = [], [], []
     for task, task_seed in zip(FACE_TASKS, seeds, strict=True):
-        x, y = read_native(task, "train", root, download=download)
+        x, y = read_native(task, "train", root, download=download, verify=verify)
         order = np.random.default_rng(task_seed).permutation(len(x))
         n_val = round(val_fraction * len(x))
         train.append(_take(x, y, order[n_val:]))
         val.append(_take(x, y, order[:n_val]))
-        test.append(_whole(*read_native(task, "test", root, download=download)))
+        test.append(_whole(*read_native(task, "test", root, download=download, verify=verify)))
     size = tuple(image_size)
     return MultiTaskData(
         name="faces",
