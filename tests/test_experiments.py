@@ -213,3 +213,11 @@ def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
         ray.shutdown()
     assert sorted(r["method"] for r in results) == ["cvae", "optimal"]
     assert all(r["status"] == "ok" for r in results)
+
+
+@pytest.mark.parametrize(
+    "path", sorted((CONFIGS / "ablations").glob("*.toml")), ids=lambda p: p.stem
+)
+def test_ablation_configs_resolve(path):
+    raw = read_config_file(path)
+    assert resolve(raw["setting"], raw).setting == raw["setting"]
