@@ -21,7 +21,7 @@ HEADLINE = (
     ("accuracy_logistic", "accuracy (logistic)", 3),
     ("accuracy_knn", "accuracy (5-NN)", 3),
     ("task_probe", "task probe bal. acc.", 3),
-    ("task_information", "I(S;Z) >= (nats)", 3),
+    ("task_information", "I(S;Z) >= (probe log-loss bound, nats)", 3),
 )
 
 
