@@ -134,3 +134,19 @@ def test_gaussian_variance_starts_inside_any_bounds(two_tasks):
     x, s = two_tasks
     model = CVAE(**FAST, likelihood="gaussian", gaussian_logvar_bounds=(-9.0, -1.0)).fit(x, s)
     assert -9.0 < float(model.module_.decoder.log_variance.max()) < -1.0
+
+
+def test_model_steps_leave_the_discriminator_untouched(two_tasks):
+    """T is frozen in model steps: an epoch of model steps alone does not change it."""
+    from optprior.training.trainer import Trainer
+
+    x, s = two_tasks
+    model = OptimalPriorCVAE(**FAST, discriminator_schedule="epoch")
+    module = model._build(x.shape[1], 2)
+    torch.nn.init.normal_(module.prior.discriminator.body[-1].weight)  # T != 0
+    before = {k: v.clone() for k, v in module.prior.state_dict().items()}
+    trainer = Trainer(module, model.training, binarize=True)
+    trainer._train_epoch(torch.from_numpy(x), torch.from_numpy(s), 1.0, torch.Generator())
+    for key, value in module.prior.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    assert all(p.grad is None for p in module.prior.parameters())

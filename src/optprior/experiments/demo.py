@@ -19,7 +19,6 @@ from optprior.models.methods import METHODS
 DEMO_SETTINGS = {
     "latent_dim": 10,
     "hidden_sizes": (256, 256),
-    "discriminator_hidden_sizes": (256, 256),
     "learning_rate": 1e-3,
     "epochs": 300,
     "patience": 30,

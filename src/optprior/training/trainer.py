@@ -102,6 +102,7 @@ class Trainer:
         bar.close()
         if best_state is not None:
             self.module.load_state_dict(best_state)
+        self.module.prior.requires_grad_(True)
         self.module.eval()
         return history
 
@@ -113,7 +114,7 @@ class Trainer:
     def _train_epoch(
         self, x: torch.Tensor, s: torch.Tensor, beta: float, generator: torch.Generator
     ) -> dict[str, float]:
-        module, prior = self.module, self.module.prior
+        module = self.module
         interleaved = (
             self.discriminator_optimizer is not None
             and self.config.discriminator_schedule == "interleaved"
@@ -122,20 +123,18 @@ class Trainer:
         order = order.to(x.device)
         x_epoch, s_epoch = x[order], s[order]  # one gather per epoch; batches are views
         module.train()
+        self._freeze_prior()
         totals = torch.zeros(4, device=x.device)  # loss, elbo, kl, discriminator loss
         pool: list[torch.Tensor] = []  # detached z awaiting the next T update
         for number, batch in enumerate(slices, start=1):
             xb, sb = x_epoch[batch], s_epoch[batch]
             if self.binarize:
                 xb = binarize(xb)
-            prior.requires_grad_(False)
-            prior.eval()
             reconstruction, kl, z = module.objective_terms(xb, sb)
             loss = (beta * kl - reconstruction).mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            prior.requires_grad_(True)
             with torch.no_grad():
                 weight = xb.shape[0]
                 totals[0] += loss.detach() * weight
@@ -154,13 +153,20 @@ class Trainer:
             record["discriminator_loss"] = totals[3] / self.config.discriminator_steps
         return record
 
+    def _freeze_prior(self) -> None:
+        """Model steps see T in eval mode with its weights frozen (no gradient for T)."""
+        self.module.prior.requires_grad_(False)
+        self.module.prior.eval()
+
     def _discriminator_step(self, z: torch.Tensor) -> torch.Tensor:
         prior = self.module.prior
+        prior.requires_grad_(True)
         prior.train()
         loss = prior.discriminator_loss(z)
         self.discriminator_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.discriminator_optimizer.step()
+        self._freeze_prior()
         return loss.detach()
 
     def _discriminator_epochs(
