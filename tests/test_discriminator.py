@@ -78,3 +78,25 @@ def test_optimal_prior_kl_has_the_one_sample_expectation():
         low_variance = prior.kl(z, mu, logvar)
         generic = super(OptimalPrior, prior).kl(z, mu, logvar)  # Prior's one-sample estimate
     torch.testing.assert_close(low_variance, generic, atol=0.02, rtol=0)
+
+
+def test_weight_decay_keeps_the_discriminator_small(two_tasks):
+    """The trainer hands ``discriminator_weight_decay`` to T's optimiser: with a strong
+    penalty T's values stay smaller than without one."""
+    from helpers import FAST
+
+    from optprior import OptimalPriorCVAE
+
+    x, s = two_tasks
+    size = {}
+    for decay in (0.0, 1.0):
+        model = OptimalPriorCVAE(
+            **{**FAST, "epochs": 20},
+            discriminator_learning_rate=1e-2,
+            discriminator_weight_decay=decay,
+            seed=0,
+        ).fit(x, s)
+        with torch.no_grad():
+            z = torch.from_numpy(model.transform(x, s))
+            size[decay] = float(model.module_.prior.log_ratio(z).abs().mean())
+    assert size[1.0] < 0.5 * size[0.0]

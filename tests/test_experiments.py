@@ -110,6 +110,44 @@ def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
         run_sweep(plan(changed, tmp_path, data_root=digits_root), local_executor(1))
 
 
+def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeypatch):
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
+    path = tmp_path / "usps-mnist/optimal/seed-0/result.json"
+    old = json.loads(path.read_text())
+    # A run recorded before a TrainingConfig field existed: the field is absent from its
+    # config, and it still matches while the current value is the default.
+    del old["config"]["training"]["discriminator_weight_decay"]
+    old["metrics"] = {"test_log_likelihood": 0.0}
+    path.write_text(json.dumps(old))
+
+    def no_training(self, *args, **kwargs):
+        raise AssertionError("rescore must not train")
+
+    monkeypatch.setattr(BaseModel, "fit", no_training)
+    results = reproduce(
+        [config], tmp_path, local_executor(1), digits_root, progress=False, rescore=True
+    )
+    assert all(r["status"] == "ok" for r in results)
+    new = json.loads(path.read_text())
+    assert new["metrics"]["test_log_likelihood"] < 0  # recomputed, Bernoulli data
+    assert math.isfinite(new["metrics"]["val_log_likelihood"])
+    assert new["config"]["training"]["discriminator_weight_decay"] == 0.0
+    assert "rescored" in new and new["wall_seconds"] == old["wall_seconds"]
+
+    # A run made with a non-default value of the new field is another configuration.
+    changed = {
+        **TINY,
+        "seeds": 1,
+        "training": {**TINY["training"], "discriminator_weight_decay": 0.1},
+    }
+    (other,) = configs_for("usps-mnist", file_overrides=changed)
+    del new["config"]["training"]["discriminator_weight_decay"]
+    path.write_text(json.dumps(new))
+    with pytest.raises(ConfigMismatchError):
+        runner.read_result(plan(other, tmp_path, data_root=digits_root)[-1])
+
+
 def test_failed_run_is_recorded_and_shown_as_missing(digits_root, tmp_path, monkeypatch):
     def explode(self, *args, **kwargs):
         raise FloatingPointError("training loss became nan at epoch 0")

@@ -59,7 +59,9 @@ def _reproduce(args: argparse.Namespace) -> int:
     else:
         executor = local_executor(args.jobs)
     out = Path(args.out)
-    results = reproduce(configs, out, executor, args.data_root, not args.quiet, args.jobs)
+    results = reproduce(
+        configs, out, executor, args.data_root, not args.quiet, args.jobs, args.rescore
+    )
     failed = [r for r in results if r["status"] != "ok"]
     print((out / "results.md").read_text())
     print(f"{len(results) - len(failed)} runs ok, {len(failed)} failed; tables in {out}")
@@ -199,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick",
         action="store_true",
         help="a small budget for smoke runs (usps-mnist in a few minutes)",
+    )
+    rep.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score finished runs again from their saved model.pt (after a metrics change)",
     )
     rep.add_argument(
         "--executor",

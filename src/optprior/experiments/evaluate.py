@@ -83,6 +83,12 @@ def evaluate(
             "test_elbo": float(model.elbo(x_score, test.s).mean()),
         }
         scores["test_log_likelihood_normalized"] = scores["test_log_likelihood"] - log_z
+        val = data.val.task(k)
+        if len(val.s):
+            x_val = binarized(val.X) if bernoulli else val.X
+            scores["val_log_likelihood"] = (
+                float(model.score_samples(x_val, val.s, config.n_samples).mean()) - log_z
+            )
         labelled = train.y >= 0
         for classifier in ("logistic", "knn"):
             scores[f"accuracy_{classifier}"] = (

@@ -40,13 +40,14 @@ def reproduce(
     data_root: str | None = None,
     progress: bool = True,
     jobs: int = 1,
+    rescore: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run every unfinished run of ``configs`` and write ``results.md`` / ``results.csv``."""
-    runs = [
-        run
-        for config in configs
-        for run in plan(config, out, data_root=data_root, progress=progress and jobs == 1)
-    ]
+    """Run every unfinished run of ``configs`` and write ``results.md`` / ``results.csv``.
+
+    ``rescore``: also score the finished runs again from their saved models.
+    """
+    options = {"data_root": data_root, "progress": progress and jobs == 1, "rescore": rescore}
+    runs = [run for config in configs for run in plan(config, out, **options)]
     bar = tqdm(total=len(runs), desc="runs", unit="run", disable=not progress)
 
     def on_result(result: dict[str, Any]) -> None:

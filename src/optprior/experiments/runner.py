@@ -4,7 +4,8 @@ Each run writes under ``<out>/<setting>/<method>/seed-<k>/``: ``config.json`` (t
 resolved config, at the start), ``model.pt`` (after training), ``curves.csv`` and finally
 ``result.json`` (config, versions, seed, wall time, epochs, metrics or the error). Every
 file is written atomically. A run whose ``result.json`` exists is never redone; a run
-killed after training resumes from its ``model.pt``.
+killed after training resumes from its ``model.pt``; ``rescore`` re-evaluates finished runs
+from their ``model.pt`` (after a change to the metrics) without training again.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Run:
     data_root: str | None = None
     progress: bool = False
     threads: int = 0
+    rescore: bool = False
 
     @property
     def folder(self) -> Path:
@@ -65,7 +67,7 @@ class Run:
     def resolved(self) -> dict[str, Any]:
         """Everything that determines the result (not where it is written)."""
         config = asdict(self)
-        for key in ("out", "data_root", "progress", "threads"):
+        for key in ("out", "data_root", "progress", "threads", "rescore"):
             config.pop(key)
         return config
 
@@ -96,6 +98,26 @@ def versions() -> dict[str, str]:
     return found
 
 
+def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether a run recorded with ``stored`` config is a run of ``current``.
+
+    A field added to ``ModelConfig``, ``TrainingConfig`` or ``EvaluationConfig`` after the
+    run was made is absent from ``stored``; it matches when ``current`` holds its default.
+    """
+    defaults = {
+        "model": asdict(ModelConfig()),
+        "training": asdict(TrainingConfig()),
+        "evaluation": asdict(EvaluationConfig()),
+    }
+    filled = json.loads(json.dumps(stored))
+    for section, values in defaults.items():
+        if isinstance(filled.get(section), dict) and isinstance(current.get(section), dict):
+            for key in current[section].keys() - filled[section].keys():
+                if key in values:
+                    filled[section][key] = values[key]
+    return filled == json.loads(json.dumps(current))
+
+
 def read_result(run: Run) -> dict[str, Any] | None:
     """The successful result of ``run``, or None (not run, or failed: it is run again).
 
@@ -105,7 +127,7 @@ def read_result(run: Run) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     result = json.loads(path.read_text())
-    if result.get("config") != json.loads(json.dumps(run.resolved())):
+    if not same_config(result.get("config", {}), run.resolved()):
         raise ConfigMismatchError(
             f"{path} was made with a different configuration; use another --out folder"
         )
@@ -113,16 +135,23 @@ def read_result(run: Run) -> dict[str, Any] | None:
 
 
 def execute(run: Run) -> dict[str, Any]:
-    """Train and score ``run`` unless finished; returns its result (status ok or failed)."""
+    """Train and score ``run`` unless finished; returns its result (status ok or failed).
+
+    With ``run.rescore``, a finished run that kept its ``model.pt`` is scored again.
+    """
     finished = read_result(run)
-    if finished is not None:
-        return finished
     if run.threads:
         torch.set_num_threads(run.threads)
+    if finished is not None:
+        if run.rescore and (run.folder / "model.pt").is_file():
+            return rescore(run, finished)
+        return finished
     folder = run.folder
     config_text = json.dumps(run.resolved(), indent=2, sort_keys=True)
     config_path = folder / "config.json"
-    resumable = config_path.is_file() and config_path.read_text() == config_text
+    resumable = config_path.is_file() and same_config(
+        json.loads(config_path.read_text()), run.resolved()
+    )
     write_text_atomic(config_path, config_text)
     start = time.perf_counter()
     result: dict[str, Any] = {
@@ -160,6 +189,24 @@ def execute(run: Run) -> dict[str, Any]:
         result["traceback"] = traceback.format_exc()
     result["wall_seconds"] = time.perf_counter() - start
     write_text_atomic(folder / "result.json", json.dumps(result, indent=2))
+    return result
+
+
+def rescore(run: Run, finished: dict[str, Any]) -> dict[str, Any]:
+    """``finished`` with its metrics recomputed by the current code from ``model.pt``.
+
+    The result file is replaced only on success; a failure is returned, not written.
+    """
+    start = time.perf_counter()
+    try:
+        data = load_setting(run.setting, run.seed, run.data_root, **run.data)
+        model = BaseModel.load(run.folder / "model.pt", device=run.training.get("device"))
+        metrics = evaluate(model, data, run.evaluation, run.seed)
+    except Exception as error:
+        return {"run": run.name, "status": "failed", "error": f"{type(error).__name__}: {error}"}
+    result = {**finished, "config": run.resolved(), "metrics": metrics}
+    result["rescored"] = {"versions": versions(), "seconds": time.perf_counter() - start}
+    write_text_atomic(run.folder / "result.json", json.dumps(result, indent=2))
     return result
 
 
@@ -227,7 +274,7 @@ def run_sweep(
     todo = []
     for run in runs:
         finished = read_result(run)
-        if finished is None:
+        if finished is None or run.rescore:
             todo.append(run)
         else:
             results.append(finished)

@@ -28,6 +28,8 @@ class TrainingConfig:
         discriminator_interval: model steps per T update in the interleaved schedule;
             their z are pooled into one T batch (fewer, larger T steps run faster).
         discriminator_epochs: passes of T per model epoch in the epoch schedule.
+        discriminator_weight_decay: L2 penalty on T's weights (Adam's ``weight_decay``);
+            keeps T smooth instead of fitting the finite set of training encodings.
         dynamic_binarization: with a Bernoulli decoder, draw x ~ Bernoulli(x) at every
             step from [0, 1] data.
         seed: seeds initialisation, shuffling and noise; CPU training repeats exactly.
@@ -45,6 +47,7 @@ class TrainingConfig:
     discriminator_steps: int = 1
     discriminator_interval: int = 2
     discriminator_epochs: int = 1
+    discriminator_weight_decay: float = 0.0
     dynamic_binarization: bool = True
     seed: int = 0
     device: str = "cpu"
@@ -71,3 +74,7 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.learning_rate <= 0 or self.discriminator_learning_rate <= 0:
             raise ValueError("learning rates must be positive")
+        if self.discriminator_weight_decay < 0:
+            raise ValueError(
+                f"discriminator_weight_decay must be >= 0, got {self.discriminator_weight_decay}"
+            )

@@ -47,7 +47,12 @@ class Trainer:
         fused = True if torch.device(config.device).type in ("cpu", "cuda") else None
         self.optimizer = torch.optim.Adam(model_parameters, lr=config.learning_rate, fused=fused)
         self.discriminator_optimizer = (
-            torch.optim.Adam(prior.parameters(), lr=config.discriminator_learning_rate, fused=fused)
+            torch.optim.Adam(
+                prior.parameters(),
+                lr=config.discriminator_learning_rate,
+                weight_decay=config.discriminator_weight_decay,
+                fused=fused,
+            )
             if prior.has_discriminator
             else None
         )
