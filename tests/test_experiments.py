@@ -116,8 +116,10 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
     path = tmp_path / "usps-mnist/optimal/seed-0/result.json"
     old = json.loads(path.read_text())
     # A run recorded before a TrainingConfig field existed: the field is absent from its
-    # config, and it still matches while the current value is the default.
+    # config, and it still matches while the current value is the default. A field that
+    # no longer exists is ignored.
     del old["config"]["training"]["discriminator_weight_decay"]
+    old["config"]["evaluation"]["retired_option"] = 10  # a field removed since: ignored
     old["metrics"] = {"test_log_likelihood": 0.0}
     path.write_text(json.dumps(old))
 

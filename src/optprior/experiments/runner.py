@@ -103,6 +103,7 @@ def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
 
     A field added to ``ModelConfig``, ``TrainingConfig`` or ``EvaluationConfig`` after the
     run was made is absent from ``stored``; it matches when ``current`` holds its default.
+    A field removed from them since is ignored (no current code reads it).
     """
     defaults = {
         "model": asdict(ModelConfig()),
@@ -115,6 +116,8 @@ def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
             for key in current[section].keys() - filled[section].keys():
                 if key in values:
                     filled[section][key] = values[key]
+            for key in filled[section].keys() - values.keys():
+                del filled[section][key]
     return filled == json.loads(json.dumps(current))
 
 
