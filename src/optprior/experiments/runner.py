@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from optprior._io import write_text_atomic
-from optprior.data import load_setting
+from optprior.data import load_setting, setting_options
 from optprior.experiments.config import EvaluationConfig, ExperimentConfig
 from optprior.experiments.evaluate import binarized, evaluate
 from optprior.models.base import BaseModel
@@ -101,11 +101,13 @@ def versions() -> dict[str, str]:
 def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     """Whether a run recorded with ``stored`` config is a run of ``current``.
 
-    A field added to ``ModelConfig``, ``TrainingConfig`` or ``EvaluationConfig`` after the
-    run was made is absent from ``stored``; it matches when ``current`` holds its default.
-    A field removed from them since is ignored (no current code reads it).
+    A data option or a field of ``ModelConfig``, ``TrainingConfig`` or
+    ``EvaluationConfig`` added after the run was made is absent from ``stored``; it
+    matches when ``current`` holds its default. One removed since is ignored (no current
+    code reads it).
     """
     defaults = {
+        "data": setting_options(current["setting"]),
         "model": asdict(ModelConfig()),
         "training": asdict(TrainingConfig()),
         "evaluation": asdict(EvaluationConfig()),
