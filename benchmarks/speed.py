@@ -1,7 +1,8 @@
 """Training and scoring speed against this machine's matrix-product rate.
 
-Run: ``python benchmarks/speed.py [--points 60000] [--epochs 2] [--device cpu]``.
-Prints one Markdown table; every figure comes from this one run.
+Run: ``python benchmarks/speed.py [--points 60000] [--epochs 2] [--device cpu] [--profile]``.
+Prints one Markdown table; every figure comes from this one run. ``--profile`` adds a
+second table: where a CVAE training epoch's CPU time goes, by kind of operation.
 
 The reference rate times bare ``torch`` matrix products of exactly the shapes one step
 needs (forward, weight gradients and the input gradients autograd computes), so
@@ -19,7 +20,12 @@ import numpy as np
 import torch
 
 from optprior import CVAE, VAE, OptimalPriorCVAE
-from optprior.evaluation.bounds import SAMPLES_PER_CHUNK, _chunks, log_marginal_likelihood
+from optprior.evaluation.bounds import (
+    DEFAULT_MAX_ELEMENTS,
+    SAMPLES_PER_CHUNK,
+    _chunks,
+    log_marginal_likelihood,
+)
 from optprior.models.config import ModelConfig
 from optprior.training.config import TrainingConfig
 
@@ -77,12 +83,40 @@ def reference_rate(products: list[Product], device: str, seconds: float = 2.0) -
     return flops(products) * done / (time.perf_counter() - start) / 1e9
 
 
+#: Operation kinds of the profile table, by ``torch.profiler`` op name.
+OP_KINDS = {
+    "matrix products": ("aten::mm", "aten::addmm", "aten::bmm"),
+    "optimiser update": ("aten::_fused_adam_", "Optimizer.step#Adam.step", "Optimizer.zero_grad"),
+    "random numbers": ("aten::uniform_", "aten::normal_"),
+}
+
+
+def profile_epoch(x: np.ndarray, s: np.ndarray, device: str) -> list[tuple[str, str, str]]:
+    """Share of one CVAE epoch's self CPU time per operation kind (``OP_KINDS``)."""
+    from torch.profiler import profile
+
+    model = CVAE(epochs=1, patience=0, progress=False, device=device)
+    model.fit(x[:500], s[:500])  # builds the module; the profiled epoch is the next one
+    with profile() as prof:
+        model.fit(x, s)
+    rest = "element-wise kernels, autograd and Python overhead"
+    totals = dict.fromkeys([*OP_KINDS, rest], 0.0)
+    for event in prof.key_averages():  # self times: exclusive, so they add up to the whole
+        kind = next((k for k, names in OP_KINDS.items() if event.key.startswith(names)), rest)
+        totals[kind] += event.self_cpu_time_total
+    whole = sum(totals.values())
+    return [
+        (kind, f"{value / 1e6:.2f} s", f"{value / whole:.0%}") for kind, value in totals.items()
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--points", type=int, default=60000, help="training points (784 pixels)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per method (median kept)")
     parser.add_argument("--is-points", type=int, default=500, help="points scored by IS")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--profile", action="store_true", help="also profile a CVAE epoch")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -130,7 +164,7 @@ def main() -> None:
     start = time.perf_counter()
     log_marginal_likelihood(model.module_, xt, st, 1000)
     elapsed = time.perf_counter() - start
-    points, samples = _chunks(args.is_points, 1000, X_DIM, 1 << 23)
+    points, samples = _chunks(args.is_points, 1000, X_DIM, DEFAULT_MAX_ELEMENTS)
     assert samples == SAMPLES_PER_CHUNK
     decoder = mlp_layers([config.latent_dim, *config.hidden_sizes, X_DIM])
     products = forward(decoder, points * samples)
@@ -154,6 +188,11 @@ def main() -> None:
     print("| measure | value | achieved / reference |\n|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    if args.profile:
+        print("\nWhere a CVAE epoch's CPU time goes (torch.profiler, self time):\n")
+        print("| operations | time | share |\n|---|---|---|")
+        for row in profile_epoch(x[:6000], s[:6000], args.device):
+            print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":
