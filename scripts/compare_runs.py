@@ -1,0 +1,63 @@
+"""Per-seed comparison of finished runs from several ``optprior reproduce --out`` folders.
+
+Run: ``python scripts/compare_runs.py LABEL=FOLDER/SETTING/METHOD ... [--metrics m1 m2]``,
+e.g. ``default=runs/paper/usps-mnist/optimal epoch=runs/schedule/usps-mnist/optimal``.
+Prints a Markdown table with one row per seed that every folder has finished, each cell
+``metric`` of that run's ``result.json``, then the mean over those seeds and the mean
+paired difference to the first folder with its standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def finished(folder: Path) -> dict[int, dict[str, float]]:
+    """Metrics of each finished seed under ``folder`` (``seed-<k>/result.json``)."""
+    out = {}
+    for path in sorted(folder.glob("seed-*/result.json")):
+        result = json.loads(path.read_text())
+        if result.get("status") == "ok":
+            out[int(result["seed"])] = result["metrics"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("runs", nargs="+", help="LABEL=FOLDER pairs")
+    parser.add_argument(
+        "--metrics", nargs="+", default=["val_log_likelihood", "test_log_likelihood_normalized"]
+    )
+    args = parser.parse_args()
+    labels, results = [], []
+    for item in args.runs:
+        label, _, folder = item.partition("=")
+        if not folder:
+            parser.error(f"expected LABEL=FOLDER, got {item!r}")
+        labels.append(label)
+        results.append(finished(Path(folder)))
+    seeds = sorted(set.intersection(*(set(r) for r in results)))
+    if not seeds:
+        raise SystemExit("no seed is finished in every folder")
+    for metric in args.metrics:
+        values = np.array([[r[seed].get(metric, math.nan) for r in results] for seed in seeds])
+        print(f"\n{metric}\n")
+        print("| seed | " + " | ".join(labels) + " |")
+        print("|---|" + "---|" * len(labels))
+        for seed, row in zip(seeds, values, strict=True):
+            print(f"| {seed} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
+        print("| mean | " + " | ".join(f"{v:.2f}" for v in values.mean(0)) + " |")
+        diff = values - values[:, :1]
+        if len(seeds) > 1:
+            se = diff.std(0, ddof=1) / math.sqrt(len(seeds))
+            cells = [f"{d:+.2f} ± {e:.2f}" for d, e in zip(diff.mean(0), se, strict=True)]
+            print(f"| minus {labels[0]} (± s.e.) | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

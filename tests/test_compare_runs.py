@@ -1,0 +1,41 @@
+"""scripts/compare_runs.py: per-seed table and paired differences of finished runs."""
+
+import json
+import subprocess
+import sys
+
+from helpers import REPO
+
+
+def write_run(folder, seed, value, status="ok"):
+    path = folder / f"seed-{seed}" / "result.json"
+    path.parent.mkdir(parents=True)
+    result = {"seed": seed, "status": status, "metrics": {"val_log_likelihood": value}}
+    path.write_text(json.dumps(result))
+
+
+def test_paired_differences_over_common_finished_seeds(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for seed, value in enumerate([-10.0, -12.0, -11.0]):
+        write_run(a, seed, value)
+    write_run(b, 0, -9.0)
+    write_run(b, 1, -10.0)
+    write_run(b, 2, 0.0, status="failed")  # not finished: seed 2 is left out
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts/compare_runs.py"),
+            f"A={a}",
+            f"B={b}",
+            "--metrics",
+            "val_log_likelihood",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert [r.split("|")[1].strip() for r in rows[1:]] == ["0", "1", "mean", "minus A (± s.e.)"]
+    assert "| mean | -11.00 | -9.50 |" in out
+    # differences +1 and +2: mean +1.5, standard error 0.71 / sqrt(2) = 0.50
+    assert "+1.50 ± 0.50" in out
