@@ -100,3 +100,17 @@ def test_weight_decay_keeps_the_discriminator_small(two_tasks):
             z = torch.from_numpy(model.transform(x, s))
             size[decay] = float(model.module_.prior.log_ratio(z).abs().mean())
     assert size[1.0] < 0.5 * size[0.0]
+
+
+def test_subnormal_weights_are_flushed_to_zero():
+    """Weight decay can leave subnormal weights, which make CPU arithmetic crawl."""
+    from optprior.training.trainer import flush_subnormals_
+
+    prior = OptimalPrior(3, hidden_sizes=(4,))
+    weight = prior.discriminator.input.linear.weight
+    with torch.no_grad():
+        weight[0, 0], weight[0, 1], weight[0, 2] = 1e-40, -1e-39, 1e-30
+    normal = weight[1:].clone()
+    flush_subnormals_(prior)
+    assert weight[0, 0] == 0 and weight[0, 1] == 0 and weight[0, 2] == 1e-30
+    assert torch.equal(weight[1:], normal)

@@ -29,6 +29,20 @@ def binarize(x: torch.Tensor) -> torch.Tensor:
     return (torch.rand_like(x) < x).to(x.dtype)
 
 
+@torch.no_grad()
+def flush_subnormals_(module: torch.nn.Module) -> None:
+    """Set subnormal parameter entries (|w| < the dtype's smallest normal) to zero, in place.
+
+    Weight decay can drive weights there, and CPU arithmetic on subnormal operands is
+    tens of times slower: on this project's machine a T with a fifth of its weights
+    subnormal took 40x longer per forward pass.
+    """
+    for parameter in module.parameters():
+        if parameter.dtype.is_floating_point:
+            tiny = torch.finfo(parameter.dtype).tiny
+            parameter.masked_fill_(parameter.abs() < tiny, 0.0)
+
+
 class Trainer:
     """Fits a ``VAEModule`` on tensors already on the training device.
 
@@ -84,6 +98,7 @@ class Trainer:
                 record["discriminator_loss"] = self._discriminator_epochs(x, s, generator)
             if x_val is not None:
                 record["val_elbo"] = float(elbo(self.module, x_val, s_val).mean())
+            flush_subnormals_(self.module)
             record.update(epoch=epoch, beta=beta, seconds=time.perf_counter() - start)
             history.epochs.append(record)
 
