@@ -17,6 +17,7 @@ from optprior.models.methods import METHODS
 HEADLINE = (
     ("test_log_likelihood", "test ln p(x|s)", 2),
     ("test_log_likelihood_normalized", "ln p(x|s), prior normalised", 2),
+    ("val_log_likelihood", "validation ln p(x|s), normalised", 2),
     ("test_elbo", "test ELBO", 2),
     ("accuracy_logistic", "accuracy (logistic)", 3),
     ("accuracy_knn", "accuracy (5-NN)", 3),
