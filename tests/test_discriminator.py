@@ -114,3 +114,17 @@ def test_subnormal_weights_are_flushed_to_zero():
     flush_subnormals_(prior)
     assert weight[0, 0] == 0 and weight[0, 1] == 0 and weight[0, 2] == 1e-30
     assert torch.equal(weight[1:], normal)
+
+
+def test_loading_a_model_flushes_subnormal_weights(two_tasks, tmp_path):
+    """Model files written before the trainer flushed subnormals are cleaned on reading."""
+    from helpers import FAST
+
+    from optprior import OptimalPriorCVAE, load_model
+
+    model = OptimalPriorCVAE(**FAST).fit(*two_tasks)
+    with torch.no_grad():
+        model.module_.prior.discriminator.input.linear.weight[0, 0] = 1e-40
+    model.save(tmp_path / "model.pt")
+    loaded = load_model(tmp_path / "model.pt")
+    assert loaded.module_.prior.discriminator.input.linear.weight[0, 0] == 0

@@ -291,11 +291,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import torch
-
-    # This process is ours: treat subnormal floats as zero (on CPUs arithmetic with them
-    # is tens of times slower; a model saved by an older version may hold some).
-    torch.set_flush_denormal(True)
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError, TypeError) as error:

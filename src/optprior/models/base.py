@@ -19,7 +19,7 @@ from optprior.nn.decoders import DECODERS, GaussianDecoder
 from optprior.nn.encoder import GaussianEncoder
 from optprior.priors import Prior, StandardNormalPrior
 from optprior.training.config import TrainingConfig
-from optprior.training.trainer import History, Trainer
+from optprior.training.trainer import History, Trainer, flush_subnormals_
 
 FILE_FORMAT = "optprior-model"
 FILE_VERSION = 1
@@ -246,6 +246,7 @@ class BaseModel:
         model.tasks_ = list(payload["tasks"])
         model.module_ = model._build(payload["x_dim"], model.n_tasks_)
         model.module_.load_state_dict(payload["state_dict"])
+        flush_subnormals_(model.module_)  # files written before the trainer flushed them
         model.module_.eval()
         model.history_ = History(**payload["history"])
         return model

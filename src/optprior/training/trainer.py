@@ -34,8 +34,8 @@ def flush_subnormals_(module: torch.nn.Module) -> None:
     """Set subnormal parameter entries (|w| < the dtype's smallest normal) to zero, in place.
 
     Weight decay can drive weights there, and CPU arithmetic on subnormal operands is
-    tens of times slower: on this project's machine a T with a fifth of its weights
-    subnormal took 40x longer per forward pass.
+    tens of times slower (``benchmarks/subnormal.py``). Called after every training epoch
+    and on reading a saved model.
     """
     for parameter in module.parameters():
         if parameter.dtype.is_floating_point:
