@@ -26,7 +26,7 @@ import torch
 
 from optprior import load_model
 from optprior.data import TaskSplit, load_setting
-from optprior.nn.encoder import kl_to_standard_normal
+from optprior.nn.encoder import GaussianEncoder, kl_to_standard_normal
 
 POINTS = 2000
 
@@ -71,7 +71,7 @@ def main() -> None:
                     t = float("nan")
                     if prior.has_discriminator:
                         with torch.no_grad():
-                            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+                            z = GaussianEncoder.rsample(mu, logvar)
                             t = float(prior.log_ratio(z).mean())
                     cells[name] = (kl, t, int((mu.var(0) > 0.01).sum()))
                 (kl_tr, t_tr, _), (kl_te, t_te, active) = cells["train"], cells["test"]

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from optprior._io import write_text_atomic
-from optprior.data import load_setting, setting_options
+from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.experiments.config import EvaluationConfig, ExperimentConfig
 from optprior.experiments.evaluate import binarized, evaluate
 from optprior.models.base import BaseModel
@@ -63,6 +63,14 @@ class Run:
     @property
     def name(self) -> str:
         return f"{self.setting}/{self.method}/seed-{self.seed}"
+
+    def load_data(self) -> MultiTaskData:
+        """The setting's splits as this run draws them (its seed and data options)."""
+        return load_setting(self.setting, self.seed, self.data_root, **self.data)
+
+    def load_model(self) -> BaseModel:
+        """The model this run saved (``model.pt``), on the run's device."""
+        return BaseModel.load(self.folder / "model.pt", device=self.training.get("device"))
 
     def resolved(self) -> dict[str, Any]:
         """Everything that determines the result (not where it is written)."""
@@ -168,10 +176,10 @@ def execute(run: Run) -> dict[str, Any]:
         "versions": versions(),
     }
     try:
-        data = load_setting(run.setting, run.seed, run.data_root, **run.data)
+        data = run.load_data()
         model_path = folder / "model.pt"
         if resumable and model_path.is_file():
-            model = BaseModel.load(model_path, device=run.training.get("device"))
+            model = run.load_model()
             result["resumed_from_model"] = True
         else:
             training = {**run.training, "seed": run.seed, "progress": run.progress}
@@ -204,9 +212,7 @@ def rescore(run: Run, finished: dict[str, Any]) -> dict[str, Any]:
     """
     start = time.perf_counter()
     try:
-        data = load_setting(run.setting, run.seed, run.data_root, **run.data)
-        model = BaseModel.load(run.folder / "model.pt", device=run.training.get("device"))
-        metrics = evaluate(model, data, run.evaluation, run.seed)
+        metrics = evaluate(run.load_model(), run.load_data(), run.evaluation, run.seed)
     except Exception as error:
         return {"run": run.name, "status": "failed", "error": f"{type(error).__name__}: {error}"}
     result = {**finished, "config": run.resolved(), "metrics": metrics}
