@@ -5,6 +5,7 @@ import torch
 
 from optprior.nn.encoder import gaussian_log_prob, standard_normal_log_prob
 from optprior.priors import OptimalPrior
+from optprior.training.trainer import task_weights
 
 MEAN = torch.tensor([1.0, -0.5])
 LOGVAR = torch.log(torch.tensor([0.5, 1.8]) ** 2)
@@ -128,3 +129,41 @@ def test_loading_a_model_flushes_subnormal_weights(two_tasks, tmp_path):
     model.save(tmp_path / "model.pt")
     loaded = load_model(tmp_path / "model.pt")
     assert loaded.module_.prior.discriminator.input.linear.weight[0, 0] == 0
+
+
+def test_task_weights_make_t_estimate_the_balanced_mixture():
+    """Weighted logistic regression on 90% / 10% task draws recovers the ratio of the
+    tasks' equal-weight mixture, not of the data's 90/10 mixture."""
+    torch.manual_seed(0)
+    means = torch.tensor([[1.5, 0.0], [-1.5, 0.0]])
+    logvar = torch.log(torch.tensor([0.6, 0.6]) ** 2)
+
+    def draw_tasks(n: int, share_of_second: float) -> tuple[torch.Tensor, torch.Tensor]:
+        s = (torch.rand(n) < share_of_second).long()
+        return means[s] + torch.exp(0.5 * logvar) * torch.randn(n, 2), s
+
+    def log_ratio(z: torch.Tensor, share_of_second: float) -> torch.Tensor:
+        components = torch.stack([gaussian_log_prob(z, m, logvar) for m in means])
+        shares = torch.tensor([1 - share_of_second, share_of_second])[:, None]
+        return torch.logsumexp(components + shares.log(), 0) - standard_normal_log_prob(z)
+
+    prior = OptimalPrior(2, hidden_sizes=(64, 64), activation="tanh", dropout=0.0)
+    optimizer = torch.optim.Adam(prior.parameters(), lr=3e-3)
+    _, s_all = draw_tasks(100_000, 0.1)
+    weights = task_weights(s_all, "balanced")
+    np.testing.assert_allclose(weights.numpy(), [0.5 / 0.9, 0.5 / 0.1], rtol=0.05)
+    for _ in range(2500):
+        z, s = draw_tasks(512, 0.1)
+        loss = prior.discriminator_loss(z, weights=weights[s])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    prior.eval()
+    with torch.no_grad():
+        z, _ = draw_tasks(20_000, 0.5)
+        estimated = prior.log_ratio(z)
+    balanced_error = float((estimated - log_ratio(z, 0.5)).abs().median())
+    data_error = float((estimated - log_ratio(z, 0.1)).abs().median())
+    assert balanced_error < 0.15
+    assert data_error > 3 * balanced_error
+    assert task_weights(s_all, "data") is None

@@ -3,16 +3,19 @@
 import csv
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import SHARED_DATA
 
 from optprior.experiments import runner
 from optprior.experiments.config import read_config_file, resolve, to_toml
 from optprior.experiments.reproduce import collect, configs_for, reproduce
 from optprior.experiments.runner import ConfigMismatchError, local_executor, plan, run_sweep
+from optprior.models import CVAE
 from optprior.models.base import BaseModel
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -149,6 +152,44 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
     path.write_text(json.dumps(new))
     with pytest.raises(ConfigMismatchError):
         runner.read_result(plan(other, tmp_path, data_root=digits_root)[-1])
+
+
+def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monkeypatch):
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    cvae_run, posthoc_run = plan(
+        replace(config, methods=["cvae", "posthoc"]), tmp_path, data_root=digits_root
+    )
+    assert runner.execute(cvae_run)["status"] == "ok"
+
+    def no_training(self, *args, **kwargs):
+        raise AssertionError("the CVAE stage must come from the cvae run")
+
+    monkeypatch.setattr(CVAE, "fit", no_training)
+    result = runner.execute(posthoc_run)
+    assert result["status"] == "ok", result.get("traceback")
+    assert result["cvae_reused"] == cvae_run.name
+    assert (posthoc_run.folder / "prior_curves.csv").is_file()
+    assert "prior_log_normalizer" in result["metrics"]
+    cvae, posthoc = cvae_run.load_model(), posthoc_run.load_model()
+    encoders = (cvae.module_.encoder.parameters(), posthoc.module_.encoder.parameters())
+    for old, new in zip(*encoders, strict=True):
+        torch.testing.assert_close(old, new)
+
+    # Another folder, another prior setting: the CVAE stage is the same, so it is reused.
+    balanced = {**posthoc_run.training, "discriminator_task_weights": "balanced"}
+    ablation = replace(
+        posthoc_run, out=str(tmp_path / "ablation"), cvae_runs=str(tmp_path), training=balanced
+    )
+    assert runner.execute(ablation)["cvae_reused"] == cvae_run.name
+
+    # A setting the CVAE depends on differs, or no cvae run: both stages are trained.
+    monkeypatch.undo()
+    faster = {**posthoc_run.training, "learning_rate": 1e-2}
+    other = replace(ablation, out=str(tmp_path / "other"), training=faster)
+    assert runner.reusable_cvae(other) is None
+    alone = replace(posthoc_run, out=str(tmp_path / "alone"))
+    result = runner.execute(alone)
+    assert result["status"] == "ok" and "cvae_reused" not in result
 
 
 def test_failed_run_is_recorded_and_shown_as_missing(digits_root, tmp_path, monkeypatch):

@@ -6,7 +6,14 @@
 >>> log_lik = model.score_samples(X_test, s_test, n_samples=1000)
 """
 
-from optprior.models import CVAE, VAE, BaseModel, ModelConfig, OptimalPriorCVAE
+from optprior.models import (
+    CVAE,
+    VAE,
+    BaseModel,
+    ModelConfig,
+    OptimalPriorCVAE,
+    PostHocOptimalPriorCVAE,
+)
 from optprior.training import TrainingConfig
 
 __version__ = "0.1.0"
@@ -17,6 +24,7 @@ __all__ = [
     "VAE",
     "CVAE",
     "OptimalPriorCVAE",
+    "PostHocOptimalPriorCVAE",
     "BaseModel",
     "ModelConfig",
     "TrainingConfig",

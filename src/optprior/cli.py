@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from optprior.models.methods import METHODS
+from optprior.models.methods import METHODS, PAPER_METHODS
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -60,7 +60,14 @@ def _reproduce(args: argparse.Namespace) -> int:
         executor = local_executor(args.jobs)
     out = Path(args.out)
     results = reproduce(
-        configs, out, executor, args.data_root, not args.quiet, args.jobs, args.rescore
+        configs,
+        out,
+        executor,
+        args.data_root,
+        not args.quiet,
+        args.jobs,
+        args.rescore,
+        None if args.cvae_runs is None else Path(args.cvae_runs),
     )
     failed = [r for r in results if r["status"] != "ok"]
     print((out / "results.md").read_text())
@@ -158,8 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--methods",
         type=_methods,
-        default=tuple(METHODS),
-        help=f"comma-separated methods from {','.join(METHODS)} (default: all)",
+        default=PAPER_METHODS,
+        help=f"comma-separated methods from {','.join(METHODS)} "
+        f"(default: the paper's {','.join(PAPER_METHODS)})",
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the split and training")
     demo.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 300)")
@@ -187,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         type=_methods,
         default=None,
-        help=f"comma-separated methods from {','.join(METHODS)} (default: all)",
+        help=f"comma-separated methods from {','.join(METHODS)} (default: the config's, "
+        f"else the paper's {','.join(PAPER_METHODS)})",
     )
     rep.add_argument("--seeds", type=int, default=None, help="runs per method (default 5)")
     rep.add_argument("--out", default="runs", help="output folder (default ./runs)")
@@ -206,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--rescore",
         action="store_true",
         help="score finished runs again from their saved model.pt (after a metrics change)",
+    )
+    rep.add_argument(
+        "--cvae-runs",
+        default=None,
+        help="folder of finished cvae runs that posthoc runs start from (default: OUT); "
+        "a cvae run is used when its config matches except for the discriminator settings",
     )
     rep.add_argument(
         "--executor",
@@ -247,7 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", required=True, help=".npz file with X, optional s and y")
     train.add_argument("--out", required=True, help="where to write the model (.pt)")
     train.add_argument(
-        "--method", choices=list(METHODS), default="optimal", help="vae, cvae or optimal (default)"
+        "--method",
+        choices=list(METHODS),
+        default="optimal",
+        help="vae, cvae, optimal (default) or posthoc",
     )
     train.add_argument(
         "--config",

@@ -17,7 +17,7 @@ from typing import Any
 
 from optprior.data import SETTINGS, setting_options
 from optprior.models.config import ModelConfig
-from optprior.models.methods import METHODS
+from optprior.models.methods import METHODS, PAPER_METHODS
 from optprior.training.config import TrainingConfig
 
 if sys.version_info >= (3, 11):
@@ -56,7 +56,7 @@ class EvaluationConfig:
 
 # The paper's protocol per family of settings (not in the paper: see docs/experiments.md).
 _BASE: dict[str, Any] = {
-    "methods": list(METHODS),
+    "methods": list(PAPER_METHODS),
     "seeds": 5,
     "data": {},
     "model": {},
@@ -79,7 +79,7 @@ class ExperimentConfig:
     """A fully resolved experiment."""
 
     setting: str
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    methods: list[str] = field(default_factory=lambda: list(PAPER_METHODS))
     seeds: int = 5
     data: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)

@@ -41,12 +41,19 @@ def reproduce(
     progress: bool = True,
     jobs: int = 1,
     rescore: bool = False,
+    cvae_runs: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run every unfinished run of ``configs`` and write ``results.md`` / ``results.csv``.
 
     ``rescore``: also score the finished runs again from their saved models.
+    ``cvae_runs``: where ``posthoc`` runs look for finished CVAE runs (default ``out``).
     """
-    options = {"data_root": data_root, "progress": progress and jobs == 1, "rescore": rescore}
+    options = {
+        "data_root": data_root,
+        "progress": progress and jobs == 1,
+        "rescore": rescore,
+        "cvae_runs": None if cvae_runs is None else str(cvae_runs),
+    }
     runs = [run for config in configs for run in plan(config, out, **options)]
     bar = tqdm(total=len(runs), desc="runs", unit="run", disable=not progress)
 

@@ -1,11 +1,13 @@
 """Runs of a sweep: one (setting, method, seed) each, independent, resumable.
 
 Each run writes under ``<out>/<setting>/<method>/seed-<k>/``: ``config.json`` (the
-resolved config, at the start), ``model.pt`` (after training), ``curves.csv`` and finally
-``result.json`` (config, versions, seed, wall time, epochs, metrics or the error). Every
-file is written atomically. A run whose ``result.json`` exists is never redone; a run
-killed after training resumes from its ``model.pt``; ``rescore`` re-evaluates finished runs
-from their ``model.pt`` (after a change to the metrics) without training again.
+resolved config, at the start), ``model.pt`` (after training), ``curves.csv`` (and
+``prior_curves.csv`` for a post-hoc prior) and finally ``result.json`` (config, versions,
+seed, wall time, epochs, metrics or the error). Every file is written atomically. A run
+whose ``result.json`` exists is never redone; a run killed after training resumes from
+its ``model.pt``; ``rescore`` re-evaluates finished runs from their ``model.pt`` (after a
+change to the metrics) without training again. A ``posthoc`` run starts from the
+``cvae`` run of the same seed and configuration when that is finished.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from optprior.experiments.config import EvaluationConfig, ExperimentConfig
 from optprior.experiments.evaluate import binarized, evaluate
 from optprior.models.base import BaseModel
 from optprior.models.config import ModelConfig
-from optprior.models.methods import METHODS
+from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
 from optprior.training.config import TrainingConfig
 
 
@@ -55,6 +57,7 @@ class Run:
     progress: bool = False
     threads: int = 0
     rescore: bool = False
+    cvae_runs: str | None = None  # where a posthoc run looks for its CVAE (default: out)
 
     @property
     def folder(self) -> Path:
@@ -75,7 +78,7 @@ class Run:
     def resolved(self) -> dict[str, Any]:
         """Everything that determines the result (not where it is written)."""
         config = asdict(self)
-        for key in ("out", "data_root", "progress", "threads", "rescore"):
+        for key in ("out", "data_root", "progress", "threads", "rescore", "cvae_runs"):
             config.pop(key)
         return config
 
@@ -182,12 +185,26 @@ def execute(run: Run) -> dict[str, Any]:
             model = run.load_model()
             result["resumed_from_model"] = True
         else:
-            training = {**run.training, "seed": run.seed, "progress": run.progress}
-            model = METHODS[run.method](ModelConfig(**run.model), TrainingConfig(**training))
             x_val = binarized(data.val.X) if data.likelihood == "bernoulli" else data.val.X
-            model.fit(data.train.X, data.train.s, x_val, data.val.s)
+            cvae_run = reusable_cvae(run)
+            if cvae_run is not None:
+                model = PostHocOptimalPriorCVAE.from_cvae(
+                    cvae_run.load_model(),
+                    data.train.X,
+                    data.train.s,
+                    x_val,
+                    data.val.s,
+                    progress=run.progress,
+                )
+                result["cvae_reused"] = cvae_run.name
+            else:
+                training = {**run.training, "seed": run.seed, "progress": run.progress}
+                model = METHODS[run.method](ModelConfig(**run.model), TrainingConfig(**training))
+                model.fit(data.train.X, data.train.s, x_val, data.val.s)
             model.save(model_path)
         write_text_atomic(folder / "curves.csv", curves_csv(model.history_.epochs))
+        if model.history_.prior_epochs:  # the post-hoc prior's own fit
+            write_text_atomic(folder / "prior_curves.csv", curves_csv(model.history_.prior_epochs))
         result["metrics"] = evaluate(model, data, run.evaluation, run.seed)
         result["epochs_run"] = len(model.history_.epochs)
         result["best_epoch"] = model.history_.best_epoch
@@ -203,6 +220,33 @@ def execute(run: Run) -> dict[str, Any]:
     result["wall_seconds"] = time.perf_counter() - start
     write_text_atomic(folder / "result.json", json.dumps(result, indent=2))
     return result
+
+
+def cvae_stage(config: dict[str, Any]) -> dict[str, Any]:
+    """A resolved run config as a ``cvae`` run: method cvae, no discriminator settings."""
+    stage = {**config, "method": "cvae"}
+    for section in ("model", "training"):
+        stage[section] = {
+            k: v for k, v in config[section].items() if not k.startswith("discriminator_")
+        }
+    return stage
+
+
+def reusable_cvae(run: Run) -> Run | None:
+    """For a ``posthoc`` run: the finished ``cvae`` run of the same seed under
+    ``run.cvae_runs`` (default ``run.out``) whose configuration equals the run's in
+    everything but the discriminator settings; its model is the first stage. Else None."""
+    if run.method != "posthoc":
+        return None
+    cvae_run = replace(run, method="cvae", out=run.cvae_runs or run.out)
+    path = cvae_run.folder / "result.json"
+    if not (path.is_file() and (cvae_run.folder / "model.pt").is_file()):
+        return None
+    stored = json.loads(path.read_text())
+    ok = stored.get("status") == "ok"
+    if ok and same_config(cvae_stage(stored.get("config", {})), cvae_stage(run.resolved())):
+        return cvae_run
+    return None
 
 
 def rescore(run: Run, finished: dict[str, Any]) -> dict[str, Any]:

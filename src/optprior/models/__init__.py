@@ -1,8 +1,15 @@
-"""Models: the shared ``VAEModule``, its configuration and the three user-facing methods."""
+"""Models: the shared ``VAEModule``, its configuration and the user-facing methods."""
 
 from optprior.models.base import BaseModel, ModelFileError, NotFittedError
 from optprior.models.config import ModelConfig
-from optprior.models.methods import CVAE, METHODS, VAE, OptimalPriorCVAE
+from optprior.models.methods import (
+    CVAE,
+    METHODS,
+    PAPER_METHODS,
+    VAE,
+    OptimalPriorCVAE,
+    PostHocOptimalPriorCVAE,
+)
 from optprior.models.module import VAEModule
 
 __all__ = [
@@ -13,6 +20,8 @@ __all__ = [
     "VAE",
     "CVAE",
     "OptimalPriorCVAE",
+    "PostHocOptimalPriorCVAE",
     "METHODS",
+    "PAPER_METHODS",
     "VAEModule",
 ]

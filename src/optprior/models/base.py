@@ -211,6 +211,7 @@ class BaseModel:
                 "epochs": history.epochs,
                 "best_epoch": history.best_epoch,
                 "stopped_early": history.stopped_early,
+                "prior_epochs": history.prior_epochs,
             },
         }
         atomic_torch_save(payload, Path(path))

@@ -1,9 +1,14 @@
-"""The three methods compared in the paper. They differ only in the task input and the prior."""
+"""The methods. They differ only in the task input, the prior and, for the post-hoc
+optimal prior, in fitting the prior after the encoder and decoder."""
 
 from __future__ import annotations
 
+import torch
+
 from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior, Prior
+from optprior.training import Trainer
+from optprior.training.trainer import History
 
 
 class VAE(BaseModel):
@@ -34,8 +39,77 @@ class OptimalPriorCVAE(BaseModel):
         )
 
 
+class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
+    """A CVAE trained with the N(0, I) prior, then given the optimal prior: T is fitted to
+    the aggregated posterior of the fixed encoder, which with decoder stays the CVAE's.
+
+    By Theorem 2 of the paper the bound on the training data rises by KL(q(z) || N(0, I))
+    when T is exact; the encoder never sees T's gradient. ``fit`` trains both stages;
+    ``from_cvae`` adds the second to a CVAE already trained.
+    """
+
+    def fit(
+        self, X: object, s: object = None, X_val: object = None, s_val: object = None
+    ) -> PostHocOptimalPriorCVAE:
+        """Train a CVAE on ``X`` (N, D), ``s`` (N,), then fit T; both early-stop on ``X_val``."""
+        cvae = CVAE(self.config, self.training).fit(X, s, X_val, s_val)
+        return self._fit_prior_of(cvae, X, s, X_val, s_val)
+
+    @classmethod
+    def from_cvae(
+        cls,
+        cvae: CVAE,
+        X: object,
+        s: object,
+        X_val: object = None,
+        s_val: object = None,
+        **overrides: object,
+    ) -> PostHocOptimalPriorCVAE:
+        """``cvae``'s networks (copied) with T fitted on its encodings of ``X``, ``s``.
+
+        ``overrides``: settings for the T fit (e.g. ``epochs``, ``patience``,
+        ``discriminator_learning_rate``, ``discriminator_hidden_sizes``); by default the
+        CVAE's own.
+        """
+        if not isinstance(cvae, CVAE):
+            raise TypeError(f"from_cvae needs a fitted CVAE, got {type(cvae).__name__}")
+        cvae._fitted()
+        model = cls(cvae.config, cvae.training, **overrides)
+        if model.config.latent_dim != cvae.config.latent_dim or (
+            model.config.hidden_sizes != cvae.config.hidden_sizes
+        ):
+            raise ValueError("overrides may change T and its training, not the CVAE's networks")
+        return model._fit_prior_of(cvae, X, s, X_val, s_val)
+
+    def _fit_prior_of(
+        self, cvae: CVAE, X: object, s: object, X_val: object, s_val: object
+    ) -> PostHocOptimalPriorCVAE:
+        _, x, tasks = cvae._checked(X, s)
+        x_val = s_val_t = None
+        if X_val is not None:
+            _, x_val, s_val_t = cvae._checked(X_val, s_val)
+        self.tasks_ = list(cvae.tasks_)
+        torch.manual_seed(self.training.seed)
+        self.module_ = self._build(x.shape[1], self.n_tasks_)
+        source = cvae._fitted()
+        self.module_.encoder.load_state_dict(source.encoder.state_dict())
+        self.module_.decoder.load_state_dict(source.decoder.state_dict())
+        binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
+        trainer = Trainer(self.module_, self.training, binarize)
+        prior_epochs = trainer.fit_prior(x, tasks, x_val, s_val_t)
+        history = cvae.history_ or History()
+        self.history_ = History(
+            list(history.epochs), history.best_epoch, history.stopped_early, prior_epochs
+        )
+        return self
+
+
+#: The paper's three methods, the default of every experiment.
+PAPER_METHODS: tuple[str, ...] = ("vae", "cvae", "optimal")
+
 METHODS: dict[str, type[BaseModel]] = {
     "vae": VAE,
     "cvae": CVAE,
     "optimal": OptimalPriorCVAE,
+    "posthoc": PostHocOptimalPriorCVAE,
 }

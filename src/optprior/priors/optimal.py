@@ -74,16 +74,29 @@ class OptimalPrior(Prior):
         values = torch.cat(total)
         return float(torch.logsumexp(values, 0) - math.log(values.numel()))
 
-    def discriminator_loss(self, z_posterior: torch.Tensor) -> torch.Tensor:
-        """Mean logistic loss of T on ``z_posterior`` (B, D) against B fresh N(0, I) draws.
+    def discriminator_loss(
+        self,
+        z_posterior: torch.Tensor,
+        z_normal: torch.Tensor | None = None,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Mean logistic loss of T on ``z_posterior`` (B, D) against N(0, I) draws.
 
-        ``z_posterior`` should be detached from the encoder.
+        ``z_normal`` (B, D): the N(0, I) draws (default: B fresh ones). ``weights`` (B,):
+        per-point weights of the posterior draws (default 1), e.g. to balance tasks; at
+        the optimum T is the log ratio of the weighted mixture. ``z_posterior`` should be
+        detached from the encoder.
         """
-        z_normal = torch.randn_like(z_posterior)
+        if z_normal is None:
+            z_normal = torch.randn_like(z_posterior)
         logits = self.log_ratio(torch.cat([z_posterior, z_normal]))
         labels = torch.zeros_like(logits)
         labels[: z_posterior.shape[0]] = 1.0
-        return F.binary_cross_entropy_with_logits(logits, labels)
+        if weights is None:
+            return F.binary_cross_entropy_with_logits(logits, labels)
+        full = torch.ones_like(logits)
+        full[: z_posterior.shape[0]] = weights
+        return F.binary_cross_entropy_with_logits(logits, labels, weight=full)
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:

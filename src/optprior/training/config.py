@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DISCRIMINATOR_SCHEDULES = ("interleaved", "epoch")
+TASK_WEIGHTS = ("data", "balanced")
 
 
 @dataclass
@@ -30,6 +31,10 @@ class TrainingConfig:
         discriminator_epochs: passes of T per model epoch in the epoch schedule.
         discriminator_weight_decay: L2 penalty on T's weights (Adam's ``weight_decay``);
             keeps T smooth instead of fitting the finite set of training encodings.
+        discriminator_task_weights: which mixture of the tasks' posteriors T estimates:
+            ``"data"`` (the paper's aggregated posterior, each task by its share of the
+            training points) or ``"balanced"`` (every task equally, so a small target
+            task is not outweighed; its points are weighted up in T's loss).
         dynamic_binarization: with a Bernoulli decoder, draw x ~ Bernoulli(x) at every
             step from [0, 1] data.
         seed: seeds initialisation, shuffling and noise; CPU training repeats exactly.
@@ -48,6 +53,7 @@ class TrainingConfig:
     discriminator_interval: int = 2
     discriminator_epochs: int = 1
     discriminator_weight_decay: float = 0.0
+    discriminator_task_weights: str = "data"
     dynamic_binarization: bool = True
     seed: int = 0
     device: str = "cpu"
@@ -58,6 +64,11 @@ class TrainingConfig:
             raise ValueError(
                 f"unknown discriminator_schedule {self.discriminator_schedule!r}; "
                 f"choose one of {DISCRIMINATOR_SCHEDULES}"
+            )
+        if self.discriminator_task_weights not in TASK_WEIGHTS:
+            raise ValueError(
+                f"unknown discriminator_task_weights {self.discriminator_task_weights!r}; "
+                f"choose one of {TASK_WEIGHTS}"
             )
         positive = (
             "epochs",

@@ -17,16 +17,34 @@ from optprior.training.config import TrainingConfig
 
 @dataclass
 class History:
-    """Per-epoch training curves and the epoch whose weights were kept."""
+    """Per-epoch training curves and the epoch whose weights were kept.
+
+    ``prior_epochs``: the curves of a post-hoc prior fit (``Trainer.fit_prior``), if any.
+    """
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     stopped_early: bool = False
+    prior_epochs: list[dict[str, float]] = field(default_factory=list)
 
 
 def binarize(x: torch.Tensor) -> torch.Tensor:
     """One Bernoulli draw per entry of [0, 1] data (as ``torch.bernoulli``, about 3x faster)."""
     return (torch.rand_like(x) < x).to(x.dtype)
+
+
+def task_weights(s: torch.Tensor, mode: str) -> torch.Tensor | None:
+    """Weight per task index (max(s) + 1,) of T's positives, from the tasks ``s`` (N,).
+
+    ``"data"``: None, every point counts once, so T estimates the aggregated posterior
+    sum_s (n_s / N) q(z|s) of the paper. ``"balanced"``: N / (K n_s) for task s (K tasks
+    present), so the tasks count equally and T estimates (1/K) sum_s q(z|s).
+    """
+    if mode == "data":
+        return None
+    counts = torch.bincount(s).to(torch.get_default_dtype())
+    present = int((counts > 0).sum())
+    return torch.where(counts > 0, s.numel() / (present * counts.clamp(min=1)), 0.0)
 
 
 @torch.no_grad()
@@ -70,6 +88,7 @@ class Trainer:
             if prior.has_discriminator
             else None
         )
+        self.task_weights: torch.Tensor | None = None  # per task, set by fit / fit_prior
 
     def fit(
         self,
@@ -84,6 +103,7 @@ class Trainer:
         """
         config = self.config
         generator = torch.Generator().manual_seed(config.seed)
+        self.task_weights = task_weights(s, config.discriminator_task_weights)
         history = History()
         best_score, best_state, stale = -float("inf"), None, 0
         bar = tqdm(range(config.epochs), desc="epochs", disable=not config.progress, leave=False)
@@ -95,7 +115,9 @@ class Trainer:
                 self.discriminator_optimizer is not None
                 and config.discriminator_schedule == "epoch"
             ):
-                record["discriminator_loss"] = self._discriminator_epochs(x, s, generator)
+                record["discriminator_loss"] = self._discriminator_passes(
+                    x, s, generator, config.discriminator_epochs
+                )
             if x_val is not None:
                 record["val_elbo"] = float(elbo(self.module, x_val, s_val).mean())
             flush_subnormals_(self.module)
@@ -145,7 +167,7 @@ class Trainer:
         module.train()
         self._freeze_prior()
         totals = torch.zeros(4, device=x.device)  # loss, elbo, kl, discriminator loss
-        pool: list[torch.Tensor] = []  # detached z awaiting the next T update
+        pool: list[tuple[torch.Tensor, torch.Tensor]] = []  # (z, s) awaiting a T update
         for number, batch in enumerate(slices, start=1):
             xb, sb = x_epoch[batch], s_epoch[batch]
             if self.binarize:
@@ -161,12 +183,13 @@ class Trainer:
                 totals[1] += (reconstruction - kl).sum()
                 totals[2] += kl.sum()
             if interleaved:
-                pool.append(z.detach())
+                pool.append((z.detach(), sb))
                 if number % self.config.discriminator_interval == 0 or number == len(slices):
-                    z_pooled = torch.cat(pool) if len(pool) > 1 else pool[0]
+                    z_pooled, s_pooled = (torch.cat(parts) for parts in zip(*pool, strict=True))
                     pool.clear()
                     for _ in range(self.config.discriminator_steps):
-                        totals[3] += self._discriminator_step(z_pooled) * z_pooled.shape[0]
+                        loss = self._discriminator_step(z_pooled, s_pooled)
+                        totals[3] += loss * z_pooled.shape[0]
         totals = (totals / x.shape[0]).tolist()
         record = {"train_loss": totals[0], "train_elbo": totals[1], "train_kl": totals[2]}
         if interleaved:
@@ -178,24 +201,25 @@ class Trainer:
         self.module.prior.requires_grad_(False)
         self.module.prior.eval()
 
-    def _discriminator_step(self, z: torch.Tensor) -> torch.Tensor:
+    def _discriminator_step(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         prior = self.module.prior
         prior.requires_grad_(True)
         prior.train()
-        loss = prior.discriminator_loss(z)
+        weights = None if self.task_weights is None else self.task_weights[s]
+        loss = prior.discriminator_loss(z, weights=weights)
         self.discriminator_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.discriminator_optimizer.step()
         self._freeze_prior()
         return loss.detach()
 
-    def _discriminator_epochs(
-        self, x: torch.Tensor, s: torch.Tensor, generator: torch.Generator
+    def _discriminator_passes(
+        self, x: torch.Tensor, s: torch.Tensor, generator: torch.Generator, passes: int
     ) -> float:
         """Full passes of T over freshly encoded data; returns the mean logistic loss."""
         module = self.module
         total, count = 0.0, 0
-        for _ in range(self.config.discriminator_epochs):
+        for _ in range(passes):
             order, slices = self._batches(x.shape[0], generator)
             order = order.to(x.device)
             for batch in slices:
@@ -206,6 +230,68 @@ class Trainer:
                 with torch.no_grad():
                     mu, logvar = module.inference(xb, s[index])
                     z = module.encoder.rsample(mu, logvar)
-                total += float(self._discriminator_step(z)) * len(index)
+                total += float(self._discriminator_step(z, s[index])) * len(index)
                 count += len(index)
         return total / count
+
+    def fit_prior(
+        self,
+        x: torch.Tensor,
+        s: torch.Tensor,
+        x_val: torch.Tensor | None = None,
+        s_val: torch.Tensor | None = None,
+    ) -> list[dict[str, float]]:
+        """Fit only the prior's T to the aggregated posterior of the fixed encoder.
+
+        Each epoch is one pass of T over freshly encoded training data. The monitored
+        score is T's logistic loss (dropout off) on encoded validation data (training data
+        if none) against N(0, I) draws, both drawn once so every epoch is judged on the
+        same points; early stopping uses ``patience`` and the best T is restored.
+        Returns per-epoch records. Shapes as in ``fit``.
+        """
+        prior = self.module.prior
+        if self.discriminator_optimizer is None:
+            raise ValueError(f"{type(prior).__name__} has no discriminator to fit")
+        config = self.config
+        generator = torch.Generator().manual_seed(config.seed)
+        x_check, s_check = (x, s) if x_val is None else (x_val, s_val)
+        self.module.eval()
+        with torch.no_grad():
+            z_check = self.module.encoder.rsample(*self.module.inference(x_check, s_check))
+            z_normal = torch.randn_like(z_check)
+        check_weights = task_weights(s_check, config.discriminator_task_weights)
+        if check_weights is not None:
+            check_weights = check_weights[s_check]
+        self.task_weights = task_weights(s, config.discriminator_task_weights)
+        records: list[dict[str, float]] = []
+        best_loss, best_state, stale = math.inf, None, 0
+        bar = tqdm(range(config.epochs), desc="prior", disable=not config.progress, leave=False)
+        for epoch in bar:
+            start = time.perf_counter()
+            loss = self._discriminator_passes(x, s, generator, 1)
+            prior.eval()
+            with torch.no_grad():
+                check = float(prior.discriminator_loss(z_check, z_normal, check_weights))
+            if not math.isfinite(check):
+                raise FloatingPointError(f"fitting the prior diverged at epoch {epoch}")
+            flush_subnormals_(prior)
+            records.append(
+                {
+                    "epoch": epoch,
+                    "discriminator_loss": loss,
+                    "monitored_discriminator_loss": check,
+                    "seconds": time.perf_counter() - start,
+                }
+            )
+            bar.set_postfix(loss=f"{loss:.4f}", monitored=f"{check:.4f}")
+            if check < best_loss:
+                best_loss, best_state, stale = check, copy.deepcopy(prior.state_dict()), 0
+            else:
+                stale += 1
+                if config.patience and stale >= config.patience:
+                    break
+        bar.close()
+        prior.load_state_dict(best_state)
+        prior.requires_grad_(True)
+        prior.eval()
+        return records

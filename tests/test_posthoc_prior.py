@@ -1,0 +1,124 @@
+"""The post-hoc optimal prior: T fitted to a trained CVAE's aggregated posterior."""
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+
+from optprior import CVAE, VAE, OptimalPriorCVAE, PostHocOptimalPriorCVAE, load_model
+from optprior.evaluation import rate_decomposition
+from optprior.priors import OptimalPrior
+
+
+@pytest.fixture(scope="module")
+def prototypes():
+    """Binary data from 3 prototypes per task: q(z) of a trained CVAE is far from N(0, I)."""
+    rng = np.random.default_rng(0)
+    s = rng.integers(0, 2, 300)
+    patterns = rng.random((2, 3, 20)) < 0.5
+    x = patterns[s, rng.integers(0, 3, 300)].astype(np.float32)
+    cvae = CVAE(
+        latent_dim=3,
+        hidden_sizes=(32,),
+        epochs=30,
+        learning_rate=3e-3,
+        warmup_epochs=0,
+        progress=False,
+    ).fit(x, s)
+    return x, s, cvae
+
+
+def fit_posthoc(cvae, x, s):
+    return PostHocOptimalPriorCVAE.from_cvae(
+        cvae,
+        x,
+        s,
+        discriminator_hidden_sizes=(64, 64),
+        discriminator_dropout=0.0,
+        epochs=200,
+        patience=30,
+        batch_size=50,
+    )
+
+
+def test_posthoc_gain_is_a_lower_bound_on_the_aggregate_kl(prototypes):
+    """With the normalised prior N e^T / Z the ELBO rises by E_q[T] - ln E_N[e^T], the
+    Donsker-Varadhan bound on KL(q(z) || N(0, I)): at most the exact KL of Theorem 2's
+    gap, and most of it when T is fitted well."""
+    x, s, cvae = prototypes
+    before = [p.clone() for p in cvae.module_.parameters()]
+    posthoc = fit_posthoc(cvae, x, s)
+    for old, new in zip(before, cvae.module_.parameters(), strict=True):
+        torch.testing.assert_close(old, new)  # the CVAE itself is untouched
+    for name in ("encoder", "decoder"):
+        for old, new in zip(
+            getattr(cvae.module_, name).parameters(),
+            getattr(posthoc.module_, name).parameters(),
+            strict=True,
+        ):
+            torch.testing.assert_close(old, new)
+
+    torch.manual_seed(1)
+    elbo_cvae = float(cvae.elbo(x, s, n_samples=200).mean())
+    torch.manual_seed(1)  # the same z: the two ELBOs differ exactly by E_q[T]
+    elbo_posthoc = float(posthoc.elbo(x, s, n_samples=200).mean())
+    gain = elbo_posthoc - posthoc.module_.prior.log_normalizer()
+    with torch.no_grad():
+        mu, logvar = cvae.module_.inference(torch.from_numpy(x), torch.from_numpy(s))
+    kl = rate_decomposition(mu, logvar, torch.from_numpy(s), n_samples=200)["aggregate_kl"]
+    assert 0.5 * kl < gain - elbo_cvae < 1.1 * kl + 0.05
+    assert posthoc.history_.prior_epochs[-1]["monitored_discriminator_loss"] < np.log(2)
+
+
+def test_posthoc_fit_trains_both_stages_and_round_trips(tmp_path):
+    rng = np.random.default_rng(1)
+    x = (rng.random((120, 12)) < 0.3).astype(np.float32)
+    s = rng.integers(0, 2, 120)
+    model = PostHocOptimalPriorCVAE(**FAST).fit(x[:100], s[:100], x[100:], s[100:])
+    assert len(model.history_.epochs) == FAST["epochs"]
+    assert 1 <= len(model.history_.prior_epochs) <= FAST["epochs"]
+    model.save(tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    assert type(loaded) is PostHocOptimalPriorCVAE
+    assert loaded.history_.prior_epochs == model.history_.prior_epochs
+    torch.manual_seed(0)
+    expected = model.score_samples(x[100:], s[100:], n_samples=5)
+    torch.manual_seed(0)
+    np.testing.assert_allclose(loaded.score_samples(x[100:], s[100:], n_samples=5), expected)
+
+
+def test_from_cvae_refuses_other_models(prototypes):
+    x, s, _ = prototypes
+    with pytest.raises(TypeError, match="needs a fitted CVAE, got VAE"):
+        PostHocOptimalPriorCVAE.from_cvae(VAE(**FAST), x, s)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        PostHocOptimalPriorCVAE.from_cvae(CVAE(**FAST), x, s)
+    _, _, cvae = prototypes
+    with pytest.raises(ValueError, match="not seen in training"):
+        PostHocOptimalPriorCVAE.from_cvae(cvae, x, np.full(len(x), 5))
+    with pytest.raises(ValueError, match="not the CVAE's networks"):
+        PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, latent_dim=7)
+
+
+@pytest.mark.parametrize("schedule", ["interleaved", "epoch", "posthoc"])
+def test_balanced_task_weights_reach_every_discriminator_step(schedule, monkeypatch):
+    rng = np.random.default_rng(2)
+    x = (rng.random((200, 12)) < 0.3).astype(np.float32)
+    s = (rng.random(200) < 0.1).astype(np.int64)  # task 1 is a tenth of the data
+    expected = {0: 200 / (2 * (s == 0).sum()), 1: 200 / (2 * (s == 1).sum())}
+    seen = []
+    original = OptimalPrior.discriminator_loss
+
+    def recording(self, z, z_normal=None, weights=None):
+        seen.append(weights)
+        return original(self, z, z_normal, weights)
+
+    monkeypatch.setattr(OptimalPrior, "discriminator_loss", recording)
+    settings = {**FAST, "discriminator_task_weights": "balanced"}
+    if schedule == "posthoc":
+        PostHocOptimalPriorCVAE(**settings).fit(x, s)
+    else:
+        OptimalPriorCVAE(**settings, discriminator_schedule=schedule).fit(x, s)
+    assert seen and all(w is not None for w in seen)
+    values = np.unique(np.round(torch.cat(seen).numpy(), 4))
+    np.testing.assert_allclose(values, [expected[0], expected[1]], rtol=1e-4)
