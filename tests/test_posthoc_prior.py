@@ -10,24 +10,6 @@ from optprior.evaluation import rate_decomposition
 from optprior.priors import OptimalPrior
 
 
-@pytest.fixture(scope="module")
-def prototypes():
-    """Binary data from 3 prototypes per task: q(z) of a trained CVAE is far from N(0, I)."""
-    rng = np.random.default_rng(0)
-    s = rng.integers(0, 2, 300)
-    patterns = rng.random((2, 3, 20)) < 0.5
-    x = patterns[s, rng.integers(0, 3, 300)].astype(np.float32)
-    cvae = CVAE(
-        latent_dim=3,
-        hidden_sizes=(32,),
-        epochs=30,
-        learning_rate=3e-3,
-        warmup_epochs=0,
-        progress=False,
-    ).fit(x, s)
-    return x, s, cvae
-
-
 def fit_posthoc(cvae, x, s):
     return PostHocOptimalPriorCVAE.from_cvae(
         cvae,
@@ -41,11 +23,11 @@ def fit_posthoc(cvae, x, s):
     )
 
 
-def test_posthoc_gain_is_a_lower_bound_on_the_aggregate_kl(prototypes):
+def test_posthoc_gain_is_a_lower_bound_on_the_aggregate_kl(trained_prototype_cvae):
     """With the normalised prior N e^T / Z the ELBO rises by E_q[T] - ln E_N[e^T], the
     Donsker-Varadhan bound on KL(q(z) || N(0, I)): at most the exact KL of Theorem 2's
     gap, and most of it when T is fitted well."""
-    x, s, cvae = prototypes
+    x, s, cvae = trained_prototype_cvae
     before = [p.clone() for p in cvae.module_.parameters()]
     posthoc = fit_posthoc(cvae, x, s)
     for old, new in zip(before, cvae.module_.parameters(), strict=True):
@@ -87,13 +69,13 @@ def test_posthoc_fit_trains_both_stages_and_round_trips(tmp_path):
     np.testing.assert_allclose(loaded.score_samples(x[100:], s[100:], n_samples=5), expected)
 
 
-def test_from_cvae_refuses_other_models(prototypes):
-    x, s, _ = prototypes
+def test_from_cvae_refuses_other_models(trained_prototype_cvae):
+    x, s, _ = trained_prototype_cvae
     with pytest.raises(TypeError, match="needs a fitted CVAE, got VAE"):
         PostHocOptimalPriorCVAE.from_cvae(VAE(**FAST), x, s)
     with pytest.raises(RuntimeError, match="not fitted"):
         PostHocOptimalPriorCVAE.from_cvae(CVAE(**FAST), x, s)
-    _, _, cvae = prototypes
+    _, _, cvae = trained_prototype_cvae
     with pytest.raises(ValueError, match="not seen in training"):
         PostHocOptimalPriorCVAE.from_cvae(cvae, x, np.full(len(x), 5))
     with pytest.raises(ValueError, match="not the CVAE's networks"):

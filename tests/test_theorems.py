@@ -2,10 +2,8 @@
 
 import math
 
-import numpy as np
 import torch
 
-from optprior import CVAE
 from optprior.evaluation import mixture_log_density, rate_decomposition, task_mutual_information
 from optprior.nn.encoder import gaussian_log_prob
 
@@ -58,20 +56,9 @@ def test_task_information_limits():
     assert abs(apart - math.log(2)) < 1e-3
 
 
-def test_theorem2_optimal_prior_bound_is_tighter():
+def test_theorem2_optimal_prior_bound_is_tighter(trained_prototype_cvae):
     """F_proposed = F_CVAE + KL(q(z) || p(z)) >= F_CVAE on a trained CVAE."""
-    rng = np.random.default_rng(0)
-    s = rng.integers(0, 2, 300)
-    prototypes = rng.random((2, 3, 20)) < 0.5
-    x = prototypes[s, rng.integers(0, 3, 300)].astype(np.float32)
-    model = CVAE(
-        latent_dim=3,
-        hidden_sizes=(32,),
-        epochs=30,
-        learning_rate=3e-3,
-        warmup_epochs=0,
-        progress=False,
-    ).fit(x, s)
+    x, s, model = trained_prototype_cvae
     module = model.module_
     x_t, s_t = torch.from_numpy(x), torch.from_numpy(s)
     torch.manual_seed(0)
