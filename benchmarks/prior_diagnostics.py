@@ -14,8 +14,10 @@ I(x; z) <= ln(number of training points), so the exact optimal prior is at least
 at most ln N. A T that is larger on training encodings than on test encodings of the same
 task has fitted the finite training set, not the task. For a prior with T, a last row per
 run, task ``all``, averages the training E_q[T] over the tasks weighted by their training
-points: T's estimate of KL(q(z) || N(0, I)) for the training mixture q(z), which is what
-Theorem 2 says the bound on the training data gains over the CVAE's.
+points: how much the bound on the training data gains over a CVAE with the same encoder
+and decoder under the prior N(0, I) exp(T). For a T fitted to the data's mixture q(z) it
+estimates KL(q(z) || N(0, I)), Theorem 2's gain; a T with balanced task weights gains less
+on the training data by design.
 """
 
 from __future__ import annotations
