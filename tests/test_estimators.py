@@ -54,7 +54,7 @@ def test_discriminator_is_saved_with_the_model(two_tasks, tmp_path):
     torch.testing.assert_close(t_loaded, t_saved)
 
 
-@pytest.mark.parametrize("schedule", ["interleaved", "epoch"])
+@pytest.mark.parametrize("schedule", ["interleaved", "deferred", "epoch"])
 def test_same_seed_repeats_training_exactly(schedule, two_tasks):
     x, s = two_tasks
     runs = [
@@ -150,3 +150,35 @@ def test_model_steps_leave_the_discriminator_untouched(two_tasks):
     for key, value in module.prior.state_dict().items():
         torch.testing.assert_close(value, before[key], rtol=0, atol=0)
     assert all(p.grad is None for p in module.prior.parameters())
+
+
+@pytest.mark.parametrize("schedule", ["interleaved", "deferred"])
+def test_pooled_schedules_train_t_once_on_every_drawn_z(schedule, two_tasks, monkeypatch):
+    """T sees exactly the z the model steps drew, each once; deferred T steps come last."""
+    from optprior.training.trainer import Trainer
+
+    x, s = two_tasks
+    model = OptimalPriorCVAE(**FAST, discriminator_schedule=schedule)
+    module = model._build(x.shape[1], 2)
+    trainer = Trainer(module, model.training, binarize=True)
+    events, drawn, seen = [], [], []
+    objective_terms, discriminator_step = module.objective_terms, trainer._discriminator_step
+
+    def model_terms(xb, sb):
+        terms = objective_terms(xb, sb)
+        drawn.append(terms[2].detach().clone())
+        events.append("model")
+        return terms
+
+    def t_step(z, sb):
+        seen.append(z.clone())
+        events.append("T")
+        return discriminator_step(z, sb)
+
+    monkeypatch.setattr(module, "objective_terms", model_terms)
+    monkeypatch.setattr(trainer, "_discriminator_step", t_step)
+    trainer._train_epoch(torch.from_numpy(x), torch.from_numpy(s), 1.0, torch.Generator())
+    torch.testing.assert_close(torch.cat(seen), torch.cat(drawn), rtol=0, atol=0)
+    first_t = events.index("T")
+    t_moves_mid_epoch = "model" in events[first_t:]
+    assert t_moves_mid_epoch == (schedule == "interleaved")

@@ -82,7 +82,7 @@ def test_from_cvae_refuses_other_models(trained_prototype_cvae):
         PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, latent_dim=7)
 
 
-@pytest.mark.parametrize("schedule", ["interleaved", "epoch", "posthoc"])
+@pytest.mark.parametrize("schedule", ["interleaved", "deferred", "epoch", "posthoc"])
 def test_balanced_task_weights_reach_every_discriminator_step(schedule, monkeypatch):
     rng = np.random.default_rng(2)
     x = (rng.random((200, 12)) < 0.3).astype(np.float32)

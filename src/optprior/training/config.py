@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DISCRIMINATOR_SCHEDULES = ("interleaved", "epoch")
+DISCRIMINATOR_SCHEDULES = ("interleaved", "deferred", "epoch")
+# Schedules that train T on the z the model steps drew (no encoder pass of their own).
+POOLED_SCHEDULES = ("interleaved", "deferred")
 TASK_WEIGHTS = ("data", "balanced")
 
 
@@ -23,11 +25,14 @@ class TrainingConfig:
             (validation ELBO when validation data is given, else the training ELBO).
         discriminator_schedule: ``"interleaved"`` (``discriminator_steps`` steps of T
             after every ``discriminator_interval`` model steps, on the detached z those
-            steps drew, so T sees every encoded z) or ``"epoch"``
-            (``discriminator_epochs`` full passes over the data after each model epoch).
-        discriminator_steps: T steps per update in the interleaved schedule.
-        discriminator_interval: model steps per T update in the interleaved schedule;
-            their z are pooled into one T batch (fewer, larger T steps run faster).
+            steps drew, so T sees every encoded z), ``"deferred"`` (the same T steps on
+            the same z, all taken after the epoch's model steps, so T is fixed while
+            the model trains, at the interleaved schedule's cost) or ``"epoch"``
+            (``discriminator_epochs`` full passes over freshly encoded data after each
+            model epoch).
+        discriminator_steps: T steps per pooled batch (interleaved and deferred).
+        discriminator_interval: model steps whose z are pooled into one T batch
+            (interleaved and deferred; fewer, larger T steps run faster).
         discriminator_epochs: passes of T per model epoch in the epoch schedule.
         discriminator_weight_decay: L2 penalty on T's weights (Adam's ``weight_decay``);
             keeps T smooth instead of fitting the finite set of training encodings.

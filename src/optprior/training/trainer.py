@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from optprior.evaluation.bounds import elbo
 from optprior.models.module import VAEModule
-from optprior.training.config import TrainingConfig
+from optprior.training.config import POOLED_SCHEDULES, TrainingConfig
 
 
 @dataclass
@@ -157,17 +157,16 @@ class Trainer:
         self, x: torch.Tensor, s: torch.Tensor, beta: float, generator: torch.Generator
     ) -> dict[str, float]:
         module = self.module
-        interleaved = (
-            self.discriminator_optimizer is not None
-            and self.config.discriminator_schedule == "interleaved"
-        )
+        schedule = self.config.discriminator_schedule
+        pooling = self.discriminator_optimizer is not None and schedule in POOLED_SCHEDULES
         order, slices = self._batches(x.shape[0], generator)
         order = order.to(x.device)
         x_epoch, s_epoch = x[order], s[order]  # one gather per epoch; batches are views
         module.train()
         self._freeze_prior()
         totals = torch.zeros(4, device=x.device)  # loss, elbo, kl, discriminator loss
-        pool: list[tuple[torch.Tensor, torch.Tensor]] = []  # (z, s) awaiting a T update
+        pool: list[tuple[torch.Tensor, torch.Tensor]] = []  # (z, s) of the steps since
+        deferred: list[tuple[torch.Tensor, torch.Tensor]] = []  # T batches for epoch end
         for number, batch in enumerate(slices, start=1):
             xb, sb = x_epoch[batch], s_epoch[batch]
             if self.binarize:
@@ -182,17 +181,20 @@ class Trainer:
                 totals[0] += loss.detach() * weight
                 totals[1] += (reconstruction - kl).sum()
                 totals[2] += kl.sum()
-            if interleaved:
+            if pooling:
                 pool.append((z.detach(), sb))
                 if number % self.config.discriminator_interval == 0 or number == len(slices):
-                    z_pooled, s_pooled = (torch.cat(parts) for parts in zip(*pool, strict=True))
+                    pooled = tuple(torch.cat(parts) for parts in zip(*pool, strict=True))
                     pool.clear()
-                    for _ in range(self.config.discriminator_steps):
-                        loss = self._discriminator_step(z_pooled, s_pooled)
-                        totals[3] += loss * z_pooled.shape[0]
+                    if schedule == "deferred":
+                        deferred.append(pooled)
+                    else:
+                        totals[3] += self._discriminator_update(*pooled)
+        for pooled in deferred:  # T moves only after the epoch's model steps
+            totals[3] += self._discriminator_update(*pooled)
         totals = (totals / x.shape[0]).tolist()
         record = {"train_loss": totals[0], "train_elbo": totals[1], "train_kl": totals[2]}
-        if interleaved:
+        if pooling:
             record["discriminator_loss"] = totals[3] / self.config.discriminator_steps
         return record
 
@@ -200,6 +202,13 @@ class Trainer:
         """Model steps see T in eval mode with its weights frozen (no gradient for T)."""
         self.module.prior.requires_grad_(False)
         self.module.prior.eval()
+
+    def _discriminator_update(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """``discriminator_steps`` T steps on one pooled batch; returns loss x points summed."""
+        total = torch.zeros((), device=z.device)
+        for _ in range(self.config.discriminator_steps):
+            total += self._discriminator_step(z, s) * z.shape[0]
+        return total
 
     def _discriminator_step(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         prior = self.module.prior
