@@ -1,6 +1,6 @@
 """Training and scoring speed against this machine's matrix-product rate.
 
-Run: ``python benchmarks/speed.py [--points 60000] [--epochs 2] [--device cpu] [--profile]``.
+Run: ``python benchmarks/speed.py [--points 60000] [--rounds 3] [--device cpu] [--profile]``.
 Prints one Markdown table; every figure comes from this one run. ``--profile`` adds a
 second table: where a CVAE training epoch's CPU time goes, by kind of operation.
 
@@ -62,6 +62,14 @@ def step_products(config: ModelConfig, training: TrainingConfig, optimal: bool) 
     return products
 
 
+def spread(values) -> str:
+    """Median of ``values`` with their range, e.g. ``1.28 (1.24-1.31)``."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 1:
+        return f"{values[0]:.2f}"
+    return f"{np.median(values):.2f} ({values.min():.2f}-{values.max():.2f})"
+
+
 def flops(products: list[Product]) -> float:
     return float(sum(2 * m * k * n for m, k, n in products))
 
@@ -113,7 +121,9 @@ def profile_epoch(x: np.ndarray, s: np.ndarray, device: str) -> list[tuple[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--points", type=int, default=60000, help="training points (784 pixels)")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs per method (median kept)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of one epoch per method (medians kept)"
+    )
     parser.add_argument("--is-points", type=int, default=500, help="points scored by IS")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--profile", action="store_true", help="also profile a CVAE epoch")
@@ -124,7 +134,7 @@ def main() -> None:
     s = rng.integers(0, 2, args.points)
     config, training = ModelConfig(), TrainingConfig()
     batches = int(np.ceil(args.points / training.batch_size))
-    settings = {"epochs": args.epochs, "patience": 0, "progress": False, "device": args.device}
+    settings = {"epochs": 1, "patience": 0, "progress": False, "device": args.device}
     rows: list[tuple[str, str, str]] = []
 
     runs = [
@@ -142,26 +152,35 @@ def main() -> None:
             {"discriminator_schedule": "epoch"},
         ),
     ]
-    seconds: dict[str, float] = {}
-    for name, method, extra in runs:
-        model = method(**settings, **extra).fit(x, s)
-        seconds[name] = float(np.median([r["seconds"] for r in model.history_.epochs]))
-        products = step_products(config, training, method is OptimalPriorCVAE)
-        if extra.get("discriminator_schedule") == "epoch":
-            # the full pass re-encodes every point: encoder forward products
-            encoder = mlp_layers([X_DIM, *config.hidden_sizes, 2 * config.latent_dim])
-            products += forward(encoder, training.batch_size)
-        reference = reference_rate(products, args.device)
-        achieved = flops(products) * batches / seconds[name] / 1e9
+    # Each round times one epoch of every method in turn, each followed by its reference
+    # products, so a ratio compares measurements minutes apart even if the machine's
+    # speed drifts over the run; the table gives medians over rounds (min-max beside).
+    seconds = {name: [] for name, _, _ in runs}
+    shares = {name: [] for name, _, _ in runs}
+    for _ in range(args.rounds):
+        for name, method, extra in runs:
+            model = method(**settings, **extra).fit(x, s)
+            seconds[name].append(model.history_.epochs[0]["seconds"])
+            products = step_products(config, training, method is OptimalPriorCVAE)
+            if extra.get("discriminator_schedule") == "epoch":
+                # the full pass re-encodes every point: encoder forward products
+                encoder = mlp_layers([X_DIM, *config.hidden_sizes, 2 * config.latent_dim])
+                products += forward(encoder, training.batch_size)
+            achieved = flops(products) * batches / seconds[name][-1] / 1e9
+            shares[name].append((achieved, reference_rate(products, args.device, 1.0)))
+    for name, _, _ in runs:
+        achieved, reference = np.median(np.array(shares[name]), axis=0)
+        share = spread([a / r for a, r in shares[name]])
         rows.append(
             (
                 f"{name}: seconds per epoch",
-                f"{seconds[name]:.2f}",
-                f"{achieved:.0f} of {reference:.0f} GFLOP/s = {achieved / reference:.2f} x ref",
+                spread(seconds[name]),
+                f"{achieved:.0f} of {reference:.0f} GFLOP/s = {share} x ref",
             )
         )
     for name in [name for name, method, _ in runs if method is OptimalPriorCVAE]:
-        rows.append((f"{name} / CVAE epoch time", f"{seconds[name] / seconds['CVAE']:.2f}", ""))
+        ratios = np.array(seconds[name]) / np.array(seconds["CVAE"])
+        rows.append((f"{name} / CVAE epoch time", spread(ratios), ""))
 
     model = CVAE(**{**settings, "epochs": 1}).fit(x[:1000], s[:1000])
     xt = torch.from_numpy(x[: args.is_points]).to(args.device)
