@@ -113,6 +113,35 @@ def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
         run_sweep(plan(changed, tmp_path, data_root=digits_root), local_executor(1))
 
 
+def test_run_killed_while_training_goes_on_from_its_checkpoint(digits_root, tmp_path, monkeypatch):
+    from optprior.training import trainer as trainer_module
+
+    overrides = {**TINY, "seeds": 1, "methods": ["optimal"], "training": {"epochs": 4}}
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    (whole,) = plan(config, tmp_path / "whole", data_root=digits_root)
+    (run,) = plan(config, tmp_path / "killed", data_root=digits_root)
+    expected = runner.execute(whole)
+
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    original, epochs = trainer_module.Trainer._train_epoch, []
+
+    def killed_in_third_epoch(self, *args):
+        epochs.append(1)
+        if len(epochs) == 3:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module.Trainer, "_train_epoch", killed_in_third_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            runner.execute(run)
+    assert (run.folder / "checkpoint.pt").is_file() and not (run.folder / "model.pt").exists()
+    result = runner.execute(run)
+    assert result["status"] == "ok" and result["resumed_from_checkpoint"]
+    assert not (run.folder / "checkpoint.pt").exists()
+    assert result["metrics"] == expected["metrics"]  # the same model, scored the same
+
+
 def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeypatch):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)

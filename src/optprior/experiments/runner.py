@@ -4,10 +4,11 @@ Each run writes under ``<out>/<setting>/<method>/seed-<k>/``: ``config.json`` (t
 resolved config, at the start), ``model.pt`` (after training), ``curves.csv`` (and
 ``prior_curves.csv`` for a post-hoc prior) and finally ``result.json`` (config, versions,
 seed, wall time, epochs, metrics or the error). Every file is written atomically. A run
-whose ``result.json`` exists is never redone; a run killed after training resumes from
-its ``model.pt``; ``rescore`` re-evaluates finished runs from their ``model.pt`` (after a
-change to the metrics) without training again. A ``posthoc`` run starts from the
-``cvae`` run of the same seed and configuration when that is finished.
+whose ``result.json`` exists is never redone; a run killed while training goes on from
+its ``checkpoint.pt`` (saved every few minutes, removed when training ends), one killed
+after training from its ``model.pt``; ``rescore`` re-evaluates finished runs from their
+``model.pt`` (after a change to the metrics) without training again. A ``posthoc`` run
+starts from the ``cvae`` run of the same seed and configuration when that is finished.
 """
 
 from __future__ import annotations
@@ -169,6 +170,9 @@ def execute(run: Run) -> dict[str, Any]:
         json.loads(config_path.read_text()), run.resolved()
     )
     write_text_atomic(config_path, config_text)
+    checkpoint = folder / "checkpoint.pt"  # training state, while a run trains
+    if not resumable:
+        checkpoint.unlink(missing_ok=True)
     start = time.perf_counter()
     result: dict[str, Any] = {
         "run": run.name,
@@ -200,7 +204,9 @@ def execute(run: Run) -> dict[str, Any]:
             else:
                 training = {**run.training, "seed": run.seed, "progress": run.progress}
                 model = METHODS[run.method](ModelConfig(**run.model), TrainingConfig(**training))
-                model.fit(data.train.X, data.train.s, x_val, data.val.s)
+                if checkpoint.is_file():
+                    result["resumed_from_checkpoint"] = True
+                model.fit(data.train.X, data.train.s, x_val, data.val.s, checkpoint)
             model.save(model_path)
         write_text_atomic(folder / "curves.csv", curves_csv(model.history_.epochs))
         if model.history_.prior_epochs:  # the post-hoc prior's own fit

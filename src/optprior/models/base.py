@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from optprior._io import atomic_write
+from optprior._io import atomic_torch_save
 from optprior._validation import check_data, check_tasks
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
 from optprior.models.config import ModelConfig
@@ -118,11 +118,19 @@ class BaseModel:
 
     # ------------------------------------------------------------------- fitting
     def fit(
-        self, X: object, s: object = None, X_val: object = None, s_val: object = None
+        self,
+        X: object,
+        s: object = None,
+        X_val: object = None,
+        s_val: object = None,
+        checkpoint: str | os.PathLike | None = None,
     ) -> BaseModel:
         """Train on ``X`` (N, D) with tasks ``s`` (N,); early-stop on ``X_val``/``s_val``.
 
-        The best epoch's weights (the discriminator included) are kept.
+        The best epoch's weights (the discriminator included) are kept. ``checkpoint``: a
+        file path; training state is saved there every few minutes, and a fit started
+        again with the same path, settings and data goes on from it, giving the same
+        model as an uninterrupted fit. The file is removed when training ends.
         """
         x, tasks = self._tensors(X, s, "X", training=True)
         self.tasks_ = sorted(set(tasks.tolist())) if self.conditional else [0]
@@ -135,7 +143,7 @@ class BaseModel:
         self.module_ = self._build(x.shape[1], self.n_tasks_)
         binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
         trainer = Trainer(self.module_, self.training, binarize)
-        self.history_ = trainer.fit(x, tasks, x_val, s_val_t)
+        self.history_ = trainer.fit(x, tasks, x_val, s_val_t, checkpoint)
         return self
 
     # ----------------------------------------------------------------- inference
@@ -253,10 +261,4 @@ class BaseModel:
         return model
 
 
-def atomic_torch_save(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
-    with atomic_write(path) as (stream, _):
-        torch.save(obj, stream)
-
-
-__all__ = ["BaseModel", "ModelFileError", "NotFittedError", "atomic_torch_save"]
+__all__ = ["BaseModel", "ModelFileError", "NotFittedError"]

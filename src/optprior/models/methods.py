@@ -3,6 +3,8 @@ optimal prior, in fitting the prior after the encoder and decoder."""
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from optprior.models.base import BaseModel
@@ -49,10 +51,18 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     """
 
     def fit(
-        self, X: object, s: object = None, X_val: object = None, s_val: object = None
+        self,
+        X: object,
+        s: object = None,
+        X_val: object = None,
+        s_val: object = None,
+        checkpoint: str | os.PathLike | None = None,
     ) -> PostHocOptimalPriorCVAE:
-        """Train a CVAE on ``X`` (N, D), ``s`` (N,), then fit T; both early-stop on ``X_val``."""
-        cvae = CVAE(self.config, self.training).fit(X, s, X_val, s_val)
+        """Train a CVAE on ``X`` (N, D), ``s`` (N,), then fit T; both early-stop on ``X_val``.
+
+        ``checkpoint`` covers the CVAE's training (see ``BaseModel.fit``).
+        """
+        cvae = CVAE(self.config, self.training).fit(X, s, X_val, s_val, checkpoint)
         return self._fit_prior_of(cvae, X, s, X_val, s_val)
 
     @classmethod

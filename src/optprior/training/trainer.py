@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from optprior._io import atomic_torch_save
 from optprior.evaluation.bounds import elbo
 from optprior.models.module import VAEModule
 from optprior.training.config import POOLED_SCHEDULES, TrainingConfig
@@ -26,6 +30,21 @@ class History:
     best_epoch: int = -1
     stopped_early: bool = False
     prior_epochs: list[dict[str, float]] = field(default_factory=list)
+
+
+#: Seconds of training between two checkpoints of a ``Trainer.fit`` given a checkpoint.
+CHECKPOINT_SECONDS = 300.0
+
+
+@dataclass
+class _Progress:
+    """Where a ``fit`` stands, apart from weights, optimisers and random states."""
+
+    history: History = field(default_factory=History)
+    next_epoch: int = 0
+    best_score: float = -math.inf
+    best_state: dict[str, torch.Tensor] | None = None
+    stale: int = 0
 
 
 def binarize(x: torch.Tensor) -> torch.Tensor:
@@ -96,17 +115,34 @@ class Trainer:
         s: torch.Tensor,
         x_val: torch.Tensor | None = None,
         s_val: torch.Tensor | None = None,
+        checkpoint: str | os.PathLike | None = None,
     ) -> History:
         """Train; restore and return with the best monitored epoch's weights (T included).
 
-        Shapes: ``x`` (N, x_dim), ``s`` (N,) int64; validation likewise.
+        Shapes: ``x`` (N, x_dim), ``s`` (N,) int64; validation likewise. ``checkpoint``: a
+        file that the state of training is written to atomically every
+        ``CHECKPOINT_SECONDS`` of training; if it exists, training goes on from it exactly
+        as if it had never stopped. It is removed when training ends.
         """
         config = self.config
         generator = torch.Generator().manual_seed(config.seed)
         self.task_weights = task_weights(s, config.discriminator_task_weights)
-        history = History()
-        best_score, best_state, stale = -float("inf"), None, 0
-        bar = tqdm(range(config.epochs), desc="epochs", disable=not config.progress, leave=False)
+        identity = self._identity(x, s, x_val)
+        progress = _Progress()
+        if checkpoint is not None:
+            checkpoint = Path(checkpoint)
+            if checkpoint.is_file():
+                progress = self._restore(checkpoint, identity, generator)
+        saved_at = time.monotonic()
+        history = progress.history
+        bar = tqdm(
+            range(progress.next_epoch, config.epochs),
+            initial=progress.next_epoch,
+            total=config.epochs,
+            desc="epochs",
+            disable=not config.progress,
+            leave=False,
+        )
         for epoch in bar:
             start = time.perf_counter()
             beta = min(1.0, (epoch + 1) / config.warmup_epochs) if config.warmup_epochs else 1.0
@@ -130,23 +166,100 @@ class Trainer:
                     f"training diverged at epoch {epoch}: loss {record['train_loss']}, "
                     f"monitored ELBO {score}"
                 )
-            if score > best_score:
-                best_score, stale, history.best_epoch = score, 0, epoch
-                best_state = copy.deepcopy(self.module.state_dict())
+            if score > progress.best_score:
+                progress.best_score, progress.stale, history.best_epoch = score, 0, epoch
+                progress.best_state = copy.deepcopy(self.module.state_dict())
             else:
-                stale += 1
+                progress.stale += 1
+            progress.next_epoch = epoch + 1
             bar.set_postfix(
                 {k: f"{v:.2f}" for k, v in record.items() if k.endswith(("elbo", "loss"))}
             )
-            if config.patience and stale >= config.patience:
+            if config.patience and progress.stale >= config.patience:
                 history.stopped_early = True
                 break
+            if checkpoint is not None and time.monotonic() - saved_at >= CHECKPOINT_SECONDS:
+                self._save(checkpoint, identity, generator, progress)
+                saved_at = time.monotonic()
         bar.close()
-        if best_state is not None:
-            self.module.load_state_dict(best_state)
+        if progress.best_state is not None:
+            self.module.load_state_dict(progress.best_state)
         self.module.prior.requires_grad_(True)
         self.module.eval()
+        if checkpoint is not None:
+            checkpoint.unlink(missing_ok=True)
         return history
+
+    def _identity(
+        self, x: torch.Tensor, s: torch.Tensor, x_val: torch.Tensor | None
+    ) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed: the settings and the data's shape."""
+        settings = asdict(self.config)
+        for name in ("device", "progress"):
+            settings.pop(name)
+        return {
+            "settings": settings,
+            "x": list(x.shape),
+            "task_counts": torch.bincount(s).tolist(),
+            "x_val": None if x_val is None else list(x_val.shape),
+        }
+
+    def _save(
+        self,
+        path: Path,
+        identity: dict[str, Any],
+        generator: torch.Generator,
+        progress: _Progress,
+    ) -> None:
+        cuda = torch.device(self.config.device).type == "cuda"
+        optimizer = self.discriminator_optimizer
+        payload = {
+            "identity": identity,
+            "module": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "discriminator_optimizer": None if optimizer is None else optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if cuda else None,
+            "history": asdict(progress.history),
+            "next_epoch": progress.next_epoch,
+            "best_score": progress.best_score,
+            "best_state": progress.best_state,
+            "stale": progress.stale,
+        }
+        atomic_torch_save(payload, path)
+
+    def _restore(
+        self, path: Path, identity: dict[str, Any], generator: torch.Generator
+    ) -> _Progress:
+        """Load a checkpoint written by ``_save`` into the trainer; return the progress."""
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises many types for foreign or broken files
+            raise ValueError(
+                f"{path} is not a readable training checkpoint ({error}); delete it to "
+                "start training afresh"
+            ) from None
+        if not isinstance(payload, dict) or payload.get("identity") != identity:
+            raise ValueError(
+                f"the checkpoint {path} was written by a fit with other settings or data; "
+                "delete it to start training afresh"
+            )
+        self.module.load_state_dict(payload["module"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        if self.discriminator_optimizer is not None:
+            self.discriminator_optimizer.load_state_dict(payload["discriminator_optimizer"])
+        generator.set_state(payload["generator"])
+        torch.set_rng_state(payload["rng"])
+        if payload["cuda_rng"] is not None:
+            torch.cuda.set_rng_state_all(payload["cuda_rng"])
+        return _Progress(
+            History(**payload["history"]),
+            payload["next_epoch"],
+            payload["best_score"],
+            payload["best_state"],
+            payload["stale"],
+        )
 
     def _batches(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[slice]]:
         order = torch.randperm(n, generator=generator)
