@@ -16,3 +16,20 @@ FAST = {
 REPO = Path(__file__).resolve().parents[1]
 #: The staged real data: ``<repo>/../shared/data``, or $OPTPRIOR_DATA where set.
 SHARED_DATA = Path(os.environ.get("OPTPRIOR_DATA") or REPO.parent / "shared" / "data")
+
+
+def count_epochs(monkeypatch, interrupt_at: int | None = None) -> list[int]:
+    """Record every training epoch a ``Trainer`` starts (the list returned grows by one
+    per epoch); the ``interrupt_at``-th (1-based) raises KeyboardInterrupt instead."""
+    from optprior.training.trainer import Trainer
+
+    original, started = Trainer._train_epoch, []
+
+    def train_epoch(self, *args):
+        started.append(1)
+        if len(started) == interrupt_at:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
+    return started

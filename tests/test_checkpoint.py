@@ -1,31 +1,23 @@
 """Interrupted training goes on from its checkpoint and ends where it would have ended."""
 
+import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import FAST, count_epochs
 
-from optprior import CVAE, OptimalPriorCVAE
+from optprior import CVAE, CheckpointError, OptimalPriorCVAE
 from optprior.training import trainer as trainer_module
-from optprior.training.trainer import Trainer
 
 
-def interrupt_in_epoch(monkeypatch, number: int) -> None:
-    """Make the ``number``-th training epoch (1-based) raise KeyboardInterrupt."""
-    original, calls = Trainer._train_epoch, []
-
-    def train_epoch(self, *args):
-        calls.append(1)
-        if len(calls) == number:
-            raise KeyboardInterrupt
-        return original(self, *args)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
+def without_times(model) -> list[dict[str, float]]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in model.history_.epochs]
 
 
 @pytest.mark.parametrize(
     "method, extra",
     [
         (CVAE, {}),
+        (CVAE, {"patience": 2, "learning_rate": 0.03}),  # stale epochs before the stop
         (OptimalPriorCVAE, {}),
         (OptimalPriorCVAE, {"discriminator_schedule": "deferred"}),
         (
@@ -37,27 +29,49 @@ def interrupt_in_epoch(monkeypatch, number: int) -> None:
 def test_resumed_fit_equals_uninterrupted_fit(method, extra, two_tasks, tmp_path, monkeypatch):
     x, s = two_tasks
     data = (x[:200], s[:200], x[200:], s[200:])
-    settings = {**FAST, "epochs": 5, "patience": 0, **extra}
+    settings = {**FAST, "epochs": 6, "patience": 0, **extra}
     whole = method(**settings).fit(*data)
+    assert len(whole.history_.epochs) > 3
 
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)  # save after every epoch
     path = tmp_path / "checkpoint.pt"
     with monkeypatch.context() as patch:
-        interrupt_in_epoch(patch, 3)
+        count_epochs(patch, interrupt_at=3)
         with pytest.raises(KeyboardInterrupt):
             method(**settings).fit(*data, checkpoint=path)
-    assert path.is_file()
-    resumed = method(**settings).fit(*data, checkpoint=path)
+    with monkeypatch.context() as patch:
+        started = count_epochs(patch)
+        resumed = method(**settings).fit(*data, checkpoint=path)
+    assert len(started) == len(whole.history_.epochs) - 2  # epochs 0 and 1 were not redone
 
-    assert not path.exists()  # removed once training has ended
     expected, got = whole.module_.state_dict(), resumed.module_.state_dict()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0)
-    drop_time = [{k: v for k, v in r.items() if k != "seconds"} for r in whole.history_.epochs]
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history_.epochs] == (
-        drop_time
-    )
+    assert without_times(resumed) == without_times(whole)
     assert resumed.history_.best_epoch == whole.history_.best_epoch
+    assert resumed.history_.stopped_early == whole.history_.stopped_early
+
+    # The finished checkpoint stays; a fit given it returns the same model without training.
+    with monkeypatch.context() as patch:
+        started = count_epochs(patch)
+        again = method(**settings).fit(*data, checkpoint=path)
+    assert started == [] and without_times(again) == without_times(whole)
+    torch.testing.assert_close(again.module_.state_dict(), expected, rtol=0, atol=0)
+
+
+def test_numpy_settings_give_a_checkpoint_that_loads(two_tasks, tmp_path, monkeypatch):
+    x, s = two_tasks
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "checkpoint.pt"
+    settings = {**FAST, "seed": np.int64(3), "learning_rate": np.float32(1e-3)}
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=2)
+        with pytest.raises(KeyboardInterrupt):
+            CVAE(**settings).fit(x, s, checkpoint=path)
+    with monkeypatch.context() as patch:
+        started = count_epochs(patch)
+        CVAE(**settings).fit(x, s, checkpoint=path)
+    assert len(started) == FAST["epochs"] - 1
 
 
 def test_checkpoint_of_another_fit_is_refused(two_tasks, tmp_path, monkeypatch):
@@ -65,13 +79,19 @@ def test_checkpoint_of_another_fit_is_refused(two_tasks, tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
     with monkeypatch.context() as patch:
-        interrupt_in_epoch(patch, 2)
+        count_epochs(patch, interrupt_at=2)
         with pytest.raises(KeyboardInterrupt):
             CVAE(**FAST).fit(x, s, checkpoint=path)
-    with pytest.raises(ValueError, match="other settings or data; delete it"):
-        CVAE(**FAST, learning_rate=1e-2).fit(x, s, checkpoint=path)
-    with pytest.raises(ValueError, match="other settings or data; delete it"):
-        CVAE(**FAST).fit(x[:100], s[:100], checkpoint=path)
+    others = [
+        lambda: CVAE(**FAST, learning_rate=1e-2).fit(x, s, checkpoint=path),  # training
+        lambda: CVAE(**FAST, activation="relu").fit(x, s, checkpoint=path),  # architecture
+        lambda: OptimalPriorCVAE(**FAST).fit(x, s, checkpoint=path),  # method
+        lambda: CVAE(**FAST).fit(1.0 - x, s, checkpoint=path),  # data, same shape
+        lambda: CVAE(**FAST).fit(x, s, x[:20], s[:20], checkpoint=path),  # validation data
+    ]
+    for fit in others:
+        with pytest.raises(CheckpointError, match="other settings, model or data; delete it"):
+            fit()
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable training checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable training checkpoint"):
         CVAE(**FAST).fit(x, s, checkpoint=path)

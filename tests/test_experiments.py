@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import SHARED_DATA
+from helpers import SHARED_DATA, count_epochs
 
 from optprior.experiments import runner
 from optprior.experiments.config import read_config_file, resolve, to_toml
@@ -123,23 +123,28 @@ def test_run_killed_while_training_goes_on_from_its_checkpoint(digits_root, tmp_
     expected = runner.execute(whole)
 
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
-    original, epochs = trainer_module.Trainer._train_epoch, []
-
-    def killed_in_third_epoch(self, *args):
-        epochs.append(1)
-        if len(epochs) == 3:
-            raise KeyboardInterrupt
-        return original(self, *args)
-
     with monkeypatch.context() as patch:
-        patch.setattr(trainer_module.Trainer, "_train_epoch", killed_in_third_epoch)
+        count_epochs(patch, interrupt_at=3)
         with pytest.raises(KeyboardInterrupt):
             runner.execute(run)
-    assert (run.folder / "checkpoint.pt").is_file() and not (run.folder / "model.pt").exists()
-    result = runner.execute(run)
+    checkpoint = run.folder / "checkpoint.pt"
+    assert checkpoint.is_file() and not (run.folder / "model.pt").exists()
+    with monkeypatch.context() as patch:
+        started = count_epochs(patch)
+        result = runner.execute(run)
+    assert len(started) == 2  # epochs 2 and 3
     assert result["status"] == "ok" and result["resumed_from_checkpoint"]
-    assert not (run.folder / "checkpoint.pt").exists()
+    assert not checkpoint.exists()  # removed once model.pt was written
     assert result["metrics"] == expected["metrics"]  # the same model, scored the same
+
+    # A checkpoint that cannot be resumed (say, from an older optprior) is replaced.
+    (run.folder / "result.json").unlink()
+    (run.folder / "model.pt").unlink()
+    checkpoint.write_bytes(b"from another version")
+    result = runner.execute(run)
+    assert result["status"] == "ok" and "resumed_from_checkpoint" not in result
+    assert "not a readable training checkpoint" in result["checkpoint_discarded"]
+    assert result["metrics"] == expected["metrics"]
 
 
 def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from optprior.models import (
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
 )
-from optprior.training import TrainingConfig
+from optprior.training import CheckpointError, TrainingConfig
 
 __version__ = "0.1.0"
 
@@ -28,6 +28,7 @@ __all__ = [
     "BaseModel",
     "ModelConfig",
     "TrainingConfig",
+    "CheckpointError",
     "load_model",
     "__version__",
 ]

@@ -26,6 +26,8 @@ def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tupl
     try:
         with os.fdopen(handle, "wb") as stream:
             yield stream, temporary
+            stream.flush()
+            os.fsync(stream.fileno())  # the data reach the disk before the rename does
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import fields
 
 import numpy as np
+
+
+def plain_numbers_(config: object) -> None:
+    """Turn a dataclass's NumPy scalar fields (``np.int64(3)``) into Python numbers, in place,
+    so settings behave alike everywhere (seeding, JSON, checkpoints)."""
+    for field in fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, np.generic):
+            setattr(config, field.name, value.item())
 
 
 def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarray:

@@ -36,6 +36,7 @@ from optprior.models.base import BaseModel
 from optprior.models.config import ModelConfig
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
 from optprior.training.config import TrainingConfig
+from optprior.training.trainer import CheckpointError
 
 
 class ConfigMismatchError(ValueError):
@@ -204,10 +205,18 @@ def execute(run: Run) -> dict[str, Any]:
             else:
                 training = {**run.training, "seed": run.seed, "progress": run.progress}
                 model = METHODS[run.method](ModelConfig(**run.model), TrainingConfig(**training))
-                if checkpoint.is_file():
+                resumed = checkpoint.is_file()
+                try:
+                    model.fit(data.train.X, data.train.s, x_val, data.val.s, checkpoint)
+                except CheckpointError as error:  # e.g. written by an older optprior
+                    result["checkpoint_discarded"] = str(error)
+                    checkpoint.unlink()
+                    resumed = False
+                    model.fit(data.train.X, data.train.s, x_val, data.val.s, checkpoint)
+                if resumed:
                     result["resumed_from_checkpoint"] = True
-                model.fit(data.train.X, data.train.s, x_val, data.val.s, checkpoint)
             model.save(model_path)
+            checkpoint.unlink(missing_ok=True)
         write_text_atomic(folder / "curves.csv", curves_csv(model.history_.epochs))
         if model.history_.prior_epochs:  # the post-hoc prior's own fit
             write_text_atomic(folder / "prior_curves.csv", curves_csv(model.history_.prior_epochs))

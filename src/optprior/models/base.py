@@ -128,9 +128,10 @@ class BaseModel:
         """Train on ``X`` (N, D) with tasks ``s`` (N,); early-stop on ``X_val``/``s_val``.
 
         The best epoch's weights (the discriminator included) are kept. ``checkpoint``: a
-        file path; training state is saved there every few minutes, and a fit started
-        again with the same path, settings and data goes on from it, giving the same
-        model as an uninterrupted fit. The file is removed when training ends.
+        file path; the state of training is saved there every few minutes and at the end,
+        and a fit started again with the same path, settings and data goes on from it,
+        giving the model an uninterrupted fit gives (``Trainer.fit``). Delete the file
+        once the model is saved.
         """
         x, tasks = self._tensors(X, s, "X", training=True)
         self.tasks_ = sorted(set(tasks.tolist())) if self.conditional else [0]
@@ -143,7 +144,8 @@ class BaseModel:
         self.module_ = self._build(x.shape[1], self.n_tasks_)
         binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
         trainer = Trainer(self.module_, self.training, binarize)
-        self.history_ = trainer.fit(x, tasks, x_val, s_val_t, checkpoint)
+        identity = {"class": type(self).__name__, "model": asdict(self.config)}
+        self.history_ = trainer.fit(x, tasks, x_val, s_val_t, checkpoint, identity)
         return self
 
     # ----------------------------------------------------------------- inference

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from optprior._validation import plain_numbers_
+
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
@@ -31,6 +33,7 @@ class ModelConfig:
     discriminator_dropout: float = 0.2
 
     def __post_init__(self) -> None:
+        plain_numbers_(self)
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}")
         if self.latent_dim < 1:

@@ -1,6 +1,6 @@
 """Fitting a ``VAEModule``: the training configuration and the trainer."""
 
 from optprior.training.config import TrainingConfig
-from optprior.training.trainer import Trainer
+from optprior.training.trainer import CheckpointError, Trainer
 
-__all__ = ["TrainingConfig", "Trainer"]
+__all__ = ["CheckpointError", "TrainingConfig", "Trainer"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from optprior._validation import plain_numbers_
+
 DISCRIMINATOR_SCHEDULES = ("interleaved", "deferred", "epoch")
 # Schedules that train T on the z the model steps drew (no encoder pass of their own).
 POOLED_SCHEDULES = ("interleaved", "deferred")
@@ -65,6 +67,7 @@ class TrainingConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        plain_numbers_(self)
         if self.discriminator_schedule not in DISCRIMINATOR_SCHEDULES:
             raise ValueError(
                 f"unknown discriminator_schedule {self.discriminator_schedule!r}; "

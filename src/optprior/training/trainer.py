@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,10 @@ class History:
 CHECKPOINT_SECONDS = 300.0
 
 
+class CheckpointError(ValueError):
+    """A training checkpoint that cannot be resumed: unreadable, or of another fit."""
+
+
 @dataclass
 class _Progress:
     """Where a ``fit`` stands, apart from weights, optimisers and random states."""
@@ -45,6 +51,20 @@ class _Progress:
     best_score: float = -math.inf
     best_state: dict[str, torch.Tensor] | None = None
     stale: int = 0
+    finished: bool = False
+
+
+def fingerprint(*tensors: torch.Tensor | None) -> str:
+    """Hex digest of the tensors' shapes, dtypes and values (``None`` counts too)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for tensor in tensors:
+        if tensor is None:
+            digest.update(b"none")
+            continue
+        array = tensor.detach().cpu().contiguous().numpy()
+        digest.update(f"{array.shape}{array.dtype}".encode())
+        digest.update(array)
+    return digest.hexdigest()
 
 
 def binarize(x: torch.Tensor) -> torch.Tensor:
@@ -116,31 +136,38 @@ class Trainer:
         x_val: torch.Tensor | None = None,
         s_val: torch.Tensor | None = None,
         checkpoint: str | os.PathLike | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> History:
         """Train; restore and return with the best monitored epoch's weights (T included).
 
-        Shapes: ``x`` (N, x_dim), ``s`` (N,) int64; validation likewise. ``checkpoint``: a
-        file that the state of training is written to atomically every
-        ``CHECKPOINT_SECONDS`` of training; if it exists, training goes on from it exactly
-        as if it had never stopped. It is removed when training ends.
+        Shapes: ``x`` (N, x_dim), ``s`` (N,) int64; validation likewise.
+
+        ``checkpoint``: a file that the state of training (weights, optimisers, random
+        states, curves) is written to atomically after the first epoch that ends
+        ``CHECKPOINT_SECONDS`` after the last write, and once more when training ends. If
+        it exists, training goes on from it as if it had never stopped (the same model on
+        the same device and thread count); a finished one returns its model at once. It
+        must come from a fit with the same settings, ``identity`` (further facts to match,
+        such as the model's class and architecture) and data, else ``CheckpointError``.
+        The file is kept; delete it once the model is saved.
         """
         config = self.config
         generator = torch.Generator().manual_seed(config.seed)
         self.task_weights = task_weights(s, config.discriminator_task_weights)
-        identity = self._identity(x, s, x_val)
         progress = _Progress()
         if checkpoint is not None:
             checkpoint = Path(checkpoint)
+            identity = self._identity(identity, x, s, x_val, s_val)
             if checkpoint.is_file():
                 progress = self._restore(checkpoint, identity, generator)
         saved_at = time.monotonic()
         history = progress.history
         bar = tqdm(
-            range(progress.next_epoch, config.epochs),
+            range(config.epochs if progress.finished else progress.next_epoch, config.epochs),
             initial=progress.next_epoch,
             total=config.epochs,
             desc="epochs",
-            disable=not config.progress,
+            disable=not config.progress or progress.finished,
             leave=False,
         )
         for epoch in bar:
@@ -182,27 +209,28 @@ class Trainer:
                 self._save(checkpoint, identity, generator, progress)
                 saved_at = time.monotonic()
         bar.close()
+        if checkpoint is not None and not progress.finished:
+            progress.finished = True
+            self._save(checkpoint, identity, generator, progress)
         if progress.best_state is not None:
             self.module.load_state_dict(progress.best_state)
         self.module.prior.requires_grad_(True)
         self.module.eval()
-        if checkpoint is not None:
-            checkpoint.unlink(missing_ok=True)
         return history
 
     def _identity(
-        self, x: torch.Tensor, s: torch.Tensor, x_val: torch.Tensor | None
+        self,
+        extra: dict[str, Any] | None,
+        x: torch.Tensor,
+        s: torch.Tensor,
+        x_val: torch.Tensor | None,
+        s_val: torch.Tensor | None,
     ) -> dict[str, Any]:
-        """What a checkpoint must match to be resumed: the settings and the data's shape."""
+        """What a checkpoint must match to be resumed: settings, ``extra`` and the data."""
         settings = asdict(self.config)
         for name in ("device", "progress"):
             settings.pop(name)
-        return {
-            "settings": settings,
-            "x": list(x.shape),
-            "task_counts": torch.bincount(s).tolist(),
-            "x_val": None if x_val is None else list(x_val.shape),
-        }
+        return {"settings": settings, **(extra or {}), "data": fingerprint(x, s, x_val, s_val)}
 
     def _save(
         self,
@@ -211,7 +239,8 @@ class Trainer:
         generator: torch.Generator,
         progress: _Progress,
     ) -> None:
-        cuda = torch.device(self.config.device).type == "cuda"
+        """Write the state of training to ``path``; a failed write only warns."""
+        device = torch.device(self.config.device)
         optimizer = self.discriminator_optimizer
         payload = {
             "identity": identity,
@@ -220,14 +249,13 @@ class Trainer:
             "discriminator_optimizer": None if optimizer is None else optimizer.state_dict(),
             "generator": generator.get_state(),
             "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if cuda else None,
-            "history": asdict(progress.history),
-            "next_epoch": progress.next_epoch,
-            "best_score": progress.best_score,
-            "best_state": progress.best_state,
-            "stale": progress.stale,
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "progress": asdict(progress),
         }
-        atomic_torch_save(payload, path)
+        try:
+            atomic_torch_save(payload, path)
+        except OSError as error:  # e.g. a full disk: training itself can go on
+            warnings.warn(f"could not write the checkpoint {path}: {error}", stacklevel=3)
 
     def _restore(
         self, path: Path, identity: dict[str, Any], generator: torch.Generator
@@ -236,14 +264,14 @@ class Trainer:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises many types for foreign or broken files
-            raise ValueError(
+            raise CheckpointError(
                 f"{path} is not a readable training checkpoint ({error}); delete it to "
                 "start training afresh"
             ) from None
         if not isinstance(payload, dict) or payload.get("identity") != identity:
-            raise ValueError(
-                f"the checkpoint {path} was written by a fit with other settings or data; "
-                "delete it to start training afresh"
+            raise CheckpointError(
+                f"the checkpoint {path} was written by a fit with other settings, model or "
+                "data; delete it to start training afresh"
             )
         self.module.load_state_dict(payload["module"])
         self.optimizer.load_state_dict(payload["optimizer"])
@@ -251,15 +279,11 @@ class Trainer:
             self.discriminator_optimizer.load_state_dict(payload["discriminator_optimizer"])
         generator.set_state(payload["generator"])
         torch.set_rng_state(payload["rng"])
-        if payload["cuda_rng"] is not None:
-            torch.cuda.set_rng_state_all(payload["cuda_rng"])
-        return _Progress(
-            History(**payload["history"]),
-            payload["next_epoch"],
-            payload["best_score"],
-            payload["best_state"],
-            payload["stale"],
-        )
+        device = torch.device(self.config.device)
+        if payload["cuda_rng"] is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(payload["cuda_rng"], device)
+        progress = dict(payload["progress"])
+        return _Progress(**{**progress, "history": History(**progress["history"])})
 
     def _batches(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[slice]]:
         order = torch.randperm(n, generator=generator)
@@ -278,7 +302,7 @@ class Trainer:
         module.train()
         self._freeze_prior()
         totals = torch.zeros(4, device=x.device)  # loss, elbo, kl, discriminator loss
-        pool: list[tuple[torch.Tensor, torch.Tensor]] = []  # (z, s) of the steps since
+        pool: list[tuple[torch.Tensor, torch.Tensor]] = []  # (z, s) since the last T batch
         deferred: list[tuple[torch.Tensor, torch.Tensor]] = []  # T batches for epoch end
         for number, batch in enumerate(slices, start=1):
             xb, sb = x_epoch[batch], s_epoch[batch]
