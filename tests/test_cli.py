@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import count_epochs
 
 from optprior.cli import main
 
@@ -65,10 +66,36 @@ def test_train_then_embed_own_data(tmp_path, capsys, two_tasks):
         ]
     )
     assert code == 0 and model.is_file()
+    assert not tmp_path.joinpath("model.pt.checkpoint").exists()
     assert "saved CVAE" in capsys.readouterr().out
     z_path = tmp_path / "z.npy"
     assert main(["embed", str(model), "--data", str(data), "--out", str(z_path)]) == 0
     assert np.load(z_path).shape == (len(x), 3)
+
+
+def test_interrupted_train_goes_on_from_its_checkpoint(tmp_path, capsys, two_tasks, monkeypatch):
+    import numpy as np
+
+    from optprior.training import trainer as trainer_module
+
+    x, s = two_tasks
+    data = tmp_path / "mine.npz"
+    np.savez(data, X=x, s=s)
+    model = tmp_path / "model.pt"
+    command = ["train", "--data", str(data), "--out", str(model), "--epochs", "4"]
+    command += ["--latent-dim", "3", "--quiet"]
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=3)
+        with pytest.raises(KeyboardInterrupt):
+            main(command)
+    assert tmp_path.joinpath("model.pt.checkpoint").is_file() and not model.exists()
+    with monkeypatch.context() as patch:
+        started = count_epochs(patch)
+        assert main(command) == 0
+    assert len(started) == 2 and model.is_file()
+    assert "going on from" in capsys.readouterr().err
+    assert not tmp_path.joinpath("model.pt.checkpoint").exists()
 
 
 def test_train_reports_bad_data_files(tmp_path, capsys):
