@@ -188,6 +188,20 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
         runner.read_result(plan(other, tmp_path, data_root=digits_root)[-1])
 
 
+def test_discriminator_settings_tell_apart_only_runs_that_have_one(tmp_path):
+    overrides = {**TINY, "seeds": 1, "methods": ["vae", "cvae", "optimal", "posthoc"]}
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    training = {
+        **config.training,
+        "discriminator_schedule": "epoch",
+        "discriminator_weight_decay": 0.1,
+    }
+    changed = replace(config, training=training)
+    for before, after in zip(plan(config, tmp_path), plan(changed, tmp_path), strict=True):
+        same = runner.same_config(before.resolved(), after.resolved())
+        assert same == (before.method in ("vae", "cvae")), before.method
+
+
 def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monkeypatch):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     cvae_run, posthoc_run = plan(

@@ -111,14 +111,20 @@ def versions() -> dict[str, str]:
     return found
 
 
+#: Methods without a discriminator: its settings do not affect their runs.
+WITHOUT_DISCRIMINATOR = ("vae", "cvae")
+
+
 def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     """Whether a run recorded with ``stored`` config is a run of ``current``.
 
     A data option or a field of ``ModelConfig``, ``TrainingConfig`` or
     ``EvaluationConfig`` added after the run was made is absent from ``stored``; it
     matches when ``current`` holds its default. One removed since is ignored (no current
-    code reads it).
+    code reads it). For a method without a discriminator its settings are not compared.
     """
+    if current.get("method") in WITHOUT_DISCRIMINATOR:
+        stored, current = without_discriminator(stored), without_discriminator(current)
     defaults = {
         "data": setting_options(current["setting"]),
         "model": asdict(ModelConfig()),
@@ -237,14 +243,20 @@ def execute(run: Run) -> dict[str, Any]:
     return result
 
 
+def without_discriminator(config: dict[str, Any]) -> dict[str, Any]:
+    """A resolved run config without the ``discriminator_*`` model and training settings."""
+    stripped = dict(config)
+    for section in ("model", "training"):
+        if isinstance(config.get(section), dict):
+            stripped[section] = {
+                k: v for k, v in config[section].items() if not k.startswith("discriminator_")
+            }
+    return stripped
+
+
 def cvae_stage(config: dict[str, Any]) -> dict[str, Any]:
     """A resolved run config as a ``cvae`` run: method cvae, no discriminator settings."""
-    stage = {**config, "method": "cvae"}
-    for section in ("model", "training"):
-        stage[section] = {
-            k: v for k, v in config[section].items() if not k.startswith("discriminator_")
-        }
-    return stage
+    return {**without_discriminator(config), "method": "cvae"}
 
 
 def reusable_cvae(run: Run) -> Run | None:
