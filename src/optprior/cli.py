@@ -117,7 +117,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         model.fit(x, s, checkpoint=checkpoint)
     model.save(args.out)
-    checkpoint.unlink()
+    checkpoint.unlink(missing_ok=True)
     best = model.history_.epochs[model.history_.best_epoch]
     score = best.get("val_elbo", best["train_elbo"])
     print(
