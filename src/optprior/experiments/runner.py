@@ -5,9 +5,9 @@ resolved config, at the start), ``model.pt`` (after training), ``curves.csv`` (a
 ``prior_curves.csv`` for a post-hoc prior) and finally ``result.json`` (config, versions,
 seed, wall time, epochs, metrics or the error). Every file is written atomically. A run
 whose ``result.json`` exists is never redone; a run killed while training goes on from
-its ``checkpoint.pt`` (saved every few minutes, removed when training ends), one killed
-after training from its ``model.pt``; ``rescore`` re-evaluates finished runs from their
-``model.pt`` (after a change to the metrics) without training again. A ``posthoc`` run
+its ``checkpoint.pt`` (saved every few minutes, removed once ``model.pt`` is written),
+one killed after training from its ``model.pt``; ``rescore`` re-evaluates finished runs
+from their ``model.pt`` (after a change to the metrics) without training again. A ``posthoc`` run
 starts from the ``cvae`` run of the same seed and configuration when that is finished.
 """
 
