@@ -8,7 +8,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +47,18 @@ class _Progress:
     """Where a ``fit`` stands, apart from weights, optimisers and random states."""
 
     history: History = field(default_factory=History)
-    next_epoch: int = 0
     best_score: float = -math.inf
     best_state: dict[str, torch.Tensor] | None = None
-    stale: int = 0
     finished: bool = False
+
+    @property
+    def next_epoch(self) -> int:
+        return len(self.history.epochs)
+
+    @property
+    def stale(self) -> int:
+        """Epochs since the best one (all so far if none was best yet)."""
+        return self.next_epoch - 1 - self.history.best_epoch
 
 
 def fingerprint(*tensors: torch.Tensor | None) -> str:
@@ -194,11 +201,8 @@ class Trainer:
                     f"monitored ELBO {score}"
                 )
             if score > progress.best_score:
-                progress.best_score, progress.stale, history.best_epoch = score, 0, epoch
+                progress.best_score, history.best_epoch = score, epoch
                 progress.best_state = copy.deepcopy(self.module.state_dict())
-            else:
-                progress.stale += 1
-            progress.next_epoch = epoch + 1
             bar.set_postfix(
                 {k: f"{v:.2f}" for k, v in record.items() if k.endswith(("elbo", "loss"))}
             )
@@ -282,8 +286,10 @@ class Trainer:
         device = torch.device(self.config.device)
         if payload["cuda_rng"] is not None and device.type == "cuda":
             torch.cuda.set_rng_state(payload["cuda_rng"], device)
-        progress = dict(payload["progress"])
-        return _Progress(**{**progress, "history": History(**progress["history"])})
+        # Only the stored fields: checkpoints written before next_epoch and stale were
+        # derived from the history still hold them.
+        stored = {f.name: payload["progress"][f.name] for f in fields(_Progress)}
+        return _Progress(**{**stored, "history": History(**stored["history"])})
 
     def _batches(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[slice]]:
         order = torch.randperm(n, generator=generator)
