@@ -3,6 +3,9 @@
 import os
 from pathlib import Path
 
+import pytest
+import torch
+
 #: Model settings small enough for unit tests.
 FAST = {
     "latent_dim": 3,
@@ -33,3 +36,6 @@ def count_epochs(monkeypatch, interrupt_at: int | None = None) -> list[int]:
 
     monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
     return started
+
+#: Marks a test (or a parameter) that needs a CUDA device; it is skipped without one.
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")

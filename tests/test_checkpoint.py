@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, count_epochs
+from helpers import FAST, count_epochs, needs_cuda
 
 from optprior import CVAE, CheckpointError, OptimalPriorCVAE
 from optprior.training import trainer as trainer_module
@@ -24,6 +24,8 @@ def without_times(model) -> list[dict[str, float]]:
             OptimalPriorCVAE,
             {"discriminator_schedule": "epoch", "discriminator_task_weights": "balanced"},
         ),
+        pytest.param(CVAE, {"device": "cuda"}, marks=needs_cuda),
+        pytest.param(OptimalPriorCVAE, {"device": "cuda"}, marks=needs_cuda),
     ],
 )
 def test_resumed_fit_equals_uninterrupted_fit(method, extra, two_tasks, tmp_path, monkeypatch):

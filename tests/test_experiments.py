@@ -202,6 +202,17 @@ def test_discriminator_settings_tell_apart_only_runs_that_have_one(tmp_path):
         assert same == (before.method in ("vae", "cvae")), before.method
 
 
+def test_runs_made_on_another_device_count_as_finished(tmp_path):
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    on_gpu = replace(config, training={**config.training, "device": "cuda"})
+    changed = replace(config, training={**config.training, "epochs": 3, "device": "cuda"})
+    for run, gpu_run, other in zip(
+        plan(config, tmp_path), plan(on_gpu, tmp_path), plan(changed, tmp_path), strict=True
+    ):
+        assert runner.same_config(run.resolved(), gpu_run.resolved())
+        assert not runner.same_config(run.resolved(), other.resolved())
+
+
 def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monkeypatch):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     cvae_run, posthoc_run = plan(

@@ -105,8 +105,15 @@ def plan(config: ExperimentConfig, out: str | Path, **options: Any) -> list[Run]
 
 
 def versions() -> dict[str, str]:
+    """Versions of the packages a result depends on ("not installed" for a package
+    imported from a source tree without being installed, e.g. through PYTHONPATH)."""
     names = ("optprior", "torch", "numpy", "scipy", "scikit-learn")
-    found = {name: metadata.version(name) for name in names}
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
     found["python"] = platform.python_version()
     return found
 
@@ -121,8 +128,10 @@ def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     A data option or a field of ``ModelConfig``, ``TrainingConfig`` or
     ``EvaluationConfig`` added after the run was made is absent from ``stored``; it
     matches when ``current`` holds its default. One removed since is ignored (no current
-    code reads it). For a method without a discriminator its settings are not compared.
+    code reads it). The training device is not compared: it says where a run was made,
+    not what it is. For a method without a discriminator its settings are not compared.
     """
+    stored, current = without_device(stored), without_device(current)
     if current.get("method") in WITHOUT_DISCRIMINATOR:
         stored, current = without_discriminator(stored), without_discriminator(current)
     defaults = {
@@ -241,6 +250,13 @@ def execute(run: Run) -> dict[str, Any]:
     result["wall_seconds"] = time.perf_counter() - start
     write_text_atomic(folder / "result.json", json.dumps(result, indent=2))
     return result
+
+
+def without_device(config: dict[str, Any]) -> dict[str, Any]:
+    """A resolved run config without its training device."""
+    if not isinstance(config.get("training"), dict):
+        return config
+    return {**config, "training": {k: v for k, v in config["training"].items() if k != "device"}}
 
 
 def without_discriminator(config: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,38 @@
+"""Every model trains, scores, saves and loads on each available device (CUDA if present)."""
+
+import numpy as np
+import pytest
+from helpers import FAST, needs_cuda
+
+from optprior import CVAE, VAE, BaseModel, OptimalPriorCVAE, PostHocOptimalPriorCVAE
+
+DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("method", [VAE, CVAE, OptimalPriorCVAE])
+def test_model_trains_scores_and_reloads_on_device(method, device, two_tasks, tmp_path):
+    x, s = two_tasks
+    model = method(**FAST, device=device).fit(x[:200], s[:200], x[200:], s[200:])
+    assert {p.device.type for p in model.module_.parameters()} == {device}
+
+    scores = model.score_samples(x[:30], s[:30], n_samples=20)
+    assert scores.shape == (30,) and np.isfinite(scores).all() and (scores < 0).all()
+    assert model.transform(x[:30], s[:30]).shape == (30, FAST["latent_dim"])
+    assert model.sample(5, s=1).shape == (5, x.shape[1])
+
+    model.save(tmp_path / "model.pt")
+    on_cpu = BaseModel.load(tmp_path / "model.pt", device="cpu")
+    assert {p.device.type for p in on_cpu.module_.parameters()} == {"cpu"}
+    np.testing.assert_allclose(
+        on_cpu.transform(x[:30], s[:30]), model.transform(x[:30], s[:30]), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_posthoc_prior_fits_on_the_cvae_device(device, two_tasks):
+    x, s = two_tasks
+    cvae = CVAE(**FAST, device=device).fit(x, s)
+    model = PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, progress=False)
+    assert {p.device.type for p in model.module_.parameters()} == {device}
+    assert np.isfinite(model.score_samples(x[:20], s[:20], n_samples=10)).all()
