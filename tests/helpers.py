@@ -37,5 +37,6 @@ def count_epochs(monkeypatch, interrupt_at: int | None = None) -> list[int]:
     monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
     return started
 
+
 #: Marks a test (or a parameter) that needs a CUDA device; it is skipped without one.
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")

@@ -136,6 +136,9 @@ def test_run_killed_while_training_goes_on_from_its_checkpoint(digits_root, tmp_
     assert result["status"] == "ok" and result["resumed_from_checkpoint"]
     assert not checkpoint.exists()  # removed once model.pt was written
     assert result["metrics"] == expected["metrics"]  # the same model, scored the same
+    # The training time counts the epochs of both processes; wall_seconds only the last.
+    seconds = [float(r["seconds"]) for r in csv.DictReader(open(run.folder / "curves.csv"))]
+    assert len(seconds) == 4 and result["training_seconds"] == pytest.approx(sum(seconds))
 
     # A checkpoint that cannot be resumed (say, from an older optprior) is replaced.
     (run.folder / "result.json").unlink()

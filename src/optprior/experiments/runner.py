@@ -3,12 +3,13 @@
 Each run writes under ``<out>/<setting>/<method>/seed-<k>/``: ``config.json`` (the
 resolved config, at the start), ``model.pt`` (after training), ``curves.csv`` (and
 ``prior_curves.csv`` for a post-hoc prior) and finally ``result.json`` (config, versions,
-seed, wall time, epochs, metrics or the error). Every file is written atomically. A run
-whose ``result.json`` exists is never redone; a run killed while training goes on from
-its ``checkpoint.pt`` (saved every few minutes, removed once ``model.pt`` is written),
-one killed after training from its ``model.pt``; ``rescore`` re-evaluates finished runs
-from their ``model.pt`` (after a change to the metrics) without training again. A ``posthoc`` run
-starts from the ``cvae`` run of the same seed and configuration when that is finished.
+seed, wall time of this process, training time of all epochs, epochs, metrics or the
+error). Every file is written atomically. A run whose ``result.json`` exists is never
+redone; a run killed while training goes on from its ``checkpoint.pt`` (saved every few
+minutes, removed once ``model.pt`` is written), one killed after training from its
+``model.pt``; ``rescore`` re-evaluates finished runs from their ``model.pt`` (after a
+change to the metrics) without training again. A ``posthoc`` run starts from the
+``cvae`` run of the same seed and configuration when that is finished.
 """
 
 from __future__ import annotations
@@ -237,6 +238,9 @@ def execute(run: Run) -> dict[str, Any]:
             write_text_atomic(folder / "prior_curves.csv", curves_csv(model.history_.prior_epochs))
         result["metrics"] = evaluate(model, data, run.evaluation, run.seed)
         result["epochs_run"] = len(model.history_.epochs)
+        # Unlike wall_seconds, this counts the epochs trained before a resume too.
+        epochs = [*model.history_.epochs, *model.history_.prior_epochs]
+        result["training_seconds"] = sum(record.get("seconds", 0.0) for record in epochs)
         result["best_epoch"] = model.history_.best_epoch
         if run.evaluation.figures and run.seed == 0:
             from optprior.experiments.figures import run_figures
