@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -69,10 +70,11 @@ def _reproduce(args: argparse.Namespace) -> int:
         args.rescore,
         None if args.cvae_runs is None else Path(args.cvae_runs),
     )
-    failed = [r for r in results if r["status"] != "ok"]
+    counts = Counter(r["status"] for r in results)
     print((out / "results.md").read_text())
-    print(f"{len(results) - len(failed)} runs ok, {len(failed)} failed; tables in {out}")
-    return 1 if failed else 0
+    running = f", {counts['running']} being trained by other processes" if counts["running"] else ""
+    print(f"{counts['ok']} runs ok, {counts['failed']} failed{running}; tables in {out}")
+    return 1 if counts["failed"] else 0
 
 
 def _config(args: argparse.Namespace) -> int:

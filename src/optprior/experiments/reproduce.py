@@ -60,7 +60,9 @@ def reproduce(
     def on_result(result: dict[str, Any]) -> None:
         bar.update()
         bar.set_postfix_str(f"{result['run']}: {result['status']}")
-        if result["status"] != "ok":
+        if result["status"] == "running":
+            tqdm.write(f"run {result['run']} skipped: {result['error']}")
+        elif result["status"] != "ok":
             tqdm.write(f"run {result['run']} failed: {result['error']}")
 
     results = run_sweep(runs, executor, on_result)

@@ -9,7 +9,8 @@ redone; a run killed while training goes on from its ``checkpoint.pt`` (saved ev
 minutes, removed once ``model.pt`` is written), one killed after training from its
 ``model.pt``; ``rescore`` re-evaluates finished runs from their ``model.pt`` (after a
 change to the metrics) without training again. A ``posthoc`` run starts from the
-``cvae`` run of the same seed and configuration when that is finished.
+``cvae`` run of the same seed and configuration when that is finished. While a run
+trains, ``lock`` names its process, so sweeps started twice on one folder share the runs.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from optprior._io import write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.experiments.config import EvaluationConfig, ExperimentConfig
 from optprior.experiments.evaluate import binarized, evaluate
+from optprior.experiments.lock import run_lock
 from optprior.models.base import BaseModel
 from optprior.models.config import ModelConfig
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
@@ -169,7 +171,8 @@ def read_result(run: Run) -> dict[str, Any] | None:
 
 
 def execute(run: Run) -> dict[str, Any]:
-    """Train and score ``run`` unless finished; returns its result (status ok or failed).
+    """Train and score ``run`` unless finished; returns its result (status ``ok`` or
+    ``failed``, or ``running`` when another process holds the run's lock).
 
     With ``run.rescore``, a finished run that kept its ``model.pt`` is scored again.
     """
@@ -180,6 +183,16 @@ def execute(run: Run) -> dict[str, Any]:
         if run.rescore and (run.folder / "model.pt").is_file():
             return rescore(run, finished)
         return finished
+    with run_lock(run.folder) as owner:
+        if owner is not None:
+            return {"run": run.name, "status": "running", "error": f"being trained by {owner}"}
+        finished = read_result(run)  # by the process that held the lock until now
+        return finished if finished is not None else train_and_score(run)
+
+
+def train_and_score(run: Run) -> dict[str, Any]:
+    """Train ``run`` (from its checkpoint or ``model.pt`` where they exist), score it and
+    write its files; the caller holds the run's lock."""
     folder = run.folder
     config_text = json.dumps(run.resolved(), indent=2, sort_keys=True)
     config_path = folder / "config.json"

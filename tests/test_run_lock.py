@@ -1,0 +1,105 @@
+"""Sweeps sharing an output folder: a run's lock keeps a second process from training it."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from helpers import SHARED_DATA, count_epochs
+
+from optprior.experiments import runner
+from optprior.experiments.lock import EMPTY_LOCK_SECONDS, holder, run_lock
+from optprior.experiments.reproduce import configs_for
+from optprior.experiments.runner import plan
+
+TINY = {
+    "seeds": 1,
+    "methods": ["cvae"],
+    "data": {"n_source": 200, "n_target_val": 50},
+    "model": {"latent_dim": 3, "hidden_sizes": [16]},
+    "training": {"epochs": 2, "learning_rate": 1e-3},
+    "evaluation": {"n_samples": 5, "test_points": 50, "probe_points": 60, "figures": False},
+}
+
+
+@pytest.fixture
+def run(tmp_path):
+    if not (SHARED_DATA / "usps" / "usps.h5").is_file():
+        pytest.skip(f"staged USPS absent under {SHARED_DATA} (set OPTPRIOR_DATA)")
+    (config,) = configs_for("usps-mnist", file_overrides=TINY)
+    (run,) = plan(config, tmp_path, data_root=str(SHARED_DATA))
+    return run
+
+
+def write_lock(folder, host, pid):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "lock").write_text(json.dumps({"host": host, "pid": pid}))
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_run_held_by_a_live_process_is_left_to_it(run, monkeypatch):
+    write_lock(run.folder, socket.gethostname(), os.getpid())
+    started = count_epochs(monkeypatch)
+    result = runner.execute(run)
+    assert result["status"] == "running" and str(os.getpid()) in result["error"]
+    assert started == [] and (run.folder / "lock").is_file()
+    assert not (run.folder / "result.json").exists()
+
+
+def test_lock_of_another_host_is_respected(run, monkeypatch):
+    write_lock(run.folder, "some-other-host", dead_pid())
+    started = count_epochs(monkeypatch)
+    assert runner.execute(run)["status"] == "running" and started == []
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over_and_released(run, monkeypatch):
+    write_lock(run.folder, socket.gethostname(), dead_pid())
+    started = count_epochs(monkeypatch)
+    assert runner.execute(run)["status"] == "ok" and len(started) == 2
+    assert not (run.folder / "lock").exists()
+
+
+def test_run_finished_while_waiting_for_the_lock_is_not_trained_again(run, monkeypatch):
+    expected = runner.execute(run)
+    real_read_result, calls = runner.read_result, []
+
+    def finished_after_first_look(r):  # the other process finished between the two looks
+        calls.append(r)
+        return None if len(calls) == 1 else real_read_result(r)
+
+    monkeypatch.setattr(runner, "read_result", finished_after_first_look)
+    started = count_epochs(monkeypatch)
+    assert runner.execute(run) == expected and started == [] and len(calls) == 2
+
+
+def test_empty_lock_is_held_while_young_and_stale_when_old(tmp_path):
+    path = tmp_path / "lock"
+    path.write_text("")
+    assert holder(path) is not None
+    old = path.stat().st_mtime - EMPTY_LOCK_SECONDS - 1
+    os.utime(path, (old, old))
+    assert holder(path) is None
+    with run_lock(tmp_path) as owner:  # taken over
+        assert owner is None
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+    assert not path.exists()
+
+
+def test_cli_reports_runs_left_to_other_processes(tmp_path, capsys):
+    if not (SHARED_DATA / "usps" / "usps.h5").is_file():
+        pytest.skip(f"staged USPS absent under {SHARED_DATA} (set OPTPRIOR_DATA)")
+    from optprior.cli import main
+
+    write_lock(tmp_path / "usps-mnist" / "vae" / "seed-0", socket.gethostname(), os.getpid())
+    args = ["reproduce", "usps-mnist", "--quick", "--quiet", "--methods", "vae", "--seeds", "1"]
+    code = main([*args, "--out", str(tmp_path), "--data-root", str(SHARED_DATA)])
+    out = capsys.readouterr().out
+    assert code == 0 and "0 runs ok, 0 failed, 1 being trained by other processes" in out
+    assert not (tmp_path / "usps-mnist" / "vae" / "seed-0" / "result.json").exists()
