@@ -5,7 +5,9 @@ on a cluster with a shared file system) then split the runs between them instead
 training each one twice. The lock is ``<run folder>/lock``, created atomically
 (``O_CREAT | O_EXCL``) and holding the owner's host name and process id. A lock whose
 process is gone (same host, no such process) is stale and taken over; a lock of another
-host is respected until its owner removes it (or a person deletes the file).
+host is respected until its owner removes it (or a person deletes the file). Two
+processes that find the same stale lock at the same instant may both take it over: the
+lock prevents duplicate work in the usual case, it is not a guarantee.
 """
 
 from __future__ import annotations
