@@ -288,14 +288,18 @@ def without_discriminator(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def cvae_stage(config: dict[str, Any]) -> dict[str, Any]:
-    """A resolved run config as a ``cvae`` run: method cvae, no discriminator settings."""
-    return {**without_discriminator(config), "method": "cvae"}
+    """What of a resolved run config makes its CVAE: method cvae, no discriminator
+    settings and no evaluation settings (scoring does not change the model)."""
+    stage = {**without_discriminator(config), "method": "cvae"}
+    stage.pop("evaluation", None)
+    return stage
 
 
 def reusable_cvae(run: Run) -> Run | None:
     """For a ``posthoc`` run: the finished ``cvae`` run of the same seed under
     ``run.cvae_runs`` (default ``run.out``) whose configuration equals the run's in
-    everything but the discriminator settings; its model is the first stage. Else None."""
+    everything but the discriminator and evaluation settings; its model is the first
+    stage. Else None."""
     if run.method != "posthoc":
         return None
     cvae_run = replace(run, method="cvae", out=run.cvae_runs or run.out)
