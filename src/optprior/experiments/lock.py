@@ -60,7 +60,7 @@ def run_lock(folder: Path) -> Iterator[str | None]:
     folder.mkdir(parents=True, exist_ok=True)
     for _ in range(3):  # a stale lock is removed, then taken at the next try
         try:
-            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             owner = holder(path)
             if owner is not None:
