@@ -248,7 +248,12 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
         training=balanced,
         evaluation=scoring,
     )
-    assert runner.execute(ablation)["cvae_reused"] == cvae_run.name
+    result = runner.execute(ablation)
+    assert result["cvae_reused"] == cvae_run.name
+    assert ablation.load_model().training.discriminator_task_weights == "balanced"  # T's own
+    assert result["training_seconds"] == pytest.approx(
+        sum(r["seconds"] for r in ablation.load_model().history_.prior_epochs)
+    )
 
     # A setting the CVAE depends on differs, or no cvae run: both stages are trained.
     monkeypatch.undo()

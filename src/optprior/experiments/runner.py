@@ -229,6 +229,7 @@ def train_and_score(run: Run) -> dict[str, Any]:
                     x_val,
                     data.val.s,
                     progress=run.progress,
+                    **discriminator_settings(run),
                 )
                 result["cvae_reused"] = cvae_run.name
             else:
@@ -251,8 +252,10 @@ def train_and_score(run: Run) -> dict[str, Any]:
             write_text_atomic(folder / "prior_curves.csv", curves_csv(model.history_.prior_epochs))
         result["metrics"] = evaluate(model, data, run.evaluation, run.seed)
         result["epochs_run"] = len(model.history_.epochs)
-        # Unlike wall_seconds, this counts the epochs trained before a resume too.
-        epochs = [*model.history_.epochs, *model.history_.prior_epochs]
+        # Unlike wall_seconds, this counts the epochs trained before a resume too; a
+        # reused CVAE's epochs are that run's.
+        epochs = [] if "cvae_reused" in result else model.history_.epochs
+        epochs = [*epochs, *model.history_.prior_epochs]
         result["training_seconds"] = sum(record.get("seconds", 0.0) for record in epochs)
         result["best_epoch"] = model.history_.best_epoch
         if run.evaluation.figures and run.seed == 0:
@@ -285,6 +288,12 @@ def without_discriminator(config: dict[str, Any]) -> dict[str, Any]:
                 k: v for k, v in config[section].items() if not k.startswith("discriminator_")
             }
     return stripped
+
+
+def discriminator_settings(run: Run) -> dict[str, Any]:
+    """The run's ``discriminator_*`` model and training settings (those of T)."""
+    settings = {**run.model, **run.training}
+    return {k: v for k, v in settings.items() if k.startswith("discriminator_")}
 
 
 def cvae_stage(config: dict[str, Any]) -> dict[str, Any]:
