@@ -5,12 +5,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from helpers import SHARED_DATA, count_epochs
 
+from optprior.experiments import lock as lock_module
 from optprior.experiments import runner
-from optprior.experiments.lock import EMPTY_LOCK_SECONDS, holder, run_lock
+from optprior.experiments.lock import STALE_SECONDS, holder, run_lock
 from optprior.experiments.reproduce import configs_for
 from optprior.experiments.runner import plan
 
@@ -44,11 +46,19 @@ def dead_pid() -> int:
     return child.pid
 
 
-def test_run_held_by_a_live_process_is_left_to_it(run, monkeypatch):
-    write_lock(run.folder, socket.gethostname(), os.getpid())
+@pytest.fixture
+def live_pid():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield child.pid
+    child.kill()
+    child.wait()
+
+
+def test_run_held_by_a_live_process_is_left_to_it(run, monkeypatch, live_pid):
+    write_lock(run.folder, socket.gethostname(), live_pid)
     started = count_epochs(monkeypatch)
     result = runner.execute(run)
-    assert result["status"] == "running" and str(os.getpid()) in result["error"]
+    assert result["status"] == "running" and str(live_pid) in result["error"]
     assert started == [] and (run.folder / "lock").is_file()
     assert not (run.folder / "result.json").exists()
 
@@ -79,12 +89,23 @@ def test_run_finished_while_waiting_for_the_lock_is_not_trained_again(run, monke
     assert runner.execute(run) == expected and started == [] and len(calls) == 2
 
 
-def test_empty_lock_is_held_while_young_and_stale_when_old(tmp_path):
+def age(path, seconds):
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",  # created, not yet written
+        json.dumps({"host": "some-other-host", "pid": 1}),  # a host that died
+    ],
+)
+def test_lock_is_held_while_touched_and_stale_when_left(tmp_path, content):
     path = tmp_path / "lock"
-    path.write_text("")
+    path.write_text(content)
     assert holder(path) is not None
-    old = path.stat().st_mtime - EMPTY_LOCK_SECONDS - 1
-    os.utime(path, (old, old))
+    age(path, STALE_SECONDS + 1)
     assert holder(path) is None
     with run_lock(tmp_path) as owner:  # taken over
         assert owner is None
@@ -92,12 +113,37 @@ def test_empty_lock_is_held_while_young_and_stale_when_old(tmp_path):
     assert not path.exists()
 
 
-def test_cli_reports_runs_left_to_other_processes(tmp_path, capsys):
+def test_lock_with_this_process_id_is_a_dead_predecessors(tmp_path):
+    write_lock(tmp_path, socket.gethostname(), os.getpid())  # pid reused after a restart
+    with run_lock(tmp_path) as owner:
+        assert owner is None
+
+
+def test_owner_touches_its_lock_and_removes_only_its_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(lock_module, "HEARTBEAT_SECONDS", 0.05)
+    path = tmp_path / "lock"
+    with run_lock(tmp_path) as owner:
+        assert owner is None
+        age(path, STALE_SECONDS - 10)
+        time.sleep(0.5)
+        assert time.time() - path.stat().st_mtime < 5  # the heartbeat touched it
+        write_lock(tmp_path, "some-other-host", 1)  # taken over by another process
+    assert path.is_file()  # not ours any more: left in place
+
+
+def test_lock_is_released_when_training_fails(tmp_path):
+    with pytest.raises(RuntimeError), run_lock(tmp_path) as owner:
+        assert owner is None
+        raise RuntimeError("training failed")
+    assert not (tmp_path / "lock").exists()
+
+
+def test_cli_reports_runs_left_to_other_processes(tmp_path, capsys, live_pid):
     if not (SHARED_DATA / "usps" / "usps.h5").is_file():
         pytest.skip(f"staged USPS absent under {SHARED_DATA} (set OPTPRIOR_DATA)")
     from optprior.cli import main
 
-    write_lock(tmp_path / "usps-mnist" / "vae" / "seed-0", socket.gethostname(), os.getpid())
+    write_lock(tmp_path / "usps-mnist" / "vae" / "seed-0", socket.gethostname(), live_pid)
     args = ["reproduce", "usps-mnist", "--quick", "--quiet", "--methods", "vae", "--seeds", "1"]
     code = main([*args, "--out", str(tmp_path), "--data-root", str(SHARED_DATA)])
     out = capsys.readouterr().out

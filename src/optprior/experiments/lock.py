@@ -3,11 +3,14 @@
 Sweeps started more than once on the same output folder (two terminals, or an array job
 on a cluster with a shared file system) then split the runs between them instead of
 training each one twice. The lock is ``<run folder>/lock``, created atomically
-(``O_CREAT | O_EXCL``) and holding the owner's host name and process id. A lock whose
-process is gone (same host, no such process) is stale and taken over; a lock of another
-host is respected until its owner removes it (or a person deletes the file). Two
-processes that find the same stale lock at the same instant may both take it over: the
-lock prevents duplicate work in the usual case, it is not a guarantee.
+(``O_CREAT | O_EXCL``), holding the owner's host, process id and a random token; the
+owner touches it every ``HEARTBEAT_SECONDS``. A lock is stale, and taken over, when its
+process is gone (same host, no such process) or when it has not been touched for
+``STALE_SECONDS`` (its host died, or its job was killed): so a process paused for longer
+than that loses its runs to other sweeps. The owner removes the lock only while it still
+holds its token. Two processes that find the same stale lock at the same instant may
+both take it over: the lock prevents duplicate work in the usual case, it is not a
+guarantee.
 """
 
 from __future__ import annotations
@@ -15,17 +18,24 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-#: A lock file still empty after this many seconds was left by a process that died
-#: between creating and writing it.
-EMPTY_LOCK_SECONDS = 60.0
+#: How often the owner touches its lock (seconds).
+HEARTBEAT_SECONDS = 30.0
+#: A lock not touched for this long is stale, whoever wrote it.
+STALE_SECONDS = 300.0
+
+GONE = "gone"  # what ``holder`` returns when the file vanished while it looked
 
 
 def _alive(pid: int) -> bool:
+    if pid == os.getpid():  # a lock with our own id is a dead predecessor's (pid reuse)
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -36,20 +46,36 @@ def _alive(pid: int) -> bool:
 
 
 def holder(path: Path) -> str | None:
-    """``host:pid`` of the live process holding the lock at ``path``, else None."""
+    """``host:pid`` of the live process holding the lock at ``path``; None if the lock
+    is stale; ``GONE`` if there is no lock file."""
     try:
         text = path.read_text()
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
+        return GONE
+    if age > STALE_SECONDS:
         return None
     try:
         owner = json.loads(text)
         host, pid = str(owner["host"]), int(owner["pid"])
-    except (ValueError, KeyError, TypeError):  # not written yet, or by a process that died
-        return None if age > EMPTY_LOCK_SECONDS else "a process starting"
+    except (ValueError, KeyError, TypeError):
+        return "a process starting"  # created, not yet written
     if host == socket.gethostname() and not _alive(pid):
         return None
     return f"{host}:{pid}"
+
+
+def _owns(path: Path, token: str) -> bool:
+    try:
+        return json.loads(path.read_text()).get("token") == token
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _heartbeat(path: Path, token: str, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        if _owns(path, token):
+            os.utime(path)
 
 
 @contextmanager
@@ -58,21 +84,29 @@ def run_lock(folder: Path) -> Iterator[str | None]:
     that holds it already (then nothing is taken and the block must not train)."""
     path = folder / "lock"
     folder.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):  # a stale lock is removed, then taken at the next try
+    token = uuid.uuid4().hex
+    for _ in range(5):  # a stale or vanished lock is tried again
         try:
             handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             owner = holder(path)
-            if owner is not None:
+            if owner is None:
+                path.unlink(missing_ok=True)
+            elif owner != GONE:
                 yield owner
                 return
-            path.unlink(missing_ok=True)
             continue
         with os.fdopen(handle, "w") as stream:
-            json.dump({"host": socket.gethostname(), "pid": os.getpid()}, stream)
+            json.dump({"host": socket.gethostname(), "pid": os.getpid(), "token": token}, stream)
+        stop = threading.Event()
+        beat = threading.Thread(target=_heartbeat, args=(path, token, stop), daemon=True)
+        beat.start()
         try:
             yield None
         finally:
-            path.unlink(missing_ok=True)
+            stop.set()
+            beat.join()
+            if _owns(path, token):
+                path.unlink(missing_ok=True)
         return
-    yield holder(path) or "another process"
+    yield "another process"
