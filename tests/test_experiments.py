@@ -250,9 +250,10 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     )
     result = runner.execute(ablation)
     assert result["cvae_reused"] == cvae_run.name
-    assert ablation.load_model().training.discriminator_task_weights == "balanced"  # T's own
+    fitted = ablation.load_model()
+    assert fitted.training.discriminator_task_weights == "balanced"  # T's own settings
     assert result["training_seconds"] == pytest.approx(
-        sum(r["seconds"] for r in ablation.load_model().history_.prior_epochs)
+        sum(r["seconds"] for r in fitted.history_.prior_epochs)
     )
 
     # A setting the CVAE depends on differs, or no cvae run: both stages are trained.

@@ -279,21 +279,26 @@ def without_device(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "training": {k: v for k, v in config["training"].items() if k != "device"}}
 
 
+def is_discriminator_setting(key: str) -> bool:
+    """Whether a ``ModelConfig`` or ``TrainingConfig`` field belongs to T."""
+    return key.startswith("discriminator_")
+
+
 def without_discriminator(config: dict[str, Any]) -> dict[str, Any]:
-    """A resolved run config without the ``discriminator_*`` model and training settings."""
+    """A resolved run config without the discriminator's model and training settings."""
     stripped = dict(config)
     for section in ("model", "training"):
         if isinstance(config.get(section), dict):
             stripped[section] = {
-                k: v for k, v in config[section].items() if not k.startswith("discriminator_")
+                k: v for k, v in config[section].items() if not is_discriminator_setting(k)
             }
     return stripped
 
 
 def discriminator_settings(run: Run) -> dict[str, Any]:
-    """The run's ``discriminator_*`` model and training settings (those of T)."""
+    """The run's discriminator model and training settings (those of T)."""
     settings = {**run.model, **run.training}
-    return {k: v for k, v in settings.items() if k.startswith("discriminator_")}
+    return {k: v for k, v in settings.items() if is_discriminator_setting(k)}
 
 
 def cvae_stage(config: dict[str, Any]) -> dict[str, Any]:
