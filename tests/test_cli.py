@@ -111,3 +111,29 @@ def test_train_reports_bad_data_files(tmp_path, capsys):
     assert "not a readable .npz" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "nope.npz"), "--out", "m.pt"]) == 2
     assert "no data file" in capsys.readouterr().err
+
+
+def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
+    import json
+
+    for seed, value in enumerate([-10.0, -12.0]):  # mean -11, sample std sqrt(2)
+        folder = tmp_path / "usps-mnist" / "cvae" / f"seed-{seed}"
+        folder.mkdir(parents=True)
+        result = {
+            "run": f"usps-mnist/cvae/seed-{seed}",
+            "setting": "usps-mnist",
+            "method": "cvae",
+            "status": "ok",
+            "metrics": {"test_log_likelihood": value},
+        }
+        (folder / "result.json").write_text(json.dumps(result))
+    assert main(["tables", str(tmp_path)]) == 0
+    assert "2 runs" in capsys.readouterr().out
+    table = (tmp_path / "results.md").read_text()
+    assert "| cvae | 2/0 | -11.00 ± 1.41 |" in table
+    assert (tmp_path / "results.csv").is_file()
+
+
+def test_tables_command_names_an_empty_folder(tmp_path, capsys):
+    assert main(["tables", str(tmp_path)]) == 2
+    assert "no runs in" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The ``optprior`` command line: demo, reproduce, train, embed."""
+"""The ``optprior`` command line: demo, reproduce, tables, config, train, embed."""
 
 from __future__ import annotations
 
@@ -75,6 +75,20 @@ def _reproduce(args: argparse.Namespace) -> int:
     running = f", {counts['running']} being trained by other processes" if counts["running"] else ""
     print(f"{counts['ok']} runs ok, {counts['failed']} failed{running}; tables in {out}")
     return 1 if counts["failed"] else 0
+
+
+def _tables(args: argparse.Namespace) -> int:
+    from optprior.experiments.reproduce import collect, write_tables
+
+    out = Path(args.folder)
+    results = collect(out)
+    if not results:
+        expected = "<setting>/<method>/seed-<k>/result.json"
+        raise FileNotFoundError(f"no runs in {out}: expected {expected}")
+    write_tables(results, out)
+    print((out / "results.md").read_text())
+    print(f"{len(results)} runs; tables in {out}")
+    return 0
 
 
 def _config(args: argparse.Namespace) -> int:
@@ -247,6 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     rep.add_argument("--quiet", action="store_true", help="no progress bars")
     rep.set_defaults(run=_reproduce)
+
+    tables = commands.add_parser(
+        "tables",
+        help="write the results tables of a folder of finished runs",
+        description="Rewrite FOLDER/results.md and FOLDER/results.csv (mean ± std over seeds, "
+        "the paper's numbers beside them) from every FOLDER/<setting>/<method>/seed-<k>/"
+        "result.json, e.g. after gathering run folders trained on several machines.",
+    )
+    tables.add_argument("folder", help="the --out folder of optprior reproduce")
+    tables.set_defaults(run=_tables)
 
     config = commands.add_parser(
         "config",
