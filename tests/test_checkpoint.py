@@ -5,7 +5,7 @@ import pytest
 import torch
 from helpers import FAST, count_epochs, needs_cuda
 
-from optprior import CVAE, CheckpointError, OptimalPriorCVAE
+from optprior import CVAE, CheckpointError, InvariantCVAE, OptimalPriorCVAE
 from optprior.training import trainer as trainer_module
 
 
@@ -97,3 +97,26 @@ def test_checkpoint_of_another_fit_is_refused(two_tasks, tmp_path, monkeypatch):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable training checkpoint"):
         CVAE(**FAST).fit(x, s, checkpoint=path)
+
+
+@pytest.mark.parametrize("method", [CVAE, InvariantCVAE])
+def test_invariance_weight_matters_to_a_checkpoint_only_where_it_is_read(
+    method, two_tasks, tmp_path, monkeypatch
+):
+    """A CVAE does not read the weight, so its checkpoints (also those written before the
+    setting existed) resume whatever it is; an InvariantCVAE's do not."""
+    x, s = two_tasks
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "checkpoint.pt"
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=2)
+        with pytest.raises(KeyboardInterrupt):
+            method(**FAST).fit(x, s, checkpoint=path)
+    other = method(**FAST, invariance_weight=7.0)
+    if method is CVAE:
+        started = count_epochs(monkeypatch)
+        other.fit(x, s, checkpoint=path)
+        assert len(started) == FAST["epochs"] - 1
+    else:
+        with pytest.raises(CheckpointError, match="other settings"):
+            other.fit(x, s, checkpoint=path)

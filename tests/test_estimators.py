@@ -5,9 +5,9 @@ import pytest
 import torch
 from helpers import FAST
 
-from optprior import CVAE, VAE, BaseModel, OptimalPriorCVAE, load_model
+from optprior import CVAE, VAE, BaseModel, InvariantCVAE, OptimalPriorCVAE, load_model
 
-METHODS = [VAE, CVAE, OptimalPriorCVAE]
+METHODS = [VAE, CVAE, OptimalPriorCVAE, InvariantCVAE]
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -191,8 +191,11 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
         runner.read_result(plan(other, tmp_path, data_root=digits_root)[-1])
 
 
+ALL_METHODS = ["vae", "cvae", "optimal", "posthoc", "invariant"]
+
+
 def test_discriminator_settings_tell_apart_only_runs_that_have_one(tmp_path):
-    overrides = {**TINY, "seeds": 1, "methods": ["vae", "cvae", "optimal", "posthoc"]}
+    overrides = {**TINY, "seeds": 1, "methods": ALL_METHODS}
     (config,) = configs_for("usps-mnist", file_overrides=overrides)
     training = {
         **config.training,
@@ -202,7 +205,17 @@ def test_discriminator_settings_tell_apart_only_runs_that_have_one(tmp_path):
     changed = replace(config, training=training)
     for before, after in zip(plan(config, tmp_path), plan(changed, tmp_path), strict=True):
         same = runner.same_config(before.resolved(), after.resolved())
-        assert same == (before.method in ("vae", "cvae")), before.method
+        assert same == (before.method not in ("optimal", "posthoc")), before.method
+
+
+def test_invariance_weight_tells_apart_only_invariant_runs(tmp_path):
+    (config,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "seeds": 1, "methods": ALL_METHODS}
+    )
+    changed = replace(config, model={**config.model, "invariance_weight": 5.0})
+    for before, after in zip(plan(config, tmp_path), plan(changed, tmp_path), strict=True):
+        same = runner.same_config(before.resolved(), after.resolved())
+        assert same == (before.method != "invariant"), before.method
 
 
 def test_runs_made_on_another_device_count_as_finished(tmp_path):

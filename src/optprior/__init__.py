@@ -10,6 +10,7 @@ from optprior.models import (
     CVAE,
     VAE,
     BaseModel,
+    InvariantCVAE,
     ModelConfig,
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
@@ -23,6 +24,7 @@ load_model = BaseModel.load
 __all__ = [
     "VAE",
     "CVAE",
+    "InvariantCVAE",
     "OptimalPriorCVAE",
     "PostHocOptimalPriorCVAE",
     "BaseModel",

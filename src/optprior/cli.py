@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--method",
         choices=list(METHODS),
         default="optimal",
-        help="vae, cvae, optimal (default) or posthoc",
+        help="vae, cvae, optimal (default), posthoc or invariant",
     )
     train.add_argument(
         "--config",

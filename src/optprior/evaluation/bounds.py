@@ -49,8 +49,8 @@ def elbo(
         xb, sb = x[i : i + points], s[i : i + points]
         total = torch.zeros(xb.shape[0], device=x.device)
         for _ in range(n_samples):
-            reconstruction, kl, _ = module.objective_terms(xb, sb)
-            total += reconstruction - kl
+            terms = module.objective_terms(xb, sb)
+            total += terms.reconstruction - terms.kl
         out.append(total / n_samples)
     return torch.cat(out)
 

@@ -121,10 +121,6 @@ def versions() -> dict[str, str]:
     return found
 
 
-#: Methods without a discriminator: its settings do not affect their runs.
-WITHOUT_DISCRIMINATOR = ("vae", "cvae")
-
-
 def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     """Whether a run recorded with ``stored`` config is a run of ``current``.
 
@@ -132,11 +128,10 @@ def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     ``EvaluationConfig`` added after the run was made is absent from ``stored``; it
     matches when ``current`` holds its default. One removed since is ignored (no current
     code reads it). The training device is not compared: it says where a run was made,
-    not what it is. For a method without a discriminator its settings are not compared.
+    not what it is; nor are the settings the run's method does not read.
     """
-    stored, current = without_device(stored), without_device(current)
-    if current.get("method") in WITHOUT_DISCRIMINATOR:
-        stored, current = without_discriminator(stored), without_discriminator(current)
+    method = current.get("method")
+    stored, current = without_unread(stored, method), without_unread(current, method)
     defaults = {
         "data": setting_options(current["setting"]),
         "model": asdict(ModelConfig()),
@@ -272,25 +267,35 @@ def train_and_score(run: Run) -> dict[str, Any]:
     return result
 
 
-def without_device(config: dict[str, Any]) -> dict[str, Any]:
-    """A resolved run config without its training device."""
-    if not isinstance(config.get("training"), dict):
-        return config
-    return {**config, "training": {k: v for k, v in config["training"].items() if k != "device"}}
-
-
 def is_discriminator_setting(key: str) -> bool:
     """Whether a ``ModelConfig`` or ``TrainingConfig`` field belongs to T."""
     return key.startswith("discriminator_")
 
 
-def without_discriminator(config: dict[str, Any]) -> dict[str, Any]:
-    """A resolved run config without the discriminator's model and training settings."""
+#: Methods with a discriminator T, and with a penalty on I(z; s).
+WITH_DISCRIMINATOR = ("optimal", "posthoc")
+WITH_INVARIANCE_PENALTY = ("invariant",)
+
+
+def is_unread_setting(key: str, method: str | None) -> bool:
+    """Whether a ``ModelConfig`` or ``TrainingConfig`` field cannot change a run of
+    ``method``: the device (where a run is made, not what it is), T's settings for a
+    method without T, the invariance weight for one without that penalty."""
+    if key == "device":
+        return True
+    if is_discriminator_setting(key):
+        return method not in WITH_DISCRIMINATOR
+    return key == "invariance_weight" and method not in WITH_INVARIANCE_PENALTY
+
+
+def without_unread(config: dict[str, Any], method: str | None) -> dict[str, Any]:
+    """A resolved run config without the model and training settings ``method`` does
+    not read (``is_unread_setting``)."""
     stripped = dict(config)
     for section in ("model", "training"):
         if isinstance(config.get(section), dict):
             stripped[section] = {
-                k: v for k, v in config[section].items() if not is_discriminator_setting(k)
+                k: v for k, v in config[section].items() if not is_unread_setting(k, method)
             }
     return stripped
 
@@ -302,9 +307,9 @@ def discriminator_settings(run: Run) -> dict[str, Any]:
 
 
 def cvae_stage(config: dict[str, Any]) -> dict[str, Any]:
-    """What of a resolved run config makes its CVAE: method cvae, no discriminator
-    settings and no evaluation settings (scoring does not change the model)."""
-    stage = {**without_discriminator(config), "method": "cvae"}
+    """What of a resolved run config makes its CVAE: method cvae, only the settings a
+    CVAE reads and no evaluation settings (scoring does not change the model)."""
+    stage = {**without_unread(config, "cvae"), "method": "cvae"}
     stage.pop("evaluation", None)
     return stage
 

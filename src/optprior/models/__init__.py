@@ -7,6 +7,7 @@ from optprior.models.methods import (
     METHODS,
     PAPER_METHODS,
     VAE,
+    InvariantCVAE,
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "NotFittedError",
     "VAE",
     "CVAE",
+    "InvariantCVAE",
     "OptimalPriorCVAE",
     "PostHocOptimalPriorCVAE",
     "METHODS",

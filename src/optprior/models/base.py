@@ -37,7 +37,8 @@ class NotFittedError(RuntimeError):
 class BaseModel:
     """A VAE-family estimator in the scikit-learn style.
 
-    Subclasses set only ``conditional`` (is the task index an input?) and ``make_prior``.
+    Subclasses set only ``conditional`` (is the task index an input?), ``make_prior`` and
+    ``penalises_task_information`` (is I(z; s) penalised in the loss?).
     Arrays: ``X`` (N, D) float in [0, 1] for the Bernoulli likelihood, any finite
     values for the Gaussian one; ``s`` (N,) integer task indices 0..K-1.
 
@@ -46,6 +47,7 @@ class BaseModel:
     """
 
     conditional: ClassVar[bool] = True
+    penalises_task_information: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -90,7 +92,8 @@ class BaseModel:
         decoder = decoder_class(
             x_dim, c.latent_dim, c.hidden_sizes, c.activation, task_inputs, **extra
         )
-        module = VAEModule(encoder, decoder, self.make_prior(), self.conditional)
+        weight = c.invariance_weight if self.penalises_task_information else 0.0
+        module = VAEModule(encoder, decoder, self.make_prior(), self.conditional, weight)
         return module.to(self.training.device)
 
     @property
@@ -144,7 +147,10 @@ class BaseModel:
         self.module_ = self._build(x.shape[1], self.n_tasks_)
         binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
         trainer = Trainer(self.module_, self.training, binarize)
-        identity = {"class": type(self).__name__, "model": asdict(self.config)}
+        model = asdict(self.config)
+        if not self.penalises_task_information:  # unread: older checkpoints stay valid
+            model.pop("invariance_weight")
+        identity = {"class": type(self).__name__, "model": model}
         self.history_ = trainer.fit(x, tasks, x_val, s_val_t, checkpoint, identity)
         return self
 

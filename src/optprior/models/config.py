@@ -1,7 +1,8 @@
-"""Architecture settings shared by VAE, CVAE and the optimal-prior CVAE."""
+"""Architecture and objective settings shared by the methods."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from optprior._validation import plain_numbers_
@@ -22,6 +23,8 @@ class ModelConfig:
         gaussian_logvar_bounds: range of the Gaussian decoder's per-pixel ln sigma^2.
         discriminator_hidden_sizes: widths of the optimal prior's T(z) MLP.
         discriminator_dropout: dropout rate inside T(z) while it is trained.
+        invariance_weight: lambda, the weight of the penalty on I(z; s) of
+            ``InvariantCVAE`` (Moyer et al. 2018); the other methods do not read it.
     """
 
     likelihood: str = "bernoulli"
@@ -31,6 +34,7 @@ class ModelConfig:
     gaussian_logvar_bounds: tuple[float, float] = (-9.0, 2.0)
     discriminator_hidden_sizes: tuple[int, ...] = (256, 256)
     discriminator_dropout: float = 0.2
+    invariance_weight: float = 1.0
 
     def __post_init__(self) -> None:
         plain_numbers_(self)
@@ -50,3 +54,6 @@ class ModelConfig:
             )
         if not 0.0 <= self.discriminator_dropout < 1.0:
             raise ValueError("discriminator_dropout must lie in [0, 1)")
+        weight = self.invariance_weight = float(self.invariance_weight)
+        if not (weight >= 0.0 and math.isfinite(weight)):
+            raise ValueError(f"invariance_weight must be finite and >= 0, got {weight}")

@@ -1,5 +1,6 @@
-"""The methods. They differ only in the task input, the prior and, for the post-hoc
-optimal prior, in fitting the prior after the encoder and decoder."""
+"""The methods. They differ only in the task input, the prior, whether I(z; s) is
+penalised and, for the post-hoc optimal prior, in fitting the prior after the encoder and
+decoder."""
 
 from __future__ import annotations
 
@@ -23,6 +24,19 @@ class CVAE(BaseModel):
     """Conditional VAE: s (one-hot) into encoder and decoder; prior N(0, I)."""
 
     conditional = True
+
+
+class InvariantCVAE(CVAE):
+    """The earlier fix the paper compares with (Moyer et al. 2018, "Invariant
+    Representations without Adversarial Training"): a CVAE whose loss adds
+    ``invariance_weight`` times a variational upper bound on I(z; s).
+
+    Loss per batch: beta KL(q(z|x,s) || N(0, I)) - (1 + lambda) ln p(x|z,s)
+    + lambda (1/B^2) sum_ij KL(q(z|x_i,s_i) || q(z|x_j,s_j)); prior N(0, I), so it is
+    scored like the CVAE. lambda = 0 is the CVAE.
+    """
+
+    penalises_task_information = True
 
 
 class OptimalPriorCVAE(BaseModel):
@@ -122,4 +136,5 @@ METHODS: dict[str, type[BaseModel]] = {
     "cvae": CVAE,
     "optimal": OptimalPriorCVAE,
     "posthoc": PostHocOptimalPriorCVAE,
+    "invariant": InvariantCVAE,
 }

@@ -1,35 +1,55 @@
-"""The one VAE network behind VAE, CVAE and the optimal-prior CVAE.
+"""The one VAE network behind every method.
 
-The three methods differ only in ``n_tasks`` (0: the task index is not an input) and in
-the prior object. Everything here is a pure ``nn.Module``: inference, generation and the
-per-point objective; fitting lives in ``optprior.training``.
+The methods differ only in ``n_tasks`` (0: the task index is not an input), in the prior
+object and, for the invariance-regularised CVAE, in the weight of a penalty on I(z; s).
+Everything here is a pure ``nn.Module``: inference, generation, the per-point terms and
+the training loss; fitting lives in ``optprior.training``.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from optprior.nn.decoders import Decoder
-from optprior.nn.encoder import GaussianEncoder, gaussian_log_prob
+from optprior.nn.encoder import GaussianEncoder, gaussian_log_prob, mean_pairwise_kl
 from optprior.priors.base import Prior
+
+
+class ObjectiveTerms(NamedTuple):
+    """One-sample terms of a batch: ln p(x|z,s) (B,), KL estimate (B,), the drawn z
+    (B, D) and the posterior's mean and log-variance (B, D)."""
+
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+    z: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
 
 
 class VAEModule(nn.Module):
     """Encoder q(z | x, s), decoder p(x | z, s) and prior p(z).
 
     Shapes: ``x`` (B, x_dim) float, ``s`` (B,) int64 task indices (ignored when the
-    module is unconditional).
+    module is unconditional). ``invariance_weight``: lambda of ``loss`` (0: the ELBO).
     """
 
     def __init__(
-        self, encoder: GaussianEncoder, decoder: Decoder, prior: Prior, conditional: bool
+        self,
+        encoder: GaussianEncoder,
+        decoder: Decoder,
+        prior: Prior,
+        conditional: bool,
+        invariance_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.prior = prior
         self.conditional = conditional
+        self.invariance_weight = invariance_weight
 
     def _task(self, s: torch.Tensor | None) -> torch.Tensor | None:
         return s if self.conditional else None
@@ -44,10 +64,8 @@ class VAEModule(nn.Module):
         """Decoder mean E[x | z, s]: (..., B, x_dim)."""
         return self.decoder.mean(z, self._task(s))
 
-    def objective_terms(
-        self, x: torch.Tensor, s: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One-sample terms per point: (ln p(x|z,s) (B,), KL estimate (B,), z (B, D)).
+    def objective_terms(self, x: torch.Tensor, s: torch.Tensor | None) -> ObjectiveTerms:
+        """One-sample terms per point for a batch (shapes in ``ObjectiveTerms``).
 
         The ELBO is ``reconstruction - kl``. For the optimal prior the KL is
         ln q(z|x,s) - ln N(z) - T(z) at the drawn z, so gradients reach the encoder
@@ -57,7 +75,22 @@ class VAEModule(nn.Module):
         z = self.encoder.rsample(mu, logvar)
         reconstruction = self.decoder.log_prob(x, z, self._task(s))
         kl = self.prior.kl(z, mu, logvar)
-        return reconstruction, kl, z
+        return ObjectiveTerms(reconstruction, kl, z, mu, logvar)
+
+    def loss(self, terms: ObjectiveTerms, beta: float = 1.0) -> torch.Tensor:
+        """The batch's training loss (scalar, nats per point).
+
+        mean(beta KL - ln p(x|z,s)), the negative ELBO with the KL weighted by ``beta``
+        (warm-up). With lambda = ``invariance_weight`` > 0, Moyer et al. (2018)'s bound on
+        I(z; s) up to the constant H(x|s), E KL(q(z|x,s) || q(z)) - E ln p(x|z,s), is
+        added times lambda; its first term is bounded by the mean KL between the batch's
+        posteriors (``mean_pairwise_kl``), an upper bound by convexity.
+        """
+        loss = (beta * terms.kl - terms.reconstruction).mean()
+        if self.invariance_weight:
+            information = mean_pairwise_kl(terms.mu, terms.logvar) - terms.reconstruction.mean()
+            loss = loss + self.invariance_weight * information
+        return loss
 
     def log_importance_weights(
         self,

@@ -26,6 +26,25 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
     return 0.5 * (mu.pow(2) + torch.exp(logvar) - 1.0 - logvar).sum(-1)
 
 
+def mean_pairwise_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """(1/B^2) sum_ij KL(q_i || q_j) over a batch of diagonal Gaussians q_i (nats, scalar).
+
+    ``mu``, ``logvar``: (B, D). With w = exp(-logvar) and E the mean over the batch,
+    KL(q_i || q_j) = 1/2 sum_d [logvar_j - logvar_i + (e^logvar_i + (mu_i - mu_j)^2) w_j - 1];
+    averaged over all pairs the log-variance terms cancel and the rest factorises:
+    1/2 sum_d [E e^logvar E w + E mu^2 E w - 2 E mu E(mu w) + E(mu^2 w) - 1], O(B D).
+    """
+    w = torch.exp(-logvar)
+    mean_w = w.mean(0)
+    per_dim = (
+        (torch.exp(logvar).mean(0) + mu.pow(2).mean(0)) * mean_w
+        - 2.0 * mu.mean(0) * (mu * w).mean(0)
+        + (mu.pow(2) * w).mean(0)
+        - 1.0
+    )
+    return 0.5 * per_dim.sum()
+
+
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     """Log density of N(0, I) summed over the last axis: (..., D) -> (...)."""
     return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)

@@ -314,18 +314,18 @@ class Trainer:
             xb, sb = x_epoch[batch], s_epoch[batch]
             if self.binarize:
                 xb = binarize(xb)
-            reconstruction, kl, z = module.objective_terms(xb, sb)
-            loss = (beta * kl - reconstruction).mean()
+            terms = module.objective_terms(xb, sb)
+            loss = module.loss(terms, beta)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             with torch.no_grad():
                 weight = xb.shape[0]
                 totals[0] += loss.detach() * weight
-                totals[1] += (reconstruction - kl).sum()
-                totals[2] += kl.sum()
+                totals[1] += (terms.reconstruction - terms.kl).sum()
+                totals[2] += terms.kl.sum()
             if pooling:
-                pool.append((z.detach(), sb))
+                pool.append((terms.z.detach(), sb))
                 if number % self.config.discriminator_interval == 0 or number == len(slices):
                     pooled = tuple(torch.cat(parts) for parts in zip(*pool, strict=True))
                     pool.clear()
