@@ -99,24 +99,43 @@ def test_checkpoint_of_another_fit_is_refused(two_tasks, tmp_path, monkeypatch):
         CVAE(**FAST).fit(x, s, checkpoint=path)
 
 
-@pytest.mark.parametrize("method", [CVAE, InvariantCVAE])
-def test_invariance_weight_matters_to_a_checkpoint_only_where_it_is_read(
-    method, two_tasks, tmp_path, monkeypatch
-):
-    """A CVAE does not read the weight, so its checkpoints (also those written before the
-    setting existed) resume whatever it is; an InvariantCVAE's do not."""
-    x, s = two_tasks
-    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
-    path = tmp_path / "checkpoint.pt"
+def interrupted_fit(method, x, s, path, monkeypatch):
     with monkeypatch.context() as patch:
         count_epochs(patch, interrupt_at=2)
         with pytest.raises(KeyboardInterrupt):
             method(**FAST).fit(x, s, checkpoint=path)
-    other = method(**FAST, invariance_weight=7.0)
-    if method is CVAE:
-        started = count_epochs(monkeypatch)
-        other.fit(x, s, checkpoint=path)
-        assert len(started) == FAST["epochs"] - 1
-    else:
-        with pytest.raises(CheckpointError, match="other settings"):
-            other.fit(x, s, checkpoint=path)
+
+
+def test_settings_a_method_does_not_read_leave_its_checkpoint_valid(
+    two_tasks, tmp_path, monkeypatch
+):
+    """A CVAE reads neither T's settings nor the invariance weight: its checkpoint resumes
+    when they change, and when it was written before the weight existed."""
+    x, s = two_tasks
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "checkpoint.pt"
+    interrupted_fit(CVAE, x, s, path, monkeypatch)
+    payload = torch.load(path, weights_only=True)
+    del payload["identity"]["model"]["invariance_weight"]  # as written before it existed
+    torch.save(payload, path)
+    started = count_epochs(monkeypatch)
+    CVAE(**FAST, invariance_weight=7.0, discriminator_learning_rate=0.1).fit(x, s, checkpoint=path)
+    assert len(started) == FAST["epochs"] - 1
+
+
+@pytest.mark.parametrize(
+    ("method", "setting"),
+    [
+        (InvariantCVAE, {"invariance_weight": 7.0}),
+        (OptimalPriorCVAE, {"discriminator_learning_rate": 0.1}),
+    ],
+)
+def test_settings_a_method_reads_tell_its_checkpoints_apart(
+    method, setting, two_tasks, tmp_path, monkeypatch
+):
+    x, s = two_tasks
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "checkpoint.pt"
+    interrupted_fit(method, x, s, path, monkeypatch)
+    with pytest.raises(CheckpointError, match="other settings"):
+        method(**FAST, **setting).fit(x, s, checkpoint=path)

@@ -116,21 +116,24 @@ def test_train_reports_bad_data_files(tmp_path, capsys):
 def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
     import json
 
-    for seed, value in enumerate([-10.0, -12.0]):  # mean -11, sample std sqrt(2)
-        folder = tmp_path / "usps-mnist" / "cvae" / f"seed-{seed}"
+    runs = [("cvae", 0, -10.0), ("cvae", 1, -12.0), ("mine", 0, -9.0), ("vae", 0, -13.0)]
+    for method, seed, value in runs:  # cvae: mean -11, sample std sqrt(2)
+        folder = tmp_path / "usps-mnist" / method / f"seed-{seed}"
         folder.mkdir(parents=True)
         result = {
-            "run": f"usps-mnist/cvae/seed-{seed}",
+            "run": f"usps-mnist/{method}/seed-{seed}",
             "setting": "usps-mnist",
-            "method": "cvae",
+            "method": method,
             "status": "ok",
             "metrics": {"test_log_likelihood": value},
         }
         (folder / "result.json").write_text(json.dumps(result))
     assert main(["tables", str(tmp_path)]) == 0
-    assert "2 runs" in capsys.readouterr().out
+    assert "4 runs" in capsys.readouterr().out
     table = (tmp_path / "results.md").read_text()
     assert "| cvae | 2/0 | -11.00 ± 1.41 |" in table
+    rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["| vae", "| cvae", "| mine"]  # a method of one's own comes last
     assert (tmp_path / "results.csv").is_file()
 
 

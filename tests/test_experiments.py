@@ -250,14 +250,15 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     for old, new in zip(*encoders, strict=True):
         torch.testing.assert_close(old, new)
 
-    # Another folder, another prior and evaluation setting: the CVAE stage is the same, so
-    # it is reused.
+    # Another folder, another prior and evaluation setting, another value of a setting
+    # neither method reads: the CVAE stage is the same, so it is reused.
     balanced = {**posthoc_run.training, "discriminator_task_weights": "balanced"}
     scoring = replace(posthoc_run.evaluation, figures=not posthoc_run.evaluation.figures)
     ablation = replace(
         posthoc_run,
         out=str(tmp_path / "ablation"),
         cvae_runs=str(tmp_path),
+        model={**posthoc_run.model, "invariance_weight": 5.0},
         training=balanced,
         evaluation=scoring,
     )

@@ -33,6 +33,14 @@ def test_mean_pairwise_kl_is_the_average_kl_over_all_pairs():
     torch.testing.assert_close(mean_pairwise_kl(mu, logvar), torch.stack(pairs).mean())
 
 
+def test_mean_pairwise_kl_keeps_float32_precision_under_a_shared_offset():
+    mu, logvar = random_posteriors(100, 32, spread=1e-3, seed=3)
+    logvar = logvar - 12.0  # narrow posteriors: terms of order 25 e^12 cancel to about 10
+    exact = mean_pairwise_kl(mu, logvar)  # float64
+    shifted = mean_pairwise_kl((mu + 5.0).float(), logvar.float())
+    torch.testing.assert_close(shifted.double(), exact, rtol=1e-4, atol=0)
+
+
 def test_mean_pairwise_kl_bounds_the_kl_to_the_batch_mixture():
     """By convexity, (1/B) sum_i KL(q_i || (1/B) sum_j q_j) <= (1/B^2) sum_ij KL(q_i || q_j);
     the left side is estimated by Monte Carlo (it has no closed form)."""
@@ -75,25 +83,23 @@ def test_zero_weight_trains_exactly_the_cvae(two_tasks):
     np.testing.assert_array_equal(invariant.transform(x, s), cvae.transform(x, s))
 
 
-def test_penalty_pulls_the_tasks_posteriors_together(two_tasks):
-    """The penalty is the posteriors' mean pairwise KL: weighted 10x it shrinks that
-    spread of the fitted encoder well below the CVAE's (about 7x on three seeds)."""
+def test_larger_weight_fits_posteriors_closer_together(two_tasks):
+    """A sanity check of the fitted behaviour (the loss itself is pinned by the test above):
+    the penalised quantity, the posteriors' mean pairwise KL on the training data, falls
+    as lambda grows (0.070, 0.019, 0.010 nats when written; small throughout, as these
+    tiny models code little)."""
     x, s = two_tasks
     settings = {**FAST, "epochs": 30, "learning_rate": 3e-3, "warmup_epochs": 0}
-    spread = {}
-    for name, model in [
-        ("cvae", CVAE(**settings)),
-        ("invariant", InvariantCVAE(**settings, invariance_weight=10.0)),
-    ]:
-        model.fit(x, s)
-        module = model.module_
+    spread = []
+    for weight in (0.0, 1.0, 10.0):
+        model = InvariantCVAE(**settings, invariance_weight=weight).fit(x, s)
         with torch.no_grad():
-            mu, logvar = module.inference(torch.from_numpy(x), torch.from_numpy(s))
-        spread[name] = float(mean_pairwise_kl(mu, logvar))
-    assert spread["invariant"] < 0.5 * spread["cvae"]
+            mu, logvar = model.module_.inference(torch.from_numpy(x), torch.from_numpy(s))
+        spread.append(float(mean_pairwise_kl(mu, logvar)))
+    assert spread[0] > 2 * spread[1] > 2 * spread[2] > 0
 
 
-@pytest.mark.parametrize("weight", [-1.0, math.inf, math.nan])
+@pytest.mark.parametrize("weight", [-1.0, math.inf, math.nan, "1"])
 def test_bad_invariance_weight_is_named(weight):
     with pytest.raises(ValueError, match="invariance_weight"):
         ModelConfig(invariance_weight=weight)

@@ -35,7 +35,7 @@ from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.experiments.config import EvaluationConfig, ExperimentConfig
 from optprior.experiments.evaluate import binarized, evaluate
 from optprior.experiments.lock import run_lock
-from optprior.models.base import BaseModel
+from optprior.models.base import BaseModel, is_discriminator_setting
 from optprior.models.config import ModelConfig
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
 from optprior.training.config import TrainingConfig
@@ -267,25 +267,14 @@ def train_and_score(run: Run) -> dict[str, Any]:
     return result
 
 
-def is_discriminator_setting(key: str) -> bool:
-    """Whether a ``ModelConfig`` or ``TrainingConfig`` field belongs to T."""
-    return key.startswith("discriminator_")
-
-
-#: Methods with a discriminator T, and with a penalty on I(z; s).
-WITH_DISCRIMINATOR = ("optimal", "posthoc")
-WITH_INVARIANCE_PENALTY = ("invariant",)
-
-
 def is_unread_setting(key: str, method: str | None) -> bool:
     """Whether a ``ModelConfig`` or ``TrainingConfig`` field cannot change a run of
-    ``method``: the device (where a run is made, not what it is), T's settings for a
-    method without T, the invariance weight for one without that penalty."""
+    ``method``: the device (where a run is made, not what it is) and the settings the
+    method's class does not read (``BaseModel.reads_setting``); for an unknown method,
+    only the device."""
     if key == "device":
         return True
-    if is_discriminator_setting(key):
-        return method not in WITH_DISCRIMINATOR
-    return key == "invariance_weight" and method not in WITH_INVARIANCE_PENALTY
+    return method in METHODS and not METHODS[method].reads_setting(key)
 
 
 def without_unread(config: dict[str, Any], method: str | None) -> dict[str, Any]:

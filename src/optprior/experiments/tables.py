@@ -37,7 +37,11 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups[(result["setting"], result["method"])].append(result)
     rows = []
     order = {name: i for i, name in enumerate(METHODS)}
-    for (setting, method), group in sorted(groups.items(), key=lambda g: (g[0][0], order[g[0][1]])):
+
+    def position(key: tuple[str, str]) -> tuple[str, int, str]:  # unknown methods last
+        return key[0], order.get(key[1], len(order)), key[1]
+
+    for (setting, method), group in sorted(groups.items(), key=lambda g: position(g[0])):
         ok = [r for r in group if r.get("status") == "ok"]
         row: dict[str, Any] = {
             "setting": setting,

@@ -26,6 +26,11 @@ FILE_VERSION = 1
 _MODEL_CLASSES: dict[str, type[BaseModel]] = {}
 
 
+def is_discriminator_setting(name: str) -> bool:
+    """Whether a ``ModelConfig`` or ``TrainingConfig`` field belongs to the prior's T."""
+    return name.startswith("discriminator_")
+
+
 class ModelFileError(ValueError):
     """A file that is not a readable optprior model."""
 
@@ -37,7 +42,8 @@ class NotFittedError(RuntimeError):
 class BaseModel:
     """A VAE-family estimator in the scikit-learn style.
 
-    Subclasses set only ``conditional`` (is the task index an input?), ``make_prior`` and
+    Subclasses set only ``conditional`` (is the task index an input?), ``make_prior``
+    (with ``has_discriminator`` when the prior has a T to train) and
     ``penalises_task_information`` (is I(z; s) penalised in the loss?).
     Arrays: ``X`` (N, D) float in [0, 1] for the Bernoulli likelihood, any finite
     values for the Gaussian one; ``s`` (N,) integer task indices 0..K-1.
@@ -47,6 +53,7 @@ class BaseModel:
     """
 
     conditional: ClassVar[bool] = True
+    has_discriminator: ClassVar[bool] = False
     penalises_task_information: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -77,6 +84,16 @@ class BaseModel:
         self.history_: History | None = None
 
     # ----------------------------------------------------------------- structure
+    @classmethod
+    def reads_setting(cls, name: str) -> bool:
+        """Whether the ``ModelConfig`` / ``TrainingConfig`` field ``name`` can change a fit
+        of this method (T's settings and the invariance weight only where they are used)."""
+        if is_discriminator_setting(name):
+            return cls.has_discriminator
+        if name == "invariance_weight":
+            return cls.penalises_task_information
+        return True
+
     def make_prior(self) -> Prior:
         """The prior this method holds."""
         return StandardNormalPrior(self.config.latent_dim)
@@ -147,11 +164,10 @@ class BaseModel:
         self.module_ = self._build(x.shape[1], self.n_tasks_)
         binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
         trainer = Trainer(self.module_, self.training, binarize)
-        model = asdict(self.config)
-        if not self.penalises_task_information:  # unread: older checkpoints stay valid
-            model.pop("invariance_weight")
-        identity = {"class": type(self).__name__, "model": model}
-        self.history_ = trainer.fit(x, tasks, x_val, s_val_t, checkpoint, identity)
+        identity = {"class": type(self).__name__, "model": asdict(self.config)}
+        self.history_ = trainer.fit(
+            x, tasks, x_val, s_val_t, checkpoint, identity, self.reads_setting
+        )
         return self
 
     # ----------------------------------------------------------------- inference

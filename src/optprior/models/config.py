@@ -54,6 +54,7 @@ class ModelConfig:
             )
         if not 0.0 <= self.discriminator_dropout < 1.0:
             raise ValueError("discriminator_dropout must lie in [0, 1)")
-        weight = self.invariance_weight = float(self.invariance_weight)
-        if not (weight >= 0.0 and math.isfinite(weight)):
-            raise ValueError(f"invariance_weight must be finite and >= 0, got {weight}")
+        weight = self.invariance_weight
+        if not (isinstance(weight, int | float) and weight >= 0.0 and math.isfinite(weight)):
+            raise ValueError(f"invariance_weight must be a finite number >= 0, got {weight!r}")
+        self.invariance_weight = float(weight)

@@ -26,7 +26,7 @@ class CVAE(BaseModel):
     conditional = True
 
 
-class InvariantCVAE(CVAE):
+class InvariantCVAE(BaseModel):
     """The earlier fix the paper compares with (Moyer et al. 2018, "Invariant
     Representations without Adversarial Training"): a CVAE whose loss adds
     ``invariance_weight`` times a variational upper bound on I(z; s).
@@ -36,6 +36,7 @@ class InvariantCVAE(CVAE):
     scored like the CVAE. lambda = 0 is the CVAE.
     """
 
+    conditional = True
     penalises_task_information = True
 
 
@@ -47,6 +48,7 @@ class OptimalPriorCVAE(BaseModel):
     """
 
     conditional = True
+    has_discriminator = True
 
     def make_prior(self) -> Prior:
         c = self.config

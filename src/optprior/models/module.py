@@ -83,8 +83,9 @@ class VAEModule(nn.Module):
         mean(beta KL - ln p(x|z,s)), the negative ELBO with the KL weighted by ``beta``
         (warm-up). With lambda = ``invariance_weight`` > 0, Moyer et al. (2018)'s bound on
         I(z; s) up to the constant H(x|s), E KL(q(z|x,s) || q(z)) - E ln p(x|z,s), is
-        added times lambda; its first term is bounded by the mean KL between the batch's
-        posteriors (``mean_pairwise_kl``), an upper bound by convexity.
+        added times lambda, its first term estimated as they do on the minibatch: the mean
+        KL between the batch's posteriors (``mean_pairwise_kl``), which by convexity
+        bounds the mean KL from each posterior to the batch's mixture of them.
         """
         loss = (beta * terms.kl - terms.reconstruction).mean()
         if self.invariance_weight:

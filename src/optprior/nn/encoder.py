@@ -33,7 +33,10 @@ def mean_pairwise_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     KL(q_i || q_j) = 1/2 sum_d [logvar_j - logvar_i + (e^logvar_i + (mu_i - mu_j)^2) w_j - 1];
     averaged over all pairs the log-variance terms cancel and the rest factorises:
     1/2 sum_d [E e^logvar E w + E mu^2 E w - 2 E mu E(mu w) + E(mu^2 w) - 1], O(B D).
+    The value does not change when every mean moves by the same vector, so the means are
+    centred first: a shared offset would otherwise cancel between large terms.
     """
+    mu = mu - mu.mean(0)
     w = torch.exp(-logvar)
     mean_w = w.mean(0)
     per_dim = (

@@ -8,6 +8,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,24 @@ def task_weights(s: torch.Tensor, mode: str) -> torch.Tensor | None:
     return torch.where(counts > 0, s.numel() / (present * counts.clamp(min=1)), 0.0)
 
 
+def _same_identity(
+    stored: object, current: dict[str, Any], reads_setting: Callable[[str], bool] | None
+) -> bool:
+    """Whether a checkpoint's identity is ``current``'s, on the settings that are read."""
+    if reads_setting is None or not isinstance(stored, dict):
+        return stored == current
+
+    def read(identity: dict[str, Any]) -> dict[str, Any]:
+        return {
+            key: {k: v for k, v in value.items() if reads_setting(k)}
+            if key in ("settings", "model") and isinstance(value, dict)
+            else value
+            for key, value in identity.items()
+        }
+
+    return read(stored) == read(current)
+
+
 @torch.no_grad()
 def flush_subnormals_(module: torch.nn.Module) -> None:
     """Set subnormal parameter entries (|w| < the dtype's smallest normal) to zero, in place.
@@ -144,6 +163,7 @@ class Trainer:
         s_val: torch.Tensor | None = None,
         checkpoint: str | os.PathLike | None = None,
         identity: dict[str, Any] | None = None,
+        reads_setting: Callable[[str], bool] | None = None,
     ) -> History:
         """Train; restore and return with the best monitored epoch's weights (T included).
 
@@ -155,8 +175,10 @@ class Trainer:
         it exists, training goes on from it as if it had never stopped (the same model on
         the same device and thread count); a finished one returns its model at once. It
         must come from a fit with the same settings, ``identity`` (further facts to match,
-        such as the model's class and architecture) and data, else ``CheckpointError``.
-        The file is kept; delete it once the model is saved.
+        such as the model's class and architecture) and data, else ``CheckpointError``;
+        ``reads_setting`` (a setting's name -> bool) leaves the settings the fit does not
+        read out of that match, so such a setting changed or added since the checkpoint was
+        written does not invalidate it. The file is kept; delete it once the model is saved.
         """
         config = self.config
         generator = torch.Generator().manual_seed(config.seed)
@@ -166,7 +188,7 @@ class Trainer:
             checkpoint = Path(checkpoint)
             identity = self._identity(identity, x, s, x_val, s_val)
             if checkpoint.is_file():
-                progress = self._restore(checkpoint, identity, generator)
+                progress = self._restore(checkpoint, identity, generator, reads_setting)
         saved_at = time.monotonic()
         history = progress.history
         bar = tqdm(
@@ -262,7 +284,11 @@ class Trainer:
             warnings.warn(f"could not write the checkpoint {path}: {error}", stacklevel=3)
 
     def _restore(
-        self, path: Path, identity: dict[str, Any], generator: torch.Generator
+        self,
+        path: Path,
+        identity: dict[str, Any],
+        generator: torch.Generator,
+        reads_setting: Callable[[str], bool] | None = None,
     ) -> _Progress:
         """Load a checkpoint written by ``_save`` into the trainer; return the progress."""
         try:
@@ -272,7 +298,8 @@ class Trainer:
                 f"{path} is not a readable training checkpoint ({error}); delete it to "
                 "start training afresh"
             ) from None
-        if not isinstance(payload, dict) or payload.get("identity") != identity:
+        stored = payload.get("identity") if isinstance(payload, dict) else None
+        if not _same_identity(stored, identity, reads_setting):
             raise CheckpointError(
                 f"the checkpoint {path} was written by a fit with other settings, model or "
                 "data; delete it to start training afresh"
