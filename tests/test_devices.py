@@ -4,13 +4,20 @@ import numpy as np
 import pytest
 from helpers import FAST, needs_cuda
 
-from optprior import CVAE, VAE, BaseModel, OptimalPriorCVAE, PostHocOptimalPriorCVAE
+from optprior import (
+    CVAE,
+    VAE,
+    BaseModel,
+    InvariantCVAE,
+    OptimalPriorCVAE,
+    PostHocOptimalPriorCVAE,
+)
 
 DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("method", [VAE, CVAE, OptimalPriorCVAE])
+@pytest.mark.parametrize("method", [VAE, CVAE, OptimalPriorCVAE, InvariantCVAE])
 def test_model_trains_scores_and_reloads_on_device(method, device, two_tasks, tmp_path):
     x, s = two_tasks
     model = method(**FAST, device=device).fit(x[:200], s[:200], x[200:], s[200:])
