@@ -13,6 +13,15 @@ def without_times(model) -> list[dict[str, float]]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in model.history_.epochs]
 
 
+def fit_interrupted(model, data, path, monkeypatch, at: int = 2) -> None:
+    """Fit ``model`` on ``data`` with a checkpoint at ``path``, stopped by a
+    KeyboardInterrupt as epoch ``at`` (1-based) starts."""
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=at)
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(*data, checkpoint=path)
+
+
 @pytest.mark.parametrize(
     "method, extra",
     [
@@ -37,10 +46,7 @@ def test_resumed_fit_equals_uninterrupted_fit(method, extra, two_tasks, tmp_path
 
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)  # save after every epoch
     path = tmp_path / "checkpoint.pt"
-    with monkeypatch.context() as patch:
-        count_epochs(patch, interrupt_at=3)
-        with pytest.raises(KeyboardInterrupt):
-            method(**settings).fit(*data, checkpoint=path)
+    fit_interrupted(method(**settings), data, path, monkeypatch, at=3)
     with monkeypatch.context() as patch:
         started = count_epochs(patch)
         resumed = method(**settings).fit(*data, checkpoint=path)
@@ -66,10 +72,7 @@ def test_numpy_settings_give_a_checkpoint_that_loads(two_tasks, tmp_path, monkey
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
     settings = {**FAST, "seed": np.int64(3), "learning_rate": np.float32(1e-3)}
-    with monkeypatch.context() as patch:
-        count_epochs(patch, interrupt_at=2)
-        with pytest.raises(KeyboardInterrupt):
-            CVAE(**settings).fit(x, s, checkpoint=path)
+    fit_interrupted(CVAE(**settings), (x, s), path, monkeypatch)
     with monkeypatch.context() as patch:
         started = count_epochs(patch)
         CVAE(**settings).fit(x, s, checkpoint=path)
@@ -80,10 +83,7 @@ def test_checkpoint_of_another_fit_is_refused(two_tasks, tmp_path, monkeypatch):
     x, s = two_tasks
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
-    with monkeypatch.context() as patch:
-        count_epochs(patch, interrupt_at=2)
-        with pytest.raises(KeyboardInterrupt):
-            CVAE(**FAST).fit(x, s, checkpoint=path)
+    fit_interrupted(CVAE(**FAST), (x, s), path, monkeypatch)
     others = [
         lambda: CVAE(**FAST, learning_rate=1e-2).fit(x, s, checkpoint=path),  # training
         lambda: CVAE(**FAST, activation="relu").fit(x, s, checkpoint=path),  # architecture
@@ -99,13 +99,6 @@ def test_checkpoint_of_another_fit_is_refused(two_tasks, tmp_path, monkeypatch):
         CVAE(**FAST).fit(x, s, checkpoint=path)
 
 
-def interrupted_fit(method, x, s, path, monkeypatch):
-    with monkeypatch.context() as patch:
-        count_epochs(patch, interrupt_at=2)
-        with pytest.raises(KeyboardInterrupt):
-            method(**FAST).fit(x, s, checkpoint=path)
-
-
 def test_settings_a_method_does_not_read_leave_its_checkpoint_valid(
     two_tasks, tmp_path, monkeypatch
 ):
@@ -114,7 +107,7 @@ def test_settings_a_method_does_not_read_leave_its_checkpoint_valid(
     x, s = two_tasks
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
-    interrupted_fit(CVAE, x, s, path, monkeypatch)
+    fit_interrupted(CVAE(**FAST), (x, s), path, monkeypatch)
     payload = torch.load(path, weights_only=True)
     del payload["identity"]["model"]["invariance_weight"]  # as written before it existed
     torch.save(payload, path)
@@ -136,6 +129,6 @@ def test_settings_a_method_reads_tell_its_checkpoints_apart(
     x, s = two_tasks
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
-    interrupted_fit(method, x, s, path, monkeypatch)
+    fit_interrupted(method(**FAST), (x, s), path, monkeypatch)
     with pytest.raises(CheckpointError, match="other settings"):
         method(**FAST, **setting).fit(x, s, checkpoint=path)

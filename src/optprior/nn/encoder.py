@@ -34,16 +34,13 @@ def mean_pairwise_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     averaged over all pairs the log-variance terms cancel and the rest factorises:
     1/2 sum_d [E e^logvar E w + E mu^2 E w - 2 E mu E(mu w) + E(mu^2 w) - 1], O(B D).
     The value does not change when every mean moves by the same vector, so the means are
-    centred first: a shared offset would otherwise cancel between large terms.
+    centred first (E mu = 0 drops the third term, and a shared offset cannot cancel
+    between large terms).
     """
     mu = mu - mu.mean(0)
     w = torch.exp(-logvar)
-    mean_w = w.mean(0)
     per_dim = (
-        (torch.exp(logvar).mean(0) + mu.pow(2).mean(0)) * mean_w
-        - 2.0 * mu.mean(0) * (mu * w).mean(0)
-        + (mu.pow(2) * w).mean(0)
-        - 1.0
+        (torch.exp(logvar).mean(0) + mu.pow(2).mean(0)) * w.mean(0) + (mu.pow(2) * w).mean(0) - 1.0
     )
     return 0.5 * per_dim.sum()
 
