@@ -77,6 +77,9 @@ def test_unknown_settings_and_values():
         CVAE(likelihood="poisson")
     with pytest.raises(ValueError, match="discriminator_schedule"):
         OptimalPriorCVAE(discriminator_schedule="sometimes")
+    for fraction in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"discriminator_fraction must be in \(0, 1\]"):
+            OptimalPriorCVAE(discriminator_fraction=fraction)
     with pytest.raises(ValueError, match="unknown activation"):
         CVAE(**{**FAST, "activation": "swishy"}).fit(np.zeros((4, 2)), [0, 0, 1, 1])
 

@@ -31,7 +31,11 @@ def fit_interrupted(model, data, path, monkeypatch, at: int = 2) -> None:
         (OptimalPriorCVAE, {"discriminator_schedule": "deferred"}),
         (
             OptimalPriorCVAE,
-            {"discriminator_schedule": "epoch", "discriminator_task_weights": "balanced"},
+            {
+                "discriminator_schedule": "epoch",
+                "discriminator_task_weights": "balanced",
+                "discriminator_fraction": 0.5,
+            },
         ),
         pytest.param(CVAE, {"device": "cuda"}, marks=needs_cuda),
         pytest.param(OptimalPriorCVAE, {"device": "cuda"}, marks=needs_cuda),
@@ -113,6 +117,26 @@ def test_settings_a_method_does_not_read_leave_its_checkpoint_valid(
     torch.save(payload, path)
     started = count_epochs(monkeypatch)
     CVAE(**FAST, invariance_weight=7.0, discriminator_learning_rate=0.1).fit(x, s, checkpoint=path)
+    assert len(started) == FAST["epochs"] - 1
+
+
+def test_a_checkpoint_from_before_a_training_setting_existed_resumes_at_its_default(
+    two_tasks, tmp_path, monkeypatch
+):
+    """A field added to TrainingConfig later is absent from older checkpoints: they resume
+    when the field holds its default (the old behaviour) and are refused otherwise."""
+    x, s = two_tasks
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "checkpoint.pt"
+    settings = {**FAST, "discriminator_schedule": "epoch"}
+    fit_interrupted(OptimalPriorCVAE(**settings), (x, s), path, monkeypatch)
+    payload = torch.load(path, weights_only=True)
+    del payload["identity"]["settings"]["discriminator_fraction"]
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="other settings"):
+        OptimalPriorCVAE(**settings, discriminator_fraction=0.5).fit(x, s, checkpoint=path)
+    started = count_epochs(monkeypatch)
+    OptimalPriorCVAE(**settings).fit(x, s, checkpoint=path)
     assert len(started) == FAST["epochs"] - 1
 
 

@@ -1,5 +1,7 @@
 """The estimator API: fitting, outputs, persistence, reproducibility."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -150,6 +152,46 @@ def test_model_steps_leave_the_discriminator_untouched(two_tasks):
     for key, value in module.prior.state_dict().items():
         torch.testing.assert_close(value, before[key], rtol=0, atol=0)
     assert all(p.grad is None for p in module.prior.parameters())
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.5, 0.01])
+def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(fraction, monkeypatch):
+    """Each pass encodes ceil(fraction x N) distinct training points afresh and gives T
+    each of their z once; passes draw their shares independently."""
+    from optprior.training.trainer import Trainer
+
+    x = torch.rand(240, 12, generator=torch.Generator().manual_seed(0))  # distinct rows
+    s = torch.arange(240) % 2
+    model = OptimalPriorCVAE(
+        **FAST,
+        discriminator_schedule="epoch",
+        discriminator_epochs=2,
+        discriminator_fraction=fraction,
+    )
+    module = model._build(x.shape[1], 2)
+    trainer = Trainer(module, model.training, binarize=False)
+    encoded, seen = [], []
+    inference, discriminator_step = module.inference, trainer._discriminator_step
+
+    def record_inference(xb, sb):
+        encoded.append(xb.clone())
+        return inference(xb, sb)
+
+    def t_step(z, sb):
+        seen.append(z.shape[0])
+        return discriminator_step(z, sb)
+
+    monkeypatch.setattr(module, "inference", record_inference)
+    monkeypatch.setattr(trainer, "_discriminator_step", t_step)
+    trainer._discriminator_passes(x, s, torch.Generator(), 2, fraction)
+    kept = math.ceil(fraction * len(x))
+    assert sum(seen) == 2 * kept
+    passes = [  # the training-point index of every encoded row, pass by pass
+        (points[:, None] == x).all(-1).nonzero()[:, 1] for points in torch.cat(encoded).split(kept)
+    ]
+    assert all(len(index) == len(set(index.tolist())) == kept for index in passes)
+    if fraction < 1:
+        assert set(passes[0].tolist()) != set(passes[1].tolist())
 
 
 @pytest.mark.parametrize("schedule", ["interleaved", "deferred"])

@@ -30,12 +30,15 @@ class TrainingConfig:
             steps drew, so T sees every encoded z), ``"deferred"`` (the same T steps on
             the same z, all taken after the epoch's model steps, so T is fixed while
             the model trains, at the interleaved schedule's cost) or ``"epoch"``
-            (``discriminator_epochs`` full passes over freshly encoded data after each
-            model epoch).
+            (``discriminator_epochs`` passes over freshly encoded data after each model
+            epoch, each over a random ``discriminator_fraction`` of the points).
         discriminator_steps: T steps per pooled batch (interleaved and deferred).
         discriminator_interval: model steps whose z are pooled into one T batch
             (interleaved and deferred; fewer, larger T steps run faster).
         discriminator_epochs: passes of T per model epoch in the epoch schedule.
+        discriminator_fraction: share of the training points, drawn afresh for every
+            pass, that a pass of the epoch schedule encodes and fits T on (1: a full
+            pass; 0.5 halves its cost, and T still sees the epoch's final encoder).
         discriminator_weight_decay: L2 penalty on T's weights (Adam's ``weight_decay``);
             keeps T smooth instead of fitting the finite set of training encodings.
         discriminator_task_weights: which mixture of the tasks' posteriors T estimates:
@@ -59,6 +62,7 @@ class TrainingConfig:
     discriminator_steps: int = 1
     discriminator_interval: int = 2
     discriminator_epochs: int = 1
+    discriminator_fraction: float = 1.0
     discriminator_weight_decay: float = 0.0
     discriminator_task_weights: str = "data"
     dynamic_binarization: bool = True
@@ -93,6 +97,10 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.learning_rate <= 0 or self.discriminator_learning_rate <= 0:
             raise ValueError("learning rates must be positive")
+        if not 0 < self.discriminator_fraction <= 1:
+            raise ValueError(
+                f"discriminator_fraction must be in (0, 1], got {self.discriminator_fraction}"
+            )
         if self.discriminator_weight_decay < 0:
             raise ValueError(
                 f"discriminator_weight_decay must be >= 0, got {self.discriminator_weight_decay}"

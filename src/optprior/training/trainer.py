@@ -97,8 +97,21 @@ def task_weights(s: torch.Tensor, mode: str) -> torch.Tensor | None:
 def _same_identity(
     stored: object, current: dict[str, Any], reads_setting: Callable[[str], bool] | None
 ) -> bool:
-    """Whether a checkpoint's identity is ``current``'s, on the settings that are read."""
-    if reads_setting is None or not isinstance(stored, dict):
+    """Whether a checkpoint's identity is ``current``'s, on the settings that are read.
+
+    A ``TrainingConfig`` field added after the checkpoint was written is absent from its
+    settings; it matches when ``current`` holds the field's default.
+    """
+    if not isinstance(stored, dict):
+        return False
+    if isinstance(stored.get("settings"), dict) and isinstance(current.get("settings"), dict):
+        defaults = asdict(TrainingConfig())
+        added = current["settings"].keys() - stored["settings"].keys()
+        stored = {
+            **stored,
+            "settings": {**{k: defaults[k] for k in added if k in defaults}, **stored["settings"]},
+        }
+    if reads_setting is None:
         return stored == current
 
     def read(identity: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +221,7 @@ class Trainer:
                 and config.discriminator_schedule == "epoch"
             ):
                 record["discriminator_loss"] = self._discriminator_passes(
-                    x, s, generator, config.discriminator_epochs
+                    x, s, generator, config.discriminator_epochs, config.discriminator_fraction
                 )
             if x_val is not None:
                 record["val_elbo"] = float(elbo(self.module, x_val, s_val).mean())
@@ -318,8 +331,12 @@ class Trainer:
         stored = {f.name: payload["progress"][f.name] for f in fields(_Progress)}
         return _Progress(**{**stored, "history": History(**stored["history"])})
 
-    def _batches(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[slice]]:
-        order = torch.randperm(n, generator=generator)
+    def _batches(
+        self, n: int, generator: torch.Generator, population: int | None = None
+    ) -> tuple[torch.Tensor, list[slice]]:
+        """A random order of ``n`` of ``population`` (default ``n``) indices and the
+        slices of it that make the batches."""
+        order = torch.randperm(population or n, generator=generator)[:n]
         size = self.config.batch_size
         return order, [slice(i, i + size) for i in range(0, n, size)]
 
@@ -393,13 +410,20 @@ class Trainer:
         return loss.detach()
 
     def _discriminator_passes(
-        self, x: torch.Tensor, s: torch.Tensor, generator: torch.Generator, passes: int
+        self,
+        x: torch.Tensor,
+        s: torch.Tensor,
+        generator: torch.Generator,
+        passes: int,
+        fraction: float = 1.0,
     ) -> float:
-        """Full passes of T over freshly encoded data; returns the mean logistic loss."""
+        """Passes of T over freshly encoded data, each over a random ``fraction`` of the
+        points (at least one); returns the mean logistic loss."""
         module = self.module
         total, count = 0.0, 0
+        kept = max(1, math.ceil(fraction * x.shape[0]))
         for _ in range(passes):
-            order, slices = self._batches(x.shape[0], generator)
+            order, slices = self._batches(kept, generator, x.shape[0])
             order = order.to(x.device)
             for batch in slices:
                 index = order[batch]
