@@ -41,6 +41,8 @@ def main() -> None:
             parser.error(f"expected LABEL=FOLDER, got {item!r}")
         labels.append(label)
         results.append(finished(Path(folder)))
+        if not results[-1]:
+            raise SystemExit(f"{folder}: no finished run (seed-<k>/result.json with status ok)")
     seeds = sorted(set.intersection(*(set(r) for r in results)))
     if not seeds:
         raise SystemExit("no seed is finished in every folder")

@@ -5,8 +5,9 @@ Run: ``python scripts/pixel_baseline.py [usps-mnist mnist-usps] [--data-root DIR
 For each task of each setting (seed 0 splits, images binarised as the sweeps score them)
 prints the share of pixels that are on, and the test log-likelihood (nats per image) of
 independent Bernoulli pixels whose means are fitted, with add-one smoothing, to that
-task's training points in the setting (its full training set for the source task, the
-100 points for the target). A model's ln p(x|s) on a task is read against this line.
+task's training points in the setting (the source's training split, i.e. its training
+set less the validation part; the 100 points for the target). A model's ln p(x|s) on a
+task is read against this line.
 """
 
 from __future__ import annotations

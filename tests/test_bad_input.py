@@ -79,7 +79,15 @@ def test_unknown_settings_and_values():
         OptimalPriorCVAE(discriminator_schedule="sometimes")
     for fraction in (0.0, 1.5, float("nan")):
         with pytest.raises(ValueError, match=r"discriminator_fraction must be in \(0, 1\]"):
-            OptimalPriorCVAE(discriminator_fraction=fraction)
+            OptimalPriorCVAE(discriminator_schedule="epoch", discriminator_fraction=fraction)
+    with pytest.raises(ValueError, match="'epoch' schedule only, not to .*'interleaved'"):
+        OptimalPriorCVAE(discriminator_fraction=0.5)
+    for name in ("learning_rate", "discriminator_learning_rate"):
+        for value in (0.0, float("nan")):
+            with pytest.raises(ValueError, match=f"^{name} must be positive, got"):
+                CVAE(**{name: value})
+    with pytest.raises(ValueError, match="discriminator_weight_decay must be >= 0, got nan"):
+        OptimalPriorCVAE(discriminator_weight_decay=float("nan"))
     with pytest.raises(ValueError, match="unknown activation"):
         CVAE(**{**FAST, "activation": "swishy"}).fit(np.zeros((4, 2)), [0, 0, 1, 1])
 

@@ -88,16 +88,26 @@ def test_checkpoint_of_another_fit_is_refused(two_tasks, tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
     fit_interrupted(CVAE(**FAST), (x, s), path, monkeypatch)
-    others = [
-        lambda: CVAE(**FAST, learning_rate=1e-2).fit(x, s, checkpoint=path),  # training
-        lambda: CVAE(**FAST, activation="relu").fit(x, s, checkpoint=path),  # architecture
-        lambda: OptimalPriorCVAE(**FAST).fit(x, s, checkpoint=path),  # method
-        lambda: CVAE(**FAST).fit(1.0 - x, s, checkpoint=path),  # data, same shape
-        lambda: CVAE(**FAST).fit(x, s, x[:20], s[:20], checkpoint=path),  # validation data
+    others = [  # (a fit that differs, the difference the error must name)
+        (
+            lambda: CVAE(**FAST, learning_rate=1e-2).fit(x, s, checkpoint=path),
+            "settings.learning_rate: ",
+        ),
+        (
+            lambda: CVAE(**FAST, activation="relu").fit(x, s, checkpoint=path),
+            "model.activation: 'tanh' -> 'relu'",
+        ),
+        (
+            lambda: OptimalPriorCVAE(**FAST).fit(x, s, checkpoint=path),
+            "class: 'CVAE' -> 'OptimalPriorCVAE'",
+        ),
+        (lambda: CVAE(**FAST).fit(1.0 - x, s, checkpoint=path), "data: "),  # same shape
+        (lambda: CVAE(**FAST).fit(x, s, x[:20], s[:20], checkpoint=path), "data: "),  # validation
     ]
-    for fit in others:
-        with pytest.raises(CheckpointError, match="other settings, model or data; delete it"):
+    for fit, named in others:
+        with pytest.raises(CheckpointError, match="other settings, model or data") as error:
             fit()
+        assert named in str(error.value) and "delete it" in str(error.value)
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable training checkpoint"):
         CVAE(**FAST).fit(x, s, checkpoint=path)

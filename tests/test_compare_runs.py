@@ -39,3 +39,15 @@ def test_paired_differences_over_common_finished_seeds(tmp_path):
     assert "| mean | -11.00 | -9.50 |" in out
     # differences +1 and +2: mean +1.5, standard error 0.71 / sqrt(2) = 0.50
     assert "+1.50 ± 0.50" in out
+
+
+def test_a_folder_without_finished_runs_is_named(tmp_path):
+    a = tmp_path / "a"
+    write_run(a, 0, -10.0)
+    typo = tmp_path / "b-typo"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts/compare_runs.py"), f"A={a}", f"B={typo}"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and f"{typo}: no finished run" in done.stderr

@@ -109,7 +109,7 @@ def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
 
     # Another configuration in the same folder is refused, not mixed in.
     (changed,) = configs_for("usps-mnist", file_overrides={**TINY, "training": {"epochs": 3}})
-    with pytest.raises(ConfigMismatchError, match="different configuration"):
+    with pytest.raises(ConfigMismatchError, match=r"different configuration \(training.epochs: "):
         run_sweep(plan(changed, tmp_path, data_root=digits_root), local_executor(1))
 
 

@@ -78,8 +78,20 @@ def test_from_cvae_refuses_other_models(trained_prototype_cvae):
     _, _, cvae = trained_prototype_cvae
     with pytest.raises(ValueError, match="not seen in training"):
         PostHocOptimalPriorCVAE.from_cvae(cvae, x, np.full(len(x), 5))
-    with pytest.raises(ValueError, match="not the CVAE's networks"):
+    with pytest.raises(ValueError, match=r"not the CVAE's networks: \['latent_dim'\]"):
         PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, latent_dim=7)
+    # same shapes, other networks: the CVAE's weights would load into the wrong model
+    with pytest.raises(ValueError, match=r"not the CVAE's networks: \['activation'\]"):
+        PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, activation="relu")
+
+
+def test_post_hoc_prior_does_not_read_the_joint_schedule():
+    """T of the post-hoc prior is fitted by its own passes: the joint schedule's settings
+    cannot change it; T's optimiser settings can."""
+    reads = PostHocOptimalPriorCVAE.reads_setting
+    assert not any(reads(name) for name in ("discriminator_schedule", "discriminator_fraction"))
+    assert reads("discriminator_learning_rate") and reads("discriminator_task_weights")
+    assert OptimalPriorCVAE.reads_setting("discriminator_fraction")
 
 
 @pytest.mark.parametrize("schedule", ["interleaved", "deferred", "epoch", "posthoc"])

@@ -39,8 +39,8 @@ def elbo(
 ) -> torch.Tensor:
     """ELBO per point averaged over ``n_samples`` draws of z (nats): (N,).
 
-    Uses the prior's ``kl`` (closed form for N(0, I); ln q - ln N - T for the
-    optimal prior).
+    Uses the prior's ``kl`` (closed form for N(0, I); for the optimal prior the closed
+    form KL(q || N(0, I)) minus T at the drawn z).
     """
     module.eval()
     points, _ = _chunks(x.shape[0], 1, x.shape[1], max_elements)

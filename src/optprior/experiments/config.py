@@ -86,9 +86,6 @@ class ExperimentConfig:
     training: dict[str, Any] = field(default_factory=dict)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """Recursive dictionary update (tables merge, values replace); returns a new dict."""

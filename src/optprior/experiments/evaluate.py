@@ -56,7 +56,8 @@ def evaluate(
     Bernoulli likelihood; the optimal prior as N(z; 0, I) e^T, as in the paper),
     ``test_log_likelihood_normalized`` (the same with the prior divided by its Monte Carlo
     normaliser Z, so that it is a density: equal to the former for N(0, I) priors),
-    ``accuracy_logistic`` and ``accuracy_knn`` (classifiers on z
+    ``val_log_likelihood`` (the normalised one on the validation split, the score that
+    may choose settings), ``accuracy_logistic`` and ``accuracy_knn`` (classifiers on z
     of the labelled training points, None without labels), and, over all tasks of the
     test split, ``task_probe`` (balanced accuracy of predicting s from z),
     ``task_information`` (a lower bound on I(S;Z) in nats from the same probe's held-out

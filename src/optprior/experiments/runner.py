@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from optprior._io import write_text_atomic
+from optprior._settings import differences, in_current_terms
 from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.experiments.config import EvaluationConfig, ExperimentConfig
 from optprior.experiments.evaluate import binarized, evaluate
@@ -121,8 +122,9 @@ def versions() -> dict[str, str]:
     return found
 
 
-def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
-    """Whether a run recorded with ``stored`` config is a run of ``current``.
+def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Where a run recorded with ``stored`` config differs from a run of ``current``
+    (``_settings.differences`` lines; none when it is a run of ``current``).
 
     A data option or a field of ``ModelConfig``, ``TrainingConfig`` or
     ``EvaluationConfig`` added after the run was made is absent from ``stored``; it
@@ -141,12 +143,14 @@ def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     filled = json.loads(json.dumps(stored))
     for section, values in defaults.items():
         if isinstance(filled.get(section), dict) and isinstance(current.get(section), dict):
-            for key in current[section].keys() - filled[section].keys():
-                if key in values:
-                    filled[section][key] = values[key]
-            for key in filled[section].keys() - values.keys():
-                del filled[section][key]
-    return filled == json.loads(json.dumps(current))
+            filled[section] = in_current_terms(filled[section], current[section], values)
+    return differences(filled, json.loads(json.dumps(current)))
+
+
+def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether a run recorded with ``stored`` config is a run of ``current``
+    (``config_differences``)."""
+    return not config_differences(stored, current)
 
 
 def read_result(run: Run) -> dict[str, Any] | None:
@@ -158,9 +162,11 @@ def read_result(run: Run) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     result = json.loads(path.read_text())
-    if not same_config(result.get("config", {}), run.resolved()):
+    changed = config_differences(result.get("config", {}), run.resolved())
+    if changed:
         raise ConfigMismatchError(
-            f"{path} was made with a different configuration; use another --out folder"
+            f"{path} was made with a different configuration ({'; '.join(changed)}); "
+            "use another --out folder"
         )
     return result if result.get("status") == "ok" else None
 

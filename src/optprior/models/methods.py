@@ -5,12 +5,14 @@ decoder."""
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 
 import torch
 
 from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior, Prior
 from optprior.training import Trainer
+from optprior.training.config import SCHEDULE_SETTINGS
 from optprior.training.trainer import History
 
 
@@ -66,6 +68,12 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     ``from_cvae`` adds the second to a CVAE already trained.
     """
 
+    @classmethod
+    def reads_setting(cls, name: str) -> bool:
+        """As the optimal prior, less the joint schedule's settings: T is fitted by
+        passes of its own (``Trainer.fit_prior``)."""
+        return name not in SCHEDULE_SETTINGS and super().reads_setting(name)
+
     def fit(
         self,
         X: object,
@@ -101,10 +109,15 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
             raise TypeError(f"from_cvae needs a fitted CVAE, got {type(cvae).__name__}")
         cvae._fitted()
         model = cls(cvae.config, cvae.training, **overrides)
-        if model.config.latent_dim != cvae.config.latent_dim or (
-            model.config.hidden_sizes != cvae.config.hidden_sizes
-        ):
-            raise ValueError("overrides may change T and its training, not the CVAE's networks")
+        changed = [
+            name
+            for name, value in asdict(model.config).items()
+            if CVAE.reads_setting(name) and value != getattr(cvae.config, name)
+        ]
+        if changed:
+            raise ValueError(
+                f"overrides may change T and its training, not the CVAE's networks: {changed}"
+            )
         return model._fit_prior_of(cvae, X, s, X_val, s_val)
 
     def _fit_prior_of(

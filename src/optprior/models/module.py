@@ -68,8 +68,8 @@ class VAEModule(nn.Module):
         """One-sample terms per point for a batch (shapes in ``ObjectiveTerms``).
 
         The ELBO is ``reconstruction - kl``. For the optimal prior the KL is
-        ln q(z|x,s) - ln N(z) - T(z) at the drawn z, so gradients reach the encoder
-        through z inside T.
+        KL(q(z|x,s) || N(0, I)) in closed form minus T at the drawn z (an unbiased
+        estimate of KL(q || N e^T)), so gradients reach the encoder through z inside T.
         """
         mu, logvar = self.inference(x, s)
         z = self.encoder.rsample(mu, logvar)

@@ -58,7 +58,7 @@ class GaussianDecoder(Decoder):
 
     The log-variance is ``lo + (hi - lo) * sigmoid(raw)``, so it stays inside
     ``logvar_bounds`` and cannot run off to -inf (an infinitely sharp density). It starts
-    at ``init_logvar``, by default the middle of the bounds.
+    at the middle of the bounds.
     """
 
     def __init__(
@@ -69,7 +69,6 @@ class GaussianDecoder(Decoder):
         activation: str,
         n_tasks: int = 0,
         logvar_bounds: tuple[float, float] = (-9.0, 2.0),
-        init_logvar: float | None = None,
     ) -> None:
         super().__init__(x_dim, latent_dim, hidden_sizes, activation, n_tasks)
         low, high = logvar_bounds
@@ -77,7 +76,7 @@ class GaussianDecoder(Decoder):
             raise ValueError(f"logvar_bounds must satisfy low < high, got {logvar_bounds}")
         self.logvar_bounds = (float(low), float(high))
         self.raw_logvar = nn.Parameter(torch.zeros(x_dim))
-        self.set_log_variance((low + high) / 2 if init_logvar is None else init_logvar)
+        self.set_log_variance((low + high) / 2)
 
     @property
     def log_variance(self) -> torch.Tensor:

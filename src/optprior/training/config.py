@@ -9,6 +9,14 @@ from optprior._validation import plain_numbers_
 DISCRIMINATOR_SCHEDULES = ("interleaved", "deferred", "epoch")
 # Schedules that train T on the z the model steps drew (no encoder pass of their own).
 POOLED_SCHEDULES = ("interleaved", "deferred")
+# The settings of T's schedule during joint training (a post-hoc T fit reads none).
+SCHEDULE_SETTINGS = (
+    "discriminator_schedule",
+    "discriminator_steps",
+    "discriminator_interval",
+    "discriminator_epochs",
+    "discriminator_fraction",
+)
 TASK_WEIGHTS = ("data", "balanced")
 
 
@@ -95,13 +103,19 @@ class TrainingConfig:
         for name in ("warmup_epochs", "patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.learning_rate <= 0 or self.discriminator_learning_rate <= 0:
-            raise ValueError("learning rates must be positive")
+        for name in ("learning_rate", "discriminator_learning_rate"):
+            if not getattr(self, name) > 0:  # also refuses NaN
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.discriminator_weight_decay >= 0:
+            raise ValueError(
+                f"discriminator_weight_decay must be >= 0, got {self.discriminator_weight_decay}"
+            )
         if not 0 < self.discriminator_fraction <= 1:
             raise ValueError(
                 f"discriminator_fraction must be in (0, 1], got {self.discriminator_fraction}"
             )
-        if self.discriminator_weight_decay < 0:
+        if self.discriminator_fraction != 1 and self.discriminator_schedule != "epoch":
             raise ValueError(
-                f"discriminator_weight_decay must be >= 0, got {self.discriminator_weight_decay}"
+                "discriminator_fraction applies to the 'epoch' schedule only, not to "
+                f"discriminator_schedule={self.discriminator_schedule!r}"
             )

@@ -17,7 +17,9 @@ import torch
 from tqdm.auto import tqdm
 
 from optprior._io import atomic_torch_save
+from optprior._settings import differences, in_current_terms
 from optprior.evaluation.bounds import elbo
+from optprior.models.config import ModelConfig
 from optprior.models.module import VAEModule
 from optprior.training.config import POOLED_SCHEDULES, TrainingConfig
 
@@ -94,27 +96,26 @@ def task_weights(s: torch.Tensor, mode: str) -> torch.Tensor | None:
     return torch.where(counts > 0, s.numel() / (present * counts.clamp(min=1)), 0.0)
 
 
-def _same_identity(
+def identity_differences(
     stored: object, current: dict[str, Any], reads_setting: Callable[[str], bool] | None
-) -> bool:
-    """Whether a checkpoint's identity is ``current``'s, on the settings that are read.
+) -> list[str]:
+    """Where a checkpoint's identity differs from ``current``'s, on the settings that are
+    read (``_settings.differences`` lines; none when it may be resumed).
 
-    A ``TrainingConfig`` field added after the checkpoint was written is absent from its
-    settings; it matches when ``current`` holds the field's default.
+    A ``TrainingConfig`` (``"settings"``) or ``ModelConfig`` (``"model"``) field added
+    after the checkpoint was written matches when ``current`` holds its default; one
+    removed since is ignored (``_settings.in_current_terms``).
     """
     if not isinstance(stored, dict):
-        return False
-    if isinstance(stored.get("settings"), dict) and isinstance(current.get("settings"), dict):
-        defaults = asdict(TrainingConfig())
-        added = current["settings"].keys() - stored["settings"].keys()
-        stored = {
-            **stored,
-            "settings": {**{k: defaults[k] for k in added if k in defaults}, **stored["settings"]},
-        }
-    if reads_setting is None:
-        return stored == current
+        return ["the checkpoint records no identity"]
+    stored = dict(stored)
+    for key, config in (("settings", TrainingConfig), ("model", ModelConfig)):
+        if isinstance(stored.get(key), dict) and isinstance(current.get(key), dict):
+            stored[key] = in_current_terms(stored[key], current[key], asdict(config()))
 
     def read(identity: dict[str, Any]) -> dict[str, Any]:
+        if reads_setting is None:
+            return identity
         return {
             key: {k: v for k, v in value.items() if reads_setting(k)}
             if key in ("settings", "model") and isinstance(value, dict)
@@ -122,7 +123,7 @@ def _same_identity(
             for key, value in identity.items()
         }
 
-    return read(stored) == read(current)
+    return differences(read(stored), read(current))
 
 
 @torch.no_grad()
@@ -312,10 +313,11 @@ class Trainer:
                 "start training afresh"
             ) from None
         stored = payload.get("identity") if isinstance(payload, dict) else None
-        if not _same_identity(stored, identity, reads_setting):
+        changed = identity_differences(stored, identity, reads_setting)
+        if changed:
             raise CheckpointError(
                 f"the checkpoint {path} was written by a fit with other settings, model or "
-                "data; delete it to start training afresh"
+                f"data ({'; '.join(changed)}); delete it to start training afresh"
             )
         self.module.load_state_dict(payload["module"])
         self.optimizer.load_state_dict(payload["optimizer"])
@@ -421,7 +423,7 @@ class Trainer:
         points (at least one); returns the mean logistic loss."""
         module = self.module
         total, count = 0.0, 0
-        kept = max(1, math.ceil(fraction * x.shape[0]))
+        kept = max(1, math.ceil(round(fraction * x.shape[0], 6)))  # 0.07 x 100 is 7, not 8
         for _ in range(passes):
             order, slices = self._batches(kept, generator, x.shape[0])
             order = order.to(x.device)
