@@ -130,23 +130,40 @@ def test_settings_a_method_does_not_read_leave_its_checkpoint_valid(
     assert len(started) == FAST["epochs"] - 1
 
 
-def test_a_checkpoint_from_before_a_training_setting_existed_resumes_at_its_default(
+def test_a_checkpoint_from_before_the_fraction_existed_resumes_only_as_a_full_pass(
     two_tasks, tmp_path, monkeypatch
 ):
-    """A field added to TrainingConfig later is absent from older checkpoints: they resume
-    when the field holds its default (the old behaviour) and are refused otherwise."""
+    """``discriminator_fraction`` is absent from checkpoints written before it existed, when
+    the epoch schedule was always a full pass: they resume with fraction 1, not another."""
     x, s = two_tasks
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
-    settings = {**FAST, "discriminator_schedule": "epoch"}
-    fit_interrupted(OptimalPriorCVAE(**settings), (x, s), path, monkeypatch)
+    full = {**FAST, "discriminator_schedule": "epoch", "discriminator_fraction": 1.0}
+    fit_interrupted(OptimalPriorCVAE(**full), (x, s), path, monkeypatch)
     payload = torch.load(path, weights_only=True)
     del payload["identity"]["settings"]["discriminator_fraction"]
     torch.save(payload, path)
-    with pytest.raises(CheckpointError, match="other settings"):
-        OptimalPriorCVAE(**settings, discriminator_fraction=0.5).fit(x, s, checkpoint=path)
+    with pytest.raises(CheckpointError, match=r"settings.discriminator_fraction: 1.0 -> 0.5"):
+        OptimalPriorCVAE(**{**full, "discriminator_fraction": 0.5}).fit(x, s, checkpoint=path)
     started = count_epochs(monkeypatch)
-    OptimalPriorCVAE(**settings).fit(x, s, checkpoint=path)
+    OptimalPriorCVAE(**full).fit(x, s, checkpoint=path)
+    assert len(started) == FAST["epochs"] - 1
+
+
+def test_settings_the_schedule_does_not_read_leave_its_checkpoint_valid(
+    two_tasks, tmp_path, monkeypatch
+):
+    """The interleaved schedule reads neither the passes nor the fraction of the epoch
+    schedule; a change of the schedule itself is named."""
+    x, s = two_tasks
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "checkpoint.pt"
+    interleaved = {**FAST, "discriminator_schedule": "interleaved"}
+    fit_interrupted(OptimalPriorCVAE(**interleaved), (x, s), path, monkeypatch)
+    with pytest.raises(CheckpointError, match="discriminator_schedule: 'interleaved' -> 'epoch'"):
+        OptimalPriorCVAE(**FAST, discriminator_schedule="epoch").fit(x, s, checkpoint=path)
+    started = count_epochs(monkeypatch)
+    OptimalPriorCVAE(**interleaved, discriminator_epochs=4).fit(x, s, checkpoint=path)
     assert len(started) == FAST["epochs"] - 1
 
 

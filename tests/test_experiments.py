@@ -208,6 +208,33 @@ def test_discriminator_settings_tell_apart_only_runs_that_have_one(tmp_path):
         assert same == (before.method not in ("optimal", "posthoc")), before.method
 
 
+def test_settings_a_schedule_does_not_read_do_not_tell_runs_apart(tmp_path):
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+
+    def optimal(**training):
+        changed = replace(config, training={**config.training, **training})
+        return plan(changed, tmp_path)[-1].resolved()
+
+    interleaved, epoch = (
+        {"discriminator_schedule": "interleaved"},
+        {"discriminator_schedule": "epoch"},
+    )
+    assert runner.same_config(
+        optimal(**interleaved), optimal(**interleaved, discriminator_epochs=3)
+    )
+    assert runner.same_config(optimal(**epoch), optimal(**epoch, discriminator_interval=5))
+    assert not runner.same_config(
+        optimal(**epoch, discriminator_fraction=1.0), optimal(**epoch, discriminator_fraction=0.5)
+    )
+    # A record from before the fraction existed was a full pass under the epoch schedule.
+    old = optimal(**epoch, discriminator_fraction=1.0)
+    del old["training"]["discriminator_fraction"]
+    assert runner.same_config(old, optimal(**epoch, discriminator_fraction=1.0))
+    assert runner.config_differences(old, optimal(**epoch, discriminator_fraction=0.5)) == [
+        "training.discriminator_fraction: 1.0 -> 0.5"
+    ]
+
+
 def test_invariance_weight_tells_apart_only_invariant_runs(tmp_path):
     (config,) = configs_for(
         "usps-mnist", file_overrides={**TINY, "seeds": 1, "methods": ALL_METHODS}

@@ -39,7 +39,7 @@ from optprior.experiments.lock import run_lock
 from optprior.models.base import BaseModel, is_discriminator_setting
 from optprior.models.config import ModelConfig
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
-from optprior.training.config import TrainingConfig
+from optprior.training.config import TrainingConfig, recorded_defaults, schedule_reads
 from optprior.training.trainer import CheckpointError
 
 
@@ -128,16 +128,17 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
 
     A data option or a field of ``ModelConfig``, ``TrainingConfig`` or
     ``EvaluationConfig`` added after the run was made is absent from ``stored``; it
-    matches when ``current`` holds its default. One removed since is ignored (no current
-    code reads it). The training device is not compared: it says where a run was made,
-    not what it is; nor are the settings the run's method does not read.
+    takes the value the code had then (the default, or for training settings
+    ``recorded_defaults``). One removed since is ignored (no current code reads it). The
+    training device is not compared: it says where a run was made, not what it is; nor
+    are the settings the run does not read (``is_unread_setting``).
     """
     method = current.get("method")
     stored, current = without_unread(stored, method), without_unread(current, method)
     defaults = {
         "data": setting_options(current["setting"]),
         "model": asdict(ModelConfig()),
-        "training": asdict(TrainingConfig()),
+        "training": recorded_defaults(),
         "evaluation": asdict(EvaluationConfig()),
     }
     filled = json.loads(json.dumps(stored))
@@ -273,24 +274,31 @@ def train_and_score(run: Run) -> dict[str, Any]:
     return result
 
 
-def is_unread_setting(key: str, method: str | None) -> bool:
+def is_unread_setting(key: str, method: str | None, schedule: object = None) -> bool:
     """Whether a ``ModelConfig`` or ``TrainingConfig`` field cannot change a run of
-    ``method``: the device (where a run is made, not what it is) and the settings the
-    method's class does not read (``BaseModel.reads_setting``); for an unknown method,
-    only the device."""
+    ``method`` with T on ``schedule``: the device (where a run is made, not what it is),
+    the settings the method's class does not read (``BaseModel.reads_setting``) and those
+    the schedule does not read (``schedule_reads``); for an unknown method, only the
+    device."""
     if key == "device":
         return True
-    return method in METHODS and not METHODS[method].reads_setting(key)
+    if method not in METHODS:
+        return False
+    return not (METHODS[method].reads_setting(key) and schedule_reads(schedule, key))
 
 
 def without_unread(config: dict[str, Any], method: str | None) -> dict[str, Any]:
-    """A resolved run config without the model and training settings ``method`` does
-    not read (``is_unread_setting``)."""
+    """A resolved run config without the model and training settings its run does not
+    read (``is_unread_setting``)."""
     stripped = dict(config)
+    training = config.get("training")
+    schedule = training.get("discriminator_schedule") if isinstance(training, dict) else None
     for section in ("model", "training"):
         if isinstance(config.get(section), dict):
             stripped[section] = {
-                k: v for k, v in config[section].items() if not is_unread_setting(k, method)
+                k: v
+                for k, v in config[section].items()
+                if not is_unread_setting(k, method, schedule)
             }
     return stripped
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from optprior._validation import plain_numbers_
 
@@ -17,6 +18,31 @@ SCHEDULE_SETTINGS = (
     "discriminator_epochs",
     "discriminator_fraction",
 )
+# The schedule settings that only some schedules read, and which.
+_READ_BY_SCHEDULES = {
+    "discriminator_steps": POOLED_SCHEDULES,
+    "discriminator_interval": POOLED_SCHEDULES,
+    "discriminator_epochs": ("epoch",),
+    "discriminator_fraction": ("epoch",),
+}
+# What records (run configs, checkpoints) written before a field existed were made with,
+# where that is not the field's default.
+VALUES_BEFORE_FIELD: dict[str, Any] = {"discriminator_fraction": 1.0}
+
+
+def schedule_reads(schedule: object, name: str) -> bool:
+    """Whether a fit with T on ``schedule`` reads the ``TrainingConfig`` field ``name``
+    (each schedule-specific setting only under the schedules that use it)."""
+    return name not in _READ_BY_SCHEDULES or schedule in _READ_BY_SCHEDULES[name]
+
+
+def recorded_defaults() -> dict[str, Any]:
+    """The value each ``TrainingConfig`` field is taken to have in a record written before
+    the field existed: the behaviour of the code then (its default, or
+    ``VALUES_BEFORE_FIELD``)."""
+    return {**asdict(TrainingConfig()), **VALUES_BEFORE_FIELD}
+
+
 TASK_WEIGHTS = ("data", "balanced")
 
 

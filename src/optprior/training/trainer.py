@@ -21,7 +21,12 @@ from optprior._settings import differences, in_current_terms
 from optprior.evaluation.bounds import elbo
 from optprior.models.config import ModelConfig
 from optprior.models.module import VAEModule
-from optprior.training.config import POOLED_SCHEDULES, TrainingConfig
+from optprior.training.config import (
+    POOLED_SCHEDULES,
+    TrainingConfig,
+    recorded_defaults,
+    schedule_reads,
+)
 
 
 @dataclass
@@ -103,21 +108,26 @@ def identity_differences(
     read (``_settings.differences`` lines; none when it may be resumed).
 
     A ``TrainingConfig`` (``"settings"``) or ``ModelConfig`` (``"model"``) field added
-    after the checkpoint was written matches when ``current`` holds its default; one
-    removed since is ignored (``_settings.in_current_terms``).
+    after the checkpoint was written takes the value the code had then
+    (``recorded_defaults``); one removed since is ignored (``_settings.in_current_terms``).
+    Settings T's schedule does not read (``schedule_reads``) are left out on each side.
     """
     if not isinstance(stored, dict):
         return ["the checkpoint records no identity"]
     stored = dict(stored)
-    for key, config in (("settings", TrainingConfig), ("model", ModelConfig)):
+    for key, defaults in (("settings", recorded_defaults()), ("model", asdict(ModelConfig()))):
         if isinstance(stored.get(key), dict) and isinstance(current.get(key), dict):
-            stored[key] = in_current_terms(stored[key], current[key], asdict(config()))
+            stored[key] = in_current_terms(stored[key], current[key], defaults)
 
     def read(identity: dict[str, Any]) -> dict[str, Any]:
-        if reads_setting is None:
-            return identity
+        settings = identity.get("settings")
+        schedule = settings.get("discriminator_schedule") if isinstance(settings, dict) else None
         return {
-            key: {k: v for k, v in value.items() if reads_setting(k)}
+            key: {
+                k: v
+                for k, v in value.items()
+                if (reads_setting is None or reads_setting(k)) and schedule_reads(schedule, k)
+            }
             if key in ("settings", "model") and isinstance(value, dict)
             else value
             for key, value in identity.items()
