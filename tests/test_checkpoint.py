@@ -27,14 +27,15 @@ def fit_interrupted(model, data, path, monkeypatch, at: int = 2) -> None:
     [
         (CVAE, {}),
         (CVAE, {"patience": 2, "learning_rate": 0.03}),  # stale epochs before the stop
-        (OptimalPriorCVAE, {}),
+        (OptimalPriorCVAE, {}),  # the half pass
+        (OptimalPriorCVAE, {"discriminator_schedule": "interleaved"}),
         (OptimalPriorCVAE, {"discriminator_schedule": "deferred"}),
         (
             OptimalPriorCVAE,
             {
                 "discriminator_schedule": "epoch",
                 "discriminator_task_weights": "balanced",
-                "discriminator_fraction": 0.5,
+                "discriminator_fraction": 1.0,
             },
         ),
         pytest.param(CVAE, {"device": "cuda"}, marks=needs_cuda),
