@@ -81,7 +81,7 @@ def epoch_work(
     batches = int(np.ceil(points / b))
     work = [(step_products(config, training, optimal), batches)]
     if optimal and training.discriminator_schedule == "epoch":
-        kept = int(np.ceil(training.discriminator_fraction * points))
+        kept = training.discriminator_pass_points(points)
         updates = int(np.ceil(kept / b)) * training.discriminator_epochs
         work.append((t_update_products(config, b, encode=True), updates))
     elif optimal:  # T steps on the z of `interval` model steps, pooled

@@ -184,7 +184,9 @@ def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(fraction, mon
 
     monkeypatch.setattr(module, "inference", record_inference)
     monkeypatch.setattr(trainer, "_discriminator_step", t_step)
-    trainer._discriminator_passes(x, s, torch.Generator(), 2, fraction)
+    trainer._discriminator_passes(
+        x, s, torch.Generator(), 2, model.training.discriminator_pass_points(len(x))
+    )
     kept = math.ceil(Fraction(str(fraction)) * len(x))  # exact arithmetic
     assert sum(seen) == 2 * kept
     passes = [  # the training-point index of every encoded row, pass by pass
@@ -225,3 +227,21 @@ def test_pooled_schedules_train_t_once_on_every_drawn_z(schedule, two_tasks, mon
     first_t = events.index("T")
     t_moves_mid_epoch = "model" in events[first_t:]
     assert t_moves_mid_epoch == (schedule == "interleaved")
+
+
+def test_a_model_file_from_before_a_training_setting_existed_loads_as_it_was_made(
+    two_tasks, tmp_path
+):
+    """A file written before ``discriminator_fraction`` existed holds a full-pass model:
+    it loads with fraction 1, not today's default."""
+    x, s = two_tasks
+    path = tmp_path / "old.pt"
+    full = {**FAST, "discriminator_schedule": "epoch", "discriminator_fraction": 1.0}
+    OptimalPriorCVAE(**full).fit(x, s).save(path)
+    payload = torch.load(path, weights_only=False)
+    del payload["training"]["discriminator_fraction"]
+    payload["training"]["retired_setting"] = 3  # a field removed since: ignored
+    torch.save(payload, path)
+    loaded = OptimalPriorCVAE.load(path)
+    assert loaded.training.discriminator_fraction == 1.0
+    assert OptimalPriorCVAE().training.discriminator_fraction == 0.5

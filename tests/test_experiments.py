@@ -199,7 +199,7 @@ def test_discriminator_settings_tell_apart_only_runs_that_have_one(tmp_path):
     (config,) = configs_for("usps-mnist", file_overrides=overrides)
     training = {
         **config.training,
-        "discriminator_schedule": "epoch",
+        "discriminator_schedule": "interleaved",
         "discriminator_weight_decay": 0.1,
     }
     changed = replace(config, training=training)
@@ -232,6 +232,12 @@ def test_settings_a_schedule_does_not_read_do_not_tell_runs_apart(tmp_path):
     assert runner.same_config(old, optimal(**epoch, discriminator_fraction=1.0))
     assert runner.config_differences(old, optimal(**epoch, discriminator_fraction=0.5)) == [
         "training.discriminator_fraction: 1.0 -> 0.5"
+    ]
+    # Runs on two schedules differ in the schedule alone, not in what neither reads.
+    old_interleaved = optimal(**interleaved)
+    del old_interleaved["training"]["discriminator_fraction"]
+    assert runner.config_differences(old_interleaved, optimal(**epoch)) == [
+        "training.discriminator_schedule: 'interleaved' -> 'epoch'"
     ]
 
 

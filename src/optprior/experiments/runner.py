@@ -39,7 +39,11 @@ from optprior.experiments.lock import run_lock
 from optprior.models.base import BaseModel, is_discriminator_setting
 from optprior.models.config import ModelConfig
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
-from optprior.training.config import TrainingConfig, recorded_defaults, schedule_reads
+from optprior.training.config import (
+    TrainingConfig,
+    recorded_defaults,
+    without_schedule_settings_unread,
+)
 from optprior.training.trainer import CheckpointError
 
 
@@ -131,7 +135,8 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
     takes the value the code had then (the default, or for training settings
     ``recorded_defaults``). One removed since is ignored (no current code reads it). The
     training device is not compared: it says where a run was made, not what it is; nor
-    are the settings the run does not read (``is_unread_setting``).
+    are the settings the method does not read (``is_unread_setting``) or T's schedules
+    do not read (``without_schedule_settings_unread``).
     """
     method = current.get("method")
     stored, current = without_unread(stored, method), without_unread(current, method)
@@ -141,11 +146,15 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
         "training": recorded_defaults(),
         "evaluation": asdict(EvaluationConfig()),
     }
-    filled = json.loads(json.dumps(stored))
+    filled, current = json.loads(json.dumps(stored)), json.loads(json.dumps(current))
     for section, values in defaults.items():
         if isinstance(filled.get(section), dict) and isinstance(current.get(section), dict):
             filled[section] = in_current_terms(filled[section], current[section], values)
-    return differences(filled, json.loads(json.dumps(current)))
+    if isinstance(filled.get("training"), dict) and isinstance(current.get("training"), dict):
+        filled["training"], current["training"] = without_schedule_settings_unread(
+            filled["training"], current["training"]
+        )
+    return differences(filled, current)
 
 
 def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
@@ -274,31 +283,25 @@ def train_and_score(run: Run) -> dict[str, Any]:
     return result
 
 
-def is_unread_setting(key: str, method: str | None, schedule: object = None) -> bool:
+def is_unread_setting(key: str, method: str | None) -> bool:
     """Whether a ``ModelConfig`` or ``TrainingConfig`` field cannot change a run of
-    ``method`` with T on ``schedule``: the device (where a run is made, not what it is),
-    the settings the method's class does not read (``BaseModel.reads_setting``) and those
-    the schedule does not read (``schedule_reads``); for an unknown method, only the
-    device."""
+    ``method``: the device (where a run is made, not what it is) and the settings the
+    method's class does not read (``BaseModel.reads_setting``); for an unknown method,
+    only the device. (Settings T's schedule does not read are left out pairwise, by
+    ``config_differences``.)"""
     if key == "device":
         return True
-    if method not in METHODS:
-        return False
-    return not (METHODS[method].reads_setting(key) and schedule_reads(schedule, key))
+    return method in METHODS and not METHODS[method].reads_setting(key)
 
 
 def without_unread(config: dict[str, Any], method: str | None) -> dict[str, Any]:
-    """A resolved run config without the model and training settings its run does not
-    read (``is_unread_setting``)."""
+    """A resolved run config without the model and training settings ``method`` does
+    not read (``is_unread_setting``)."""
     stripped = dict(config)
-    training = config.get("training")
-    schedule = training.get("discriminator_schedule") if isinstance(training, dict) else None
     for section in ("model", "training"):
         if isinstance(config.get(section), dict):
             stripped[section] = {
-                k: v
-                for k, v in config[section].items()
-                if not is_unread_setting(k, method, schedule)
+                k: v for k, v in config[section].items() if not is_unread_setting(k, method)
             }
     return stripped
 

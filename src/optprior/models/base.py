@@ -18,7 +18,7 @@ from optprior.models.module import VAEModule
 from optprior.nn.decoders import DECODERS, GaussianDecoder
 from optprior.nn.encoder import GaussianEncoder
 from optprior.priors import Prior, StandardNormalPrior
-from optprior.training.config import TrainingConfig
+from optprior.training.config import TrainingConfig, recorded_defaults
 from optprior.training.trainer import History, Trainer, flush_subnormals_
 
 FILE_FORMAT = "optprior-model"
@@ -270,7 +270,9 @@ class BaseModel:
         saved = _MODEL_CLASSES.get(payload["class"])
         if saved is None or not issubclass(saved, cls):
             raise ModelFileError(f"{path} holds a {payload['class']}, not a {cls.__name__}")
-        training = dict(payload["training"])
+        # settings added since the file was written take the value the code had then
+        known = recorded_defaults()
+        training = {k: v for k, v in {**known, **payload["training"]}.items() if k in known}
         if device is not None:
             training["device"] = device
         elif training["device"].startswith("cuda") and not torch.cuda.is_available():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,6 +35,20 @@ def schedule_reads(schedule: object, name: str) -> bool:
     """Whether a fit with T on ``schedule`` reads the ``TrainingConfig`` field ``name``
     (each schedule-specific setting only under the schedules that use it)."""
     return name not in _READ_BY_SCHEDULES or schedule in _READ_BY_SCHEDULES[name]
+
+
+def without_schedule_settings_unread(
+    a: dict[str, Any], b: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Training settings ``a`` and ``b`` less the schedule-specific settings that the
+    schedule of either does not read: fits on one schedule are compared on what it reads,
+    fits on two schedules differ in the schedule alone."""
+
+    def kept(settings: dict[str, Any]) -> dict[str, Any]:
+        schedules = (a.get("discriminator_schedule"), b.get("discriminator_schedule"))
+        return {k: v for k, v in settings.items() if all(schedule_reads(x, k) for x in schedules)}
+
+    return kept(a), kept(b)
 
 
 def recorded_defaults() -> dict[str, Any]:
@@ -106,6 +121,11 @@ class TrainingConfig:
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
+
+    def discriminator_pass_points(self, n: int) -> int:
+        """Points a pass of the epoch schedule draws from ``n`` training points (at least
+        one; the product rounded first, so 0.07 x 100 is 7, not 8)."""
+        return max(1, math.ceil(round(self.discriminator_fraction * n, 6)))
 
     def __post_init__(self) -> None:
         plain_numbers_(self)

@@ -25,7 +25,7 @@ from optprior.training.config import (
     POOLED_SCHEDULES,
     TrainingConfig,
     recorded_defaults,
-    schedule_reads,
+    without_schedule_settings_unread,
 )
 
 
@@ -110,7 +110,7 @@ def identity_differences(
     A ``TrainingConfig`` (``"settings"``) or ``ModelConfig`` (``"model"``) field added
     after the checkpoint was written takes the value the code had then
     (``recorded_defaults``); one removed since is ignored (``_settings.in_current_terms``).
-    Settings T's schedule does not read (``schedule_reads``) are left out on each side.
+    Settings T's schedules do not read are left out (``without_schedule_settings_unread``).
     """
     if not isinstance(stored, dict):
         return ["the checkpoint records no identity"]
@@ -120,20 +120,18 @@ def identity_differences(
             stored[key] = in_current_terms(stored[key], current[key], defaults)
 
     def read(identity: dict[str, Any]) -> dict[str, Any]:
-        settings = identity.get("settings")
-        schedule = settings.get("discriminator_schedule") if isinstance(settings, dict) else None
         return {
-            key: {
-                k: v
-                for k, v in value.items()
-                if (reads_setting is None or reads_setting(k)) and schedule_reads(schedule, k)
-            }
+            key: {k: v for k, v in value.items() if reads_setting is None or reads_setting(k)}
             if key in ("settings", "model") and isinstance(value, dict)
             else value
             for key, value in identity.items()
         }
 
-    return differences(read(stored), read(current))
+    stored, current = read(stored), read(current)
+    if isinstance(stored.get("settings"), dict) and isinstance(current.get("settings"), dict):
+        pair = without_schedule_settings_unread(stored["settings"], current["settings"])
+        stored, current = {**stored, "settings": pair[0]}, {**current, "settings": pair[1]}
+    return differences(stored, current)
 
 
 @torch.no_grad()
@@ -232,7 +230,11 @@ class Trainer:
                 and config.discriminator_schedule == "epoch"
             ):
                 record["discriminator_loss"] = self._discriminator_passes(
-                    x, s, generator, config.discriminator_epochs, config.discriminator_fraction
+                    x,
+                    s,
+                    generator,
+                    config.discriminator_epochs,
+                    config.discriminator_pass_points(x.shape[0]),
                 )
             if x_val is not None:
                 record["val_elbo"] = float(elbo(self.module, x_val, s_val).mean())
@@ -422,18 +424,12 @@ class Trainer:
         return loss.detach()
 
     def _discriminator_passes(
-        self,
-        x: torch.Tensor,
-        s: torch.Tensor,
-        generator: torch.Generator,
-        passes: int,
-        fraction: float = 1.0,
+        self, x: torch.Tensor, s: torch.Tensor, generator: torch.Generator, passes: int, kept: int
     ) -> float:
-        """Passes of T over freshly encoded data, each over a random ``fraction`` of the
-        points (at least one); returns the mean logistic loss."""
+        """Passes of T over freshly encoded data, each over ``kept`` random points;
+        returns the mean logistic loss."""
         module = self.module
         total, count = 0.0, 0
-        kept = max(1, math.ceil(round(fraction * x.shape[0], 6)))  # 0.07 x 100 is 7, not 8
         for _ in range(passes):
             order, slices = self._batches(kept, generator, x.shape[0])
             order = order.to(x.device)
@@ -483,7 +479,7 @@ class Trainer:
         bar = tqdm(range(config.epochs), desc="prior", disable=not config.progress, leave=False)
         for epoch in bar:
             start = time.perf_counter()
-            loss = self._discriminator_passes(x, s, generator, 1)
+            loss = self._discriminator_passes(x, s, generator, 1, x.shape[0])
             prior.eval()
             with torch.no_grad():
                 check = float(prior.discriminator_loss(z_check, z_normal, check_weights))
