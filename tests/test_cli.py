@@ -17,6 +17,20 @@ def test_demo_prints_a_table(capsys):
     assert "test ln p(x|s)" in out
 
 
+def test_threads_sets_torch_threads_and_refuses_nonsense(monkeypatch, capsys):
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    argv = ["demo", "--quiet", "--epochs", "1", "--samples", "2", "--methods", "vae"]
+    assert main([*argv, "--threads", "1"]) == 0
+    assert calls == [1]
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit):
+            main([*argv, "--threads", bad])
+        assert "--threads must be a whole number >= 1" in capsys.readouterr().err
+
+
 def test_unknown_method_is_named(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--methods", "vae,gan"])

@@ -24,6 +24,23 @@ def _methods(text: str) -> tuple[str, ...]:
     return names
 
 
+def _threads(text: str) -> int:
+    """``--threads``: a positive number of CPU threads."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--threads must be a whole number >= 1, got {text!r}")
+    return value
+
+
+THREADS_HELP = (
+    "CPU threads for torch (default: torch's choice, one per core); use 1 when other busy "
+    "processes share the cores, where more threads wait on each other"
+)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from optprior.experiments.demo import format_table, run_demo
 
@@ -198,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="importance samples for the test log-likelihood (default 200)",
     )
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    demo.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(run=_demo)
 
@@ -322,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, default=0, help="seed of the split and training")
     train.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    train.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
 
@@ -341,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None) is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError, TypeError) as error:
