@@ -31,7 +31,6 @@ from typing import Any
 import torch
 
 from optprior._io import write_text_atomic
-from optprior._settings import differences, in_current_terms
 from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.experiments.config import EvaluationConfig, ExperimentConfig
 from optprior.experiments.evaluate import binarized, evaluate
@@ -39,11 +38,7 @@ from optprior.experiments.lock import run_lock
 from optprior.models.base import BaseModel, is_discriminator_setting
 from optprior.models.config import ModelConfig
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
-from optprior.training.config import (
-    TrainingConfig,
-    recorded_defaults,
-    without_schedule_settings_unread,
-)
+from optprior.training.config import TrainingConfig, record_differences, recorded_defaults
 from optprior.training.trainer import CheckpointError
 
 
@@ -136,7 +131,7 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
     ``recorded_defaults``). One removed since is ignored (no current code reads it). The
     training device is not compared: it says where a run was made, not what it is; nor
     are the settings the method does not read (``is_unread_setting``) or T's schedules
-    do not read (``without_schedule_settings_unread``).
+    do not read (``training.config.record_differences``).
     """
     method = current.get("method")
     stored, current = without_unread(stored, method), without_unread(current, method)
@@ -146,15 +141,8 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
         "training": recorded_defaults(),
         "evaluation": asdict(EvaluationConfig()),
     }
-    filled, current = json.loads(json.dumps(stored)), json.loads(json.dumps(current))
-    for section, values in defaults.items():
-        if isinstance(filled.get(section), dict) and isinstance(current.get(section), dict):
-            filled[section] = in_current_terms(filled[section], current[section], values)
-    if isinstance(filled.get("training"), dict) and isinstance(current.get("training"), dict):
-        filled["training"], current["training"] = without_schedule_settings_unread(
-            filled["training"], current["training"]
-        )
-    return differences(filled, current)
+    as_json = [json.loads(json.dumps(d)) for d in (stored, current, defaults)]  # tuples -> lists
+    return record_differences(*as_json, training="training")
 
 
 def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from optprior._io import atomic_torch_save
+from optprior._settings import in_current_terms
 from optprior._validation import check_data, check_tasks
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
 from optprior.models.config import ModelConfig
@@ -272,7 +273,7 @@ class BaseModel:
             raise ModelFileError(f"{path} holds a {payload['class']}, not a {cls.__name__}")
         # settings added since the file was written take the value the code had then
         known = recorded_defaults()
-        training = {k: v for k, v in {**known, **payload["training"]}.items() if k in known}
+        training = in_current_terms(payload["training"], known, known)
         if device is not None:
             training["device"] = device
         elif training["device"].startswith("cuda") and not torch.cuda.is_available():

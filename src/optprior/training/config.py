@@ -6,19 +6,12 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from optprior._settings import differences, in_current_terms
 from optprior._validation import plain_numbers_
 
 DISCRIMINATOR_SCHEDULES = ("interleaved", "deferred", "epoch")
 # Schedules that train T on the z the model steps drew (no encoder pass of their own).
 POOLED_SCHEDULES = ("interleaved", "deferred")
-# The settings of T's schedule during joint training (a post-hoc T fit reads none).
-SCHEDULE_SETTINGS = (
-    "discriminator_schedule",
-    "discriminator_steps",
-    "discriminator_interval",
-    "discriminator_epochs",
-    "discriminator_fraction",
-)
 # The schedule settings that only some schedules read, and which.
 _READ_BY_SCHEDULES = {
     "discriminator_steps": POOLED_SCHEDULES,
@@ -26,6 +19,8 @@ _READ_BY_SCHEDULES = {
     "discriminator_epochs": ("epoch",),
     "discriminator_fraction": ("epoch",),
 }
+# The settings of T's schedule during joint training (a post-hoc T fit reads none).
+SCHEDULE_SETTINGS = ("discriminator_schedule", *_READ_BY_SCHEDULES)
 # What records (run configs, checkpoints) written before a field existed were made with,
 # where that is not the field's default.
 VALUES_BEFORE_FIELD: dict[str, Any] = {"discriminator_fraction": 1.0}
@@ -49,6 +44,27 @@ def without_schedule_settings_unread(
         return {k: v for k, v in settings.items() if all(schedule_reads(x, k) for x in schedules)}
 
     return kept(a), kept(b)
+
+
+def record_differences(
+    stored: dict[str, Any],
+    current: dict[str, Any],
+    defaults: dict[str, dict[str, Any]],
+    training: str,
+) -> list[str]:
+    """Where a record of a fit (a run's config, a checkpoint's identity: dicts of
+    sections) differs from ``current``, as ``_settings.differences`` lines. Each section
+    named in ``defaults`` is first put in current terms (``in_current_terms``), and the
+    ``training`` section loses the schedule settings that the schedule of either side
+    does not read (``without_schedule_settings_unread``)."""
+    stored = dict(stored)
+    for section, values in defaults.items():
+        if isinstance(stored.get(section), dict) and isinstance(current.get(section), dict):
+            stored[section] = in_current_terms(stored[section], current[section], values)
+    if isinstance(stored.get(training), dict) and isinstance(current.get(training), dict):
+        pair = without_schedule_settings_unread(stored[training], current[training])
+        stored, current = {**stored, training: pair[0]}, {**current, training: pair[1]}
+    return differences(stored, current)
 
 
 def recorded_defaults() -> dict[str, Any]:

@@ -17,15 +17,14 @@ import torch
 from tqdm.auto import tqdm
 
 from optprior._io import atomic_torch_save
-from optprior._settings import differences, in_current_terms
 from optprior.evaluation.bounds import elbo
 from optprior.models.config import ModelConfig
 from optprior.models.module import VAEModule
 from optprior.training.config import (
     POOLED_SCHEDULES,
     TrainingConfig,
+    record_differences,
     recorded_defaults,
-    without_schedule_settings_unread,
 )
 
 
@@ -109,15 +108,11 @@ def identity_differences(
 
     A ``TrainingConfig`` (``"settings"``) or ``ModelConfig`` (``"model"``) field added
     after the checkpoint was written takes the value the code had then
-    (``recorded_defaults``); one removed since is ignored (``_settings.in_current_terms``).
-    Settings T's schedules do not read are left out (``without_schedule_settings_unread``).
+    (``recorded_defaults``); one removed since is ignored; settings T's schedules do not
+    read are left out (``training.config.record_differences``).
     """
     if not isinstance(stored, dict):
         return ["the checkpoint records no identity"]
-    stored = dict(stored)
-    for key, defaults in (("settings", recorded_defaults()), ("model", asdict(ModelConfig()))):
-        if isinstance(stored.get(key), dict) and isinstance(current.get(key), dict):
-            stored[key] = in_current_terms(stored[key], current[key], defaults)
 
     def read(identity: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -127,11 +122,8 @@ def identity_differences(
             for key, value in identity.items()
         }
 
-    stored, current = read(stored), read(current)
-    if isinstance(stored.get("settings"), dict) and isinstance(current.get("settings"), dict):
-        pair = without_schedule_settings_unread(stored["settings"], current["settings"])
-        stored, current = {**stored, "settings": pair[0]}, {**current, "settings": pair[1]}
-    return differences(stored, current)
+    defaults = {"settings": recorded_defaults(), "model": asdict(ModelConfig())}
+    return record_differences(read(stored), read(current), defaults, training="settings")
 
 
 @torch.no_grad()
