@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
         "written atomically to OUT/<setting>/<method>/seed-<k>/ (result.json, model.pt, "
         "curves.csv, figures for seed 0). Finished runs are skipped when a sweep is started "
         "again. Ends by writing OUT/results.md and OUT/results.csv (mean ± std over seeds, "
-        "the paper's numbers beside them).",
+        "the paper's numbers beside them) and OUT/results.png (every run's scores, seeds "
+        "paired across methods).",
     )
     rep.add_argument("setting", choices=[*SETTINGS, "all"], help="the experiment, or all")
     rep.add_argument(
@@ -283,9 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     tables = commands.add_parser(
         "tables",
         help="write the results tables of a folder of finished runs",
-        description="Rewrite FOLDER/results.md and FOLDER/results.csv (mean ± std over seeds, "
-        "the paper's numbers beside them) from every FOLDER/<setting>/<method>/seed-<k>/"
-        "result.json, e.g. after gathering run folders trained on several machines.",
+        description="Rewrite FOLDER/results.md, FOLDER/results.csv (mean ± std over seeds, "
+        "the paper's numbers beside them) and FOLDER/results.png from every "
+        "FOLDER/<setting>/<method>/seed-<k>/result.json, e.g. after gathering run folders "
+        "trained on several machines.",
     )
     tables.add_argument("folder", help="the --out folder of optprior reproduce")
     tables.set_defaults(run=_tables)

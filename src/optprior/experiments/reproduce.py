@@ -11,8 +11,12 @@ from tqdm.auto import tqdm
 from optprior._io import write_text_atomic
 from optprior.data import SETTINGS
 from optprior.experiments.config import ExperimentConfig, quick_overrides, resolve
+from optprior.experiments.figures import save_figure
+from optprior.experiments.results_figure import results_figure
 from optprior.experiments.runner import Executor, plan, run_sweep
 from optprior.experiments.tables import csv_table, markdown_table, summarize
+
+RESULTS_FIGURE = "results.png"
 
 
 def configs_for(
@@ -78,13 +82,17 @@ def collect(out: Path) -> list[dict[str, Any]]:
 
 
 def write_tables(results: list[dict[str, Any]], out: Path) -> None:
-    """``results.md`` (with figure links) and ``results.csv`` under ``out``."""
+    """``results.md`` (with figure links), ``results.csv`` and, once a run has finished,
+    ``results.png`` (``results_figure``) under ``out``."""
     rows = summarize(results)
     figures = []
     for result in sorted(results, key=lambda r: r["run"]):
         for name in result.get("figures", []):
             figures.append(f"- {result['run']}: [{name}]({result['run']}/{name})")
     text = "# Results\n\n" + markdown_table(rows)
+    if any(r.get("status") == "ok" for r in results):
+        save_figure(results_figure(results), out / RESULTS_FIGURE)
+        text += f"\n![every run by setting and method]({RESULTS_FIGURE})\n"
     if figures:
         text += "\n## Figures\n\n" + "\n".join(figures) + "\n"
     write_text_atomic(out / "results.md", text)

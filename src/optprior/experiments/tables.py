@@ -26,6 +26,12 @@ HEADLINE = (
 )
 
 
+def method_position(method: str) -> tuple[int, str]:
+    """Sort key of a method: the order of ``METHODS``, unknown methods last by name."""
+    order = list(METHODS)
+    return (order.index(method) if method in order else len(order), method)
+
+
 def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (setting, method): n ok / failed runs and mean, std of every metric.
 
@@ -36,12 +42,8 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for result in results:
         groups[(result["setting"], result["method"])].append(result)
     rows = []
-    order = {name: i for i, name in enumerate(METHODS)}
-
-    def position(key: tuple[str, str]) -> tuple[str, int, str]:  # unknown methods last
-        return key[0], order.get(key[1], len(order)), key[1]
-
-    for (setting, method), group in sorted(groups.items(), key=lambda g: position(g[0])):
+    ordered = sorted(groups.items(), key=lambda g: (g[0][0], method_position(g[0][1])))
+    for (setting, method), group in ordered:
         ok = [r for r in group if r.get("status") == "ok"]
         row: dict[str, Any] = {
             "setting": setting,

@@ -1,0 +1,90 @@
+"""The results figure draws exactly the finished runs' scores and the paper's legible means."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optprior.experiments.figures import plt
+from optprior.experiments.reproduce import write_tables
+from optprior.experiments.results_figure import FIGURE_METRICS, paper_value, results_figure
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("-163.25 ± 2.15", (-163.25, True)),
+        ("0.52", (0.52, True)),
+        ("≈ -211.1 ± x.x", (-211.1, False)),
+        ("≈ -212.11 ± 1.48", (-212.11, False)),
+        ("≈ 91x ± x.x", None),
+        ("≈ 0.6x (best)", None),
+        ("≈ 8xx (> 814) ± 11.41", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_paper_value_reads_only_legible_means(text, expected):
+    assert paper_value(text) == expected
+
+
+def _result(setting, method, seed, likelihood, status="ok"):
+    return {
+        "run": f"{setting}/{method}/seed-{seed}",
+        "setting": setting,
+        "method": method,
+        "seed": seed,
+        "status": status,
+        "metrics": {
+            "test_log_likelihood": likelihood,
+            "accuracy_logistic": 0.5 + seed / 10,
+            "task_probe": None,  # not scored: no task-probe row
+        },
+    }
+
+
+def _seed_lines(ax):
+    return [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+
+
+def test_figure_shows_each_finished_seed_joined_across_methods():
+    results = [
+        _result("usps-mnist", method, seed, -150.0 - 10 * i - seed)
+        for i, method in enumerate(("optimal", "vae", "cvae"))  # drawn in METHODS order
+        for seed in (0, 1)
+    ]
+    results.append(_result("usps-mnist", "vae", 2, 1e6, status="failed"))
+    results.append(_result("faces", "cvae", 0, 670.0))
+    figure = results_figure(results)
+    axes = np.array(figure.axes).reshape(2, 2)  # task probe has no scores: two metric rows
+    assert [ax.get_title() for ax in axes[0]] == ["faces", "usps-mnist"]
+    assert axes[0, 0].get_ylabel() == FIGURE_METRICS[0][1]
+
+    panel = axes[0, 1]
+    assert [t.get_text() for t in panel.get_xticklabels()] == ["vae", "cvae", "optimal"]
+    lines = _seed_lines(panel)
+    assert len(lines) == 2  # the failed seed 2 is not drawn
+    for seed, line in enumerate(lines):
+        expected = [-150.0 - 10 * i - seed for i in (1, 2, 0)]  # vae, cvae, optimal
+        np.testing.assert_allclose(line.get_ydata(), expected)
+
+    paper_markers = [line for line in panel.get_lines() if line.get_marker() == "D"]
+    np.testing.assert_allclose(  # vae and cvae are legible in the paper, optimal is not
+        sorted(y for line in paper_markers for y in line.get_ydata()), [-163.25, -152.32]
+    )
+    plt.close(figure)
+
+
+def test_figure_without_finished_runs_is_refused():
+    with pytest.raises(ValueError, match="no finished run"):
+        results_figure([_result("faces", "vae", 0, 1.0, status="failed")])
+
+
+def test_tables_link_the_figure_once_a_run_has_finished(tmp_path):
+    write_tables([_result("faces", "vae", 0, 1.0, status="failed")], tmp_path)
+    assert not (tmp_path / "results.png").exists()
+    assert "results.png" not in (tmp_path / "results.md").read_text()
+
+    write_tables([_result("faces", "vae", 0, 660.0)], tmp_path)
+    assert (tmp_path / "results.png").read_bytes().startswith(b"\x89PNG")
+    assert "](results.png)" in (tmp_path / "results.md").read_text()
