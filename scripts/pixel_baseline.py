@@ -12,7 +12,8 @@ task is read against this line.
 ``--usps-boxes 28 24 20 ...`` adds a second table: the same yardstick for the USPS target
 of ``mnist-usps`` (its 100 seed-0 training points, all USPS test images) with every 16 x 16
 USPS image resized into a centred box of that side on the 28 x 28 canvas (28: the whole
-canvas, as the settings load it; 20: MNIST's digit box).
+canvas, as the settings load it by default; 20: MNIST's digit box; the same drawing as
+the settings' ``usps_box`` option).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from optprior.data import load_setting
 from optprior.data.datasets import read_native
-from optprior.data.transforms import resize_images, to_float01
+from optprior.data.transforms import in_centred_box, to_float01
 from optprior.experiments.evaluate import binarized
 
 CANVAS = 28
@@ -38,17 +39,6 @@ def independent_pixels_log_likelihood(train: np.ndarray, test: np.ndarray) -> fl
     return float((test @ np.log(p) + (1.0 - test) @ np.log1p(-p)).mean())
 
 
-def in_centred_box(images: np.ndarray, side: int, canvas: int = CANVAS) -> np.ndarray:
-    """``images`` (N, H, W) in [0, 1] resized to ``side`` x ``side`` and drawn in the middle
-    of a blank ``canvas`` x ``canvas`` image; returns (N, canvas * canvas)."""
-    if not 0 < side <= canvas:
-        raise ValueError(f"a box side must be in 1..{canvas}, got {side}")
-    start = (canvas - side) // 2
-    out = np.zeros((len(images), canvas, canvas), dtype=np.float32)
-    out[:, start : start + side, start : start + side] = resize_images(images, (side, side))
-    return out.reshape(len(images), -1)
-
-
 def usps_box_rows(sides: list[int], target_index: np.ndarray, root: str | None) -> list[str]:
     """Table rows of the USPS-target yardstick with USPS drawn in boxes of ``sides``,
     fitted to the USPS training images at ``target_index``."""
@@ -56,7 +46,12 @@ def usps_box_rows(sides: list[int], target_index: np.ndarray, root: str | None) 
     test = to_float01(read_native("usps", "test", root)[0])
     rows = []
     for side in sides:
-        fit, score = binarized(in_centred_box(train, side)), binarized(in_centred_box(test, side))
+        fit, score = (
+            binarized(
+                in_centred_box(images, (side, side), (CANVAS, CANVAS)).reshape(len(images), -1)
+            )
+            for images in (train, test)
+        )
         ll = independent_pixels_log_likelihood(fit, score)
         rows.append(f"| {side} x {side} | {len(fit)} | {score.mean():.3f} | {ll:.1f} |")
     return rows

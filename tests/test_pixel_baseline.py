@@ -19,11 +19,3 @@ def test_independent_pixels_match_the_smoothed_bernoulli_closed_form():
     got = pixel_baseline.independent_pixels_log_likelihood(train, test)
     assert math.isclose(got, (first + second) / 2, rel_tol=1e-6)
 
-
-def test_a_box_holds_the_resized_image_in_the_middle_of_a_blank_canvas():
-    ones = np.ones((2, 16, 16), dtype=np.float32)
-    for side, start in ((20, 4), (28, 0), (16, 6)):
-        out = pixel_baseline.in_centred_box(ones, side).reshape(2, 28, 28)
-        expected = np.zeros((2, 28, 28), dtype=np.float32)
-        expected[:, start : start + side, start : start + side] = 1.0
-        np.testing.assert_array_equal(out, expected)

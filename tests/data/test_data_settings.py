@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from optprior.data import SETTINGS, CorruptDatasetError, MultiTaskData, datasets, load_setting
+from optprior.data.transforms import in_centred_box
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +149,37 @@ def test_unofficial_copies_need_verify_false(tmp_path: Path, fakes) -> None:
         load_setting("svhn-synth", 0, tmp_path, download=False)
     data = load_setting("svhn-synth", 0, tmp_path, download=False, verify=False)
     assert data.tasks == ("svhn", "synth") and len(data.train.task(1)) == 100
+
+
+def test_a_box_holds_the_resized_image_in_the_middle_of_a_blank_canvas() -> None:
+    ones = np.ones((2, 16, 16), dtype=np.float32)
+    for box, (top, left) in (((20, 20), (4, 4)), ((28, 28), (0, 0)), ((16, 10), (6, 9))):
+        out = in_centred_box(ones, box, (28, 28))
+        expected = np.zeros((2, 28, 28), dtype=np.float32)
+        expected[:, top : top + box[0], left : left + box[1]] = 1.0
+        np.testing.assert_array_equal(out, expected)
+    with pytest.raises(ValueError, match="does not fit"):
+        in_centred_box(ones, (29, 20), (28, 28))
+
+
+def test_usps_box_redraws_only_the_usps_digits(
+    tmp_path: Path, fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fakes.mnist(tmp_path / "mnist", n=60, prefix="train")
+    fakes.mnist(tmp_path / "mnist", n=8, prefix="t10k")
+    fakes.usps_h5(tmp_path / "usps" / "usps.h5", n_train=40, n_test=12)
+    monkeypatch.setattr(datasets, "verify_file", lambda path, spec: None)
+    options = {"n_target_train": 10, "n_target_val": 5}
+    canvas = load_setting("mnist-usps", 2, tmp_path, **options)
+    boxed = load_setting("mnist-usps", 2, tmp_path, usps_box=20, **options)
+    for split in ("train", "val", "test"):
+        full, box = getattr(canvas, split), getattr(boxed, split)
+        np.testing.assert_array_equal(full.index, box.index)  # the same points
+        np.testing.assert_array_equal(full.task(0).X, box.task(0).X)  # MNIST as it was
+        native = datasets.read_native("usps", split if split == "test" else "train", tmp_path)[0]
+        expected = in_centred_box(native[box.task(1).index], (20, 20), (28, 28))
+        np.testing.assert_allclose(box.task(1).X, expected.reshape(len(expected), -1))
+        images = box.task(1).X.reshape(-1, 28, 28)
+        assert not images[:, :4].any() and not images[:, :, 24:].any()  # blank outside
+    with pytest.raises(ValueError, match="usps_box applies to the settings with USPS"):
+        load_setting("svhn-synth", 0, tmp_path, usps_box=20)

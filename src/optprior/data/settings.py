@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from optprior.data.datasets import read_native
-from optprior.data.transforms import resize_images, to_float01
+from optprior.data.transforms import in_centred_box, resize_images, to_float01
 
 SETTINGS: tuple[str, ...] = ("usps-mnist", "mnist-usps", "synth-svhn", "svhn-synth", "faces")
 FACE_TASKS = ("frey", "olivetti", "umist")
@@ -110,6 +110,8 @@ def load_setting(name: str, seed: int, root: Root = None, **options: Any) -> Mul
     upsampled; (32, 32) for SVHN/Synth), ``n_target_train`` (100), ``n_target_val`` (100),
     ``val_fraction`` of the source training set held out for validation (0.1), ``n_source``
     (use at most this many source training images, drawn with the seed; default all),
+    ``usps_box`` (draw each USPS digit resized into a centred square of this side on the
+    canvas, as MNIST's digits sit in a 20 x 20 box; default None: it fills the canvas),
     ``download``, ``verify`` (check file checksums; False for copies that differ from the
     official files byte for byte). Options of ``faces``: ``image_size`` ((28, 20), Frey's size),
     ``val_fraction`` of each task's training part (0.1), ``download``, ``verify``.
@@ -133,6 +135,7 @@ def _two_task(
     n_target_val: int = 100,
     val_fraction: float = 0.1,
     n_source: int | None = None,
+    usps_box: int | None = None,
     download: bool | None = None,
     verify: bool = True,
 ) -> MultiTaskData:
@@ -142,15 +145,23 @@ def _two_task(
     source, target = _PAIRS[name]
     colour = source in ("svhn", "synth")
     size = tuple(image_size or (_COLOUR_SIZE if colour else _DIGIT_SIZE))
+    if usps_box is not None and "usps" not in (source, target):
+        raise ValueError(f"usps_box applies to the settings with USPS, not to {name!r}")
     source_rng, target_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
     )
 
-    src_x, src_y = read_native(source, "train", root, download=download, verify=verify)
+    def read(task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = read_native(task, split, root, download=download, verify=verify)
+        if task == "usps" and usps_box is not None:
+            images = in_centred_box(to_float01(images), (usps_box, usps_box), size)
+        return images, labels
+
+    src_x, src_y = read(source, "train")
     pool = source_rng.permutation(len(src_x))[:n_source]
     n_val = round(val_fraction * len(pool))
 
-    tgt_x, tgt_y = read_native(target, "train", root, download=download, verify=verify)
+    tgt_x, tgt_y = read(target, "train")
     if n_target_train < 1 or n_target_val < 0 or n_target_train + n_target_val > len(tgt_x):
         raise ValueError(
             f"cannot draw {n_target_train} training and {n_target_val} validation "
@@ -170,10 +181,7 @@ def _two_task(
             size,
         ),
         test=_stack(
-            [
-                _whole(*read_native(d, "test", root, download=download, verify=verify))
-                for d in (source, target)
-            ],
+            [_whole(*read(d, "test")) for d in (source, target)],
             size,
         ),
         tasks=(source, target),

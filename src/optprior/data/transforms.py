@@ -31,3 +31,14 @@ def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     )
     out = out.permute(0, 2, 3, 1) if rgb else out[:, 0]
     return np.ascontiguousarray(out.clamp_(0.0, 1.0).numpy())
+
+
+def in_centred_box(images: np.ndarray, box: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """Float images (N, H, W) resized to ``box`` = (height, width) and drawn in the middle
+    of a blank canvas of ``size``; returns (N, *size) float32 in [0, 1]."""
+    if not (0 < box[0] <= size[0] and 0 < box[1] <= size[1]):
+        raise ValueError(f"a box of {box} does not fit a canvas of {size}")
+    top, left = (size[0] - box[0]) // 2, (size[1] - box[1]) // 2
+    out = np.zeros((len(images), *size), dtype=np.float32)
+    out[:, top : top + box[0], left : left + box[1]] = resize_images(images, box)
+    return out

@@ -184,6 +184,8 @@ def _toml_value(value: Any) -> str:
 _UNSET_NOTES = {
     "image_size": "[height, width]  (default: the setting's own size)",
     "n_source": "2000  (default: the whole source training set)",
+    "usps_box": "20  (USPS/MNIST settings: USPS drawn in a centred 20 x 20 box; default: "
+    "it fills the canvas)",
 }
 
 
