@@ -1,11 +1,16 @@
 """Every bad input raises ValueError (or a subclass) whose message names the problem."""
 
+import os
+import stat
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from helpers import FAST
 
 from optprior import CVAE, VAE, OptimalPriorCVAE, load_model
+from optprior._io import write_text_atomic
 from optprior.models import ModelFileError, NotFittedError
 
 
@@ -33,6 +38,7 @@ def fitted(two_tasks):
         (lambda x, s: (x[:0], s[:0]), "empty"),
         (lambda x, s: (x, None), "task index of each point"),
         (lambda x, s: (x.astype(str).astype(object) + "a", s), "numeric array"),
+        (lambda x, s: (x, np.array(["usps", "mnist"])[s]), r"integer task indices 0\.\.K-1"),
     ],
 )
 def test_fit_rejects(two_tasks, mutate, message):
@@ -51,7 +57,8 @@ def test_unseen_task_at_transform(fitted, two_tasks):
 
 def test_task_missing_from_training_is_unseen(two_tasks):
     x, s = two_tasks
-    model = CVAE(**FAST).fit(x, np.where(s == 1, 2, 0))  # tasks 0 and 2, none of 1
+    with pytest.warns(UserWarning, match="up to 2"):
+        model = CVAE(**FAST).fit(x, np.where(s == 1, 2, 0))  # tasks 0 and 2, none of 1
     with pytest.raises(ValueError, match=r"\[1\] that were not seen"):
         model.score_samples(x[:3], [1, 1, 1], n_samples=2)
 
@@ -114,6 +121,23 @@ def test_foreign_and_broken_model_files(tmp_path, fitted):
         OptimalPriorCVAE.load(good)
     with pytest.raises(FileNotFoundError, match="no model file"):
         load_model(tmp_path / "missing.pt")
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"model": CVAE}, pickled)  # arbitrary Python objects
+    with pytest.raises(ModelFileError, match="holds Python objects") as error:
+        load_model(pickled)
+    assert "weights_only=False" not in str(error.value)  # no advice to load it unsafely
+    payload = torch.load(good, weights_only=True)
+    del payload["training"]
+    damaged = tmp_path / "damaged.pt"
+    torch.save(payload, damaged)
+    with pytest.raises(ModelFileError, match="missing or damaged contents.*training"):
+        load_model(damaged)
+    payload = torch.load(good, weights_only=True)
+    name = next(iter(payload["state_dict"]))
+    payload["state_dict"][name] = payload["state_dict"][name][:1]
+    torch.save(payload, damaged)
+    with pytest.raises(ModelFileError, match="weights do not fit its settings"):
+        load_model(damaged)
 
 
 def test_interrupted_save_leaves_previous_file(tmp_path, fitted, monkeypatch):
@@ -130,3 +154,59 @@ def test_interrupted_save_leaves_previous_file(tmp_path, fitted, monkeypatch):
         fitted.save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_task_labels_that_skip_indices_are_warned_about(two_tasks):
+    x, s = two_tasks
+    with pytest.warns(UserWarning, match=r"up to 2020.*return_inverse"):
+        model = CVAE(**FAST).fit(x, s + 2019)
+    assert model.tasks_ == [2019, 2020]
+
+
+def test_read_only_arrays_are_taken_without_warnings(two_tasks):
+    x, s = (a.copy() for a in two_tasks)
+    x.setflags(write=False)  # as pandas hands out its values
+    s.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CVAE(**FAST).fit(x, s).transform(x, s)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"hidden_sizes": 32}, "sequence of layer widths"),
+        ({"hidden_sizes": (32, 0)}, "each of hidden_sizes must be >= 1"),
+        ({"discriminator_hidden_sizes": "64"}, "sequence of layer widths"),
+        ({"latent_dim": 2.5}, "latent_dim must be a whole number"),
+        ({"latent_dim": True}, "latent_dim must be a whole number"),
+        ({"epochs": 2.5}, "epochs must be a whole number"),
+        ({"patience": -1}, "patience must be >= 0"),
+        ({"seed": "1"}, "seed must be a whole number"),
+    ],
+)
+def test_settings_of_the_wrong_type_are_named(settings, message):
+    with pytest.raises(ValueError, match=message):
+        CVAE(**settings)
+
+
+def test_whole_floats_are_taken_as_ints():
+    model = CVAE(latent_dim=3.0, epochs=np.float64(2), hidden_sizes=[8.0])
+    assert model.config.latent_dim == 3 and isinstance(model.config.latent_dim, int)
+    assert model.training.epochs == 2 and model.config.hidden_sizes == (8,)
+
+
+def test_sample_count_is_checked(fitted):
+    with pytest.raises(ValueError, match="number of samples"):
+        fitted.sample(-1)
+
+
+def test_written_files_get_the_permissions_open_would_give(tmp_path, fitted):
+    previous = os.umask(0o022)
+    try:
+        fitted.save(tmp_path / "model.pt")
+        write_text_atomic(tmp_path / "notes.txt", "shared")
+    finally:
+        os.umask(previous)
+    for name in ("model.pt", "notes.txt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644  # readable by the group

@@ -154,3 +154,48 @@ def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
 def test_tables_command_names_an_empty_folder(tmp_path, capsys):
     assert main(["tables", str(tmp_path)]) == 2
     assert "no runs in" in capsys.readouterr().err
+
+
+def test_split_by_task_keeps_every_task_in_training():
+    import numpy as np
+
+    from optprior.data.user import split_by_task
+
+    s = np.array([0] * 50 + [1] + [2] * 3)
+    train, val = split_by_task(s, 0.2, seed=4)
+    assert set(s[train]) == {0, 1, 2}  # the single point of task 1 stays in training
+    assert sorted([*train, *val]) == list(range(len(s)))  # disjoint and complete
+    assert (s[val] == 0).sum() == 10 and (s[val] == 2).sum() == 1
+    again, _ = split_by_task(s, 0.2, seed=4)
+    np.testing.assert_array_equal(train, again)
+
+
+def test_train_reads_config_tables_and_refuses_unknown_ones(tmp_path, capsys, two_tasks):
+    import numpy as np
+
+    from optprior import load_model
+
+    x, s = two_tasks
+    data = tmp_path / "rare.npz"
+    rare = np.concatenate([s[s == 0], [1]])  # task 1 has a single point
+    np.savez(data, X=np.concatenate([x[s == 0], x[s == 1][:1]]), s=rare)
+    config = tmp_path / "mine.toml"
+    config.write_text("[model]\nlatent_dim = 2\n[training]\nepochs = 1\nseed = 5\n")
+    model = tmp_path / "model.pt"
+    command = ["train", "--data", str(data), "--out", str(model), "--method", "cvae"]
+    assert main([*command, "--config", str(config), "--quiet"]) == 0
+    saved = load_model(model)
+    assert saved.training.seed == 5 and saved.config.latent_dim == 2  # the file's settings
+    assert saved.tasks_ == [0, 1]  # the rare task was kept for training
+
+    config.write_text("epochs = 1\n[trainig]\nepochs = 1\n")
+    assert main([*command, "--config", str(config)]) == 2
+    assert "unknown key(s) or table(s) ['epochs', 'trainig']" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    from optprior import __version__
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"optprior {__version__}"

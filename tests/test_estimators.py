@@ -8,7 +8,15 @@ import pytest
 import torch
 from helpers import FAST
 
-from optprior import CVAE, VAE, BaseModel, InvariantCVAE, OptimalPriorCVAE, load_model
+from optprior import (
+    CVAE,
+    VAE,
+    BaseModel,
+    InvariantCVAE,
+    OptimalPriorCVAE,
+    PostHocOptimalPriorCVAE,
+    load_model,
+)
 
 METHODS = [VAE, CVAE, OptimalPriorCVAE, InvariantCVAE]
 
@@ -245,3 +253,13 @@ def test_a_model_file_from_before_a_training_setting_existed_loads_as_it_was_mad
     loaded = OptimalPriorCVAE.load(path)
     assert loaded.training.discriminator_fraction == 1.0
     assert OptimalPriorCVAE().training.discriminator_fraction == 0.5
+
+
+def test_fitting_leaves_the_callers_random_state_as_it_was(two_tasks):
+    x, s = two_tasks
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    cvae = CVAE(**FAST).fit(x, s)
+    PostHocOptimalPriorCVAE.from_cvae(cvae, x, s)
+    assert torch.equal(torch.rand(3), expected)

@@ -18,4 +18,3 @@ def test_independent_pixels_match_the_smoothed_bernoulli_closed_form():
     second = math.log(1 / 4) + math.log(1 / 2) + math.log(1 / 4)
     got = pixel_baseline.independent_pixels_log_likelihood(train, test)
     assert math.isclose(got, (first + second) / 2, rel_tol=1e-6)
-

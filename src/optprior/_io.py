@@ -17,13 +17,15 @@ def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tupl
     """Yield ``(stream, temporary_path)``; ``path`` appears only if the block completes.
 
     The temporary file lives in ``path``'s folder (so the rename is atomic) and is removed
-    on any error or interruption, leaving an existing ``path`` untouched.
+    on any error or interruption, leaving an existing ``path`` untouched. The file gets the
+    permissions a plain ``open`` would give it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     temporary = Path(name)
     try:
+        os.chmod(temporary, _new_file_mode())  # mkstemp's 0600 would hide it from the group
         with os.fdopen(handle, "wb") as stream:
             yield stream, temporary
             stream.flush()
@@ -31,6 +33,13 @@ def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tupl
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _new_file_mode() -> int:
+    """The mode ``open`` gives a new file: 0666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

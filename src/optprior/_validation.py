@@ -17,6 +17,24 @@ def plain_numbers_(config: object) -> None:
             setattr(config, field.name, value.item())
 
 
+def whole_number(value: object, name: str, minimum: int) -> int:
+    """``value`` as an int >= ``minimum`` (3.0 is taken as 3), or a ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def layer_widths(values: object, name: str) -> tuple[int, ...]:
+    """A sequence of layer widths as a tuple of ints >= 1, or a ``ValueError`` naming it."""
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ValueError(
+            f"{name} must be a sequence of layer widths such as (500, 500), got {values!r}"
+        )
+    return tuple(whole_number(width, f"each of {name}", 1) for width in values)
+
+
 def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarray:
     """Return ``x`` as a float32 (N, D) array, or raise ``ValueError`` saying what is wrong."""
     try:
@@ -39,7 +57,7 @@ def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarra
             f"{name} must lie in [0, 1] for the Bernoulli likelihood, "
             f"got values in [{array.min():.3g}, {array.max():.3g}]"
         )
-    return array
+    return np.require(array, requirements="W")  # read-only views (pandas) are copied
 
 
 def check_tasks(
@@ -49,6 +67,15 @@ def check_tasks(
     if s is None:
         raise ValueError(f"{name} (the task index of each point) is required for this model")
     array = np.asarray(s)
+    if array.dtype.kind not in "biuf":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{name} must hold integer task indices 0..K-1, got values such as "
+                f"{array.ravel()[:3].tolist()}; map labels to indices with "
+                f"np.unique({name}, return_inverse=True)[1]"
+            ) from None
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-D (n_points,), got shape {array.shape}")
     if array.shape[0] != n_points:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -116,33 +117,25 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from optprior._validation import check_data
-    from optprior.data.user import read_npz
-    from optprior.experiments.config import read_config_file
+    from optprior._validation import check_data, check_tasks
+    from optprior.data.user import read_npz, split_by_task
     from optprior.experiments.evaluate import binarized
 
     x, s, _ = read_npz(args.data)
-    if s is None:
-        s = np.zeros(len(x), dtype=np.int64)
-    if len(s) != len(x):
-        raise ValueError(f"{args.data}: X has {len(x)} points but s has {len(s)}")
+    s = np.zeros(len(x), dtype=np.int64) if s is None else check_tasks(s, len(x))
     if not 0.0 <= args.val_fraction < 1.0:
         raise ValueError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
-    overrides: dict[str, Any] = {"seed": args.seed, "progress": not args.quiet}
-    if args.config:
-        raw = read_config_file(args.config)
-        overrides = {**raw.get("model", {}), **raw.get("training", {}), **overrides}
-    for key in ("likelihood", "epochs", "device", "latent_dim"):
+    overrides: dict[str, Any] = _train_config(args.config) if args.config else {}
+    for key in ("likelihood", "epochs", "device", "latent_dim", "seed"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
-    order = np.random.default_rng(args.seed).permutation(len(x))
-    n_val = int(round(args.val_fraction * len(x)))
-    val, train = order[:n_val], order[n_val:]
+    overrides["progress"] = not args.quiet
     model = METHODS[args.method](**overrides)
+    train, val = split_by_task(s, args.val_fraction, model.training.seed)
     checkpoint = Path(f"{args.out}.checkpoint")  # the state of training, while it trains
     if checkpoint.is_file():
         print(f"going on from {checkpoint}", file=sys.stderr)
-    if n_val:
+    if len(val):
         x_val = x[val]
         if model.config.likelihood == "bernoulli" and model.training.dynamic_binarization:
             x_val = binarized(check_data(x_val, "X", bernoulli=True))  # as training sees it
@@ -157,6 +150,27 @@ def _train(args: argparse.Namespace) -> int:
         f"saved {type(model).__name__} to {args.out} (best epoch {best['epoch']}, ELBO {score:.2f})"
     )
     return 0
+
+
+def _train_config(path: str) -> dict[str, Any]:
+    """The settings of a TOML file's [model] and [training] tables, for ``optprior train``."""
+    from optprior.experiments.config import ExperimentConfig, read_config_file
+
+    raw = read_config_file(path)
+    read_by_reproduce = {f.name for f in fields(ExperimentConfig)} - {"model", "training"}
+    unknown = sorted(set(raw) - read_by_reproduce - {"model", "training"})
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) or table(s) {unknown} in {path}; optprior train reads the "
+            "tables [model] and [training]"
+        )
+    ignored = sorted(set(raw) & read_by_reproduce)
+    if ignored:
+        print(f"{path}: {ignored} are read by optprior reproduce, not train", file=sys.stderr)
+    for table in ("model", "training"):
+        if not isinstance(raw.get(table, {}), dict):
+            raise ValueError(f"{path}: {table} must be a table [{table}], not a value")
+    return {**raw.get("model", {}), **raw.get("training", {})}
 
 
 def _embed(args: argparse.Namespace) -> int:
@@ -181,12 +195,14 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from optprior import __version__
     from optprior.data import SETTINGS
 
     parser = argparse.ArgumentParser(
         prog="optprior",
         description="Task-invariant VAEs with the optimal (aggregated-posterior) prior.",
     )
+    parser.add_argument("--version", action="version", version=f"optprior {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
@@ -305,13 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="fit a model on your own multi-task data",
-        description="Fit a model on FILE.npz holding X (N, D) or images (N, H, W[, C]), "
-        "optional s (N,) task indices 0..K-1 (default: one task) and optional y. A seeded "
-        "--val-fraction is held out for early stopping. Writes MODEL atomically; while "
+        description="Fit a model on FILE.npz holding X (N, D) or images (N, H, W[, C]) "
+        "and optional s (N,) task indices 0..K-1 (default: one task); other arrays, such as "
+        "labels y, are not read. A seeded --val-fraction of each task is held out for early "
+        "stopping (never a task's last point). Writes MODEL atomically; while "
         "training, MODEL.checkpoint every 5 minutes, from which the same command goes on "
         "after an interruption.",
     )
-    train.add_argument("--data", required=True, help=".npz file with X, optional s and y")
+    train.add_argument("--data", required=True, help=".npz file with X and optional s")
     train.add_argument("--out", required=True, help="where to write the model (.pt)")
     train.add_argument(
         "--method",
@@ -340,7 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.1,
         help="share of points held out for early stopping (default 0.1)",
     )
-    train.add_argument("--seed", type=int, default=0, help="seed of the split and training")
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the split and training (default: the config's, else 0)",
+    )
     train.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     train.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     train.add_argument("--quiet", action="store_true", help="no progress bar")

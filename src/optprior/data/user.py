@@ -1,4 +1,5 @@
-"""A user's own multi-task data in one ``.npz`` file: ``X``, optional ``s`` and ``y``."""
+"""A user's own multi-task data in one ``.npz`` file (``X`` and optional ``s``), and a
+validation split that keeps every task in training."""
 
 from __future__ import annotations
 
@@ -32,3 +33,15 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None, np
     if x.ndim > 2:
         x = x.reshape(len(x), -1)
     return x, s, y
+
+
+def split_by_task(s: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, validation) indices: a seeded ``val_fraction`` of each task's points
+    held out, but never a task's last training point, so every task is seen in training."""
+    rng = np.random.default_rng(seed)
+    held_out = []
+    for task in np.unique(s):
+        members = rng.permutation(np.flatnonzero(s == task))
+        held_out.append(members[: min(round(val_fraction * len(members)), len(members) - 1)])
+    val = np.sort(np.concatenate(held_out)) if held_out else np.zeros(0, dtype=np.int64)
+    return np.setdiff1d(np.arange(len(s)), val), val

@@ -104,7 +104,7 @@ def format_table(rows: list[dict[str, float | str]]) -> str:
         "accuracy",
         "task probe (bal. acc.)",
         "I(S;Z) >= (nats)",
-        "s",
+        "seconds",
     )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from optprior._random import seeded_torch
 from optprior.data import MultiTaskData, TaskSplit
 from optprior.evaluation.metrics import downstream_accuracy, task_probe
 from optprior.experiments.config import EvaluationConfig
@@ -63,8 +64,16 @@ def evaluate(
     ``task_information`` (a lower bound on I(S;Z) in nats from the same probe's held-out
     log-loss) and, for the optimal
     prior, ``prior_log_normalizer`` (ln Z) and ``discriminator_accuracy`` (T telling test
-    z ~ q(z|x,s) from N(0, I) draws; 0.5 when q(z) matches N(0, I)).
+    z ~ q(z|x,s) from N(0, I) draws; 0.5 when q(z) matches N(0, I)). The random draws
+    come from torch seeded with ``seed``, so the scores depend on the model and seed alone.
     """
+    with seeded_torch(seed, model.training.device):  # scores depend on model and seed alone
+        return _metrics(model, data, config, seed)
+
+
+def _metrics(
+    model: BaseModel, data: MultiTaskData, config: EvaluationConfig, seed: int
+) -> dict[str, float | None]:
     bernoulli = data.likelihood == "bernoulli"
     prior = model.module_.prior
     # The optimal prior N(z; 0, I) e^T integrates to Z = 1 only if T is the exact log ratio.

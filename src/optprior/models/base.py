@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import warnings
+from contextlib import AbstractContextManager
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,8 +13,9 @@ import numpy as np
 import torch
 
 from optprior._io import atomic_torch_save
+from optprior._random import seeded_torch
 from optprior._settings import in_current_terms
-from optprior._validation import check_data, check_tasks
+from optprior._validation import check_data, check_tasks, whole_number
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
 from optprior.models.config import ModelConfig
 from optprior.models.module import VAEModule
@@ -138,6 +141,11 @@ class BaseModel:
         return self.module_
 
     # ------------------------------------------------------------------- fitting
+    def _seeded(self) -> AbstractContextManager[None]:
+        """Fitting draws from torch's streams seeded with ``training.seed`` and leaves the
+        user's streams as they were."""
+        return seeded_torch(self.training.seed, self.training.device)
+
     def fit(
         self,
         X: object,
@@ -156,19 +164,26 @@ class BaseModel:
         """
         x, tasks = self._tensors(X, s, "X", training=True)
         self.tasks_ = sorted(set(tasks.tolist())) if self.conditional else [0]
+        if len(self.tasks_) < self.n_tasks_:
+            warnings.warn(
+                f"s uses {len(self.tasks_)} task indices up to {self.tasks_[-1]}: every index "
+                "below that gets input weights of its own, used or not; map them to "
+                f"0..{len(self.tasks_) - 1} with np.unique(s, return_inverse=True)[1]",
+                stacklevel=2,
+            )
         x_val = s_val_t = None
         if X_val is not None:
             x_val, s_val_t = self._tensors(X_val, s_val, "X_val")
             if x_val.shape[1] != x.shape[1]:
                 raise ValueError(f"X_val has {x_val.shape[1]} features but X has {x.shape[1]}")
-        torch.manual_seed(self.training.seed)
-        self.module_ = self._build(x.shape[1], self.n_tasks_)
-        binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
-        trainer = Trainer(self.module_, self.training, binarize)
-        identity = {"class": type(self).__name__, "model": asdict(self.config)}
-        self.history_ = trainer.fit(
-            x, tasks, x_val, s_val_t, checkpoint, identity, self.reads_setting
-        )
+        with self._seeded():
+            self.module_ = self._build(x.shape[1], self.n_tasks_)
+            binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
+            trainer = Trainer(self.module_, self.training, binarize)
+            identity = {"class": type(self).__name__, "model": asdict(self.config)}
+            self.history_ = trainer.fit(
+                x, tasks, x_val, s_val_t, checkpoint, identity, self.reads_setting
+            )
         return self
 
     # ----------------------------------------------------------------- inference
@@ -219,6 +234,7 @@ class BaseModel:
         ``s`` is one task index for all draws or an (n,) array of them.
         """
         module = self._fitted()
+        n = whole_number(n, "n (the number of samples)", 1)
         module.eval()
         tasks = np.full(n, s) if np.ndim(s) == 0 else s
         task_array = check_tasks(tasks, n, self.tasks_ if self.conditional else None)
@@ -258,8 +274,11 @@ class BaseModel:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises many types for foreign or broken files
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if reason.startswith("Weights only load failed"):
+                reason = "it holds Python objects, which a model file never does"
             raise ModelFileError(
-                f"{path} is not a readable optprior model file ({error})"
+                f"{path} is not a readable optprior model file ({reason})"
             ) from None
         if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
             raise ModelFileError(f"{path} is not an optprior model file")
@@ -268,9 +287,19 @@ class BaseModel:
                 f"{path} has model file version {payload.get('version')}, "
                 f"this optprior reads version {FILE_VERSION}"
             )
-        saved = _MODEL_CLASSES.get(payload["class"])
+        saved = _MODEL_CLASSES.get(payload.get("class"))
         if saved is None or not issubclass(saved, cls):
-            raise ModelFileError(f"{path} holds a {payload['class']}, not a {cls.__name__}")
+            raise ModelFileError(f"{path} holds a {payload.get('class')}, not a {cls.__name__}")
+        try:
+            return saved._from_payload(payload, device, path)
+        except (KeyError, TypeError) as error:  # a field missing, or one no setting has
+            raise ModelFileError(
+                f"{path} is an optprior model file with missing or damaged contents "
+                f"({type(error).__name__}: {error})"
+            ) from None
+
+    @classmethod
+    def _from_payload(cls, payload: dict[str, Any], device: str | None, path: Path) -> BaseModel:
         # settings added since the file was written take the value the code had then
         known = recorded_defaults()
         training = in_current_terms(payload["training"], known, known)
@@ -278,10 +307,14 @@ class BaseModel:
             training["device"] = device
         elif training["device"].startswith("cuda") and not torch.cuda.is_available():
             training["device"] = "cpu"  # a model trained on a GPU, read on a machine without
-        model = saved(ModelConfig(**payload["config"]), TrainingConfig(**training))
+        model = cls(ModelConfig(**payload["config"]), TrainingConfig(**training))
         model.tasks_ = list(payload["tasks"])
         model.module_ = model._build(payload["x_dim"], model.n_tasks_)
-        model.module_.load_state_dict(payload["state_dict"])
+        try:
+            model.module_.load_state_dict(payload["state_dict"])
+        except RuntimeError as error:
+            first = str(error).splitlines()[0]
+            raise ModelFileError(f"{path}: its weights do not fit its settings ({first})") from None
         flush_subnormals_(model.module_)  # files written before the trainer flushed them
         model.module_.eval()
         model.history_ = History(**payload["history"])

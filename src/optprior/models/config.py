@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from optprior._validation import plain_numbers_
+from optprior._validation import layer_widths, plain_numbers_, whole_number
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -40,10 +40,11 @@ class ModelConfig:
         plain_numbers_(self)
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}")
-        if self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        self.discriminator_hidden_sizes = tuple(int(h) for h in self.discriminator_hidden_sizes)
+        self.latent_dim = whole_number(self.latent_dim, "latent_dim", 1)
+        self.hidden_sizes = layer_widths(self.hidden_sizes, "hidden_sizes")
+        self.discriminator_hidden_sizes = layer_widths(
+            self.discriminator_hidden_sizes, "discriminator_hidden_sizes"
+        )
         self.gaussian_logvar_bounds = tuple(float(b) for b in self.gaussian_logvar_bounds)
         if len(self.gaussian_logvar_bounds) != 2 or not (
             self.gaussian_logvar_bounds[0] < self.gaussian_logvar_bounds[1]

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 
-import torch
-
 from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior, Prior
 from optprior.training import Trainer
@@ -128,14 +126,14 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         if X_val is not None:
             _, x_val, s_val_t = cvae._checked(X_val, s_val)
         self.tasks_ = list(cvae.tasks_)
-        torch.manual_seed(self.training.seed)
-        self.module_ = self._build(x.shape[1], self.n_tasks_)
-        source = cvae._fitted()
-        self.module_.encoder.load_state_dict(source.encoder.state_dict())
-        self.module_.decoder.load_state_dict(source.decoder.state_dict())
-        binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
-        trainer = Trainer(self.module_, self.training, binarize)
-        prior_epochs = trainer.fit_prior(x, tasks, x_val, s_val_t)
+        with self._seeded():
+            self.module_ = self._build(x.shape[1], self.n_tasks_)
+            source = cvae._fitted()
+            self.module_.encoder.load_state_dict(source.encoder.state_dict())
+            self.module_.decoder.load_state_dict(source.decoder.state_dict())
+            binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
+            trainer = Trainer(self.module_, self.training, binarize)
+            prior_epochs = trainer.fit_prior(x, tasks, x_val, s_val_t)
         history = cvae.history_ or History()
         self.history_ = History(
             list(history.epochs), history.best_epoch, history.stopped_early, prior_epochs

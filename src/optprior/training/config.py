@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from optprior._settings import differences, in_current_terms
-from optprior._validation import plain_numbers_
+from optprior._validation import plain_numbers_, whole_number
 
 DISCRIMINATOR_SCHEDULES = ("interleaved", "deferred", "epoch")
 # Schedules that train T on the z the model steps drew (no encoder pass of their own).
@@ -163,11 +163,9 @@ class TrainingConfig:
             "discriminator_epochs",
         )
         for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("warmup_epochs", "patience"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            setattr(self, name, whole_number(getattr(self, name), name, 1))
+        for name in ("warmup_epochs", "patience", "seed"):
+            setattr(self, name, whole_number(getattr(self, name), name, 0))
         for name in ("learning_rate", "discriminator_learning_rate"):
             if not getattr(self, name) > 0:  # also refuses NaN
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
