@@ -263,3 +263,16 @@ def test_fitting_leaves_the_callers_random_state_as_it_was(two_tasks):
     cvae = CVAE(**FAST).fit(x, s)
     PostHocOptimalPriorCVAE.from_cvae(cvae, x, s)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_settings_are_shown_and_copied_like_scikit_learn_estimators(two_tasks):
+    model = CVAE(latent_dim=3, epochs=2, hidden_sizes=(16,))
+    assert repr(model) == "CVAE(latent_dim=3, hidden_sizes=(16,), epochs=2)"
+    assert repr(VAE()) == "VAE()"
+    params = model.get_params()
+    assert params["latent_dim"] == 3 and params["learning_rate"] == 1e-4
+    copy = CVAE(**params)
+    assert copy.get_params() == params and copy.module_ is None
+    x, s = two_tasks
+    z = CVAE(**FAST).fit_transform(x, s)
+    np.testing.assert_array_equal(z, CVAE(**FAST).fit(x, s).transform(x, s))

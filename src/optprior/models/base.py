@@ -87,6 +87,16 @@ class BaseModel:
         self.tasks_: list[int] = []
         self.history_: History | None = None
 
+    def get_params(self) -> dict[str, Any]:
+        """Every setting (``ModelConfig`` and ``TrainingConfig`` fields) by name;
+        ``type(model)(**model.get_params())`` makes an unfitted copy."""
+        return {**asdict(self.config), **asdict(self.training)}
+
+    def __repr__(self) -> str:
+        defaults = type(self)().get_params()
+        changed = {k: v for k, v in self.get_params().items() if v != defaults[k]}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
     # ----------------------------------------------------------------- structure
     @classmethod
     def reads_setting(cls, name: str) -> bool:
@@ -213,6 +223,10 @@ class BaseModel:
     def transform(self, X: object, s: object = None) -> np.ndarray:
         """Posterior means E[z | x, s]: (N, latent_dim), the task-invariant representation."""
         return self.posterior(X, s)[0]
+
+    def fit_transform(self, X: object, s: object = None, **fit_options: Any) -> np.ndarray:
+        """``fit(X, s, **fit_options)``, then ``transform(X, s)``: (N, latent_dim)."""
+        return self.fit(X, s, **fit_options).transform(X, s)
 
     def score_samples(self, X: object, s: object = None, n_samples: int = 1000) -> np.ndarray:
         """Importance-sampled test log-likelihood ln p(x | s) per point (nats): (N,).
