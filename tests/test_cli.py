@@ -147,7 +147,8 @@ def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
     table = (tmp_path / "results.md").read_text()
     assert "| cvae | 2/0 | -11.00 ± 1.41 |" in table
     rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
-    assert rows[1:] == ["| vae", "| cvae", "| mine"]  # a method of one's own comes last
+    assert rows[1:5] == ["| vae", "| cvae", "| mine", "| run"]  # a method of one's own last
+    assert "| usps-mnist/cvae/seed-1 | ok |" in table.split("## Runs")[1]  # one row per run
     assert (tmp_path / "results.csv").is_file()
 
 

@@ -14,7 +14,7 @@ from optprior.experiments.config import ExperimentConfig, quick_overrides, resol
 from optprior.experiments.figures import save_figure
 from optprior.experiments.results_figure import results_figure
 from optprior.experiments.runner import Executor, plan, run_sweep
-from optprior.experiments.tables import csv_table, markdown_table, summarize
+from optprior.experiments.tables import csv_table, markdown_table, runs_table, summarize
 
 RESULTS_FIGURE = "results.png"
 
@@ -82,8 +82,8 @@ def collect(out: Path) -> list[dict[str, Any]]:
 
 
 def write_tables(results: list[dict[str, Any]], out: Path) -> None:
-    """``results.md`` (with figure links), ``results.csv`` and, once a run has finished,
-    ``results.png`` (``results_figure``) under ``out``."""
+    """``results.md`` (summary table, one row per run, figure links), ``results.csv`` and,
+    once a run has finished, ``results.png`` (``results_figure``) under ``out``."""
     rows = summarize(results)
     figures = []
     for result in sorted(results, key=lambda r: r["run"]):
@@ -93,6 +93,7 @@ def write_tables(results: list[dict[str, Any]], out: Path) -> None:
     if any(r.get("status") == "ok" for r in results):
         save_figure(results_figure(results), out / RESULTS_FIGURE)
         text += f"\n![every run by setting and method]({RESULTS_FIGURE})\n"
+    text += "\n## Runs\n\n" + runs_table(results)
     if figures:
         text += "\n## Figures\n\n" + "\n".join(figures) + "\n"
     write_text_atomic(out / "results.md", text)
