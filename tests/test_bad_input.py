@@ -39,6 +39,8 @@ def fitted(two_tasks):
         (lambda x, s: (x, None), "task index of each point"),
         (lambda x, s: (x.astype(str).astype(object) + "a", s), "numeric array"),
         (lambda x, s: (x, np.array(["usps", "mnist"])[s]), r"integer task indices 0\.\.K-1"),
+        (lambda x, s: (x, np.array(["0", "1"])[s]), r"integer task indices 0\.\.K-1"),
+        (lambda x, s: (x, np.where(s == 1, None, 0).astype(object)), "missing task indices"),
     ],
 )
 def test_fit_rejects(two_tasks, mutate, message):
@@ -190,10 +192,14 @@ def test_settings_of_the_wrong_type_are_named(settings, message):
         CVAE(**settings)
 
 
-def test_whole_floats_are_taken_as_ints():
-    model = CVAE(latent_dim=3.0, epochs=np.float64(2), hidden_sizes=[8.0])
+def test_whole_floats_and_numpy_integers_are_taken_as_ints():
+    model = CVAE(latent_dim=3.0, epochs=np.float64(2), hidden_sizes=np.array([8, 4]))
     assert model.config.latent_dim == 3 and isinstance(model.config.latent_dim, int)
-    assert model.training.epochs == 2 and model.config.hidden_sizes == (8,)
+    assert model.training.epochs == 2 and model.config.hidden_sizes == (8, 4)
+    assert all(type(width) is int for width in model.config.hidden_sizes)
+    for bad in (float("inf"), float("nan"), np.bool_(True)):
+        with pytest.raises(ValueError, match="patience must be a whole number"):
+            CVAE(patience=bad)
 
 
 def test_sample_count_is_checked(fitted):
@@ -202,11 +208,16 @@ def test_sample_count_is_checked(fitted):
 
 
 def test_written_files_get_the_permissions_open_would_give(tmp_path, fitted):
-    previous = os.umask(0o022)
+    kept = tmp_path / "private.txt"
+    kept.write_text("old")
+    kept.chmod(0o600)
+    previous = os.umask(0o027)
     try:
         fitted.save(tmp_path / "model.pt")
         write_text_atomic(tmp_path / "notes.txt", "shared")
+        write_text_atomic(kept, "new")
     finally:
         os.umask(previous)
-    for name in ("model.pt", "notes.txt"):
-        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644  # readable by the group
+    for name in ("model.pt", "notes.txt"):  # 0666 less the umask, as open() would give
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and kept.read_text() == "new"

@@ -138,6 +138,7 @@ def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
             "run": f"usps-mnist/{method}/seed-{seed}",
             "setting": "usps-mnist",
             "method": method,
+            "seed": seed,
             "status": "ok",
             "metrics": {"test_log_likelihood": value},
         }

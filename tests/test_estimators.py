@@ -265,7 +265,7 @@ def test_fitting_leaves_the_callers_random_state_as_it_was(two_tasks):
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_settings_are_shown_and_copied_like_scikit_learn_estimators(two_tasks):
+def test_settings_are_listed_shown_and_copied(two_tasks):
     model = CVAE(latent_dim=3, epochs=2, hidden_sizes=(16,))
     assert repr(model) == "CVAE(latent_dim=3, hidden_sizes=(16,), epochs=2)"
     assert repr(VAE()) == "VAE()"

@@ -424,3 +424,27 @@ def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
 def test_ablation_configs_resolve(path):
     raw = read_config_file(path)
     assert resolve(raw["setting"], raw).setting == raw["setting"]
+
+
+def test_scoring_repeats_its_numbers_and_leaves_the_callers_random_state(two_tasks):
+    from helpers import FAST
+
+    from optprior.data import MultiTaskData, TaskSplit
+    from optprior.experiments.config import EvaluationConfig
+    from optprior.experiments.evaluate import evaluate
+    from optprior.models import OptimalPriorCVAE
+
+    x, s = two_tasks
+    y = np.arange(len(x)) % 3
+    split = TaskSplit(X=x, s=s, y=y, index=np.arange(len(x)))
+    data = MultiTaskData("toy", 0, split, split, split, ("a", "b"), (3, 4), "bernoulli", 1)
+    model = OptimalPriorCVAE(**FAST).fit(x, s)
+    config = EvaluationConfig(n_samples=20, probe_points=60, figures=False)
+    torch.manual_seed(1)
+    expected = torch.rand(2)
+    torch.manual_seed(1)
+    first = evaluate(model, data, config, seed=3)
+    assert torch.equal(torch.rand(2), expected)  # the caller's stream went on untouched
+    torch.manual_seed(99)  # another state before scoring: the same numbers
+    assert evaluate(model, data, config, seed=3) == first
+    assert evaluate(model, data, config, seed=4) != first

@@ -75,6 +75,22 @@ def test_figure_shows_each_finished_seed_joined_across_methods():
     plt.close(figure)
 
 
+def test_a_missing_seed_breaks_its_line_and_non_finite_scores_are_counted():
+    results = [
+        _result("faces", "vae", 0, 650.0),
+        _result("faces", "vae", 1, 655.0),
+        _result("faces", "cvae", 0, 660.0),  # no seed 1
+        _result("faces", "optimal", 0, float("nan")),
+        _result("faces", "optimal", 1, 670.0),
+    ]
+    figure = results_figure(results)
+    lines = _seed_lines(figure.axes[0])
+    np.testing.assert_array_equal(lines[0].get_ydata(), [650.0, 660.0, np.nan])
+    np.testing.assert_array_equal(lines[1].get_ydata(), [655.0, np.nan, 670.0])
+    assert [t.get_text() for t in figure.texts] == ["1 non-finite score(s) not drawn"]
+    plt.close(figure)
+
+
 def test_figure_without_finished_runs_is_refused():
     with pytest.raises(ValueError, match="no finished run"):
         results_figure([_result("faces", "vae", 0, 1.0, status="failed")])
@@ -82,7 +98,7 @@ def test_figure_without_finished_runs_is_refused():
 
 def test_tables_link_the_figure_once_a_run_has_finished(tmp_path):
     write_tables([_result("faces", "vae", 0, 1.0, status="failed")], tmp_path)
-    assert not (tmp_path / "results.png").exists()
+    assert not (tmp_path / "results.png").exists() and (tmp_path / "results.csv").is_file()
     assert "results.png" not in (tmp_path / "results.md").read_text()
 
     write_tables([_result("faces", "vae", 0, 660.0)], tmp_path)

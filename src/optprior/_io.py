@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,16 +18,16 @@ def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tupl
     """Yield ``(stream, temporary_path)``; ``path`` appears only if the block completes.
 
     The temporary file lives in ``path``'s folder (so the rename is atomic) and is removed
-    on any error or interruption, leaving an existing ``path`` untouched. The file gets the
-    permissions a plain ``open`` would give it.
+    on any error or interruption, leaving an existing ``path`` untouched. A new file gets
+    the permissions a plain ``open`` would give it; a replaced one keeps its own.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    temporary = Path(name)
+    handle, temporary = _create_beside(path, suffix)
     try:
-        os.chmod(temporary, _new_file_mode())  # mkstemp's 0600 would hide it from the group
         with os.fdopen(handle, "wb") as stream:
+            if path.exists():
+                os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
             yield stream, temporary
             stream.flush()
             os.fsync(stream.fileno())  # the data reach the disk before the rename does
@@ -35,11 +36,17 @@ def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tupl
         temporary.unlink(missing_ok=True)
 
 
-def _new_file_mode() -> int:
-    """The mode ``open`` gives a new file: 0666 less the process's umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _create_beside(path: Path, suffix: str) -> tuple[int, Path]:
+    """A new, uniquely named file in ``path``'s folder, opened for writing with mode 0666
+    less the umask (as ``open`` does; ``tempfile.mkstemp`` would give 0600)."""
+    for _ in range(100):
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

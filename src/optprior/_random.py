@@ -10,10 +10,15 @@ import torch
 
 @contextmanager
 def seeded_torch(seed: int, device: str | torch.device = "cpu") -> Iterator[None]:
-    """Torch's global random streams (the CPU's, and ``device``'s if it is a GPU) seeded
-    with ``seed`` inside the block; the caller's states are restored after it."""
+    """Torch's CPU random stream, and ``device``'s if it is a GPU, seeded with ``seed``
+    inside the block; the caller's states of both are restored after it."""
     device = torch.device(device)
-    cuda = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(seed)
+    gpus = []
+    if device.type == "cuda":
+        gpus = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=gpus):
+        torch.random.default_generator.manual_seed(seed)
+        for index in gpus:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
         yield

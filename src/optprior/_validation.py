@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import fields
 
@@ -18,8 +20,15 @@ def plain_numbers_(config: object) -> None:
 
 
 def whole_number(value: object, name: str, minimum: int) -> int:
-    """``value`` as an int >= ``minimum`` (3.0 is taken as 3), or a ``ValueError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    """``value`` as an int >= ``minimum`` (3.0 and ``np.int64(3)`` are taken as 3), or a
+    ``ValueError`` naming it."""
+    whole = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool | np.bool_)
+        and math.isfinite(value)
+        and value == int(value)
+    )
+    if not whole:
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
@@ -67,15 +76,22 @@ def check_tasks(
     if s is None:
         raise ValueError(f"{name} (the task index of each point) is required for this model")
     array = np.asarray(s)
-    if array.dtype.kind not in "biuf":
-        try:
-            array = array.astype(np.float64)
-        except (TypeError, ValueError):
+    if array.dtype.kind in "USO":
+        labels = array.dtype.kind != "O" or any(isinstance(v, str) for v in array.ravel())
+        if not labels:
+            try:
+                array = array.astype(np.float64)  # e.g. Python ints, pandas' nullable integers
+            except (TypeError, ValueError):
+                labels = True
+        if labels:
             raise ValueError(
                 f"{name} must hold integer task indices 0..K-1, got values such as "
                 f"{array.ravel()[:3].tolist()}; map labels to indices with "
                 f"np.unique({name}, return_inverse=True)[1]"
-            ) from None
+            )
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        row = int(np.flatnonzero(np.isnan(array.ravel()))[0])
+        raise ValueError(f"{name} has missing task indices (first in row {row})")
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-D (n_points,), got shape {array.shape}")
     if array.shape[0] != n_points:

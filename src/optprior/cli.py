@@ -121,7 +121,7 @@ def _train(args: argparse.Namespace) -> int:
     from optprior.data.user import read_npz, split_by_task
     from optprior.experiments.evaluate import binarized
 
-    x, s, _ = read_npz(args.data)
+    x, s = read_npz(args.data)
     s = np.zeros(len(x), dtype=np.int64) if s is None else check_tasks(s, len(x))
     if not 0.0 <= args.val_fraction < 1.0:
         raise ValueError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
@@ -179,7 +179,7 @@ def _embed(args: argparse.Namespace) -> int:
     from optprior.models.base import BaseModel
 
     model = BaseModel.load(args.model, device=args.device)
-    x, s, _ = read_npz(args.data)
+    x, s = read_npz(args.data)
     if s is None and model.conditional:
         if len(model.tasks_) > 1:
             raise ValueError(
@@ -355,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-fraction",
         type=float,
         default=0.1,
-        help="share of points held out for early stopping (default 0.1)",
+        help="share of each task's points held out for early stopping, never a task's "
+        "last point (default 0.1)",
     )
     train.add_argument(
         "--seed",

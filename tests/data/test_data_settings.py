@@ -183,3 +183,6 @@ def test_usps_box_redraws_only_the_usps_digits(
         assert not images[:, :4].any() and not images[:, :, 24:].any()  # blank outside
     with pytest.raises(ValueError, match="usps_box applies to the settings with USPS"):
         load_setting("svhn-synth", 0, tmp_path, usps_box=20)
+    for box, message in ((29, "usps_box 29 does not fit"), (20.5, "whole number"), (0, ">= 1")):
+        with pytest.raises(ValueError, match=message):
+            load_setting("mnist-usps", 2, tmp_path, usps_box=box, **options)

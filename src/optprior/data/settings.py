@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from optprior._validation import whole_number
 from optprior.data.datasets import read_native
 from optprior.data.transforms import in_centred_box, resize_images, to_float01
 
@@ -145,8 +146,12 @@ def _two_task(
     source, target = _PAIRS[name]
     colour = source in ("svhn", "synth")
     size = tuple(image_size or (_COLOUR_SIZE if colour else _DIGIT_SIZE))
-    if usps_box is not None and "usps" not in (source, target):
-        raise ValueError(f"usps_box applies to the settings with USPS, not to {name!r}")
+    if usps_box is not None:
+        if "usps" not in (source, target):
+            raise ValueError(f"usps_box applies to the settings with USPS, not to {name!r}")
+        usps_box = whole_number(usps_box, "usps_box", 1)
+        if usps_box > min(size):
+            raise ValueError(f"usps_box {usps_box} does not fit the {size} canvas")
     source_rng, target_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
     )

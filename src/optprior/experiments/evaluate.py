@@ -65,9 +65,10 @@ def evaluate(
     log-loss) and, for the optimal
     prior, ``prior_log_normalizer`` (ln Z) and ``discriminator_accuracy`` (T telling test
     z ~ q(z|x,s) from N(0, I) draws; 0.5 when q(z) matches N(0, I)). The random draws
-    come from torch seeded with ``seed``, so the scores depend on the model and seed alone.
+    come from torch seeded with ``seed``: scoring a model again repeats its scores on the
+    same device and torch version.
     """
-    with seeded_torch(seed, model.training.device):  # scores depend on model and seed alone
+    with seeded_torch(seed, model.training.device):
         return _metrics(model, data, config, seed)
 
 

@@ -89,12 +89,14 @@ def write_tables(results: list[dict[str, Any]], out: Path) -> None:
     for result in sorted(results, key=lambda r: r["run"]):
         for name in result.get("figures", []):
             figures.append(f"- {result['run']}: [{name}]({result['run']}/{name})")
+    write_text_atomic(out / "results.csv", csv_table(rows))
     text = "# Results\n\n" + markdown_table(rows)
-    if any(r.get("status") == "ok" for r in results):
+    try:
         save_figure(results_figure(results), out / RESULTS_FIGURE)
         text += f"\n![every run by setting and method]({RESULTS_FIGURE})\n"
+    except ValueError:  # no finished run has a score to draw yet
+        pass
     text += "\n## Runs\n\n" + runs_table(results)
     if figures:
         text += "\n## Figures\n\n" + "\n".join(figures) + "\n"
     write_text_atomic(out / "results.md", text)
-    write_text_atomic(out / "results.csv", csv_table(rows))

@@ -3,6 +3,7 @@ the paper's mean beside them."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from typing import Any
@@ -43,19 +44,25 @@ def results_figure(results: list[dict[str, Any]]) -> plt.Figure:
     """One panel per (metric, setting) of the finished runs in ``results`` (``result.json``
     contents): a dot per seed, the seeds of one setting joined across methods (they share
     the data split), mean ± sample std in black and the paper's mean in red (hollow where
-    the paper's digits are only partly legible). Failed runs are left out.
+    the paper's digits are only partly legible). Failed runs are left out, and so are
+    non-finite scores, which the figure counts in a note. Raises ``ValueError`` when no
+    finished run has a score to draw.
     """
-    scores: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(
+    scores: dict[tuple[str, str], dict[str, dict[int, float]]] = defaultdict(
         lambda: defaultdict(dict)
     )
+    not_finite = 0
     for result in results:
         if result.get("status") != "ok":
             continue
         for key, _ in FIGURE_METRICS:
-            value = result["metrics"].get(key)
-            if value is not None:
-                seed = result["run"].rsplit("/", 1)[-1]  # "seed-k", as in the run folders
-                scores[(key, result["setting"])][result["method"]][seed] = value
+            value = (result.get("metrics") or {}).get(key)
+            if value is None:
+                continue
+            if not math.isfinite(value):
+                not_finite += 1
+                continue
+            scores[(key, result["setting"])][result["method"]][result["seed"]] = value
     metrics = [(k, label) for k, label in FIGURE_METRICS if any(m == k for m, _ in scores)]
     settings = sorted({setting for _, setting in scores})
     if not settings:
@@ -90,16 +97,18 @@ def results_figure(results: list[dict[str, Any]]) -> plt.Figure:
         ),
     ]
     figure.legend(handles=legend, loc="lower center", ncol=4, frameon=False)
+    if not_finite:
+        figure.text(0.01, 0.01, f"{not_finite} non-finite score(s) not drawn", fontsize=8)
     figure.tight_layout(rect=(0, 0.06, 1, 1))
     return figure
 
 
-def _panel(ax: plt.Axes, key: str, setting: str, by_method: dict[str, dict[str, float]]) -> None:
+def _panel(ax: plt.Axes, key: str, setting: str, by_method: dict[str, dict[int, float]]) -> None:
     methods = sorted(by_method, key=method_position)
     seeds = sorted({seed for values in by_method.values() for seed in values})
-    for seed in seeds:
-        points = [(i, by_method[m][seed]) for i, m in enumerate(methods) if seed in by_method[m]]
-        ax.plot(*zip(*points, strict=True), "o-", color="0.6", lw=0.7, ms=3.5, zorder=1)
+    for seed in seeds:  # NaN where a method lacks the seed: the line breaks there
+        values = [by_method[m].get(seed, math.nan) for m in methods]
+        ax.plot(range(len(methods)), values, "o-", color="0.6", lw=0.7, ms=3.5, zorder=1)
     published = PUBLISHED.get(key, {}).get(setting, {})
     for i, method in enumerate(methods):
         values = np.array(list(by_method[method].values()))

@@ -306,7 +306,9 @@ class BaseModel:
             raise ModelFileError(f"{path} holds a {payload.get('class')}, not a {cls.__name__}")
         try:
             return saved._from_payload(payload, device, path)
-        except (KeyError, TypeError) as error:  # a field missing, or one no setting has
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as error:  # damaged fields
             raise ModelFileError(
                 f"{path} is an optprior model file with missing or damaged contents "
                 f"({type(error).__name__}: {error})"
