@@ -106,9 +106,11 @@ def csv_table(rows: list[dict[str, Any]]) -> str:
 def runs_table(results: list[dict[str, Any]]) -> str:
     """One Markdown row per run: where and how long it trained, and its test ln p(x|s).
 
-    Training minutes are ``training_seconds`` (every epoch, across resumes) where recorded,
-    else ``wall_seconds`` (marked *: the part after the last resume if one was resumed).
+    Training minutes are ``training_seconds`` (every epoch's wall time, across resumes,
+    pauses of the process included) where recorded, else ``wall_seconds`` (marked * when
+    the run was resumed: then only the part after the last resume).
     """
+    partial = False
     lines = [
         "| run | status | device | epochs run (best, from 0) | training minutes | "
         "test ln p(x\\|s) |",
@@ -118,15 +120,15 @@ def runs_table(results: list[dict[str, Any]]) -> str:
         seconds = r.get("training_seconds")
         minutes = "" if seconds is None else f"{seconds / 60:.0f}"
         if seconds is None and r.get("wall_seconds") is not None:
-            minutes = f"{r['wall_seconds'] / 60:.0f}" + (
-                "*" if r.get("resumed_from_checkpoint") else ""
-            )
+            resumed = bool(r.get("resumed_from_checkpoint"))
+            partial |= resumed
+            minutes = f"{r['wall_seconds'] / 60:.0f}" + ("*" if resumed else "")
         device = r.get("config", {}).get("training", {}).get("device", "")
         epochs = "" if r.get("epochs_run") is None else f"{r['epochs_run']} ({r.get('best_epoch')})"
         score = (r.get("metrics") or {}).get("test_log_likelihood")
         cells = [r["run"], r.get("status", ""), device, epochs, minutes]
         cells.append("" if score is None else f"{score:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
-    if any(line.split(" | ")[4].endswith("*") for line in lines[2:]):
+    if partial:
         lines.append("\n\\* wall time after the last resume only (no `training_seconds` recorded).")
     return "\n".join(lines) + "\n"
