@@ -206,9 +206,8 @@ def main() -> None:
     # Each round times one epoch of every method in turn, each followed by its reference
     # products, so a ratio compares measurements minutes apart even if the machine's
     # speed drifts over the run; the table gives medians over rounds (min-max beside).
-    # The host's speed drifts between epochs minutes apart, so after each epoch the CVAE's
-    # bare products are timed as a probe of that speed; the ratio rows scaled by it compare
-    # epochs as if both had run at the same host speed.
+    # After each epoch the CVAE's bare products are also timed as a probe of the host's
+    # speed; the ratio rows scaled by it compare epochs as if both ran at the same speed.
     cvae_work = epoch_work(config, training, args.points, False)
     seconds = {name: [] for name, _, _ in runs}
     probes = {name: [] for name, _, _ in runs}
@@ -217,12 +216,14 @@ def main() -> None:
         for name, method, extra in runs:
             model = method(**settings, **extra).fit(x, s)
             seconds[name].append(model.history_.epochs[0]["seconds"])
-            probes[name].append(reference_seconds(cvae_work, args.device))
             training_of_run = TrainingConfig(**extra)
             work = epoch_work(config, training_of_run, args.points, method is OptimalPriorCVAE)
+            reference = reference_seconds(work, args.device)
+            same = work == cvae_work  # VAE and CVAE: the probe is this reference itself
+            probes[name].append(reference if same else reference_seconds(cvae_work, args.device))
             total = sum(flops(products) * count for products, count in work) / 1e9
             achieved = total / seconds[name][-1]
-            shares[name].append((achieved, total / reference_seconds(work, args.device)))
+            shares[name].append((achieved, total / reference))
     for name, _, _ in runs:
         ratios = [a / r for a, r in shares[name]]
         achieved, reference = shares[name][np.argsort(ratios)[len(ratios) // 2]]
