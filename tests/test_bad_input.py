@@ -221,3 +221,18 @@ def test_written_files_get_the_permissions_open_would_give(tmp_path, fitted):
     for name in ("model.pt", "notes.txt"):  # 0666 less the umask, as open() would give
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and kept.read_text() == "new"
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"n_samples": 0}, r"\[evaluation\] n_samples must be >= 1"),
+        ({"test_points": -1}, r"\[evaluation\] test_points must be >= 0"),
+        ({"probe_points": 2.5}, r"\[evaluation\] probe_points must be a whole number"),
+    ],
+)
+def test_evaluation_settings_are_named(settings, message):
+    from optprior.experiments.config import EvaluationConfig
+
+    with pytest.raises(ValueError, match=message):
+        EvaluationConfig(**settings)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from optprior._validation import whole_number
 from optprior.data import SETTINGS, setting_options
 from optprior.models.config import ModelConfig
 from optprior.models.methods import METHODS, PAPER_METHODS
@@ -47,11 +48,8 @@ class EvaluationConfig:
     figures: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("n_samples", "probe_points"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"[evaluation] {name} must be >= 1, got {getattr(self, name)}")
-        if self.test_points < 0:
-            raise ValueError(f"[evaluation] test_points must be >= 0, got {self.test_points}")
+        for name, minimum in (("n_samples", 1), ("probe_points", 1), ("test_points", 0)):
+            setattr(self, name, whole_number(getattr(self, name), f"[evaluation] {name}", minimum))
 
 
 # The paper's protocol per family of settings (not in the paper: see docs/experiments.md).
