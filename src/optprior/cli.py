@@ -1,4 +1,4 @@
-"""The ``optprior`` command line: demo, reproduce, tables, config, train, embed."""
+"""The ``optprior`` command line: demo, reproduce, tables, config, train, compare, embed."""
 
 from __future__ import annotations
 
@@ -88,6 +88,41 @@ def _reproduce(args: argparse.Namespace) -> int:
         args.rescore,
         None if args.cvae_runs is None else Path(args.cvae_runs),
     )
+    return _report(results, out)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from optprior.experiments.config import own_data_config, read_config_file
+    from optprior.experiments.reproduce import sweep
+    from optprior.experiments.runner import local_executor, plan
+
+    cli: dict[str, Any] = {}
+    if args.methods:
+        cli["methods"] = list(args.methods)
+    if args.seeds is not None:
+        cli["seeds"] = args.seeds
+    tables = {
+        "data": {
+            "test_fraction": args.test_fraction,
+            "val_fraction": args.val_fraction,
+            "target_task": args.target_task,
+        },
+        "model": {"likelihood": args.likelihood},
+        "training": {"epochs": args.epochs, "device": args.device},
+        "evaluation": {"n_samples": args.samples},
+    }
+    for table, values in tables.items():
+        cli[table] = {key: value for key, value in values.items() if value is not None}
+    file_overrides = read_config_file(args.config) if args.config else {}
+    config = own_data_config(args.data, args.name, file_overrides, cli)
+    out = Path(args.out)
+    runs = plan(config, out, progress=not args.quiet and args.jobs == 1)
+    return _report(sweep(runs, out, local_executor(args.jobs), not args.quiet), out)
+
+
+def _report(results: list[dict[str, Any]], out: Path) -> int:
+    """Print ``out``'s results.md and a count of this sweep's runs; exit status 1 if any
+    failed."""
     counts = Counter(r["status"] for r in results)
     print((out / "results.md").read_text())
     running = f", {counts['running']} being trained by other processes" if counts["running"] else ""
@@ -121,7 +156,8 @@ def _train(args: argparse.Namespace) -> int:
     from optprior.data.user import read_npz, split_by_task
     from optprior.experiments.evaluate import binarized
 
-    x, s = read_npz(args.data)
+    arrays = read_npz(args.data)
+    x, s = arrays.X, arrays.s
     s = np.zeros(len(x), dtype=np.int64) if s is None else check_tasks(s, len(x))
     if not 0.0 <= args.val_fraction < 1.0:
         raise ValueError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
@@ -179,7 +215,8 @@ def _embed(args: argparse.Namespace) -> int:
     from optprior.models.base import BaseModel
 
     model = BaseModel.load(args.model, device=args.device)
-    x, s = read_npz(args.data)
+    arrays = read_npz(args.data)
+    x, s = arrays.X, arrays.s
     if s is None and model.conditional:
         if len(model.tasks_) > 1:
             raise ValueError(
@@ -368,6 +405,70 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare the methods on your own multi-task data: tables and figures",
+        description="Train and score every method x seed on FILE.npz (X (N, D) or images "
+        "(N, H, W[, C]); optional s (N,) task indices 0..K-1; optional y (N,) class labels, "
+        "-1 where unknown, for the downstream accuracy), as optprior reproduce does for the "
+        "paper's settings. A --test-fraction of each task, the same for every run, is the "
+        "test set; a seeded --val-fraction of the rest chooses the epoch. Runs go to "
+        "OUT/NAME/<method>/seed-<k>/, OUT/results.md and results.png compare them; "
+        "started again, it skips finished runs and goes on from checkpoints.",
+    )
+    compare.add_argument("--data", required=True, help=".npz file with X, optional s and y")
+    compare.add_argument("--out", default="runs", help="output folder (default ./runs)")
+    compare.add_argument("--name", default=None, help="the setting's name (default: file stem)")
+    compare.add_argument(
+        "--methods",
+        type=_methods,
+        default=None,
+        help=f"comma-separated methods from {','.join(METHODS)} (default: the config's, "
+        f"else {','.join(PAPER_METHODS)})",
+    )
+    compare.add_argument("--seeds", type=int, default=None, help="runs per method (default 3)")
+    compare.add_argument(
+        "--config",
+        default=None,
+        help="TOML file: methods, seeds and tables [data], [model], [training], [evaluation]",
+    )
+    compare.add_argument(
+        "--likelihood",
+        choices=["bernoulli", "gaussian"],
+        default=None,
+        help="decoder likelihood (default bernoulli: X in [0, 1])",
+    )
+    compare.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 200)")
+    compare.add_argument(
+        "--test-fraction",
+        type=float,
+        default=None,
+        help="share of each task's points in the test set (default 0.2)",
+    )
+    compare.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="share of each task's other points held out for early stopping (default 0.1)",
+    )
+    compare.add_argument(
+        "--target-task",
+        type=int,
+        default=None,
+        help="score this task only (default: every task)",
+    )
+    compare.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="importance samples per point for the log-likelihood (default 1000)",
+    )
+    compare.add_argument("--jobs", type=int, default=1, help="parallel local worker processes")
+    compare.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    compare.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
+    compare.add_argument("--quiet", action="store_true", help="no progress bars")
+    compare.set_defaults(run=_compare)
 
     embed = commands.add_parser(
         "embed",

@@ -1,19 +1,40 @@
-"""A user's own multi-task data in one ``.npz`` file (``X`` and optional ``s``), and a
-validation split that keeps every task in training."""
+"""A user's own multi-task data in one ``.npz`` file (``X``, optional ``s`` and ``y``), its
+validation split that keeps every task in training, and its train/val/test splits for
+``optprior compare``."""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import os
 import zipfile
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from optprior._validation import check_data, check_tasks
+from optprior.data.settings import MultiTaskData, TaskSplit
 
-def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(X, s)`` from ``path``; images (N, H, W[, C]) are flattened to (N, D).
+#: Seed of the test split of ``own_data_setting``: the same test points for every run.
+TEST_SPLIT_SEED = 0
 
-    ``s`` (task indices) is None where the file lacks it; other arrays are not read.
+
+class NpzArrays(NamedTuple):
+    """``X`` (N, D), task indices ``s`` (N,) or None, labels ``y`` (N,) or None, and the
+    shape of one row before flattening (``(D,)`` for vectors, ``(H, W[, C])`` for images)."""
+
+    X: np.ndarray
+    s: np.ndarray | None
+    y: np.ndarray | None
+    shape: tuple[int, ...]
+
+
+def read_npz(path: str | os.PathLike) -> NpzArrays:
+    """The arrays of ``path``; images (N, H, W[, C]) are flattened to (N, D).
+
+    ``s`` (task indices) and ``y`` (class labels) are None where the file lacks them;
+    other arrays are not read.
     """
     path = Path(path)
     if not path.is_file():
@@ -29,9 +50,11 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
             raise ValueError(f"{path} has no array 'X' (found: {sorted(arrays.files)})")
         x = arrays["X"]
         s = arrays["s"] if "s" in arrays else None
+        y = arrays["y"] if "y" in arrays else None
+    shape = tuple(x.shape[1:])
     if x.ndim > 2:
         x = x.reshape(len(x), -1)
-    return x, s
+    return NpzArrays(x, s, y, shape)
 
 
 def split_by_task(s: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,3 +67,94 @@ def split_by_task(s: np.ndarray, val_fraction: float, seed: int) -> tuple[np.nda
         held_out.append(members[: min(round(val_fraction * len(members)), len(members) - 1)])
     val = np.sort(np.concatenate(held_out)) if held_out else np.zeros(0, dtype=np.int64)
     return np.setdiff1d(np.arange(len(s)), val), val
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of the bytes of ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _labels(y: np.ndarray, n_points: int) -> np.ndarray:
+    """Class labels ``y`` as int64 (N,), -1 for unlabelled points."""
+    if y.shape != (n_points,) or not np.issubdtype(y.dtype, np.integer) or y.min() < -1:
+        raise ValueError(
+            f"y must hold an integer class label per point ({n_points},), -1 where a point "
+            f"has none; got dtype {y.dtype}, shape {y.shape}"
+        )
+    return y.astype(np.int64)
+
+
+def own_data_setting(
+    name: str,
+    seed: int,
+    *,
+    file: str,
+    sha256_digest: str | None = None,
+    likelihood: str = "bernoulli",
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.1,
+    target_task: int | None = None,
+) -> MultiTaskData:
+    """The data of ``file`` (``read_npz``) as a setting named ``name``.
+
+    A ``test_fraction`` of each task is the test split, drawn with ``TEST_SPLIT_SEED`` so
+    that every seed and method is scored on the same points; a ``val_fraction`` of each
+    task's rest, drawn with ``seed``, is the validation split. Neither ever takes a task's
+    last point. ``y`` (-1: unlabelled) feeds the downstream accuracy. ``target_task``: the
+    one task scored (default: every task). ``sha256_digest``, if given, must match the
+    file (the runs of a folder were made from it).
+    """
+    if sha256_digest is not None and sha256(file) != sha256_digest:
+        raise ValueError(
+            f"{file} has changed since these runs were planned (SHA-256 {sha256_digest} "
+            "expected): restore it or write the runs to a new --out folder"
+        )
+    for label, fraction in (("test_fraction", test_fraction), ("val_fraction", val_fraction)):
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"{label} must lie in [0, 1), got {fraction}")
+    arrays = read_npz(file)
+    x = check_data(arrays.X, "X", bernoulli=likelihood == "bernoulli")
+    s = np.zeros(len(x), np.int64) if arrays.s is None else check_tasks(arrays.s, len(x))
+    y = np.full(len(x), -1, np.int64) if arrays.y is None else _labels(arrays.y, len(x))
+    n_tasks = int(s.max()) + 1
+    if target_task is not None and not 0 <= target_task < n_tasks:
+        raise ValueError(f"target_task {target_task} is not a task of {file} (0..{n_tasks - 1})")
+    rest, test = split_by_task(s, test_fraction, TEST_SPLIT_SEED)
+    scored = range(n_tasks) if target_task is None else [target_task]
+    empty = [k for k in scored if not (s[test] == k).any()]
+    if empty:
+        raise ValueError(
+            f"task(s) {empty} of {file} get no test point at test_fraction {test_fraction}: "
+            "raise it, or give those tasks more points"
+        )
+    train, val = (rest[i] for i in split_by_task(s[rest], val_fraction, seed))
+
+    def split(index: np.ndarray) -> TaskSplit:
+        return TaskSplit(x[index], s[index], y[index], index)
+
+    return MultiTaskData(
+        name=name,
+        seed=seed,
+        train=split(train),
+        val=split(val),
+        test=split(test),
+        tasks=tuple(f"task-{k}" for k in range(n_tasks)),
+        image_shape=arrays.shape,
+        likelihood=likelihood,
+        target_task=target_task,
+    )
+
+
+def own_data_options() -> dict[str, Any]:
+    """The data options of ``own_data_setting`` with their defaults (None for ``file``);
+    ``likelihood`` is the model's."""
+    parameters = inspect.signature(own_data_setting).parameters.values()
+    return {
+        p.name: None if p.default is inspect.Parameter.empty else p.default
+        for p in parameters
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "likelihood"
+    }

@@ -17,6 +17,7 @@ from typing import Any
 
 from optprior._validation import whole_number
 from optprior.data import SETTINGS, setting_options
+from optprior.data.user import own_data_options, own_data_setting, sha256
 from optprior.models.config import ModelConfig
 from optprior.models.methods import METHODS, PAPER_METHODS
 from optprior.training.config import TrainingConfig
@@ -144,17 +145,52 @@ def resolve(setting: str, *overrides: dict[str, Any]) -> ExperimentConfig:
         raw = merge(raw, update)
     check_setting(raw["setting"])
     _check_keys("top level", raw, {f.name for f in fields(ExperimentConfig)})
+    data_options = setting_options(raw["setting"])
+    _check_keys("data", raw["data"], set(data_options) - {"download"})
+    data = {k: raw["data"].get(k, v) for k, v in data_options.items() if k != "download"}
+    return _validated(raw, data)
+
+
+def own_data_config(
+    file: str | Path, name: str | None, *overrides: dict[str, Any]
+) -> ExperimentConfig:
+    """The experiment of ``optprior compare``: the methods on a user's ``.npz`` file as a
+    setting named ``name`` (default: the file's stem), with ``overrides`` (top-level
+    ``methods`` and ``seeds``; tables ``[data]``, options of
+    ``optprior.data.user.own_data_setting``; ``[model]``, ``[training]``, ``[evaluation]``)
+    applied in order to the defaults: VAE, CVAE and the optimal prior, 3 seeds, the
+    estimators' own defaults. The file's SHA-256 is recorded with the runs. Loads the
+    first seed's splits, so that bad data fail here, before any training."""
+    file = Path(file)
+    name = name or file.stem
+    if name in SETTINGS:
+        raise ValueError(f"{name!r} names a setting of the paper; choose another name")
+    raw: dict[str, Any] = {"methods": list(PAPER_METHODS), "seeds": 3}
+    raw.update({table: {} for table in ("data", "model", "training", "evaluation")})
+    for update in overrides:
+        raw = merge(raw, update)
+    _check_keys("top level", raw, {f.name for f in fields(ExperimentConfig)} - {"setting"})
+    options = own_data_options()
+    _check_keys("data", raw["data"], set(options) - {"file", "sha256_digest"})
+    if not file.is_file():
+        raise FileNotFoundError(f"no data file at {file}")
+    data = {**options, **raw["data"], "file": str(file.resolve()), "sha256_digest": sha256(file)}
+    config = _validated({**raw, "setting": name}, data)
+    own_data_setting(name, 0, likelihood=config.model["likelihood"], **config.data)
+    return config
+
+
+def _validated(raw: dict[str, Any], data: dict[str, Any]) -> ExperimentConfig:
+    """``raw``'s methods, seeds, [model], [training] and [evaluation] checked, every
+    default filled in (so a run records its full configuration; value errors surface
+    now, not in the middle of a sweep), with the data options ``data``."""
     unknown_methods = [m for m in raw["methods"] if m not in METHODS]
     if unknown_methods or not raw["methods"]:
         raise ValueError(f"unknown method(s) {unknown_methods}; valid: {', '.join(METHODS)}")
-    data_options = setting_options(raw["setting"])
-    _check_keys("data", raw["data"], set(data_options) - {"download"})
     _check_keys("model", raw["model"], {f.name for f in fields(ModelConfig)})
     training_keys = {f.name for f in fields(TrainingConfig)} - RUN_CONTROLLED
     _check_keys("training", raw["training"], training_keys)
     _check_keys("evaluation", raw["evaluation"], {f.name for f in fields(EvaluationConfig)})
-    # Fill in every default, so a run records its full configuration; value errors
-    # surface now, not in the middle of a sweep.
     training = asdict(TrainingConfig(**raw["training"]))
     if int(raw["seeds"]) < 1:
         raise ValueError(f"seeds must be >= 1, got {raw['seeds']}")
@@ -162,7 +198,7 @@ def resolve(setting: str, *overrides: dict[str, Any]) -> ExperimentConfig:
         setting=raw["setting"],
         methods=list(raw["methods"]),
         seeds=int(raw["seeds"]),
-        data=_plain({k: raw["data"].get(k, v) for k, v in data_options.items() if k != "download"}),
+        data=_plain(data),
         model=_plain(asdict(ModelConfig(**raw["model"]))),
         training=_plain({k: v for k, v in training.items() if k not in RUN_CONTROLLED}),
         evaluation=EvaluationConfig(**raw["evaluation"]),

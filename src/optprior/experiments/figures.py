@@ -108,14 +108,16 @@ def curves_figure(epochs: list[dict[str, float]], title: str) -> plt.Figure:
 
 
 def run_figures(model: BaseModel, data: MultiTaskData, folder: Path) -> list[str]:
-    """Draw every figure of a run into ``folder``; returns the file names."""
+    """Draw every figure of a run into ``folder``; returns the file names. Reconstructions
+    and samples are drawn for image data only (``data.image_shape`` of 2 or 3 axes)."""
     figures = {
         "embedding.png": embedding_figure(model, data),
-        "reconstructions.png": reconstruction_figure(model, data),
         "curves.png": curves_figure(
             model.history_.epochs, f"{type(model).__name__} on {data.name}"
         ),
     }
+    if len(data.image_shape) > 1:
+        figures["reconstructions.png"] = reconstruction_figure(model, data)
     for name, figure in figures.items():
         save_figure(figure, folder / name)
     return sorted(figures)

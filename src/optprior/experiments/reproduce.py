@@ -1,4 +1,5 @@
-"""``optprior reproduce``: sweeps over settings, methods and seeds, then tables."""
+"""``optprior reproduce`` and ``compare``: sweeps over settings, methods and seeds, then
+tables."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from optprior.data import SETTINGS
 from optprior.experiments.config import ExperimentConfig, quick_overrides, resolve
 from optprior.experiments.figures import save_figure
 from optprior.experiments.results_figure import results_figure
-from optprior.experiments.runner import Executor, plan, run_sweep
+from optprior.experiments.runner import Executor, Run, plan, run_sweep
 from optprior.experiments.tables import csv_table, markdown_table, runs_table, summarize
 
 RESULTS_FIGURE = "results.png"
@@ -59,6 +60,14 @@ def reproduce(
         "cvae_runs": None if cvae_runs is None else str(cvae_runs),
     }
     runs = [run for config in configs for run in plan(config, out, **options)]
+    return sweep(runs, out, executor, progress)
+
+
+def sweep(
+    runs: list[Run], out: Path, executor: Executor, progress: bool = True
+) -> list[dict[str, Any]]:
+    """Run every unfinished run of ``runs`` (all written under ``out``), then write the
+    tables of every run in ``out``; returns this sweep's results."""
     bar = tqdm(total=len(runs), desc="runs", unit="run", disable=not progress)
 
     def on_result(result: dict[str, Any]) -> None:

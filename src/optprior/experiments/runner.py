@@ -32,6 +32,7 @@ import torch
 
 from optprior._io import write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
+from optprior.data.user import own_data_options, own_data_setting
 from optprior.experiments.config import EvaluationConfig, ExperimentConfig
 from optprior.experiments.evaluate import binarized, evaluate
 from optprior.experiments.lock import run_lock
@@ -73,7 +74,11 @@ class Run:
         return f"{self.setting}/{self.method}/seed-{self.seed}"
 
     def load_data(self) -> MultiTaskData:
-        """The setting's splits as this run draws them (its seed and data options)."""
+        """The setting's splits as this run draws them (its seed and data options); data
+        options naming a ``file`` are a user's own data (``optprior compare``)."""
+        if "file" in self.data:
+            likelihood = self.model["likelihood"]
+            return own_data_setting(self.setting, self.seed, likelihood=likelihood, **self.data)
         return load_setting(self.setting, self.seed, self.data_root, **self.data)
 
     def load_model(self) -> BaseModel:
@@ -136,7 +141,9 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
     method = current.get("method")
     stored, current = without_unread(stored, method), without_unread(current, method)
     defaults = {
-        "data": setting_options(current["setting"]),
+        "data": own_data_options()
+        if "file" in current["data"]
+        else setting_options(current["setting"]),
         "model": asdict(ModelConfig()),
         "training": recorded_defaults(),
         "evaluation": asdict(EvaluationConfig()),
