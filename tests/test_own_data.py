@@ -49,24 +49,37 @@ def test_splits_share_the_test_set_and_draw_validation_by_seed(own_file):
 
 
 def test_bad_own_data_is_named(own_file, tmp_path):
-    with pytest.raises(ValueError, match="has changed since these runs were planned"):
+    with pytest.raises(ValueError, match="data file .* has changed since these runs"):
         own_data_setting("mine", 0, file=str(own_file), sha256_digest="0" * 64)
     assert own_data_setting("mine", 0, file=str(own_file), sha256_digest=sha256(own_file))
     with pytest.raises(ValueError, match="not a task of"):
         own_data_setting("mine", 0, file=str(own_file), target_task=2)
-    few = tmp_path / "few.npz"
-    np.savez(few, X=np.full((5, 2), 0.5), s=[0, 0, 0, 0, 1])
-    with pytest.raises(ValueError, match=r"task\(s\) \[1\] .* get no test point"):
-        own_data_setting("few", 0, file=str(few))
-    labels = tmp_path / "labels.npz"
-    np.savez(labels, X=np.full((5, 2), 0.5), y=[0, 1, -2, 0, 1])
+    with pytest.raises(ValueError, match="target_task .* must be a whole number"):
+        own_data_setting("mine", 0, file=str(own_file), target_task=1.5)
+    with pytest.raises(ValueError, match=r"test_fraction .* must be a number in \(0, 1\)"):
+        own_data_setting("mine", 0, file=str(own_file), test_fraction="0.2")
+    with pytest.raises(ValueError, match=r"must lie in \(0, 1\), got 0"):
+        own_data_setting("mine", 0, file=str(own_file), test_fraction=0)
+
+    def saved(name, **arrays):
+        np.savez(tmp_path / name, **arrays)
+        return str(tmp_path / name)
+
+    few = saved("few.npz", X=np.full((30, 2), 0.5), s=[0] * 25 + [1] * 5)
+    with pytest.raises(ValueError, match=r"task\(s\) \[1\] .* fewer than 5 test points"):
+        own_data_setting("few", 0, file=few)
+    gaps = saved("gaps.npz", X=np.full((60, 2), 0.5), s=[0] * 30 + [2] * 30)
+    with pytest.raises(ValueError, match=r"skips task indices \[1\].*return_inverse"):
+        own_data_setting("gaps", 0, file=gaps)
+    labels = saved("labels.npz", X=np.full((40, 2), 0.5), y=[0, 1, -2, 0] * 10)
     with pytest.raises(ValueError, match="-1 where a point has none"):
-        own_data_setting("labels", 0, file=str(labels))
-    counts = tmp_path / "counts.npz"
-    np.savez(counts, X=np.full((5, 2), 2.0))
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\] for the Bernoulli"):
-        own_data_setting("counts", 0, file=str(counts))
-    assert own_data_setting("counts", 0, file=str(counts), likelihood="gaussian")
+        own_data_setting("labels", 0, file=labels)
+    whole = saved("whole.npz", X=np.full((40, 2), 0.5), y=np.tile([0.0, 1.0, -1.0, 2.0], 10))
+    assert own_data_setting("whole", 0, file=whole).train.y.dtype == np.int64
+    counts = saved("counts.npz", X=np.full((40, 2), 255.0))
+    with pytest.raises(ValueError, match=r"Bernoulli .* pass --likelihood gaussian"):
+        own_data_setting("counts", 0, file=counts)
+    assert own_data_setting("counts", 0, file=counts, likelihood="gaussian")
 
 
 def test_compare_trains_scores_tabulates_and_skips_finished_runs(own_file, tmp_path, capsys):
@@ -88,19 +101,49 @@ def test_compare_trains_scores_tabulates_and_skips_finished_runs(own_file, tmp_p
     assert main([*argv, "--quiet"]) == 0  # finished runs are skipped
     assert (out / "mine/vae/seed-0/result.json").stat().st_mtime_ns == written
 
-    np.savez(own_file, X=np.full((10, 12), 0.5), s=np.repeat([0, 1], 5))
-    assert main([*argv, "--quiet"]) == 2
+    moved = tmp_path / "moved" / "mine.npz"  # the same bytes elsewhere: the same runs
+    moved.parent.mkdir()
+    moved.write_bytes(own_file.read_bytes())
+    moved_argv = [*argv[:2], str(moved), *argv[3:]]
+    assert main([*moved_argv, "--quiet"]) == 0
+    assert (out / "mine/vae/seed-0/result.json").stat().st_mtime_ns == written
+
+    np.savez(moved, X=np.full((50, 12), 0.5), s=np.repeat([0, 1], 25))
+    assert main([*moved_argv, "--quiet"]) == 2
     assert "data.sha256_digest" in capsys.readouterr().err  # the file changed under its runs
 
 
-def test_compare_refuses_paper_names_and_unknown_keys(own_file, tmp_path, capsys):
+def test_compare_refuses_paper_names_odd_names_and_unknown_keys(own_file, tmp_path, capsys):
     argv = ["compare", "--data", str(own_file), "--out", str(tmp_path / "runs")]
     assert main([*argv, "--name", "usps-mnist"]) == 2
-    assert "names a setting of the paper" in capsys.readouterr().err
+    assert "names a setting of the paper: pass --name" in capsys.readouterr().err
+    for name in ("a/b", "../up", "two words"):
+        assert main([*argv, "--name", name]) == 2
+        assert "cannot name the runs' folder" in capsys.readouterr().err
     config = tmp_path / "bad.toml"
     config.write_text("[data]\nimage_size = [8, 8]\n")
     assert main([*argv, "--config", str(config)]) == 2
     assert "unknown key(s) ['image_size'] in [data]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv, "--jobs", "0"])
+    assert "--jobs must be a whole number >= 1" in capsys.readouterr().err
+
+
+def test_one_task_partial_labels_and_no_validation_split(tmp_path, two_tasks, capsys):
+    x, _ = two_tasks
+    y = (x[:, 0] > 0.5).astype(np.int64)
+    y[::3] = -1  # a third of the points, test points among them, unlabelled
+    path = tmp_path / "single.npz"
+    np.savez(path, X=x, y=y)  # no s: one task
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    out = tmp_path / "runs"
+    argv = ["compare", "--data", str(path), "--config", str(config), "--out", str(out)]
+    assert main([*argv, "--methods", "vae", "--val-fraction", "0", "--quiet"]) == 0
+    result = json.loads((out / "single/vae/seed-0/result.json").read_text())
+    assert result["status"] == "ok" and result["config"]["data"]["val_fraction"] == 0
+    assert result["metrics"]["task_probe"] is None  # one task: nothing to probe
+    assert 0.0 <= result["metrics"]["accuracy_logistic"] <= 1.0
 
 
 def test_vectors_get_no_image_figures(tmp_path, two_tasks, capsys):

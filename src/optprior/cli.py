@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -25,15 +25,22 @@ def _methods(text: str) -> tuple[str, ...]:
     return names
 
 
-def _threads(text: str) -> int:
-    """``--threads``: a positive number of CPU threads."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--threads must be a whole number >= 1, got {text!r}")
-    return value
+def _count(flag: str) -> Callable[[str], int]:
+    """The argparse type of ``flag``: a whole number >= 1 (threads, jobs)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be a whole number >= 1, got {text!r}")
+        return value
+
+    return parse
+
+
+_threads, _jobs = _count("--threads"), _count("--jobs")
 
 
 THREADS_HELP = (
@@ -292,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--seeds", type=int, default=None, help="runs per method (default 5)")
     rep.add_argument("--out", default="runs", help="output folder (default ./runs)")
-    rep.add_argument("--jobs", type=int, default=1, help="parallel local worker processes")
+    rep.add_argument("--jobs", type=_jobs, default=1, help="parallel local worker processes")
     rep.add_argument(
         "--config",
         default=None,
@@ -342,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         "FOLDER/<setting>/<method>/seed-<k>/result.json, e.g. after gathering run folders "
         "trained on several machines.",
     )
-    tables.add_argument("folder", help="the --out folder of optprior reproduce")
+    tables.add_argument("folder", help="the --out folder of optprior reproduce or compare")
     tables.set_defaults(run=_tables)
 
     config = commands.add_parser(
@@ -464,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="importance samples per point for the log-likelihood (default 1000)",
     )
-    compare.add_argument("--jobs", type=int, default=1, help="parallel local worker processes")
+    compare.add_argument("--jobs", type=_jobs, default=1, help="parallel local worker processes")
     compare.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     compare.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     compare.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -70,11 +70,12 @@ class MultiTaskData:
     """A setting: train/val/test splits plus what a model needs to know about them.
 
     Attributes:
-        name: the setting, one of :data:`SETTINGS`.
+        name: the setting, one of :data:`SETTINGS`, or a user's (``data.user``).
         seed: the seed that drew the training/validation points.
         train, val, test: the splits.
         tasks: dataset name of each task index.
-        image_shape: (H, W) for grey or (H, W, 3) for RGB; ``X`` rows reshape to it.
+        image_shape: (H, W) for grey or (H, W, 3) for RGB, (D,) for a user's vectors;
+            ``X`` rows reshape to it.
         likelihood: decoder family, 'bernoulli' (digits in [0, 1], to be binarised by the
             model) or 'gaussian' (continuous pixels).
         target_task: the task scored in a two-task setting; None when every task is scored.

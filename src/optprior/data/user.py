@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from optprior._validation import check_data, check_tasks
+from optprior._validation import check_data, check_tasks, whole_number
 from optprior.data.settings import MultiTaskData, TaskSplit
 
 #: Seed of the test split of ``own_data_setting``: the same test points for every run.
@@ -79,13 +79,27 @@ def sha256(path: str | os.PathLike) -> str:
 
 
 def _labels(y: np.ndarray, n_points: int) -> np.ndarray:
-    """Class labels ``y`` as int64 (N,), -1 for unlabelled points."""
-    if y.shape != (n_points,) or not np.issubdtype(y.dtype, np.integer) or y.min() < -1:
+    """Class labels ``y`` as int64 (N,), -1 for unlabelled points; whole floats are taken."""
+    numeric = y.dtype.kind in "iuf" and y.shape == (n_points,)
+    if not numeric or not np.all(np.isfinite(y) & (y == np.round(y))) or y.min() < -1:
         raise ValueError(
-            f"y must hold an integer class label per point ({n_points},), -1 where a point "
-            f"has none; got dtype {y.dtype}, shape {y.shape}"
+            f"y must hold a whole class label per point ({n_points},), -1 where a point has "
+            f"none; got dtype {y.dtype}, shape {y.shape}"
         )
     return y.astype(np.int64)
+
+
+def _fraction(value: object, name: str, zero_allowed: bool) -> float:
+    low = "[0" if zero_allowed else "(0"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number in {low}, 1), got {value!r}")
+    if not (0.0 <= value < 1.0 if zero_allowed else 0.0 < value < 1.0):
+        raise ValueError(f"{name} must lie in {low}, 1), got {value}")
+    return float(value)
+
+
+#: Test points each task needs: the task probe is cross-validated over 5 folds.
+MIN_TEST_POINTS = 5
 
 
 def own_data_setting(
@@ -103,33 +117,48 @@ def own_data_setting(
 
     A ``test_fraction`` of each task is the test split, drawn with ``TEST_SPLIT_SEED`` so
     that every seed and method is scored on the same points; a ``val_fraction`` of each
-    task's rest, drawn with ``seed``, is the validation split. Neither ever takes a task's
-    last point. ``y`` (-1: unlabelled) feeds the downstream accuracy. ``target_task``: the
-    one task scored (default: every task). ``sha256_digest``, if given, must match the
-    file (the runs of a folder were made from it).
+    task's rest, drawn with ``seed``, is the validation split (0: none). Neither ever
+    takes a task's last point, and each task needs ``MIN_TEST_POINTS`` test points. ``y``
+    (-1: unlabelled) feeds the downstream accuracy. ``target_task``: the one task scored
+    (default: every task). ``sha256_digest``, if given, must match the file (the runs of a
+    folder were made from it).
     """
     if sha256_digest is not None and sha256(file) != sha256_digest:
         raise ValueError(
-            f"{file} has changed since these runs were planned (SHA-256 {sha256_digest} "
-            "expected): restore it or write the runs to a new --out folder"
+            f"the data file {file} has changed since these runs were planned (SHA-256 "
+            f"{sha256_digest} expected): restore it or write the runs to a new --out folder"
         )
-    for label, fraction in (("test_fraction", test_fraction), ("val_fraction", val_fraction)):
-        if not 0.0 <= fraction < 1.0:
-            raise ValueError(f"{label} must lie in [0, 1), got {fraction}")
+    test_fraction = _fraction(test_fraction, "test_fraction (--test-fraction)", False)
+    val_fraction = _fraction(val_fraction, "val_fraction (--val-fraction)", True)
     arrays = read_npz(file)
-    x = check_data(arrays.X, "X", bernoulli=likelihood == "bernoulli")
+    x = check_data(arrays.X, "X")
+    if likelihood == "bernoulli" and (x.min() < 0.0 or x.max() > 1.0):
+        raise ValueError(
+            f"X must lie in [0, 1] for the Bernoulli likelihood, got values in "
+            f"[{x.min():.3g}, {x.max():.3g}]: pass --likelihood gaussian, or scale X into "
+            "[0, 1] (e.g. X / 255)"
+        )
     s = np.zeros(len(x), np.int64) if arrays.s is None else check_tasks(arrays.s, len(x))
     y = np.full(len(x), -1, np.int64) if arrays.y is None else _labels(arrays.y, len(x))
-    n_tasks = int(s.max()) + 1
-    if target_task is not None and not 0 <= target_task < n_tasks:
-        raise ValueError(f"target_task {target_task} is not a task of {file} (0..{n_tasks - 1})")
-    rest, test = split_by_task(s, test_fraction, TEST_SPLIT_SEED)
-    scored = range(n_tasks) if target_task is None else [target_task]
-    empty = [k for k in scored if not (s[test] == k).any()]
-    if empty:
+    counts = np.bincount(s)
+    if (counts == 0).any():
         raise ValueError(
-            f"task(s) {empty} of {file} get no test point at test_fraction {test_fraction}: "
-            "raise it, or give those tasks more points"
+            f"s in {file} skips task indices {np.flatnonzero(counts == 0).tolist()}: number "
+            "the tasks 0..K-1, e.g. with np.unique(s, return_inverse=True)[1]"
+        )
+    if target_task is not None:
+        target_task = whole_number(target_task, "target_task (--target-task)", 0)
+        if target_task >= len(counts):
+            raise ValueError(
+                f"target_task {target_task} is not a task of {file} (0..{len(counts) - 1})"
+            )
+    rest, test = split_by_task(s, test_fraction, TEST_SPLIT_SEED)
+    short = np.bincount(s[test], minlength=len(counts)) < MIN_TEST_POINTS
+    if short.any():
+        raise ValueError(
+            f"task(s) {np.flatnonzero(short).tolist()} of {file} get fewer than "
+            f"{MIN_TEST_POINTS} test points at test_fraction {test_fraction} (task sizes "
+            f"{counts.tolist()}): raise --test-fraction, or give those tasks more points"
         )
     train, val = (rest[i] for i in split_by_task(s[rest], val_fraction, seed))
 
@@ -142,7 +171,7 @@ def own_data_setting(
         train=split(train),
         val=split(val),
         test=split(test),
-        tasks=tuple(f"task-{k}" for k in range(n_tasks)),
+        tasks=tuple(f"task-{k}" for k in range(len(counts))),
         image_shape=arrays.shape,
         likelihood=likelihood,
         target_task=target_task,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -162,9 +163,15 @@ def own_data_config(
     estimators' own defaults. The file's SHA-256 is recorded with the runs. Loads the
     first seed's splits, so that bad data fail here, before any training."""
     file = Path(file)
+    source = "--name" if name else f"the file name {file.name!r}"
     name = name or file.stem
     if name in SETTINGS:
-        raise ValueError(f"{name!r} names a setting of the paper; choose another name")
+        raise ValueError(f"{name!r} (from {source}) names a setting of the paper: pass --name")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ValueError(
+            f"{name!r} (from {source}) cannot name the runs' folder: use letters, digits, "
+            "'.', '_' and '-' (pass --name)"
+        )
     raw: dict[str, Any] = {"methods": list(PAPER_METHODS), "seeds": 3}
     raw.update({table: {} for table in ("data", "model", "training", "evaluation")})
     for update in overrides:
@@ -176,7 +183,8 @@ def own_data_config(
         raise FileNotFoundError(f"no data file at {file}")
     data = {**options, **raw["data"], "file": str(file.resolve()), "sha256_digest": sha256(file)}
     config = _validated({**raw, "setting": name}, data)
-    own_data_setting(name, 0, likelihood=config.model["likelihood"], **config.data)
+    checked = {**config.data, "sha256_digest": None}  # just computed
+    own_data_setting(name, 0, likelihood=config.model["likelihood"], **checked)
     return config
 
 

@@ -59,10 +59,10 @@ def evaluate(
     normaliser Z, so that it is a density: equal to the former for N(0, I) priors),
     ``val_log_likelihood`` (the normalised one on the validation split, the score that
     may choose settings), ``accuracy_logistic`` and ``accuracy_knn`` (classifiers on z
-    of the labelled training points, None without labels), and, over all tasks of the
-    test split, ``task_probe`` (balanced accuracy of predicting s from z),
-    ``task_information`` (a lower bound on I(S;Z) in nats from the same probe's held-out
-    log-loss) and, for the optimal
+    of the labelled training points, scored on the labelled test points; None without
+    labels), and, over all tasks of the test split, ``task_probe`` (balanced accuracy of
+    predicting s from z), ``task_information`` (a lower bound on I(S;Z) in nats from the
+    same probe's held-out log-loss; both None with one task) and, for the optimal
     prior, ``prior_log_normalizer`` (ln Z) and ``discriminator_accuracy`` (T telling test
     z ~ q(z|x,s) from N(0, I) draws; 0.5 when q(z) matches N(0, I)). The random draws
     come from torch seeded with ``seed``: scoring a model again repeats its scores on the
@@ -100,17 +100,17 @@ def _metrics(
             scores["val_log_likelihood"] = (
                 float(model.score_samples(x_val, val.s, config.n_samples).mean()) - log_z
             )
-        labelled = train.y >= 0
+        labelled, test_labelled = train.y >= 0, test.y >= 0
         for classifier in ("logistic", "knn"):
             scores[f"accuracy_{classifier}"] = (
                 downstream_accuracy(
                     model.transform(train.X[labelled], train.s[labelled]),
                     train.y[labelled],
-                    model.transform(test.X, test.s),
-                    test.y,
+                    model.transform(test.X[test_labelled], test.s[test_labelled]),
+                    test.y[test_labelled],
                     classifier,
                 )
-                if labelled.any() and (test.y >= 0).all()
+                if labelled.any() and test_labelled.any()
                 else None
             )
         for metric, value in scores.items():
@@ -127,7 +127,10 @@ def _metrics(
     if prior.has_discriminator:
         metrics["prior_log_normalizer"] = log_z
         metrics["discriminator_accuracy"] = discriminator_accuracy(prior, mu, logvar, seed)
-    leakage = task_probe(mu, probe.s, seed=seed)
-    metrics["task_probe"] = leakage["balanced_accuracy"]
-    metrics["task_information"] = leakage["information"]
+    if len(np.unique(probe.s)) > 1:  # with one task there is nothing to leak
+        leakage = task_probe(mu, probe.s, seed=seed)
+        metrics["task_probe"] = leakage["balanced_accuracy"]
+        metrics["task_information"] = leakage["information"]
+    else:
+        metrics["task_probe"] = metrics["task_information"] = None
     return metrics

@@ -44,7 +44,8 @@ def embedding_figure(model: BaseModel, data: MultiTaskData, seed: int = 0) -> pl
     """t-SNE of posterior means of test points, coloured by task and by class."""
     subset = balanced_subset(data.test, 500, seed)
     z = model.transform(subset.X, subset.s)
-    xy = TSNE(2, init="pca", random_state=seed, perplexity=30).fit_transform(z)
+    perplexity = min(30.0, (len(z) - 1) / 3)  # t-SNE needs fewer neighbours than points
+    xy = TSNE(2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(z)
     figure, axes = plt.subplots(1, 2, figsize=(11, 5))
     for k, name in enumerate(data.tasks):
         mask = subset.s == k

@@ -84,19 +84,22 @@ def results_figure(results: list[dict[str, Any]]) -> plt.Figure:
     legend = [
         Line2D([], [], color="0.6", marker="o", ms=3.5, lw=0.7, label="one seed"),
         Line2D([], [], color="k", marker="s", ms=4, ls="none", label="mean ± std"),
-        Line2D([], [], color="tab:red", marker="D", ms=5, ls="none", label="paper"),
-        Line2D(
-            [],
-            [],
-            mec="tab:red",
-            mfc="none",
-            marker="D",
-            ms=5,
-            ls="none",
-            label="paper (partly legible)",
-        ),
     ]
-    figure.legend(handles=legend, loc="lower center", ncol=4, frameon=False)
+    if any(setting in PUBLISHED.get(key, {}) for key, setting in scores):
+        legend += [
+            Line2D([], [], color="tab:red", marker="D", ms=5, ls="none", label="paper"),
+            Line2D(
+                [],
+                [],
+                mec="tab:red",
+                mfc="none",
+                marker="D",
+                ms=5,
+                ls="none",
+                label="paper (partly legible)",
+            ),
+        ]
+    figure.legend(handles=legend, loc="lower center", ncol=len(legend), frameon=False)
     if not_finite:
         figure.text(0.01, 0.01, f"{not_finite} non-finite score(s) not drawn", fontsize=8)
     figure.tight_layout(rect=(0, 0.06, 1, 1))

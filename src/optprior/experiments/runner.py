@@ -148,6 +148,8 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
         "training": recorded_defaults(),
         "evaluation": asdict(EvaluationConfig()),
     }
+    # A user's data file is known by its SHA-256; it may move without changing the run.
+    stored, current = (without_data_file(c) for c in (stored, current))
     as_json = [json.loads(json.dumps(d)) for d in (stored, current, defaults)]  # tuples -> lists
     return record_differences(*as_json, training="training")
 
@@ -226,6 +228,8 @@ def train_and_score(run: Run) -> dict[str, Any]:
             result["resumed_from_model"] = True
         else:
             x_val = binarized(data.val.X) if data.likelihood == "bernoulli" else data.val.X
+            if not len(x_val):  # no validation split: epochs are chosen on the training ELBO
+                x_val = None
             cvae_run = reusable_cvae(run)
             if cvae_run is not None:
                 model = PostHocOptimalPriorCVAE.from_cvae(
@@ -299,6 +303,14 @@ def without_unread(config: dict[str, Any], method: str | None) -> dict[str, Any]
                 k: v for k, v in config[section].items() if not is_unread_setting(k, method)
             }
     return stripped
+
+
+def without_data_file(config: dict[str, Any]) -> dict[str, Any]:
+    """A resolved run config without the path of a user's data file (``data.file``)."""
+    data = config.get("data")
+    if not isinstance(data, dict) or "file" not in data:
+        return config
+    return {**config, "data": {k: v for k, v in data.items() if k != "file"}}
 
 
 def discriminator_settings(run: Run) -> dict[str, Any]:
