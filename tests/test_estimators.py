@@ -276,3 +276,25 @@ def test_settings_are_listed_shown_and_copied(two_tasks):
     x, s = two_tasks
     z = CVAE(**FAST).fit_transform(x, s)
     np.testing.assert_array_equal(z, CVAE(**FAST).fit(x, s).transform(x, s))
+
+
+def test_balanced_validation_elbo_is_the_mean_of_the_task_means(two_tasks):
+    from optprior.evaluation.bounds import elbo
+    from optprior.training import TrainingConfig
+    from optprior.training.trainer import Trainer
+
+    x, s = two_tasks
+    keep = np.r_[0:120, 120:150]  # task 1 is a fifth of the points
+    model = CVAE(**FAST).fit(x[keep], s[keep])
+    module, xs, ss = model.module_, torch.from_numpy(x[keep]), torch.from_numpy(s[keep])
+    scores = {}
+    for weights in ("data", "balanced"):
+        trainer = Trainer(module, TrainingConfig(validation_task_weights=weights), False)
+        torch.manual_seed(0)
+        scores[weights] = trainer._validation_elbo(xs, ss)
+    torch.manual_seed(0)
+    per_point = elbo(module, xs, ss)
+    assert scores["data"] == pytest.approx(float(per_point.mean()), rel=1e-6)
+    task_means = [float(per_point[ss == k].mean()) for k in (0, 1)]
+    assert scores["balanced"] == pytest.approx(np.mean(task_means), rel=1e-6)
+    assert abs(scores["balanced"] - scores["data"]) > 1e-3  # the tasks differ

@@ -113,6 +113,10 @@ class TrainingConfig:
             ``"data"`` (the paper's aggregated posterior, each task by its share of the
             training points) or ``"balanced"`` (every task equally, so a small target
             task is not outweighed; its points are weighted up in T's loss).
+        validation_task_weights: how the validation ELBO that chooses the epoch averages
+            its points: ``"data"`` (every point counts once) or ``"balanced"`` (the mean
+            over tasks of each task's mean, as a score averaged over tasks is; a small
+            task then counts as much as a large one).
         dynamic_binarization: with a Bernoulli decoder, draw x ~ Bernoulli(x) at every
             step from [0, 1] data.
         seed: seeds initialisation, shuffling and noise; CPU training repeats exactly.
@@ -133,6 +137,7 @@ class TrainingConfig:
     discriminator_fraction: float = 0.5
     discriminator_weight_decay: float = 0.0
     discriminator_task_weights: str = "data"
+    validation_task_weights: str = "data"
     dynamic_binarization: bool = True
     seed: int = 0
     device: str = "cpu"
@@ -150,11 +155,11 @@ class TrainingConfig:
                 f"unknown discriminator_schedule {self.discriminator_schedule!r}; "
                 f"choose one of {DISCRIMINATOR_SCHEDULES}"
             )
-        if self.discriminator_task_weights not in TASK_WEIGHTS:
-            raise ValueError(
-                f"unknown discriminator_task_weights {self.discriminator_task_weights!r}; "
-                f"choose one of {TASK_WEIGHTS}"
-            )
+        for name in ("discriminator_task_weights", "validation_task_weights"):
+            if getattr(self, name) not in TASK_WEIGHTS:
+                raise ValueError(
+                    f"unknown {name} {getattr(self, name)!r}; choose one of {TASK_WEIGHTS}"
+                )
         positive = (
             "epochs",
             "batch_size",

@@ -229,7 +229,7 @@ class Trainer:
                     config.discriminator_pass_points(x.shape[0]),
                 )
             if x_val is not None:
-                record["val_elbo"] = float(elbo(self.module, x_val, s_val).mean())
+                record["val_elbo"] = self._validation_elbo(x_val, s_val)
             flush_subnormals_(self.module)
             record.update(epoch=epoch, beta=beta, seconds=time.perf_counter() - start)
             history.epochs.append(record)
@@ -390,6 +390,15 @@ class Trainer:
         if pooling:
             record["discriminator_loss"] = totals[3] / self.config.discriminator_steps
         return record
+
+    def _validation_elbo(self, x_val: torch.Tensor, s_val: torch.Tensor | None) -> float:
+        """Mean validation ELBO (nats per point), tasks weighted by
+        ``validation_task_weights``."""
+        per_point = elbo(self.module, x_val, s_val)
+        weights = task_weights(s_val, self.config.validation_task_weights)
+        if weights is None:
+            return float(per_point.mean())
+        return float((per_point * weights[s_val].to(per_point)).mean())
 
     def _freeze_prior(self) -> None:
         """Model steps see T in eval mode with its weights frozen (no gradient for T)."""
