@@ -66,16 +66,22 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reproduce(args: argparse.Namespace) -> int:
-    from optprior.experiments.config import read_config_file
-    from optprior.experiments.reproduce import configs_for, reproduce
-    from optprior.experiments.runner import local_executor, ray_executor
-
+def _sweep_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config overrides of ``--methods`` and ``--seeds`` where given."""
     cli: dict[str, Any] = {}
     if args.methods:
         cli["methods"] = list(args.methods)
     if args.seeds is not None:
         cli["seeds"] = args.seeds
+    return cli
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from optprior.experiments.config import read_config_file
+    from optprior.experiments.reproduce import configs_for, reproduce
+    from optprior.experiments.runner import local_executor, ray_executor
+
+    cli = _sweep_overrides(args)
     if args.device:
         cli["training"] = {"device": args.device}
     file_overrides = read_config_file(args.config) if args.config else None
@@ -103,11 +109,7 @@ def _compare(args: argparse.Namespace) -> int:
     from optprior.experiments.reproduce import sweep
     from optprior.experiments.runner import local_executor, plan
 
-    cli: dict[str, Any] = {}
-    if args.methods:
-        cli["methods"] = list(args.methods)
-    if args.seeds is not None:
-        cli["seeds"] = args.seeds
+    cli = _sweep_overrides(args)
     tables = {
         "data": {
             "test_fraction": args.test_fraction,
