@@ -475,7 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--jobs", type=_jobs, default=1, help="parallel local worker processes")
     compare.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
-    compare.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
+    compare.add_argument(
+        "--threads",
+        type=_threads,
+        default=None,
+        help=f"{THREADS_HELP}; with --jobs N each worker takes cores / N instead",
+    )
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
     compare.set_defaults(run=_compare)
 
