@@ -236,3 +236,15 @@ def test_evaluation_settings_are_named(settings, message):
 
     with pytest.raises(ValueError, match=message):
         EvaluationConfig(**settings)
+
+
+def test_fractions_are_checked_by_one_rule():
+    from optprior._validation import fraction
+
+    assert fraction(0, "f") == 0.0 and fraction(np.float32(0.25), "f") == 0.25
+    for bad, message in ((1.0, r"must lie in \[0, 1\)"), ("0.2", "must be a number"),
+                         (True, "must be a number"), (-0.1, "must lie in")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            fraction(bad, "f")
+    with pytest.raises(ValueError, match=r"must lie in \(0, 1\), got 0"):
+        fraction(0.0, "f", zero_allowed=False)

@@ -35,6 +35,17 @@ def whole_number(value: object, name: str, minimum: int) -> int:
     return int(value)
 
 
+def fraction(value: object, name: str, zero_allowed: bool = True) -> float:
+    """``value`` as a float in [0, 1) (``zero_allowed``) or (0, 1), or a ``ValueError``
+    naming it."""
+    low = "[0" if zero_allowed else "(0"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number in {low}, 1), got {value!r}")
+    if not (0.0 <= value < 1.0 if zero_allowed else 0.0 < value < 1.0):
+        raise ValueError(f"{name} must lie in {low}, 1), got {value}")
+    return float(value)
+
+
 def layer_widths(values: object, name: str) -> tuple[int, ...]:
     """A sequence of layer widths as a tuple of ints >= 1, or a ``ValueError`` naming it."""
     if isinstance(values, str) or not isinstance(values, Iterable):

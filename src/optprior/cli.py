@@ -161,15 +161,14 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from optprior._validation import check_data, check_tasks
+    from optprior._validation import check_data, check_tasks, fraction
     from optprior.data.user import read_npz, split_by_task
     from optprior.experiments.evaluate import binarized
 
     arrays = read_npz(args.data)
     x, s = arrays.X, arrays.s
     s = np.zeros(len(x), dtype=np.int64) if s is None else check_tasks(s, len(x))
-    if not 0.0 <= args.val_fraction < 1.0:
-        raise ValueError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
+    fraction(args.val_fraction, "--val-fraction")
     overrides: dict[str, Any] = _train_config(args.config) if args.config else {}
     for key in ("likelihood", "epochs", "device", "latent_dim", "seed"):
         if getattr(args, key) is not None:

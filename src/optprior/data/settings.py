@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from optprior._validation import whole_number
+from optprior._validation import fraction, whole_number
 from optprior.data.datasets import read_native
 from optprior.data.transforms import in_centred_box, resize_images, to_float01
 
@@ -141,7 +141,7 @@ def _two_task(
     download: bool | None = None,
     verify: bool = True,
 ) -> MultiTaskData:
-    _check_fraction(val_fraction)
+    val_fraction = fraction(val_fraction, "val_fraction")
     if n_source is not None and n_source < 1:
         raise ValueError(f"n_source must be positive or None, got {n_source}")
     source, target = _PAIRS[name]
@@ -206,7 +206,7 @@ def _faces(
     download: bool | None = None,
     verify: bool = True,
 ) -> MultiTaskData:
-    _check_fraction(val_fraction)
+    val_fraction = fraction(val_fraction, "val_fraction")
     seeds = np.random.SeedSequence(seed).spawn(len(FACE_TASKS))
     train, val, test = [], [], []
     for task, task_seed in zip(FACE_TASKS, seeds, strict=True):
@@ -228,11 +228,6 @@ def _faces(
         likelihood="gaussian",
         target_task=None,
     )
-
-
-def _check_fraction(val_fraction: float) -> None:
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
 
 
 _Part = tuple[np.ndarray, np.ndarray, np.ndarray]

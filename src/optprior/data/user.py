@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from optprior._validation import check_data, check_tasks, whole_number
+from optprior._validation import check_data, check_tasks, fraction, whole_number
 from optprior.data.settings import MultiTaskData, TaskSplit
 
 #: Seed of the test split of ``own_data_setting``: the same test points for every run.
@@ -89,15 +89,6 @@ def _labels(y: np.ndarray, n_points: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _fraction(value: object, name: str, zero_allowed: bool) -> float:
-    low = "[0" if zero_allowed else "(0"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number in {low}, 1), got {value!r}")
-    if not (0.0 <= value < 1.0 if zero_allowed else 0.0 < value < 1.0):
-        raise ValueError(f"{name} must lie in {low}, 1), got {value}")
-    return float(value)
-
-
 #: Test points each task needs: the task probe is cross-validated over 5 folds.
 MIN_TEST_POINTS = 5
 
@@ -128,8 +119,8 @@ def own_data_setting(
             f"the data file {file} has changed since these runs were planned (SHA-256 "
             f"{sha256_digest} expected): restore it or write the runs to a new --out folder"
         )
-    test_fraction = _fraction(test_fraction, "test_fraction (--test-fraction)", False)
-    val_fraction = _fraction(val_fraction, "val_fraction (--val-fraction)", True)
+    test_fraction = fraction(test_fraction, "test_fraction (--test-fraction)", False)
+    val_fraction = fraction(val_fraction, "val_fraction (--val-fraction)")
     arrays = read_npz(file)
     x = check_data(arrays.X, "X")
     if likelihood == "bernoulli" and (x.min() < 0.0 or x.max() > 1.0):
