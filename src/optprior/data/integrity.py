@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import zlib
 from pathlib import Path
 
@@ -19,14 +20,16 @@ _CHUNK = 1 << 20
 _verified: set[tuple[str, int, int]] = set()
 
 
-def file_digests(path: Path) -> tuple[str, str]:
-    """(md5, sha256) hex digests of the bytes of ``path``."""
-    md5, sha256 = hashlib.md5(), hashlib.sha256()
+def file_digests(
+    path: str | os.PathLike, algorithms: tuple[str, ...] = ("md5", "sha256")
+) -> tuple[str, ...]:
+    """Hex digests of the bytes of ``path``, one per ``hashlib`` algorithm, in one read."""
+    digests = [hashlib.new(name) for name in algorithms]
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
-            md5.update(chunk)
-            sha256.update(chunk)
-    return md5.hexdigest(), sha256.hexdigest()
+            for digest in digests:
+                digest.update(chunk)
+    return tuple(digest.hexdigest() for digest in digests)
 
 
 def gunzip_md5(path: Path) -> str:

@@ -4,7 +4,6 @@ validation split that keeps every task in training, and its train/val/test split
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import os
 import zipfile
@@ -14,6 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from optprior._validation import check_data, check_tasks, fraction, whole_number
+from optprior.data.integrity import file_digests
 from optprior.data.settings import MultiTaskData, TaskSplit
 
 #: Seed of the test split of ``own_data_setting``: the same test points for every run.
@@ -71,11 +71,7 @@ def split_by_task(s: np.ndarray, val_fraction: float, seed: int) -> tuple[np.nda
 
 def sha256(path: str | os.PathLike) -> str:
     """Hex SHA-256 of the bytes of ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digests(path, ("sha256",))[0]
 
 
 def _labels(y: np.ndarray, n_points: int) -> np.ndarray:
