@@ -281,7 +281,7 @@ def test_settings_are_listed_shown_and_copied(two_tasks):
 def test_balanced_validation_elbo_is_the_mean_of_the_task_means(two_tasks):
     from optprior.evaluation.bounds import elbo
     from optprior.training import TrainingConfig
-    from optprior.training.trainer import Trainer
+    from optprior.training.trainer import Trainer, point_weights
 
     x, s = two_tasks
     keep = np.r_[0:120, 120:150]  # task 1 is a fifth of the points
@@ -291,7 +291,7 @@ def test_balanced_validation_elbo_is_the_mean_of_the_task_means(two_tasks):
     for weights in ("data", "balanced"):
         trainer = Trainer(module, TrainingConfig(validation_task_weights=weights), False)
         torch.manual_seed(0)
-        scores[weights] = trainer._validation_elbo(xs, ss)
+        scores[weights] = trainer._validation_elbo(xs, ss, point_weights(ss, weights))
     torch.manual_seed(0)
     per_point = elbo(module, xs, ss)
     assert scores["data"] == pytest.approx(float(per_point.mean()), rel=1e-6)

@@ -100,6 +100,12 @@ def task_weights(s: torch.Tensor, mode: str) -> torch.Tensor | None:
     return torch.where(counts > 0, s.numel() / (present * counts.clamp(min=1)), 0.0)
 
 
+def point_weights(s: torch.Tensor, mode: str) -> torch.Tensor | None:
+    """``task_weights`` looked up for each point of ``s`` (N,); None for ``"data"``."""
+    weights = task_weights(s, mode)
+    return None if weights is None else weights[s]
+
+
 def identity_differences(
     stored: object, current: dict[str, Any], reads_setting: Callable[[str], bool] | None
 ) -> list[str]:
@@ -197,6 +203,9 @@ class Trainer:
         config = self.config
         generator = torch.Generator().manual_seed(config.seed)
         self.task_weights = task_weights(s, config.discriminator_task_weights)
+        val_weights = (
+            None if x_val is None else point_weights(s_val, config.validation_task_weights)
+        )
         progress = _Progress()
         if checkpoint is not None:
             checkpoint = Path(checkpoint)
@@ -229,7 +238,7 @@ class Trainer:
                     config.discriminator_pass_points(x.shape[0]),
                 )
             if x_val is not None:
-                record["val_elbo"] = self._validation_elbo(x_val, s_val)
+                record["val_elbo"] = self._validation_elbo(x_val, s_val, val_weights)
             flush_subnormals_(self.module)
             record.update(epoch=epoch, beta=beta, seconds=time.perf_counter() - start)
             history.epochs.append(record)
@@ -391,14 +400,13 @@ class Trainer:
             record["discriminator_loss"] = totals[3] / self.config.discriminator_steps
         return record
 
-    def _validation_elbo(self, x_val: torch.Tensor, s_val: torch.Tensor | None) -> float:
-        """Mean validation ELBO (nats per point), tasks weighted by
-        ``validation_task_weights``."""
+    def _validation_elbo(
+        self, x_val: torch.Tensor, s_val: torch.Tensor | None, weights: torch.Tensor | None
+    ) -> float:
+        """Mean validation ELBO (nats per point), each point weighted by ``weights`` (N,)
+        (``point_weights``; None: equally)."""
         per_point = elbo(self.module, x_val, s_val)
-        weights = task_weights(s_val, self.config.validation_task_weights)
-        if weights is None:
-            return float(per_point.mean())
-        return float((per_point * weights[s_val].to(per_point)).mean())
+        return float(per_point.mean() if weights is None else (per_point * weights).mean())
 
     def _freeze_prior(self) -> None:
         """Model steps see T in eval mode with its weights frozen (no gradient for T)."""
@@ -471,9 +479,7 @@ class Trainer:
         with torch.no_grad():
             z_check = self.module.encoder.rsample(*self.module.inference(x_check, s_check))
             z_normal = torch.randn_like(z_check)
-        check_weights = task_weights(s_check, config.discriminator_task_weights)
-        if check_weights is not None:
-            check_weights = check_weights[s_check]
+        check_weights = point_weights(s_check, config.discriminator_task_weights)
         self.task_weights = task_weights(s, config.discriminator_task_weights)
         records: list[dict[str, float]] = []
         best_loss, best_state, stale = math.inf, None, 0
