@@ -7,6 +7,7 @@ import pytest
 
 from optprior.cli import main
 from optprior.data.user import own_data_setting, sha256
+from optprior.models.base import BaseModel
 
 TINY = """
 seeds = 1
@@ -82,7 +83,9 @@ def test_bad_own_data_is_named(own_file, tmp_path):
     assert own_data_setting("counts", 0, file=counts, likelihood="gaussian")
 
 
-def test_compare_trains_scores_tabulates_and_skips_finished_runs(own_file, tmp_path, capsys):
+def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
+    own_file, tmp_path, capsys, monkeypatch
+):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)
     out = tmp_path / "runs"
@@ -100,6 +103,17 @@ def test_compare_trains_scores_tabulates_and_skips_finished_runs(own_file, tmp_p
 
     assert main([*argv, "--quiet"]) == 0  # finished runs are skipped
     assert (out / "mine/vae/seed-0/result.json").stat().st_mtime_ns == written
+
+    def no_training(self, *args, **kwargs):
+        raise AssertionError("rescore must not train")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BaseModel, "fit", no_training)
+        assert main([*argv, "--quiet", "--rescore"]) == 0
+    rescored = json.loads((out / "mine/optimal/seed-0/result.json").read_text())
+    assert "rescored" in rescored and rescored["wall_seconds"] == result["wall_seconds"]
+    assert rescored["metrics"]["test_log_likelihood"] < 0  # scored again, Bernoulli data
+    written = (out / "mine/vae/seed-0/result.json").stat().st_mtime_ns
 
     moved = tmp_path / "moved" / "mine.npz"  # the same bytes elsewhere: the same runs
     moved.parent.mkdir()

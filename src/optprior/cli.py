@@ -8,11 +8,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from optprior.models.methods import METHODS, PAPER_METHODS
+
+if TYPE_CHECKING:
+    from optprior.experiments.runner import Executor
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -79,22 +82,17 @@ def _sweep_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _reproduce(args: argparse.Namespace) -> int:
     from optprior.experiments.config import read_config_file
     from optprior.experiments.reproduce import configs_for, reproduce
-    from optprior.experiments.runner import local_executor, ray_executor
 
     cli = _sweep_overrides(args)
     if args.device:
         cli["training"] = {"device": args.device}
     file_overrides = read_config_file(args.config) if args.config else None
     configs = configs_for(args.setting, args.quick, file_overrides, cli)
-    if args.executor == "ray":
-        executor = ray_executor(args.address)
-    else:
-        executor = local_executor(args.jobs)
     out = Path(args.out)
     results = reproduce(
         configs,
         out,
-        executor,
+        _executor(args),
         args.data_root,
         not args.quiet,
         args.jobs,
@@ -107,7 +105,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from optprior.experiments.config import own_data_config, read_config_file
     from optprior.experiments.reproduce import sweep
-    from optprior.experiments.runner import local_executor, plan
+    from optprior.experiments.runner import plan
 
     cli = _sweep_overrides(args)
     tables = {
@@ -125,8 +123,15 @@ def _compare(args: argparse.Namespace) -> int:
     file_overrides = read_config_file(args.config) if args.config else {}
     config = own_data_config(args.data, args.name, file_overrides, cli)
     out = Path(args.out)
-    runs = plan(config, out, progress=not args.quiet and args.jobs == 1)
-    return _report(sweep(runs, out, local_executor(args.jobs), not args.quiet), out)
+    runs = plan(config, out, progress=not args.quiet and args.jobs == 1, rescore=args.rescore)
+    return _report(sweep(runs, out, _executor(args), not args.quiet), out)
+
+
+def _executor(args: argparse.Namespace) -> Executor:
+    """The sweep executor ``--executor``, ``--address`` and ``--jobs`` ask for."""
+    from optprior.experiments.runner import local_executor, ray_executor
+
+    return ray_executor(args.address) if args.executor == "ray" else local_executor(args.jobs)
 
 
 def _report(results: list[dict[str, Any]], out: Path) -> int:
@@ -239,6 +244,37 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``reproduce`` and ``compare`` share: how the sweep's runs are executed,
+    rescoring, device, threads and progress bars."""
+    parser.add_argument("--jobs", type=_jobs, default=1, help="parallel local worker processes")
+    parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local processes (default) or Ray tasks (pip install 'optprior[ray]'); on a "
+        "cluster, every worker must see the data at the same path",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address, e.g. ray://head:10001 (default: local Ray)",
+    )
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score finished runs again from their saved model.pt (after a metrics change)",
+    )
+    parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    parser.add_argument(
+        "--threads",
+        type=_threads,
+        default=None,
+        help=f"{THREADS_HELP}; with --jobs N each worker takes cores / N instead",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from optprior import __version__
     from optprior.data import SETTINGS
@@ -300,7 +336,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--seeds", type=int, default=None, help="runs per method (default 5)")
     rep.add_argument("--out", default="runs", help="output folder (default ./runs)")
-    rep.add_argument("--jobs", type=_jobs, default=1, help="parallel local worker processes")
     rep.add_argument(
         "--config",
         default=None,
@@ -312,34 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="a small budget for smoke runs (usps-mnist in a few minutes)",
     )
     rep.add_argument(
-        "--rescore",
-        action="store_true",
-        help="score finished runs again from their saved model.pt (after a metrics change)",
-    )
-    rep.add_argument(
         "--cvae-runs",
         default=None,
         help="folder of finished cvae runs that posthoc runs start from (default: OUT); "
         "a cvae run is used when its config matches except for the discriminator settings",
     )
     rep.add_argument(
-        "--executor",
-        choices=["local", "ray"],
-        default="local",
-        help="local processes (default) or Ray tasks (pip install 'optprior[ray]')",
-    )
-    rep.add_argument(
-        "--address",
-        default=None,
-        help="Ray cluster address, e.g. ray://head:10001 (default: local Ray)",
-    )
-    rep.add_argument(
         "--data-root",
         default=None,
         help="dataset folder (default $OPTPRIOR_DATA, else the user cache)",
     )
-    rep.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
-    rep.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_sweep_options(rep)
     rep.set_defaults(run=_reproduce)
 
     tables = commands.add_parser(
@@ -472,15 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="importance samples per point for the log-likelihood (default 1000)",
     )
-    compare.add_argument("--jobs", type=_jobs, default=1, help="parallel local worker processes")
-    compare.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
-    compare.add_argument(
-        "--threads",
-        type=_threads,
-        default=None,
-        help=f"{THREADS_HELP}; with --jobs N each worker takes cores / N instead",
-    )
-    compare.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_sweep_options(compare)
     compare.set_defaults(run=_compare)
 
     embed = commands.add_parser(
