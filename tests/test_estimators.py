@@ -298,3 +298,17 @@ def test_balanced_validation_elbo_is_the_mean_of_the_task_means(two_tasks):
     task_means = [float(per_point[ss == k].mean()) for k in (0, 1)]
     assert scores["balanced"] == pytest.approx(np.mean(task_means), rel=1e-6)
     assert abs(scores["balanced"] - scores["data"]) > 1e-3  # the tasks differ
+
+
+def test_fit_logs_its_epochs_on_request(two_tasks, caplog, monkeypatch):
+    from optprior.training import trainer
+
+    monkeypatch.setattr(trainer, "LOG_SECONDS", 0.0)  # a line after every epoch
+    x, s = two_tasks
+    with caplog.at_level("INFO", logger="optprior"):
+        model = CVAE(**FAST).fit(x[:200], s[:200], x[200:], s[200:])
+    lines = [r.getMessage() for r in caplog.records if r.name == "optprior.training.trainer"]
+    assert [line.split(" ")[0] for line in lines[:-1]] == ["1/3", "2/3", "3/3"]
+    assert "val_elbo" in lines[0] and "train_loss" in lines[0]
+    best = model.history_.best_epoch
+    assert lines[-1] == f"trained 3 epochs; keeping epoch {best}"

@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -404,6 +405,19 @@ def test_cli_quick_end_to_end(digits_root, tmp_path):
             assert (folder / name).is_file(), name
     table = (tmp_path / "results.md").read_text()
     assert "| optimal | 1/0 |" in table and "-163.25 ± 2.15" in table
+
+
+def test_worker_processes_run_the_sweep_and_report_by_run(digits_root, tmp_path, capsys):
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    runs = plan(config, tmp_path, data_root=digits_root)
+    results = run_sweep(runs, local_executor(2, progress=True))
+    assert sorted(r["method"] for r in results) == ["cvae", "optimal"]
+    assert all(r["status"] == "ok" for r in results)
+    lines = capsys.readouterr().err.splitlines()
+    for method in ("cvae", "optimal"):
+        mine = [line for line in lines if f" usps-mnist/{method}/seed-0: " in line]
+        assert any(re.search(r"trained 2 epochs; keeping epoch [01]$", line) for line in mine)
+        assert any(line.endswith(": scoring") for line in mine)
 
 
 def test_ray_executor_on_a_local_instance(digits_root, tmp_path):

@@ -131,7 +131,9 @@ def _executor(args: argparse.Namespace) -> Executor:
     """The sweep executor ``--executor``, ``--address`` and ``--jobs`` ask for."""
     from optprior.experiments.runner import local_executor, ray_executor
 
-    return ray_executor(args.address) if args.executor == "ray" else local_executor(args.jobs)
+    if args.executor == "ray":
+        return ray_executor(args.address)
+    return local_executor(args.jobs, progress=not args.quiet)
 
 
 def _report(results: list[dict[str, Any]], out: Path) -> int:

@@ -18,17 +18,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import logging.handlers
 import os
 import platform
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from optprior._io import write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
@@ -41,6 +46,9 @@ from optprior.models.config import ModelConfig
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
 from optprior.training.config import TrainingConfig, record_differences, recorded_defaults
 from optprior.training.trainer import CheckpointError
+
+logger = logging.getLogger(__name__)
+_CURRENT_RUN: ContextVar[str] = ContextVar("optprior_run", default="")
 
 
 class ConfigMismatchError(ValueError):
@@ -187,15 +195,23 @@ def execute(run: Run) -> dict[str, Any]:
     finished = read_result(run)
     if run.threads:
         torch.set_num_threads(run.threads)
-    if finished is not None:
-        if run.rescore and (run.folder / "model.pt").is_file():
-            return rescore(run, finished)
-        return finished
-    with run_lock(run.folder) as owner:
-        if owner is not None:
-            return {"run": run.name, "status": "running", "error": f"being trained by {owner}"}
-        finished = read_result(run)  # by the process that held the lock until now
-        return finished if finished is not None else train_and_score(run)
+    token = _CURRENT_RUN.set(run.name)
+    try:
+        if finished is not None:
+            if run.rescore and (run.folder / "model.pt").is_file():
+                return rescore(run, finished)
+            return finished
+        with run_lock(run.folder) as owner:
+            if owner is not None:
+                return {
+                    "run": run.name,
+                    "status": "running",
+                    "error": f"being trained by {owner}",
+                }
+            finished = read_result(run)  # by the process that held the lock until now
+            return finished if finished is not None else train_and_score(run)
+    finally:
+        _CURRENT_RUN.reset(token)
 
 
 def train_and_score(run: Run) -> dict[str, Any]:
@@ -260,6 +276,7 @@ def train_and_score(run: Run) -> dict[str, Any]:
         write_text_atomic(folder / "curves.csv", curves_csv(model.history_.epochs))
         if model.history_.prior_epochs:  # the post-hoc prior's own fit
             write_text_atomic(folder / "prior_curves.csv", curves_csv(model.history_.prior_epochs))
+        logger.info("scoring")
         result["metrics"] = evaluate(model, data, run.evaluation, run.seed)
         result["epochs_run"] = len(model.history_.epochs)
         # Unlike wall_seconds, this counts the epochs trained before a resume too; a
@@ -351,6 +368,7 @@ def rescore(run: Run, finished: dict[str, Any]) -> dict[str, Any]:
     The result file is replaced only on success; a failure is returned, not written.
     """
     start = time.perf_counter()
+    logger.info("scoring again from model.pt")
     try:
         metrics = evaluate(run.load_model(), run.load_data(), run.evaluation, run.seed)
     except Exception as error:
@@ -374,8 +392,37 @@ def curves_csv(epochs: list[dict[str, float]]) -> str:
 Executor = Callable[[list[Run], Callable[[dict[str, Any]], None]], None]
 
 
-def local_executor(jobs: int = 1) -> Executor:
-    """Runs in this process (``jobs == 1``) or in ``jobs`` worker processes."""
+class _RunName(logging.Filter):
+    """Names the run this process is executing in every record (``record.run``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.run = _CURRENT_RUN.get()
+        return True
+
+
+def _send_logs_to(queue: Any, level: int) -> None:
+    """Worker initializer: optprior's records from ``level`` up go to ``queue``."""
+    handler = logging.handlers.QueueHandler(queue)
+    handler.addFilter(_RunName())
+    package = logging.getLogger("optprior")
+    package.addHandler(handler)
+    package.setLevel(level)
+
+
+class _TqdmHandler(logging.Handler):
+    """Writes records to stderr without breaking the progress bar drawn there."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
+def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
+    """Runs in this process (``jobs == 1``) or in ``jobs`` worker processes.
+
+    With ``jobs > 1`` the workers' log records come to this process's stderr, named by
+    run; with ``progress`` these include each run's epochs (at most one line a minute) and
+    scoring, in place of the progress bars a single process draws.
+    """
 
     def run_all(runs: list[Run], done: Callable[[dict[str, Any]], None]) -> None:
         if jobs == 1:
@@ -385,11 +432,25 @@ def local_executor(jobs: int = 1) -> Executor:
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from multiprocessing import get_context
 
+        context = get_context("spawn")
         threads = max(1, (os.cpu_count() or 1) // jobs)
         runs = [replace(run, threads=threads, progress=False) for run in runs]
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            for future in as_completed(pool.submit(execute, run) for run in runs):
-                done(future.result())
+        queue = context.Queue()
+        handler = _TqdmHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(run)s: %(message)s", "%H:%M:%S"))
+        listener = logging.handlers.QueueListener(queue, handler)
+        listener.start()
+        try:
+            with ProcessPoolExecutor(
+                jobs,
+                mp_context=context,
+                initializer=_send_logs_to,
+                initargs=(queue, logging.INFO if progress else logging.WARNING),
+            ) as pool:
+                for future in as_completed(pool.submit(execute, run) for run in runs):
+                    done(future.result())
+        finally:
+            listener.stop()
 
     return run_all
 

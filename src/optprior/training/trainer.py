@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import math
 import os
 import time
@@ -26,6 +27,9 @@ from optprior.training.config import (
     record_differences,
     recorded_defaults,
 )
+
+logger = logging.getLogger(__name__)
+LOG_SECONDS = 60.0  # at most one progress line a minute on the ``logging`` INFO level
 
 
 @dataclass
@@ -212,7 +216,7 @@ class Trainer:
             identity = self._identity(identity, x, s, x_val, s_val)
             if checkpoint.is_file():
                 progress = self._restore(checkpoint, identity, generator, reads_setting)
-        saved_at = time.monotonic()
+        saved_at = logged_at = time.monotonic()
         history = progress.history
         bar = tqdm(
             range(config.epochs if progress.finished else progress.next_epoch, config.epochs),
@@ -252,9 +256,18 @@ class Trainer:
             if score > progress.best_score:
                 progress.best_score, history.best_epoch = score, epoch
                 progress.best_state = copy.deepcopy(self.module.state_dict())
-            bar.set_postfix(
-                {k: f"{v:.2f}" for k, v in record.items() if k.endswith(("elbo", "loss"))}
-            )
+            scores = {k: f"{v:.2f}" for k, v in record.items() if k.endswith(("elbo", "loss"))}
+            bar.set_postfix(scores)
+            if time.monotonic() - logged_at >= LOG_SECONDS:
+                logger.info(
+                    "%d/%d epochs (%.1f s the last): %s; best epoch %d",
+                    epoch + 1,
+                    config.epochs,
+                    record["seconds"],
+                    ", ".join(f"{k} {v}" for k, v in scores.items()),
+                    history.best_epoch,
+                )
+                logged_at = time.monotonic()
             if config.patience and progress.stale >= config.patience:
                 history.stopped_early = True
                 break
@@ -262,6 +275,12 @@ class Trainer:
                 self._save(checkpoint, identity, generator, progress)
                 saved_at = time.monotonic()
         bar.close()
+        logger.info(
+            "trained %d epochs%s; keeping epoch %d",
+            len(history.epochs),
+            " (stopped early)" if history.stopped_early else "",
+            history.best_epoch,
+        )
         if checkpoint is not None and not progress.finished:
             progress.finished = True
             self._save(checkpoint, identity, generator, progress)
