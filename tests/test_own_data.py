@@ -1,13 +1,17 @@
 """``optprior compare``: the methods side by side on a user's own .npz file."""
 
 import json
+import os
+import socket
 
 import numpy as np
 import pytest
 
+from optprior import CVAE
 from optprior.cli import main
 from optprior.data.user import own_data_setting, sha256
 from optprior.models.base import BaseModel
+from optprior.training import trainer
 
 TINY = """
 seeds = 1
@@ -171,3 +175,50 @@ def test_vectors_get_no_image_figures(tmp_path, two_tasks, capsys):
     assert main([*argv, "--methods", "cvae", "--quiet"]) == 0
     figures = json.loads((out / "vectors/cvae/seed-0/result.json").read_text())["figures"]
     assert figures == ["curves.png", "embedding.png"]
+
+
+def test_status_lists_finished_training_interrupted_and_failed_runs(
+    own_file, tmp_path, capsys, monkeypatch
+):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    out = tmp_path / "runs"
+    argv = ["compare", "--data", str(own_file), "--config", str(config), "--out", str(out)]
+    assert main([*argv, "--methods", "vae,cvae", "--quiet"]) == 0
+    capsys.readouterr()
+
+    # An interrupted run: a checkpoint after 2 epochs, no result; then the same run with a
+    # live owner (this test's parent process) in its lock.
+    folder = out / "mine/optimal/seed-0"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"training": {"epochs": 7}}')
+    x = np.load(own_file)["X"].reshape(240, -1)
+    s = np.load(own_file)["s"]
+    monkeypatch.setattr(trainer, "CHECKPOINT_SECONDS", 0.0)
+    CVAE(latent_dim=2, hidden_sizes=(8,), epochs=2, progress=False).fit(
+        x, s, checkpoint=folder / "checkpoint.pt"
+    )
+    failed = out / "mine/vae/seed-1"
+    failed.mkdir()
+    (failed / "result.json").write_text('{"status": "failed", "error": "ValueError: bad\\nmore"}')
+
+    def table() -> dict[str, str]:
+        assert main(["status", str(out)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        return {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| mine/")}
+
+    rows = table()
+    assert " | finished | 2 (" in rows["mine/vae/seed-0"]
+    assert " | finished | 2 (" in rows["mine/cvae/seed-0"]
+    assert (
+        " | failed | " in rows["mine/vae/seed-1"] and "ValueError: bad |" in rows["mine/vae/seed-1"]
+    )
+    assert " | interrupted | 2/7 (" in rows["mine/optimal/seed-0"]
+
+    host, pid = socket.gethostname(), os.getppid()  # a live process
+    (folder / "lock").write_text(json.dumps({"host": host, "pid": pid, "token": "t"}))
+    row = table()["mine/optimal/seed-0"]
+    assert " | training | 2/7 (" in row and row.endswith(f"by {host}:{pid} |")
+
+    assert main(["status", str(tmp_path / "nothing")]) == 2
+    assert "no folder" in capsys.readouterr().err

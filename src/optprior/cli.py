@@ -1,4 +1,5 @@
-"""The ``optprior`` command line: demo, reproduce, tables, config, train, compare, embed."""
+"""The ``optprior`` command line: demo, reproduce, tables, status, config, train, compare,
+embed."""
 
 from __future__ import annotations
 
@@ -134,6 +135,16 @@ def _executor(args: argparse.Namespace) -> Executor:
     if args.executor == "ray":
         return ray_executor(args.address)
     return local_executor(args.jobs, progress=not args.quiet)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from optprior.experiments.status import status_table, sweep_status
+
+    out = Path(args.folder)
+    if not out.is_dir():
+        raise FileNotFoundError(f"no folder {out}")
+    print(status_table(sweep_status(out)), end="")
+    return 0
 
 
 def _report(results: list[dict[str, Any]], out: Path) -> int:
@@ -372,6 +383,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tables.add_argument("folder", help="the --out folder of optprior reproduce or compare")
     tables.set_defaults(run=_tables)
+
+    status = commands.add_parser(
+        "status",
+        help="where every run of a sweep folder stands: finished, training, interrupted",
+        description="List every FOLDER/<setting>/<method>/seed-<k>/ run: finished or failed "
+        "(with its test ln p(x|s)), being trained (by which process, epochs so far from its "
+        "checkpoint), interrupted (a sweep started again goes on from its checkpoint) or not "
+        "started. Runs whose folder a sweep has not made yet are not listed.",
+    )
+    status.add_argument("folder", help="the --out folder of optprior reproduce or compare")
+    status.set_defaults(run=_status)
 
     config = commands.add_parser(
         "config",

@@ -72,6 +72,27 @@ class _Progress:
         return self.next_epoch - 1 - self.history.best_epoch
 
 
+def _read_checkpoint(path: str | os.PathLike) -> Any:
+    """The payload of a checkpoint file, on the CPU; ``CheckpointError`` if unreadable."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for foreign or broken files
+        raise CheckpointError(
+            f"{path} is not a readable training checkpoint ({error}); delete it to "
+            "start training afresh"
+        ) from None
+
+
+def checkpoint_history(path: str | os.PathLike) -> History:
+    """The curves so far of the fit that wrote the checkpoint at ``path`` (to report
+    where unfinished training stands); ``CheckpointError`` if unreadable."""
+    payload = _read_checkpoint(path)
+    try:
+        return History(**payload["progress"]["history"])
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{path} holds no training history ({error})") from None
+
+
 def fingerprint(*tensors: torch.Tensor | None) -> str:
     """Hex digest of the tensors' shapes, dtypes and values (``None`` counts too)."""
     digest = hashlib.blake2b(digest_size=16)
@@ -337,13 +358,7 @@ class Trainer:
         reads_setting: Callable[[str], bool] | None = None,
     ) -> _Progress:
         """Load a checkpoint written by ``_save`` into the trainer; return the progress."""
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises many types for foreign or broken files
-            raise CheckpointError(
-                f"{path} is not a readable training checkpoint ({error}); delete it to "
-                "start training afresh"
-            ) from None
+        payload = _read_checkpoint(path)
         stored = payload.get("identity") if isinstance(payload, dict) else None
         changed = identity_differences(stored, identity, reads_setting)
         if changed:
