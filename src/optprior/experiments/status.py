@@ -19,13 +19,14 @@ def run_status(folder: Path) -> dict[str, Any]:
     process holds its lock; ``owner`` names it), ``interrupted`` (a checkpoint or a
     model and no live owner: a sweep started again goes on from there) or ``not
     started``. ``epochs``/``best_epoch`` come from the result or the checkpoint,
-    ``epoch_seconds`` is the last epoch's time, ``updated`` the age (s) of the newest file
-    (result, checkpoint, model; the lock's heartbeat does not count).
+    ``epoch_seconds`` is the last epoch's time, ``saved`` the age (s) of the newest of
+    its result, model and checkpoint.
     """
     status: dict[str, Any] = {"run": "/".join(folder.parts[-3:])}
-    files = [f for f in folder.iterdir() if f.is_file() and f.name != "lock"]  # heartbeat
-    if files:
-        status["updated"] = time.time() - max(f.stat().st_mtime for f in files)
+    saved = [folder / name for name in ("result.json", "model.pt", "checkpoint.pt")]
+    times = [f.stat().st_mtime for f in saved if f.is_file()]
+    if times:
+        status["saved"] = time.time() - max(times)
     result_path = folder / "result.json"
     if result_path.is_file():
         result = json.loads(result_path.read_text())
@@ -77,7 +78,7 @@ def _age(seconds: float | None) -> str:
 def status_table(statuses: list[dict[str, Any]]) -> str:
     """A Markdown table of ``sweep_status`` rows and a count of the states."""
     lines = [
-        "| run | state | epochs (best, from 0) | last epoch (s) | last written | "
+        "| run | state | epochs (best, from 0) | last epoch (s) | last saved | "
         "test ln p(x\\|s) | note |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -94,7 +95,7 @@ def status_table(statuses: list[dict[str, Any]]) -> str:
             s["state"],
             epochs,
             "" if seconds is None else f"{seconds:.1f}",
-            _age(s.get("updated")),
+            _age(s.get("saved")),
             "" if score is None else f"{score:.2f}",
             note,
         ]
