@@ -2,6 +2,7 @@
 
 import csv
 import json
+import logging
 import math
 import re
 from dataclasses import replace
@@ -420,12 +421,30 @@ def test_worker_processes_run_the_sweep_and_report_by_run(digits_root, tmp_path,
         assert any(line.endswith(": scoring") for line in mine)
 
 
+def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    (run, _) = plan(config, tmp_path, data_root=digits_root)
+    try:
+        assert runner._execute_reporting(run, logging.INFO)["status"] == "ok"
+        again = runner._execute_reporting(replace(run, rescore=True), logging.INFO)
+    finally:
+        for handler in runner._worker_handlers:  # this process is no Ray worker
+            logging.getLogger("optprior").removeHandler(handler)
+        logging.getLogger("optprior").setLevel(logging.NOTSET)
+    assert again["status"] == "ok" and "rescored" in again
+    lines = capsys.readouterr().err.splitlines()
+    assert sum(line.endswith("usps-mnist/cvae/seed-0: scoring") for line in lines) == 1
+    rescoring = [line for line in lines if "scoring again from model.pt" in line]
+    assert len(rescoring) == 1  # the second task replaced the first one's handler
+
+
 def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'optprior[ray]'")
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        results = run_sweep(plan(config, tmp_path, data_root=digits_root), runner.ray_executor())
+        executor = runner.ray_executor(progress=True)
+        results = run_sweep(plan(config, tmp_path, data_root=digits_root), executor)
     finally:
         ray.shutdown()
     assert sorted(r["method"] for r in results) == ["cvae", "optimal"]

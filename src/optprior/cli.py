@@ -133,7 +133,7 @@ def _executor(args: argparse.Namespace) -> Executor:
     from optprior.experiments.runner import local_executor, ray_executor
 
     if args.executor == "ray":
-        return ray_executor(args.address)
+        return ray_executor(args.address, progress=not args.quiet)
     return local_executor(args.jobs, progress=not args.quiet)
 
 

@@ -400,13 +400,36 @@ class _RunName(logging.Filter):
         return True
 
 
-def _send_logs_to(queue: Any, level: int) -> None:
-    """Worker initializer: optprior's records from ``level`` up go to ``queue``."""
-    handler = logging.handlers.QueueHandler(queue)
-    handler.addFilter(_RunName())
+#: How a worker's records read: time, run, message.
+LOG_FORMAT = logging.Formatter("%(asctime)s %(run)s: %(message)s", "%H:%M:%S")
+_worker_handlers: list[logging.Handler] = []  # what ``_report_to`` attached in this process
+
+
+def _report_to(handler: logging.Handler, level: int) -> None:
+    """Send this worker process's optprior records from ``level`` up to ``handler``, each
+    named by the run being executed (in place of one attached before: Ray reuses
+    workers)."""
     package = logging.getLogger("optprior")
+    while _worker_handlers:
+        package.removeHandler(_worker_handlers.pop())
+    handler.addFilter(_RunName())
     package.addHandler(handler)
     package.setLevel(level)
+    _worker_handlers.append(handler)
+
+
+def _send_logs_to(queue: Any, level: int) -> None:
+    """Process-pool initializer: the worker's records go to the sweep's ``queue``."""
+    _report_to(logging.handlers.QueueHandler(queue), level)
+
+
+def _execute_reporting(run: Run, level: int) -> dict[str, Any]:
+    """``execute`` in a Ray worker, its records from ``level`` up on the worker's stderr
+    (which Ray shows the driver)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LOG_FORMAT)
+    _report_to(handler, level)
+    return execute(run)
 
 
 class _TqdmHandler(logging.Handler):
@@ -437,7 +460,7 @@ def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
         runs = [replace(run, threads=threads, progress=False) for run in runs]
         queue = context.Queue()
         handler = _TqdmHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(run)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(LOG_FORMAT)
         listener = logging.handlers.QueueListener(queue, handler)
         listener.start()
         try:
@@ -455,8 +478,12 @@ def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
     return run_all
 
 
-def ray_executor(address: str | None = None) -> Executor:
-    """Runs as Ray tasks, on a cluster at ``address`` or a local Ray instance."""
+def ray_executor(address: str | None = None, progress: bool = False) -> Executor:
+    """Runs as Ray tasks, on a cluster at ``address`` or a local Ray instance.
+
+    With ``progress``, the tasks' log lines (as ``local_executor``'s workers write them)
+    are shown here, when this call starts Ray (``log_to_driver``).
+    """
     try:
         import ray
     except ImportError:
@@ -464,10 +491,11 @@ def ray_executor(address: str | None = None) -> Executor:
 
     def run_all(runs: list[Run], done: Callable[[dict[str, Any]], None]) -> None:
         if not ray.is_initialized():
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=progress)
         gpus = 1 if str(runs[0].training.get("device", "cpu")).startswith("cuda") else 0
-        remote = ray.remote(num_cpus=1, num_gpus=gpus)(execute)
-        pending = [remote.remote(replace(run, progress=False, threads=1)) for run in runs]
+        remote = ray.remote(num_cpus=1, num_gpus=gpus)(_execute_reporting)
+        level = logging.INFO if progress else logging.WARNING
+        pending = [remote.remote(replace(run, progress=False, threads=1), level) for run in runs]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             done(ray.get(ready[0]))
