@@ -1,6 +1,7 @@
 """The estimator API: fitting, outputs, persistence, reproducibility."""
 
 import math
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -308,7 +309,15 @@ def test_fit_logs_its_epochs_on_request(two_tasks, caplog, monkeypatch):
     with caplog.at_level("INFO", logger="optprior"):
         model = CVAE(**FAST).fit(x[:200], s[:200], x[200:], s[200:])
     lines = [r.getMessage() for r in caplog.records if r.name == "optprior.training.trainer"]
-    assert [line.split(" ")[0] for line in lines[:-1]] == ["1/3", "2/3", "3/3"]
+    assert [line.split(" ")[2] for line in lines[:-1]] == ["1/3", "2/3", "3/3"]
+    assert lines[0].startswith("model epochs 1/3 (")
     assert "val_elbo" in lines[0] and "train_loss" in lines[0]
     best = model.history_.best_epoch
-    assert lines[-1] == f"trained 3 epochs; keeping epoch {best}"
+    assert lines[-1] == f"model: 3 epochs in all; keeping epoch {best}"
+
+    caplog.clear()
+    with caplog.at_level("INFO", logger="optprior"):
+        PostHocOptimalPriorCVAE.from_cvae(model, x[:200], s[:200], x[200:], s[200:])
+    lines = [r.getMessage() for r in caplog.records if r.name == "optprior.training.trainer"]
+    assert lines[0].startswith("prior epochs 1/3 (") and "monitored" in lines[0]
+    assert re.fullmatch(r"prior: [1-3] epochs in all; keeping epoch [0-2]", lines[-1])

@@ -417,7 +417,7 @@ def test_worker_processes_run_the_sweep_and_report_by_run(digits_root, tmp_path,
     lines = capsys.readouterr().err.splitlines()
     for method in ("cvae", "optimal"):
         mine = [line for line in lines if f" usps-mnist/{method}/seed-0: " in line]
-        assert any(re.search(r"trained 2 epochs; keeping epoch [01]$", line) for line in mine)
+        assert any(re.search(r"model: 2 epochs in all; keeping epoch [01]$", line) for line in mine)
         assert any(line.endswith(": scoring") for line in mine)
 
 
@@ -427,10 +427,12 @@ def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
     try:
         assert runner._execute_reporting(run, logging.INFO)["status"] == "ok"
         again = runner._execute_reporting(replace(run, rescore=True), logging.INFO)
-    finally:
-        for handler in runner._worker_handlers:  # this process is no Ray worker
-            logging.getLogger("optprior").removeHandler(handler)
-        logging.getLogger("optprior").setLevel(logging.NOTSET)
+    finally:  # this process is no Ray worker
+        package = logging.getLogger("optprior")
+        while runner._worker_handlers:
+            package.removeHandler(runner._worker_handlers.pop())
+        package.setLevel(logging.NOTSET)
+        package.propagate = True
     assert again["status"] == "ok" and "rescored" in again
     lines = capsys.readouterr().err.splitlines()
     assert sum(line.endswith("usps-mnist/cvae/seed-0: scoring") for line in lines) == 1

@@ -220,5 +220,25 @@ def test_status_lists_finished_training_interrupted_and_failed_runs(
     row = table()["mine/optimal/seed-0"]
     assert " | training | 2/7 (" in row and row.endswith(f"by {host}:{pid} |")
 
+    # A lock whose process has died is taken over by the next sweep: interrupted.
+    dead = max(int(entry) for entry in os.listdir("/proc") if entry.isdigit()) + 10_000
+    (folder / "lock").write_text(json.dumps({"host": host, "pid": dead, "token": "t"}))
+    assert " | interrupted | 2/7 (" in table()["mine/optimal/seed-0"]
+
+    # The failed run being tried again: training, with the earlier error beside the owner;
+    # once its process is gone, its newer model means interrupted, not failed.
+    (failed / "lock").write_text(json.dumps({"host": host, "pid": pid, "token": "t"}))
+    row = table()["mine/vae/seed-1"]
+    assert " | training | " in row and row.endswith(
+        f"by {host}:{pid}; an earlier try failed: ValueError: bad |"
+    )
+    (failed / "lock").unlink()
+    (failed / "model.pt").write_bytes(b"")
+    os.utime(failed / "result.json", (0, 0))
+    assert " | interrupted | " in table()["mine/vae/seed-1"]
+
+    (out / "mine/cvae/seed-0/result.json").write_text("{not json")
+    assert " | unreadable | " in table()["mine/cvae/seed-0"]  # the others still listed
+
     assert main(["status", str(tmp_path / "nothing")]) == 2
     assert "no folder" in capsys.readouterr().err

@@ -283,7 +283,8 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=_threads,
         default=None,
-        help=f"{THREADS_HELP}; with --jobs N each worker takes cores / N instead",
+        help=f"{THREADS_HELP}; with --jobs N each worker takes cores / N instead, and "
+        "each Ray task 1",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -387,10 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status",
         help="where every run of a sweep folder stands: finished, training, interrupted",
-        description="List every FOLDER/<setting>/<method>/seed-<k>/ run: finished or failed "
-        "(with its test ln p(x|s)), being trained (by which process, epochs so far from its "
-        "checkpoint), interrupted (a sweep started again goes on from its checkpoint) or not "
-        "started. Runs whose folder a sweep has not made yet are not listed.",
+        description="List every FOLDER/<setting>/<method>/seed-<k>/ run: finished (with "
+        "its test ln p(x|s)), failed (with its error), being trained (by which process, "
+        "epochs so far from its checkpoint), interrupted (a sweep started again goes on from "
+        "its checkpoint) or not started. Runs whose folder a sweep has not made yet are not "
+        "listed.",
     )
     status.add_argument("folder", help="the --out folder of optprior reproduce or compare")
     status.set_defaults(run=_status)

@@ -48,7 +48,7 @@ from optprior.training.config import TrainingConfig, record_differences, recorde
 from optprior.training.trainer import CheckpointError
 
 logger = logging.getLogger(__name__)
-_CURRENT_RUN: ContextVar[str] = ContextVar("optprior_run", default="")
+_CURRENT_RUN: ContextVar[str] = ContextVar("optprior_run", default="(no run)")
 
 
 class ConfigMismatchError(ValueError):
@@ -415,6 +415,7 @@ def _report_to(handler: logging.Handler, level: int) -> None:
     handler.addFilter(_RunName())
     package.addHandler(handler)
     package.setLevel(level)
+    package.propagate = False  # not twice where the root logger has handlers too
     _worker_handlers.append(handler)
 
 
@@ -436,7 +437,10 @@ class _TqdmHandler(logging.Handler):
     """Writes records to stderr without breaking the progress bar drawn there."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        tqdm.write(self.format(record), file=sys.stderr)
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # e.g. a closed pipe: the listener thread must go on
+            self.handleError(record)
 
 
 def local_executor(jobs: int = 1, progress: bool = False) -> Executor:

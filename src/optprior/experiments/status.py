@@ -9,60 +9,73 @@ from pathlib import Path
 from typing import Any
 
 from optprior.experiments.lock import GONE, holder
-from optprior.training.trainer import CheckpointError, checkpoint_history
+from optprior.training.trainer import checkpoint_history
 
 
 def run_status(folder: Path) -> dict[str, Any]:
     """The state of the run in ``folder`` (``<out>/<setting>/<method>/seed-<k>``).
 
-    ``state`` is ``finished`` or ``failed`` (its ``result.json``), ``training`` (a live
-    process holds its lock; ``owner`` names it), ``interrupted`` (a checkpoint or a
-    model and no live owner: a sweep started again goes on from there) or ``not
-    started``. ``epochs``/``best_epoch`` come from the result or the checkpoint,
-    ``epoch_seconds`` is the last epoch's time, ``saved`` the age (s) of the newest of
-    its result, model and checkpoint.
+    ``state`` is ``finished`` or ``failed`` (its ``result.json``; a failed run is trained
+    again by the next sweep), ``training`` (a live process holds its lock; ``owner`` names
+    it), ``interrupted`` (a checkpoint or a model newer than any result and no live owner:
+    the next sweep goes on from there) or ``not started``. ``epochs``/``best_epoch`` come
+    from the result or the checkpoint, ``epoch_seconds`` is the last epoch's time,
+    ``saved`` the age (s) of the newest of its result, model and checkpoint.
     """
     status: dict[str, Any] = {"run": "/".join(folder.parts[-3:])}
-    saved = [folder / name for name in ("result.json", "model.pt", "checkpoint.pt")]
-    times = [f.stat().st_mtime for f in saved if f.is_file()]
-    if times:
-        status["saved"] = time.time() - max(times)
-    result_path = folder / "result.json"
-    if result_path.is_file():
-        result = json.loads(result_path.read_text())
-        ok = result.get("status") == "ok"
-        status["state"] = "finished" if ok else "failed"
+    mtimes = {
+        name: (folder / name).stat().st_mtime
+        for name in ("result.json", "model.pt", "checkpoint.pt")
+        if (folder / name).is_file()
+    }
+    if mtimes:
+        status["saved"] = max(0.0, time.time() - max(mtimes.values()))
+    result = json.loads((folder / "result.json").read_text()) if "result.json" in mtimes else {}
+    if result.get("status") == "ok":
+        status["state"] = "finished"
         status["epochs"], status["best_epoch"] = result.get("epochs_run"), result.get("best_epoch")
         status["test_log_likelihood"] = (result.get("metrics") or {}).get("test_log_likelihood")
-        if not ok:
-            status["error"] = str(result.get("error", "")).splitlines()[0][:120]
         return status
+    # A failed run's result stays until its next try ends; its files since then count.
+    error = str(result.get("error") or "unknown error").splitlines()[0][:120] if result else ""
+    newer = [
+        name
+        for name in ("model.pt", "checkpoint.pt")
+        if mtimes.get(name, 0) > mtimes.get("result.json", 0)
+    ]
     owner = holder(folder / "lock")
     if owner not in (None, GONE):
         status["state"], status["owner"] = "training", owner
-    checkpoint = folder / "checkpoint.pt"
-    if checkpoint.is_file():
-        try:
-            history = checkpoint_history(checkpoint)
-        except CheckpointError as error:  # e.g. being replaced right now
-            status["error"] = str(error)
-        else:
-            status["epochs"], status["best_epoch"] = len(history.epochs), history.best_epoch
-            if history.epochs:
-                status["epoch_seconds"] = history.epochs[-1].get("seconds")
-    if "state" not in status:
-        resumable = checkpoint.is_file() or (folder / "model.pt").is_file()
-        status["state"] = "interrupted" if resumable else "not started"
+    elif result and not newer:
+        status["state"], status["error"] = "failed", error
+    else:
+        status["state"] = "interrupted" if newer else "not started"
+    if error and status["state"] != "failed":
+        status["error"] = f"an earlier try failed: {error}"
+    if "checkpoint.pt" in newer:
+        history = checkpoint_history(folder / "checkpoint.pt")
+        status["epochs"], status["best_epoch"] = len(history.epochs), history.best_epoch
+        if history.epochs:
+            status["epoch_seconds"] = history.epochs[-1].get("seconds")
     config_path = folder / "config.json"
     if config_path.is_file():
-        status["max_epochs"] = json.loads(config_path.read_text())["training"].get("epochs")
+        training = json.loads(config_path.read_text()).get("training") or {}
+        status["max_epochs"] = training.get("epochs")
     return status
 
 
 def sweep_status(out: Path) -> list[dict[str, Any]]:
-    """``run_status`` of every run folder under ``out``, by name."""
-    folders = sorted(f for f in out.glob("*/*/seed-*") if f.is_dir())
-    return [run_status(folder) for folder in folders]
+    """``run_status`` of every run folder under ``out``, by name; a folder whose files
+    cannot be read (e.g. written by another version, or being replaced) is ``unreadable``
+    with the reason."""
+    statuses = []
+    for folder in sorted(f for f in out.glob("*/*/seed-*") if f.is_dir()):
+        try:
+            statuses.append(run_status(folder))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            name = "/".join(folder.parts[-3:])
+            statuses.append({"run": name, "state": "unreadable", "error": str(error)})
+    return statuses
 
 
 def _age(seconds: float | None) -> str:
@@ -86,10 +99,13 @@ def status_table(statuses: list[dict[str, Any]]) -> str:
         epochs = ""
         if s.get("epochs") is not None:
             cap = f"/{s['max_epochs']}" if s.get("max_epochs") and s["state"] != "finished" else ""
-            epochs = f"{s['epochs']}{cap} ({s.get('best_epoch')})"
+            best = "" if s.get("best_epoch") is None else f" ({s['best_epoch']})"
+            epochs = f"{s['epochs']}{cap}{best}"
         seconds = s.get("epoch_seconds")
         score = s.get("test_log_likelihood")
-        note = s.get("error") or (f"by {s['owner']}" if "owner" in s else "")
+        note = "; ".join(
+            text for text in (f"by {s['owner']}" if "owner" in s else "", s.get("error")) if text
+        )
         cells = [
             s["run"],
             s["state"],

@@ -72,10 +72,39 @@ class _Progress:
         return self.next_epoch - 1 - self.history.best_epoch
 
 
-def _read_checkpoint(path: str | os.PathLike) -> Any:
+class _EpochLog:
+    """INFO lines about a loop over epochs of ``what`` (the model, the prior): at most one
+    every ``LOG_SECONDS``, and a summary at the end if an epoch ran."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what, self.total = what, total
+        self.ran, self.logged_at = 0, time.monotonic()
+
+    def epoch(self, epoch: int, seconds: float, scores: dict[str, str], best: int) -> None:
+        self.ran += 1
+        if time.monotonic() - self.logged_at >= LOG_SECONDS:
+            text = ", ".join(f"{name} {value}" for name, value in scores.items())
+            logger.info(
+                "%s epochs %d/%d (%.1f s the last): %s; best epoch %d",
+                self.what,
+                epoch + 1,
+                self.total,
+                seconds,
+                text,
+                best,
+            )
+            self.logged_at = time.monotonic()
+
+    def end(self, epochs: int, stopped_early: bool, best: int) -> None:
+        if self.ran:
+            early = " (stopped early)" if stopped_early else ""
+            logger.info("%s: %d epochs in all%s; keeping epoch %d", self.what, epochs, early, best)
+
+
+def _read_checkpoint(path: str | os.PathLike, mmap: bool = False) -> Any:
     """The payload of a checkpoint file, on the CPU; ``CheckpointError`` if unreadable."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:  # torch raises many types for foreign or broken files
         raise CheckpointError(
             f"{path} is not a readable training checkpoint ({error}); delete it to "
@@ -86,7 +115,7 @@ def _read_checkpoint(path: str | os.PathLike) -> Any:
 def checkpoint_history(path: str | os.PathLike) -> History:
     """The curves so far of the fit that wrote the checkpoint at ``path`` (to report
     where unfinished training stands); ``CheckpointError`` if unreadable."""
-    payload = _read_checkpoint(path)
+    payload = _read_checkpoint(path, mmap=True)  # the weights are not read
     try:
         return History(**payload["progress"]["history"])
     except (KeyError, TypeError) as error:
@@ -237,8 +266,9 @@ class Trainer:
             identity = self._identity(identity, x, s, x_val, s_val)
             if checkpoint.is_file():
                 progress = self._restore(checkpoint, identity, generator, reads_setting)
-        saved_at = logged_at = time.monotonic()
+        saved_at = time.monotonic()
         history = progress.history
+        log = _EpochLog("model", config.epochs)
         bar = tqdm(
             range(config.epochs if progress.finished else progress.next_epoch, config.epochs),
             initial=progress.next_epoch,
@@ -279,16 +309,7 @@ class Trainer:
                 progress.best_state = copy.deepcopy(self.module.state_dict())
             scores = {k: f"{v:.2f}" for k, v in record.items() if k.endswith(("elbo", "loss"))}
             bar.set_postfix(scores)
-            if time.monotonic() - logged_at >= LOG_SECONDS:
-                logger.info(
-                    "%d/%d epochs (%.1f s the last): %s; best epoch %d",
-                    epoch + 1,
-                    config.epochs,
-                    record["seconds"],
-                    ", ".join(f"{k} {v}" for k, v in scores.items()),
-                    history.best_epoch,
-                )
-                logged_at = time.monotonic()
+            log.epoch(epoch, record["seconds"], scores, history.best_epoch)
             if config.patience and progress.stale >= config.patience:
                 history.stopped_early = True
                 break
@@ -296,12 +317,7 @@ class Trainer:
                 self._save(checkpoint, identity, generator, progress)
                 saved_at = time.monotonic()
         bar.close()
-        logger.info(
-            "trained %d epochs%s; keeping epoch %d",
-            len(history.epochs),
-            " (stopped early)" if history.stopped_early else "",
-            history.best_epoch,
-        )
+        log.end(len(history.epochs), history.stopped_early, history.best_epoch)
         if checkpoint is not None and not progress.finished:
             progress.finished = True
             self._save(checkpoint, identity, generator, progress)
@@ -516,8 +532,9 @@ class Trainer:
         check_weights = point_weights(s_check, config.discriminator_task_weights)
         self.task_weights = task_weights(s, config.discriminator_task_weights)
         records: list[dict[str, float]] = []
-        best_loss, best_state, stale = math.inf, None, 0
+        best_loss, best_state, best_epoch, stale = math.inf, None, -1, 0
         bar = tqdm(range(config.epochs), desc="prior", disable=not config.progress, leave=False)
+        log = _EpochLog("prior", config.epochs)
         for epoch in bar:
             start = time.perf_counter()
             loss = self._discriminator_passes(x, s, generator, 1, x.shape[0])
@@ -535,14 +552,19 @@ class Trainer:
                     "seconds": time.perf_counter() - start,
                 }
             )
-            bar.set_postfix(loss=f"{loss:.4f}", monitored=f"{check:.4f}")
+            scores = {"loss": f"{loss:.4f}", "monitored": f"{check:.4f}"}
+            bar.set_postfix(scores)
             if check < best_loss:
                 best_loss, best_state, stale = check, copy.deepcopy(prior.state_dict()), 0
+                best_epoch = epoch
             else:
                 stale += 1
-                if config.patience and stale >= config.patience:
-                    break
+            log.epoch(epoch, records[-1]["seconds"], scores, best_epoch)
+            if config.patience and stale >= config.patience:
+                break
         bar.close()
+        stopped_early = len(records) < config.epochs
+        log.end(len(records), stopped_early, best_epoch)
         prior.load_state_dict(best_state)
         prior.requires_grad_(True)
         prior.eval()
