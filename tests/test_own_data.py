@@ -232,9 +232,10 @@ def test_status_lists_finished_training_interrupted_and_failed_runs(
     assert " | training | " in row and row.endswith(
         f"by {host}:{pid}; an earlier try failed: ValueError: bad |"
     )
-    (failed / "lock").unlink()
     (failed / "model.pt").write_bytes(b"")
     os.utime(failed / "result.json", (0, 0))
+    assert " | scoring | " in table()["mine/vae/seed-1"]  # trained again, being scored
+    (failed / "lock").unlink()
     assert " | interrupted | " in table()["mine/vae/seed-1"]
 
     (out / "mine/cvae/seed-0/result.json").write_text("{not json")

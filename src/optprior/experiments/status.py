@@ -16,11 +16,12 @@ def run_status(folder: Path) -> dict[str, Any]:
     """The state of the run in ``folder`` (``<out>/<setting>/<method>/seed-<k>``).
 
     ``state`` is ``finished`` or ``failed`` (its ``result.json``; a failed run is trained
-    again by the next sweep), ``training`` (a live process holds its lock; ``owner`` names
-    it), ``interrupted`` (a checkpoint or a model newer than any result and no live owner:
-    the next sweep goes on from there) or ``not started``. ``epochs``/``best_epoch`` come
-    from the result or the checkpoint, ``epoch_seconds`` is the last epoch's time,
-    ``saved`` the age (s) of the newest of its result, model and checkpoint.
+    again by the next sweep), ``training`` or ``scoring`` (a live process holds its lock;
+    ``owner`` names it), ``interrupted`` (a checkpoint or a model newer than any result,
+    no live owner: the next sweep goes on from there) or ``not started``.
+    ``epochs``/``best_epoch`` come from the result or the checkpoint, ``epoch_seconds`` is
+    the last epoch's time, ``saved`` the age (s) of the newest of its result, model and
+    checkpoint.
     """
     status: dict[str, Any] = {"run": "/".join(folder.parts[-3:])}
     mtimes = {
@@ -45,7 +46,8 @@ def run_status(folder: Path) -> dict[str, Any]:
     ]
     owner = holder(folder / "lock")
     if owner not in (None, GONE):
-        status["state"], status["owner"] = "training", owner
+        scoring = "model.pt" in newer and "checkpoint.pt" not in newer  # trained, being scored
+        status["state"], status["owner"] = "scoring" if scoring else "training", owner
     elif result and not newer:
         status["state"], status["error"] = "failed", error
     else:
