@@ -131,7 +131,9 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     assert "data.sha256_digest" in capsys.readouterr().err  # the file changed under its runs
 
 
-def test_compare_refuses_paper_names_odd_names_and_unknown_keys(own_file, tmp_path, capsys):
+def test_compare_refuses_paper_names_odd_names_unknown_keys_and_mixed_executors(
+    own_file, tmp_path, capsys
+):
     argv = ["compare", "--data", str(own_file), "--out", str(tmp_path / "runs")]
     assert main([*argv, "--name", "usps-mnist"]) == 2
     assert "names a setting of the paper: pass --name" in capsys.readouterr().err
@@ -145,6 +147,10 @@ def test_compare_refuses_paper_names_odd_names_and_unknown_keys(own_file, tmp_pa
     with pytest.raises(SystemExit):
         main([*argv, "--jobs", "0"])
     assert "--jobs must be a whole number >= 1" in capsys.readouterr().err
+    assert main([*argv, "--address", "ray://head:10001"]) == 2
+    assert "--address is the Ray cluster of --executor ray" in capsys.readouterr().err
+    assert main([*argv, "--executor", "ray", "--jobs", "2"]) == 2
+    assert "--jobs is for local processes" in capsys.readouterr().err
 
 
 def test_one_task_partial_labels_and_no_validation_split(tmp_path, two_tasks, capsys):

@@ -133,7 +133,11 @@ def _executor(args: argparse.Namespace) -> Executor:
     from optprior.experiments.runner import local_executor, ray_executor
 
     if args.executor == "ray":
+        if args.jobs != 1:
+            raise ValueError("--jobs is for local processes; Ray gives each run one CPU")
         return ray_executor(args.address, progress=not args.quiet)
+    if args.address is not None:
+        raise ValueError("--address is the Ray cluster of --executor ray")
     return local_executor(args.jobs, progress=not args.quiet)
 
 
