@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,6 +38,15 @@ def own_file(tmp_path, two_tasks):
     path = tmp_path / "mine.npz"
     np.savez(path, X=x.reshape(len(x), 3, 4), s=s, y=(x[:, 0] > 0.5).astype(np.int64))
     return path
+
+
+def compare_argv(data, tmp_path, toml: str = TINY) -> tuple[list[str], Path]:
+    """``optprior compare`` arguments for the file ``data`` with the config ``toml``, and
+    the --out folder they name."""
+    config = tmp_path / "tiny.toml"
+    config.write_text(toml)
+    out = tmp_path / "runs"
+    return ["compare", "--data", str(data), "--config", str(config), "--out", str(out)], out
 
 
 def test_splits_share_the_test_set_and_draw_validation_by_seed(own_file):
@@ -90,10 +100,7 @@ def test_bad_own_data_is_named(own_file, tmp_path):
 def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     own_file, tmp_path, capsys, monkeypatch
 ):
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY)
-    out = tmp_path / "runs"
-    argv = ["compare", "--data", str(own_file), "--config", str(config), "--out", str(out)]
+    argv, out = compare_argv(own_file, tmp_path)
     assert main([*argv, "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "### mine" in printed and "3 runs ok, 0 failed" in printed
@@ -149,6 +156,9 @@ def test_compare_refuses_paper_names_odd_names_unknown_keys_and_mixed_executors(
     assert "--jobs must be a whole number >= 1" in capsys.readouterr().err
     assert main([*argv, "--address", "ray://head:10001"]) == 2
     assert "--address is the Ray cluster of --executor ray" in capsys.readouterr().err
+    missing = ["compare", "--data", str(tmp_path / "none.npz"), "--address", "ray://h:1"]
+    assert main(missing) == 2  # refused before the data are read
+    assert "--address is the Ray cluster" in capsys.readouterr().err
     assert main([*argv, "--executor", "ray", "--jobs", "2"]) == 2
     assert "--jobs is for local processes" in capsys.readouterr().err
 
@@ -159,10 +169,7 @@ def test_one_task_partial_labels_and_no_validation_split(tmp_path, two_tasks, ca
     y[::3] = -1  # a third of the points, test points among them, unlabelled
     path = tmp_path / "single.npz"
     np.savez(path, X=x, y=y)  # no s: one task
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY)
-    out = tmp_path / "runs"
-    argv = ["compare", "--data", str(path), "--config", str(config), "--out", str(out)]
+    argv, out = compare_argv(path, tmp_path)
     assert main([*argv, "--methods", "vae", "--val-fraction", "0", "--quiet"]) == 0
     result = json.loads((out / "single/vae/seed-0/result.json").read_text())
     assert result["status"] == "ok" and result["config"]["data"]["val_fraction"] == 0
@@ -174,10 +181,7 @@ def test_vectors_get_no_image_figures(tmp_path, two_tasks, capsys):
     x, s = two_tasks
     path = tmp_path / "vectors.npz"
     np.savez(path, X=x, s=s)
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY.replace("figures = false", "figures = true"))
-    out = tmp_path / "runs"
-    argv = ["compare", "--data", str(path), "--config", str(config), "--out", str(out)]
+    argv, out = compare_argv(path, tmp_path, TINY.replace("figures = false", "figures = true"))
     assert main([*argv, "--methods", "cvae", "--quiet"]) == 0
     figures = json.loads((out / "vectors/cvae/seed-0/result.json").read_text())["figures"]
     assert figures == ["curves.png", "embedding.png"]
@@ -186,10 +190,7 @@ def test_vectors_get_no_image_figures(tmp_path, two_tasks, capsys):
 def test_status_lists_finished_training_interrupted_and_failed_runs(
     own_file, tmp_path, capsys, monkeypatch
 ):
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY)
-    out = tmp_path / "runs"
-    argv = ["compare", "--data", str(own_file), "--config", str(config), "--out", str(out)]
+    argv, out = compare_argv(own_file, tmp_path)
     assert main([*argv, "--methods", "vae,cvae", "--quiet"]) == 0
     capsys.readouterr()
 

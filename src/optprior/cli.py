@@ -108,6 +108,7 @@ def _compare(args: argparse.Namespace) -> int:
     from optprior.experiments.reproduce import sweep
     from optprior.experiments.runner import plan
 
+    executor = _executor(args)  # a refused combination of options fails before any work
     cli = _sweep_overrides(args)
     tables = {
         "data": {
@@ -125,7 +126,7 @@ def _compare(args: argparse.Namespace) -> int:
     config = own_data_config(args.data, args.name, file_overrides, cli)
     out = Path(args.out)
     runs = plan(config, out, progress=not args.quiet and args.jobs == 1, rescore=args.rescore)
-    return _report(sweep(runs, out, _executor(args), not args.quiet), out)
+    return _report(sweep(runs, out, executor, not args.quiet), out)
 
 
 def _executor(args: argparse.Namespace) -> Executor:
