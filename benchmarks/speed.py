@@ -8,8 +8,10 @@ The reference rate times bare ``torch`` matrix products of exactly the shapes an
 needs (forward, weight gradients and the input gradients autograd computes; model steps
 and T updates each timed on their own and weighted by how many an epoch takes), so
 "x ref" is the share of the machine's dense-algebra speed the training achieves. The
-epoch-time ratios are also given with the host's drift removed: after every epoch the
-CVAE's bare products are timed again, and each ratio is scaled by how fast they ran.
+reference products are timed right before and right after each epoch and the two times
+averaged, so a host whose speed drifts is measured at both ends of the epoch. The
+epoch-time ratios are also given with the host's drift removed: around every epoch the
+CVAE's bare products are timed too, and each ratio is scaled by how fast they ran.
 """
 
 from __future__ import annotations
@@ -132,6 +134,18 @@ def reference_seconds(work: list[tuple[list[Product], int]], device: str) -> flo
     )
 
 
+def bracket(
+    work: list[tuple[list[Product], int]],
+    cvae_work: list[tuple[list[Product], int]],
+    same: bool,
+    device: str,
+) -> tuple[float, float]:
+    """Reference seconds of ``work`` and of the CVAE's ``cvae_work`` (the host-speed probe;
+    the same figure when ``same``), timed once before and once after an epoch."""
+    reference = reference_seconds(work, device)
+    return reference, reference if same else reference_seconds(cvae_work, device)
+
+
 #: Operation kinds of the profile table, by ``torch.profiler`` op name.
 OP_KINDS = {
     "matrix products": ("aten::mm", "aten::addmm", "aten::bmm"),
@@ -206,21 +220,23 @@ def main() -> None:
     # Each round times one epoch of every method in turn, each followed by its reference
     # products, so a ratio compares measurements minutes apart even if the machine's
     # speed drifts over the run; the table gives medians over rounds (min-max beside).
-    # After each epoch the CVAE's bare products are also timed as a probe of the host's
-    # speed; the ratio rows scaled by it compare epochs as if both ran at the same speed.
+    # Before and after each epoch the CVAE's bare products are also timed as a probe of
+    # the host's speed; the ratio rows scaled by it compare epochs as if both ran at the same speed.
     cvae_work = epoch_work(config, training, args.points, False)
     seconds = {name: [] for name, _, _ in runs}
     probes = {name: [] for name, _, _ in runs}
     shares = {name: [] for name, _, _ in runs}
     for _ in range(args.rounds):
         for name, method, extra in runs:
-            model = method(**settings, **extra).fit(x, s)
-            seconds[name].append(model.history_.epochs[0]["seconds"])
             training_of_run = TrainingConfig(**extra)
             work = epoch_work(config, training_of_run, args.points, method is OptimalPriorCVAE)
-            reference = reference_seconds(work, args.device)
             same = work == cvae_work  # VAE and CVAE: the probe is this reference itself
-            probes[name].append(reference if same else reference_seconds(cvae_work, args.device))
+            before = bracket(work, cvae_work, same, args.device)
+            model = method(**settings, **extra).fit(x, s)
+            seconds[name].append(model.history_.epochs[0]["seconds"])
+            after = bracket(work, cvae_work, same, args.device)
+            reference, probe = ((b + a) / 2 for b, a in zip(before, after, strict=True))
+            probes[name].append(probe)
             total = sum(flops(products) * count for products, count in work) / 1e9
             achieved = total / seconds[name][-1]
             shares[name].append((achieved, total / reference))
@@ -244,7 +260,7 @@ def main() -> None:
             (
                 f"{name} / CVAE epoch time, host drift removed",
                 spread(ratios * drift),
-                "each round scaled by the CVAE's bare products timed after either epoch",
+                "each round scaled by the CVAE's bare products timed around either epoch",
             )
         )
 
