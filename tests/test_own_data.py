@@ -11,6 +11,7 @@ import pytest
 from optprior import CVAE
 from optprior.cli import main
 from optprior.data.user import own_data_setting, sha256
+from optprior.experiments.status import record_plan
 from optprior.models.base import BaseModel
 from optprior.training import trainer
 
@@ -212,7 +213,8 @@ def test_status_lists_finished_training_interrupted_and_failed_runs(
     def table() -> dict[str, str]:
         assert main(["status", str(out)]) == 0
         lines = capsys.readouterr().out.splitlines()
-        return {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| mine/")}
+        rows = [line for line in lines if line.startswith("| ") and not line.startswith("| run ")]
+        return {line.split(" | ")[0][2:]: line for line in rows}
 
     rows = table()
     assert " | finished | 2 (" in rows["mine/vae/seed-0"]
@@ -245,8 +247,26 @@ def test_status_lists_finished_training_interrupted_and_failed_runs(
     (failed / "lock").unlink()
     assert " | interrupted | " in table()["mine/vae/seed-1"]
 
+    # A planned run no sweep has started has no folder; the plan names it.
+    assert json.loads((out / "planned.json").read_text()) == [
+        "mine/cvae/seed-0",
+        "mine/vae/seed-0",
+    ]
+    record_plan(["mine/optimal/seed-1"], out)
+    rows = table()
+    assert " | not started | " in rows["mine/optimal/seed-1"]
+    assert " | finished | " in rows["mine/cvae/seed-0"]  # still one row per run
+    assert len(rows) == 5
+
     (out / "mine/cvae/seed-0/result.json").write_text("{not json")
-    assert " | unreadable | " in table()["mine/cvae/seed-0"]  # the others still listed
+    (out / "planned.json").write_text('{"not": "a list"}')
+    rows = table()
+    assert " | unreadable | " in rows["mine/cvae/seed-0"]  # the others still listed
+    assert " | finished | " in rows["mine/vae/seed-0"]
+    assert (
+        " | unreadable | " in rows["planned.json"]
+        and "not a list of run names" in rows["planned.json"]
+    )
 
     assert main(["status", str(tmp_path / "nothing")]) == 2
     assert "no folder" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from optprior.experiments.config import ExperimentConfig, quick_overrides, resol
 from optprior.experiments.figures import save_figure
 from optprior.experiments.results_figure import results_figure
 from optprior.experiments.runner import Executor, Run, plan, run_sweep
+from optprior.experiments.status import record_plan
 from optprior.experiments.tables import csv_table, markdown_table, runs_table, summarize
 
 RESULTS_FIGURE = "results.png"
@@ -68,6 +69,7 @@ def sweep(
 ) -> list[dict[str, Any]]:
     """Run every unfinished run of ``runs`` (all written under ``out``), then write the
     tables of every run in ``out``; returns this sweep's results."""
+    record_plan([run.name for run in runs], out)
     bar = tqdm(total=len(runs), desc="runs", unit="run", disable=not progress)
 
     def on_result(result: dict[str, Any]) -> None:

@@ -8,8 +8,33 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from optprior._io import write_text_atomic
 from optprior.experiments.lock import GONE, holder
 from optprior.training.trainer import checkpoint_history
+
+#: The names (``<setting>/<method>/seed-<k>``) of every run a sweep into a folder planned.
+PLANNED = "planned.json"
+
+
+def record_plan(names: list[str], out: Path) -> None:
+    """Add ``names`` to ``out``'s ``planned.json``, so that ``optprior status`` also lists
+    the runs no sweep has started. An unreadable plan is replaced."""
+    try:
+        known = set(planned_runs(out))
+    except ValueError:
+        known = set()
+    write_text_atomic(out / PLANNED, json.dumps(sorted(known | set(names)), indent=1) + "\n")
+
+
+def planned_runs(out: Path) -> list[str]:
+    """The run names of ``out``'s ``planned.json`` (none if it does not exist)."""
+    path = out / PLANNED
+    if not path.is_file():
+        return []
+    names = json.loads(path.read_text())
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{path} is not a list of run names")
+    return names
 
 
 def run_status(folder: Path) -> dict[str, Any]:
@@ -67,9 +92,10 @@ def run_status(folder: Path) -> dict[str, Any]:
 
 
 def sweep_status(out: Path) -> list[dict[str, Any]]:
-    """``run_status`` of every run folder under ``out``, by name; a folder whose files
-    cannot be read (e.g. written by another version, or being replaced) is ``unreadable``
-    with the reason."""
+    """``run_status`` of every run folder under ``out`` and ``not started`` for each
+    planned run (``planned.json``) without one, by name; a folder whose files cannot be
+    read (e.g. written by another version, or being replaced) is ``unreadable`` with the
+    reason."""
     statuses = []
     for folder in sorted(f for f in out.glob("*/*/seed-*") if f.is_dir()):
         try:
@@ -77,7 +103,14 @@ def sweep_status(out: Path) -> list[dict[str, Any]]:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             name = "/".join(folder.parts[-3:])
             statuses.append({"run": name, "state": "unreadable", "error": str(error)})
-    return statuses
+    try:
+        planned = planned_runs(out)
+    except ValueError as error:
+        planned = []
+        statuses.append({"run": PLANNED, "state": "unreadable", "error": str(error)})
+    seen = {s["run"] for s in statuses}
+    statuses += [{"run": name, "state": "not started"} for name in planned if name not in seen]
+    return sorted(statuses, key=lambda s: s["run"])
 
 
 def _age(seconds: float | None) -> str:
