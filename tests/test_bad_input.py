@@ -79,6 +79,17 @@ def test_bad_validation_tasks(two_tasks):
         CVAE(**FAST).fit(x, s, x[:4], [0, 1])
 
 
+@pytest.mark.parametrize("fit", ["fit", "fit_prior"])
+def test_trainer_refuses_validation_data_without_its_tasks(two_tasks, fit):
+    from optprior.training.trainer import Trainer
+
+    x, s = (torch.from_numpy(a) for a in two_tasks)
+    model = OptimalPriorCVAE(**FAST)
+    trainer = Trainer(model._build(x.shape[1], 2), model.training, binarize=False)
+    with pytest.raises(ValueError, match="x_val needs its task indices s_val"):
+        getattr(trainer, fit)(x, s, x[:10])
+
+
 def test_unknown_settings_and_values():
     with pytest.raises(TypeError, match="unknown settings \\['latent_size'\\]"):
         CVAE(latent_size=3)
@@ -139,6 +150,11 @@ def test_foreign_and_broken_model_files(tmp_path, fitted):
     payload["state_dict"][name] = payload["state_dict"][name][:1]
     torch.save(payload, damaged)
     with pytest.raises(ModelFileError, match="weights do not fit its settings"):
+        load_model(damaged)
+    payload = torch.load(good, weights_only=True)
+    payload["class"] = ["CVAE"]  # not a class name (nor hashable)
+    torch.save(payload, damaged)
+    with pytest.raises(ModelFileError, match=r"holds a \['CVAE'\], not a BaseModel"):
         load_model(damaged)
 
 

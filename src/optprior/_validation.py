@@ -6,11 +6,15 @@ import math
 import numbers
 from collections.abc import Iterable
 from dataclasses import fields
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
-def plain_numbers_(config: object) -> None:
+
+def plain_numbers_(config: DataclassInstance) -> None:
     """Turn a dataclass's NumPy scalar fields (``np.int64(3)``) into Python numbers, in place,
     so settings behave alike everywhere (seeding, JSON, checkpoints)."""
     for field in fields(config):
@@ -19,16 +23,17 @@ def plain_numbers_(config: object) -> None:
             setattr(config, field.name, value.item())
 
 
+def _is_real(value: object) -> TypeGuard[float]:
+    """Whether ``value`` is a real number (Python, NumPy, ``Fraction``...) but not a bool.
+
+    Typed as float: the type stubs of ``numbers.Real`` lack most of its operations."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
 def whole_number(value: object, name: str, minimum: int) -> int:
     """``value`` as an int >= ``minimum`` (3.0 and ``np.int64(3)`` are taken as 3), or a
     ``ValueError`` naming it."""
-    whole = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool | np.bool_)
-        and math.isfinite(value)
-        and value == int(value)
-    )
-    if not whole:
+    if not (_is_real(value) and math.isfinite(value) and value == int(value)):
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
@@ -39,7 +44,7 @@ def fraction(value: object, name: str, zero_allowed: bool = True) -> float:
     """``value`` as a float in [0, 1) (``zero_allowed``) or (0, 1), or a ``ValueError``
     naming it."""
     low = "[0" if zero_allowed else "(0"
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+    if not _is_real(value):
         raise ValueError(f"{name} must be a number in {low}, 1), got {value!r}")
     if not (0.0 <= value < 1.0 if zero_allowed else 0.0 < value < 1.0):
         raise ValueError(f"{name} must lie in {low}, 1), got {value}")

@@ -211,7 +211,8 @@ def _train(args: argparse.Namespace) -> int:
         model.fit(x, s, checkpoint=checkpoint)
     model.save(args.out)
     checkpoint.unlink(missing_ok=True)
-    best = model.history_.epochs[model.history_.best_epoch]
+    history = model._fitted_history()
+    best = history.epochs[history.best_epoch]
     score = best.get("val_elbo", best["train_elbo"])
     print(
         f"saved {type(model).__name__} to {args.out} (best epoch {best['epoch']}, ELBO {score:.2f})"

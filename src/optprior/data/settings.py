@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -146,7 +146,8 @@ def _two_task(
         raise ValueError(f"n_source must be positive or None, got {n_source}")
     source, target = _PAIRS[name]
     colour = source in ("svhn", "synth")
-    size = tuple(image_size or (_COLOUR_SIZE if colour else _DIGIT_SIZE))
+    # (height, width); tuple() also takes the list a config file gives
+    size = cast(tuple[int, int], tuple(image_size or (_COLOUR_SIZE if colour else _DIGIT_SIZE)))
     if usps_box is not None:
         if "usps" not in (source, target):
             raise ValueError(f"usps_box applies to the settings with USPS, not to {name!r}")
@@ -216,7 +217,7 @@ def _faces(
         train.append(_take(x, y, order[n_val:]))
         val.append(_take(x, y, order[:n_val]))
         test.append(_whole(*read_native(task, "test", root, download=download, verify=verify)))
-    size = tuple(image_size)
+    size = cast(tuple[int, int], tuple(image_size))  # a config file gives a list
     return MultiTaskData(
         name="faces",
         seed=seed,
@@ -243,7 +244,7 @@ def _whole(images: np.ndarray, labels: np.ndarray) -> _Part:
     return images, labels, np.arange(len(images))
 
 
-def _stack(parts: list[_Part], size: tuple[int, ...]) -> TaskSplit:
+def _stack(parts: list[_Part], size: tuple[int, int]) -> TaskSplit:
     """Concatenate the parts of tasks 0, 1, ... into one flattened split."""
     xs = []
     for images, _, _ in parts:

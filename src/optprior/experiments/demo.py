@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.datasets import load_digits
@@ -16,7 +17,7 @@ from sklearn.datasets import load_digits
 from optprior.evaluation.metrics import downstream_accuracy, task_probe
 from optprior.models.methods import METHODS
 
-DEMO_SETTINGS = {
+DEMO_SETTINGS: dict[str, Any] = {
     "latent_dim": 10,
     "hidden_sizes": (256, 256),
     "learning_rate": 1e-3,
@@ -59,7 +60,7 @@ def run_demo(
     seed: int = 0,
     n_samples: int = 200,
     progress: bool = True,
-    **overrides: object,
+    **overrides: Any,
 ) -> list[dict[str, float | str]]:
     """Train each method and return one row of target-task scores per method."""
     splits = demo_splits(seed)
@@ -71,7 +72,7 @@ def run_demo(
         np.flatnonzero(target_test), len(source_test), replace=False
     )
     balanced = np.sort(np.concatenate([source_test, target_sample]))
-    rows = []
+    rows: list[dict[str, float | str]] = []
     for name in methods:
         start = time.perf_counter()
         settings = {**DEMO_SETTINGS, "seed": seed, "progress": progress, **overrides}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 
@@ -10,6 +12,7 @@ from optprior.data import MultiTaskData, TaskSplit
 from optprior.evaluation.metrics import downstream_accuracy, task_probe
 from optprior.experiments.config import EvaluationConfig
 from optprior.models.base import BaseModel
+from optprior.priors import OptimalPrior
 
 #: Seed of the fixed binarisation of Bernoulli test data (the same for every run).
 BINARIZATION_SEED = 12345
@@ -76,9 +79,9 @@ def _metrics(
     model: BaseModel, data: MultiTaskData, config: EvaluationConfig, seed: int
 ) -> dict[str, float | None]:
     bernoulli = data.likelihood == "bernoulli"
-    prior = model.module_.prior
+    prior = model._fitted().prior
     # The optimal prior N(z; 0, I) e^T integrates to Z = 1 only if T is the exact log ratio.
-    log_z = prior.log_normalizer(seed=seed) if prior.has_discriminator else 0.0
+    log_z = cast(OptimalPrior, prior).log_normalizer(seed=seed) if prior.has_discriminator else 0.0
     metrics: dict[str, float | None] = {}
     per_task: dict[str, list[float]] = {}
     for k in scored_tasks(data):
@@ -87,13 +90,12 @@ def _metrics(
         if config.test_points:
             test = balanced_subset(test, config.test_points, seed)
         x_score = binarized(test.X) if bernoulli else test.X
-        scores = {
-            "test_log_likelihood": float(
-                model.score_samples(x_score, test.s, config.n_samples).mean()
-            ),
+        log_likelihood = float(model.score_samples(x_score, test.s, config.n_samples).mean())
+        scores: dict[str, float | None] = {
+            "test_log_likelihood": log_likelihood,
             "test_elbo": float(model.elbo(x_score, test.s).mean()),
+            "test_log_likelihood_normalized": log_likelihood - log_z,
         }
-        scores["test_log_likelihood_normalized"] = scores["test_log_likelihood"] - log_z
         val = data.val.task(k)
         if len(val.s):
             x_val = binarized(val.X) if bernoulli else val.X

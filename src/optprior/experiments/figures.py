@@ -69,7 +69,7 @@ def reconstruction_figure(model: BaseModel, data: MultiTaskData, n: int = 8) -> 
     """Per task: test images, their reconstructions (decoder mean at E[z|x,s]) and samples."""
     figure, axes = plt.subplots(3 * data.n_tasks, n, figsize=(n * 0.9, 3 * data.n_tasks * 0.95))
     axes = axes.reshape(3 * data.n_tasks, n)
-    module = model.module_
+    module = model._fitted()
     for k, name in enumerate(data.tasks):
         test = data.test.task(k)
         x = test.X[:n]
@@ -114,7 +114,7 @@ def run_figures(model: BaseModel, data: MultiTaskData, folder: Path) -> list[str
     figures = {
         "embedding.png": embedding_figure(model, data),
         "curves.png": curves_figure(
-            model.history_.epochs, f"{type(model).__name__} on {data.name}"
+            model._fitted_history().epochs, f"{type(model).__name__} on {data.name}"
         ),
     }
     if len(data.image_shape) > 1:

@@ -114,9 +114,9 @@ def _panel(ax: plt.Axes, key: str, setting: str, by_method: dict[str, dict[int, 
         ax.plot(range(len(methods)), values, "o-", color="0.6", lw=0.7, ms=3.5, zorder=1)
     published = PUBLISHED.get(key, {}).get(setting, {})
     for i, method in enumerate(methods):
-        values = np.array(list(by_method[method].values()))
-        spread = values.std(ddof=1) if len(values) > 1 else 0.0
-        ax.errorbar(i + 0.15, values.mean(), spread, fmt="s", color="k", ms=4, capsize=3)
+        scores = np.array(list(by_method[method].values()))
+        spread = scores.std(ddof=1) if len(scores) > 1 else 0.0
+        ax.errorbar(i + 0.15, scores.mean(), spread, fmt="s", color="k", ms=4, capsize=3)
         paper = paper_value(published.get(method))
         if paper is not None:
             value, exact = paper

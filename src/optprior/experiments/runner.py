@@ -158,8 +158,10 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
     }
     # A user's data file is known by its SHA-256; it may move without changing the run.
     stored, current = (without_data_file(c) for c in (stored, current))
-    as_json = [json.loads(json.dumps(d)) for d in (stored, current, defaults)]  # tuples -> lists
-    return record_differences(*as_json, training="training")
+    stored, current, defaults = (  # tuples -> lists
+        json.loads(json.dumps(d)) for d in (stored, current, defaults)
+    )
+    return record_differences(stored, current, defaults, training="training")
 
 
 def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
@@ -243,9 +245,9 @@ def train_and_score(run: Run) -> dict[str, Any]:
             model = run.load_model()
             result["resumed_from_model"] = True
         else:
-            x_val = binarized(data.val.X) if data.likelihood == "bernoulli" else data.val.X
-            if not len(x_val):  # no validation split: epochs are chosen on the training ELBO
-                x_val = None
+            x_val = None  # without a validation split, epochs are chosen on the training ELBO
+            if len(data.val.X):
+                x_val = binarized(data.val.X) if data.likelihood == "bernoulli" else data.val.X
             cvae_run = reusable_cvae(run)
             if cvae_run is not None:
                 model = PostHocOptimalPriorCVAE.from_cvae(
@@ -273,18 +275,19 @@ def train_and_score(run: Run) -> dict[str, Any]:
                     result["resumed_from_checkpoint"] = True
             model.save(model_path)
             checkpoint.unlink(missing_ok=True)
-        write_text_atomic(folder / "curves.csv", curves_csv(model.history_.epochs))
-        if model.history_.prior_epochs:  # the post-hoc prior's own fit
-            write_text_atomic(folder / "prior_curves.csv", curves_csv(model.history_.prior_epochs))
+        history = model._fitted_history()
+        write_text_atomic(folder / "curves.csv", curves_csv(history.epochs))
+        if history.prior_epochs:  # the post-hoc prior's own fit
+            write_text_atomic(folder / "prior_curves.csv", curves_csv(history.prior_epochs))
         logger.info("scoring")
         result["metrics"] = evaluate(model, data, run.evaluation, run.seed)
-        result["epochs_run"] = len(model.history_.epochs)
+        result["epochs_run"] = len(history.epochs)
         # Unlike wall_seconds, this counts the epochs trained before a resume too; a
         # reused CVAE's epochs are that run's.
-        epochs = [] if "cvae_reused" in result else model.history_.epochs
-        epochs = [*epochs, *model.history_.prior_epochs]
+        epochs = [] if "cvae_reused" in result else history.epochs
+        epochs = [*epochs, *history.prior_epochs]
         result["training_seconds"] = sum(record.get("seconds", 0.0) for record in epochs)
-        result["best_epoch"] = model.history_.best_epoch
+        result["best_epoch"] = history.best_epoch
         if run.evaluation.figures and run.seed == 0:
             from optprior.experiments.figures import run_figures
 

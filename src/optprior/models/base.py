@@ -7,10 +7,11 @@ import warnings
 from contextlib import AbstractContextManager
 from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from optprior._io import atomic_torch_save
 from optprior._random import seeded_torch
@@ -24,6 +25,9 @@ from optprior.nn.encoder import GaussianEncoder
 from optprior.priors import Prior, StandardNormalPrior
 from optprior.training.config import TrainingConfig, recorded_defaults
 from optprior.training.trainer import History, Trainer, flush_subnormals_
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 FILE_FORMAT = "optprior-model"
 FILE_VERSION = 1
@@ -150,6 +154,11 @@ class BaseModel:
             raise NotFittedError(f"this {type(self).__name__} is not fitted: call fit() or load()")
         return self.module_
 
+    def _fitted_history(self) -> History:
+        """The curves of the fit (``NotFittedError`` before ``fit`` or ``load``)."""
+        self._fitted()
+        return self.history_ or History()
+
     # ------------------------------------------------------------------- fitting
     def _seeded(self) -> AbstractContextManager[None]:
         """Fitting draws from torch's streams seeded with ``training.seed`` and leaves the
@@ -163,7 +172,7 @@ class BaseModel:
         X_val: object = None,
         s_val: object = None,
         checkpoint: str | os.PathLike | None = None,
-    ) -> BaseModel:
+    ) -> Self:
         """Train on ``X`` (N, D) with tasks ``s`` (N,); early-stop on ``X_val``/``s_val``.
 
         The best epoch's weights (the discriminator included) are kept. ``checkpoint``: a
@@ -242,7 +251,7 @@ class BaseModel:
         return elbo(module, x, tasks, n_samples).cpu().numpy()
 
     @torch.no_grad()
-    def sample(self, n: int, s: int | object = 0) -> np.ndarray:
+    def sample(self, n: int, s: ArrayLike = 0) -> np.ndarray:
         """Decoder means E[x | z, s] for ``n`` prior draws of z: (n, D).
 
         ``s`` is one task index for all draws or an (n,) array of them.
@@ -301,9 +310,10 @@ class BaseModel:
                 f"{path} has model file version {payload.get('version')}, "
                 f"this optprior reads version {FILE_VERSION}"
             )
-        saved = _MODEL_CLASSES.get(payload.get("class"))
+        class_name = payload.get("class")
+        saved = _MODEL_CLASSES.get(class_name) if isinstance(class_name, str) else None
         if saved is None or not issubclass(saved, cls):
-            raise ModelFileError(f"{path} holds a {payload.get('class')}, not a {cls.__name__}")
+            raise ModelFileError(f"{path} holds a {class_name}, not a {cls.__name__}")
         try:
             return saved._from_payload(payload, device, path)
         except ModelFileError:

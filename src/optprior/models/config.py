@@ -45,14 +45,12 @@ class ModelConfig:
         self.discriminator_hidden_sizes = layer_widths(
             self.discriminator_hidden_sizes, "discriminator_hidden_sizes"
         )
-        self.gaussian_logvar_bounds = tuple(float(b) for b in self.gaussian_logvar_bounds)
-        if len(self.gaussian_logvar_bounds) != 2 or not (
-            self.gaussian_logvar_bounds[0] < self.gaussian_logvar_bounds[1]
-        ):
+        bounds = tuple(float(b) for b in self.gaussian_logvar_bounds)
+        if len(bounds) != 2 or not bounds[0] < bounds[1]:
             raise ValueError(
-                f"gaussian_logvar_bounds must be (low, high) with low < high, "
-                f"got {self.gaussian_logvar_bounds}"
+                f"gaussian_logvar_bounds must be (low, high) with low < high, got {bounds}"
             )
+        self.gaussian_logvar_bounds = bounds
         if not 0.0 <= self.discriminator_dropout < 1.0:
             raise ValueError("discriminator_dropout must lie in [0, 1)")
         weight = self.invariance_weight

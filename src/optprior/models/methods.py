@@ -90,7 +90,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     @classmethod
     def from_cvae(
         cls,
-        cvae: CVAE,
+        cvae: BaseModel,
         X: object,
         s: object,
         X_val: object = None,

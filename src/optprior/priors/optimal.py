@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from optprior.nn.encoder import kl_to_standard_normal, standard_normal_log_prob
@@ -35,8 +37,8 @@ class OptimalPrior(Prior):
         self.discriminator = MLP(latent_dim, 1, hidden_sizes, activation, dropout=dropout)
         self.sir_pool = sir_pool
         # Start at T == 0, i.e. the prior starts as N(0, I) and the model as a CVAE.
-        last = self.discriminator.body[-1] if len(self.discriminator.body) else None
-        final = last if last is not None else self.discriminator.input.linear
+        body = self.discriminator.body  # ends with a Linear layer unless it is empty
+        final = cast(nn.Linear, body[-1]) if len(body) else self.discriminator.input.linear
         torch.nn.init.zeros_(final.weight)
         torch.nn.init.zeros_(final.bias)
 

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from tqdm.auto import tqdm
@@ -21,6 +21,7 @@ from optprior._io import atomic_torch_save
 from optprior.evaluation.bounds import elbo
 from optprior.models.config import ModelConfig
 from optprior.models.module import VAEModule
+from optprior.priors.optimal import OptimalPrior
 from optprior.training.config import (
     POOLED_SCHEDULES,
     TrainingConfig,
@@ -131,7 +132,7 @@ def fingerprint(*tensors: torch.Tensor | None) -> str:
             continue
         array = tensor.detach().cpu().contiguous().numpy()
         digest.update(f"{array.shape}{array.dtype}".encode())
-        digest.update(array)
+        digest.update(array.data)
     return digest.hexdigest()
 
 
@@ -158,6 +159,18 @@ def point_weights(s: torch.Tensor, mode: str) -> torch.Tensor | None:
     """``task_weights`` looked up for each point of ``s`` (N,); None for ``"data"``."""
     weights = task_weights(s, mode)
     return None if weights is None else weights[s]
+
+
+def _validation_pair(
+    x_val: torch.Tensor | None, s_val: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(x_val, s_val)``, None without validation data; ``ValueError`` if ``s_val`` is
+    missing."""
+    if x_val is None:
+        return None
+    if s_val is None:
+        raise ValueError("x_val needs its task indices s_val")
+    return x_val, s_val
 
 
 def identity_differences(
@@ -257,15 +270,19 @@ class Trainer:
         config = self.config
         generator = torch.Generator().manual_seed(config.seed)
         self.task_weights = task_weights(s, config.discriminator_task_weights)
+        validation = _validation_pair(x_val, s_val)
         val_weights = (
-            None if x_val is None else point_weights(s_val, config.validation_task_weights)
+            None
+            if validation is None
+            else point_weights(validation[1], config.validation_task_weights)
         )
         progress = _Progress()
+        saving = None  # (the checkpoint file, the identity it must match), if given one
         if checkpoint is not None:
-            checkpoint = Path(checkpoint)
-            identity = self._identity(identity, x, s, x_val, s_val)
-            if checkpoint.is_file():
-                progress = self._restore(checkpoint, identity, generator, reads_setting)
+            path = Path(checkpoint)
+            saving = path, self._identity(identity, x, s, x_val, s_val)
+            if path.is_file():
+                progress = self._restore(*saving, generator, reads_setting)
         saved_at = time.monotonic()
         history = progress.history
         log = _EpochLog("model", config.epochs)
@@ -292,8 +309,8 @@ class Trainer:
                     config.discriminator_epochs,
                     config.discriminator_pass_points(x.shape[0]),
                 )
-            if x_val is not None:
-                record["val_elbo"] = self._validation_elbo(x_val, s_val, val_weights)
+            if validation is not None:
+                record["val_elbo"] = self._validation_elbo(*validation, val_weights)
             flush_subnormals_(self.module)
             record.update(epoch=epoch, beta=beta, seconds=time.perf_counter() - start)
             history.epochs.append(record)
@@ -313,14 +330,14 @@ class Trainer:
             if config.patience and progress.stale >= config.patience:
                 history.stopped_early = True
                 break
-            if checkpoint is not None and time.monotonic() - saved_at >= CHECKPOINT_SECONDS:
-                self._save(checkpoint, identity, generator, progress)
+            if saving is not None and time.monotonic() - saved_at >= CHECKPOINT_SECONDS:
+                self._save(*saving, generator, progress)
                 saved_at = time.monotonic()
         bar.close()
         log.end(len(history.epochs), history.stopped_early, history.best_epoch)
-        if checkpoint is not None and not progress.finished:
+        if saving is not None and not progress.finished:
             progress.finished = True
-            self._save(checkpoint, identity, generator, progress)
+            self._save(*saving, generator, progress)
         if progress.best_state is not None:
             self.module.load_state_dict(progress.best_state)
         self.module.prior.requires_grad_(True)
@@ -418,7 +435,7 @@ class Trainer:
         self._freeze_prior()
         totals = torch.zeros(4, device=x.device)  # loss, elbo, kl, discriminator loss
         pool: list[tuple[torch.Tensor, torch.Tensor]] = []  # (z, s) since the last T batch
-        deferred: list[tuple[torch.Tensor, torch.Tensor]] = []  # T batches for epoch end
+        deferred: list[tuple[torch.Tensor, ...]] = []  # (z, s) T batches for epoch end
         for number, batch in enumerate(slices, start=1):
             xb, sb = x_epoch[batch], s_epoch[batch]
             if self.binarize:
@@ -444,14 +461,14 @@ class Trainer:
                         totals[3] += self._discriminator_update(*pooled)
         for pooled in deferred:  # T moves only after the epoch's model steps
             totals[3] += self._discriminator_update(*pooled)
-        totals = (totals / x.shape[0]).tolist()
-        record = {"train_loss": totals[0], "train_elbo": totals[1], "train_kl": totals[2]}
+        means = (totals / x.shape[0]).tolist()
+        record = {"train_loss": means[0], "train_elbo": means[1], "train_kl": means[2]}
         if pooling:
-            record["discriminator_loss"] = totals[3] / self.config.discriminator_steps
+            record["discriminator_loss"] = means[3] / self.config.discriminator_steps
         return record
 
     def _validation_elbo(
-        self, x_val: torch.Tensor, s_val: torch.Tensor | None, weights: torch.Tensor | None
+        self, x_val: torch.Tensor, s_val: torch.Tensor, weights: torch.Tensor | None
     ) -> float:
         """Mean validation ELBO (nats per point), each point weighted by ``weights`` (N,)
         (``point_weights``; None: equally)."""
@@ -470,15 +487,23 @@ class Trainer:
             total += self._discriminator_step(z, s) * z.shape[0]
         return total
 
-    def _discriminator_step(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    def _discriminator(self) -> tuple[OptimalPrior, torch.optim.Adam]:
+        """The prior and the optimiser of its T; ``ValueError`` if it has none. (A prior with
+        ``has_discriminator`` has the optimal prior's T methods.)"""
         prior = self.module.prior
+        if self.discriminator_optimizer is None:
+            raise ValueError(f"{type(prior).__name__} has no discriminator to fit")
+        return cast(OptimalPrior, prior), self.discriminator_optimizer
+
+    def _discriminator_step(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        prior, optimizer = self._discriminator()
         prior.requires_grad_(True)
         prior.train()
         weights = None if self.task_weights is None else self.task_weights[s]
         loss = prior.discriminator_loss(z, weights=weights)
-        self.discriminator_optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.discriminator_optimizer.step()
+        optimizer.step()
         self._freeze_prior()
         return loss.detach()
 
@@ -519,12 +544,11 @@ class Trainer:
         same points; early stopping uses ``patience`` and the best T is restored.
         Returns per-epoch records. Shapes as in ``fit``.
         """
-        prior = self.module.prior
-        if self.discriminator_optimizer is None:
-            raise ValueError(f"{type(prior).__name__} has no discriminator to fit")
+        prior, _ = self._discriminator()
         config = self.config
         generator = torch.Generator().manual_seed(config.seed)
-        x_check, s_check = (x, s) if x_val is None else (x_val, s_val)
+        validation = _validation_pair(x_val, s_val)
+        x_check, s_check = (x, s) if validation is None else validation
         self.module.eval()
         with torch.no_grad():
             z_check = self.module.encoder.rsample(*self.module.inference(x_check, s_check))
@@ -565,7 +589,8 @@ class Trainer:
         bar.close()
         stopped_early = len(records) < config.epochs
         log.end(len(records), stopped_early, best_epoch)
-        prior.load_state_dict(best_state)
+        if best_state is not None:  # always, as the first epoch is the best so far
+            prior.load_state_dict(best_state)
         prior.requires_grad_(True)
         prior.eval()
         return records
