@@ -4,7 +4,12 @@ import csv
 import json
 import logging
 import math
+import os
 import re
+import signal
+import threading
+import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 
@@ -419,6 +424,40 @@ def test_worker_processes_run_the_sweep_and_report_by_run(digits_root, tmp_path,
         mine = [line for line in lines if f" usps-mnist/{method}/seed-0: " in line]
         assert any(re.search(r"model: 2 epochs in all; keeping epoch [01]$", line) for line in mine)
         assert any(line.endswith(": scoring") for line in mine)
+
+
+class _KilledWhileLogging(runner.Run):
+    """A run whose worker process is killed (SIGKILL) while it sends log records."""
+
+    def load_data(self):
+        log = logging.getLogger("optprior.experiments.runner")
+
+        def chatter() -> None:
+            while True:
+                log.warning("a record of %s", "x" * 200)
+
+        threading.Thread(target=chatter, daemon=True).start()
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_while_logging_ends_the_sweep_without_hanging(tmp_path, capsys):
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    runs = [_KilledWhileLogging(**vars(run)) for run in plan(config, tmp_path)]
+    outcome: dict[str, BaseException] = {}
+
+    def sweep() -> None:
+        try:
+            run_sweep(runs, local_executor(2))
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=sweep, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the sweep hung after its worker was killed"
+    assert isinstance(outcome.get("error"), BrokenProcessPool)
+    assert "a record of xxx" in capsys.readouterr().err  # records arrived until the kill
 
 
 def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):

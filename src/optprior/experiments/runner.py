@@ -465,22 +465,26 @@ def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
         context = get_context("spawn")
         threads = max(1, (os.cpu_count() or 1) // jobs)
         runs = [replace(run, threads=threads, progress=False) for run in runs]
-        queue = context.Queue()
         handler = _TqdmHandler()
         handler.setFormatter(LOG_FORMAT)
-        listener = logging.handlers.QueueListener(queue, handler)
-        listener.start()
-        try:
-            with ProcessPoolExecutor(
-                jobs,
-                mp_context=context,
-                initializer=_send_logs_to,
-                initargs=(queue, logging.INFO if progress else logging.WARNING),
-            ) as pool:
-                for future in as_completed(pool.submit(execute, run) for run in runs):
-                    done(future.result())
-        finally:
-            listener.stop()
+        # The records travel through a queue served by its own process: a worker killed
+        # while sending one breaks only its own connection, where a pipe-backed queue's
+        # shared lock could stay held and stall the other workers and ``stop()``.
+        with context.Manager() as manager:
+            queue = manager.Queue()
+            listener = logging.handlers.QueueListener(queue, handler)
+            listener.start()
+            try:
+                with ProcessPoolExecutor(
+                    jobs,
+                    mp_context=context,
+                    initializer=_send_logs_to,
+                    initargs=(queue, logging.INFO if progress else logging.WARNING),
+                ) as pool:
+                    for future in as_completed(pool.submit(execute, run) for run in runs):
+                        done(future.result())
+            finally:
+                listener.stop()
 
     return run_all
 
