@@ -134,14 +134,14 @@ def reference_seconds(work: list[tuple[list[Product], int]], device: str) -> flo
     )
 
 
-def bracket(
+def reference_and_probe(
     work: list[tuple[list[Product], int]],
     cvae_work: list[tuple[list[Product], int]],
     same: bool,
     device: str,
 ) -> tuple[float, float]:
     """Reference seconds of ``work`` and of the CVAE's ``cvae_work`` (the host-speed probe;
-    the same figure when ``same``), timed once before and once after an epoch."""
+    the same figure when ``same``). Called right before and right after each epoch."""
     reference = reference_seconds(work, device)
     return reference, reference if same else reference_seconds(cvae_work, device)
 
@@ -217,11 +217,12 @@ def main() -> None:
             {"discriminator_schedule": "epoch", "discriminator_fraction": 1.0},
         ),
     ]
-    # Each round times one epoch of every method in turn, each followed by its reference
-    # products, so a ratio compares measurements minutes apart even if the machine's
-    # speed drifts over the run; the table gives medians over rounds (min-max beside).
-    # Before and after each epoch the CVAE's bare products are also timed as a probe of
-    # the host's speed; the ratio rows scaled by it compare epochs as if both ran at the same speed.
+    # Each round times one epoch of every method in turn, with its reference products
+    # timed right before and right after it, so each ratio compares measurements seconds
+    # apart even if the machine's speed drifts over the run; the table gives medians over
+    # rounds (min-max beside). Around each epoch the CVAE's bare products are also timed
+    # as a probe of the host's speed; the ratio rows scaled by it compare epochs as if
+    # both ran at the same speed.
     cvae_work = epoch_work(config, training, args.points, False)
     seconds = {name: [] for name, _, _ in runs}
     probes = {name: [] for name, _, _ in runs}
@@ -231,10 +232,10 @@ def main() -> None:
             training_of_run = TrainingConfig(**extra)
             work = epoch_work(config, training_of_run, args.points, method is OptimalPriorCVAE)
             same = work == cvae_work  # VAE and CVAE: the probe is this reference itself
-            before = bracket(work, cvae_work, same, args.device)
+            before = reference_and_probe(work, cvae_work, same, args.device)
             model = method(**settings, **extra).fit(x, s)
             seconds[name].append(model.history_.epochs[0]["seconds"])
-            after = bracket(work, cvae_work, same, args.device)
+            after = reference_and_probe(work, cvae_work, same, args.device)
             reference, probe = ((b + a) / 2 for b, a in zip(before, after, strict=True))
             probes[name].append(probe)
             total = sum(flops(products) * count for products, count in work) / 1e9

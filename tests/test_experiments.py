@@ -460,6 +460,29 @@ def test_a_worker_killed_while_logging_ends_the_sweep_without_hanging(tmp_path, 
     assert "a record of xxx" in capsys.readouterr().err  # records arrived until the kill
 
 
+class _SlowFailingRun(runner.Run):
+    """A run that fails after a second (its ``result.json`` says so)."""
+
+    def load_data(self):
+        time.sleep(1.0)
+        raise ValueError("no data here")
+
+
+def test_an_interrupted_sweep_starts_none_of_its_queued_runs(tmp_path):
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 8})
+    runs = [_SlowFailingRun(**vars(run)) for run in plan(config, tmp_path)]  # 16 runs
+
+    def interrupt(result: dict) -> None:  # as Ctrl+C would, on the first result
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(runs, local_executor(2), interrupt)
+    failed = [json.loads(p.read_text()) for p in tmp_path.glob("*/*/seed-*/result.json")]
+    assert all(r["status"] == "failed" and "no data here" in r["error"] for r in failed)
+    # The first two, and the few already handed to a worker when the first one ended.
+    assert 2 <= len(failed) <= 8
+
+
 def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     (run, _) = plan(config, tmp_path, data_root=digits_root)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -113,8 +114,11 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     assert (out / "results.png").is_file()
     written = (out / "mine/vae/seed-0/result.json").stat().st_mtime_ns
 
+    shutil.rmtree(out / "planned")
+    (out / "planned").write_text("")  # no folder for the plans: the sweep goes on without
     assert main([*argv, "--quiet"]) == 0  # finished runs are skipped
     assert (out / "mine/vae/seed-0/result.json").stat().st_mtime_ns == written
+    assert "the runs' plan was not saved" in capsys.readouterr().err
 
     def no_training(self, *args, **kwargs):
         raise AssertionError("rescore must not train")
@@ -214,7 +218,9 @@ def test_status_lists_finished_training_interrupted_and_failed_runs(
         assert main(["status", str(out)]) == 0
         lines = capsys.readouterr().out.splitlines()
         rows = [line for line in lines if line.startswith("| ") and not line.startswith("| run ")]
-        return {line.split(" | ")[0][2:]: line for line in rows}
+        names = [line.split(" | ")[0][2:] for line in rows]
+        assert len(set(names)) == len(names), "a run listed twice"
+        return dict(zip(names, rows, strict=True))
 
     rows = table()
     assert " | finished | 2 (" in rows["mine/vae/seed-0"]
@@ -247,26 +253,27 @@ def test_status_lists_finished_training_interrupted_and_failed_runs(
     (failed / "lock").unlink()
     assert " | interrupted | " in table()["mine/vae/seed-1"]
 
-    # A planned run no sweep has started has no folder; the plan names it.
-    assert json.loads((out / "planned.json").read_text()) == [
-        "mine/cvae/seed-0",
-        "mine/vae/seed-0",
-    ]
-    record_plan(["mine/optimal/seed-1"], out)
+    # A run a sweep planned but none has started has no folder; the sweeps' plans name it.
+    (plan,) = (out / "planned").glob("*.json")
+    assert json.loads(plan.read_text()) == ["mine/cvae/seed-0", "mine/vae/seed-0"]
+    record_plan(["mine/optimal/seed-1", "mine/vae/seed-0"], out)  # another sweep's plan
     rows = table()
     assert " | not started | " in rows["mine/optimal/seed-1"]
-    assert " | finished | " in rows["mine/cvae/seed-0"]  # still one row per run
+    assert " | finished | " in rows["mine/vae/seed-0"]
     assert len(rows) == 5
 
+    # A damaged result is an unreadable run; a damaged plan is a warning, the rest stays.
     (out / "mine/cvae/seed-0/result.json").write_text("{not json")
-    (out / "planned.json").write_text('{"not": "a list"}')
-    rows = table()
-    assert " | unreadable | " in rows["mine/cvae/seed-0"]  # the others still listed
-    assert " | finished | " in rows["mine/vae/seed-0"]
-    assert (
-        " | unreadable | " in rows["planned.json"]
-        and "not a list of run names" in rows["planned.json"]
-    )
+    plan.write_text('{"not": "a list"}')
+    (out / "planned" / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["status", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "| mine/cvae/seed-0 | unreadable | " in printed.out
+    assert "| mine/vae/seed-0 | finished | " in printed.out
+    assert "| mine/optimal/seed-1 | not started | " in printed.out  # the intact plan
+    assert f"its runs not started are missing: {plan}: not a list of run names" in printed.err
+    assert "deep.json: maximum recursion depth" in printed.err
+    assert "planned" not in printed.out
 
     assert main(["status", str(tmp_path / "nothing")]) == 2
     assert "no folder" in capsys.readouterr().err

@@ -143,12 +143,17 @@ def _executor(args: argparse.Namespace) -> Executor:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from optprior.experiments.status import status_table, sweep_status
+    from optprior.experiments.status import planned_runs, status_table, sweep_status
 
     out = Path(args.folder)
     if not out.is_dir():
         raise FileNotFoundError(f"no folder {out}")
     print(status_table(sweep_status(out)), end="")
+    for damage in planned_runs(out)[1]:
+        print(
+            f"warning: a plan cannot be read, its runs not started are missing: {damage}",
+            file=sys.stderr,
+        )
     return 0
 
 

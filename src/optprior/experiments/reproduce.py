@@ -4,6 +4,7 @@ tables."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,13 @@ def sweep(
 ) -> list[dict[str, Any]]:
     """Run every unfinished run of ``runs`` (all written under ``out``), then write the
     tables of every run in ``out``; returns this sweep's results."""
-    record_plan([run.name for run in runs], out)
+    try:
+        record_plan([run.name for run in runs], out)
+    except OSError as error:  # the plan only serves ``optprior status``
+        tqdm.write(
+            f"the runs' plan was not saved, so optprior status lists them once started: {error}",
+            file=sys.stderr,
+        )
     bar = tqdm(total=len(runs), desc="runs", unit="run", disable=not progress)
 
     def on_result(result: dict[str, Any]) -> None:

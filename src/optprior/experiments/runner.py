@@ -23,6 +23,7 @@ import logging.handlers
 import os
 import platform
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -405,6 +406,8 @@ class _RunName(logging.Filter):
 
 #: How a worker's records read: time, run, message.
 LOG_FORMAT = logging.Formatter("%(asctime)s %(run)s: %(message)s", "%H:%M:%S")
+#: Seconds a sweep with worker processes waits, at its end, for their last log records.
+LISTENER_SECONDS = 10.0
 _worker_handlers: list[logging.Handler] = []  # what ``_report_to`` attached in this process
 
 
@@ -436,6 +439,15 @@ def _execute_reporting(run: Run, level: int) -> dict[str, Any]:
     return execute(run)
 
 
+def _print_records(queue: Any) -> None:
+    """Listener thread of ``local_executor``: prints the workers' records from ``queue``
+    (``_TqdmHandler``) until it reads None."""
+    handler = _TqdmHandler()
+    handler.setFormatter(LOG_FORMAT)
+    while (record := queue.get()) is not None:
+        handler.handle(record)
+
+
 class _TqdmHandler(logging.Handler):
     """Writes records to stderr without breaking the progress bar drawn there."""
 
@@ -465,26 +477,30 @@ def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
         context = get_context("spawn")
         threads = max(1, (os.cpu_count() or 1) // jobs)
         runs = [replace(run, threads=threads, progress=False) for run in runs]
-        handler = _TqdmHandler()
-        handler.setFormatter(LOG_FORMAT)
-        # The records travel through a queue served by its own process: a worker killed
-        # while sending one breaks only its own connection, where a pipe-backed queue's
-        # shared lock could stay held and stall the other workers and ``stop()``.
-        with context.Manager() as manager:
-            queue = manager.Queue()
-            listener = logging.handlers.QueueListener(queue, handler)
-            listener.start()
-            try:
-                with ProcessPoolExecutor(
-                    jobs,
-                    mp_context=context,
-                    initializer=_send_logs_to,
-                    initargs=(queue, logging.INFO if progress else logging.WARNING),
-                ) as pool:
-                    for future in as_completed(pool.submit(execute, run) for run in runs):
+        queue = context.Queue()
+        listener = threading.Thread(target=_print_records, args=(queue,), daemon=True)
+        listener.start()
+        try:
+            with ProcessPoolExecutor(
+                jobs,
+                mp_context=context,
+                initializer=_send_logs_to,
+                initargs=(queue, logging.INFO if progress else logging.WARNING),
+            ) as pool:
+                futures = [pool.submit(execute, run) for run in runs]
+                try:
+                    for future in as_completed(futures):
                         done(future.result())
-            finally:
-                listener.stop()
+                except BaseException:  # e.g. Ctrl+C: the runs still queued do not start
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+        finally:
+            # The workers have exited, so every record they sent precedes this None. A
+            # worker killed while writing to the queue can leave its lock held or a record
+            # half sent: then neither the None nor the process's exit waits for ever.
+            queue.put(None)
+            queue.cancel_join_thread()
+            listener.join(LISTENER_SECONDS)
 
     return run_all
 

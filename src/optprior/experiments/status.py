@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
@@ -12,29 +13,35 @@ from optprior._io import write_text_atomic
 from optprior.experiments.lock import GONE, holder
 from optprior.training.trainer import checkpoint_history
 
-#: The names (``<setting>/<method>/seed-<k>``) of every run a sweep into a folder planned.
-PLANNED = "planned.json"
+#: The folder (under a sweep's ``--out``) of the plans of the sweeps into it: one file per
+#: plan, named by the digest of its run names, so that sweeps never rewrite each other's.
+PLANS = "planned"
+#: What reading a damaged plan can raise (unreadable, not JSON, nested too deep).
+_DAMAGE = (OSError, ValueError, RecursionError)
 
 
 def record_plan(names: list[str], out: Path) -> None:
-    """Add ``names`` to ``out``'s ``planned.json``, so that ``optprior status`` also lists
-    the runs no sweep has started. An unreadable plan is replaced."""
-    try:
-        known = set(planned_runs(out))
-    except ValueError:
-        known = set()
-    write_text_atomic(out / PLANNED, json.dumps(sorted(known | set(names)), indent=1) + "\n")
+    """Write ``names`` (``<setting>/<method>/seed-<k>``) as a plan of ``out``, which
+    ``optprior status`` reads to list the runs no sweep has started yet."""
+    text = json.dumps(sorted(names), indent=1) + "\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    write_text_atomic(out / PLANS / f"{digest}.json", text)
 
 
-def planned_runs(out: Path) -> list[str]:
-    """The run names of ``out``'s ``planned.json`` (none if it does not exist)."""
-    path = out / PLANNED
-    if not path.is_file():
-        return []
-    names = json.loads(path.read_text())
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"{path} is not a list of run names")
-    return names
+def planned_runs(out: Path) -> tuple[set[str], list[str]]:
+    """The run names of every plan of ``out``, and a line for each plan that cannot be
+    read."""
+    names: set[str] = set()
+    damaged = []
+    for path in sorted((out / PLANS).glob("*.json")):
+        try:
+            plan = json.loads(path.read_text())
+            if not isinstance(plan, list) or not all(isinstance(n, str) for n in plan):
+                raise ValueError("not a list of run names")
+            names.update(plan)
+        except _DAMAGE as error:
+            damaged.append(f"{path}: {error}")
+    return names, damaged
 
 
 def run_status(folder: Path) -> dict[str, Any]:
@@ -93,7 +100,7 @@ def run_status(folder: Path) -> dict[str, Any]:
 
 def sweep_status(out: Path) -> list[dict[str, Any]]:
     """``run_status`` of every run folder under ``out`` and ``not started`` for each
-    planned run (``planned.json``) without one, by name; a folder whose files cannot be
+    planned run (``record_plan``) without one, by name; a folder whose files cannot be
     read (e.g. written by another version, or being replaced) is ``unreadable`` with the
     reason."""
     statuses = []
@@ -103,12 +110,8 @@ def sweep_status(out: Path) -> list[dict[str, Any]]:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             name = "/".join(folder.parts[-3:])
             statuses.append({"run": name, "state": "unreadable", "error": str(error)})
-    try:
-        planned = planned_runs(out)
-    except ValueError as error:
-        planned = []
-        statuses.append({"run": PLANNED, "state": "unreadable", "error": str(error)})
     seen = {s["run"] for s in statuses}
+    planned, _ = planned_runs(out)
     statuses += [{"run": name, "state": "not started"} for name in planned if name not in seen]
     return sorted(statuses, key=lambda s: s["run"])
 

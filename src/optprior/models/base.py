@@ -269,7 +269,7 @@ class BaseModel:
     def save(self, path: str | os.PathLike) -> None:
         """Write the model atomically (temporary file in the same folder, then rename)."""
         module = self._fitted()
-        history = self.history_ or History()
+        history = self._fitted_history()
         payload = {
             "format": FILE_FORMAT,
             "version": FILE_VERSION,

@@ -134,7 +134,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
             binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
             trainer = Trainer(self.module_, self.training, binarize)
             prior_epochs = trainer.fit_prior(x, tasks, x_val, s_val_t)
-        history = cvae.history_ or History()
+        history = cvae._fitted_history()
         self.history_ = History(
             list(history.epochs), history.best_epoch, history.stopped_early, prior_epochs
         )
