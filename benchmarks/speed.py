@@ -1,6 +1,7 @@
 """Training and scoring speed against this machine's matrix-product rate.
 
-Run: ``python benchmarks/speed.py [--points 60000] [--rounds 3] [--device cpu] [--profile]``.
+Run: ``python benchmarks/speed.py [--points 60000] [--rounds 3] [--pairs 30] [--device cpu]
+[--profile]``.
 Prints one Markdown table; every figure comes from this one run. ``--profile`` adds a
 second table: where a CVAE training epoch's CPU time goes, by kind of operation.
 
@@ -12,6 +13,9 @@ reference products are timed right before and right after each epoch and the two
 averaged, so a host whose speed drifts is measured at both ends of the epoch. The
 epoch-time ratios are also given with the host's drift removed: around every epoch the
 CVAE's bare products are timed too, and each ratio is scaled by how fast they ran.
+Last, ``--pairs`` short rounds (``paired_rounds``) time the CVAE, its products and the
+default optimal prior a few seconds apart, on ``--pair-points`` points, for the two
+figures the host's drift blurs most.
 """
 
 from __future__ import annotations
@@ -146,6 +150,25 @@ def reference_and_probe(
     return reference, reference if same else reference_seconds(cvae_work, device)
 
 
+def paired_rounds(
+    x: np.ndarray, s: np.ndarray, settings: dict, pairs: int, points: int
+) -> tuple[list[float], list[float]]:
+    """Measurements a few seconds apart, which the host's drift cannot pull apart:
+    ``pairs`` times, one epoch of the CVAE on ``points`` points, the bare products of that
+    epoch (about a second), and one epoch of the optimal prior with its default schedule.
+    Returns, per pair, the CVAE's share of the reference rate and the optimal prior's
+    epoch time over the CVAE's."""
+    work = epoch_work(ModelConfig(), TrainingConfig(), points, False)
+    x, s = x[:points], s[:points]
+    shares, ratios = [], []
+    for _ in range(pairs):
+        cvae = CVAE(**settings).fit(x, s).history_.epochs[0]["seconds"]
+        shares.append(reference_seconds(work, settings["device"]) / cvae)
+        optimal = OptimalPriorCVAE(**settings).fit(x, s).history_.epochs[0]["seconds"]
+        ratios.append(optimal / cvae)
+    return shares, ratios
+
+
 #: Operation kinds of the profile table, by ``torch.profiler`` op name.
 OP_KINDS = {
     "matrix products": ("aten::mm", "aten::addmm", "aten::bmm"),
@@ -182,9 +205,15 @@ def main() -> None:
     parser.add_argument("--is-points", type=int, default=500, help="points scored by IS")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--profile", action="store_true", help="also profile a CVAE epoch")
+    parser.add_argument(
+        "--pairs", type=int, default=30, help="short paired rounds on --pair-points points"
+    )
+    parser.add_argument("--pair-points", type=int, default=6000)
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.pairs < 0 or not 0 < args.pair_points <= args.points:
+        parser.error("--pairs must be at least 0 and --pair-points between 1 and --points")
 
     rng = np.random.default_rng(0)
     x = (rng.random((args.points, X_DIM)) < 0.13).astype(np.float32)
@@ -262,6 +291,25 @@ def main() -> None:
                 f"{name} / CVAE epoch time, host drift removed",
                 spread(ratios * drift),
                 "each round scaled by the CVAE's bare products timed around either epoch",
+            )
+        )
+
+    if args.pairs:
+        shares, ratios = paired_rounds(x, s, settings, args.pairs, args.pair_points)
+        quartiles = np.percentile(shares, [25, 75])
+        rows.append(
+            (
+                f"CVAE, {args.pairs} short pairs ({args.pair_points} points, then its products)",
+                "",
+                f"{spread(shares)} x ref, middle half {quartiles[0]:.2f}-{quartiles[1]:.2f}",
+            )
+        )
+        quartiles = np.percentile(ratios, [25, 75])
+        rows.append(
+            (
+                "optimal prior, half pass per epoch (default) / CVAE epoch time, short pairs",
+                spread(ratios),
+                f"middle half {quartiles[0]:.2f}-{quartiles[1]:.2f}",
             )
         )
 
