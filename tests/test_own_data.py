@@ -12,9 +12,11 @@ import pytest
 from optprior import CVAE
 from optprior.cli import main
 from optprior.data.user import own_data_setting, sha256
+from optprior.experiments import status
 from optprior.experiments.status import record_plan
 from optprior.models.base import BaseModel
 from optprior.training import trainer
+from optprior.training.trainer import History
 
 TINY = """
 seeds = 1
@@ -190,6 +192,22 @@ def test_vectors_get_no_image_figures(tmp_path, two_tasks, capsys):
     assert main([*argv, "--methods", "cvae", "--quiet"]) == 0
     figures = json.loads((out / "vectors/cvae/seed-0/result.json").read_text())["figures"]
     assert figures == ["curves.png", "embedding.png"]
+
+
+def test_status_estimates_the_time_a_run_has_left_from_its_recent_epochs(tmp_path, monkeypatch):
+    folder = tmp_path / "mine/cvae/seed-0"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"training": {"epochs": 300}}')
+    (folder / "checkpoint.pt").write_bytes(b"")
+    # 30 epochs: slow ones long ago, then 10 s each and one that spans a pause.
+    seconds = [50.0] * 20 + [10.0] * 9 + [2000.0]
+    history = History(epochs=[{"seconds": t} for t in seconds], best_epoch=29)
+    monkeypatch.setattr(status, "checkpoint_history", lambda path: history)
+    found = status.run_status(folder)
+    assert found["state"] == "interrupted" and found["epoch_seconds"] == 2000.0
+    assert found["seconds_left"] == 270 * 10.0  # the median of the last 10 epochs
+    row = status.status_table([found]).splitlines()[2]
+    assert row.startswith("| mine/cvae/seed-0 | interrupted | 30/300 (29) | 2000.0 | 45 min | ")
 
 
 def test_status_lists_finished_training_interrupted_and_failed_runs(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,9 @@ from optprior.training.trainer import checkpoint_history
 #: The folder (under a sweep's ``--out``) of the plans of the sweeps into it: one file per
 #: plan, named by the digest of its run names, so that sweeps never rewrite each other's.
 PLANS = "planned"
+#: How many of the latest epochs estimate an unfinished run's time left (their median, so
+#: that one epoch that spans a pause does not count).
+RECENT_EPOCHS = 10
 #: What reading a damaged plan can raise (unreadable, not JSON, nested too deep).
 _DAMAGE = (OSError, ValueError, RecursionError)
 
@@ -52,8 +56,10 @@ def run_status(folder: Path) -> dict[str, Any]:
     ``owner`` names it), ``interrupted`` (a checkpoint or a model newer than any result,
     no live owner: the next sweep goes on from there) or ``not started``.
     ``epochs``/``best_epoch`` come from the result or the checkpoint, ``epoch_seconds`` is
-    the last epoch's time, ``saved`` the age (s) of the newest of its result, model and
-    checkpoint.
+    the last epoch's time, ``seconds_left`` the most an unfinished run's training still
+    takes (the epochs left at the median time of its last ``RECENT_EPOCHS``; early
+    stopping may end it sooner), ``saved`` the age (s) of the newest of its result, model
+    and checkpoint.
     """
     status: dict[str, Any] = {"run": "/".join(folder.parts[-3:])}
     mtimes = {
@@ -86,15 +92,19 @@ def run_status(folder: Path) -> dict[str, Any]:
         status["state"] = "interrupted" if newer else "not started"
     if error and status["state"] != "failed":
         status["error"] = f"an earlier try failed: {error}"
+    config_path = folder / "config.json"
+    if config_path.is_file():
+        training = json.loads(config_path.read_text()).get("training") or {}
+        status["max_epochs"] = training.get("epochs")
     if "checkpoint.pt" in newer:
         history = checkpoint_history(folder / "checkpoint.pt")
         status["epochs"], status["best_epoch"] = len(history.epochs), history.best_epoch
         if history.epochs:
             status["epoch_seconds"] = history.epochs[-1].get("seconds")
-    config_path = folder / "config.json"
-    if config_path.is_file():
-        training = json.loads(config_path.read_text()).get("training") or {}
-        status["max_epochs"] = training.get("epochs")
+        recent = [e["seconds"] for e in history.epochs[-RECENT_EPOCHS:] if "seconds" in e]
+        if recent and status.get("max_epochs"):
+            left = max(0, status["max_epochs"] - len(history.epochs))
+            status["seconds_left"] = left * statistics.median(recent)
     return status
 
 
@@ -116,22 +126,26 @@ def sweep_status(out: Path) -> list[dict[str, Any]]:
     return sorted(statuses, key=lambda s: s["run"])
 
 
-def _age(seconds: float | None) -> str:
+def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
     if seconds < 120:
-        return f"{seconds:.0f} s ago"
+        return f"{seconds:.0f} s"
     if seconds < 7200:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _age(seconds: float | None) -> str:
+    return "" if seconds is None else f"{_duration(seconds)} ago"
 
 
 def status_table(statuses: list[dict[str, Any]]) -> str:
     """A Markdown table of ``sweep_status`` rows and a count of the states."""
     lines = [
-        "| run | state | epochs (best, from 0) | last epoch (s) | last saved | "
+        "| run | state | epochs (best, from 0) | last epoch (s) | at most left | last saved | "
         "test ln p(x\\|s) | note |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in statuses:
         epochs = ""
@@ -149,6 +163,7 @@ def status_table(statuses: list[dict[str, Any]]) -> str:
             s["state"],
             epochs,
             "" if seconds is None else f"{seconds:.1f}",
+            _duration(s.get("seconds_left")),
             _age(s.get("saved")),
             "" if score is None else f"{score:.2f}",
             note,
