@@ -109,6 +109,12 @@ def spread(values) -> str:
     return f"{np.median(values):.2f} ({values.min():.2f}-{values.max():.2f})"
 
 
+def middle_half(values) -> str:
+    """The quartiles of ``values``, e.g. ``middle half 0.59-0.65``."""
+    low, high = np.percentile(values, [25, 75])
+    return f"middle half {low:.2f}-{high:.2f}"
+
+
 def flops(products: list[Product]) -> float:
     return float(sum(2 * m * k * n for m, k, n in products))
 
@@ -139,15 +145,13 @@ def reference_seconds(work: list[tuple[list[Product], int]], device: str) -> flo
 
 
 def reference_and_probe(
-    work: list[tuple[list[Product], int]],
-    cvae_work: list[tuple[list[Product], int]],
-    same: bool,
-    device: str,
+    work: list[tuple[list[Product], int]], cvae_work: list[tuple[list[Product], int]], device: str
 ) -> tuple[float, float]:
     """Reference seconds of ``work`` and of the CVAE's ``cvae_work`` (the host-speed probe;
-    the same figure when ``same``). Called right before and right after each epoch."""
+    for the VAE and the CVAE, whose work it is, the same figure). Called right before and
+    right after each epoch."""
     reference = reference_seconds(work, device)
-    return reference, reference if same else reference_seconds(cvae_work, device)
+    return reference, reference if work == cvae_work else reference_seconds(cvae_work, device)
 
 
 def paired_rounds(
@@ -260,11 +264,10 @@ def main() -> None:
         for name, method, extra in runs:
             training_of_run = TrainingConfig(**extra)
             work = epoch_work(config, training_of_run, args.points, method is OptimalPriorCVAE)
-            same = work == cvae_work  # VAE and CVAE: the probe is this reference itself
-            before = reference_and_probe(work, cvae_work, same, args.device)
+            before = reference_and_probe(work, cvae_work, args.device)
             model = method(**settings, **extra).fit(x, s)
             seconds[name].append(model.history_.epochs[0]["seconds"])
-            after = reference_and_probe(work, cvae_work, same, args.device)
+            after = reference_and_probe(work, cvae_work, args.device)
             reference, probe = ((b + a) / 2 for b, a in zip(before, after, strict=True))
             probes[name].append(probe)
             total = sum(flops(products) * count for products, count in work) / 1e9
@@ -296,20 +299,18 @@ def main() -> None:
 
     if args.pairs:
         shares, ratios = paired_rounds(x, s, settings, args.pairs, args.pair_points)
-        quartiles = np.percentile(shares, [25, 75])
         rows.append(
             (
                 f"CVAE, {args.pairs} short pairs ({args.pair_points} points, then its products)",
                 "",
-                f"{spread(shares)} x ref, middle half {quartiles[0]:.2f}-{quartiles[1]:.2f}",
+                f"{spread(shares)} x ref, {middle_half(shares)}",
             )
         )
-        quartiles = np.percentile(ratios, [25, 75])
         rows.append(
             (
                 "optimal prior, half pass per epoch (default) / CVAE epoch time, short pairs",
                 spread(ratios),
-                f"middle half {quartiles[0]:.2f}-{quartiles[1]:.2f}",
+                middle_half(ratios),
             )
         )
 

@@ -468,7 +468,7 @@ class _SlowFailingRun(runner.Run):
         raise ValueError("no data here")
 
 
-def test_an_interrupted_sweep_starts_none_of_its_queued_runs(tmp_path):
+def test_an_interrupted_sweep_cancels_the_runs_no_worker_has_taken(tmp_path):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 8})
     runs = [_SlowFailingRun(**vars(run)) for run in plan(config, tmp_path)]  # 16 runs
 

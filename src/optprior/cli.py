@@ -148,8 +148,9 @@ def _status(args: argparse.Namespace) -> int:
     out = Path(args.folder)
     if not out.is_dir():
         raise FileNotFoundError(f"no folder {out}")
-    print(status_table(sweep_status(out)), end="")
-    for damage in planned_runs(out)[1]:
+    planned, damaged = planned_runs(out)
+    print(status_table(sweep_status(out, planned)), end="")
+    for damage in damaged:
         print(
             f"warning: a plan cannot be read, its runs not started are missing: {damage}",
             file=sys.stderr,

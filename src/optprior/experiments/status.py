@@ -7,6 +7,7 @@ import json
 import statistics
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +109,9 @@ def run_status(folder: Path) -> dict[str, Any]:
     return status
 
 
-def sweep_status(out: Path) -> list[dict[str, Any]]:
-    """``run_status`` of every run folder under ``out`` and ``not started`` for each
-    planned run (``record_plan``) without one, by name; a folder whose files cannot be
+def sweep_status(out: Path, planned: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """``run_status`` of every run folder under ``out`` and ``not started`` for each run
+    of ``planned`` (``planned_runs``) without one, by name; a folder whose files cannot be
     read (e.g. written by another version, or being replaced) is ``unreadable`` with the
     reason."""
     statuses = []
@@ -121,7 +122,6 @@ def sweep_status(out: Path) -> list[dict[str, Any]]:
             name = "/".join(folder.parts[-3:])
             statuses.append({"run": name, "state": "unreadable", "error": str(error)})
     seen = {s["run"] for s in statuses}
-    planned, _ = planned_runs(out)
     statuses += [{"run": name, "state": "not started"} for name in planned if name not in seen]
     return sorted(statuses, key=lambda s: s["run"])
 
