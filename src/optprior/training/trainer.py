@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
@@ -9,7 +10,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
@@ -31,6 +32,7 @@ from optprior.training.config import (
 
 logger = logging.getLogger(__name__)
 LOG_SECONDS = 60.0  # at most one progress line a minute on the ``logging`` INFO level
+ENCODE_ROWS = 1000  # points encoded at once for T's passes over fresh codes
 
 
 @dataclass
@@ -413,12 +415,9 @@ class Trainer:
         stored = {f.name: payload["progress"][f.name] for f in fields(_Progress)}
         return _Progress(**{**stored, "history": History(**stored["history"])})
 
-    def _batches(
-        self, n: int, generator: torch.Generator, population: int | None = None
-    ) -> tuple[torch.Tensor, list[slice]]:
-        """A random order of ``n`` of ``population`` (default ``n``) indices and the
-        slices of it that make the batches."""
-        order = torch.randperm(population or n, generator=generator)[:n]
+    def _batches(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[slice]]:
+        """A random order of ``n`` indices and the slices of it that make the batches."""
+        order = torch.randperm(n, generator=generator)
         size = self.config.batch_size
         return order, [slice(i, i + size) for i in range(0, n, size)]
 
@@ -483,9 +482,20 @@ class Trainer:
     def _discriminator_update(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """``discriminator_steps`` T steps on one pooled batch; returns loss x points summed."""
         total = torch.zeros((), device=z.device)
-        for _ in range(self.config.discriminator_steps):
-            total += self._discriminator_step(z, s) * z.shape[0]
+        with self._training_discriminator():
+            for _ in range(self.config.discriminator_steps):
+                total += self._discriminator_step(z, s) * z.shape[0]
         return total
+
+    @contextlib.contextmanager
+    def _training_discriminator(self) -> Iterator[None]:
+        """T in training mode with gradients inside, frozen again on leaving."""
+        self.module.prior.requires_grad_(True)
+        self.module.prior.train()
+        try:
+            yield
+        finally:
+            self._freeze_prior()
 
     def _discriminator(self) -> tuple[OptimalPrior, torch.optim.Adam]:
         """The prior and the optimiser of its T; ``ValueError`` if it has none. (A prior with
@@ -496,38 +506,44 @@ class Trainer:
         return cast(OptimalPrior, prior), self.discriminator_optimizer
 
     def _discriminator_step(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """One T step on ``z`` (B, D) of tasks ``s`` (B,); T must be in training mode
+        (``_training_discriminator``). Returns the loss."""
         prior, optimizer = self._discriminator()
-        prior.requires_grad_(True)
-        prior.train()
         weights = None if self.task_weights is None else self.task_weights[s]
         loss = prior.discriminator_loss(z, weights=weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        self._freeze_prior()
         return loss.detach()
 
     def _discriminator_passes(
         self, x: torch.Tensor, s: torch.Tensor, generator: torch.Generator, passes: int, kept: int
     ) -> float:
         """Passes of T over freshly encoded data, each over ``kept`` random points;
-        returns the mean logistic loss."""
-        module = self.module
-        total, count = 0.0, 0
+        returns the mean logistic loss.
+
+        The encoder is fixed during a pass, so it encodes ``ENCODE_ROWS`` points (whole
+        batches) at a time, larger products than one batch's, before T steps over them.
+        """
+        size = self.config.batch_size
+        rows = size * max(1, ENCODE_ROWS // size)
+        total = torch.zeros((), device=x.device)
         for _ in range(passes):
-            order, slices = self._batches(kept, generator, x.shape[0])
-            order = order.to(x.device)
-            for batch in slices:
-                index = order[batch]
-                xb = x[index]
-                if self.binarize:
-                    xb = binarize(xb)
-                with torch.no_grad():
-                    mu, logvar = module.inference(xb, s[index])
-                    z = module.encoder.rsample(mu, logvar)
-                total += float(self._discriminator_step(z, s[index])) * len(index)
-                count += len(index)
-        return total / count
+            order = torch.randperm(x.shape[0], generator=generator)[:kept].to(x.device)
+            for index in order.split(rows):
+                z, s_block = self._fresh_codes(x[index], s[index]), s[index]
+                with self._training_discriminator():
+                    for z_batch, s_batch in zip(z.split(size), s_block.split(size), strict=True):
+                        total += self._discriminator_step(z_batch, s_batch) * z_batch.shape[0]
+        return float(total) / (passes * kept)
+
+    @torch.no_grad()
+    def _fresh_codes(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """One draw z ~ q(z | x, s) per point of ``x`` (B, x_dim) (binarized afresh if the
+        data are): (B, D), without gradients."""
+        if self.binarize:
+            x = binarize(x)
+        return self.module.encoder.rsample(*self.module.inference(x, s))
 
     def fit_prior(
         self,
