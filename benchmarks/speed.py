@@ -38,6 +38,7 @@ from optprior.evaluation.bounds import (
 )
 from optprior.models.config import ModelConfig
 from optprior.training.config import TrainingConfig
+from optprior.training.trainer import encoding_rows
 
 X_DIM = 784
 Product = tuple[int, int, int]  # (m, k, n): an (m x k) @ (k x n) product
@@ -71,15 +72,10 @@ def step_products(config: ModelConfig, training: TrainingConfig, optimal: bool) 
     return products
 
 
-def t_update_products(config: ModelConfig, batch: int, encode: bool) -> list[Product]:
-    """Matrix products of one T update on ``batch`` z and as many N(0, I) draws, after an
-    encoder forward pass of those ``batch`` points if the schedule encodes afresh."""
-    d = config.latent_dim
-    t = mlp_layers([d, *config.discriminator_hidden_sizes, 1])
-    products = forward(t, 2 * batch) + backward(t, 2 * batch, True, first_input=False)
-    if encode:
-        products += forward(mlp_layers([X_DIM, *config.hidden_sizes, 2 * d]), batch)
-    return products
+def t_update_products(config: ModelConfig, batch: int) -> list[Product]:
+    """Matrix products of one T update on ``batch`` z and as many N(0, I) draws."""
+    t = mlp_layers([config.latent_dim, *config.discriminator_hidden_sizes, 1])
+    return forward(t, 2 * batch) + backward(t, 2 * batch, True, first_input=False)
 
 
 def epoch_work(
@@ -91,14 +87,18 @@ def epoch_work(
     work = [(step_products(config, training, optimal), batches)]
     if optimal and training.discriminator_schedule == "epoch":
         kept = training.discriminator_pass_points(points)
-        updates = int(np.ceil(kept / b)) * training.discriminator_epochs
-        work.append((t_update_products(config, b, encode=True), updates))
+        passes = training.discriminator_epochs
+        work.append((t_update_products(config, b), int(np.ceil(kept / b)) * passes))
+        # T's passes encode fresh codes in blocks of encoding_rows points (the last smaller)
+        rows = encoding_rows(b)
+        encoder = mlp_layers([X_DIM, *config.hidden_sizes, 2 * config.latent_dim])
+        work.append((forward(encoder, rows), kept // rows * passes))
+        if kept % rows:
+            work.append((forward(encoder, kept % rows), passes))
     elif optimal:  # T steps on the z of `interval` model steps, pooled
         pooled = b * training.discriminator_interval
         updates = int(np.ceil(batches / training.discriminator_interval))
-        work.append(
-            (t_update_products(config, pooled, False), updates * training.discriminator_steps)
-        )
+        work.append((t_update_products(config, pooled), updates * training.discriminator_steps))
     return work
 
 

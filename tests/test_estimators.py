@@ -164,11 +164,18 @@ def test_model_steps_leave_the_discriminator_untouched(two_tasks):
     assert all(p.grad is None for p in module.prior.parameters())
 
 
+@pytest.mark.parametrize("encode_rows", [60, 1000])  # blocks of one batch, or all points
 @pytest.mark.parametrize("fraction", [1.0, 0.5, 0.07, 0.01])  # 0.07 x 100 is 7.000000000000001
-def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(fraction, monkeypatch):
-    """Each pass encodes ceil(fraction x N) distinct training points afresh and gives T
-    each of their z once; passes draw their shares independently."""
+def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(
+    fraction, encode_rows, monkeypatch
+):
+    """Each pass encodes ceil(fraction x N) distinct training points afresh, in blocks of
+    whole batches, and gives T each of their z once, one batch a step; passes draw their
+    shares independently."""
+    from optprior.training import trainer as trainer_module
     from optprior.training.trainer import Trainer
+
+    monkeypatch.setattr(trainer_module, "ENCODE_ROWS", encode_rows)
 
     x = torch.rand(100, 12, generator=torch.Generator().manual_seed(0))  # distinct rows
     s = torch.arange(100) % 2
@@ -197,7 +204,8 @@ def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(fraction, mon
         x, s, torch.Generator(), 2, model.training.discriminator_pass_points(len(x))
     )
     kept = math.ceil(Fraction(str(fraction)) * len(x))  # exact arithmetic
-    assert sum(seen) == 2 * kept
+    size = model.training.batch_size
+    assert seen == ([size] * (kept // size) + ([kept % size] if kept % size else [])) * 2
     passes = [  # the training-point index of every encoded row, pass by pass
         (points[:, None] == x).all(-1).nonzero()[:, 1] for points in torch.cat(encoded).split(kept)
     ]

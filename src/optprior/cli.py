@@ -401,10 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
         "status",
         help="where every run of a sweep folder stands: finished, training, interrupted",
         description="List every FOLDER/<setting>/<method>/seed-<k>/ run: finished (with "
-        "its test ln p(x|s)), failed (with its error), being trained (by which process, "
-        "epochs so far from its checkpoint), interrupted (a sweep started again goes on from "
-        "its checkpoint) or not started. Runs whose folder a sweep has not made yet are not "
-        "listed.",
+        "its test ln p(x|s)), failed (with its error), being trained or scored (by which "
+        "process), interrupted (a sweep started again goes on from its checkpoint) or not "
+        "started, including the runs a sweep has planned in FOLDER/planned/ but not begun. "
+        "A run with a checkpoint also shows its epochs so far and at most how long is left "
+        "at its recent epoch times.",
     )
     status.add_argument("folder", help="the --out folder of optprior reproduce or compare")
     status.set_defaults(run=_status)

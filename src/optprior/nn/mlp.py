@@ -41,7 +41,7 @@ class Dropout(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         keep = 1.0 - self.p
-        return x * (torch.rand_like(x) < keep).to(x.dtype).div_(keep)  # one op for autograd
+        return x * (torch.rand_like(x) < keep).to(x.dtype) / keep
 
 
 class ConditionalInput(nn.Module):

@@ -32,7 +32,7 @@ from optprior.training.config import (
 
 logger = logging.getLogger(__name__)
 LOG_SECONDS = 60.0  # at most one progress line a minute on the ``logging`` INFO level
-ENCODE_ROWS = 1000  # points encoded at once for T's passes over fresh codes
+ENCODE_ROWS = 1000  # at most this many points encoded at once in T's passes (encoding_rows)
 
 
 @dataclass
@@ -136,6 +136,12 @@ def fingerprint(*tensors: torch.Tensor | None) -> str:
         digest.update(f"{array.shape}{array.dtype}".encode())
         digest.update(array.data)
     return digest.hexdigest()
+
+
+def encoding_rows(batch_size: int) -> int:
+    """Points encoded at once in T's passes over fresh codes: the most whole batches that
+    fit in ``ENCODE_ROWS`` points, at least one."""
+    return batch_size * max(1, ENCODE_ROWS // batch_size)
 
 
 def binarize(x: torch.Tensor) -> torch.Tensor:
@@ -522,11 +528,11 @@ class Trainer:
         """Passes of T over freshly encoded data, each over ``kept`` random points;
         returns the mean logistic loss.
 
-        The encoder is fixed during a pass, so it encodes ``ENCODE_ROWS`` points (whole
-        batches) at a time, larger products than one batch's, before T steps over them.
+        The encoder is fixed during a pass, so it encodes ``encoding_rows`` points at a
+        time, larger products than one batch's, before T steps over them batch by batch.
         """
         size = self.config.batch_size
-        rows = size * max(1, ENCODE_ROWS // size)
+        rows = encoding_rows(size)
         total = torch.zeros((), device=x.device)
         for _ in range(passes):
             order = torch.randperm(x.shape[0], generator=generator)[:kept].to(x.device)
