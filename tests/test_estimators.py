@@ -170,32 +170,34 @@ def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(
     fraction, encode_rows, monkeypatch
 ):
     """Each pass encodes ceil(fraction x N) distinct training points afresh, in blocks of
-    whole batches, and gives T each of their z once, one batch a step; passes draw their
-    shares independently."""
+    whole batches, and gives T each of their z once with its point's task, one batch a
+    step; passes draw their shares independently."""
     from optprior.training import trainer as trainer_module
     from optprior.training.trainer import Trainer
 
     monkeypatch.setattr(trainer_module, "ENCODE_ROWS", encode_rows)
 
     x = torch.rand(100, 12, generator=torch.Generator().manual_seed(0))  # distinct rows
-    s = torch.arange(100) % 2
+    s = torch.arange(100)  # a task per point, so that tasks out of line would show
     model = OptimalPriorCVAE(
         **FAST,
         discriminator_schedule="epoch",
         discriminator_epochs=2,
         discriminator_fraction=fraction,
     )
-    module = model._build(x.shape[1], 2)
+    module = model._build(x.shape[1], len(s))
     trainer = Trainer(module, model.training, binarize=False)
-    encoded, seen = [], []
+    encoded, encoded_tasks, seen, seen_tasks = [], [], [], []
     inference, discriminator_step = module.inference, trainer._discriminator_step
 
     def record_inference(xb, sb):
         encoded.append(xb.clone())
+        encoded_tasks.append(sb.clone())
         return inference(xb, sb)
 
     def t_step(z, sb):
         seen.append(z.shape[0])
+        seen_tasks.append(sb.clone())
         return discriminator_step(z, sb)
 
     monkeypatch.setattr(module, "inference", record_inference)
@@ -210,6 +212,8 @@ def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(
         (points[:, None] == x).all(-1).nonzero()[:, 1] for points in torch.cat(encoded).split(kept)
     ]
     assert all(len(index) == len(set(index.tolist())) == kept for index in passes)
+    for tasks in (encoded_tasks, seen_tasks):
+        assert torch.equal(torch.cat(tasks), s[torch.cat(passes)])
     if fraction < 1:
         assert set(passes[0].tolist()) != set(passes[1].tolist())
 
