@@ -421,28 +421,21 @@ class Trainer:
         stored = {f.name: payload["progress"][f.name] for f in fields(_Progress)}
         return _Progress(**{**stored, "history": History(**stored["history"])})
 
-    def _batches(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[slice]]:
-        """A random order of ``n`` indices and the slices of it that make the batches."""
-        order = torch.randperm(n, generator=generator)
-        size = self.config.batch_size
-        return order, [slice(i, i + size) for i in range(0, n, size)]
-
     def _train_epoch(
         self, x: torch.Tensor, s: torch.Tensor, beta: float, generator: torch.Generator
     ) -> dict[str, float]:
         module = self.module
         schedule = self.config.discriminator_schedule
         pooling = self.discriminator_optimizer is not None and schedule in POOLED_SCHEDULES
-        order, slices = self._batches(x.shape[0], generator)
-        order = order.to(x.device)
-        x_epoch, s_epoch = x[order], s[order]  # one gather per epoch; batches are views
+        order = torch.randperm(x.shape[0], generator=generator).to(x.device)
+        batches = order.split(self.config.batch_size)  # indices: no shuffled copy of all of x
         module.train()
         self._freeze_prior()
         totals = torch.zeros(4, device=x.device)  # loss, elbo, kl, discriminator loss
         pool: list[tuple[torch.Tensor, torch.Tensor]] = []  # (z, s) since the last T batch
         deferred: list[tuple[torch.Tensor, ...]] = []  # (z, s) T batches for epoch end
-        for number, batch in enumerate(slices, start=1):
-            xb, sb = x_epoch[batch], s_epoch[batch]
+        for number, index in enumerate(batches, start=1):
+            xb, sb = x[index], s[index]
             if self.binarize:
                 xb = binarize(xb)
             terms = module.objective_terms(xb, sb)
@@ -457,7 +450,7 @@ class Trainer:
                 totals[2] += terms.kl.sum()
             if pooling:
                 pool.append((terms.z.detach(), sb))
-                if number % self.config.discriminator_interval == 0 or number == len(slices):
+                if number % self.config.discriminator_interval == 0 or number == len(batches):
                     pooled = tuple(torch.cat(parts) for parts in zip(*pool, strict=True))
                     pool.clear()
                     if schedule == "deferred":
