@@ -103,12 +103,14 @@ def epoch_work(
     return work
 
 
-def spread(values) -> str:
-    """Median of ``values`` with their range, e.g. ``1.28 (1.24-1.31)``."""
+def spread(values, form: str = "{:.2f}") -> str:
+    """Median of ``values`` with their range, e.g. ``1.28 (1.24-1.31)``, each written
+    with ``form``."""
     values = np.asarray(values, dtype=float)
     if values.size == 1:
-        return f"{values[0]:.2f}"
-    return f"{np.median(values):.2f} ({values.min():.2f}-{values.max():.2f})"
+        return form.format(values[0])
+    low, middle, high = (form.format(v) for v in (values.min(), np.median(values), values.max()))
+    return f"{middle} ({low}-{high})"
 
 
 def middle_half(values) -> str:
@@ -210,7 +212,8 @@ def importance_sampling_row(
     log_marginal_likelihood(model.module_, xt[:10], st[:10], 10)  # warm-up
     points, samples = _chunks(n_points, 1000, X_DIM, DEFAULT_MAX_ELEMENTS)
     assert samples == SAMPLES_PER_CHUNK
-    decoder = mlp_layers([ModelConfig().latent_dim, *ModelConfig().hidden_sizes, X_DIM])
+    config = ModelConfig()
+    decoder = mlp_layers([config.latent_dim, *config.hidden_sizes, X_DIM])
     products = forward(decoder, points * samples)
     work = flops(products) * n_points * 1000 / (points * samples) / 1e9  # GFLOP
     rates, shares = [], []
@@ -224,7 +227,7 @@ def importance_sampling_row(
         shares.append(work / elapsed / reference)
     return (
         "importance sampling at 1000 samples: (point, sample) pairs per second",
-        f"{np.median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f})",
+        spread(rates, "{:,.0f}"),
         f"{spread(shares)} x ref",
     )
 

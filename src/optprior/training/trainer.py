@@ -525,13 +525,13 @@ class Trainer:
         time, larger products than one batch's, before T steps over them batch by batch.
         """
         size = self.config.batch_size
-        rows = encoding_rows(size)
         total = torch.zeros((), device=x.device)
-        for _ in range(passes):
-            order = torch.randperm(x.shape[0], generator=generator)[:kept].to(x.device)
-            for index in order.split(rows):
-                z, s_block = self._fresh_codes(x[index], s[index]), s[index]
-                with self._training_discriminator():
+        with self._training_discriminator():  # the encoder does not read T
+            for _ in range(passes):
+                order = torch.randperm(x.shape[0], generator=generator)[:kept].to(x.device)
+                for index in order.split(encoding_rows(size)):
+                    s_block = s[index]
+                    z = self._fresh_codes(x[index], s_block)
                     for z_batch, s_batch in zip(z.split(size), s_block.split(size), strict=True):
                         total += self._discriminator_step(z_batch, s_batch) * z_batch.shape[0]
         return float(total) / (passes * kept)
