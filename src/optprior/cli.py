@@ -88,7 +88,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     if args.device:
         cli["training"] = {"device": args.device}
     file_overrides = read_config_file(args.config) if args.config else None
-    configs = configs_for(args.setting, args.quick, file_overrides, cli)
+    configs = configs_for(args.setting, args.quick, file_overrides, cli, args.protocol)
     out = Path(args.out)
     results = reproduce(
         configs,
@@ -185,7 +185,7 @@ def _tables(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> int:
     from optprior.experiments.config import resolve, to_toml
 
-    print(to_toml(resolve(args.setting)), end="")
+    print(to_toml(resolve(args.setting, protocol=args.protocol), args.protocol), end="")
     return 0
 
 
@@ -267,6 +267,18 @@ def _embed(args: argparse.Namespace) -> int:
         np.save(stream, z)
     print(f"wrote {z.shape[0]} x {z.shape[1]} representations to {args.out}")
     return 0
+
+
+def _add_protocol_option(parser: argparse.ArgumentParser) -> None:
+    from optprior.experiments.config import PROTOCOLS
+
+    parser.add_argument(
+        "--protocol",
+        choices=list(PROTOCOLS),
+        default="paper",
+        help="the built-in protocol: paper (default; the published runs) or author (the "
+        "first author's vae_iop wherever the paper is silent: docs/fidelity.md)",
+    )
 
 
 def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
@@ -367,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="TOML file overriding the protocol (see configs/ for the defaults)",
     )
+    _add_protocol_option(rep)
     rep.add_argument(
         "--quick",
         action="store_true",
@@ -418,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with `optprior reproduce SETTING --config FILE`.",
     )
     config.add_argument("setting", choices=SETTINGS, help="the experiment")
+    _add_protocol_option(config)
     config.set_defaults(run=_config)
 
     train = commands.add_parser(

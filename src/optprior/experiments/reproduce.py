@@ -27,15 +27,23 @@ def configs_for(
     quick: bool = False,
     file_overrides: dict[str, Any] | None = None,
     cli_overrides: dict[str, Any] | None = None,
+    protocol: str = "paper",
 ) -> list[ExperimentConfig]:
-    """Resolved configs: defaults, then ``--quick``, then the config file, then the CLI."""
+    """Resolved configs: the ``protocol``'s defaults, then ``--quick``, then the config
+    file, then the CLI."""
     names = SETTINGS if setting == "all" else (setting,)
     file_overrides = dict(file_overrides or {})
     wanted = file_overrides.pop("setting", None)
     if wanted is not None and wanted != setting:
         raise ValueError(f"the config file is for setting {wanted!r}, not {setting!r}")
     return [
-        resolve(name, quick_overrides(name) if quick else {}, file_overrides, cli_overrides or {})
+        resolve(
+            name,
+            quick_overrides(name) if quick else {},
+            file_overrides,
+            cli_overrides or {},
+            protocol=protocol,
+        )
         for name in names
     ]
 

@@ -289,6 +289,10 @@ def train_and_score(run: Run) -> dict[str, Any]:
         epochs = [*epochs, *history.prior_epochs]
         result["training_seconds"] = sum(record.get("seconds", 0.0) for record in epochs)
         result["best_epoch"] = history.best_epoch
+        result["stopped_early"] = history.stopped_early
+        # The cap was reached when every allowed epoch ran without early stopping.
+        cap = int(TrainingConfig(**run.training).epochs)
+        result["hit_epoch_cap"] = not history.stopped_early and len(history.epochs) >= cap
         if run.evaluation.figures and run.seed == 0:
             from optprior.experiments.figures import run_figures
 

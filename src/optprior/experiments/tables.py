@@ -16,6 +16,7 @@ from optprior.models.methods import METHODS
 #: Columns of the headline table: (metric key, heading, decimals).
 HEADLINE = (
     ("test_log_likelihood", "test ln p(x|s)", 2),
+    ("test_log_likelihood_over_points", "test ln p(x|s), mean over test points", 2),
     ("test_log_likelihood_normalized", "ln p(x|s), prior normalised", 2),
     ("val_log_likelihood", "validation ln p(x|s), normalised", 2),
     ("test_elbo", "test ELBO", 2),
@@ -105,6 +106,16 @@ def csv_table(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def hit_epoch_cap(result: dict[str, Any]) -> bool:
+    """Whether a run trained every epoch its config allowed (never stopped early). Results
+    written before ``hit_epoch_cap`` was recorded: epochs run against the config's cap."""
+    if "hit_epoch_cap" in result:
+        return bool(result["hit_epoch_cap"])
+    cap = result.get("config", {}).get("training", {}).get("epochs")
+    run = result.get("epochs_run")
+    return cap is not None and run is not None and run >= cap
+
+
 def runs_table(results: list[dict[str, Any]]) -> str:
     """One Markdown row per run: where and how long it trained, and its test ln p(x|s).
 
@@ -112,7 +123,7 @@ def runs_table(results: list[dict[str, Any]]) -> str:
     pauses of the process included) where recorded, else ``wall_seconds`` (marked * when
     the run was resumed: then only the part after the last resume).
     """
-    partial = False
+    partial, capped_runs = False, 0
     lines = [
         "| run | status | device | epochs run (best, from 0) | training minutes | "
         "test ln p(x\\|s) |",
@@ -127,10 +138,18 @@ def runs_table(results: list[dict[str, Any]]) -> str:
             minutes = f"{r['wall_seconds'] / 60:.0f}" + ("*" if resumed else "")
         device = r.get("config", {}).get("training", {}).get("device", "")
         epochs = "" if r.get("epochs_run") is None else f"{r['epochs_run']} ({r.get('best_epoch')})"
+        capped = hit_epoch_cap(r)
+        capped_runs += bool(capped)
+        epochs += ", cap" if capped else ""
         score = (r.get("metrics") or {}).get("test_log_likelihood")
         cells = [r["run"], r.get("status", ""), device, epochs, minutes]
         cells.append("" if score is None else f"{score:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
+    finished = sum(r.get("epochs_run") is not None for r in results)
+    lines.append(
+        f"\n{capped_runs} of {finished} trained runs reached the epoch cap (marked cap) "
+        "instead of stopping early."
+    )
     if partial:
         lines.append("\n\\* wall time after the last resume only (no `training_seconds` recorded).")
     return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ from optprior._validation import check_data, check_tasks, whole_number
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
 from optprior.models.config import ModelConfig
 from optprior.models.module import VAEModule
-from optprior.nn.decoders import DECODERS, GaussianDecoder
+from optprior.nn.decoders import DECODERS, Decoder, GaussianDecoder
 from optprior.nn.encoder import GaussianEncoder
 from optprior.priors import Prior, StandardNormalPrior
 from optprior.training.config import TrainingConfig, recorded_defaults
@@ -120,13 +120,21 @@ class BaseModel:
         c = self.config
         task_inputs = n_tasks if self.conditional else 0
         encoder = GaussianEncoder(x_dim, c.latent_dim, c.hidden_sizes, c.activation, task_inputs)
-        decoder_class = DECODERS[c.likelihood]
-        extra = (
-            {"logvar_bounds": c.gaussian_logvar_bounds} if decoder_class is GaussianDecoder else {}
-        )
-        decoder = decoder_class(
-            x_dim, c.latent_dim, c.hidden_sizes, c.activation, task_inputs, **extra
-        )
+        decoder: Decoder
+        if c.likelihood == "gaussian":
+            decoder = GaussianDecoder(
+                x_dim,
+                c.latent_dim,
+                c.hidden_sizes,
+                c.activation,
+                task_inputs,
+                logvar_bounds=c.gaussian_logvar_bounds,
+                variance_from_z=c.gaussian_variance == "from_z",
+            )
+        else:
+            decoder = DECODERS[c.likelihood](
+                x_dim, c.latent_dim, c.hidden_sizes, c.activation, task_inputs
+            )
         weight = c.invariance_weight if self.penalises_task_information else 0.0
         module = VAEModule(encoder, decoder, self.make_prior(), self.conditional, weight)
         return module.to(self.training.device)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from optprior._validation import layer_widths, plain_numbers_, whole_number
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+GAUSSIAN_VARIANCES = ("per_pixel", "from_z")
+DROPOUT_LAYERS = ("every", "last")
 
 
 @dataclass
@@ -21,8 +23,14 @@ class ModelConfig:
         hidden_sizes: widths of the encoder and decoder MLP hidden layers.
         activation: hidden activation name (``tanh``, ``relu``, ``elu``, ...).
         gaussian_logvar_bounds: range of the Gaussian decoder's per-pixel ln sigma^2.
+        gaussian_variance: where the Gaussian decoder's ln sigma^2 comes from:
+            ``"per_pixel"`` (one learned value per pixel, shared by all z and tasks) or
+            ``"from_z"`` (a second output of the decoder network, so it depends on z and
+            s, as in the first author's vae_iop); either way inside the bounds.
         discriminator_hidden_sizes: widths of the optimal prior's T(z) MLP.
         discriminator_dropout: dropout rate inside T(z) while it is trained.
+        discriminator_dropout_layers: where T's dropout acts: ``"every"`` (after each
+            hidden layer) or ``"last"`` (only before the output layer, as in vae_iop).
         invariance_weight: lambda, the weight of the penalty on I(z; s) of
             ``InvariantCVAE`` (Moyer et al. 2018); the other methods do not read it.
     """
@@ -32,14 +40,22 @@ class ModelConfig:
     hidden_sizes: tuple[int, ...] = (500, 500, 500)
     activation: str = "tanh"
     gaussian_logvar_bounds: tuple[float, float] = (-9.0, 2.0)
+    gaussian_variance: str = "per_pixel"
     discriminator_hidden_sizes: tuple[int, ...] = (256, 256)
     discriminator_dropout: float = 0.2
+    discriminator_dropout_layers: str = "every"
     invariance_weight: float = 1.0
 
     def __post_init__(self) -> None:
         plain_numbers_(self)
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}")
+        for name, choices in (
+            ("gaussian_variance", GAUSSIAN_VARIANCES),
+            ("discriminator_dropout_layers", DROPOUT_LAYERS),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of {choices}")
         self.latent_dim = whole_number(self.latent_dim, "latent_dim", 1)
         self.hidden_sizes = layer_widths(self.hidden_sizes, "hidden_sizes")
         self.discriminator_hidden_sizes = layer_widths(

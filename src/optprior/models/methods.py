@@ -53,7 +53,11 @@ class OptimalPriorCVAE(BaseModel):
     def make_prior(self) -> Prior:
         c = self.config
         return OptimalPrior(
-            c.latent_dim, c.discriminator_hidden_sizes, c.activation, c.discriminator_dropout
+            c.latent_dim,
+            c.discriminator_hidden_sizes,
+            c.activation,
+            c.discriminator_dropout,
+            dropout_last_only=c.discriminator_dropout_layers == "last",
         )
 
 

@@ -74,7 +74,9 @@ class ConditionalInput(nn.Module):
 class MLP(nn.Module):
     """``ConditionalInput`` followed by ``len(hidden_sizes)`` activations and linear layers.
 
-    With ``hidden_sizes == ()`` it is a single (conditional) affine map.
+    With ``hidden_sizes == ()`` it is a single (conditional) affine map. ``dropout`` acts
+    after every hidden activation, or with ``dropout_last_only`` after the last one alone
+    (just before the output layer).
     Shapes: ``x`` (..., in_features), ``s`` (...,) -> (..., out_features).
     """
 
@@ -86,14 +88,16 @@ class MLP(nn.Module):
         activation: str = "tanh",
         n_tasks: int = 0,
         dropout: float = 0.0,
+        dropout_last_only: bool = False,
     ) -> None:
         super().__init__()
         sizes = [*hidden_sizes, out_features]
         self.input = ConditionalInput(in_features, sizes[0], n_tasks)
         layers: list[nn.Module] = []
-        for width_in, width_out in pairwise(sizes):
+        last = len(sizes) - 2
+        for number, (width_in, width_out) in enumerate(pairwise(sizes)):
             layers.append(make_activation(activation))
-            if dropout > 0:
+            if dropout > 0 and (number == last or not dropout_last_only):
                 layers.append(Dropout(dropout))
             layers.append(nn.Linear(width_in, width_out))
         self.body = nn.Sequential(*layers)

@@ -21,7 +21,11 @@ from optprior.priors.base import Prior
 
 
 class OptimalPrior(Prior):
-    """p(z) = N(z; 0, I) exp(T(z)), with T an MLP discriminator (log density ratio)."""
+    """p(z) = N(z; 0, I) exp(T(z)), with T an MLP discriminator (log density ratio).
+
+    ``dropout`` acts while T is trained, after every hidden layer or, with
+    ``dropout_last_only``, only before the output layer.
+    """
 
     has_discriminator = True
 
@@ -32,9 +36,17 @@ class OptimalPrior(Prior):
         activation: str = "tanh",
         dropout: float = 0.2,
         sir_pool: int = 64,
+        dropout_last_only: bool = False,
     ) -> None:
         super().__init__(latent_dim)
-        self.discriminator = MLP(latent_dim, 1, hidden_sizes, activation, dropout=dropout)
+        self.discriminator = MLP(
+            latent_dim,
+            1,
+            hidden_sizes,
+            activation,
+            dropout=dropout,
+            dropout_last_only=dropout_last_only,
+        )
         self.sir_pool = sir_pool
         # Start at T == 0, i.e. the prior starts as N(0, I) and the model as a CVAE.
         body = self.discriminator.body  # ends with a Linear layer unless it is empty
@@ -64,8 +76,10 @@ class OptimalPrior(Prior):
         """ln Z = ln E_{N(0, I)}[exp T(z)], by Monte Carlo with ``n_samples`` draws.
 
         Z is 1 when T is the exact log ratio ln q(z)/N(z; 0, I); ln Z != 0 measures how far
-        the learned prior is from a normalised density (a calibration check of T).
+        the learned prior is from a normalised density (a calibration check of T). T is
+        put in eval mode (no dropout), as for every score.
         """
+        self.eval()
         device = self._device()
         generator = torch.Generator(device=device).manual_seed(seed)
         total, chunk = [], 10_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -86,10 +87,18 @@ class TrainingConfig:
         batch_size: points per model step.
         learning_rate: Adam step size of encoder and decoder.
         discriminator_learning_rate: Adam step size of the optimal prior's T(z).
-        warmup_epochs: the KL weight rises linearly from 1/warmup_epochs to 1 over
-            this many epochs (0: no warm-up).
+        warmup_epochs: the KL weight rises linearly to 1 over this many epochs (0: no
+            warm-up): from 1/warmup_epochs in the first epoch, or from 0 with
+            ``warmup_from_zero``.
+        warmup_from_zero: the KL weight of epoch e is e/warmup_epochs (0 in the first
+            epoch, 1 from epoch warmup_epochs on, as in vae_iop) instead of
+            (e + 1)/warmup_epochs.
+        select_after_warmup: only epochs with the full KL weight may be kept or start
+            the patience count (vae_iop chooses no epoch during warm-up); if training
+            ends before one, the last epoch is kept.
         patience: stop after this many epochs without a better monitored ELBO
-            (validation ELBO when validation data is given, else the training ELBO).
+            (validation ELBO when validation data is given, else the training ELBO;
+            0: never stop early).
         discriminator_schedule: ``"epoch"`` (default: ``discriminator_epochs`` passes
             of T over freshly encoded data after each model epoch, each over a random
             ``discriminator_fraction`` of the points), ``"interleaved"``
@@ -104,9 +113,9 @@ class TrainingConfig:
         discriminator_epochs: passes of T per model epoch (epoch schedule only).
         discriminator_fraction: share of the training points, drawn afresh for every
             pass, that a pass of the epoch schedule encodes and fits T on (epoch
-            schedule only). 1 is the full pass of the author's earlier work; the
-            default 0.5 reached its log-likelihood on usps-mnist at about the cost of
-            the interleaved schedule.
+            schedule only). The first author's vae_iop takes 10 full passes (1); the
+            default half pass, once, reached the interleaved schedule's log-likelihood
+            on usps-mnist at about its cost (docs/fidelity.md).
         discriminator_weight_decay: L2 penalty on T's weights (Adam's ``weight_decay``);
             keeps T smooth instead of fitting the finite set of training encodings.
         discriminator_task_weights: which mixture of the tasks' posteriors T estimates:
@@ -117,6 +126,9 @@ class TrainingConfig:
             its points: ``"data"`` (every point counts once) or ``"balanced"`` (the mean
             over tasks of each task's mean, as a score averaged over tasks is; a small
             task then counts as much as a large one).
+        validation_tasks: the task indices whose validation points the monitored ELBO
+            averages (empty: all); e.g. ``(1,)`` chooses the epoch on the target task of
+            a two-task setting alone.
         dynamic_binarization: with a Bernoulli decoder, draw x ~ Bernoulli(x) at every
             step from [0, 1] data.
         seed: seeds initialisation, shuffling and noise; CPU training repeats exactly.
@@ -129,6 +141,8 @@ class TrainingConfig:
     learning_rate: float = 1e-4
     discriminator_learning_rate: float = 1e-3
     warmup_epochs: int = 10
+    warmup_from_zero: bool = False
+    select_after_warmup: bool = False
     patience: int = 20
     discriminator_schedule: str = "epoch"
     discriminator_steps: int = 1
@@ -138,10 +152,17 @@ class TrainingConfig:
     discriminator_weight_decay: float = 0.0
     discriminator_task_weights: str = "data"
     validation_task_weights: str = "data"
+    validation_tasks: tuple[int, ...] = ()
     dynamic_binarization: bool = True
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
+
+    def kl_weight(self, epoch: int) -> float:
+        """beta, the weight of the KL term in epoch ``epoch`` (0-based) of the warm-up."""
+        if not self.warmup_epochs:
+            return 1.0
+        return min(1.0, (epoch + (0 if self.warmup_from_zero else 1)) / self.warmup_epochs)
 
     def discriminator_pass_points(self, n: int) -> int:
         """Points a pass of the epoch schedule draws from ``n`` training points (at least
@@ -160,6 +181,12 @@ class TrainingConfig:
                 raise ValueError(
                     f"unknown {name} {getattr(self, name)!r}; choose one of {TASK_WEIGHTS}"
                 )
+        tasks = self.validation_tasks
+        if isinstance(tasks, str) or not isinstance(tasks, Iterable):
+            raise ValueError(f"validation_tasks must be a sequence of task indices, got {tasks!r}")
+        self.validation_tasks = tuple(
+            sorted({whole_number(k, "each of validation_tasks", 0) for k in tasks})
+        )
         positive = (
             "epochs",
             "batch_size",

@@ -181,6 +181,22 @@ def _validation_pair(
     return x_val, s_val
 
 
+def _monitored(
+    x_val: torch.Tensor, s_val: torch.Tensor, tasks: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation points of ``tasks`` (all if empty); ``ValueError`` if none."""
+    if not tasks:
+        return x_val, s_val
+    keep = torch.isin(s_val, torch.tensor(tasks, device=s_val.device))
+    if not bool(keep.any()):
+        present = sorted(set(s_val.tolist()))
+        raise ValueError(
+            f"validation_tasks {list(tasks)} has no validation points; the validation "
+            f"tasks are {present}"
+        )
+    return x_val[keep], s_val[keep]
+
+
 def identity_differences(
     stored: object, current: dict[str, Any], reads_setting: Callable[[str], bool] | None
 ) -> list[str]:
@@ -279,18 +295,19 @@ class Trainer:
         generator = torch.Generator().manual_seed(config.seed)
         self.task_weights = task_weights(s, config.discriminator_task_weights)
         validation = _validation_pair(x_val, s_val)
+        saving = None  # (the checkpoint file, the identity it must match), if given one
+        if checkpoint is not None:
+            saving = Path(checkpoint), self._identity(identity, x, s, x_val, s_val)
+        if validation is not None:
+            validation = _monitored(*validation, config.validation_tasks)
         val_weights = (
             None
             if validation is None
             else point_weights(validation[1], config.validation_task_weights)
         )
         progress = _Progress()
-        saving = None  # (the checkpoint file, the identity it must match), if given one
-        if checkpoint is not None:
-            path = Path(checkpoint)
-            saving = path, self._identity(identity, x, s, x_val, s_val)
-            if path.is_file():
-                progress = self._restore(*saving, generator, reads_setting)
+        if saving is not None and saving[0].is_file():
+            progress = self._restore(*saving, generator, reads_setting)
         saved_at = time.monotonic()
         history = progress.history
         log = _EpochLog("model", config.epochs)
@@ -304,7 +321,7 @@ class Trainer:
         )
         for epoch in bar:
             start = time.perf_counter()
-            beta = min(1.0, (epoch + 1) / config.warmup_epochs) if config.warmup_epochs else 1.0
+            beta = config.kl_weight(epoch)
             record = self._train_epoch(x, s, beta, generator)
             if (
                 self.discriminator_optimizer is not None
@@ -329,13 +346,15 @@ class Trainer:
                     f"training diverged at epoch {epoch}: loss {record['train_loss']}, "
                     f"monitored ELBO {score}"
                 )
-            if score > progress.best_score:
+            # During warm-up an epoch may be chosen unless select_after_warmup says not.
+            candidate = beta >= 1.0 or not config.select_after_warmup
+            if candidate and score > progress.best_score:
                 progress.best_score, history.best_epoch = score, epoch
                 progress.best_state = copy.deepcopy(self.module.state_dict())
             scores = {k: f"{v:.2f}" for k, v in record.items() if k.endswith(("elbo", "loss"))}
             bar.set_postfix(scores)
             log.epoch(epoch, record["seconds"], scores, history.best_epoch)
-            if config.patience and progress.stale >= config.patience:
+            if candidate and config.patience and progress.stale >= config.patience:
                 history.stopped_early = True
                 break
             if saving is not None and time.monotonic() - saved_at >= CHECKPOINT_SECONDS:

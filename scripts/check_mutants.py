@@ -1,0 +1,108 @@
+"""Break each mechanism of the optimal prior once and check that the tests catch it.
+
+Every mutant is a copy of ``src/`` with one line changed, tested in a temporary folder
+(the working tree is not touched). Prints one row per mutant with the tests that failed;
+exits 1 if a mutant survives. Run from the repository root:
+
+    python scripts/check_mutants.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: (what is broken, file under src/optprior, text, replacement, test files)
+MUTANTS = [
+    (
+        "encoder cut off from T's gradient (z detached inside T)",
+        "priors/optimal.py",
+        "self.log_ratio(z).reshape",
+        "self.log_ratio(z.detach()).reshape",
+        ["test_fidelity.py"],
+    ),
+    (
+        "CVAE ignores s (no task input)",
+        "nn/mlp.py",
+        "        if self.task_bias is not None:\n            if s is None:",
+        "        if False:\n            if s is None:",
+        ["test_fidelity.py"],
+    ),
+    (
+        "T's weights in the model's optimiser",
+        "training/trainer.py",
+        "model_parameters = [*module.encoder.parameters(), *module.decoder.parameters()]",
+        "model_parameters = [*module.parameters()]",
+        ["test_fidelity.py"],
+    ),
+    (
+        "T left in dropout mode while scoring",
+        "evaluation/bounds.py",
+        "    module.eval()\n    points, samples",
+        "    points, samples",
+        ["test_fidelity.py"],
+    ),
+    (
+        "ln Z of T estimated with dropout on",
+        "priors/optimal.py",
+        "        self.eval()\n        device",
+        "        device",
+        ["test_fidelity.py"],
+    ),
+    (
+        "importance sampling ignores T",
+        "models/module.py",
+        "            + self.prior.log_prob(z)",
+        "            + (-0.5 * (z.pow(2).sum(-1) + z.shape[-1] * 1.8378770664093453))",
+        ["test_fidelity.py"],
+    ),
+    (
+        "T never trained (its passes skipped)",
+        "training/trainer.py",
+        "            for _ in range(passes):",
+        "            for _ in range(0):",
+        ["test_theorems.py"],
+    ),
+]
+
+
+def run(mutant: tuple[str, str, str, str, list[str]], folder: Path) -> list[str]:
+    """The tests that fail with ``mutant`` applied to a copy of src/ in ``folder``."""
+    _, path, text, replacement, tests = mutant
+    source = folder / "src"
+    shutil.rmtree(source, ignore_errors=True)
+    shutil.copytree(REPO / "src", source)
+    target = source / "optprior" / path
+    code = target.read_text()
+    if code.count(text) != 1:
+        raise SystemExit(f"{path}: the text to mutate is not there once; update {__file__}")
+    target.write_text(code.replace(text, replacement))
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", *tests]
+    out = subprocess.run(
+        command, cwd=REPO / "tests", env=env, capture_output=True, text=True, check=False
+    ).stdout
+    return [
+        line.split()[1].split("::")[-1] for line in out.splitlines() if line.startswith("FAILED")
+    ]
+
+
+def main() -> int:
+    survivors = 0
+    print("| mutant | tests that fail |\n|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        for mutant in MUTANTS:
+            failed = run(mutant, Path(folder))
+            survivors += not failed
+            print(f"| {mutant[0]} | {', '.join(failed) or 'NONE: the mutant survives'} |")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""The switches of the ``author`` protocol (docs/fidelity.md), each on its own."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+from scipy.stats import norm
+
+from optprior import CVAE, OptimalPriorCVAE
+from optprior.experiments.config import AUTHOR, read_config_file, resolve, to_toml
+from optprior.nn import GaussianDecoder
+from optprior.nn.mlp import Dropout
+from optprior.priors import OptimalPrior
+from optprior.training import TrainingConfig
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "author"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.stem)
+def test_author_config_files_state_the_author_protocol(path):
+    raw = read_config_file(path)
+    built_in = resolve(raw["setting"], protocol="author")
+    assert resolve(raw["setting"], raw) == built_in
+    assert path.read_text() == to_toml(built_in, "author")
+    for section in ("model", "training"):
+        for key, value in AUTHOR[section].items():
+            assert getattr(built_in, section)[key] == value
+
+
+def test_unknown_protocol_is_named():
+    with pytest.raises(ValueError, match="unknown protocol 'authors'; choose one of paper, author"):
+        resolve("faces", protocol="authors")
+
+
+def test_t_dropout_only_before_its_output():
+    prior = OptimalPrior(4, (8, 8, 8), dropout=0.5, dropout_last_only=True)
+    layers = list(prior.discriminator.body)
+    assert [i for i, layer in enumerate(layers) if isinstance(layer, Dropout)] == [len(layers) - 2]
+    every = OptimalPrior(4, (8, 8, 8), dropout=0.5)
+    assert sum(isinstance(layer, Dropout) for layer in every.discriminator.body) == 3
+    model = OptimalPriorCVAE(discriminator_dropout_layers="last", **FAST)
+    assert sum(isinstance(m, Dropout) for m in model._build(12, 2).prior.modules()) == 1
+    with pytest.raises(ValueError, match="unknown discriminator_dropout_layers 'first'"):
+        OptimalPriorCVAE(discriminator_dropout_layers="first")
+
+
+def test_variance_from_z_is_the_gaussian_density_of_its_outputs():
+    torch.manual_seed(0)
+    decoder = GaussianDecoder(5, 2, (7,), "tanh", variance_from_z=True)
+    z, x = torch.randn(4, 2), torch.randn(4, 5)
+    with torch.no_grad():
+        mu, logvar = decoder.mean_and_log_variance(z, None)
+    assert logvar.shape == (4, 5) and bool((logvar > -9).all() and (logvar < 2).all())
+    assert float(logvar.std(0).max()) > 1e-3  # sigma^2 varies with z
+    expected = norm.logpdf(x.numpy(), mu.numpy(), np.exp(0.5 * logvar.numpy()))
+    np.testing.assert_allclose(
+        decoder.log_prob(x, z, None).detach().numpy(), expected.sum(-1), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="variance depends on z"):
+        decoder.set_log_variance(0.0)
+
+
+def test_variance_from_z_model_fits_saves_and_scores_alike(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)).astype(np.float32)
+    s = np.repeat([0, 1], 60)
+    model = CVAE(likelihood="gaussian", gaussian_variance="from_z", **FAST).fit(x, s)
+    assert model.module_.decoder.raw_logvar is None
+    model.save(tmp_path / "m.pt")
+    loaded = CVAE.load(tmp_path / "m.pt")
+    torch.manual_seed(0)
+    first = model.score_samples(x, s, n_samples=5)
+    torch.manual_seed(0)
+    np.testing.assert_array_equal(loaded.score_samples(x, s, n_samples=5), first)
+
+
+@pytest.mark.parametrize(
+    "from_zero, expected",
+    [(False, [1 / 4, 2 / 4, 3 / 4, 1, 1]), (True, [0, 1 / 4, 2 / 4, 3 / 4, 1])],
+)
+def test_warmup_starts_at_zero_when_asked(two_tasks, from_zero, expected):
+    config = TrainingConfig(warmup_epochs=4, warmup_from_zero=from_zero)
+    assert [config.kl_weight(e) for e in range(5)] == expected
+    x, s = two_tasks
+    model = CVAE(warmup_epochs=4, warmup_from_zero=from_zero, **{**FAST, "epochs": 5}).fit(x, s)
+    assert [r["beta"] for r in model.history_.epochs] == expected
+
+
+def test_no_epoch_is_chosen_during_warmup(two_tasks):
+    """With a patience of 1, a fit stops as soon as an epoch fails to improve; with
+    ``select_after_warmup`` that count starts at the first epoch of full KL weight."""
+    x, s = two_tasks
+    settings = {**FAST, "epochs": 12, "warmup_epochs": 6, "patience": 1, "warmup_from_zero": True}
+    # During warm-up the ELBO falls as the KL weight rises, so the first epochs win.
+    free = CVAE(**settings).fit(x, s, x, s)
+    assert free.history_.best_epoch < 6
+    chosen = CVAE(select_after_warmup=True, **settings).fit(x, s, x, s)
+    assert chosen.history_.best_epoch >= 6
+    assert len(chosen.history_.epochs) >= 7
+    assert chosen.history_.epochs[chosen.history_.best_epoch]["beta"] == 1.0
+
+
+def test_validation_tasks_monitor_only_those_points(two_tasks):
+    """Monitoring task 1 of the full validation set gives the first epoch's validation ELBO
+    of a fit given task 1's validation points alone (same seed, same draws)."""
+    x, s = two_tasks
+    settings = {**FAST, "epochs": 1}
+    target = s == 1
+    only = CVAE(**settings).fit(x, s, x[target], s[target])
+    monitored = CVAE(validation_tasks=[1], **settings).fit(x, s, x, s)
+    pooled = CVAE(**settings).fit(x, s, x, s)
+    first = [m.history_.epochs[0]["val_elbo"] for m in (only, monitored, pooled)]
+    assert first[0] == first[1] != first[2]
+    assert monitored.training.validation_tasks == (1,)
+    with pytest.raises(ValueError, match=r"validation_tasks \[5\] has no validation points"):
+        CVAE(validation_tasks=[5], **settings).fit(x, s, x, s)
+    with pytest.raises(ValueError, match="validation_tasks must be a sequence"):
+        TrainingConfig(validation_tasks="1")
+
+
+def test_stopping_is_recorded_against_the_cap():
+    from optprior.experiments.tables import hit_epoch_cap, runs_table
+
+    base = {"setting": "faces", "method": "cvae", "status": "ok", "config": {}}
+    capped = {**base, "run": "a", "epochs_run": 300, "best_epoch": 299, "hit_epoch_cap": True}
+    stopped = {**base, "run": "b", "epochs_run": 120, "best_epoch": 90, "hit_epoch_cap": False}
+    old = {**base, "run": "c", "epochs_run": 300, "config": {"training": {"epochs": 300}}}
+    assert [hit_epoch_cap(r) for r in (capped, stopped, old)] == [True, False, True]
+    table = runs_table([capped, stopped, old])
+    assert "| 300 (299), cap |" in table and "| 120 (90) |" in table
+    assert "2 of 3 trained runs reached the epoch cap" in table
+
+
+def test_faces_style_scores_average_tasks_and_points(two_tasks):
+    """Where every task is scored, ``test_log_likelihood`` is the mean of the task means
+    and ``test_log_likelihood_over_points`` the mean over all test points."""
+    from optprior.data import MultiTaskData, TaskSplit
+    from optprior.experiments.config import EvaluationConfig
+    from optprior.experiments.evaluate import evaluate
+
+    x, s = two_tasks
+    keep = np.r_[0:100, 200:240]  # 100 points of task 0, 40 of task 1
+    split = TaskSplit(X=x[keep], s=s[keep], y=np.arange(len(keep)) % 3, index=keep)
+    data = MultiTaskData("toy", 0, split, split, split, ("a", "b"), (3, 4), "bernoulli", None)
+    model = CVAE(**FAST).fit(x, s)
+    metrics = evaluate(model, data, EvaluationConfig(n_samples=5, figures=False), seed=0)
+    a, b = metrics["test_log_likelihood/a"], metrics["test_log_likelihood/b"]
+    assert metrics["test_log_likelihood"] == pytest.approx((a + b) / 2)
+    assert metrics["test_log_likelihood_over_points"] == pytest.approx((100 * a + 40 * b) / 140)
+    assert abs(a - b) > 1e-3  # so the two averages differ
