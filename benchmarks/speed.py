@@ -38,8 +38,8 @@ from optprior.evaluation.bounds import (
     log_marginal_likelihood,
 )
 from optprior.models.config import ModelConfig
+from optprior.training.batches import encoding_rows
 from optprior.training.config import TrainingConfig
-from optprior.training.trainer import encoding_rows
 
 X_DIM = 784
 Product = tuple[int, int, int]  # (m, k, n): an (m x k) @ (k x n) product

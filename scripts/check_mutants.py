@@ -36,10 +36,17 @@ MUTANTS = [
     ),
     (
         "T's weights in the model's optimiser",
-        "training/trainer.py",
-        "model_parameters = [*module.encoder.parameters(), *module.decoder.parameters()]",
-        "model_parameters = [*module.parameters()]",
+        "training/plans.py",
+        "            *module.prior.elbo_parameters(),",
+        "            *module.prior.parameters(),",
         ["test_fidelity.py"],
+    ),
+    (
+        "a prior's parameters left out of the ELBO's optimiser",
+        "training/plans.py",
+        "            *module.prior.elbo_parameters(),\n",
+        "",
+        ["test_architecture.py"],
     ),
     (
         "T left in dropout mode while scoring",
@@ -57,14 +64,14 @@ MUTANTS = [
     ),
     (
         "importance sampling ignores T",
-        "models/module.py",
+        "module/vae.py",
         "            + self.prior.log_prob(z)",
         "            + (-0.5 * (z.pow(2).sum(-1) + z.shape[-1] * 1.8378770664093453))",
         ["test_fidelity.py"],
     ),
     (
         "T never trained (its passes skipped)",
-        "training/trainer.py",
+        "training/density_ratio.py",
         "            for _ in range(passes):",
         "            for _ in range(0):",
         ["test_theorems.py"],

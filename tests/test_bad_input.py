@@ -79,15 +79,23 @@ def test_bad_validation_tasks(two_tasks):
         CVAE(**FAST).fit(x, s, x[:4], [0, 1])
 
 
-@pytest.mark.parametrize("fit", ["fit", "fit_prior"])
-def test_trainer_refuses_validation_data_without_its_tasks(two_tasks, fit):
-    from optprior.training.trainer import Trainer
+@pytest.mark.parametrize("plan", ["DensityRatioPlan", "PriorFitPlan"])
+def test_trainer_refuses_validation_data_without_its_tasks(two_tasks, plan):
+    from optprior import training
 
     x, s = (torch.from_numpy(a) for a in two_tasks)
     model = OptimalPriorCVAE(**FAST)
-    trainer = Trainer(model._build(x.shape[1], 2), model.training, binarize=False)
+    fit = getattr(training, plan)(model._build(x.shape[1], 2), model.training, binarize=False)
     with pytest.raises(ValueError, match="x_val needs its task indices s_val"):
-        getattr(trainer, fit)(x, s, x[:10])
+        training.Trainer(fit).fit(x, s, x[:10])
+
+
+def test_a_prior_without_t_has_no_discriminator_to_fit(two_tasks):
+    from optprior.training import PriorFitPlan
+
+    module = CVAE(**FAST)._build(12, 2)
+    with pytest.raises(ValueError, match="StandardNormalPrior has no discriminator to fit"):
+        PriorFitPlan(module, CVAE().training, binarize=False)
 
 
 def test_unknown_settings_and_values():

@@ -5,7 +5,7 @@ import torch
 
 from optprior.nn.encoder import gaussian_log_prob, standard_normal_log_prob
 from optprior.priors import OptimalPrior
-from optprior.training.trainer import task_weights
+from optprior.training.batches import task_weights
 
 MEAN = torch.tensor([1.0, -0.5])
 LOGVAR = torch.log(torch.tensor([0.5, 1.8]) ** 2)

@@ -150,15 +150,17 @@ def test_gaussian_variance_starts_inside_any_bounds(two_tasks):
 
 def test_model_steps_leave_the_discriminator_untouched(two_tasks):
     """T is frozen in model steps: an epoch of model steps alone does not change it."""
-    from optprior.training.trainer import Trainer
+    from optprior.training import DensityRatioPlan, ELBOPlan
 
     x, s = two_tasks
     model = OptimalPriorCVAE(**FAST, discriminator_schedule="epoch")
     module = model._build(x.shape[1], 2)
     torch.nn.init.normal_(module.prior.discriminator.body[-1].weight)  # T != 0
     before = {k: v.clone() for k, v in module.prior.state_dict().items()}
-    trainer = Trainer(module, model.training, binarize=True)
-    trainer._train_epoch(torch.from_numpy(x), torch.from_numpy(s), 1.0, torch.Generator())
+    plan = DensityRatioPlan(module, model.training, binarize=True)
+    x_t, s_t = torch.from_numpy(x), torch.from_numpy(s)
+    plan.start(x_t, s_t, None)
+    ELBOPlan.train_epoch(plan, x_t, s_t, 0, torch.Generator())  # the model steps alone
     for key, value in module.prior.state_dict().items():
         torch.testing.assert_close(value, before[key], rtol=0, atol=0)
     assert all(p.grad is None for p in module.prior.parameters())
@@ -172,10 +174,10 @@ def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(
     """Each pass encodes ceil(fraction x N) distinct training points afresh, in blocks of
     whole batches, and gives T each of their z once with its point's task, one batch a
     step; passes draw their shares independently."""
-    from optprior.training import trainer as trainer_module
-    from optprior.training.trainer import Trainer
+    from optprior.training import batches
+    from optprior.training.density_ratio import DiscriminatorFit
 
-    monkeypatch.setattr(trainer_module, "ENCODE_ROWS", encode_rows)
+    monkeypatch.setattr(batches, "ENCODE_ROWS", encode_rows)
 
     x = torch.rand(100, 12, generator=torch.Generator().manual_seed(0))  # distinct rows
     s = torch.arange(100)  # a task per point, so that tasks out of line would show
@@ -186,9 +188,9 @@ def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(
         discriminator_fraction=fraction,
     )
     module = model._build(x.shape[1], len(s))
-    trainer = Trainer(module, model.training, binarize=False)
+    fit = DiscriminatorFit(module, model.training, binarize=False)
     encoded, encoded_tasks, seen, seen_tasks = [], [], [], []
-    inference, discriminator_step = module.inference, trainer._discriminator_step
+    inference, discriminator_step = module.inference, fit.step
 
     def record_inference(xb, sb):
         encoded.append(xb.clone())
@@ -201,10 +203,8 @@ def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(
         return discriminator_step(z, sb)
 
     monkeypatch.setattr(module, "inference", record_inference)
-    monkeypatch.setattr(trainer, "_discriminator_step", t_step)
-    trainer._discriminator_passes(
-        x, s, torch.Generator(), 2, model.training.discriminator_pass_points(len(x))
-    )
+    monkeypatch.setattr(fit, "step", t_step)
+    fit.passes(x, s, torch.Generator(), 2, model.training.discriminator_pass_points(len(x)))
     kept = math.ceil(Fraction(str(fraction)) * len(x))  # exact arithmetic
     size = model.training.batch_size
     assert seen == ([size] * (kept // size) + ([kept % size] if kept % size else [])) * 2
@@ -221,14 +221,14 @@ def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(
 @pytest.mark.parametrize("schedule", ["interleaved", "deferred"])
 def test_pooled_schedules_train_t_once_on_every_drawn_z(schedule, two_tasks, monkeypatch):
     """T sees exactly the z the model steps drew, each once; deferred T steps come last."""
-    from optprior.training.trainer import Trainer
+    from optprior.training import DensityRatioPlan
 
     x, s = two_tasks
     model = OptimalPriorCVAE(**FAST, discriminator_schedule=schedule)
     module = model._build(x.shape[1], 2)
-    trainer = Trainer(module, model.training, binarize=True)
+    plan = DensityRatioPlan(module, model.training, binarize=True)
     events, drawn, seen = [], [], []
-    objective_terms, discriminator_step = module.objective_terms, trainer._discriminator_step
+    objective_terms, discriminator_step = module.objective_terms, plan.discriminator.step
 
     def model_terms(xb, sb):
         terms = objective_terms(xb, sb)
@@ -242,8 +242,10 @@ def test_pooled_schedules_train_t_once_on_every_drawn_z(schedule, two_tasks, mon
         return discriminator_step(z, sb)
 
     monkeypatch.setattr(module, "objective_terms", model_terms)
-    monkeypatch.setattr(trainer, "_discriminator_step", t_step)
-    trainer._train_epoch(torch.from_numpy(x), torch.from_numpy(s), 1.0, torch.Generator())
+    monkeypatch.setattr(plan.discriminator, "step", t_step)
+    x_t, s_t = torch.from_numpy(x), torch.from_numpy(s)
+    plan.start(x_t, s_t, None)
+    plan.train_epoch(x_t, s_t, 0, torch.Generator())
     torch.testing.assert_close(torch.cat(seen), torch.cat(drawn), rtol=0, atol=0)
     first_t = events.index("T")
     t_moves_mid_epoch = "model" in events[first_t:]
@@ -293,8 +295,7 @@ def test_settings_are_listed_shown_and_copied(two_tasks):
 
 def test_balanced_validation_elbo_is_the_mean_of_the_task_means(two_tasks):
     from optprior.evaluation.bounds import elbo
-    from optprior.training import TrainingConfig
-    from optprior.training.trainer import Trainer, point_weights
+    from optprior.training import ELBOPlan, TrainingConfig
 
     x, s = two_tasks
     keep = np.r_[0:120, 120:150]  # task 1 is a fifth of the points
@@ -302,9 +303,11 @@ def test_balanced_validation_elbo_is_the_mean_of_the_task_means(two_tasks):
     module, xs, ss = model.module_, torch.from_numpy(x[keep]), torch.from_numpy(s[keep])
     scores = {}
     for weights in ("data", "balanced"):
-        trainer = Trainer(module, TrainingConfig(validation_task_weights=weights), False)
+        plan = ELBOPlan(module, TrainingConfig(validation_task_weights=weights), False)
+        plan.start(xs, ss, (xs, ss, None))
+        record = {"train_loss": 0.0, "train_elbo": 0.0}
         torch.manual_seed(0)
-        scores[weights] = trainer._validation_elbo(xs, ss, point_weights(ss, weights))
+        scores[weights] = plan.score(record, 0)
     torch.manual_seed(0)
     per_point = elbo(module, xs, ss)
     assert scores["data"] == pytest.approx(float(per_point.mean()), rel=1e-6)
@@ -333,3 +336,37 @@ def test_fit_logs_its_epochs_on_request(two_tasks, caplog, monkeypatch):
     lines = [r.getMessage() for r in caplog.records if r.name == "optprior.training.trainer"]
     assert lines[0].startswith("prior epochs 1/3 (") and "monitored" in lines[0]
     assert re.fullmatch(r"prior: [1-3] epochs in all; keeping epoch [0-2]", lines[-1])
+
+
+def test_scikit_learn_clone_grid_search_and_pipeline(two_tasks):
+    """The estimator contract: clone, set_params, GridSearchCV (tasks passed as the
+    labels, models chosen by the mean test ln p(x|s)) and use inside a Pipeline."""
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.pipeline import make_pipeline
+
+    x, s = two_tasks
+    model = CVAE(**{**FAST, "hidden_sizes": [16]})
+    copy = clone(model)
+    assert copy is not model and copy.get_params() == model.get_params()
+    assert copy.get_params(deep=False)["hidden_sizes"] == (16,)
+    assert copy.set_params(latent_dim=2) is copy and copy.config.latent_dim == 2
+    with pytest.raises(TypeError, match="unknown settings"):
+        copy.set_params(latent=2)
+    with pytest.raises(ValueError, match="latent_dim must be"):
+        copy.set_params(latent_dim=0)
+
+    search = GridSearchCV(
+        CVAE(**FAST), {"latent_dim": [1, 3]}, cv=KFold(2, shuffle=True, random_state=0)
+    ).fit(x, s)
+    assert search.best_params_["latent_dim"] in (1, 3)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_.transform(x, s).shape == (
+        len(x),
+        search.best_params_["latent_dim"],
+    )
+
+    y = (x[:, 0] > 0.5).astype(int)  # VAE ignores s, so a pipeline passes it nothing
+    pipeline = make_pipeline(VAE(**FAST), LogisticRegression()).fit(x, y)
+    assert pipeline.predict(x).shape == y.shape

@@ -13,7 +13,7 @@ from optprior import CVAE, VAE, OptimalPriorCVAE
 from optprior.evaluation import elbo, log_marginal_likelihood
 from optprior.nn.mlp import Dropout
 from optprior.priors import StandardNormalPrior
-from optprior.training import Trainer, TrainingConfig
+from optprior.training import DensityRatioPlan, ELBOPlan, TrainingConfig
 
 
 def built_module(dropout: float = 0.0, seed: int = 0):
@@ -74,8 +74,8 @@ def test_model_steps_leave_t_alone_and_see_it_without_dropout(two_tasks):
     them, and is not among the model optimiser's parameters."""
     module = built_module(dropout=0.5)
     x, s = tensors(two_tasks)
-    trainer = Trainer(module, TrainingConfig(batch_size=10, progress=False), binarize=False)
-    held = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    plan = DensityRatioPlan(module, TrainingConfig(batch_size=10, warmup_epochs=0), False)
+    held = {id(p) for group in plan.optimizer.param_groups for p in group["params"]}
     assert not held & {id(p) for p in module.prior.parameters()}
     seen = []
     module.prior.discriminator.register_forward_hook(
@@ -83,7 +83,8 @@ def test_model_steps_leave_t_alone_and_see_it_without_dropout(two_tasks):
     )
     before = copy.deepcopy(module.prior.state_dict())
     encoder_before = copy.deepcopy(module.encoder.state_dict())
-    trainer._train_epoch(x, s, 1.0, torch.Generator().manual_seed(0))
+    plan.start(x, s, None)
+    ELBOPlan.train_epoch(plan, x, s, 0, torch.Generator().manual_seed(0))  # model steps alone
     assert seen and all(not training for training, _ in seen)
     assert all(requires_grad for _, requires_grad in seen)  # the slope w.r.t. z flows
     for name, value in module.prior.state_dict().items():

@@ -67,13 +67,17 @@ def test_loss_is_the_cvae_loss_plus_lambda_times_the_information_bound(two_tasks
     weight, beta = 2.5, 0.3
     model = InvariantCVAE(**FAST, invariance_weight=weight)
     module = model._build(x.shape[1], 2)
-    assert module.invariance_weight == weight
-    terms = module.objective_terms(torch.from_numpy(x), torch.from_numpy(s))
+    plan = model.make_plan(module)
+    x_t, s_t = torch.from_numpy(x), torch.from_numpy(s)
+    terms = module.objective_terms(x_t, s_t)
     expected = (
         beta * terms.kl - (1 + weight) * terms.reconstruction
     ).mean() + weight * mean_pairwise_kl(terms.mu, terms.logvar)
-    torch.testing.assert_close(module.loss(terms, beta), expected)
-    assert CVAE(**FAST, invariance_weight=weight)._build(12, 2).invariance_weight == 0.0
+    losses = plan.loss(terms, s_t, beta)
+    torch.testing.assert_close(losses["loss"], expected)
+    assert set(losses) == {"loss", "penalty"}
+    cvae = CVAE(**FAST, invariance_weight=weight)
+    assert set(cvae.make_plan(module).loss(terms, s_t, beta)) == {"loss"}
 
 
 def test_zero_weight_trains_exactly_the_cvae(two_tasks):

@@ -7,7 +7,7 @@ import torch
 from scipy.stats import multivariate_normal
 
 from optprior.evaluation import elbo, log_marginal_likelihood
-from optprior.models import VAEModule
+from optprior.module import VAEModule
 from optprior.nn import GaussianDecoder, GaussianEncoder
 from optprior.priors import StandardNormalPrior
 

@@ -6,12 +6,14 @@ import math
 import numbers
 from collections.abc import Iterable
 from dataclasses import fields
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING, TypeGuard, TypeVar
 
 import numpy as np
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
+
+T = TypeVar("T")
 
 
 def plain_numbers_(config: DataclassInstance) -> None:
@@ -49,6 +51,22 @@ def fraction(value: object, name: str, zero_allowed: bool = True) -> float:
     if not (0.0 <= value < 1.0 if zero_allowed else 0.0 < value < 1.0):
         raise ValueError(f"{name} must lie in {low}, 1), got {value}")
     return float(value)
+
+
+def as_given(normalised: T, given: object) -> T:
+    """``given`` itself where it equals its ``normalised`` form in value and type, else
+    ``normalised``: a setting passed in its normal form keeps its identity (scikit-learn's
+    ``clone`` checks that an estimator stores the very objects it was given)."""
+    return given if _identical(given, normalised) else normalised  # type: ignore[return-value]
+
+
+def _identical(a: object, b: object) -> bool:
+    """Equal in value and in type, item by item for tuples."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
 
 
 def layer_widths(values: object, name: str) -> tuple[int, ...]:

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from optprior.models.module import VAEModule
+from optprior.module import VAEModule
 
 #: Budget for one chunk: points x samples x pixels of decoder output. 2^20 floats (4 MiB
 #: per tensor) keep a chunk's activations in cache and out of fresh page-faulting

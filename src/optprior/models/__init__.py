@@ -1,4 +1,4 @@
-"""Models: the shared ``VAEModule``, its configuration and the user-facing methods."""
+"""The user-facing estimators (one per method) and their architecture settings."""
 
 from optprior.models.base import BaseModel, ModelFileError, NotFittedError
 from optprior.models.config import ModelConfig
@@ -11,7 +11,6 @@ from optprior.models.methods import (
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
 )
-from optprior.models.module import VAEModule
 
 __all__ = [
     "BaseModel",
@@ -25,5 +24,4 @@ __all__ = [
     "PostHocOptimalPriorCVAE",
     "METHODS",
     "PAPER_METHODS",
-    "VAEModule",
 ]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator
 
 from optprior._io import atomic_torch_save
 from optprior._random import seeded_torch
@@ -19,12 +20,13 @@ from optprior._settings import in_current_terms
 from optprior._validation import check_data, check_tasks, whole_number
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
 from optprior.models.config import ModelConfig
-from optprior.models.module import VAEModule
+from optprior.module import VAEModule
 from optprior.nn.decoders import DECODERS, Decoder, GaussianDecoder
 from optprior.nn.encoder import GaussianEncoder
 from optprior.priors import Prior, StandardNormalPrior
 from optprior.training.config import TrainingConfig, recorded_defaults
-from optprior.training.trainer import History, Trainer, flush_subnormals_
+from optprior.training.plans import ELBOPlan, TrainingPlan
+from optprior.training.trainer import Checkpoint, History, Trainer, flush_subnormals_
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -47,12 +49,14 @@ class NotFittedError(RuntimeError):
     """The estimator was used before ``fit`` or ``load``."""
 
 
-class BaseModel:
-    """A VAE-family estimator in the scikit-learn style.
+class BaseModel(BaseEstimator):
+    """A VAE-family estimator with the scikit-learn contract (``get_params``,
+    ``set_params``, ``clone``, ``score``; usable in ``GridSearchCV`` and ``Pipeline``).
 
     Subclasses set only ``conditional`` (is the task index an input?), ``make_prior``
-    (with ``has_discriminator`` when the prior has a T to train) and
-    ``penalises_task_information`` (is I(z; s) penalised in the loss?).
+    (with ``has_discriminator`` when the prior has a T to train), ``make_plan`` (how the
+    module is fitted: ``optprior.training.plans``) and ``penalises_task_information``
+    (does the plan read ``invariance_weight``?).
     Arrays: ``X`` (N, D) float in [0, 1] for the Bernoulli likelihood, any finite
     values for the Gaussian one; ``s`` (N,) integer task indices 0..K-1.
 
@@ -91,10 +95,29 @@ class BaseModel:
         self.tasks_: list[int] = []
         self.history_: History | None = None
 
-    def get_params(self) -> dict[str, Any]:
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Every setting (``ModelConfig`` and ``TrainingConfig`` fields) by name;
-        ``type(model)(**model.get_params())`` makes an unfitted copy."""
-        return {**asdict(self.config), **asdict(self.training)}
+        ``type(model)(**model.get_params())`` makes an unfitted copy, as scikit-learn's
+        ``clone`` does. ``deep`` is accepted for scikit-learn: there are no nested
+        estimators."""
+        return {
+            f.name: getattr(settings, f.name)
+            for settings in (self.config, self.training)
+            for f in fields(settings)
+        }
+
+    def set_params(self, **params: Any) -> Self:
+        """Change settings by name (as ``get_params`` names them), checked as in the
+        constructor; a fitted model keeps its weights until it is fitted again."""
+        updated = type(self)(self.config, self.training, **params)
+        self.config, self.training = updated.config, updated.training
+        return self
+
+    def score(self, X: object, s: object = None, n_samples: int = 1000) -> float:
+        """Mean importance-sampled ln p(x | s) over the points (nats): higher is better,
+        the score scikit-learn's model selection maximises (``GridSearchCV(model, grid)
+        .fit(X, s)`` passes the tasks as the labels)."""
+        return float(np.mean(self.score_samples(X, s, n_samples)))
 
     def __repr__(self) -> str:
         defaults = type(self)().get_params()
@@ -135,9 +158,17 @@ class BaseModel:
             decoder = DECODERS[c.likelihood](
                 x_dim, c.latent_dim, c.hidden_sizes, c.activation, task_inputs
             )
-        weight = c.invariance_weight if self.penalises_task_information else 0.0
-        module = VAEModule(encoder, decoder, self.make_prior(), self.conditional, weight)
+        module = VAEModule(encoder, decoder, self.make_prior(), self.conditional)
         return module.to(self.training.device)
+
+    def make_plan(self, module: VAEModule) -> TrainingPlan:
+        """How this method fits ``module``: the ELBO, unless a method says otherwise."""
+        return ELBOPlan(module, self.training, self.binarizes)
+
+    @property
+    def binarizes(self) -> bool:
+        """Whether training draws Bernoulli data afresh at every use."""
+        return self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
 
     @property
     def n_tasks_(self) -> int:
@@ -203,14 +234,18 @@ class BaseModel:
             x_val, s_val_t = self._tensors(X_val, s_val, "X_val")
             if x_val.shape[1] != x.shape[1]:
                 raise ValueError(f"X_val has {x_val.shape[1]} features but X has {x.shape[1]}")
+        saving = None
+        if checkpoint is not None:
+            saving = Checkpoint(
+                Path(checkpoint),
+                {"class": type(self).__name__, "model": asdict(self.config)},
+                asdict(ModelConfig()),
+                self.reads_setting,
+            )
         with self._seeded():
             self.module_ = self._build(x.shape[1], self.n_tasks_)
-            binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
-            trainer = Trainer(self.module_, self.training, binarize)
-            identity = {"class": type(self).__name__, "model": asdict(self.config)}
-            self.history_ = trainer.fit(
-                x, tasks, x_val, s_val_t, checkpoint, identity, self.reads_setting
-            )
+            trainer = Trainer(self.make_plan(self.module_))
+            self.history_ = trainer.fit(x, tasks, x_val, s_val_t, saving)
         return self
 
     # ----------------------------------------------------------------- inference

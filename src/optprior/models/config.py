@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from optprior._validation import layer_widths, plain_numbers_, whole_number
+from optprior._validation import as_given, layer_widths, plain_numbers_, whole_number
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAUSSIAN_VARIANCES = ("per_pixel", "from_z")
@@ -57,16 +57,19 @@ class ModelConfig:
             if getattr(self, name) not in choices:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of {choices}")
         self.latent_dim = whole_number(self.latent_dim, "latent_dim", 1)
-        self.hidden_sizes = layer_widths(self.hidden_sizes, "hidden_sizes")
-        self.discriminator_hidden_sizes = layer_widths(
-            self.discriminator_hidden_sizes, "discriminator_hidden_sizes"
+        self.hidden_sizes = as_given(
+            layer_widths(self.hidden_sizes, "hidden_sizes"), self.hidden_sizes
+        )
+        self.discriminator_hidden_sizes = as_given(
+            layer_widths(self.discriminator_hidden_sizes, "discriminator_hidden_sizes"),
+            self.discriminator_hidden_sizes,
         )
         bounds = tuple(float(b) for b in self.gaussian_logvar_bounds)
         if len(bounds) != 2 or not bounds[0] < bounds[1]:
             raise ValueError(
                 f"gaussian_logvar_bounds must be (low, high) with low < high, got {bounds}"
             )
-        self.gaussian_logvar_bounds = bounds
+        self.gaussian_logvar_bounds = as_given(bounds, self.gaussian_logvar_bounds)
         if not 0.0 <= self.discriminator_dropout < 1.0:
             raise ValueError("discriminator_dropout must lie in [0, 1)")
         weight = self.invariance_weight

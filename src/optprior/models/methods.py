@@ -8,10 +8,18 @@ import os
 from dataclasses import asdict
 
 from optprior.models.base import BaseModel
+from optprior.module import VAEModule
 from optprior.priors import OptimalPrior, Prior
-from optprior.training import Trainer
+from optprior.training import (
+    DensityRatioPlan,
+    History,
+    PenalisedELBOPlan,
+    PriorFitPlan,
+    Trainer,
+    TrainingPlan,
+)
 from optprior.training.config import SCHEDULE_SETTINGS
-from optprior.training.trainer import History
+from optprior.training.penalties import moyer_information_bound
 
 
 class VAE(BaseModel):
@@ -39,6 +47,15 @@ class InvariantCVAE(BaseModel):
     conditional = True
     penalises_task_information = True
 
+    def make_plan(self, module: VAEModule) -> TrainingPlan:
+        return PenalisedELBOPlan(
+            module,
+            self.training,
+            self.binarizes,
+            moyer_information_bound,
+            self.config.invariance_weight,
+        )
+
 
 class OptimalPriorCVAE(BaseModel):
     """The paper's method: a CVAE whose prior is the aggregated posterior q(z),
@@ -60,6 +77,9 @@ class OptimalPriorCVAE(BaseModel):
             dropout_last_only=c.discriminator_dropout_layers == "last",
         )
 
+    def make_plan(self, module: VAEModule) -> TrainingPlan:
+        return DensityRatioPlan(module, self.training, self.binarizes)
+
 
 class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     """A CVAE trained with the N(0, I) prior, then given the optimal prior: T is fitted to
@@ -73,7 +93,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     @classmethod
     def reads_setting(cls, name: str) -> bool:
         """As the optimal prior, less the joint schedule's settings: T is fitted by
-        passes of its own (``Trainer.fit_prior``)."""
+        passes of its own (``PriorFitPlan``)."""
         return name not in SCHEDULE_SETTINGS and super().reads_setting(name)
 
     def fit(
@@ -135,12 +155,11 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
             source = cvae._fitted()
             self.module_.encoder.load_state_dict(source.encoder.state_dict())
             self.module_.decoder.load_state_dict(source.decoder.state_dict())
-            binarize = self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
-            trainer = Trainer(self.module_, self.training, binarize)
-            prior_epochs = trainer.fit_prior(x, tasks, x_val, s_val_t)
+            plan = PriorFitPlan(self.module_, self.training, self.binarizes)
+            prior_fit = Trainer(plan).fit(x, tasks, x_val, s_val_t)
         history = cvae._fitted_history()
         self.history_ = History(
-            list(history.epochs), history.best_epoch, history.stopped_early, prior_epochs
+            list(history.epochs), history.best_epoch, history.stopped_early, prior_fit.epochs
         )
         return self
 

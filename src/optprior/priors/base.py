@@ -28,6 +28,12 @@ class Prior(nn.Module, ABC):
     def sample(self, n: int) -> torch.Tensor:
         """n draws from the prior: (n, D)."""
 
+    def elbo_parameters(self) -> list[nn.Parameter]:
+        """The parameters the ELBO trains alongside encoder and decoder (all of them, by
+        default); a prior fitted otherwise returns those it keeps out of the model steps'
+        optimiser."""
+        return list(self.parameters())
+
     def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """KL(q(z|x) || p(z)) per point, (B,). Default: the one-sample estimate at ``z``.
 

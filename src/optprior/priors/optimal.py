@@ -54,6 +54,11 @@ class OptimalPrior(Prior):
         torch.nn.init.zeros_(final.weight)
         torch.nn.init.zeros_(final.bias)
 
+    def elbo_parameters(self) -> list[nn.Parameter]:
+        """None: T is fitted by logistic regression (``training.density_ratio``), not by
+        the ELBO, which would push T up without bound."""
+        return []
+
     def log_ratio(self, z: torch.Tensor) -> torch.Tensor:
         """T(z) ~= ln q(z) / N(z; 0, I): (..., D) -> (...)."""
         return self.discriminator(z).squeeze(-1)

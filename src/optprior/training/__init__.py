@@ -1,6 +1,20 @@
-"""Fitting a ``VAEModule``: the training configuration and the trainer."""
+"""Fitting a ``VAEModule``: the training configuration, the training plans (what a
+method optimises and how) and the generic loop that runs them."""
 
 from optprior.training.config import TrainingConfig
-from optprior.training.trainer import CheckpointError, Trainer
+from optprior.training.density_ratio import DensityRatioPlan, PriorFitPlan
+from optprior.training.plans import ELBOPlan, PenalisedELBOPlan, TrainingPlan
+from optprior.training.trainer import Checkpoint, CheckpointError, History, Trainer
 
-__all__ = ["CheckpointError", "TrainingConfig", "Trainer"]
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "DensityRatioPlan",
+    "ELBOPlan",
+    "History",
+    "PenalisedELBOPlan",
+    "PriorFitPlan",
+    "TrainingConfig",
+    "Trainer",
+    "TrainingPlan",
+]

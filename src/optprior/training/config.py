@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from optprior._settings import differences, in_current_terms
-from optprior._validation import plain_numbers_, whole_number
+from optprior._validation import as_given, plain_numbers_, whole_number
 
 DISCRIMINATOR_SCHEDULES = ("interleaved", "deferred", "epoch")
 # Schedules that train T on the z the model steps drew (no encoder pass of their own).
@@ -184,8 +184,8 @@ class TrainingConfig:
         tasks = self.validation_tasks
         if isinstance(tasks, str) or not isinstance(tasks, Iterable):
             raise ValueError(f"validation_tasks must be a sequence of task indices, got {tasks!r}")
-        self.validation_tasks = tuple(
-            sorted({whole_number(k, "each of validation_tasks", 0) for k in tasks})
+        self.validation_tasks = as_given(
+            tuple(sorted({whole_number(k, "each of validation_tasks", 0) for k in tasks})), tasks
         )
         positive = (
             "epochs",

@@ -1,9 +1,9 @@
 """The one VAE network behind every method.
 
-The methods differ only in ``n_tasks`` (0: the task index is not an input), in the prior
-object and, for the invariance-regularised CVAE, in the weight of a penalty on I(z; s).
-Everything here is a pure ``nn.Module``: inference, generation, the per-point terms and
-the training loss; fitting lives in ``optprior.training``.
+The methods differ only in ``n_tasks`` (0: the task index is not an input) and in the
+prior object; what a method adds to the loss (a penalty) and how it trains its prior is
+its training plan (``optprior.training.plans``). Everything here is a pure ``nn.Module``:
+inference, generation, the per-point terms and the ELBO loss.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from optprior.nn.decoders import Decoder
-from optprior.nn.encoder import GaussianEncoder, gaussian_log_prob, mean_pairwise_kl
+from optprior.nn.encoder import GaussianEncoder, gaussian_log_prob
 from optprior.priors.base import Prior
 
 
@@ -33,7 +33,7 @@ class VAEModule(nn.Module):
     """Encoder q(z | x, s), decoder p(x | z, s) and prior p(z).
 
     Shapes: ``x`` (B, x_dim) float, ``s`` (B,) int64 task indices (ignored when the
-    module is unconditional). ``invariance_weight``: lambda of ``loss`` (0: the ELBO).
+    module is unconditional).
     """
 
     def __init__(
@@ -42,14 +42,12 @@ class VAEModule(nn.Module):
         decoder: Decoder,
         prior: Prior,
         conditional: bool,
-        invariance_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.prior = prior
         self.conditional = conditional
-        self.invariance_weight = invariance_weight
 
     def _task(self, s: torch.Tensor | None) -> torch.Tensor | None:
         return s if self.conditional else None
@@ -78,20 +76,9 @@ class VAEModule(nn.Module):
         return ObjectiveTerms(reconstruction, kl, z, mu, logvar)
 
     def loss(self, terms: ObjectiveTerms, beta: float = 1.0) -> torch.Tensor:
-        """The batch's training loss (scalar, nats per point).
-
-        mean(beta KL - ln p(x|z,s)), the negative ELBO with the KL weighted by ``beta``
-        (warm-up). With lambda = ``invariance_weight`` > 0, Moyer et al. (2018)'s bound on
-        I(z; s) up to the constant H(x|s), E KL(q(z|x,s) || q(z)) - E ln p(x|z,s), is
-        added times lambda, its first term estimated as they do on the minibatch: the mean
-        KL between the batch's posteriors (``mean_pairwise_kl``), which by convexity
-        bounds the mean KL from each posterior to the batch's mixture of them.
-        """
-        loss = (beta * terms.kl - terms.reconstruction).mean()
-        if self.invariance_weight:
-            information = mean_pairwise_kl(terms.mu, terms.logvar) - terms.reconstruction.mean()
-            loss = loss + self.invariance_weight * information
-        return loss
+        """mean(beta KL - ln p(x|z,s)): the negative ELBO of the batch with the KL weighted
+        by ``beta`` (warm-up), a scalar in nats per point."""
+        return (beta * terms.kl - terms.reconstruction).mean()
 
     def log_importance_weights(
         self,

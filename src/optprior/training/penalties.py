@@ -1,0 +1,26 @@
+"""Penalties on the task information of z, added to the negative ELBO by
+``PenalisedELBOPlan``. Each maps a batch's terms and tasks to a scalar (nats per point)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from optprior.module import ObjectiveTerms
+from optprior.nn.encoder import mean_pairwise_kl
+
+
+class Penalty(Protocol):
+    """A penalty: (terms of a batch, its tasks ``s`` (B,)) -> a scalar tensor."""
+
+    def __call__(self, terms: ObjectiveTerms, s: torch.Tensor) -> torch.Tensor: ...
+
+
+def moyer_information_bound(terms: ObjectiveTerms, s: torch.Tensor) -> torch.Tensor:
+    """Moyer et al. (2018)'s bound on I(z; s) up to the constant H(x|s):
+    E KL(q(z|x,s) || q(z)) - E ln p(x|z,s), its first term estimated as they do on the
+    minibatch, by the mean KL between the batch's posteriors (``mean_pairwise_kl``), which
+    by convexity bounds the mean KL from each posterior to the batch's mixture of them.
+    ``s`` is not read: the bound needs only the posteriors."""
+    return mean_pairwise_kl(terms.mu, terms.logvar) - terms.reconstruction.mean()
