@@ -16,7 +16,8 @@ CVAE's bare products are timed too, and each ratio is scaled by how fast they ra
 Importance sampling is timed the same way, ``--rounds`` times between two timings of its
 reference products. Last, ``--pairs`` short rounds (``paired_rounds``) time the CVAE, its
 products and the default optimal prior a few seconds apart, on ``--pair-points`` points,
-for the two figures the host's drift blurs most; they are also given from the fastest
+for the figures the host's drift blurs most (the exact-mixture optimal prior is timed
+there too); they are also given from the fastest
 time of each kind, which noise on a shared host, adding time only, disturbs least.
 """
 
@@ -163,16 +164,19 @@ def paired_rounds(
 ) -> dict[str, np.ndarray]:
     """Measurements a few seconds apart, which the host's drift cannot pull apart:
     ``pairs`` times, one epoch of the CVAE on ``points`` points, the bare products of that
-    epoch (about a second), and one epoch of the optimal prior with its default schedule.
-    Returns the seconds of each, per pair (keys ``cvae``, ``reference``, ``optimal``)."""
+    epoch (about a second), one epoch of the optimal prior with its default schedule, and
+    one of the exact-mixture optimal prior with its default subset. Returns the seconds of
+    each, per pair (keys ``cvae``, ``reference``, ``optimal``, ``mixture``)."""
     work = epoch_work(ModelConfig(), TrainingConfig(), points, False)
     x, s = x[:points], s[:points]
-    seconds: dict[str, list[float]] = {"cvae": [], "reference": [], "optimal": []}
+    seconds: dict[str, list[float]] = {"cvae": [], "reference": [], "optimal": [], "mixture": []}
     for _ in range(pairs):
         seconds["cvae"].append(CVAE(**settings).fit(x, s).history_.epochs[0]["seconds"])
         seconds["reference"].append(reference_seconds(work, settings["device"]))
         optimal = OptimalPriorCVAE(**settings).fit(x, s)
         seconds["optimal"].append(optimal.history_.epochs[0]["seconds"])
+        mixture = OptimalPriorCVAE(estimator="mixture", **settings).fit(x, s)
+        seconds["mixture"].append(mixture.history_.epochs[0]["seconds"])
     return {name: np.array(values) for name, values in seconds.items()}
 
 
@@ -185,6 +189,9 @@ def paired_rows(seconds: dict[str, np.ndarray], pairs: int, points: int) -> list
     ratios = seconds["optimal"] / seconds["cvae"]
     fastest_share = seconds["reference"].min() / seconds["cvae"].min()
     fastest_ratio = seconds["optimal"].min() / seconds["cvae"].min()
+    mixture = seconds["mixture"] / seconds["cvae"]
+    fastest_mixture = seconds["mixture"].min() / seconds["cvae"].min()
+    subset = TrainingConfig()
     return [
         (
             f"CVAE, {pairs} short pairs ({points} points, then its products)",
@@ -195,6 +202,12 @@ def paired_rows(seconds: dict[str, np.ndarray], pairs: int, points: int) -> list
             "optimal prior, half pass per epoch (default) / CVAE epoch time, short pairs",
             spread(ratios),
             f"{middle_half(ratios)}; fastest of each: {fastest_ratio:.2f}",
+        ),
+        (
+            f"optimal prior, exact mixture ({subset.mixture_components} posteriors, drawn "
+            f"every {subset.mixture_refresh} steps; default) / CVAE epoch time, short pairs",
+            spread(mixture),
+            f"{middle_half(mixture)}; fastest of each: {fastest_mixture:.2f}",
         ),
     ]
 

@@ -70,6 +70,20 @@ MUTANTS = [
         ["test_fidelity.py"],
     ),
     (
+        "the mixture prior's own posterior not left out",
+        "training/mixture.py",
+        "self.own = owners[None, :] == batch[:, None]",
+        "self.own = owners[None, :] < 0",
+        ["test_mixture_prior.py"],
+    ),
+    (
+        "the mixture prior's weights ignored",
+        "priors/mixture.py",
+        "constant = log_weights - 0.5",
+        "constant = -math.log(mu.shape[0]) - 0.5",
+        ["test_mixture_prior.py"],
+    ),
+    (
         "T never trained (its passes skipped)",
         "training/density_ratio.py",
         "            for _ in range(passes):",

@@ -38,6 +38,11 @@ def fit_interrupted(model, data, path, monkeypatch, at: int = 2) -> None:
                 "discriminator_fraction": 1.0,
             },
         ),
+        (OptimalPriorCVAE, {"estimator": "mixture", "mixture_components": 150}),
+        (
+            OptimalPriorCVAE,
+            {"estimator": "mixture", "mixture_components": 60, "mixture_refresh": 3},
+        ),
         pytest.param(CVAE, {"device": "cuda"}, marks=needs_cuda),
         pytest.param(OptimalPriorCVAE, {"device": "cuda"}, marks=needs_cuda),
     ],

@@ -8,35 +8,22 @@ k's points. All values are in nats.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from optprior.nn.encoder import (
-    LOG_2PI,
     gaussian_log_prob,
     kl_to_standard_normal,
     standard_normal_log_prob,
 )
+from optprior.priors.mixture import gaussian_mixture_log_density
 
 
 def mixture_log_density(
     z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 1024
 ) -> torch.Tensor:
-    """ln (1/N sum_n N(z; mu_n, diag e^{logvar_n})): z (M, D), components (N, D) -> (M,)."""
-    precision = torch.exp(-logvar)  # (N, D)
-    constant = -0.5 * (LOG_2PI * mu.shape[1] + logvar.sum(-1))  # (N,)
-    out = []
-    for i in range(0, z.shape[0], chunk):
-        zc = z[i : i + chunk]
-        # sum_d (z_d - mu_nd)^2 / var_nd expanded into matrix products: (m, N)
-        quad = (
-            (zc.pow(2) @ precision.T)
-            - 2.0 * (zc @ (mu * precision).T)
-            + (mu.pow(2) * precision).sum(-1)
-        )
-        out.append(torch.logsumexp(constant - 0.5 * quad, dim=1) - math.log(mu.shape[0]))
-    return torch.cat(out)
+    """ln (1/N sum_n N(z; mu_n, diag e^{logvar_n})): z (M, D), components (N, D) -> (M,),
+    ``chunk`` query points at a time."""
+    return gaussian_mixture_log_density(z, mu, logvar, max_elements=chunk * mu.shape[0])
 
 
 def _draw(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, seed: int) -> torch.Tensor:

@@ -9,10 +9,12 @@ import torch
 
 from optprior._random import seeded_torch
 from optprior.data import MultiTaskData, TaskSplit
+from optprior.evaluation.calibration import discriminator_calibration
 from optprior.evaluation.metrics import downstream_accuracy, task_probe
 from optprior.experiments.config import EvaluationConfig
 from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior
+from optprior.priors.mixture import component_log_weights
 
 #: Seed of the fixed binarisation of Bernoulli test data (the same for every run).
 BINARIZATION_SEED = 12345
@@ -44,7 +46,7 @@ def discriminator_accuracy(prior, mu: np.ndarray, logvar: np.ndarray, seed: int)
     mu_t, logvar_t = torch.from_numpy(mu), torch.from_numpy(logvar)
     z_q = mu_t + torch.exp(0.5 * logvar_t) * torch.randn(mu_t.shape, generator=generator)
     z_p = torch.randn(mu_t.shape, generator=generator)
-    device = prior._device()
+    device = prior.device()
     prior.eval()
     hits_q = (prior.log_ratio(z_q.to(device)) > 0).float().mean()
     hits_p = (prior.log_ratio(z_p.to(device)) <= 0).float().mean()
@@ -69,8 +71,10 @@ def evaluate(
     labels), and, over all tasks of the test split, ``task_probe`` (balanced accuracy of
     predicting s from z), ``task_information`` (a lower bound on I(S;Z) in nats from the
     same probe's held-out log-loss; both None with one task) and, for the optimal
-    prior, ``prior_log_normalizer`` (ln Z) and ``discriminator_accuracy`` (T telling test
-    z ~ q(z|x,s) from N(0, I) draws; 0.5 when q(z) matches N(0, I)). The random draws
+    prior, ``prior_log_normalizer`` (ln Z), ``discriminator_accuracy`` (T telling test
+    z ~ q(z|x,s) from N(0, I) draws; 0.5 when q(z) matches N(0, I)) and
+    ``calibration_error_mean`` / ``_std`` (T(z) minus the exact log ratio of the training
+    posteriors' mixture to N(0, I), on fresh z from that mixture, in nats). The random draws
     come from torch seeded with ``seed``: scoring a model again repeats its scores on the
     same device and torch version.
     """
@@ -136,6 +140,7 @@ def _metrics(
     if prior.has_discriminator:
         metrics["prior_log_normalizer"] = log_z
         metrics["discriminator_accuracy"] = discriminator_accuracy(prior, mu, logvar, seed)
+        metrics.update(_calibration(model, data, seed))
     if len(np.unique(probe.s)) > 1:  # with one task there is nothing to leak
         leakage = task_probe(mu, probe.s, seed=seed)
         metrics["task_probe"] = leakage["balanced_accuracy"]
@@ -143,3 +148,16 @@ def _metrics(
     else:
         metrics["task_probe"] = metrics["task_information"] = None
     return metrics
+
+
+def _calibration(model: BaseModel, data: MultiTaskData, seed: int) -> dict[str, float]:
+    """T against the exact mixture of the training posteriors (one fixed binarisation of
+    Bernoulli data), weighted as T was trained (``discriminator_calibration``)."""
+    train = data.train
+    x = binarized(train.X) if data.likelihood == "bernoulli" else train.X
+    mu, logvar = (torch.from_numpy(a) for a in model.posterior(x, train.s))
+    s = torch.from_numpy(train.s)
+    log_weights = component_log_weights(s, model.training.discriminator_task_weights)
+    prior = cast(OptimalPrior, model._fitted().prior)
+    calibration = discriminator_calibration(prior, mu, logvar, log_weights, seed=seed)
+    return {k: v for k, v in calibration.items() if k.startswith("calibration")}

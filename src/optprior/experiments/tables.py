@@ -27,6 +27,15 @@ HEADLINE = (
 )
 
 
+#: Columns of the discriminator's diagnostics, shown for the methods that have a T.
+T_DIAGNOSTICS = (
+    ("calibration_error_mean", "T - ln q(z)/N(z), mean on z ~ q (nats)", 2),
+    ("calibration_error_std", "its standard deviation", 2),
+    ("prior_log_normalizer", "ln Z of e^T", 3),
+    ("discriminator_accuracy", "T's accuracy, q(z) vs N(0, I)", 3),
+)
+
+
 def method_position(method: str) -> tuple[int, str]:
     """Sort key of a method: the order of ``METHODS``, unknown methods last by name."""
     order = list(METHODS)
@@ -90,6 +99,19 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
                     cells.append(PUBLISHED[key][setting].get(row["method"], ""))
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
+        diagnosed = [
+            r for r in rows if r["setting"] == setting and "calibration_error_mean_mean" in r
+        ]
+        if diagnosed:
+            out.append(
+                "The discriminator T against the exact mixture of the training posteriors:\n"
+            )
+            out.append("| method | " + " | ".join(title for _, title, _ in T_DIAGNOSTICS) + " |")
+            out.append("|" + "---|" * (len(T_DIAGNOSTICS) + 1))
+            for row in diagnosed:
+                cells = [row["method"], *(_cell(row, k, d) for k, _, d in T_DIAGNOSTICS)]
+                out.append("| " + " | ".join(cells) + " |")
+            out.append("")
     if any(setting in PUBLISHED.get(key, {}) for key, _, _ in HEADLINE for setting in settings):
         out.append("Paper numbers marked ≈ are only partly legible in the public transcript.")
     return "\n".join(out) + "\n"

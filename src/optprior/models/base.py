@@ -41,6 +41,12 @@ def is_discriminator_setting(name: str) -> bool:
     return name.startswith("discriminator_")
 
 
+def is_optimal_prior_setting(name: str) -> bool:
+    """Whether a field is read by the optimal-prior methods alone: T's, the mixture
+    estimator's (``mixture_*``) and the choice between them (``estimator``)."""
+    return is_discriminator_setting(name) or name.startswith("mixture_") or name == "estimator"
+
+
 class ModelFileError(ValueError):
     """A file that is not a readable optprior model."""
 
@@ -129,7 +135,7 @@ class BaseModel(BaseEstimator):
     def reads_setting(cls, name: str) -> bool:
         """Whether the ``ModelConfig`` / ``TrainingConfig`` field ``name`` can change a fit
         of this method (T's settings and the invariance weight only where they are used)."""
-        if is_discriminator_setting(name):
+        if is_optimal_prior_setting(name):
             return cls.has_discriminator
         if name == "invariance_weight":
             return cls.penalises_task_information

@@ -9,6 +9,7 @@ from optprior._validation import as_given, layer_widths, plain_numbers_, whole_n
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAUSSIAN_VARIANCES = ("per_pixel", "from_z")
+ESTIMATORS = ("discriminator", "mixture")
 DROPOUT_LAYERS = ("every", "last")
 
 
@@ -27,6 +28,10 @@ class ModelConfig:
             ``"per_pixel"`` (one learned value per pixel, shared by all z and tasks) or
             ``"from_z"`` (a second output of the decoder network, so it depends on z and
             s, as in the first author's vae_iop); either way inside the bounds.
+        estimator: how the optimal prior's q(z) is computed: ``"discriminator"`` (the
+            paper's N(z; 0, I) e^T(z) with a density-ratio discriminator T) or
+            ``"mixture"`` (the exact mixture of the training posteriors; no T). Read by
+            the optimal-prior methods only.
         discriminator_hidden_sizes: widths of the optimal prior's T(z) MLP.
         discriminator_dropout: dropout rate inside T(z) while it is trained.
         discriminator_dropout_layers: where T's dropout acts: ``"every"`` (after each
@@ -41,6 +46,7 @@ class ModelConfig:
     activation: str = "tanh"
     gaussian_logvar_bounds: tuple[float, float] = (-9.0, 2.0)
     gaussian_variance: str = "per_pixel"
+    estimator: str = "discriminator"
     discriminator_hidden_sizes: tuple[int, ...] = (256, 256)
     discriminator_dropout: float = 0.2
     discriminator_dropout_layers: str = "every"
@@ -53,6 +59,7 @@ class ModelConfig:
         for name, choices in (
             ("gaussian_variance", GAUSSIAN_VARIANCES),
             ("discriminator_dropout_layers", DROPOUT_LAYERS),
+            ("estimator", ESTIMATORS),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of {choices}")

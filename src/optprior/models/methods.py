@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from optprior.models.base import BaseModel
 from optprior.module import VAEModule
-from optprior.priors import OptimalPrior, Prior
+from optprior.priors import MixturePrior, OptimalPrior, Prior
 from optprior.training import (
     DensityRatioPlan,
     History,
@@ -19,6 +19,7 @@ from optprior.training import (
     TrainingPlan,
 )
 from optprior.training.config import SCHEDULE_SETTINGS
+from optprior.training.mixture import MixturePriorPlan
 from optprior.training.penalties import moyer_information_bound
 
 
@@ -59,7 +60,9 @@ class InvariantCVAE(BaseModel):
 
 class OptimalPriorCVAE(BaseModel):
     """The paper's method: a CVAE whose prior is the aggregated posterior q(z),
-    N(z; 0, I) exp(T(z)) with T a density-ratio discriminator.
+    N(z; 0, I) exp(T(z)) with T a density-ratio discriminator, or with
+    ``estimator="mixture"`` q(z) itself, the exact mixture of the training posteriors
+    (``MixturePrior``, trained by ``MixturePriorPlan``).
 
     With a single task it is the implicit-optimal-prior VAE.
     """
@@ -69,6 +72,8 @@ class OptimalPriorCVAE(BaseModel):
 
     def make_prior(self) -> Prior:
         c = self.config
+        if c.estimator == "mixture":
+            return MixturePrior(c.latent_dim)
         return OptimalPrior(
             c.latent_dim,
             c.discriminator_hidden_sizes,
@@ -78,6 +83,8 @@ class OptimalPriorCVAE(BaseModel):
         )
 
     def make_plan(self, module: VAEModule) -> TrainingPlan:
+        if self.config.estimator == "mixture":
+            return MixturePriorPlan(module, self.training, self.binarizes)
         return DensityRatioPlan(module, self.training, self.binarizes)
 
 
@@ -145,6 +152,11 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     def _fit_prior_of(
         self, cvae: CVAE, X: object, s: object, X_val: object, s_val: object
     ) -> PostHocOptimalPriorCVAE:
+        if self.config.estimator != "discriminator":
+            raise ValueError(
+                f"the post-hoc prior is fitted by a discriminator; estimator "
+                f"{self.config.estimator!r} is for OptimalPriorCVAE"
+            )
         _, x, tasks = cvae._checked(X, s)
         x_val = s_val_t = None
         if X_val is not None:

@@ -62,8 +62,12 @@ class VAEModule(nn.Module):
         """Decoder mean E[x | z, s]: (..., B, x_dim)."""
         return self.decoder.mean(z, self._task(s))
 
-    def objective_terms(self, x: torch.Tensor, s: torch.Tensor | None) -> ObjectiveTerms:
-        """One-sample terms per point for a batch (shapes in ``ObjectiveTerms``).
+    def objective_terms(
+        self, x: torch.Tensor, s: torch.Tensor | None, prior: Prior | None = None
+    ) -> ObjectiveTerms:
+        """One-sample terms per point for a batch (shapes in ``ObjectiveTerms``), the KL
+        to ``prior`` if given (a training plan's estimate of the module's prior), else to
+        the module's own.
 
         The ELBO is ``reconstruction - kl``. For the optimal prior the KL is
         KL(q(z|x,s) || N(0, I)) in closed form minus T at the drawn z (an unbiased
@@ -72,7 +76,7 @@ class VAEModule(nn.Module):
         mu, logvar = self.inference(x, s)
         z = self.encoder.rsample(mu, logvar)
         reconstruction = self.decoder.log_prob(x, z, self._task(s))
-        kl = self.prior.kl(z, mu, logvar)
+        kl = (self.prior if prior is None else prior).kl(z, mu, logvar)
         return ObjectiveTerms(reconstruction, kl, z, mu, logvar)
 
     def loss(self, terms: ObjectiveTerms, beta: float = 1.0) -> torch.Tensor:

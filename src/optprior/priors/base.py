@@ -43,7 +43,7 @@ class Prior(nn.Module, ABC):
         estimate = gaussian_log_prob(z, mu, logvar) - self.log_prob(z)
         return estimate.reshape(-1, mu.shape[0]).mean(0)
 
-    def _device(self) -> torch.device:
+    def device(self) -> torch.device:
         for tensor in self.parameters():
             return tensor.device
         for buffer in self.buffers():

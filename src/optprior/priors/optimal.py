@@ -85,7 +85,7 @@ class OptimalPrior(Prior):
         put in eval mode (no dropout), as for every score.
         """
         self.eval()
-        device = self._device()
+        device = self.device()
         generator = torch.Generator(device=device).manual_seed(seed)
         total, chunk = [], 10_000
         for start in range(0, n_samples, chunk):
@@ -123,7 +123,7 @@ class OptimalPrior(Prior):
     def sample(self, n: int) -> torch.Tensor:
         """Sampling-importance-resampling: ``sir_pool`` N(0, I) candidates per draw,
         one kept with probability proportional to exp(T)."""
-        candidates = torch.randn(n, self.sir_pool, self.latent_dim, device=self._device())
+        candidates = torch.randn(n, self.sir_pool, self.latent_dim, device=self.device())
         weights = torch.softmax(self.log_ratio(candidates), dim=-1)
         pick = torch.multinomial(weights, 1).squeeze(-1)
         return candidates[torch.arange(n, device=candidates.device), pick]

@@ -20,7 +20,7 @@ class StandardNormalPrior(Prior):
         return standard_normal_log_prob(z)
 
     def sample(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, device=self._device())
+        return torch.randn(n, self.latent_dim, device=self.device())
 
     def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """Exact KL(N(mu, diag e^logvar) || N(0, I)) per point, (B,); ``z`` is unused."""

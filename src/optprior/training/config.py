@@ -76,6 +76,7 @@ def recorded_defaults() -> dict[str, Any]:
 
 
 TASK_WEIGHTS = ("data", "balanced")
+MIXTURE_GRADIENTS = ("z", "components")
 
 
 @dataclass
@@ -118,10 +119,19 @@ class TrainingConfig:
             on usps-mnist at about its cost (docs/fidelity.md).
         discriminator_weight_decay: L2 penalty on T's weights (Adam's ``weight_decay``);
             keeps T smooth instead of fitting the finite set of training encodings.
-        discriminator_task_weights: which mixture of the tasks' posteriors T estimates:
-            ``"data"`` (the paper's aggregated posterior, each task by its share of the
-            training points) or ``"balanced"`` (every task equally, so a small target
-            task is not outweighed; its points are weighted up in T's loss).
+        discriminator_task_weights: which mixture of the tasks' posteriors the optimal
+            prior is (T's estimate or the exact mixture): ``"data"`` (the paper's
+            aggregated posterior, each task by its share of the training points) or
+            ``"balanced"`` (every task equally, so a small target task is not outweighed;
+            its points are weighted up in T's loss or in the mixture).
+        mixture_components: training posteriors in the mixture prior's estimate of the
+            KL during training (a random subset, each point's own left out); at most the
+            number of training points.
+        mixture_refresh: model steps between two draws (and encodings) of that subset.
+        mixture_gradient: where the mixture prior's KL sends gradients to the encoder:
+            ``"z"`` (through the drawn z only; the subset is encoded without gradient)
+            or ``"components"`` (also through the subset's posteriors, encoded afresh at
+            every step, so ``mixture_refresh`` must be 1).
         validation_task_weights: how the validation ELBO that chooses the epoch averages
             its points: ``"data"`` (every point counts once) or ``"balanced"`` (the mean
             over tasks of each task's mean, as a score averaged over tasks is; a small
@@ -151,6 +161,9 @@ class TrainingConfig:
     discriminator_fraction: float = 0.5
     discriminator_weight_decay: float = 0.0
     discriminator_task_weights: str = "data"
+    mixture_components: int = 1000
+    mixture_refresh: int = 5
+    mixture_gradient: str = "z"
     validation_task_weights: str = "data"
     validation_tasks: tuple[int, ...] = ()
     dynamic_binarization: bool = True
@@ -187,7 +200,14 @@ class TrainingConfig:
         self.validation_tasks = as_given(
             tuple(sorted({whole_number(k, "each of validation_tasks", 0) for k in tasks})), tasks
         )
+        if self.mixture_gradient not in MIXTURE_GRADIENTS:
+            raise ValueError(
+                f"unknown mixture_gradient {self.mixture_gradient!r}; choose one of "
+                f"{MIXTURE_GRADIENTS}"
+            )
         positive = (
+            "mixture_components",
+            "mixture_refresh",
             "epochs",
             "batch_size",
             "discriminator_steps",
@@ -201,6 +221,11 @@ class TrainingConfig:
         for name in ("learning_rate", "discriminator_learning_rate"):
             if not getattr(self, name) > 0:  # also refuses NaN
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.mixture_gradient == "components" and self.mixture_refresh != 1:
+            raise ValueError(
+                "mixture_gradient 'components' encodes the subset afresh at every step: "
+                f"mixture_refresh must be 1, got {self.mixture_refresh}"
+            )
         if not self.discriminator_weight_decay >= 0:
             raise ValueError(
                 f"discriminator_weight_decay must be >= 0, got {self.discriminator_weight_decay}"

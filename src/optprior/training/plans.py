@@ -108,6 +108,10 @@ class ELBOPlan(TrainingPlan):
         (each a scalar in nats per point; logged as ``train_<name>``)."""
         return {"loss": self.module.loss(terms, beta)}
 
+    def objective(self, x: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> ObjectiveTerms:
+        """The terms of a batch ``x`` (B, D), ``s`` (B,): training points ``index`` (B,)."""
+        return self.module.objective_terms(x, s)
+
     def before_model_steps(self) -> None:
         """Called before an epoch's model steps, after the module is put in training mode."""
 
@@ -133,7 +137,7 @@ class ELBOPlan(TrainingPlan):
             xb, sb = x[index], s[index]
             if self.binarize:
                 xb = binarize(xb)
-            terms = self.module.objective_terms(xb, sb)
+            terms = self.objective(xb, sb, index)
             losses = self.loss(terms, sb, beta)
             self.optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()

@@ -1,0 +1,146 @@
+"""The optimal prior computed exactly: the aggregated posterior q(z), a weighted mixture of
+the training points' diagonal Gaussian posteriors, evaluated by log-sum-exp in chunks."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from optprior.nn.encoder import LOG_2PI
+from optprior.priors.base import Prior
+
+#: Budget of one chunk: query points x components of the (m, C) log-density matrix.
+#: 2^22 floats keep each of its few intermediate matrices at 16 MiB.
+MAX_ELEMENTS = 1 << 22
+
+
+def chunk_sizes(n_points: int, n_components: int, max_elements: int) -> tuple[int, int]:
+    """Query points and components per chunk, their product within ``max_elements``
+    (components first, at least one of each)."""
+    components = max(1, min(n_components, max_elements))
+    points = max(1, min(n_points, max_elements // components))
+    return points, components
+
+
+def component_log_densities(
+    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, log_weights: torch.Tensor
+) -> torch.Tensor:
+    """ln w_c + ln N(z_m; mu_c, diag e^{logvar_c}): z (m, D), components (C, D) -> (m, C).
+    ``log_weights``: (C,), or (m, C) to weigh the components apart for each z."""
+    precision = torch.exp(-logvar)  # (C, D)
+    constant = log_weights - 0.5 * (LOG_2PI * mu.shape[1] + logvar.sum(-1))  # (C,)
+    # sum_d (z_d - mu_cd)^2 / var_cd expanded into matrix products
+    quad = z.pow(2) @ precision.T - 2.0 * (z @ (mu * precision).T) + (mu.pow(2) * precision).sum(-1)
+    return constant - 0.5 * quad
+
+
+def gaussian_mixture_log_density(
+    z: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    log_weights: torch.Tensor | None = None,
+    max_elements: int = MAX_ELEMENTS,
+) -> torch.Tensor:
+    """ln sum_c w_c N(z; mu_c, diag e^{logvar_c}) (nats): z (..., D), components (C, D),
+    ``log_weights`` (C,) summing to 1 in probability (default: 1/C each) -> (...).
+
+    Query points and components are taken in chunks of at most ``max_elements`` pairs, the
+    log-sum-exp carried across component chunks, so memory stays bounded for any C.
+    """
+    n = mu.shape[0]
+    if log_weights is None:
+        log_weights = torch.full((n,), -math.log(n), dtype=mu.dtype, device=mu.device)
+    flat = z.reshape(-1, z.shape[-1])
+    points, components = chunk_sizes(flat.shape[0], n, max_elements)
+    out = []
+    for i in range(0, flat.shape[0], points):
+        zc = flat[i : i + points]
+        total = torch.full((zc.shape[0],), -math.inf, dtype=z.dtype, device=z.device)
+        for j in range(0, n, components):
+            part = slice(j, j + components)
+            densities = component_log_densities(zc, mu[part], logvar[part], log_weights[part])
+            total = torch.logaddexp(total, torch.logsumexp(densities, dim=1))
+        out.append(total)
+    return torch.cat(out).reshape(z.shape[:-1])
+
+
+def component_log_weights(s: torch.Tensor, mode: str) -> torch.Tensor:
+    """ln w_n of each training point's posterior in q(z), from its task ``s`` (N,):
+    ``"data"``: 1/N each (the paper's q(z)); ``"balanced"``: 1/(K n_s), so each of the K
+    tasks present weighs 1/K. (N,), summing to 1 in probability."""
+    counts = torch.bincount(s).to(torch.get_default_dtype())
+    if mode == "data":
+        return torch.full(s.shape, -math.log(s.numel()), device=s.device)
+    present = int((counts > 0).sum())
+    return -torch.log(present * counts[s])
+
+
+class MixturePrior(Prior):
+    """p(z) = sum_n w_n q(z | x_n, s_n): the aggregated posterior of the training data
+    under the encoder, held as buffers (saved with the model) and set by its training plan
+    (``training.mixture.MixturePriorPlan``). Normalised by construction: no ln Z to
+    estimate."""
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__(latent_dim)
+        self.register_buffer("means", torch.zeros(0, latent_dim))
+        self.register_buffer("logvars", torch.zeros(0, latent_dim))
+        self.register_buffer("log_weights", torch.zeros(0))
+
+    @torch.no_grad()
+    def set_components(
+        self, mu: torch.Tensor, logvar: torch.Tensor, log_weights: torch.Tensor
+    ) -> None:
+        """Hold the posteriors (N, D), (N, D) with weights ln w (N,) as the prior."""
+        self.means = mu.detach().clone()
+        self.logvars = logvar.detach().clone()
+        self.log_weights = log_weights.detach().clone()
+
+    def _components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if not self.means.shape[0]:
+            raise ValueError("the mixture prior holds no training posteriors: fit the model")
+        return self.means, self.logvars, self.log_weights
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return gaussian_mixture_log_density(z, *self._components())
+
+    def sample(self, n: int) -> torch.Tensor:
+        """n draws: a component by its weight, then a draw from its Gaussian."""
+        mu, logvar, log_weights = self._components()
+        pick = torch.multinomial(torch.softmax(log_weights, 0), n, replacement=True)
+        return mu[pick] + torch.exp(0.5 * logvar[pick]) * torch.randn_like(mu[pick])
+
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        """Take the stored components' number from the file; refuse damaged ones."""
+        names = ("means", "logvars", "log_weights")
+        means, logvars, log_weights = (state_dict.get(prefix + name) for name in names)
+        missing = [prefix + name for name in names if prefix + name not in state_dict]
+        if missing:
+            raise ValueError(f"the stored training posteriors are missing: {', '.join(missing)}")
+        assert means is not None and logvars is not None and log_weights is not None
+        _check_components(means, logvars, log_weights, self.latent_dim)
+        self.means = torch.empty_like(means)
+        self.logvars = torch.empty_like(logvars)
+        self.log_weights = torch.empty_like(log_weights)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _check_components(
+    means: torch.Tensor, logvars: torch.Tensor, log_weights: torch.Tensor, latent_dim: int
+) -> None:
+    """``ValueError`` naming what is wrong with stored training posteriors."""
+    n = means.shape[0]
+    if means.shape != (n, latent_dim) or logvars.shape != means.shape or log_weights.shape != (n,):
+        raise ValueError(
+            f"the stored training posteriors have shapes {tuple(means.shape)}, "
+            f"{tuple(logvars.shape)}, {tuple(log_weights.shape)}; expected (N, {latent_dim}) "
+            "twice and (N,)"
+        )
+    if not all(bool(torch.isfinite(t).all()) for t in (means, logvars, log_weights)):
+        raise ValueError("the stored training posteriors hold NaN or infinite values")
+    if n and abs(float(torch.logsumexp(log_weights.double(), 0))) > 1e-4:
+        raise ValueError("the stored mixture weights do not sum to 1")

@@ -1,0 +1,118 @@
+"""The plan of the exact optimal prior: the KL to the aggregated posterior estimated on a
+random subset of training posteriors, each point's own left out."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from optprior.module import ObjectiveTerms, VAEModule
+from optprior.priors.base import Prior
+from optprior.priors.mixture import (
+    MixturePrior,
+    component_log_densities,
+    component_log_weights,
+)
+from optprior.training.batches import binarize, encoding_rows
+from optprior.training.config import TrainingConfig
+from optprior.training.plans import ELBOPlan, Validation
+
+
+class LeaveOneOutMixture(Prior):
+    """The mixture of a subset of training posteriors as the prior of a batch, each batch
+    point's own posterior left out of its prior (as in the Exemplar VAE), so that the
+    prior cannot just memorise the point; the weights of the rest renormalised.
+
+    Components (C, D) with weights ln w (C,) and training indices ``owners`` (C,); the
+    batch's training indices ``batch`` (B,). ``log_prob`` takes z (B, D), one per point.
+    """
+
+    def __init__(
+        self,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        log_weights: torch.Tensor,
+        owners: torch.Tensor,
+        batch: torch.Tensor,
+    ) -> None:
+        super().__init__(mu.shape[1])
+        self.mu, self.logvar, self.log_weights = mu, logvar, log_weights
+        self.own = owners[None, :] == batch[:, None]  # (B, C)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        log_w = self.log_weights.expand_as(self.own).masked_fill(self.own, -math.inf)
+        densities = component_log_densities(z, self.mu, self.logvar, log_w)
+        return torch.logsumexp(densities, 1) - torch.logsumexp(log_w, 1)
+
+    def sample(self, n: int) -> torch.Tensor:
+        raise NotImplementedError("a training-time estimate of the prior is not sampled")
+
+
+class MixturePriorPlan(ELBOPlan):
+    """ELBO steps whose KL is to a ``LeaveOneOutMixture`` of ``mixture_components``
+    training posteriors, drawn and encoded every ``mixture_refresh`` steps (with gradient
+    through them, or through z only: ``mixture_gradient``). Before each epoch is scored,
+    the module's ``MixturePrior`` is set to the posteriors of all training points under
+    the current encoder (one binarisation of each, for Bernoulli data), so validation, the
+    kept epoch and every later score use the exact mixture of that encoder."""
+
+    def __init__(self, module: VAEModule, config: TrainingConfig, binarize: bool) -> None:
+        super().__init__(module, config, binarize)
+        if not isinstance(module.prior, MixturePrior):
+            raise ValueError(f"{type(module.prior).__name__} is not a mixture prior")
+        self.prior = module.prior
+
+    def start(self, x: torch.Tensor, s: torch.Tensor, validation: Validation | None) -> None:
+        if self.config.mixture_components > x.shape[0]:
+            raise ValueError(
+                f"mixture_components ({self.config.mixture_components}) is larger than the "
+                f"training set ({x.shape[0]} points)"
+            )
+        self.x, self.s = x, s
+        self.log_weights = component_log_weights(s, self.config.discriminator_task_weights)
+        super().start(x, s, validation)
+
+    def train_epoch(
+        self, x: torch.Tensor, s: torch.Tensor, epoch: int, generator: torch.Generator
+    ) -> dict[str, float]:
+        # Subsets are drawn from the epoch's generator and counted from its first step,
+        # so a fit resumed from a checkpoint (written between epochs) draws the same ones.
+        self._generator, self._step = generator, 0
+        return super().train_epoch(x, s, epoch, generator)
+
+    def objective(self, x: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> ObjectiveTerms:
+        if self._step % self.config.mixture_refresh == 0:  # every step with gradients
+            self._subset = self._encode_subset()
+        self._step += 1
+        mu, logvar, log_weights, owners = self._subset
+        prior = LeaveOneOutMixture(mu, logvar, log_weights, owners, index)
+        return self.module.objective_terms(x, s, prior)
+
+    def _encode_subset(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A random subset of training posteriors: (mu, logvar, ln w, training index)."""
+        owners = torch.randperm(self.x.shape[0], generator=self._generator)
+        owners = owners[: self.config.mixture_components].to(self.x.device)
+        x = self.x[owners]
+        if self.binarize:
+            x = binarize(x)
+        with torch.set_grad_enabled(self.config.mixture_gradient == "components"):
+            mu, logvar = self.module.inference(x, self.s[owners])
+        return mu, logvar, self.log_weights[owners], owners
+
+    @torch.no_grad()
+    def _set_prior(self) -> None:
+        """The module's prior: every training point's posterior under the encoder now."""
+        self.module.eval()
+        parts = []
+        for rows in torch.arange(self.x.shape[0], device=self.x.device).split(
+            encoding_rows(self.config.batch_size)
+        ):
+            x = binarize(self.x[rows]) if self.binarize else self.x[rows]
+            parts.append(self.module.inference(x, self.s[rows]))
+        mu, logvar = (torch.cat(p) for p in zip(*parts, strict=True))
+        self.prior.set_components(mu, logvar, self.log_weights)
+
+    def score(self, record: dict[str, float], epoch: int) -> float:
+        self._set_prior()
+        return super().score(record, epoch)

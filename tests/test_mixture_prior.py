@@ -1,0 +1,233 @@
+"""The exact optimal prior: the mixture of the training posteriors, its chunked density,
+its leave-one-out training estimate, and what a fitted model stores."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+
+from optprior import BaseModel, OptimalPriorCVAE, PostHocOptimalPriorCVAE
+from optprior.evaluation import elbo, rate_decomposition
+from optprior.models import ModelFileError
+from optprior.nn.encoder import gaussian_log_prob, standard_normal_log_prob
+from optprior.priors import MixturePrior, StandardNormalPrior
+from optprior.priors.mixture import (
+    MAX_ELEMENTS,
+    chunk_sizes,
+    component_log_weights,
+    gaussian_mixture_log_density,
+)
+from optprior.training.mixture import LeaveOneOutMixture
+
+
+def components(n, dim=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(n, dim, generator=g, dtype=torch.float64)
+    logvar = 0.5 * torch.randn(n, dim, generator=g, dtype=torch.float64) - 0.5
+    log_w = torch.log_softmax(torch.randn(n, generator=g, dtype=torch.float64), 0)
+    return mu, logvar, log_w
+
+
+def direct(z, mu, logvar, log_w):
+    """The mixture density term by term, in float64."""
+    return torch.logsumexp(gaussian_log_prob(z[:, None], mu[None], logvar[None]) + log_w, 1)
+
+
+def test_chunked_density_equals_the_direct_sum():
+    mu, logvar, log_w = components(37)
+    z = torch.randn(11, 3, dtype=torch.float64)
+    expected = direct(z, mu, logvar, log_w)
+    for budget in (1, 5, 40, 10_000):  # chunks of points and of components, or none
+        got = gaussian_mixture_log_density(z, mu, logvar, log_w, max_elements=budget)
+        torch.testing.assert_close(got, expected)
+    uniform = gaussian_mixture_log_density(z, mu, logvar)
+    torch.testing.assert_close(uniform, direct(z, mu, logvar, torch.full((37,), -math.log(37))))
+
+
+def test_memory_stays_bounded_for_60000_components():
+    for n in (60_000, 10_000_000):  # beyond the budget, the components are chunked too
+        points, parts = chunk_sizes(1000, n, MAX_ELEMENTS)
+        assert points * parts <= MAX_ELEMENTS and points >= 1
+    mu, logvar, log_w = (t.float() for t in components(60_000, dim=40))
+    z = torch.randn(50, 40)
+    got = gaussian_mixture_log_density(z, mu, logvar, log_w)
+    expected = direct(z.double(), mu.double(), logvar.double(), log_w.double())
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_aggregated_posterior_of_a_linear_gaussian_encoder_is_its_closed_form():
+    """x ~ N(0, I) and q(z|x) = N(a x, s^2 I) give q(z) = N(0, (a^2 + s^2) I): the mixture
+    of 20,000 such posteriors has that density and KL to N(0, I), up to sampling error."""
+    g = torch.Generator().manual_seed(0)
+    a, var = torch.tensor([1.5, 0.5]), torch.tensor([0.3, 0.8])
+    mu = a * torch.randn(20_000, 2, generator=g)
+    logvar = torch.log(var).expand(20_000, 2)
+    prior = MixturePrior(2)
+    prior.set_components(mu, logvar, torch.full((20_000,), -math.log(20_000)))
+    total = torch.log(a**2 + var)
+    z = torch.randn(200, 2, generator=g) * torch.exp(0.5 * total)
+    error = (prior.log_prob(z) - gaussian_log_prob(z, torch.zeros(2), total)).abs()
+    assert float(error.mean()) < 0.015 and float(error.max()) < 0.1  # 20,000 draws of x
+    exact_kl = float(0.5 * (torch.exp(total) - 1 - total).sum())
+    torch.manual_seed(1)
+    draws = prior.sample(4000)  # z ~ q(z)
+    estimated = float((prior.log_prob(draws) - standard_normal_log_prob(draws)).mean())
+    assert estimated == pytest.approx(exact_kl, rel=0.05)
+
+
+def test_one_component_gives_the_closed_form_gaussian_kl():
+    mean, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.4]])
+    prior = MixturePrior(2)
+    prior.set_components(mean, logvar, torch.zeros(1))
+    mu, q_logvar = torch.tensor([[0.1, 0.3]]), torch.tensor([[-1.0, 0.5]])
+    torch.manual_seed(0)
+    z = mu + torch.exp(0.5 * q_logvar) * torch.randn(200_000, 1, 2)
+    estimate = float(prior.kl(z, mu, q_logvar))
+    p_var, q_var = torch.exp(logvar), torch.exp(q_logvar)
+    exact = float(0.5 * (q_var / p_var + (mu - mean) ** 2 / p_var - 1 + logvar - q_logvar).sum())
+    assert estimate == pytest.approx(exact, abs=0.01)
+
+
+def test_leave_one_out_drops_exactly_the_points_own_posterior():
+    mu, logvar, log_w = (t.float() for t in components(6))
+    owners = torch.tensor([10, 11, 12, 13, 14, 15])
+    z = mu[[2, 4]] + 0.01  # each z sits on its own component
+    loo = LeaveOneOutMixture(mu, logvar, log_w, owners, batch=torch.tensor([12, 14]))
+    for row, own in enumerate((2, 4)):
+        rest = [c for c in range(6) if c != own]
+        weights = log_w[rest] - torch.logsumexp(log_w[rest], 0)
+        expected = direct(
+            z[row : row + 1].double(), mu[rest].double(), logvar[rest].double(), weights.double()
+        )
+        torch.testing.assert_close(loo.log_prob(z)[row].double(), expected[0], rtol=1e-5, atol=1e-5)
+    outside = LeaveOneOutMixture(mu, logvar, log_w, owners, batch=torch.tensor([0, 1]))
+    torch.testing.assert_close(
+        outside.log_prob(z), gaussian_mixture_log_density(z, mu, logvar, log_w)
+    )
+
+
+def test_balanced_weights_give_each_task_an_equal_share():
+    s = torch.tensor([0] * 9 + [1] * 3)
+    for mode, shares in (("data", [0.75, 0.25]), ("balanced", [0.5, 0.5])):
+        w = torch.exp(component_log_weights(s, mode))
+        torch.testing.assert_close(
+            torch.stack([w[s == k].sum() for k in (0, 1)]), torch.tensor(shares)
+        )
+
+
+@pytest.fixture(scope="module")
+def gaussian_tasks():
+    rng = np.random.default_rng(0)
+    s = np.repeat([0, 1], [150, 50])
+    x = (rng.normal(size=(200, 6)) + 2.0 * s[:, None]).astype(np.float32)
+    return x, s
+
+
+@pytest.fixture(scope="module")
+def fitted(gaussian_tasks):
+    x, s = gaussian_tasks
+    settings = {**FAST, "epochs": 8, "learning_rate": 3e-3, "likelihood": "gaussian"}
+    return OptimalPriorCVAE(estimator="mixture", mixture_components=80, **settings).fit(x, s)
+
+
+def test_fitted_prior_is_the_mixture_of_every_training_posterior(fitted, gaussian_tasks):
+    x, s = gaussian_tasks
+    prior = fitted.module_.prior
+    mu, logvar = fitted.posterior(x, s)
+    np.testing.assert_allclose(prior.means.numpy(), mu, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(prior.logvars.numpy(), logvar, rtol=1e-5, atol=1e-6)
+    assert not prior.has_discriminator and list(prior.parameters()) == []
+
+
+def test_bound_gain_over_the_cvae_bound_is_the_aggregate_kl(fitted, gaussian_tasks):
+    """Theorem 2 without estimation error in the prior: the ELBO under the mixture minus
+    that of the same encoder and decoder under N(0, I) is KL(q(z) || N(0, I))."""
+    x, s = (torch.from_numpy(a) for a in gaussian_tasks)
+    module = fitted.module_
+    standard = type(module)(module.encoder, module.decoder, StandardNormalPrior(3), True)
+    torch.manual_seed(0)
+    gain = float((elbo(module, x, s, 200) - elbo(standard, x, s, 200)).mean())
+    mu, logvar = module.inference(x, s)
+    kl = rate_decomposition(mu.detach(), logvar.detach(), s, 200)["aggregate_kl"]
+    assert kl > 0.05
+    assert gain == pytest.approx(kl, rel=0.05, abs=0.01)
+
+
+def test_saved_mixture_loads_scores_alike_and_refuses_damage(fitted, gaussian_tasks, tmp_path):
+    x, s = gaussian_tasks
+    path = tmp_path / "m.pt"
+    fitted.save(path)
+    loaded = BaseModel.load(path)
+    torch.manual_seed(0)
+    first = fitted.score_samples(x[:20], s[:20], 10)
+    torch.manual_seed(0)
+    np.testing.assert_array_equal(loaded.score_samples(x[:20], s[:20], 10), first)
+
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["prior.means"][3, 1] = float("nan")
+    torch.save(payload, tmp_path / "nan.pt")
+    with pytest.raises(ModelFileError, match="training posteriors hold NaN"):
+        BaseModel.load(tmp_path / "nan.pt")
+    del payload["state_dict"]["prior.logvars"]
+    torch.save(payload, tmp_path / "missing.pt")
+    with pytest.raises(ModelFileError, match="logvars"):
+        BaseModel.load(tmp_path / "missing.pt")
+
+
+def test_bad_mixture_settings_are_named(gaussian_tasks):
+    x, s = gaussian_tasks
+    with pytest.raises(
+        ValueError, match=r"mixture_components \(500\) is larger than the training set \(200"
+    ):
+        OptimalPriorCVAE(
+            estimator="mixture", mixture_components=500, likelihood="gaussian", **FAST
+        ).fit(x, s)
+    with pytest.raises(ValueError, match="mixture_refresh must be 1"):
+        OptimalPriorCVAE(estimator="mixture", mixture_gradient="components", mixture_refresh=5)
+    with pytest.raises(ValueError, match="unknown estimator"):
+        OptimalPriorCVAE(estimator="kde")
+    with pytest.raises(ValueError, match="post-hoc prior is fitted by a discriminator"):
+        PostHocOptimalPriorCVAE(estimator="mixture", likelihood="gaussian", **FAST).fit(x, s)
+    with pytest.raises(ValueError, match="holds no training posteriors"):
+        MixturePrior(2).log_prob(torch.zeros(1, 2))
+
+
+def test_gradients_reach_the_components_only_when_asked(gaussian_tasks):
+    x, s = gaussian_tasks
+    for gradient in ("z", "components"):
+        model = OptimalPriorCVAE(
+            estimator="mixture",
+            mixture_components=50,
+            mixture_gradient=gradient,
+            mixture_refresh=1,
+            likelihood="gaussian",
+            **FAST,
+        )
+        plan = model.make_plan(model._build(6, 2))
+        x_t, s_t = torch.from_numpy(x), torch.from_numpy(s)
+        plan.start(x_t, s_t, None)
+        plan._generator, plan._step = torch.Generator().manual_seed(0), 0
+        plan.objective(x_t[:10], s_t[:10], torch.arange(10))
+        assert plan._subset[0].requires_grad == (gradient == "components")
+
+
+def test_calibration_of_an_exact_t_is_zero_and_shifts_with_it():
+    """q = N(m, I) has ln q/N = m.z - |m|^2/2, which an affine T can be exactly."""
+    from optprior.evaluation import discriminator_calibration
+    from optprior.priors import OptimalPrior
+
+    m = torch.tensor([[0.8, -0.3, 0.5]])
+    prior = OptimalPrior(3, hidden_sizes=(), dropout=0.0)
+    with torch.no_grad():
+        prior.discriminator.input.linear.weight.copy_(m)
+        prior.discriminator.input.linear.bias.fill_(-0.5 * float(m.pow(2).sum()))
+    exact = discriminator_calibration(prior, m, torch.zeros(1, 3), n_draws=500)
+    assert abs(exact["calibration_error_mean"]) < 1e-5 and exact["calibration_error_std"] < 1e-5
+    assert abs(exact["prior_log_normalizer"]) < 0.01
+    with torch.no_grad():
+        prior.discriminator.input.linear.bias += 0.7
+    shifted = discriminator_calibration(prior, m, torch.zeros(1, 3), n_draws=500)
+    assert shifted["calibration_error_mean"] == pytest.approx(0.7, abs=1e-5)
+    assert shifted["prior_log_normalizer"] == pytest.approx(0.7, abs=0.01)
