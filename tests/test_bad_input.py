@@ -138,7 +138,7 @@ def test_foreign_and_broken_model_files(tmp_path, fitted):
     truncated.write_bytes(good.read_bytes()[:1000])
     with pytest.raises(ModelFileError, match="truncated.pt"):
         load_model(truncated)
-    with pytest.raises(ModelFileError, match="holds a CVAE, not a OptimalPriorCVAE"):
+    with pytest.raises(ModelFileError, match="holds a model of class CVAE, not OptimalPriorCVAE"):
         OptimalPriorCVAE.load(good)
     with pytest.raises(FileNotFoundError, match="no model file"):
         load_model(tmp_path / "missing.pt")
@@ -148,22 +148,53 @@ def test_foreign_and_broken_model_files(tmp_path, fitted):
         load_model(pickled)
     assert "weights_only=False" not in str(error.value)  # no advice to load it unsafely
     payload = torch.load(good, weights_only=True)
+    payload.pop("digest")  # as a file from before checksums: the later checks still hold
     del payload["training"]
     damaged = tmp_path / "damaged.pt"
     torch.save(payload, damaged)
     with pytest.raises(ModelFileError, match="missing or damaged contents.*training"):
         load_model(damaged)
     payload = torch.load(good, weights_only=True)
+    payload.pop("digest")  # as a file from before checksums: the later checks still hold
     name = next(iter(payload["state_dict"]))
     payload["state_dict"][name] = payload["state_dict"][name][:1]
     torch.save(payload, damaged)
     with pytest.raises(ModelFileError, match="weights do not fit its settings"):
         load_model(damaged)
     payload = torch.load(good, weights_only=True)
+    payload.pop("digest")  # as a file from before checksums: the later checks still hold
     payload["class"] = ["CVAE"]  # not a class name (nor hashable)
     torch.save(payload, damaged)
-    with pytest.raises(ModelFileError, match=r"holds a \['CVAE'\], not a BaseModel"):
+    with pytest.raises(ModelFileError, match=r"holds a model of class \['CVAE'\], not BaseModel"):
         load_model(damaged)
+
+
+def overwrite_tensor_bytes(path, tensor):
+    """Overwrite 64 bytes of ``tensor``'s data where they lie in the file at ``path``."""
+    data = path.read_bytes()
+    start = data.index(tensor.detach().numpy().tobytes()[:64])
+    path.write_bytes(data[:start] + bytes(64) + data[start + 64 :])
+
+
+def test_a_model_file_damaged_after_saving_is_refused(tmp_path, fitted):
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    overwrite_tensor_bytes(path, fitted.module_.decoder.net.body[-1].weight[5:])
+    with pytest.raises(ModelFileError, match=r"model.pt is damaged: its contents no longer"):
+        load_model(path)
+
+
+def test_a_damaged_checkpoint_is_refused_not_resumed(two_tasks, tmp_path, monkeypatch):
+    from optprior.training import CheckpointError
+    from optprior.training import trainer as trainer_module
+
+    x, s = two_tasks
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "checkpoint.pt"
+    model = CVAE(**FAST).fit(x, s, checkpoint=path)
+    overwrite_tensor_bytes(path, model.module_.encoder.net.input.linear.weight[3:])
+    with pytest.raises(CheckpointError, match="is damaged"):
+        CVAE(**FAST).fit(x, s, checkpoint=path)
 
 
 def test_interrupted_save_leaves_previous_file(tmp_path, fitted, monkeypatch):

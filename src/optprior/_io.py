@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import stat
@@ -59,3 +60,32 @@ def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename over it."""
     with atomic_write(path) as (stream, _):
         torch.save(obj, stream)
+
+
+def content_digest(obj: object) -> str:
+    """Hex BLAKE2b digest of nested dicts (keys sorted), lists, tuples, tensors (shape,
+    dtype and bytes) and plain values (their ``repr``): stored in a file beside its
+    contents, it tells a file damaged after it was written."""
+    digest = hashlib.blake2b(digest_size=16)
+
+    def feed(value: object) -> None:
+        if isinstance(value, torch.Tensor):
+            data = value.detach().cpu().contiguous()
+            digest.update(f"tensor{tuple(data.shape)}{data.dtype}".encode())
+            digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            digest.update(b"{")
+            for key in sorted(value, key=repr):
+                feed(key)
+                feed(value[key])
+            digest.update(b"}")
+        elif isinstance(value, list | tuple):
+            digest.update(b"(" if isinstance(value, tuple) else b"[")
+            for item in value:
+                feed(item)
+            digest.update(b")")
+        else:
+            digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+    feed(obj)
+    return digest.hexdigest()

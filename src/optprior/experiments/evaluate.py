@@ -98,19 +98,20 @@ def _metrics(
         if config.test_points:
             test = balanced_subset(test, config.test_points, seed)
         x_score = binarized(test.X) if bernoulli else test.X
-        per_point = model.score_samples(x_score, test.s, config.n_samples)
+        per_point = model.score_samples(x_score, test.s, config.n_samples, random_state=None)
         test_sums += (float(per_point.sum(dtype=np.float64)), len(per_point))
         log_likelihood = float(per_point.mean())
         scores: dict[str, float | None] = {
             "test_log_likelihood": log_likelihood,
-            "test_elbo": float(model.elbo(x_score, test.s).mean()),
+            "test_elbo": float(model.elbo(x_score, test.s, random_state=None).mean()),
             "test_log_likelihood_normalized": log_likelihood - log_z,
         }
         val = data.val.task(k)
         if len(val.s):
             x_val = binarized(val.X) if bernoulli else val.X
             scores["val_log_likelihood"] = (
-                float(model.score_samples(x_val, val.s, config.n_samples).mean()) - log_z
+                float(model.score_samples(x_val, val.s, config.n_samples, random_state=None).mean())
+                - log_z
             )
         labelled, test_labelled = train.y >= 0, test.y >= 0
         for classifier in ("logistic", "knn"):

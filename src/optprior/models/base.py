@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -14,7 +14,7 @@ import torch
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 
-from optprior._io import atomic_torch_save
+from optprior._io import atomic_torch_save, content_digest
 from optprior._random import seeded_torch
 from optprior._settings import in_current_terms
 from optprior._validation import check_data, check_tasks, whole_number
@@ -118,12 +118,6 @@ class BaseModel(BaseEstimator):
         updated = type(self)(self.config, self.training, **params)
         self.config, self.training = updated.config, updated.training
         return self
-
-    def score(self, X: object, s: object = None, n_samples: int = 1000) -> float:
-        """Mean importance-sampled ln p(x | s) over the points (nats): higher is better,
-        the score scikit-learn's model selection maximises (``GridSearchCV(model, grid)
-        .fit(X, s)`` passes the tasks as the labels)."""
-        return float(np.mean(self.score_samples(X, s, n_samples)))
 
     def __repr__(self) -> str:
         defaults = type(self)().get_params()
@@ -286,24 +280,49 @@ class BaseModel(BaseEstimator):
         """``fit(X, s, **fit_options)``, then ``transform(X, s)``: (N, latent_dim)."""
         return self.fit(X, s, **fit_options).transform(X, s)
 
-    def score_samples(self, X: object, s: object = None, n_samples: int = 1000) -> np.ndarray:
+    def _drawing(self, random_state: int | None) -> AbstractContextManager[None]:
+        """Draws seeded with ``random_state`` (the user's torch streams left as they were),
+        or from torch's global streams where it is None."""
+        if random_state is None:
+            return nullcontext()
+        return seeded_torch(whole_number(random_state, "random_state", 0), self.training.device)
+
+    def score_samples(
+        self, X: object, s: object = None, n_samples: int = 1000, random_state: int | None = 0
+    ) -> np.ndarray:
         """Importance-sampled test log-likelihood ln p(x | s) per point (nats): (N,).
 
-        The optimal-prior model uses N(z; 0, I) exp(T(z)) as its prior.
+        The optimal-prior model uses its prior: N(z; 0, I) exp(T(z)), or the mixture of
+        the training posteriors. ``random_state`` seeds the importance samples, so the
+        same call gives the same scores (None: torch's global random stream).
         """
         module, x, tasks = self._checked(X, s)
-        return log_marginal_likelihood(module, x, tasks, n_samples).cpu().numpy()
+        with self._drawing(random_state):
+            return log_marginal_likelihood(module, x, tasks, n_samples).cpu().numpy()
 
-    def elbo(self, X: object, s: object = None, n_samples: int = 1) -> np.ndarray:
-        """Evidence lower bound per point (nats), averaged over ``n_samples`` draws: (N,)."""
+    def score(
+        self, X: object, s: object = None, n_samples: int = 1000, random_state: int | None = 0
+    ) -> float:
+        """Mean importance-sampled ln p(x | s) over the points (nats): higher is better,
+        the score scikit-learn's model selection maximises (``GridSearchCV(model, grid)
+        .fit(X, s)`` passes the tasks as the labels)."""
+        return float(np.mean(self.score_samples(X, s, n_samples, random_state)))
+
+    def elbo(
+        self, X: object, s: object = None, n_samples: int = 1, random_state: int | None = 0
+    ) -> np.ndarray:
+        """Evidence lower bound per point (nats), averaged over ``n_samples`` draws: (N,);
+        ``random_state`` as in ``score_samples``."""
         module, x, tasks = self._checked(X, s)
-        return elbo(module, x, tasks, n_samples).cpu().numpy()
+        with self._drawing(random_state):
+            return elbo(module, x, tasks, n_samples).cpu().numpy()
 
     @torch.no_grad()
-    def sample(self, n: int, s: ArrayLike = 0) -> np.ndarray:
+    def sample(self, n: int, s: ArrayLike = 0, random_state: int | None = 0) -> np.ndarray:
         """Decoder means E[x | z, s] for ``n`` prior draws of z: (n, D).
 
-        ``s`` is one task index for all draws or an (n,) array of them.
+        ``s`` is one task index for all draws or an (n,) array of them; ``random_state``
+        as in ``score_samples``.
         """
         module = self._fitted()
         n = whole_number(n, "n (the number of samples)", 1)
@@ -311,8 +330,32 @@ class BaseModel(BaseEstimator):
         tasks = np.full(n, s) if np.ndim(s) == 0 else s
         task_array = check_tasks(tasks, n, self.tasks_ if self.conditional else None)
         tasks_t = torch.from_numpy(task_array).to(self.training.device)
-        z = module.prior.sample(n)
+        with self._drawing(random_state):
+            z = module.prior.sample(n)
         return module.generate(z, tasks_t).cpu().numpy()
+
+    @torch.no_grad()
+    def decode(self, Z: object, s: object = None) -> np.ndarray:
+        """Decoder means E[x | z, s] of codes ``Z`` (N, latent_dim) with tasks ``s`` (N,):
+        (N, D)."""
+        module = self._fitted()
+        z = check_data(Z, "Z")
+        if z.shape[1] != self.config.latent_dim:
+            raise ValueError(
+                f"Z has {z.shape[1]} columns, the model's latent_dim is {self.config.latent_dim}"
+            )
+        if self.conditional or s is not None:
+            tasks = check_tasks(s, z.shape[0], self.tasks_ if self.conditional else None)
+        else:
+            tasks = np.zeros(z.shape[0], dtype=np.int64)
+        module.eval()
+        device = self.training.device
+        z_t, s_t = torch.from_numpy(z).to(device), torch.from_numpy(tasks).to(device)
+        return module.generate(z_t, s_t).cpu().numpy()
+
+    def reconstruct(self, X: object, s: object = None) -> np.ndarray:
+        """E[x | z, s] at the posterior mean z of each point of ``X`` (N, D): (N, D)."""
+        return self.decode(self.transform(X, s), s)
 
     # ------------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike) -> None:
@@ -335,6 +378,7 @@ class BaseModel(BaseEstimator):
                 "prior_epochs": history.prior_epochs,
             },
         }
+        payload["digest"] = content_digest(payload)  # checked by load
         atomic_torch_save(payload, Path(path))
 
     @classmethod
@@ -354,6 +398,12 @@ class BaseModel(BaseEstimator):
             ) from None
         if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
             raise ModelFileError(f"{path} is not an optprior model file")
+        stored_digest = payload.pop("digest", None)  # files from before 2026-12-03 have none
+        if stored_digest is not None and content_digest(payload) != stored_digest:
+            raise ModelFileError(
+                f"{path} is damaged: its contents no longer match the checksum written with "
+                "them; save or copy the model again"
+            )
         if payload.get("version") != FILE_VERSION:
             raise ModelFileError(
                 f"{path} has model file version {payload.get('version')}, "
@@ -362,7 +412,7 @@ class BaseModel(BaseEstimator):
         class_name = payload.get("class")
         saved = _MODEL_CLASSES.get(class_name) if isinstance(class_name, str) else None
         if saved is None or not issubclass(saved, cls):
-            raise ModelFileError(f"{path} holds a {class_name}, not a {cls.__name__}")
+            raise ModelFileError(f"{path} holds a model of class {class_name}, not {cls.__name__}")
         try:
             return saved._from_payload(payload, device, path)
         except ModelFileError:

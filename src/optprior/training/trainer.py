@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from optprior._io import atomic_torch_save
+from optprior._io import atomic_torch_save, content_digest
 from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.plans import TrainingPlan
 
@@ -336,7 +336,7 @@ class Trainer:
     ) -> None:
         """Write the state of training to the checkpoint's file; a failed write only warns."""
         device = torch.device(self.config.device)
-        payload = {
+        payload: dict[str, Any] = {
             "identity": identity,
             "module": self.module.state_dict(),
             **{
@@ -348,6 +348,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "progress": asdict(progress),
         }
+        payload["digest"] = content_digest(payload)  # checked by _restore
         try:
             atomic_torch_save(payload, checkpoint.path)
         except OSError as error:  # e.g. a full disk: training itself can go on
@@ -361,6 +362,15 @@ class Trainer:
         """Load a checkpoint written by ``_save`` into the trainer; return the progress."""
         path = checkpoint.path
         payload = _read_checkpoint(path)
+        if isinstance(payload, dict) and "digest" in payload:  # older checkpoints have none
+            if (
+                content_digest({k: v for k, v in payload.items() if k != "digest"})
+                != payload["digest"]
+            ):
+                raise CheckpointError(
+                    f"the checkpoint {path} is damaged (its contents no longer match the "
+                    "checksum written with them); delete it to start training afresh"
+                )
         stored = payload.get("identity") if isinstance(payload, dict) else None
         changed = identity_differences(
             stored, identity, checkpoint.reads_setting, checkpoint.model_defaults
