@@ -77,6 +77,13 @@ MUTANTS = [
         ["test_mixture_prior.py"],
     ),
     (
+        "the point's own posterior left out where it should be included",
+        "training/mixture.py",
+        "            log_p = torch.logaddexp(self.own_log_weights + log_q, rest + log_p)",
+        "            log_p = rest + log_p",
+        ["test_mixture_prior.py"],
+    ),
+    (
         "the mixture prior's weights ignored",
         "priors/mixture.py",
         "constant = log_weights - 0.5",

@@ -108,6 +108,20 @@ def test_leave_one_out_drops_exactly_the_points_own_posterior():
     )
 
 
+def test_own_posterior_included_gives_the_exact_mixture():
+    """With ``own_log_weights``, a point's prior is its own posterior at its weight plus
+    the others at theirs: with every component in the subset, the full mixture."""
+    mu, logvar, log_w = (t.float() for t in components(6))
+    owners = torch.arange(6)
+    z = mu[[2, 4]] + 0.3
+    exact = LeaveOneOutMixture(mu, logvar, log_w, owners, torch.tensor([2, 4]), log_w[[2, 4]])
+    kl = exact.kl(z, mu[[2, 4]], logvar[[2, 4]])
+    expected = gaussian_log_prob(z, mu[[2, 4]], logvar[[2, 4]]) - gaussian_mixture_log_density(
+        z, mu, logvar, log_w
+    )
+    torch.testing.assert_close(kl, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_balanced_weights_give_each_task_an_equal_share():
     s = torch.tensor([0] * 9 + [1] * 3)
     for mode, shares in (("data", [0.75, 0.25]), ("balanced", [0.5, 0.5])):

@@ -127,6 +127,9 @@ class TrainingConfig:
         mixture_components: training posteriors in the mixture prior's estimate of the
             KL during training (a random subset, each point's own left out); at most the
             number of training points.
+        mixture_leave_one_out: leave each point's own posterior out of its prior in that
+            estimate (the Exemplar VAE's rule); false: include it at its weight, so the
+            prior is q(z) itself and the KL term at most ln N in expectation.
         mixture_refresh: model steps between two draws (and encodings) of that subset.
         mixture_gradient: where the mixture prior's KL sends gradients to the encoder:
             ``"z"`` (through the drawn z only; the subset is encoded without gradient)
@@ -162,6 +165,7 @@ class TrainingConfig:
     discriminator_weight_decay: float = 0.0
     discriminator_task_weights: str = "data"
     mixture_components: int = 1000
+    mixture_leave_one_out: bool = True
     mixture_refresh: int = 5
     mixture_gradient: str = "z"
     validation_task_weights: str = "data"

@@ -8,6 +8,7 @@ import math
 import torch
 
 from optprior.module import ObjectiveTerms, VAEModule
+from optprior.nn.encoder import gaussian_log_prob
 from optprior.priors.base import Prior
 from optprior.priors.mixture import (
     MixturePrior,
@@ -26,6 +27,9 @@ class LeaveOneOutMixture(Prior):
 
     Components (C, D) with weights ln w (C,) and training indices ``owners`` (C,); the
     batch's training indices ``batch`` (B,). ``log_prob`` takes z (B, D), one per point.
+    With ``own_log_weights`` (B,), the prior of each point is instead the exact q(z): its
+    own posterior (the one ``kl`` is given) with its weight w_n, and the subset's others
+    with the rest, 1 - w_n.
     """
 
     def __init__(
@@ -35,10 +39,21 @@ class LeaveOneOutMixture(Prior):
         log_weights: torch.Tensor,
         owners: torch.Tensor,
         batch: torch.Tensor,
+        own_log_weights: torch.Tensor | None = None,
     ) -> None:
         super().__init__(mu.shape[1])
         self.mu, self.logvar, self.log_weights = mu, logvar, log_weights
         self.own = owners[None, :] == batch[:, None]  # (B, C)
+        self.own_log_weights = own_log_weights
+
+    def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """ln q(z|x) - ln p(z) at the drawn z (B, D) of the batch's posteriors (B, D)."""
+        log_q = gaussian_log_prob(z, mu, logvar)
+        log_p = self.log_prob(z)
+        if self.own_log_weights is not None:
+            rest = torch.log1p(-torch.exp(self.own_log_weights))
+            log_p = torch.logaddexp(self.own_log_weights + log_q, rest + log_p)
+        return log_q - log_p
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         log_w = self.log_weights.expand_as(self.own).masked_fill(self.own, -math.inf)
@@ -51,8 +66,10 @@ class LeaveOneOutMixture(Prior):
 
 class MixturePriorPlan(ELBOPlan):
     """ELBO steps whose KL is to a ``LeaveOneOutMixture`` of ``mixture_components``
-    training posteriors, drawn and encoded every ``mixture_refresh`` steps (with gradient
-    through them, or through z only: ``mixture_gradient``). Before each epoch is scored,
+    training posteriors (each point's own left out or, with ``mixture_leave_one_out``
+    false, included at its weight, so the prior is the exact q(z)), drawn and encoded
+    every ``mixture_refresh`` steps (with gradient through them, or through z only:
+    ``mixture_gradient``). Before each epoch is scored,
     the module's ``MixturePrior`` is set to the posteriors of all training points under
     the current encoder (one binarisation of each, for Bernoulli data), so validation, the
     kept epoch and every later score use the exact mixture of that encoder."""
@@ -86,7 +103,8 @@ class MixturePriorPlan(ELBOPlan):
             self._subset = self._encode_subset()
         self._step += 1
         mu, logvar, log_weights, owners = self._subset
-        prior = LeaveOneOutMixture(mu, logvar, log_weights, owners, index)
+        own = None if self.config.mixture_leave_one_out else self.log_weights[index]
+        prior = LeaveOneOutMixture(mu, logvar, log_weights, owners, index, own)
         return self.module.objective_terms(x, s, prior)
 
     def _encode_subset(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
