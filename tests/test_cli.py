@@ -101,8 +101,8 @@ def test_interrupted_train_goes_on_from_its_checkpoint(tmp_path, capsys, two_tas
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     with monkeypatch.context() as patch:
         count_epochs(patch, interrupt_at=3)
-        with pytest.raises(KeyboardInterrupt):
-            main(command)
+        assert main(command) == 130  # Ctrl-C: one line on how to go on, no traceback
+    assert "Run the same command again" in capsys.readouterr().err
     assert tmp_path.joinpath("model.pt.checkpoint").is_file() and not model.exists()
     with monkeypatch.context() as patch:
         started = count_epochs(patch)
@@ -201,3 +201,15 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"optprior {__version__}"
+
+
+def test_ctrl_c_ends_with_one_line_on_how_to_go_on(monkeypatch, capsys):
+    from optprior import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_status", interrupted)
+    assert cli.main(["status", "runs"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Run the same command again" in err

@@ -83,6 +83,22 @@ def test_bad_config_keys_list_the_valid_ones(overrides, message):
         resolve("usps-mnist", overrides)
 
 
+def test_missing_data_stops_the_sweep_before_any_folder_is_made(tmp_path, monkeypatch):
+    """One error naming the file and the root; no run folder, table or data folder."""
+    from optprior.data import DatasetNotFoundError, download
+
+    def offline(*args):
+        raise OSError("offline")
+
+    monkeypatch.setattr(download, "_fetch", offline)
+    monkeypatch.delenv("OPTPRIOR_NO_DOWNLOAD", raising=False)
+    (config,) = configs_for("usps-mnist", file_overrides=TINY)
+    root, out = tmp_path / "no-data", tmp_path / "runs"
+    with pytest.raises(DatasetNotFoundError, match=r"no-data/usps/usps\.h5"):
+        reproduce([config], out, local_executor(1), str(root), progress=False)
+    assert not out.exists() and not root.exists()
+
+
 def test_unknown_setting_lists_valid_ones():
     with pytest.raises(ValueError, match="valid settings: usps-mnist, mnist-usps"):
         resolve("mnist-svhn")

@@ -571,6 +571,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, TypeError) as error:
         print(f"optprior: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "\noptprior: stopped. Run the same command again to go on: finished runs are "
+            "kept, unfinished ones resume from their last checkpoint.",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

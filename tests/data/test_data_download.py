@@ -37,7 +37,11 @@ def test_download_with_wrong_checksum_leaves_nothing(tmp_path: Path) -> None:
     dest = tmp_path / "root" / "file.bin"
     with pytest.raises(OSError, match="wrong checksum"):
         download_file(FileSpec("file.bin", md5=("0" * 32,), urls=(source.as_uri(),)), dest)
-    assert not dest.exists() and _leftovers(dest.parent) == []
+    assert not dest.parent.exists()  # nothing left, not even the folder it made
+    dest.parent.mkdir()  # a folder that was there before stays, without leftovers
+    with pytest.raises(OSError, match="wrong checksum"):
+        download_file(FileSpec("file.bin", md5=("0" * 32,), urls=(source.as_uri(),)), dest)
+    assert dest.parent.is_dir() and _leftovers(dest.parent) == []
 
 
 def test_download_tries_the_next_address(tmp_path: Path) -> None:

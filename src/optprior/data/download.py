@@ -8,6 +8,7 @@ place with :func:`os.replace`; on any failure the temporary file is removed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.request
 from pathlib import Path
@@ -48,6 +49,7 @@ def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> Non
     """
     if not spec.urls:
         raise OSError(f"no download address for {spec.name}")
+    created = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for url in spec.urls:
@@ -56,6 +58,9 @@ def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> Non
             return
         except (OSError, ValueError) as exc:  # URLError, timeouts, bad checksum
             failures.append(f"{url}: {exc}")
+    for folder in created:  # deepest first: a failed download leaves no new folders
+        with contextlib.suppress(OSError):  # not empty: another process wrote there
+            folder.rmdir()
     raise OSError("download failed: " + "; ".join(failures))
 
 

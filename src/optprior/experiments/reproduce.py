@@ -11,7 +11,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from optprior._io import write_text_atomic
-from optprior.data import SETTINGS
+from optprior.data import SETTINGS, load_setting
 from optprior.experiments.config import ExperimentConfig, quick_overrides, resolve
 from optprior.experiments.figures import save_figure
 from optprior.experiments.results_figure import results_figure
@@ -63,6 +63,7 @@ def reproduce(
     ``rescore``: also score the finished runs again from their saved models.
     ``cvae_runs``: where ``posthoc`` runs look for finished CVAE runs (default ``out``).
     """
+    check_data(configs, data_root)
     options = {
         "data_root": data_root,
         "progress": progress and jobs == 1,
@@ -71,6 +72,19 @@ def reproduce(
     }
     runs = [run for config in configs for run in plan(config, out, **options)]
     return sweep(runs, out, executor, progress)
+
+
+def check_data(configs: list[ExperimentConfig], data_root: str | None) -> None:
+    """Load each setting's data once (the first seed's splits) before any run starts, so
+    that a missing or corrupt file stops the sweep with one error naming the file and the
+    data root, before any run folder or table is written (``DatasetNotFoundError``,
+    ``CorruptDatasetError``)."""
+    checked = set()
+    for config in configs:
+        key = json.dumps([config.setting, config.data], sort_keys=True)
+        if key not in checked:
+            load_setting(config.setting, 0, data_root, **config.data)
+            checked.add(key)
 
 
 def sweep(
