@@ -91,6 +91,13 @@ MUTANTS = [
         ["test_mixture_prior.py"],
     ),
     (
+        "the HSIC penalty blind to the task",
+        "training/penalties.py",
+        "same_task = (s[:, None] == s[None, :]).to(gram.dtype)",
+        "same_task = torch.ones_like(gram)",
+        ["test_penalties.py"],
+    ),
+    (
         "T never trained (its passes skipped)",
         "training/density_ratio.py",
         "            for _ in range(passes):",

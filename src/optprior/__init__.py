@@ -8,6 +8,8 @@
 
 from optprior.models import (
     CVAE,
+    HSICCVAE,
+    MMDCVAE,
     VAE,
     BaseModel,
     InvariantCVAE,
@@ -25,6 +27,8 @@ __all__ = [
     "VAE",
     "CVAE",
     "InvariantCVAE",
+    "HSICCVAE",
+    "MMDCVAE",
     "OptimalPriorCVAE",
     "PostHocOptimalPriorCVAE",
     "BaseModel",

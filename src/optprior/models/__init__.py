@@ -4,7 +4,9 @@ from optprior.models.base import BaseModel, ModelFileError, NotFittedError
 from optprior.models.config import ModelConfig
 from optprior.models.methods import (
     CVAE,
+    HSICCVAE,
     METHODS,
+    MMDCVAE,
     PAPER_METHODS,
     VAE,
     InvariantCVAE,
@@ -20,6 +22,8 @@ __all__ = [
     "VAE",
     "CVAE",
     "InvariantCVAE",
+    "HSICCVAE",
+    "MMDCVAE",
     "OptimalPriorCVAE",
     "PostHocOptimalPriorCVAE",
     "METHODS",

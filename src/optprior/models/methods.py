@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
+from typing import ClassVar
 
 from optprior.models.base import BaseModel
 from optprior.module import VAEModule
@@ -20,7 +21,12 @@ from optprior.training import (
 )
 from optprior.training.config import SCHEDULE_SETTINGS
 from optprior.training.mixture import MixturePriorPlan
-from optprior.training.penalties import moyer_information_bound
+from optprior.training.penalties import (
+    Penalty,
+    hsic_penalty,
+    mmd_penalty,
+    moyer_information_bound,
+)
 
 
 class VAE(BaseModel):
@@ -35,7 +41,20 @@ class CVAE(BaseModel):
     conditional = True
 
 
-class InvariantCVAE(BaseModel):
+class PenalisedCVAE(BaseModel):
+    """A CVAE whose loss adds ``invariance_weight`` times ``penalty``, a function of the
+    batch's terms and tasks (``optprior.training.penalties``); weight 0 is the CVAE."""
+
+    conditional = True
+    penalises_task_information = True
+    penalty: ClassVar[Penalty]
+
+    def make_plan(self, module: VAEModule) -> TrainingPlan:
+        weight = self.config.invariance_weight
+        return PenalisedELBOPlan(module, self.training, self.binarizes, self.penalty, weight)
+
+
+class InvariantCVAE(PenalisedCVAE):
     """The earlier fix the paper compares with (Moyer et al. 2018, "Invariant
     Representations without Adversarial Training"): a CVAE whose loss adds
     ``invariance_weight`` times a variational upper bound on I(z; s).
@@ -45,17 +64,21 @@ class InvariantCVAE(BaseModel):
     scored like the CVAE. lambda = 0 is the CVAE.
     """
 
-    conditional = True
-    penalises_task_information = True
+    penalty = staticmethod(moyer_information_bound)
 
-    def make_plan(self, module: VAEModule) -> TrainingPlan:
-        return PenalisedELBOPlan(
-            module,
-            self.training,
-            self.binarizes,
-            moyer_information_bound,
-            self.config.invariance_weight,
-        )
+
+class HSICCVAE(PenalisedCVAE):
+    """A CVAE penalised by ``invariance_weight`` times the HSIC between z and the task
+    (Lopez et al. 2018; ``penalties.hsic_penalty``)."""
+
+    penalty = staticmethod(hsic_penalty)
+
+
+class MMDCVAE(PenalisedCVAE):
+    """A CVAE penalised by ``invariance_weight`` times the MMD between each task's z and
+    the batch's (the VFAE penalty, Louizos et al. 2016; ``penalties.mmd_penalty``)."""
+
+    penalty = staticmethod(mmd_penalty)
 
 
 class OptimalPriorCVAE(BaseModel):
@@ -185,4 +208,6 @@ METHODS: dict[str, type[BaseModel]] = {
     "optimal": OptimalPriorCVAE,
     "posthoc": PostHocOptimalPriorCVAE,
     "invariant": InvariantCVAE,
+    "hsic": HSICCVAE,
+    "mmd": MMDCVAE,
 }

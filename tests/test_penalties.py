@@ -1,0 +1,51 @@
+"""Penalties on the task information of z: zero when the tasks' codes are the same set,
+growing as they move apart; and the penalised estimators fit, save, load and score."""
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+
+from optprior import HSICCVAE, MMDCVAE, BaseModel
+from optprior.module import ObjectiveTerms
+from optprior.training.penalties import hsic_penalty, mmd_penalty
+
+PENALTIES = [hsic_penalty, mmd_penalty]
+
+
+def terms_of(z: torch.Tensor) -> ObjectiveTerms:
+    zeros = torch.zeros(z.shape[0])
+    return ObjectiveTerms(zeros, zeros, z, z, torch.zeros_like(z))
+
+
+@pytest.mark.parametrize("penalty", PENALTIES)
+def test_zero_for_equal_task_codes_and_growing_with_their_distance(penalty):
+    codes = torch.randn(30, 4, generator=torch.Generator().manual_seed(0))
+    s = torch.repeat_interleave(torch.tensor([0, 1]), 30)
+    assert abs(float(penalty(terms_of(torch.cat([codes, codes])), s))) < 1e-6
+    values = [
+        float(penalty(terms_of(torch.cat([codes, codes + shift])), s)) for shift in (0.3, 1.0, 3.0)
+    ]
+    assert 0 < values[0] < values[1] < values[2]
+    one_task = torch.zeros(60, dtype=torch.long)
+    assert abs(float(penalty(terms_of(torch.cat([codes, codes + 3.0])), one_task))) < 1e-6
+
+
+@pytest.mark.parametrize("penalty", PENALTIES)
+def test_the_penalty_sends_a_gradient_to_the_codes(penalty):
+    z = torch.randn(40, 3, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    s = torch.arange(40) % 2
+    penalty(terms_of(z), s).backward()
+    assert float(z.grad.abs().max()) > 0
+
+
+@pytest.mark.parametrize("method", [HSICCVAE, MMDCVAE])
+def test_penalised_models_fit_save_load_and_score(method, two_tasks, tmp_path):
+    x, s = two_tasks
+    model = method(**FAST, invariance_weight=5.0).fit(x, s)
+    assert all(r["train_penalty"] >= -1e-6 for r in model.history_.epochs)
+    model.save(tmp_path / "m.pt")
+    loaded = BaseModel.load(tmp_path / "m.pt")
+    assert type(loaded) is method
+    np.testing.assert_array_equal(loaded.score_samples(x, s, 5), model.score_samples(x, s, 5))
+    assert method.reads_setting("invariance_weight")
