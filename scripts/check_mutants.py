@@ -92,7 +92,7 @@ MUTANTS = [
     ),
     (
         "the HSIC penalty blind to the task",
-        "training/penalties.py",
+        "evaluation/invariance.py",
         "same_task = (s[:, None] == s[None, :]).to(gram.dtype)",
         "same_task = torch.ones_like(gram)",
         ["test_penalties.py"],

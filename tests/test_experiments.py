@@ -390,6 +390,10 @@ def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     assert 0.0 <= optimal["discriminator_accuracy"] <= 1.0
     assert math.isfinite(optimal["calibration_error_mean"]) and optimal["calibration_error_std"] > 0
     assert "The discriminator T against the exact mixture" in (tmp_path / "results.md").read_text()
+    assert 0.0 <= optimal["task_probe_mlp"] <= 1.0
+    for metric in ("task_mmd", "task_hsic"):
+        assert math.isfinite(optimal[metric]) and 0 < optimal[f"{metric}_p"] <= 1
+    assert "How much z depends on the task" in (tmp_path / "results.md").read_text()
 
     # A second setting run into the same folder joins the tables; it does not replace them.
     (faces,) = configs_for("faces", file_overrides={**TINY, "seeds": 1, "data": {}})

@@ -49,3 +49,31 @@ def test_penalised_models_fit_save_load_and_score(method, two_tasks, tmp_path):
     assert type(loaded) is method
     np.testing.assert_array_equal(loaded.score_samples(x, s, 5), model.score_samples(x, s, 5))
     assert method.reads_setting("invariance_weight")
+
+
+def test_permutation_tests_tell_dependent_codes_from_independent_ones():
+    from optprior.evaluation.invariance import kernel_dependence
+
+    g = torch.Generator().manual_seed(2)
+    s = torch.arange(200) % 2
+    independent = kernel_dependence(torch.randn(200, 3, generator=g), s, permutations=99)
+    shifted = torch.randn(200, 3, generator=g) + 0.8 * s[:, None]
+    dependent = kernel_dependence(shifted, s, permutations=99)
+    for name in ("task_hsic", "task_mmd"):
+        assert independent[f"{name}_p"] > 0.05 and dependent[f"{name}_p"] == 0.01
+        assert dependent[name] > independent[name]
+
+
+def test_the_mlp_probe_reads_what_the_linear_probe_cannot():
+    """Task 0 inside the unit circle, task 1 on a ring around it: no line separates them."""
+    from optprior.evaluation.metrics import task_probe
+
+    rng = np.random.default_rng(0)
+    s = np.arange(400) % 2
+    angle = rng.uniform(0, 2 * np.pi, 400)
+    radius = np.where(s == 0, rng.uniform(0, 1, 400), rng.uniform(2, 3, 400))
+    z = np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1)
+    assert task_probe(z, s)["balanced_accuracy"] < 0.7
+    assert task_probe(z, s, probe="mlp")["balanced_accuracy"] > 0.9
+    with pytest.raises(ValueError, match="unknown probe"):
+        task_probe(z, s, probe="svm")

@@ -7,6 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, log_loss
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -33,8 +34,15 @@ def downstream_accuracy(
     return float((model.predict(z_test) == y_test).mean())
 
 
-def task_probe(z: np.ndarray, s: np.ndarray, folds: int = 5, seed: int = 0) -> dict[str, float]:
-    """How well z reveals the task s: a cross-validated logistic-regression probe.
+PROBES = ("logistic", "mlp")
+
+
+def task_probe(
+    z: np.ndarray, s: np.ndarray, folds: int = 5, seed: int = 0, probe: str = "logistic"
+) -> dict[str, float]:
+    """How well z reveals the task s: a cross-validated probe, ``"logistic"`` regression
+    (linearly readable information) or an ``"mlp"`` (one hidden layer of 64 ReLU units,
+    which also reads task information a linear probe misses).
 
     Returns ``balanced_accuracy`` (tasks weighted equally: 1/K means no linearly readable
     task information, 0.5 for two tasks) and ``information``, the lower bound
@@ -43,11 +51,14 @@ def task_probe(z: np.ndarray, s: np.ndarray, folds: int = 5, seed: int = 0) -> d
     (0 for no information, ln K at most; slightly negative when the probe is miscalibrated).
     """
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    probe = make_pipeline(
-        StandardScaler(),
-        LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed),
-    )
-    probabilities = cross_val_predict(probe, z, s, cv=splitter, method="predict_proba")
+    if probe == "logistic":
+        reader = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+    elif probe == "mlp":
+        reader = MLPClassifier((64,), max_iter=1000, early_stopping=True, random_state=seed)
+    else:
+        raise ValueError(f"unknown probe {probe!r}; choose one of {PROBES}")
+    model = make_pipeline(StandardScaler(), reader)
+    probabilities = cross_val_predict(model, z, s, cv=splitter, method="predict_proba")
     classes = np.unique(s)
     predicted = classes[probabilities.argmax(1)]
     frequencies = np.bincount(np.searchsorted(classes, s)) / len(s)

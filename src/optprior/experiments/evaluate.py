@@ -10,6 +10,7 @@ import torch
 from optprior._random import seeded_torch
 from optprior.data import MultiTaskData, TaskSplit
 from optprior.evaluation.calibration import discriminator_calibration
+from optprior.evaluation.invariance import kernel_dependence
 from optprior.evaluation.metrics import downstream_accuracy, task_probe
 from optprior.experiments.config import EvaluationConfig
 from optprior.models.base import BaseModel
@@ -70,7 +71,9 @@ def evaluate(
     of the labelled training points, scored on the labelled test points; None without
     labels), and, over all tasks of the test split, ``task_probe`` (balanced accuracy of
     predicting s from z), ``task_information`` (a lower bound on I(S;Z) in nats from the
-    same probe's held-out log-loss; both None with one task) and, for the optimal
+    same probe's held-out log-loss; both None with one task), the same from an MLP probe
+    (``_mlp``), ``task_hsic`` and ``task_mmd`` with permutation p-values (``_p``;
+    ``evaluation.invariance``; absent with one task) and, for the optimal
     prior, ``prior_log_normalizer`` (ln Z), ``discriminator_accuracy`` (T telling test
     z ~ q(z|x,s) from N(0, I) draws; 0.5 when q(z) matches N(0, I)) and
     ``calibration_error_mean`` / ``_std`` (T(z) minus the exact log ratio of the training
@@ -146,6 +149,11 @@ def _metrics(
         leakage = task_probe(mu, probe.s, seed=seed)
         metrics["task_probe"] = leakage["balanced_accuracy"]
         metrics["task_information"] = leakage["information"]
+        nonlinear = task_probe(mu, probe.s, seed=seed, probe="mlp")
+        metrics["task_probe_mlp"] = nonlinear["balanced_accuracy"]
+        metrics["task_information_mlp"] = nonlinear["information"]
+        codes, tasks = torch.from_numpy(mu), torch.from_numpy(probe.s)
+        metrics.update(kernel_dependence(codes, tasks, seed=seed))
     else:
         metrics["task_probe"] = metrics["task_information"] = None
     return metrics

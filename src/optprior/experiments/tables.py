@@ -36,6 +36,18 @@ T_DIAGNOSTICS = (
 )
 
 
+#: Columns of the task-dependence measures beyond the headline's probe.
+INVARIANCE = (
+    ("task_probe", "probe (logistic) bal. acc.", 3),
+    ("task_probe_mlp", "probe (MLP) bal. acc.", 3),
+    ("task_information_mlp", "I(S;Z) >= (MLP probe, nats)", 3),
+    ("task_mmd", "MMD^2(z | s, z)", 4),
+    ("task_mmd_p", "its permutation p", 3),
+    ("task_hsic", "HSIC(z, s)", 4),
+    ("task_hsic_p", "its permutation p", 3),
+)
+
+
 def method_position(method: str) -> tuple[int, str]:
     """Sort key of a method: the order of ``METHODS``, unknown methods last by name."""
     order = list(METHODS)
@@ -99,22 +111,34 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
                     cells.append(PUBLISHED[key][setting].get(row["method"], ""))
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
-        diagnosed = [
-            r for r in rows if r["setting"] == setting and "calibration_error_mean_mean" in r
-        ]
-        if diagnosed:
-            out.append(
-                "The discriminator T against the exact mixture of the training posteriors:\n"
-            )
-            out.append("| method | " + " | ".join(title for _, title, _ in T_DIAGNOSTICS) + " |")
-            out.append("|" + "---|" * (len(T_DIAGNOSTICS) + 1))
-            for row in diagnosed:
-                cells = [row["method"], *(_cell(row, k, d) for k, _, d in T_DIAGNOSTICS)]
-                out.append("| " + " | ".join(cells) + " |")
-            out.append("")
+        here = [r for r in rows if r["setting"] == setting]
+        out += _extra_table(
+            [r for r in here if "task_mmd_mean" in r],
+            "How much z depends on the task (test points, tasks balanced):",
+            INVARIANCE,
+        )
+        out += _extra_table(
+            [r for r in here if "calibration_error_mean_mean" in r],
+            "The discriminator T against the exact mixture of the training posteriors:",
+            T_DIAGNOSTICS,
+        )
     if any(setting in PUBLISHED.get(key, {}) for key, _, _ in HEADLINE for setting in settings):
         out.append("Paper numbers marked ≈ are only partly legible in the public transcript.")
     return "\n".join(out) + "\n"
+
+
+def _extra_table(
+    rows: list[dict[str, Any]], caption: str, columns: tuple[tuple[str, str, int], ...]
+) -> list[str]:
+    """Lines of a table of ``columns`` for ``rows`` under ``caption`` (none if no rows)."""
+    if not rows:
+        return []
+    lines = [caption + "\n", "| method | " + " | ".join(t for _, t, _ in columns) + " |"]
+    lines.append("|" + "---|" * (len(columns) + 1))
+    for row in rows:
+        cells = [row["method"], *(_cell(row, key, digits) for key, _, digits in columns)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def csv_table(rows: list[dict[str, Any]]) -> str:
