@@ -213,3 +213,17 @@ def test_ctrl_c_ends_with_one_line_on_how_to_go_on(monkeypatch, capsys):
     assert cli.main(["status", "runs"]) == 130
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Run the same command again" in err
+
+
+def test_a_bug_keeps_its_traceback_while_user_errors_get_one_line(monkeypatch, capsys):
+    from optprior import cli
+
+    def buggy(args):
+        raise TypeError("an internal bug")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "_status", buggy)
+        with pytest.raises(TypeError, match="an internal bug"):
+            cli.main(["status", "runs"])
+    assert cli.main(["status", "no-such-folder"]) == 2
+    assert capsys.readouterr().err.startswith("optprior: error: no folder")

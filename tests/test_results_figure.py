@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optprior.experiments.figures import plt
 from optprior.experiments.reproduce import write_tables
 from optprior.experiments.results_figure import FIGURE_METRICS, paper_value, results_figure
 
@@ -72,7 +71,6 @@ def test_figure_shows_each_finished_seed_joined_across_methods():
     np.testing.assert_allclose(  # vae and cvae are legible in the paper, optimal is not
         sorted(y for line in paper_markers for y in line.get_ydata()), [-163.25, -152.32]
     )
-    plt.close(figure)
 
 
 def test_a_missing_seed_breaks_its_line_and_non_finite_scores_are_counted():
@@ -88,7 +86,6 @@ def test_a_missing_seed_breaks_its_line_and_non_finite_scores_are_counted():
     np.testing.assert_array_equal(lines[0].get_ydata(), [650.0, 660.0, np.nan])
     np.testing.assert_array_equal(lines[1].get_ydata(), [655.0, np.nan, 670.0])
     assert [t.get_text() for t in figure.texts] == ["1 non-finite score(s) not drawn"]
-    plt.close(figure)
 
 
 def test_figure_without_finished_runs_is_refused():
@@ -104,3 +101,15 @@ def test_tables_link_the_figure_once_a_run_has_finished(tmp_path):
     write_tables([_result("faces", "vae", 0, 660.0)], tmp_path)
     assert (tmp_path / "results.png").read_bytes().startswith(b"\x89PNG")
     assert "](results.png)" in (tmp_path / "results.md").read_text()
+
+
+def test_figures_leave_the_users_matplotlib_backend_alone():
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg')\n"
+        "import optprior.experiments.figures, optprior.experiments.results_figure\n"
+        "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

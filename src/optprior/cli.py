@@ -566,9 +566,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    from optprior.models.base import UnknownSettingError
+
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, TypeError) as error:
+    except (ValueError, FileNotFoundError, UnknownSettingError) as error:  # not bugs
         print(f"optprior: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -5,25 +5,22 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from sklearn.manifold import TSNE
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.manifold import TSNE  # noqa: E402
-
-from optprior._io import atomic_write  # noqa: E402
-from optprior.data import MultiTaskData  # noqa: E402
-from optprior.experiments.evaluate import balanced_subset  # noqa: E402
-from optprior.models.base import BaseModel  # noqa: E402
+from optprior._io import atomic_write
+from optprior.data import MultiTaskData
+from optprior.experiments.evaluate import balanced_subset
+from optprior.models.base import BaseModel
 
 
-def save_figure(figure: plt.Figure, path: Path) -> None:
-    """Write ``figure`` as PNG atomically and close it."""
+def save_figure(figure: Figure, path: Path) -> None:
+    """Write ``figure`` as PNG atomically. Figures are made with matplotlib's object API
+    (``Figure``), so no pyplot state or global backend is touched."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
     with atomic_write(path) as (stream, _):
         stream.write(buffer.getvalue())
 
@@ -40,13 +37,14 @@ def _show_grid(axes_row: np.ndarray, images: np.ndarray, label: str) -> None:
     axes_row[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
 
 
-def embedding_figure(model: BaseModel, data: MultiTaskData, seed: int = 0) -> plt.Figure:
+def embedding_figure(model: BaseModel, data: MultiTaskData, seed: int = 0) -> Figure:
     """t-SNE of posterior means of test points, coloured by task and by class."""
     subset = balanced_subset(data.test, 500, seed)
     z = model.transform(subset.X, subset.s)
     perplexity = min(30.0, (len(z) - 1) / 3)  # t-SNE needs fewer neighbours than points
     xy = TSNE(2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(z)
-    figure, axes = plt.subplots(1, 2, figsize=(11, 5))
+    figure = Figure(figsize=(11, 5))
+    axes = figure.subplots(1, 2)
     for k, name in enumerate(data.tasks):
         mask = subset.s == k
         axes[0].scatter(*xy[mask].T, s=6, alpha=0.7, label=name)
@@ -65,9 +63,10 @@ def embedding_figure(model: BaseModel, data: MultiTaskData, seed: int = 0) -> pl
 
 
 @torch.no_grad()
-def reconstruction_figure(model: BaseModel, data: MultiTaskData, n: int = 8) -> plt.Figure:
+def reconstruction_figure(model: BaseModel, data: MultiTaskData, n: int = 8) -> Figure:
     """Per task: test images, their reconstructions (decoder mean at E[z|x,s]) and samples."""
-    figure, axes = plt.subplots(3 * data.n_tasks, n, figsize=(n * 0.9, 3 * data.n_tasks * 0.95))
+    figure = Figure(figsize=(n * 0.9, 3 * data.n_tasks * 0.95))
+    axes = figure.subplots(3 * data.n_tasks, n)
     axes = axes.reshape(3 * data.n_tasks, n)
     module = model._fitted()
     for k, name in enumerate(data.tasks):
@@ -84,9 +83,10 @@ def reconstruction_figure(model: BaseModel, data: MultiTaskData, n: int = 8) -> 
     return figure
 
 
-def curves_figure(epochs: list[dict[str, float]], title: str) -> plt.Figure:
+def curves_figure(epochs: list[dict[str, float]], title: str) -> Figure:
     """Training and validation ELBO per epoch, and the discriminator loss if any."""
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    figure = Figure(figsize=(10, 3.5))
+    axes = figure.subplots(1, 2)
     epoch = [r["epoch"] for r in epochs]
     for key in ("train_elbo", "val_elbo"):
         if key in epochs[0]:

@@ -9,9 +9,10 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from optprior.experiments.figures import plt
 from optprior.experiments.paper import PUBLISHED
 from optprior.experiments.tables import method_position
 
@@ -40,7 +41,7 @@ def paper_value(text: str | None) -> tuple[float, bool] | None:
     return float(mean), not approximate
 
 
-def results_figure(results: list[dict[str, Any]]) -> plt.Figure:
+def results_figure(results: list[dict[str, Any]]) -> Figure:
     """One panel per (metric, setting) of the finished runs in ``results`` (``result.json``
     contents): a dot per seed, the seeds of one setting joined across methods (they share
     the data split), mean ± sample std in black and the paper's mean in red (hollow where
@@ -67,12 +68,8 @@ def results_figure(results: list[dict[str, Any]]) -> plt.Figure:
     settings = sorted({setting for _, setting in scores})
     if not settings:
         raise ValueError("no finished run has a score to draw")
-    figure, axes = plt.subplots(
-        len(metrics),
-        len(settings),
-        figsize=(3.6 * len(settings), 2.8 * len(metrics)),
-        squeeze=False,
-    )
+    figure = Figure(figsize=(3.6 * len(settings), 2.8 * len(metrics)))
+    axes = figure.subplots(len(metrics), len(settings), squeeze=False)
     for row, (key, label) in enumerate(metrics):
         for column, setting in enumerate(settings):
             ax = axes[row, column]
@@ -106,7 +103,7 @@ def results_figure(results: list[dict[str, Any]]) -> plt.Figure:
     return figure
 
 
-def _panel(ax: plt.Axes, key: str, setting: str, by_method: dict[str, dict[int, float]]) -> None:
+def _panel(ax: Axes, key: str, setting: str, by_method: dict[str, dict[int, float]]) -> None:
     methods = sorted(by_method, key=method_position)
     seeds = sorted({seed for values in by_method.values() for seed in values})
     for seed in seeds:  # NaN where a method lacks the seed: the line breaks there

@@ -51,6 +51,10 @@ class ModelFileError(ValueError):
     """A file that is not a readable optprior model."""
 
 
+class UnknownSettingError(TypeError):
+    """A keyword that names no ``ModelConfig`` or ``TrainingConfig`` field."""
+
+
 class NotFittedError(RuntimeError):
     """The estimator was used before ``fit`` or ``load``."""
 
@@ -90,7 +94,7 @@ class BaseModel(BaseEstimator):
         training_keys = {f.name for f in fields(TrainingConfig)}
         unknown = sorted(set(overrides) - model_keys - training_keys)
         if unknown:
-            raise TypeError(
+            raise UnknownSettingError(
                 f"unknown settings {unknown}; valid ones are {sorted(model_keys | training_keys)}"
             )
         self.config = replace(config, **{k: v for k, v in overrides.items() if k in model_keys})
@@ -446,4 +450,4 @@ class BaseModel(BaseEstimator):
         return model
 
 
-__all__ = ["BaseModel", "ModelFileError", "NotFittedError"]
+__all__ = ["BaseModel", "ModelFileError", "NotFittedError", "UnknownSettingError"]
