@@ -303,3 +303,12 @@ def test_fractions_are_checked_by_one_rule():
             fraction(bad, "f")
     with pytest.raises(ValueError, match=r"must lie in \(0, 1\), got 0"):
         fraction(0.0, "f", zero_allowed=False)
+
+
+def test_fitting_on_a_handful_of_points_warns(two_tasks):
+    x, s = two_tasks
+    with pytest.warns(UserWarning, match="fitting on 3 points: too few"):
+        CVAE(**FAST).fit(x[[0, 1, 239]], s[[0, 1, 239]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CVAE(**FAST).fit(x, s)

@@ -113,3 +113,12 @@ def test_figures_leave_the_users_matplotlib_backend_alone():
         "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_calibration_of_t_gets_a_row_where_runs_have_it():
+    results = [_result("usps-mnist", m, 0, -150.0) for m in ("cvae", "optimal")]
+    assert len(results_figure(results).axes) == 2  # likelihood and accuracy rows
+    results[1]["metrics"]["calibration_error_mean"] = -8.5
+    figure = results_figure(results)
+    assert len(figure.axes) == 3
+    assert figure.axes[2].get_ylabel().startswith("T - exact ln q/N")

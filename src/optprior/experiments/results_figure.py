@@ -21,6 +21,7 @@ FIGURE_METRICS = (
     ("test_log_likelihood", "test ln p(x|s) (nats)"),
     ("accuracy_logistic", "accuracy (logistic)"),
     ("task_probe", "task probe (balanced accuracy)"),
+    ("calibration_error_mean", "T - exact ln q/N (nats)"),
 )
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")

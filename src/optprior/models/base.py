@@ -31,6 +31,8 @@ from optprior.training.trainer import Checkpoint, History, Trainer, flush_subnor
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+#: ``fit`` warns below this many training points.
+TOO_FEW_POINTS = 10
 FILE_FORMAT = "optprior-model"
 FILE_VERSION = 1
 _MODEL_CLASSES: dict[str, type[BaseModel]] = {}
@@ -225,6 +227,12 @@ class BaseModel(BaseEstimator):
         once the model is saved.
         """
         x, tasks = self._tensors(X, s, "X", training=True)
+        if x.shape[0] < TOO_FEW_POINTS:
+            warnings.warn(
+                f"fitting on {x.shape[0]} points: too few to learn a representation or to "
+                "choose an epoch; the model will mostly reflect its random start",
+                stacklevel=2,
+            )
         self.tasks_ = sorted(set(tasks.tolist())) if self.conditional else [0]
         if len(self.tasks_) < self.n_tasks_:
             warnings.warn(
