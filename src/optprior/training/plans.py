@@ -3,8 +3,9 @@
 A plan owns a method's optimisers and says what one epoch of training does and how an
 epoch is scored; the generic loop (``trainer.Trainer``) runs any plan with warm-up,
 early stopping, checkpoints and logging. Plans here: the ELBO (VAE, CVAE) and the ELBO
-plus a penalty on task information (``InvariantCVAE``); the optimal prior's in
-``density_ratio``. A new method that trains differently adds a plan, not a trainer branch.
+plus a penalty on task information (the ``PenalisedCVAE`` methods); the optimal prior's
+in ``density_ratio`` (T) and ``mixture`` (the exact mixture). A new method that trains
+differently adds a plan, not a trainer branch.
 """
 
 from __future__ import annotations
