@@ -89,3 +89,16 @@ def content_digest(obj: object) -> str:
 
     feed(obj)
     return digest.hexdigest()
+
+
+def with_digest(payload: dict[str, object]) -> dict[str, object]:
+    """``payload`` with a ``"digest"`` entry: the ``content_digest`` of the rest."""
+    return {**payload, "digest": content_digest(payload)}
+
+
+def intact(payload: dict[str, object]) -> bool:
+    """Whether ``payload`` still matches its ``"digest"`` entry (``with_digest``); True
+    without one (files written before digests existed)."""
+    if "digest" not in payload:
+        return True
+    return content_digest({k: v for k, v in payload.items() if k != "digest"}) == payload["digest"]

@@ -22,8 +22,8 @@ def discriminator_calibration(
     """T's error on fresh z ~ q(z), q the mixture of the posteriors ``mu``, ``logvar``
     (N, D) with weights ln w (N,) (default 1/N each; pass the weights T was trained for):
     the mean and standard deviation over ``n_draws`` draws of
-    T(z) - [ln q(z) - ln N(z; 0, I)] (0 for an exact T), and ln Z = ln E_N[e^T]
-    (0 for an exact T). Nats."""
+    T(z) - [ln q(z) - ln N(z; 0, I)] (0 for an exact T), in nats. ln Z, the other half
+    of T's calibration, is ``OptimalPrior.log_normalizer``."""
     device = prior.device()
     mu, logvar = mu.to(device), logvar.to(device)
     log_weights = torch.zeros(mu.shape[0]) if log_weights is None else log_weights
@@ -38,5 +38,4 @@ def discriminator_calibration(
     return {
         "calibration_error_mean": float(error.mean()),
         "calibration_error_std": float(error.std()),
-        "prior_log_normalizer": prior.log_normalizer(seed=seed),
     }

@@ -15,7 +15,7 @@ from optprior.evaluation.metrics import downstream_accuracy, task_probe
 from optprior.experiments.config import EvaluationConfig
 from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior
-from optprior.priors.mixture import component_log_weights
+from optprior.training.batches import component_log_weights
 
 #: Seed of the fixed binarisation of Bernoulli test data (the same for every run).
 BINARIZATION_SEED = 12345
@@ -144,7 +144,7 @@ def _metrics(
     if prior.has_discriminator:
         metrics["prior_log_normalizer"] = log_z
         metrics["discriminator_accuracy"] = discriminator_accuracy(prior, mu, logvar, seed)
-        metrics.update(_calibration(model, data, seed))
+        metrics.update(_calibration(model, cast(OptimalPrior, prior), data, seed))
     if len(np.unique(probe.s)) > 1:  # with one task there is nothing to leak
         leakage = task_probe(mu, probe.s, seed=seed)
         metrics["task_probe"] = leakage["balanced_accuracy"]
@@ -159,7 +159,9 @@ def _metrics(
     return metrics
 
 
-def _calibration(model: BaseModel, data: MultiTaskData, seed: int) -> dict[str, float]:
+def _calibration(
+    model: BaseModel, prior: OptimalPrior, data: MultiTaskData, seed: int
+) -> dict[str, float]:
     """T against the exact mixture of the training posteriors (one fixed binarisation of
     Bernoulli data), weighted as T was trained (``discriminator_calibration``)."""
     train = data.train
@@ -167,6 +169,4 @@ def _calibration(model: BaseModel, data: MultiTaskData, seed: int) -> dict[str, 
     mu, logvar = (torch.from_numpy(a) for a in model.posterior(x, train.s))
     s = torch.from_numpy(train.s)
     log_weights = component_log_weights(s, model.training.discriminator_task_weights)
-    prior = cast(OptimalPrior, model._fitted().prior)
-    calibration = discriminator_calibration(prior, mu, logvar, log_weights, seed=seed)
-    return {k: v for k, v in calibration.items() if k.startswith("calibration")}
+    return discriminator_calibration(prior, mu, logvar, log_weights, seed=seed)

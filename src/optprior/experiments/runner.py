@@ -291,7 +291,7 @@ def train_and_score(run: Run) -> dict[str, Any]:
         result["best_epoch"] = history.best_epoch
         result["stopped_early"] = history.stopped_early
         # The cap was reached when every allowed epoch ran without early stopping.
-        cap = int(TrainingConfig(**run.training).epochs)
+        cap = run.training["epochs"]
         result["hit_epoch_cap"] = not history.stopped_early and len(history.epochs) >= cap
         if run.evaluation.figures and run.seed == 0:
             from optprior.experiments.figures import run_figures

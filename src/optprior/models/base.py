@@ -14,7 +14,7 @@ import torch
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 
-from optprior._io import atomic_torch_save, content_digest
+from optprior._io import atomic_torch_save, intact, with_digest
 from optprior._random import seeded_torch
 from optprior._settings import in_current_terms
 from optprior._validation import check_data, check_tasks, whole_number
@@ -390,8 +390,7 @@ class BaseModel(BaseEstimator):
                 "prior_epochs": history.prior_epochs,
             },
         }
-        payload["digest"] = content_digest(payload)  # checked by load
-        atomic_torch_save(payload, Path(path))
+        atomic_torch_save(with_digest(payload), Path(path))  # checked by load
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> BaseModel:
@@ -410,8 +409,7 @@ class BaseModel(BaseEstimator):
             ) from None
         if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
             raise ModelFileError(f"{path} is not an optprior model file")
-        stored_digest = payload.pop("digest", None)  # files from before 2026-12-03 have none
-        if stored_digest is not None and content_digest(payload) != stored_digest:
+        if not intact(payload):
             raise ModelFileError(
                 f"{path} is damaged: its contents no longer match the checksum written with "
                 "them; save or copy the model again"

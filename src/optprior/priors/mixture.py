@@ -66,17 +66,6 @@ def gaussian_mixture_log_density(
     return torch.cat(out).reshape(z.shape[:-1])
 
 
-def component_log_weights(s: torch.Tensor, mode: str) -> torch.Tensor:
-    """ln w_n of each training point's posterior in q(z), from its task ``s`` (N,):
-    ``"data"``: 1/N each (the paper's q(z)); ``"balanced"``: 1/(K n_s), so each of the K
-    tasks present weighs 1/K. (N,), summing to 1 in probability."""
-    counts = torch.bincount(s).to(torch.get_default_dtype())
-    if mode == "data":
-        return torch.full(s.shape, -math.log(s.numel()), device=s.device)
-    present = int((counts > 0).sum())
-    return -torch.log(present * counts[s])
-
-
 class MixturePrior(Prior):
     """p(z) = sum_n w_n q(z | x_n, s_n): the aggregated posterior of the training data
     under the encoder, held as buffers (saved with the model) and set by its training plan

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 ENCODE_ROWS = 1000  # at most this many points encoded at once in T's passes (encoding_rows)
@@ -18,6 +20,12 @@ def encoding_rows(batch_size: int) -> int:
     return batch_size * max(1, ENCODE_ROWS // batch_size)
 
 
+def _task_counts(s: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Points per task index (max(s) + 1,) of the tasks ``s`` (N,), and the tasks present."""
+    counts = torch.bincount(s).to(torch.get_default_dtype())
+    return counts, int((counts > 0).sum())
+
+
 def task_weights(s: torch.Tensor, mode: str) -> torch.Tensor | None:
     """Weight per task index (max(s) + 1,) of T's positives, from the tasks ``s`` (N,).
 
@@ -27,8 +35,7 @@ def task_weights(s: torch.Tensor, mode: str) -> torch.Tensor | None:
     """
     if mode == "data":
         return None
-    counts = torch.bincount(s).to(torch.get_default_dtype())
-    present = int((counts > 0).sum())
+    counts, present = _task_counts(s)
     return torch.where(counts > 0, s.numel() / (present * counts.clamp(min=1)), 0.0)
 
 
@@ -36,3 +43,14 @@ def point_weights(s: torch.Tensor, mode: str) -> torch.Tensor | None:
     """``task_weights`` looked up for each point of ``s`` (N,); None for ``"data"``."""
     weights = task_weights(s, mode)
     return None if weights is None else weights[s]
+
+
+def component_log_weights(s: torch.Tensor, mode: str) -> torch.Tensor:
+    """ln w_n of each training point's posterior in q(z), from its task ``s`` (N,), the
+    same mixtures as ``task_weights``: ``"data"``: 1/N each (the paper's q(z));
+    ``"balanced"``: 1/(K n_s), so each of the K tasks present weighs 1/K. (N,), summing to
+    1 in probability."""
+    if mode == "data":
+        return torch.full(s.shape, -math.log(s.numel()), device=s.device)
+    counts, present = _task_counts(s)
+    return -torch.log(present * counts[s])

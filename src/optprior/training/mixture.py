@@ -10,12 +10,8 @@ import torch
 from optprior.module import ObjectiveTerms, VAEModule
 from optprior.nn.encoder import gaussian_log_prob
 from optprior.priors.base import Prior
-from optprior.priors.mixture import (
-    MixturePrior,
-    component_log_densities,
-    component_log_weights,
-)
-from optprior.training.batches import binarize, encoding_rows
+from optprior.priors.mixture import MixturePrior, component_log_densities
+from optprior.training.batches import binarize, component_log_weights, encoding_rows
 from optprior.training.config import TrainingConfig
 from optprior.training.plans import ELBOPlan, Validation
 

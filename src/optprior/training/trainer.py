@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from optprior._io import atomic_torch_save, content_digest
+from optprior._io import atomic_torch_save, intact, with_digest
 from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.plans import TrainingPlan
 
@@ -348,9 +348,8 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "progress": asdict(progress),
         }
-        payload["digest"] = content_digest(payload)  # checked by _restore
         try:
-            atomic_torch_save(payload, checkpoint.path)
+            atomic_torch_save(with_digest(payload), checkpoint.path)  # checked by _restore
         except OSError as error:  # e.g. a full disk: training itself can go on
             warnings.warn(
                 f"could not write the checkpoint {checkpoint.path}: {error}", stacklevel=3
@@ -362,15 +361,11 @@ class Trainer:
         """Load a checkpoint written by ``_save`` into the trainer; return the progress."""
         path = checkpoint.path
         payload = _read_checkpoint(path)
-        if isinstance(payload, dict) and "digest" in payload:  # older checkpoints have none
-            if (
-                content_digest({k: v for k, v in payload.items() if k != "digest"})
-                != payload["digest"]
-            ):
-                raise CheckpointError(
-                    f"the checkpoint {path} is damaged (its contents no longer match the "
-                    "checksum written with them); delete it to start training afresh"
-                )
+        if isinstance(payload, dict) and not intact(payload):
+            raise CheckpointError(
+                f"the checkpoint {path} is damaged (its contents no longer match the "
+                "checksum written with them); delete it to start training afresh"
+            )
         stored = payload.get("identity") if isinstance(payload, dict) else None
         changed = identity_differences(
             stored, identity, checkpoint.reads_setting, checkpoint.model_defaults
