@@ -43,6 +43,10 @@ def fit_interrupted(model, data, path, monkeypatch, at: int = 2) -> None:
             OptimalPriorCVAE,
             {"estimator": "mixture", "mixture_components": 60, "mixture_refresh": 3},
         ),
+        (
+            OptimalPriorCVAE,
+            {"estimator": "mixture", "mixture_components": 60, "mixture_subset": "recent"},
+        ),
         pytest.param(CVAE, {"device": "cuda"}, marks=needs_cuda),
         pytest.param(OptimalPriorCVAE, {"device": "cuda"}, marks=needs_cuda),
     ],

@@ -197,6 +197,15 @@ def test_bad_mixture_settings_are_named(gaussian_tasks):
         ).fit(x, s)
     with pytest.raises(ValueError, match="mixture_refresh must be 1"):
         OptimalPriorCVAE(estimator="mixture", mixture_gradient="components", mixture_refresh=5)
+    with pytest.raises(ValueError, match="mixture_subset must be 'drawn'"):
+        OptimalPriorCVAE(
+            estimator="mixture",
+            mixture_gradient="components",
+            mixture_refresh=1,
+            mixture_subset="recent",
+        )
+    with pytest.raises(ValueError, match="unknown mixture_subset 'latest'"):
+        OptimalPriorCVAE(estimator="mixture", mixture_subset="latest")
     with pytest.raises(ValueError, match="unknown estimator"):
         OptimalPriorCVAE(estimator="kde")
     with pytest.raises(ValueError, match="post-hoc prior is fitted by a discriminator"):
@@ -222,6 +231,36 @@ def test_gradients_reach_the_components_only_when_asked(gaussian_tasks):
         plan._generator, plan._step = torch.Generator().manual_seed(0), 0
         plan.objective(x_t[:10], s_t[:10], torch.arange(10))
         assert plan._subset[0].requires_grad == (gradient == "components")
+
+
+def test_recent_subset_holds_the_latest_batches_own_posteriors(gaussian_tasks):
+    """With ``mixture_subset="recent"`` each step's own posteriors (detached, as the
+    encoder gives them) replace the subset's oldest, so after three batches of 10 the 25
+    components are the last 25 points seen, and each point's prior still leaves it out."""
+    x, s = gaussian_tasks
+    model = OptimalPriorCVAE(
+        estimator="mixture",
+        mixture_components=25,
+        mixture_subset="recent",
+        likelihood="gaussian",
+        **FAST,
+    )
+    plan = model.make_plan(model._build(6, 2))
+    x_t, s_t = torch.from_numpy(x), torch.from_numpy(s)
+    plan.start(x_t, s_t, None)
+    plan._generator, plan._step, plan._batches = torch.Generator().manual_seed(0), 0, 20
+    for first in (0, 10, 20):
+        index = torch.arange(first, first + 10)
+        terms = plan.objective(x_t[index], s_t[index], index)
+    mu, logvar, log_weights, owners = plan._subset
+    assert sorted(owners.tolist()) == list(range(5, 30))
+    assert not mu.requires_grad
+    latest = owners >= 20
+    torch.testing.assert_close(mu[latest], terms.mu.detach()[owners[latest] - 20])
+    torch.testing.assert_close(logvar[latest], terms.logvar.detach()[owners[latest] - 20])
+    torch.testing.assert_close(log_weights, plan.log_weights[owners])
+    prior = LeaveOneOutMixture(mu, logvar, log_weights, owners, index)
+    assert prior.own.sum(1).tolist() == [1] * 10  # each point's own component, once
 
 
 def test_calibration_of_an_exact_t_is_zero_and_shifts_with_it():

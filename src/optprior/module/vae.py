@@ -63,17 +63,22 @@ class VAEModule(nn.Module):
         return self.decoder.mean(z, self._task(s))
 
     def objective_terms(
-        self, x: torch.Tensor, s: torch.Tensor | None, prior: Prior | None = None
+        self,
+        x: torch.Tensor,
+        s: torch.Tensor | None,
+        prior: Prior | None = None,
+        posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> ObjectiveTerms:
         """One-sample terms per point for a batch (shapes in ``ObjectiveTerms``), the KL
         to ``prior`` if given (a training plan's estimate of the module's prior), else to
-        the module's own.
+        the module's own. ``posterior`` (mu, logvar) of ``x``, if given, saves
+        re-running the encoder.
 
         The ELBO is ``reconstruction - kl``. For the optimal prior the KL is
         KL(q(z|x,s) || N(0, I)) in closed form minus T at the drawn z (an unbiased
         estimate of KL(q || N e^T)), so gradients reach the encoder through z inside T.
         """
-        mu, logvar = self.inference(x, s)
+        mu, logvar = posterior if posterior is not None else self.inference(x, s)
         z = self.encoder.rsample(mu, logvar)
         reconstruction = self.decoder.log_prob(x, z, self._task(s))
         kl = (self.prior if prior is None else prior).kl(z, mu, logvar)

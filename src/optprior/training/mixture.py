@@ -63,9 +63,12 @@ class LeaveOneOutMixture(Prior):
 class MixturePriorPlan(ELBOPlan):
     """ELBO steps whose KL is to a ``LeaveOneOutMixture`` of ``mixture_components``
     training posteriors (each point's own left out or, with ``mixture_leave_one_out``
-    false, included at its weight, so the prior is the exact q(z)), drawn and encoded
-    every ``mixture_refresh`` steps (with gradient through them, or through z only:
-    ``mixture_gradient``). Before each epoch is scored,
+    false, included at its weight, so the prior is the exact q(z)). With
+    ``mixture_subset="drawn"`` they are a random subset drawn and encoded every
+    ``mixture_refresh`` steps (with gradient through them, or through z only:
+    ``mixture_gradient``); with ``"recent"``, the latest steps' own posteriors (detached)
+    replace the oldest components of a subset drawn at the epoch's start, so no step
+    encodes more than its batch. Before each epoch is scored,
     the module's ``MixturePrior`` is set to the posteriors of all training points under
     the current encoder (one binarisation of each, for Bernoulli data), so validation, the
     kept epoch and every later score use the exact mixture of that encoder."""
@@ -92,16 +95,35 @@ class MixturePriorPlan(ELBOPlan):
         # Subsets are drawn from the epoch's generator and counted from its first step,
         # so a fit resumed from a checkpoint (written between epochs) draws the same ones.
         self._generator, self._step = generator, 0
+        self._batches = math.ceil(x.shape[0] / self.config.batch_size)
         return super().train_epoch(x, s, epoch, generator)
 
     def objective(self, x: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> ObjectiveTerms:
-        if self._step % self.config.mixture_refresh == 0:  # every step with gradients
-            self._subset = self._encode_subset()
+        recent = self.config.mixture_subset == "recent"
+        if self._step % (self._batches if recent else self.config.mixture_refresh) == 0:
+            self._subset = self._encode_subset()  # every step with gradients
+            self._oldest = 0
         self._step += 1
+        posterior = None
+        if recent:
+            posterior = self.module.inference(x, s)
+            self._replace_oldest(posterior[0].detach(), posterior[1].detach(), index)
         mu, logvar, log_weights, owners = self._subset
         own = None if self.config.mixture_leave_one_out else self.log_weights[index]
         prior = LeaveOneOutMixture(mu, logvar, log_weights, owners, index, own)
-        return self.module.objective_terms(x, s, prior)
+        return self.module.objective_terms(x, s, prior, posterior)
+
+    def _replace_oldest(self, mu: torch.Tensor, logvar: torch.Tensor, index: torch.Tensor) -> None:
+        """Put the batch's posteriors (B, D) of training points ``index`` (B,) in place of
+        the subset's oldest components (the latest C if B > C)."""
+        subset_mu, subset_logvar, log_weights, owners = self._subset
+        size = subset_mu.shape[0]
+        keep = min(index.shape[0], size)
+        rows = (self._oldest + torch.arange(keep, device=index.device)) % size
+        subset_mu[rows], subset_logvar[rows] = mu[-keep:], logvar[-keep:]
+        owners[rows] = index[-keep:]
+        log_weights[rows] = self.log_weights[index[-keep:]]
+        self._oldest = (self._oldest + keep) % size
 
     def _encode_subset(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """A random subset of training posteriors: (mu, logvar, ln w, training index)."""
