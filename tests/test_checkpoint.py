@@ -38,14 +38,15 @@ def fit_interrupted(model, data, path, monkeypatch, at: int = 2) -> None:
                 "discriminator_fraction": 1.0,
             },
         ),
-        (OptimalPriorCVAE, {"estimator": "mixture", "mixture_components": 150}),
+        (OptimalPriorCVAE, {"estimator": "mixture", "mixture_components": 150}),  # recent
         (
             OptimalPriorCVAE,
-            {"estimator": "mixture", "mixture_components": 60, "mixture_refresh": 3},
-        ),
-        (
-            OptimalPriorCVAE,
-            {"estimator": "mixture", "mixture_components": 60, "mixture_subset": "recent"},
+            {
+                "estimator": "mixture",
+                "mixture_components": 60,
+                "mixture_subset": "drawn",
+                "mixture_refresh": 3,
+            },
         ),
         pytest.param(CVAE, {"device": "cuda"}, marks=needs_cuda),
         pytest.param(OptimalPriorCVAE, {"device": "cuda"}, marks=needs_cuda),

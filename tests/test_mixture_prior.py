@@ -221,6 +221,7 @@ def test_gradients_reach_the_components_only_when_asked(gaussian_tasks):
             estimator="mixture",
             mixture_components=50,
             mixture_gradient=gradient,
+            mixture_subset="drawn",
             mixture_refresh=1,
             likelihood="gaussian",
             **FAST,
