@@ -10,20 +10,21 @@ paired difference to the first folder with its standard error.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from optprior.experiments.records import RESULT_FILE, read_result_file
+
 
 def finished(folder: Path) -> dict[int, dict[str, float]]:
     """Metrics of each finished seed under ``folder`` (``seed-<k>/result.json``)."""
     out = {}
-    for path in sorted(folder.glob("seed-*/result.json")):
-        result = json.loads(path.read_text())
-        if result.get("status") == "ok":
-            out[int(result["seed"])] = result["metrics"]
+    for path in sorted(folder.glob(f"seed-*/{RESULT_FILE}")):
+        result = read_result_file(path)
+        if result.ok:
+            out[result.seed] = result.metrics
     return out
 
 

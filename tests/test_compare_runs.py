@@ -10,7 +10,9 @@ from helpers import REPO
 def write_run(folder, seed, value, status="ok"):
     path = folder / f"seed-{seed}" / "result.json"
     path.parent.mkdir(parents=True)
-    result = {"seed": seed, "status": status, "metrics": {"val_log_likelihood": value}}
+    result = {"run": f"usps-mnist/optimal/seed-{seed}", "setting": "usps-mnist"}
+    result.update(method="optimal", seed=seed, status=status)
+    result["metrics"] = {"val_log_likelihood": value}
     path.write_text(json.dumps(result))
 
 

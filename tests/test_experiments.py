@@ -128,7 +128,7 @@ def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
     # Killed after training but before its result: the saved model is scored, not retrained.
     runs[1].folder.joinpath("result.json").unlink()
     result = runner.execute(runs[1])
-    assert result["status"] == "ok" and result.get("resumed_from_model")
+    assert result.status == "ok" and result.resumed_from_model
 
     # Another configuration in the same folder is refused, not mixed in.
     (changed,) = configs_for("usps-mnist", file_overrides={**TINY, "training": {"epochs": 3}})
@@ -156,21 +156,21 @@ def test_run_killed_while_training_goes_on_from_its_checkpoint(digits_root, tmp_
         started = count_epochs(patch)
         result = runner.execute(run)
     assert len(started) == 2  # epochs 2 and 3
-    assert result["status"] == "ok" and result["resumed_from_checkpoint"]
+    assert result.status == "ok" and result.resumed_from_checkpoint
     assert not checkpoint.exists()  # removed once model.pt was written
-    assert result["metrics"] == expected["metrics"]  # the same model, scored the same
+    assert result.metrics == expected.metrics  # the same model, scored the same
     # The training time counts the epochs of both processes; wall_seconds only the last.
     seconds = [float(r["seconds"]) for r in csv.DictReader(open(run.folder / "curves.csv"))]
-    assert len(seconds) == 4 and result["training_seconds"] == pytest.approx(sum(seconds))
+    assert len(seconds) == 4 and result.training_seconds == pytest.approx(sum(seconds))
 
     # A checkpoint that cannot be resumed (say, from an older optprior) is replaced.
     (run.folder / "result.json").unlink()
     (run.folder / "model.pt").unlink()
     checkpoint.write_bytes(b"from another version")
     result = runner.execute(run)
-    assert result["status"] == "ok" and "resumed_from_checkpoint" not in result
-    assert "not a readable training checkpoint" in result["checkpoint_discarded"]
-    assert result["metrics"] == expected["metrics"]
+    assert result.status == "ok" and not result.resumed_from_checkpoint
+    assert "not a readable training checkpoint" in result.checkpoint_discarded
+    assert result.metrics == expected.metrics
 
 
 def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeypatch):
@@ -194,7 +194,7 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
     results = reproduce(
         [config], tmp_path, local_executor(1), digits_root, progress=False, rescore=True
     )
-    assert all(r["status"] == "ok" for r in results)
+    assert all(r.status == "ok" for r in results)
     new = json.loads(path.read_text())
     assert new["metrics"]["test_log_likelihood"] < 0  # recomputed, Bernoulli data
     assert math.isfinite(new["metrics"]["val_log_likelihood"])
@@ -290,17 +290,17 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     cvae_run, posthoc_run = plan(
         replace(config, methods=["cvae", "posthoc"]), tmp_path, data_root=digits_root
     )
-    assert runner.execute(cvae_run)["status"] == "ok"
+    assert runner.execute(cvae_run).status == "ok"
 
     def no_training(self, *args, **kwargs):
         raise AssertionError("the CVAE stage must come from the cvae run")
 
     monkeypatch.setattr(CVAE, "fit", no_training)
     result = runner.execute(posthoc_run)
-    assert result["status"] == "ok", result.get("traceback")
-    assert result["cvae_reused"] == cvae_run.name
+    assert result.status == "ok", result.traceback
+    assert result.cvae_reused == cvae_run.name
     assert (posthoc_run.folder / "prior_curves.csv").is_file()
-    assert "prior_log_normalizer" in result["metrics"]
+    assert "prior_log_normalizer" in result.metrics
     cvae, posthoc = cvae_run.load_model(), posthoc_run.load_model()
     encoders = (cvae.module_.encoder.parameters(), posthoc.module_.encoder.parameters())
     for old, new in zip(*encoders, strict=True):
@@ -319,10 +319,10 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
         evaluation=scoring,
     )
     result = runner.execute(ablation)
-    assert result["cvae_reused"] == cvae_run.name
+    assert result.cvae_reused == cvae_run.name
     fitted = ablation.load_model()
     assert fitted.training.discriminator_task_weights == "balanced"  # T's own settings
-    assert result["training_seconds"] == pytest.approx(
+    assert result.training_seconds == pytest.approx(
         sum(r["seconds"] for r in fitted.history_.prior_epochs)
     )
 
@@ -333,7 +333,7 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     assert runner.reusable_cvae(other) is None
     alone = replace(posthoc_run, out=str(tmp_path / "alone"))
     result = runner.execute(alone)
-    assert result["status"] == "ok" and "cvae_reused" not in result
+    assert result.status == "ok" and result.cvae_reused is None
 
 
 def test_failed_run_is_recorded_and_shown_as_missing(digits_root, tmp_path, monkeypatch):
@@ -350,7 +350,7 @@ def test_failed_run_is_recorded_and_shown_as_missing(digits_root, tmp_path, monk
     )
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     results = reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
-    status = {r["method"]: r["status"] for r in results}
+    status = {r.method: r.status for r in results}
     assert status == {"cvae": "failed", "optimal": "ok"}
     failed = json.loads((tmp_path / "usps-mnist/cvae/seed-0/result.json").read_text())
     assert "nan at epoch 0" in failed["error"]
@@ -362,7 +362,7 @@ def test_failed_run_is_recorded_and_shown_as_missing(digits_root, tmp_path, monk
     monkeypatch.setattr(BaseModel, "fit", original)
     stamp = (tmp_path / "usps-mnist/optimal/seed-0/result.json").stat().st_mtime_ns
     results = reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
-    assert {r["method"]: r["status"] for r in results} == {"cvae": "ok", "optimal": "ok"}
+    assert {r.method: r.status for r in results} == {"cvae": "ok", "optimal": "ok"}
     assert (tmp_path / "usps-mnist/optimal/seed-0/result.json").stat().st_mtime_ns == stamp
 
 
@@ -374,15 +374,16 @@ def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     with open(tmp_path / "results.csv") as stream:
         rows = {row["method"]: row for row in csv.DictReader(stream)}
     for method in ("cvae", "optimal"):
-        mine = [r["metrics"] for r in results if r["method"] == method]
+        mine = [r.metrics for r in results if r.method == method]
         for key in ("test_log_likelihood", "accuracy_logistic", "task_probe", "task_information"):
             values = np.array([m[key] for m in mine])
             assert math.isclose(float(rows[method][f"{key}_mean"]), values.mean(), rel_tol=1e-9)
             assert math.isclose(float(rows[method][f"{key}_std"]), values.std(ddof=1), rel_tol=1e-9)
     result = results[0]
-    assert {"config", "versions", "seed", "wall_seconds", "epochs_run", "metrics"} <= set(result)
-    assert result["versions"]["torch"]
-    optimal = next(r for r in results if r["method"] == "optimal")["metrics"]
+    written = set(result.to_dict())
+    assert {"config", "versions", "seed", "wall_seconds", "epochs_run", "metrics"} <= written
+    assert result.versions["torch"]
+    optimal = next(r for r in results if r.method == "optimal").metrics
     assert math.isclose(
         optimal["test_log_likelihood_normalized"],
         optimal["test_log_likelihood"] - optimal["prior_log_normalizer"],
@@ -439,8 +440,8 @@ def test_worker_processes_run_the_sweep_and_report_by_run(digits_root, tmp_path,
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     runs = plan(config, tmp_path, data_root=digits_root)
     results = run_sweep(runs, local_executor(2, progress=True))
-    assert sorted(r["method"] for r in results) == ["cvae", "optimal"]
-    assert all(r["status"] == "ok" for r in results)
+    assert sorted(r.method for r in results) == ["cvae", "optimal"]
+    assert all(r.status == "ok" for r in results)
     lines = capsys.readouterr().err.splitlines()
     for method in ("cvae", "optimal"):
         mine = [line for line in lines if f" usps-mnist/{method}/seed-0: " in line]
@@ -509,7 +510,7 @@ def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     (run, _) = plan(config, tmp_path, data_root=digits_root)
     try:
-        assert runner._execute_reporting(run, logging.INFO)["status"] == "ok"
+        assert runner._execute_reporting(run, logging.INFO).status == "ok"
         again = runner._execute_reporting(replace(run, rescore=True), logging.INFO)
     finally:  # this process is no Ray worker
         package = logging.getLogger("optprior")
@@ -517,7 +518,7 @@ def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
             package.removeHandler(runner._worker_handlers.pop())
         package.setLevel(logging.NOTSET)
         package.propagate = True
-    assert again["status"] == "ok" and "rescored" in again
+    assert again.status == "ok" and again.rescored is not None
     lines = capsys.readouterr().err.splitlines()
     assert sum(line.endswith("usps-mnist/cvae/seed-0: scoring") for line in lines) == 1
     rescoring = [line for line in lines if "scoring again from model.pt" in line]
@@ -533,8 +534,8 @@ def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
         results = run_sweep(plan(config, tmp_path, data_root=digits_root), executor)
     finally:
         ray.shutdown()
-    assert sorted(r["method"] for r in results) == ["cvae", "optimal"]
-    assert all(r["status"] == "ok" for r in results)
+    assert sorted(r.method for r in results) == ["cvae", "optimal"]
+    assert all(r.status == "ok" for r in results)
 
 
 @pytest.mark.parametrize(

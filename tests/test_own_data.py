@@ -230,7 +230,9 @@ def test_status_lists_finished_training_interrupted_and_failed_runs(
     )
     failed = out / "mine/vae/seed-1"
     failed.mkdir()
-    (failed / "result.json").write_text('{"status": "failed", "error": "ValueError: bad\\nmore"}')
+    failed_result = {"run": "mine/vae/seed-1", "setting": "mine", "method": "vae", "seed": 1}
+    failed_result.update(status="failed", error="ValueError: bad\nmore")
+    (failed / "result.json").write_text(json.dumps(failed_result))
 
     def table() -> dict[str, str]:
         assert main(["status", str(out)]) == 0

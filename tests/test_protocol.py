@@ -121,14 +121,16 @@ def test_validation_tasks_monitor_only_those_points(two_tasks):
 
 
 def test_stopping_is_recorded_against_the_cap():
-    from optprior.experiments.tables import hit_epoch_cap, runs_table
+    from optprior.experiments.records import RunResult
+    from optprior.experiments.tables import runs_table
 
-    base = {"setting": "faces", "method": "cvae", "status": "ok", "config": {}}
+    base = {"setting": "faces", "method": "cvae", "seed": 0, "status": "ok", "config": {}}
     capped = {**base, "run": "a", "epochs_run": 300, "best_epoch": 299, "hit_epoch_cap": True}
     stopped = {**base, "run": "b", "epochs_run": 120, "best_epoch": 90, "hit_epoch_cap": False}
     old = {**base, "run": "c", "epochs_run": 300, "config": {"training": {"epochs": 300}}}
-    assert [hit_epoch_cap(r) for r in (capped, stopped, old)] == [True, False, True]
-    table = runs_table([capped, stopped, old])
+    results = [RunResult.from_dict(r) for r in (capped, stopped, old)]
+    assert [r.capped for r in results] == [True, False, True]
+    table = runs_table(results)
     assert "| 300 (299), cap |" in table and "| 120 (90) |" in table
     assert "2 of 3 trained runs reached the epoch cap" in table
 

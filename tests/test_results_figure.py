@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from optprior.experiments.records import RunResult
 from optprior.experiments.reproduce import write_tables
 from optprior.experiments.results_figure import FIGURE_METRICS, paper_value, results_figure
 
@@ -28,18 +29,14 @@ def test_paper_value_reads_only_legible_means(text, expected):
 
 
 def _result(setting, method, seed, likelihood, status="ok"):
-    return {
-        "run": f"{setting}/{method}/seed-{seed}",
-        "setting": setting,
-        "method": method,
-        "seed": seed,
-        "status": status,
-        "metrics": {
-            "test_log_likelihood": likelihood,
-            "accuracy_logistic": 0.5 + seed / 10,
-            "task_probe": None,  # not scored: no task-probe row
-        },
+    metrics = {
+        "test_log_likelihood": likelihood,
+        "accuracy_logistic": 0.5 + seed / 10,
+        "task_probe": None,  # not scored: no task-probe row
     }
+    return RunResult(
+        f"{setting}/{method}/seed-{seed}", setting, method, seed, status, metrics=metrics
+    )
 
 
 def _seed_lines(ax):
@@ -118,7 +115,7 @@ def test_figures_leave_the_users_matplotlib_backend_alone():
 def test_calibration_of_t_gets_a_row_where_runs_have_it():
     results = [_result("usps-mnist", m, 0, -150.0) for m in ("cvae", "optimal")]
     assert len(results_figure(results).axes) == 2  # likelihood and accuracy rows
-    results[1]["metrics"]["calibration_error_mean"] = -8.5
+    results[1].metrics["calibration_error_mean"] = -8.5
     figure = results_figure(results)
     assert len(figure.axes) == 3
     assert figure.axes[2].get_ylabel().startswith("T - exact ln q/N")

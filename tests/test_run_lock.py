@@ -58,7 +58,7 @@ def test_run_held_by_a_live_process_is_left_to_it(run, monkeypatch, live_pid):
     write_lock(run.folder, socket.gethostname(), live_pid)
     started = count_epochs(monkeypatch)
     result = runner.execute(run)
-    assert result["status"] == "running" and str(live_pid) in result["error"]
+    assert result.status == "running" and str(live_pid) in result.error
     assert started == [] and (run.folder / "lock").is_file()
     assert not (run.folder / "result.json").exists()
 
@@ -66,13 +66,13 @@ def test_run_held_by_a_live_process_is_left_to_it(run, monkeypatch, live_pid):
 def test_lock_of_another_host_is_respected(run, monkeypatch):
     write_lock(run.folder, "some-other-host", dead_pid())
     started = count_epochs(monkeypatch)
-    assert runner.execute(run)["status"] == "running" and started == []
+    assert runner.execute(run).status == "running" and started == []
 
 
 def test_stale_lock_of_a_dead_process_is_taken_over_and_released(run, monkeypatch):
     write_lock(run.folder, socket.gethostname(), dead_pid())
     started = count_epochs(monkeypatch)
-    assert runner.execute(run)["status"] == "ok" and len(started) == 2
+    assert runner.execute(run).status == "ok" and len(started) == 2
     assert not (run.folder / "lock").exists()
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from optprior.models.methods import METHODS, PAPER_METHODS
 
 if TYPE_CHECKING:
+    from optprior.experiments.records import RunResult
     from optprior.experiments.runner import Executor
 
 
@@ -158,10 +159,10 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(results: list[dict[str, Any]], out: Path) -> int:
+def _report(results: list[RunResult], out: Path) -> int:
     """Print ``out``'s results.md and a count of this sweep's runs; exit status 1 if any
     failed."""
-    counts = Counter(r["status"] for r in results)
+    counts = Counter(r.status for r in results)
     print((out / "results.md").read_text())
     running = f", {counts['running']} being trained by other processes" if counts["running"] else ""
     print(f"{counts['ok']} runs ok, {counts['failed']} failed{running}; tables in {out}")

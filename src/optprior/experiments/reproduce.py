@@ -14,6 +14,7 @@ from optprior._io import write_text_atomic
 from optprior.data import SETTINGS, load_setting
 from optprior.experiments.config import ExperimentConfig, quick_overrides, resolve
 from optprior.experiments.figures import save_figure
+from optprior.experiments.records import RESULT_FILE, RunResult, read_result_file
 from optprior.experiments.results_figure import results_figure
 from optprior.experiments.runner import Executor, Run, plan, run_sweep
 from optprior.experiments.status import record_plan
@@ -57,7 +58,7 @@ def reproduce(
     jobs: int = 1,
     rescore: bool = False,
     cvae_runs: Path | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RunResult]:
     """Run every unfinished run of ``configs`` and write ``results.md`` / ``results.csv``.
 
     ``rescore``: also score the finished runs again from their saved models.
@@ -87,9 +88,7 @@ def check_data(configs: list[ExperimentConfig], data_root: str | None) -> None:
             checked.add(key)
 
 
-def sweep(
-    runs: list[Run], out: Path, executor: Executor, progress: bool = True
-) -> list[dict[str, Any]]:
+def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True) -> list[RunResult]:
     """Run every unfinished run of ``runs`` (all written under ``out``), then write the
     tables of every run in ``out``; returns this sweep's results."""
     try:
@@ -101,13 +100,13 @@ def sweep(
         )
     bar = tqdm(total=len(runs), desc="runs", unit="run", disable=not progress)
 
-    def on_result(result: dict[str, Any]) -> None:
+    def on_result(result: RunResult) -> None:
         bar.update()
-        bar.set_postfix_str(f"{result['run']}: {result['status']}")
-        if result["status"] == "running":
-            tqdm.write(f"run {result['run']} skipped: {result['error']}")
-        elif result["status"] != "ok":
-            tqdm.write(f"run {result['run']} failed: {result['error']}")
+        bar.set_postfix_str(f"{result.run}: {result.status}")
+        if result.status == "running":
+            tqdm.write(f"run {result.run} skipped: {result.error}")
+        elif not result.ok:
+            tqdm.write(f"run {result.run} failed: {result.error}")
 
     results = run_sweep(runs, executor, on_result)
     bar.update(len(runs) - bar.n)
@@ -116,19 +115,19 @@ def sweep(
     return results
 
 
-def collect(out: Path) -> list[dict[str, Any]]:
-    """Every ``result.json`` under ``out``."""
-    return [json.loads(p.read_text()) for p in sorted(out.glob("*/*/seed-*/result.json"))]
+def collect(out: Path) -> list[RunResult]:
+    """Every run's result under ``out`` (``<setting>/<method>/seed-<k>/result.json``)."""
+    return [read_result_file(p) for p in sorted(out.glob(f"*/*/seed-*/{RESULT_FILE}"))]
 
 
-def write_tables(results: list[dict[str, Any]], out: Path) -> None:
+def write_tables(results: list[RunResult], out: Path) -> None:
     """``results.md`` (summary table, one row per run, figure links), ``results.csv`` and,
     once a run has finished, ``results.png`` (``results_figure``) under ``out``."""
     rows = summarize(results)
     figures = []
-    for result in sorted(results, key=lambda r: r["run"]):
-        for name in result.get("figures", []):
-            figures.append(f"- {result['run']}: [{name}]({result['run']}/{name})")
+    for result in sorted(results, key=lambda r: r.run):
+        for name in result.figures:
+            figures.append(f"- {result.run}: [{name}]({result.run}/{name})")
     write_text_atomic(out / "results.csv", csv_table(rows))
     text = "# Results\n\n" + markdown_table(rows)
     try:

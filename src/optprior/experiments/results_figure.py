@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -14,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from optprior.experiments.paper import PUBLISHED
+from optprior.experiments.records import RunResult
 from optprior.experiments.tables import method_position
 
 #: Rows of the figure: (metric key, axis label).
@@ -42,29 +42,29 @@ def paper_value(text: str | None) -> tuple[float, bool] | None:
     return float(mean), not approximate
 
 
-def results_figure(results: list[dict[str, Any]]) -> Figure:
-    """One panel per (metric, setting) of the finished runs in ``results`` (``result.json``
-    contents): a dot per seed, the seeds of one setting joined across methods (they share
-    the data split), mean ± sample std in black and the paper's mean in red (hollow where
-    the paper's digits are only partly legible). Failed runs are left out, and so are
-    non-finite scores, which the figure counts in a note. Raises ``ValueError`` when no
-    finished run has a score to draw.
+def results_figure(results: list[RunResult]) -> Figure:
+    """One panel per (metric, setting) of the finished runs in ``results``: a dot per
+    seed, the seeds of one setting joined across methods (they share the data split), mean
+    ± sample std in black and the paper's mean in red (hollow where the paper's digits
+    are only partly legible). Failed runs are left out, and so are non-finite scores,
+    which the figure counts in a note. Raises ``ValueError`` when no finished run has a
+    score to draw.
     """
     scores: dict[tuple[str, str], dict[str, dict[int, float]]] = defaultdict(
         lambda: defaultdict(dict)
     )
     not_finite = 0
     for result in results:
-        if result.get("status") != "ok":
+        if not result.ok:
             continue
         for key, _ in FIGURE_METRICS:
-            value = (result.get("metrics") or {}).get(key)
+            value = result.metric(key)
             if value is None:
                 continue
             if not math.isfinite(value):
                 not_finite += 1
                 continue
-            scores[(key, result["setting"])][result["method"]][result["seed"]] = value
+            scores[(key, result.setting)][result.method][result.seed] = value
     metrics = [(k, label) for k, label in FIGURE_METRICS if any(m == k for m, _ in scores)]
     settings = sorted({setting for _, setting in scores})
     if not settings:

@@ -42,6 +42,12 @@ from optprior.data.user import own_data_options, own_data_setting
 from optprior.experiments.config import EvaluationConfig, ExperimentConfig
 from optprior.experiments.evaluate import binarized, evaluate
 from optprior.experiments.lock import run_lock
+from optprior.experiments.records import (
+    RESULT_FILE,
+    RunResult,
+    read_result_file,
+    write_result_file,
+)
 from optprior.models.base import BaseModel, is_discriminator_setting
 from optprior.models.config import ModelConfig
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
@@ -93,6 +99,10 @@ class Run:
     def load_model(self) -> BaseModel:
         """The model this run saved (``model.pt``), on the run's device."""
         return BaseModel.load(self.folder / "model.pt", device=self.training.get("device"))
+
+    def result(self, status: str, **fields: Any) -> RunResult:
+        """A ``RunResult`` of this run with ``status`` and ``fields``."""
+        return RunResult(self.name, self.setting, self.method, self.seed, status, **fields)
 
     def resolved(self) -> dict[str, Any]:
         """Everything that determines the result (not where it is written)."""
@@ -171,25 +181,25 @@ def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     return not config_differences(stored, current)
 
 
-def read_result(run: Run) -> dict[str, Any] | None:
+def read_result(run: Run) -> RunResult | None:
     """The successful result of ``run``, or None (not run, or failed: it is run again).
 
     Raises ``ConfigMismatchError`` if the folder holds a run of another configuration.
     """
-    path = run.folder / "result.json"
+    path = run.folder / RESULT_FILE
     if not path.is_file():
         return None
-    result = json.loads(path.read_text())
-    changed = config_differences(result.get("config", {}), run.resolved())
+    result = read_result_file(path)
+    changed = config_differences(result.config, run.resolved())
     if changed:
         raise ConfigMismatchError(
             f"{path} was made with a different configuration ({'; '.join(changed)}); "
             "use another --out folder"
         )
-    return result if result.get("status") == "ok" else None
+    return result if result.ok else None
 
 
-def execute(run: Run) -> dict[str, Any]:
+def execute(run: Run) -> RunResult:
     """Train and score ``run`` unless finished; returns its result (status ``ok`` or
     ``failed``, or ``running`` when another process holds the run's lock).
 
@@ -206,18 +216,14 @@ def execute(run: Run) -> dict[str, Any]:
             return finished
         with run_lock(run.folder) as owner:
             if owner is not None:
-                return {
-                    "run": run.name,
-                    "status": "running",
-                    "error": f"being trained by {owner}",
-                }
+                return run.result("running", error=f"being trained by {owner}")
             finished = read_result(run)  # by the process that held the lock until now
             return finished if finished is not None else train_and_score(run)
     finally:
         _CURRENT_RUN.reset(token)
 
 
-def train_and_score(run: Run) -> dict[str, Any]:
+def train_and_score(run: Run) -> RunResult:
     """Train ``run`` (from its checkpoint or ``model.pt`` where they exist), score it and
     write its files; the caller holds the run's lock."""
     folder = run.folder
@@ -231,20 +237,13 @@ def train_and_score(run: Run) -> dict[str, Any]:
     if not resumable:
         checkpoint.unlink(missing_ok=True)
     start = time.perf_counter()
-    result: dict[str, Any] = {
-        "run": run.name,
-        "setting": run.setting,
-        "method": run.method,
-        "seed": run.seed,
-        "config": run.resolved(),
-        "versions": versions(),
-    }
+    result = run.result("failed", config=run.resolved(), versions=versions())
     try:
         data = run.load_data()
         model_path = folder / "model.pt"
         if resumable and model_path.is_file():
             model = run.load_model()
-            result["resumed_from_model"] = True
+            result.resumed_from_model = True
         else:
             x_val = None  # without a validation split, epochs are chosen on the training ELBO
             if len(data.val.X):
@@ -260,7 +259,7 @@ def train_and_score(run: Run) -> dict[str, Any]:
                     progress=run.progress,
                     **discriminator_settings(run),
                 )
-                result["cvae_reused"] = cvae_run.name
+                result.cvae_reused = cvae_run.name
             else:
                 training = {**run.training, "seed": run.seed, "progress": run.progress}
                 model = METHODS[run.method](ModelConfig(**run.model), TrainingConfig(**training))
@@ -268,12 +267,11 @@ def train_and_score(run: Run) -> dict[str, Any]:
                 try:
                     model.fit(data.train.X, data.train.s, x_val, data.val.s, checkpoint)
                 except CheckpointError as error:  # e.g. written by an older optprior
-                    result["checkpoint_discarded"] = str(error)
+                    result.checkpoint_discarded = str(error)
                     checkpoint.unlink()
                     resumed = False
                     model.fit(data.train.X, data.train.s, x_val, data.val.s, checkpoint)
-                if resumed:
-                    result["resumed_from_checkpoint"] = True
+                result.resumed_from_checkpoint = resumed
             model.save(model_path)
             checkpoint.unlink(missing_ok=True)
         history = model._fitted_history()
@@ -281,29 +279,28 @@ def train_and_score(run: Run) -> dict[str, Any]:
         if history.prior_epochs:  # the post-hoc prior's own fit
             write_text_atomic(folder / "prior_curves.csv", curves_csv(history.prior_epochs))
         logger.info("scoring")
-        result["metrics"] = evaluate(model, data, run.evaluation, run.seed)
-        result["epochs_run"] = len(history.epochs)
+        result.metrics = evaluate(model, data, run.evaluation, run.seed)
+        result.epochs_run = len(history.epochs)
         # Unlike wall_seconds, this counts the epochs trained before a resume too; a
         # reused CVAE's epochs are that run's.
-        epochs = [] if "cvae_reused" in result else history.epochs
+        epochs = [] if result.cvae_reused else history.epochs
         epochs = [*epochs, *history.prior_epochs]
-        result["training_seconds"] = sum(record.get("seconds", 0.0) for record in epochs)
-        result["best_epoch"] = history.best_epoch
-        result["stopped_early"] = history.stopped_early
+        result.training_seconds = sum(record.get("seconds", 0.0) for record in epochs)
+        result.best_epoch = history.best_epoch
+        result.stopped_early = history.stopped_early
         # The cap was reached when every allowed epoch ran without early stopping.
         cap = run.training["epochs"]
-        result["hit_epoch_cap"] = not history.stopped_early and len(history.epochs) >= cap
+        result.hit_epoch_cap = not history.stopped_early and len(history.epochs) >= cap
         if run.evaluation.figures and run.seed == 0:
             from optprior.experiments.figures import run_figures
 
-            result["figures"] = run_figures(model, data, folder)
-        result["status"] = "ok"
+            result.figures = run_figures(model, data, folder)
+        result.status = "ok"
     except Exception as error:  # a failed run is recorded and the sweep goes on
-        result["status"] = "failed"
-        result["error"] = f"{type(error).__name__}: {error}"
-        result["traceback"] = traceback.format_exc()
-    result["wall_seconds"] = time.perf_counter() - start
-    write_text_atomic(folder / "result.json", json.dumps(result, indent=2))
+        result.error = f"{type(error).__name__}: {error}"
+        result.traceback = traceback.format_exc()
+    result.wall_seconds = time.perf_counter() - start
+    write_result_file(folder, result)
     return result
 
 
@@ -360,17 +357,16 @@ def reusable_cvae(run: Run) -> Run | None:
     if run.method != "posthoc":
         return None
     cvae_run = replace(run, method="cvae", out=run.cvae_runs or run.out)
-    path = cvae_run.folder / "result.json"
+    path = cvae_run.folder / RESULT_FILE
     if not (path.is_file() and (cvae_run.folder / "model.pt").is_file()):
         return None
-    stored = json.loads(path.read_text())
-    ok = stored.get("status") == "ok"
-    if ok and same_config(cvae_stage(stored.get("config", {})), cvae_stage(run.resolved())):
+    stored = read_result_file(path)
+    if stored.ok and same_config(cvae_stage(stored.config), cvae_stage(run.resolved())):
         return cvae_run
     return None
 
 
-def rescore(run: Run, finished: dict[str, Any]) -> dict[str, Any]:
+def rescore(run: Run, finished: RunResult) -> RunResult:
     """``finished`` with its metrics recomputed by the current code from ``model.pt``.
 
     The result file is replaced only on success; a failure is returned, not written.
@@ -380,10 +376,10 @@ def rescore(run: Run, finished: dict[str, Any]) -> dict[str, Any]:
     try:
         metrics = evaluate(run.load_model(), run.load_data(), run.evaluation, run.seed)
     except Exception as error:
-        return {"run": run.name, "status": "failed", "error": f"{type(error).__name__}: {error}"}
-    result = {**finished, "config": run.resolved(), "metrics": metrics}
-    result["rescored"] = {"versions": versions(), "seconds": time.perf_counter() - start}
-    write_text_atomic(run.folder / "result.json", json.dumps(result, indent=2))
+        return run.result("failed", error=f"{type(error).__name__}: {error}")
+    rescored = {"versions": versions(), "seconds": time.perf_counter() - start}
+    result = replace(finished, config=run.resolved(), metrics=metrics, rescored=rescored)
+    write_result_file(run.folder, result)
     return result
 
 
@@ -397,7 +393,7 @@ def curves_csv(epochs: list[dict[str, float]]) -> str:
     return buffer.getvalue()
 
 
-Executor = Callable[[list[Run], Callable[[dict[str, Any]], None]], None]
+Executor = Callable[[list[Run], Callable[[RunResult], None]], None]
 
 
 class _RunName(logging.Filter):
@@ -434,7 +430,7 @@ def _send_logs_to(queue: Any, level: int) -> None:
     _report_to(logging.handlers.QueueHandler(queue), level)
 
 
-def _execute_reporting(run: Run, level: int) -> dict[str, Any]:
+def _execute_reporting(run: Run, level: int) -> RunResult:
     """``execute`` in a Ray worker, its records from ``level`` up on the worker's stderr
     (which Ray shows the driver)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -470,7 +466,7 @@ def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
     scoring, in place of the progress bars a single process draws.
     """
 
-    def run_all(runs: list[Run], done: Callable[[dict[str, Any]], None]) -> None:
+    def run_all(runs: list[Run], done: Callable[[RunResult], None]) -> None:
         if jobs == 1:
             for run in runs:
                 done(execute(run))
@@ -520,7 +516,7 @@ def ray_executor(address: str | None = None, progress: bool = False) -> Executor
     except ImportError:
         raise ValueError("the Ray executor needs Ray: pip install 'optprior[ray]'") from None
 
-    def run_all(runs: list[Run], done: Callable[[dict[str, Any]], None]) -> None:
+    def run_all(runs: list[Run], done: Callable[[RunResult], None]) -> None:
         if not ray.is_initialized():
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=progress)
         gpus = 1 if str(runs[0].training.get("device", "cpu")).startswith("cuda") else 0
@@ -537,8 +533,8 @@ def ray_executor(address: str | None = None, progress: bool = False) -> Executor
 def run_sweep(
     runs: Iterable[Run],
     executor: Executor,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
+    on_result: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
     """Execute the unfinished runs; return every run's result (finished ones included)."""
     runs = list(runs)
     results = []
@@ -550,7 +546,7 @@ def run_sweep(
         else:
             results.append(finished)
 
-    def done(result: dict[str, Any]) -> None:
+    def done(result: RunResult) -> None:
         results.append(result)
         if on_result is not None:
             on_result(result)

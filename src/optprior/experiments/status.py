@@ -13,6 +13,7 @@ from typing import Any
 
 from optprior._io import write_text_atomic
 from optprior.experiments.lock import GONE, holder
+from optprior.experiments.records import RESULT_FILE, read_result_file
 from optprior.training.trainer import checkpoint_history
 
 #: The folder (under a sweep's ``--out``) of the plans of the sweeps into it: one file per
@@ -65,29 +66,29 @@ def run_status(folder: Path) -> dict[str, Any]:
     status: dict[str, Any] = {"run": "/".join(folder.parts[-3:])}
     mtimes = {
         name: (folder / name).stat().st_mtime
-        for name in ("result.json", "model.pt", "checkpoint.pt")
+        for name in (RESULT_FILE, "model.pt", "checkpoint.pt")
         if (folder / name).is_file()
     }
     if mtimes:
         status["saved"] = max(0.0, time.time() - max(mtimes.values()))
-    result = json.loads((folder / "result.json").read_text()) if "result.json" in mtimes else {}
-    if result.get("status") == "ok":
+    result = read_result_file(folder / RESULT_FILE) if RESULT_FILE in mtimes else None
+    if result is not None and result.ok:
         status["state"] = "finished"
-        status["epochs"], status["best_epoch"] = result.get("epochs_run"), result.get("best_epoch")
-        status["test_log_likelihood"] = (result.get("metrics") or {}).get("test_log_likelihood")
+        status["epochs"], status["best_epoch"] = result.epochs_run, result.best_epoch
+        status["test_log_likelihood"] = result.metric("test_log_likelihood")
         return status
     # A failed run's result stays until its next try ends; its files since then count.
-    error = str(result.get("error") or "unknown error").splitlines()[0][:120] if result else ""
+    error = str(result.error or "unknown error").splitlines()[0][:120] if result else ""
     newer = [
         name
         for name in ("model.pt", "checkpoint.pt")
-        if mtimes.get(name, 0) > mtimes.get("result.json", 0)
+        if mtimes.get(name, 0) > mtimes.get(RESULT_FILE, 0)
     ]
     owner = holder(folder / "lock")
     if owner not in (None, GONE):
         scoring = "model.pt" in newer and "checkpoint.pt" not in newer  # trained, being scored
         status["state"], status["owner"] = "scoring" if scoring else "training", owner
-    elif result and not newer:
+    elif result is not None and not newer:
         status["state"], status["error"] = "failed", error
     else:
         status["state"] = "interrupted" if newer else "not started"

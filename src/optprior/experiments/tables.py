@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from optprior.experiments.paper import PUBLISHED
+from optprior.experiments.records import RunResult
 from optprior.models.methods import METHODS
 
 #: Columns of the headline table: (metric key, heading, decimals).
@@ -54,28 +55,28 @@ def method_position(method: str) -> tuple[int, str]:
     return (order.index(method) if method in order else len(order), method)
 
 
-def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def summarize(results: list[RunResult]) -> list[dict[str, Any]]:
     """One row per (setting, method): n ok / failed runs and mean, std of every metric.
 
     Failed runs are counted, never averaged as zeros; the std is the sample std (ddof=1),
     NaN with a single run.
     """
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[RunResult]] = defaultdict(list)
     for result in results:
-        groups[(result["setting"], result["method"])].append(result)
+        groups[(result.setting, result.method)].append(result)
     rows = []
     ordered = sorted(groups.items(), key=lambda g: (g[0][0], method_position(g[0][1])))
     for (setting, method), group in ordered:
-        ok = [r for r in group if r.get("status") == "ok"]
+        ok = [r for r in group if r.ok]
         row: dict[str, Any] = {
             "setting": setting,
             "method": method,
             "runs_ok": len(ok),
             "runs_failed": len(group) - len(ok),
         }
-        keys = sorted({k for r in ok for k, v in r["metrics"].items() if v is not None})
+        keys = sorted({k for r in ok for k, v in r.metrics.items() if v is not None})
         for key in keys:
-            values = np.array([r["metrics"][key] for r in ok if r["metrics"].get(key) is not None])
+            values = np.array([v for r in ok if (v := r.metric(key)) is not None])
             row[f"{key}_mean"] = float(values.mean())
             row[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
         rows.append(row)
@@ -152,17 +153,7 @@ def csv_table(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def hit_epoch_cap(result: dict[str, Any]) -> bool:
-    """Whether a run trained every epoch its config allowed (never stopped early). Results
-    written before ``hit_epoch_cap`` was recorded: epochs run against the config's cap."""
-    if "hit_epoch_cap" in result:
-        return bool(result["hit_epoch_cap"])
-    cap = result.get("config", {}).get("training", {}).get("epochs")
-    run = result.get("epochs_run")
-    return cap is not None and run is not None and run >= cap
-
-
-def runs_table(results: list[dict[str, Any]]) -> str:
+def runs_table(results: list[RunResult]) -> str:
     """One Markdown row per run: where and how long it trained, and its test ln p(x|s).
 
     Training minutes are ``training_seconds`` (every epoch's wall time, across resumes,
@@ -175,23 +166,20 @@ def runs_table(results: list[dict[str, Any]]) -> str:
         "test ln p(x\\|s) |",
         "|---|---|---|---|---|---|",
     ]
-    for r in sorted(results, key=lambda r: (r["setting"], method_position(r["method"]), r["run"])):
-        seconds = r.get("training_seconds")
+    for r in sorted(results, key=lambda r: (r.setting, method_position(r.method), r.run)):
+        seconds = r.training_seconds
         minutes = "" if seconds is None else f"{seconds / 60:.0f}"
-        if seconds is None and r.get("wall_seconds") is not None:
-            resumed = bool(r.get("resumed_from_checkpoint"))
-            partial |= resumed
-            minutes = f"{r['wall_seconds'] / 60:.0f}" + ("*" if resumed else "")
-        device = r.get("config", {}).get("training", {}).get("device", "")
-        epochs = "" if r.get("epochs_run") is None else f"{r['epochs_run']} ({r.get('best_epoch')})"
-        capped = hit_epoch_cap(r)
-        capped_runs += bool(capped)
-        epochs += ", cap" if capped else ""
-        score = (r.get("metrics") or {}).get("test_log_likelihood")
-        cells = [r["run"], r.get("status", ""), device, epochs, minutes]
+        if seconds is None and r.wall_seconds is not None:
+            partial |= r.resumed_from_checkpoint
+            minutes = f"{r.wall_seconds / 60:.0f}" + ("*" if r.resumed_from_checkpoint else "")
+        epochs = "" if r.epochs_run is None else f"{r.epochs_run} ({r.best_epoch})"
+        capped_runs += r.capped
+        epochs += ", cap" if r.capped else ""
+        score = r.metric("test_log_likelihood")
+        cells = [r.run, r.status, r.device, epochs, minutes]
         cells.append("" if score is None else f"{score:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
-    finished = sum(r.get("epochs_run") is not None for r in results)
+    finished = sum(r.epochs_run is not None for r in results)
     lines.append(
         f"\n{capped_runs} of {finished} trained runs reached the epoch cap (marked cap) "
         "instead of stopping early."

@@ -1,0 +1,52 @@
+"""The run record: every field ``result.json`` has held reads back, and damage is named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from optprior.experiments.records import (
+    ResultFileError,
+    RunResult,
+    read_result_file,
+    write_result_file,
+)
+
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+
+
+def test_every_published_result_reads_and_writes_back_unchanged():
+    paths = sorted(RESULTS.glob("*/*/*/seed-*/result.json"))
+    assert len(paths) > 100
+    for path in paths:
+        stored = json.loads(path.read_text())
+        result = read_result_file(path)
+        assert result.to_dict() == stored, path
+        assert result.run == f"{result.setting}/{result.method}/seed-{result.seed}"
+
+
+def test_fields_of_a_newer_version_are_kept_and_unset_fields_are_not_written(tmp_path):
+    result = RunResult("faces/cvae/seed-0", "faces", "cvae", 0, "ok", extra={"new": [1, 2]})
+    result.stopped_early = False  # recorded: not the default None
+    write_result_file(tmp_path, result)
+    written = json.loads((tmp_path / "result.json").read_text())
+    assert written["new"] == [1, 2] and written["stopped_early"] is False
+    assert not {"error", "metrics", "hit_epoch_cap", "resumed_from_checkpoint"} & set(written)
+    assert read_result_file(tmp_path / "result.json") == result
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("{not json", "Expecting property name"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"run": "a", "setting": "faces", "status": "ok"}', "no method, seed"),
+    ],
+)
+def test_a_damaged_result_is_named(tmp_path, text, named):
+    path = tmp_path / "result.json"
+    path.write_text(text)
+    with pytest.raises(ResultFileError, match=f"{path} is not a run's result: .*{named}"):
+        read_result_file(path)
