@@ -406,3 +406,27 @@ def test_decode_and_reconstruct(two_tasks):
         model.decode(z[:, :2], s[:10])
     with pytest.raises(ValueError, match="task"):
         model.decode(z, np.full(10, 5))
+
+
+def test_grey_levels_are_scored_and_validated_as_one_fixed_binarisation(two_tasks):
+    """Where training binarises afresh, scores and the validation ELBO take one fixed
+    Bernoulli draw of the grey levels given (the same for every model), so they equal the
+    scores of that draw and compare across models; without dynamic binarisation X is
+    scored as given."""
+    from optprior.evaluation.binarization import binarized
+
+    x, s = two_tasks
+    rng = np.random.default_rng(1)
+    grey = np.clip(x * 0.8 + 0.1 * rng.random(x.shape), 0, 1).astype(np.float32)
+    val, test = grey[200:], grey[:20]
+    fits = [CVAE(**FAST).fit(x[:200], s[:200], v, s[200:]) for v in (val, binarized(val))]
+    curves = [[e["val_elbo"] for e in fit.history_.epochs] for fit in fits]
+    assert curves[0] == curves[1]
+    model = fits[0]
+    np.testing.assert_array_equal(
+        model.score_samples(test, s[:20], n_samples=30),
+        model.score_samples(binarized(test), s[:20], n_samples=30),
+    )
+    np.testing.assert_array_equal(model.elbo(test, s[:20]), model.elbo(binarized(test), s[:20]))
+    as_given = CVAE(dynamic_binarization=False, **FAST).fit(x, s)
+    assert not np.array_equal(as_given.elbo(test, s[:20]), as_given.elbo(binarized(test), s[:20]))

@@ -191,9 +191,8 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from optprior._validation import check_data, check_tasks, fraction
+    from optprior._validation import check_tasks, fraction
     from optprior.data.user import read_npz, split_by_task
-    from optprior.experiments.evaluate import binarized
 
     arrays = read_npz(args.data)
     x, s = arrays.X, arrays.s
@@ -209,11 +208,8 @@ def _train(args: argparse.Namespace) -> int:
     checkpoint = Path(f"{args.out}.checkpoint")  # the state of training, while it trains
     if checkpoint.is_file():
         print(f"going on from {checkpoint}", file=sys.stderr)
-    if len(val):
-        x_val = x[val]
-        if model.config.likelihood == "bernoulli" and model.training.dynamic_binarization:
-            x_val = binarized(check_data(x_val, "X", bernoulli=True))  # as training sees it
-        model.fit(x[train], s[train], x_val, s[val], checkpoint=checkpoint)
+    if len(val):  # the estimator binarises Bernoulli validation data once, as it scores
+        model.fit(x[train], s[train], x[val], s[val], checkpoint=checkpoint)
     else:
         model.fit(x, s, checkpoint=checkpoint)
     model.save(args.out)

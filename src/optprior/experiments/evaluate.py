@@ -9,6 +9,7 @@ import torch
 
 from optprior._random import seeded_torch
 from optprior.data import MultiTaskData, TaskSplit
+from optprior.evaluation.binarization import binarized
 from optprior.evaluation.calibration import discriminator_calibration
 from optprior.evaluation.invariance import kernel_dependence
 from optprior.evaluation.metrics import downstream_accuracy, task_probe
@@ -17,18 +18,10 @@ from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior
 from optprior.training.batches import component_log_weights
 
-#: Seed of the fixed binarisation of Bernoulli test data (the same for every run).
-BINARIZATION_SEED = 12345
-
 
 def scored_tasks(data: MultiTaskData) -> list[int]:
     """The target task in a two-task setting, every task otherwise."""
     return [data.target_task] if data.target_task is not None else list(range(data.n_tasks))
-
-
-def binarized(x: np.ndarray, seed: int = BINARIZATION_SEED) -> np.ndarray:
-    """One fixed Bernoulli draw per pixel of [0, 1] data: (N, D) -> (N, D) in {0, 1}."""
-    return (np.random.default_rng(seed).random(x.shape) < x).astype(np.float32)
 
 
 def balanced_subset(split: TaskSplit, per_task: int, seed: int) -> TaskSplit:

@@ -40,7 +40,7 @@ from optprior._io import write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.data.user import own_data_options, own_data_setting
 from optprior.experiments.config import EvaluationConfig, ExperimentConfig
-from optprior.experiments.evaluate import binarized, evaluate
+from optprior.experiments.evaluate import evaluate
 from optprior.experiments.lock import run_lock
 from optprior.experiments.records import (
     RESULT_FILE,
@@ -245,9 +245,9 @@ def train_and_score(run: Run) -> RunResult:
             model = run.load_model()
             result.resumed_from_model = True
         else:
-            x_val = None  # without a validation split, epochs are chosen on the training ELBO
-            if len(data.val.X):
-                x_val = binarized(data.val.X) if data.likelihood == "bernoulli" else data.val.X
+            # Without a validation split, epochs are chosen on the training ELBO; the
+            # estimator binarises Bernoulli validation data once (``BaseModel.fit``).
+            x_val = data.val.X if len(data.val.X) else None
             cvae_run = reusable_cvae(run)
             if cvae_run is not None:
                 model = PostHocOptimalPriorCVAE.from_cvae(

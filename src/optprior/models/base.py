@@ -18,6 +18,7 @@ from optprior._io import atomic_torch_save, intact, with_digest
 from optprior._random import seeded_torch
 from optprior._settings import in_current_terms
 from optprior._validation import check_data, check_tasks, whole_number
+from optprior.evaluation.binarization import binarized
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
 from optprior.models.config import ModelConfig
 from optprior.module import VAEModule
@@ -182,9 +183,14 @@ class BaseModel(BaseEstimator):
 
     # ---------------------------------------------------------------- conversion
     def _tensors(
-        self, x: object, s: object, name: str = "X", training: bool = False
+        self, x: object, s: object, name: str = "X", training: bool = False, scored: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Checked tensors of data ``x`` and tasks ``s`` (``training``: tasks not yet
+        known). ``scored`` data, where training binarises afresh, take one fixed
+        Bernoulli draw (``evaluation.binarization.binarized``; binary data unchanged)."""
         array = check_data(x, name, bernoulli=self.config.likelihood == "bernoulli")
+        if scored and self.binarizes:
+            array = binarized(array)
         task_name = "s" if name == "X" else f"s{name[1:]}"
         if self.conditional or s is not None:
             known = None if training or not self.conditional else self.tasks_
@@ -218,7 +224,8 @@ class BaseModel(BaseEstimator):
         s_val: object = None,
         checkpoint: str | os.PathLike | None = None,
     ) -> Self:
-        """Train on ``X`` (N, D) with tasks ``s`` (N,); early-stop on ``X_val``/``s_val``.
+        """Train on ``X`` (N, D) with tasks ``s`` (N,); early-stop on ``X_val``/``s_val``
+        (grey levels of Bernoulli data binarised once, as ``score_samples`` does).
 
         The best epoch's weights (the discriminator included) are kept. ``checkpoint``: a
         file path; the state of training is saved there every few minutes and at the end,
@@ -243,7 +250,7 @@ class BaseModel(BaseEstimator):
             )
         x_val = s_val_t = None
         if X_val is not None:
-            x_val, s_val_t = self._tensors(X_val, s_val, "X_val")
+            x_val, s_val_t = self._tensors(X_val, s_val, "X_val", scored=True)
             if x_val.shape[1] != x.shape[1]:
                 raise ValueError(f"X_val has {x_val.shape[1]} features but X has {x.shape[1]}")
         saving = None
@@ -261,9 +268,12 @@ class BaseModel(BaseEstimator):
         return self
 
     # ----------------------------------------------------------------- inference
-    def _checked(self, X: object, s: object) -> tuple[VAEModule, torch.Tensor, torch.Tensor]:
+    def _checked(
+        self, X: object, s: object, scored: bool = False
+    ) -> tuple[VAEModule, torch.Tensor, torch.Tensor]:
+        """The fitted module and checked tensors of ``X``, ``s`` (``_tensors``)."""
         module = self._fitted()
-        x, tasks = self._tensors(X, s)
+        x, tasks = self._tensors(X, s, scored=scored)
         if x.shape[1] != module.decoder.x_dim:
             raise ValueError(
                 f"X has {x.shape[1]} features, the model was fitted on {module.decoder.x_dim}"
@@ -306,9 +316,12 @@ class BaseModel(BaseEstimator):
 
         The optimal-prior model uses its prior: N(z; 0, I) exp(T(z)), or the mixture of
         the training posteriors. ``random_state`` seeds the importance samples, so the
-        same call gives the same scores (None: torch's global random stream).
+        same call gives the same scores (None: torch's global random stream). Where
+        training binarises [0, 1] data afresh (Bernoulli likelihood,
+        ``dynamic_binarization``), grey levels are scored as one fixed Bernoulli draw
+        (the same for every model: scores compare), binary data as given.
         """
-        module, x, tasks = self._checked(X, s)
+        module, x, tasks = self._checked(X, s, scored=True)
         with self._drawing(random_state):
             return log_marginal_likelihood(module, x, tasks, n_samples).cpu().numpy()
 
@@ -324,8 +337,8 @@ class BaseModel(BaseEstimator):
         self, X: object, s: object = None, n_samples: int = 1, random_state: int | None = 0
     ) -> np.ndarray:
         """Evidence lower bound per point (nats), averaged over ``n_samples`` draws: (N,);
-        ``random_state`` as in ``score_samples``."""
-        module, x, tasks = self._checked(X, s)
+        ``random_state`` and the binarisation of grey levels as in ``score_samples``."""
+        module, x, tasks = self._checked(X, s, scored=True)
         with self._drawing(random_state):
             return elbo(module, x, tasks, n_samples).cpu().numpy()
 

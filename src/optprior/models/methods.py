@@ -183,7 +183,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         _, x, tasks = cvae._checked(X, s)
         x_val = s_val_t = None
         if X_val is not None:
-            _, x_val, s_val_t = cvae._checked(X_val, s_val)
+            _, x_val, s_val_t = cvae._checked(X_val, s_val, scored=True)
         self.tasks_ = list(cvae.tasks_)
         with self._seeded():
             self.module_ = self._build(x.shape[1], self.n_tasks_)
