@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from optprior._io import write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
@@ -441,21 +441,16 @@ def _execute_reporting(run: Run, level: int) -> RunResult:
 
 def _print_records(queue: Any) -> None:
     """Listener thread of ``local_executor``: prints the workers' records from ``queue``
-    (``_TqdmHandler``) until it reads None."""
-    handler = _TqdmHandler()
+    to stderr, through tqdm so that they do not break the progress bar drawn there, until
+    it reads None."""
+    printer = logging.getLogger(f"{__name__}.workers")
+    printer.propagate = False  # the records were shown by no handler of this process yet
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LOG_FORMAT)
-    while (record := queue.get()) is not None:
-        handler.handle(record)
-
-
-class _TqdmHandler(logging.Handler):
-    """Writes records to stderr without breaking the progress bar drawn there."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            tqdm.write(self.format(record), file=sys.stderr)
-        except Exception:  # e.g. a closed pipe: the listener thread must go on
-            self.handleError(record)
+    printer.handlers = [handler]
+    with logging_redirect_tqdm([printer]):
+        while (record := queue.get()) is not None:
+            printer.handle(record)
 
 
 def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
