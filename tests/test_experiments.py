@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import SHARED_DATA, count_epochs
+from helpers import DATA_ROOT, count_epochs
 
 from optprior.experiments import runner
 from optprior.experiments.config import read_config_file, resolve, to_toml
@@ -46,10 +46,10 @@ TINY = {
 
 @pytest.fixture
 def digits_root():
-    missing = [f for f in DIGITS if not (SHARED_DATA / f).is_file()]
+    missing = [f for f in DIGITS if not (DATA_ROOT / f).is_file()]
     if missing:
-        pytest.skip(f"staged data {missing} absent under {SHARED_DATA} (set OPTPRIOR_DATA)")
-    return str(SHARED_DATA)
+        pytest.skip(f"staged data {missing} absent under {DATA_ROOT} (set OPTPRIOR_DATA)")
+    return str(DATA_ROOT)
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.stem)

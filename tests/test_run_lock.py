@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from helpers import SHARED_DATA, count_epochs
+from helpers import DATA_ROOT, count_epochs
 
 from optprior.experiments import lock as lock_module
 from optprior.experiments import runner
@@ -28,10 +28,10 @@ TINY = {
 
 @pytest.fixture
 def run(tmp_path):
-    if not (SHARED_DATA / "usps" / "usps.h5").is_file():
-        pytest.skip(f"staged USPS absent under {SHARED_DATA} (set OPTPRIOR_DATA)")
+    if not (DATA_ROOT / "usps" / "usps.h5").is_file():
+        pytest.skip(f"staged USPS absent under {DATA_ROOT} (set OPTPRIOR_DATA)")
     (config,) = configs_for("usps-mnist", file_overrides=TINY)
-    (run,) = plan(config, tmp_path, data_root=str(SHARED_DATA))
+    (run,) = plan(config, tmp_path, data_root=str(DATA_ROOT))
     return run
 
 
@@ -139,13 +139,15 @@ def test_lock_is_released_when_training_fails(tmp_path):
 
 
 def test_cli_reports_runs_left_to_other_processes(tmp_path, capsys, live_pid):
-    if not (SHARED_DATA / "usps" / "usps.h5").is_file():
-        pytest.skip(f"staged USPS absent under {SHARED_DATA} (set OPTPRIOR_DATA)")
+    if not (DATA_ROOT / "usps" / "usps.h5").is_file():
+        pytest.skip(f"staged USPS absent under {DATA_ROOT} (set OPTPRIOR_DATA)")
     from optprior.cli import main
 
     write_lock(tmp_path / "usps-mnist" / "vae" / "seed-0", socket.gethostname(), live_pid)
     args = ["reproduce", "usps-mnist", "--quick", "--quiet", "--methods", "vae", "--seeds", "1"]
-    code = main([*args, "--out", str(tmp_path), "--data-root", str(SHARED_DATA)])
+    code = main([*args, "--out", str(tmp_path), "--data-root", str(DATA_ROOT)])
     out = capsys.readouterr().out
     assert code == 0 and "0 runs ok, 0 failed, 1 being trained by other processes" in out
+    assert f"  usps-mnist/vae/seed-0: being trained by {socket.gethostname()}" in out
+    assert f"`optprior tables {tmp_path}` completes the tables" in out
     assert not (tmp_path / "usps-mnist" / "vae" / "seed-0" / "result.json").exists()

@@ -160,12 +160,19 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _report(results: list[RunResult], out: Path) -> int:
-    """Print ``out``'s results.md and a count of this sweep's runs; exit status 1 if any
+    """Print ``out``'s results.md, a count of this sweep's runs and the runs other
+    processes still hold (missing from the table until they finish); exit status 1 if any
     failed."""
     counts = Counter(r.status for r in results)
     print((out / "results.md").read_text())
     running = f", {counts['running']} being trained by other processes" if counts["running"] else ""
     print(f"{counts['ok']} runs ok, {counts['failed']} failed{running}; tables in {out}")
+    held = sorted((r.run, r.error) for r in results if r.status == "running")
+    if held:
+        print("Not in the tables yet, held by another sweep:")
+        for name, owner in held:
+            print(f"  {name}: {owner}")
+        print(f"When they finish, `optprior tables {out}` completes the tables.")
     return 1 if counts["failed"] else 0
 
 
