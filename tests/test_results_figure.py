@@ -7,7 +7,12 @@ import pytest
 
 from optprior.experiments.records import RunResult
 from optprior.experiments.reproduce import write_tables
-from optprior.experiments.results_figure import FIGURE_METRICS, paper_value, results_figure
+from optprior.experiments.results_figure import (
+    FIGURE_METRICS,
+    paper_range,
+    paper_value,
+    results_figure,
+)
 
 
 @pytest.mark.parametrize(
@@ -119,3 +124,60 @@ def test_calibration_of_t_gets_a_row_where_runs_have_it():
     figure = results_figure(results)
     assert len(figure.axes) == 3
     assert figure.axes[2].get_ylabel().startswith("T - exact ln q/N")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("≈ 91x ± x.x", (910.0, 919.0)),
+        ("≈ -149.x ± x.x", (-149.9, -149.0)),
+        ("≈ 8xx (> 814) ± 11.41", (814.0, 899.0)),
+        ("≈ 0.6x (best)", (0.6, 0.69)),
+        ("≈ -212.11 ± 1.48", None),  # the mean is legible: paper_value
+        ("-163.25 ± 2.15", None),
+        (None, None),
+    ],
+)
+def test_paper_range_spans_the_illegible_digits(text, expected):
+    assert paper_range(text) == (None if expected is None else pytest.approx(expected))
+
+
+def test_scale_is_ours_and_the_paper_beyond_it_is_an_labelled_arrow():
+    """faces: ours near 660, the paper's VAE 895 (legible) and optimal 91x (a range)."""
+    results = [
+        _result("faces", m, k, 650.0 + 10 * i + k)
+        for i, m in enumerate(("vae", "cvae", "optimal"))
+        for k in (0, 1)
+    ]
+    panel = results_figure(results).axes[0]
+    low, high = panel.get_ylim()
+    assert 640 < low < 650 and 671 < high < 690  # our values, not the paper's, set it
+    arrows = [line for line in panel.get_lines() if line.get_marker() == "^"]
+    assert len(arrows) == 3  # vae, cvae and optimal all lie above
+    labels = sorted(text.get_text() for text in panel.texts)
+    assert labels == ["paper\n895.4", "paper\n903", "paper\n910 to 919"]
+
+
+def test_a_range_within_our_scale_is_a_bar_and_chance_is_marked():
+    results = [_result("usps-mnist", m, 0, -150.0 + i) for i, m in enumerate(("cvae", "optimal"))]
+    for result, probe in zip(results, (0.48, 0.9), strict=True):
+        result.metrics["task_probe"] = probe
+    figure = results_figure(results)
+    likelihood, probe = figure.axes[0], figure.axes[2]
+    (bar,) = likelihood.collections[-1:]  # the paper's optimal: -149.x
+    np.testing.assert_allclose(bar.get_segments()[0][:, 1], [-149.9, -149.0])
+    assert any(list(line.get_ydata()) == [0.5, 0.5] for line in probe.get_lines())
+
+    results[0].metrics["task_probe"] = 0.9
+    probe = results_figure(results).axes[2]
+    assert [text.get_text() for text in probe.texts] == ["chance 0.5 (below)"]
+
+
+def test_titles_name_the_folder_the_epoch_cap_and_the_runs_at_it():
+    results = [_result("faces", "vae", k, 650.0) for k in (0, 1)]
+    for result, capped in zip(results, (True, False), strict=True):
+        result.config = {"training": {"epochs": 300}}
+        result.hit_epoch_cap = capped
+    figure = results_figure(results, title="paper")
+    assert figure.get_suptitle() == "paper"
+    assert figure.axes[0].get_title() == "faces\nat most 300 epochs; 1 of 2 runs at the cap"

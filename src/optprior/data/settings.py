@@ -96,6 +96,13 @@ class MultiTaskData:
         return len(self.tasks)
 
 
+def setting_tasks(name: str) -> int | None:
+    """The number of tasks of the paper's setting ``name`` (None for any other name)."""
+    if name == "faces":
+        return len(FACE_TASKS)
+    return 2 if name in _PAIRS else None
+
+
 def setting_options(name: str) -> dict[str, Any]:
     """The keyword options that ``load_setting(name, ...)`` accepts, with their defaults."""
     if name not in SETTINGS:

@@ -131,7 +131,7 @@ def write_tables(results: list[RunResult], out: Path) -> None:
     write_text_atomic(out / "results.csv", csv_table(rows))
     text = "# Results\n\n" + markdown_table(rows)
     try:
-        save_figure(results_figure(results), out / RESULTS_FIGURE)
+        save_figure(results_figure(results, title=out.resolve().name), out / RESULTS_FIGURE)
         text += f"\n![every run by setting and method]({RESULTS_FIGURE})\n"
     except ValueError:  # no finished run has a score to draw yet
         pass
