@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
-from helpers import SHARED_DATA as SHARED
+from helpers import DATA_ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -25,14 +25,14 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """The staged real data: ``<repo>/../shared/data``, or $OPTPRIOR_DATA where set."""
-    return SHARED
+    return DATA_ROOT
 
 
 def need(*relative: str) -> None:
     """Skip the test unless every staged file ``relative`` (to the shared root) exists."""
     for rel in relative:
-        if not (SHARED / rel).is_file():
-            pytest.skip(f"staged file {SHARED / rel} is absent (set OPTPRIOR_DATA to add it)")
+        if not (DATA_ROOT / rel).is_file():
+            pytest.skip(f"staged file {DATA_ROOT / rel} is absent (set OPTPRIOR_DATA to add it)")
 
 
 @pytest.fixture(scope="session")
