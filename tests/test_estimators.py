@@ -16,10 +16,11 @@ from optprior import (
     InvariantCVAE,
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
+    VampPriorCVAE,
     load_model,
 )
 
-METHODS = [VAE, CVAE, OptimalPriorCVAE, InvariantCVAE]
+METHODS = [VAE, CVAE, OptimalPriorCVAE, InvariantCVAE, VampPriorCVAE]
 
 
 @pytest.mark.parametrize("method", METHODS)

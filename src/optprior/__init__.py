@@ -16,6 +16,7 @@ from optprior.models import (
     ModelConfig,
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
+    VampPriorCVAE,
 )
 from optprior.training import CheckpointError, TrainingConfig
 
@@ -29,6 +30,7 @@ __all__ = [
     "InvariantCVAE",
     "HSICCVAE",
     "MMDCVAE",
+    "VampPriorCVAE",
     "OptimalPriorCVAE",
     "PostHocOptimalPriorCVAE",
     "BaseModel",

@@ -24,7 +24,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    """The staged real data: ``<repo>/../shared/data``, or $OPTPRIOR_DATA where set."""
+    """The real data root (``helpers.DATA_ROOT``: $OPTPRIOR_DATA, else the user cache)."""
     return DATA_ROOT
 
 

@@ -12,6 +12,7 @@ from optprior.models.methods import (
     InvariantCVAE,
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
+    VampPriorCVAE,
 )
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "InvariantCVAE",
     "HSICCVAE",
     "MMDCVAE",
+    "VampPriorCVAE",
     "OptimalPriorCVAE",
     "PostHocOptimalPriorCVAE",
     "METHODS",

@@ -80,6 +80,7 @@ class BaseModel(BaseEstimator):
     conditional: ClassVar[bool] = True
     has_discriminator: ClassVar[bool] = False
     penalises_task_information: ClassVar[bool] = False
+    learns_pseudo_inputs: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -140,6 +141,8 @@ class BaseModel(BaseEstimator):
             return cls.has_discriminator
         if name == "invariance_weight":
             return cls.penalises_task_information
+        if name.startswith("vamp_"):
+            return cls.learns_pseudo_inputs
         return True
 
     def make_prior(self) -> Prior:

@@ -11,6 +11,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 GAUSSIAN_VARIANCES = ("per_pixel", "from_z")
 ESTIMATORS = ("discriminator", "mixture")
 DROPOUT_LAYERS = ("every", "last")
+PSEUDO_INPUTS = ("per_task", "shared")
 
 
 @dataclass
@@ -38,6 +39,10 @@ class ModelConfig:
             hidden layer) or ``"last"`` (only before the output layer, as in vae_iop).
         invariance_weight: lambda, the weight of the penalty on I(z; s) of
             ``InvariantCVAE`` (Moyer et al. 2018); the other methods do not read it.
+        vamp_components: the VampPrior's pseudo-inputs per task (``VampPriorCVAE``
+            only); its mixture has this many components per task.
+        vamp_pseudo_inputs: ``"per_task"`` (each task has pseudo-inputs of its own) or
+            ``"shared"`` (the same pseudo-inputs, encoded under every task).
     """
 
     likelihood: str = "bernoulli"
@@ -51,6 +56,8 @@ class ModelConfig:
     discriminator_dropout: float = 0.2
     discriminator_dropout_layers: str = "every"
     invariance_weight: float = 1.0
+    vamp_components: int = 100
+    vamp_pseudo_inputs: str = "per_task"
 
     def __post_init__(self) -> None:
         plain_numbers_(self)
@@ -60,10 +67,12 @@ class ModelConfig:
             ("gaussian_variance", GAUSSIAN_VARIANCES),
             ("discriminator_dropout_layers", DROPOUT_LAYERS),
             ("estimator", ESTIMATORS),
+            ("vamp_pseudo_inputs", PSEUDO_INPUTS),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of {choices}")
         self.latent_dim = whole_number(self.latent_dim, "latent_dim", 1)
+        self.vamp_components = whole_number(self.vamp_components, "vamp_components", 1)
         self.hidden_sizes = as_given(
             layer_widths(self.hidden_sizes, "hidden_sizes"), self.hidden_sizes
         )

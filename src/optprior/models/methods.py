@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from optprior.models.base import BaseModel
 from optprior.module import VAEModule
-from optprior.priors import MixturePrior, OptimalPrior, Prior
+from optprior.priors import MixturePrior, OptimalPrior, Prior, VampPrior
 from optprior.training import (
     DensityRatioPlan,
     History,
@@ -79,6 +79,22 @@ class MMDCVAE(PenalisedCVAE):
     the batch's (the VFAE penalty, Louizos et al. 2016; ``penalties.mmd_penalty``)."""
 
     penalty = staticmethod(mmd_penalty)
+
+
+class VampPriorCVAE(BaseModel):
+    """A CVAE whose prior is a VampPrior (Tomczak & Welling 2018): the mixture of the
+    encoder's posteriors at learned pseudo-inputs (``vamp_components`` per task, of each
+    task's own or shared: ``vamp_pseudo_inputs``), trained with the model by the ELBO; a
+    learned approximation of the aggregated posterior q(z), where the optimal prior
+    estimates q(z) itself. Scored with its own (normalised) mixture."""
+
+    conditional = True
+    learns_pseudo_inputs = True
+
+    def make_prior(self) -> Prior:
+        c = self.config
+        bounded = c.likelihood == "bernoulli"
+        return VampPrior(c.latent_dim, c.vamp_components, c.vamp_pseudo_inputs, bounded)
 
 
 class OptimalPriorCVAE(BaseModel):
@@ -210,4 +226,5 @@ METHODS: dict[str, type[BaseModel]] = {
     "invariant": InvariantCVAE,
     "hsic": HSICCVAE,
     "mmd": MMDCVAE,
+    "vamp": VampPriorCVAE,
 }

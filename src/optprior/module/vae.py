@@ -48,6 +48,7 @@ class VAEModule(nn.Module):
         self.decoder = decoder
         self.prior = prior
         self.conditional = conditional
+        prior.attach(encoder)
 
     def _task(self, s: torch.Tensor | None) -> torch.Tensor | None:
         return s if self.conditional else None

@@ -66,7 +66,7 @@ class GaussianEncoder(nn.Module):
         n_tasks: int = 0,
     ) -> None:
         super().__init__()
-        self.latent_dim = latent_dim
+        self.x_dim, self.latent_dim, self.n_tasks = x_dim, latent_dim, n_tasks
         self.net = MLP(x_dim, 2 * latent_dim, hidden_sizes, activation, n_tasks)
 
     def forward(

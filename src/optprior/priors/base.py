@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
-from optprior.nn.encoder import gaussian_log_prob
+from optprior.nn.encoder import GaussianEncoder, gaussian_log_prob
 
 
 class Prior(nn.Module, ABC):
@@ -27,6 +27,10 @@ class Prior(nn.Module, ABC):
     @abstractmethod
     def sample(self, n: int) -> torch.Tensor:
         """n draws from the prior: (n, D)."""
+
+    def attach(self, encoder: GaussianEncoder) -> None:
+        """Called once by the module that holds the prior, with its encoder: a prior made
+        of the encoder's posteriors (``VampPrior``) keeps it; others ignore it."""
 
     def elbo_parameters(self) -> list[nn.Parameter]:
         """The parameters the ELBO trains alongside encoder and decoder (all of them, by

@@ -1,0 +1,78 @@
+"""The VampPrior: a normalised mixture of the encoder's posteriors at pseudo-inputs that
+the ELBO trains."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+
+from optprior import CVAE, VampPriorCVAE
+from optprior.nn.encoder import gaussian_log_prob
+
+
+def built(**settings):
+    model = VampPriorCVAE(**{**FAST, **settings})
+    torch.manual_seed(0)
+    return model, model._build(12, 2)
+
+
+@pytest.mark.parametrize("pseudo_inputs", ["per_task", "shared"])
+def test_prior_is_the_mean_of_the_encoders_posteriors_at_its_pseudo_inputs(pseudo_inputs):
+    _, module = built(vamp_components=4, vamp_pseudo_inputs=pseudo_inputs)
+    prior = module.prior
+    rows = 4 if pseudo_inputs == "shared" else 8
+    assert prior.pseudo_inputs.shape == (rows, 12)
+    u = prior.pseudo_inputs.clamp(0, 1)
+    if pseudo_inputs == "shared":  # every pseudo-input under both tasks
+        inputs, tasks = torch.cat([u, u]), torch.tensor([0] * 4 + [1] * 4)
+    else:  # four of each task's own
+        inputs, tasks = u, torch.tensor([0] * 4 + [1] * 4)
+    mu, logvar = module.encoder(inputs, tasks)
+    z = torch.randn(50, 3)
+    direct = torch.logsumexp(gaussian_log_prob(z[:, None], mu, logvar), 1) - math.log(8)
+    torch.testing.assert_close(prior.log_prob(z), direct)
+
+
+def test_prior_integrates_to_one():
+    _, module = built(latent_dim=1, vamp_components=3)
+    z = torch.linspace(-30, 30, 600_001, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        density = torch.exp(module.double().prior.log_prob(z))
+    assert float(torch.trapezoid(density, z[:, 0])) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_pseudo_inputs_receive_gradients_and_are_trained_by_the_elbo(two_tasks):
+    x, s = two_tasks
+    model, module = built()
+    plan = model.make_plan(module)
+    trained = {id(p) for group in plan.optimizer.param_groups for p in group["params"]}
+    assert id(module.prior.pseudo_inputs) in trained
+    terms = module.objective_terms(torch.from_numpy(x[:50]), torch.from_numpy(s[:50]))
+    module.loss(terms).backward()
+    assert module.prior.pseudo_inputs.grad.abs().sum() > 0
+
+    fitted = VampPriorCVAE(**FAST).fit(x, s).module_.prior.pseudo_inputs.detach()
+    assert not torch.equal(fitted, module.prior.pseudo_inputs.detach())  # the same start
+
+
+def test_vamp_settings_are_checked_and_read_by_the_vamp_prior_alone():
+    with pytest.raises(ValueError, match="unknown vamp_pseudo_inputs 'each'"):
+        VampPriorCVAE(vamp_pseudo_inputs="each")
+    with pytest.raises(ValueError, match="vamp_components must be >= 1"):
+        VampPriorCVAE(vamp_components=0)
+    assert VampPriorCVAE.reads_setting("vamp_components")
+    assert not CVAE.reads_setting("vamp_components")
+
+
+def test_samples_come_from_the_components(two_tasks):
+    x, s = two_tasks
+    model = VampPriorCVAE(**FAST).fit(x, s)
+    torch.manual_seed(0)
+    z = model.module_.prior.sample(2000)
+    mu, logvar = (t.detach() for t in model.module_.prior.posteriors())
+    mean = mu.mean(0)  # the mixture's mean: components weigh equally
+    assert np.allclose(z.mean(0), mean, atol=4 * float(torch.exp(0.5 * logvar).max()) / 40)
