@@ -5,7 +5,7 @@ import pytest
 import torch
 from helpers import FAST, count_epochs, needs_cuda
 
-from optprior import CVAE, CheckpointError, InvariantCVAE, OptimalPriorCVAE
+from optprior import CVAE, AdversarialCVAE, CheckpointError, InvariantCVAE, OptimalPriorCVAE
 from optprior.training import trainer as trainer_module
 
 
@@ -39,6 +39,7 @@ def fit_interrupted(model, data, path, monkeypatch, at: int = 2) -> None:
             },
         ),
         (OptimalPriorCVAE, {"estimator": "mixture", "mixture_components": 150}),  # recent
+        (AdversarialCVAE, {"invariance_weight": 3.0}),  # the adversary is checkpointed too
         (
             OptimalPriorCVAE,
             {

@@ -6,9 +6,9 @@ import pytest
 import torch
 from helpers import FAST
 
-from optprior import HSICCVAE, MMDCVAE, BaseModel
+from optprior import HSICCVAE, MMDCVAE, AdversarialCVAE, BaseModel
 from optprior.module import ObjectiveTerms
-from optprior.training.penalties import hsic_penalty, mmd_penalty
+from optprior.training.penalties import TaskAdversary, hsic_penalty, mmd_penalty
 
 PENALTIES = [hsic_penalty, mmd_penalty]
 
@@ -39,7 +39,7 @@ def test_the_penalty_sends_a_gradient_to_the_codes(penalty):
     assert float(z.grad.abs().max()) > 0
 
 
-@pytest.mark.parametrize("method", [HSICCVAE, MMDCVAE])
+@pytest.mark.parametrize("method", [HSICCVAE, MMDCVAE, AdversarialCVAE])
 def test_penalised_models_fit_save_load_and_score(method, two_tasks, tmp_path):
     x, s = two_tasks
     model = method(**FAST, invariance_weight=5.0).fit(x, s)
@@ -49,6 +49,37 @@ def test_penalised_models_fit_save_load_and_score(method, two_tasks, tmp_path):
     assert type(loaded) is method
     np.testing.assert_array_equal(loaded.score_samples(x, s, 5), model.score_samples(x, s, 5))
     assert method.reads_setting("invariance_weight")
+
+
+def test_the_adversary_learns_the_task_while_the_codes_are_pushed_to_hide_it():
+    """One loss, two directions: the classifier's weights get the cross-entropy's own
+    gradient (it learns to tell the tasks apart), the codes get it negated (the encoder
+    is pushed to make them harder to tell apart)."""
+    torch.manual_seed(0)
+    adversary = TaskAdversary(3, 2, (8,))
+    z = torch.randn(40, 3).requires_grad_(True)
+    s = torch.arange(40) % 2
+    adversary(terms_of(z), s).backward()
+    reversed_codes = z.grad.clone()
+    weights = [p.grad.clone() for p in adversary.parameters()]
+    z.grad = None
+    adversary.zero_grad()
+    logits = adversary.classifier(z)  # the same classifier without the reversal
+    torch.nn.functional.cross_entropy(logits, s).backward()
+    torch.testing.assert_close(reversed_codes, -z.grad)
+    for reversed_weight, weight in zip(weights, adversary.parameters(), strict=True):
+        torch.testing.assert_close(reversed_weight, weight.grad)
+
+
+def test_the_adversary_is_trained_and_checkpointed_with_the_model(two_tasks):
+    x, s = two_tasks
+    model = AdversarialCVAE(**FAST)
+    plan = model.make_plan(model._build(12, 2))
+    trained = {id(p) for group in plan.optimizer.param_groups for p in group["params"]}
+    adversary = plan.networks()["penalty"]
+    assert all(id(p) in trained for p in adversary.parameters())
+    fitted = AdversarialCVAE(**FAST, invariance_weight=5.0).fit(x, s)
+    assert all(r["train_penalty"] > 0 for r in fitted.history_.epochs)  # a cross-entropy
 
 
 def test_permutation_tests_tell_dependent_codes_from_independent_ones():

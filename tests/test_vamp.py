@@ -76,3 +76,16 @@ def test_samples_come_from_the_components(two_tasks):
     mu, logvar = (t.detach() for t in model.module_.prior.posteriors())
     mean = mu.mean(0)  # the mixture's mean: components weigh equally
     assert np.allclose(z.mean(0), mean, atol=4 * float(torch.exp(0.5 * logvar).max()) / 40)
+
+
+@pytest.mark.parametrize("pseudo_inputs", ["per_task", "shared"])
+def test_pseudo_inputs_start_at_training_points_of_their_task(two_tasks, pseudo_inputs):
+    x, s = (torch.from_numpy(a) for a in two_tasks)
+    model, module = built(vamp_components=5, vamp_pseudo_inputs=pseudo_inputs)
+    model.make_plan(module).start(x, s, None)
+    u = module.prior.pseudo_inputs.detach()
+    matches = (u[:, None, :] == x[None]).all(-1)  # (rows, N): which points each one is
+    assert matches.any(1).all()
+    if pseudo_inputs == "per_task":
+        tasks = module.prior.component_tasks[module.prior.component_rows]
+        assert all(bool((s[matches[row]] == tasks[row]).all()) for row in range(len(u)))

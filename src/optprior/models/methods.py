@@ -23,6 +23,7 @@ from optprior.training.config import SCHEDULE_SETTINGS
 from optprior.training.mixture import MixturePriorPlan
 from optprior.training.penalties import (
     Penalty,
+    TaskAdversary,
     hsic_penalty,
     mmd_penalty,
     moyer_information_bound,
@@ -79,6 +80,24 @@ class MMDCVAE(PenalisedCVAE):
     the batch's (the VFAE penalty, Louizos et al. 2016; ``penalties.mmd_penalty``)."""
 
     penalty = staticmethod(mmd_penalty)
+
+
+class AdversarialCVAE(PenalisedCVAE):
+    """A CVAE trained against a task classifier on z (Ganin et al. 2016; Edwards &
+    Storkey 2016): the loss adds ``invariance_weight`` times the classifier's
+    cross-entropy, whose gradient reaches the encoder reversed
+    (``penalties.TaskAdversary``, an MLP of ``ADVERSARY_HIDDEN`` ReLU units trained by the
+    model's optimiser), so the encoder learns codes the classifier cannot tell apart.
+    Prior N(0, I): scored like the CVAE."""
+
+    ADVERSARY_HIDDEN = (256, 256)
+
+    def make_plan(self, module: VAEModule) -> TrainingPlan:
+        tasks = max(module.encoder.n_tasks, 1)
+        adversary = TaskAdversary(self.config.latent_dim, tasks, self.ADVERSARY_HIDDEN)
+        adversary.to(self.training.device)
+        weight = self.config.invariance_weight
+        return PenalisedELBOPlan(module, self.training, self.binarizes, adversary, weight)
 
 
 class VampPriorCVAE(BaseModel):
@@ -226,5 +245,6 @@ METHODS: dict[str, type[BaseModel]] = {
     "invariant": InvariantCVAE,
     "hsic": HSICCVAE,
     "mmd": MMDCVAE,
+    "adversarial": AdversarialCVAE,
     "vamp": VampPriorCVAE,
 }

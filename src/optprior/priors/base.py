@@ -32,6 +32,10 @@ class Prior(nn.Module, ABC):
         """Called once by the module that holds the prior, with its encoder: a prior made
         of the encoder's posteriors (``VampPrior``) keeps it; others ignore it."""
 
+    def start(self, x: torch.Tensor, s: torch.Tensor) -> None:
+        """Called by the training plan with the training data (N, D), (N,) before the
+        first epoch (a ``VampPrior`` starts its pseudo-inputs there); nothing by default."""
+
     def elbo_parameters(self) -> list[nn.Parameter]:
         """The parameters the ELBO trains alongside encoder and decoder (all of them, by
         default); a prior fitted otherwise returns those it keeps out of the model steps'

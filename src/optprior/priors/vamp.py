@@ -34,7 +34,7 @@ class VampPrior(Prior):
 
     def attach(self, encoder: GaussianEncoder) -> None:
         """Use ``encoder`` (not one of this prior's modules: it is the model's) and make
-        the pseudo-inputs, drawn uniformly from [0, 1] (the torch stream of the fit)."""
+        the pseudo-inputs, drawn uniformly from [0, 1] until ``start`` sets them."""
         self._encoder = (encoder,)
         tasks = max(encoder.n_tasks, 1)
         rows = self.components * (1 if self.shared else tasks)
@@ -43,6 +43,21 @@ class VampPrior(Prior):
         row_of = torch.arange(rows).repeat(tasks) if self.shared else torch.arange(rows)
         self.register_buffer("component_tasks", task_of)
         self.register_buffer("component_rows", row_of)
+
+    @torch.no_grad()
+    def start(self, x: torch.Tensor, s: torch.Tensor) -> None:
+        """Start each pseudo-input at a training point drawn at random (without
+        replacement; of its own task where pseudo-inputs are per task), as Tomczak &
+        Welling do: pseudo-inputs of noise let the posterior collapse within a few
+        epochs (docs/results.md)."""
+        for task in range(1 if self.shared else int(self.component_tasks.max()) + 1):
+            rows = self.component_rows[self.component_tasks == task]
+            pool = torch.arange(x.shape[0], device=x.device)
+            if not self.shared and self._encoder[0].n_tasks:
+                pool = pool[s == task]
+            if len(pool):
+                pick = pool[torch.randperm(len(pool), device=x.device)[: len(rows)]]
+                self.pseudo_inputs[rows[: len(pick)]] = x[pick]
 
     def posteriors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of the C components: (C, D) each."""

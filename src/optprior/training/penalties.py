@@ -1,15 +1,19 @@
 """Penalties on the task information of z, added to the negative ELBO by
-``PenalisedELBOPlan``. Each maps a batch's terms and tasks to a scalar (nats per point)."""
+``PenalisedELBOPlan``. Each maps a batch's terms and tasks to a scalar (nats per point);
+a penalty with parameters of its own (``TaskAdversary``) is an ``nn.Module``, trained and
+checkpointed by the plan."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 import torch
+from torch import nn
 
 from optprior.evaluation.invariance import gaussian_gram, hsic, mmd
 from optprior.module import ObjectiveTerms
 from optprior.nn.encoder import mean_pairwise_kl
+from optprior.nn.mlp import MLP
 
 
 class Penalty(Protocol):
@@ -38,3 +42,36 @@ def mmd_penalty(terms: ObjectiveTerms, s: torch.Tensor) -> torch.Tensor:
     batch's (the VFAE penalty of Louizos et al. 2016, for any number of tasks;
     ``evaluation.invariance.mmd``)."""
     return mmd(gaussian_gram(terms.z), s)
+
+
+class _ReversedGradient(torch.autograd.Function):
+    """The identity forward; the gradient negated backward."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, z: torch.Tensor) -> torch.Tensor:
+        return z.view_as(z)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+        return -grad
+
+
+def reverse_gradient(z: torch.Tensor) -> torch.Tensor:
+    """``z`` unchanged, with the gradient that flows back through it negated."""
+    return _ReversedGradient.apply(z)
+
+
+class TaskAdversary(nn.Module):
+    """An adversarial penalty (Ganin et al. 2016; Edwards & Storkey 2016): a classifier
+    of the task from the drawn z, whose cross-entropy (nats per point) is the penalty.
+    The gradient reaches z reversed, so one minimisation step makes the classifier better
+    and the encoder's codes harder to classify: the encoder maximises what the classifier
+    minimises. A cross-entropy near ln K (K tasks, balanced) means z hides s."""
+
+    def __init__(self, latent_dim: int, n_tasks: int, hidden_sizes: tuple[int, ...]) -> None:
+        super().__init__()
+        self.classifier = MLP(latent_dim, n_tasks, hidden_sizes, "relu")
+
+    def forward(self, terms: ObjectiveTerms, s: torch.Tensor) -> torch.Tensor:
+        logits = self.classifier(reverse_gradient(terms.z))
+        return nn.functional.cross_entropy(logits, s)

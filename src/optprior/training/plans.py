@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import torch
+from torch import nn
 
 from optprior.evaluation.bounds import elbo
 from optprior.module import ObjectiveTerms, VAEModule
@@ -53,6 +54,11 @@ class TrainingPlan(ABC):
     @abstractmethod
     def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
         """The optimisers by the name their state is checkpointed under."""
+
+    def networks(self) -> dict[str, nn.Module]:
+        """Networks the plan trains beside the module (e.g. an adversary), by the name
+        their weights are checkpointed under; none by default."""
+        return {}
 
     def start(self, x: torch.Tensor, s: torch.Tensor, validation: Validation | None) -> None:
         """Called once before the first epoch with the training data (N, D), (N,) and the
@@ -99,6 +105,7 @@ class ELBOPlan(TrainingPlan):
         return {"optimizer": self.optimizer}
 
     def start(self, x: torch.Tensor, s: torch.Tensor, validation: Validation | None) -> None:
+        self.module.prior.start(x, s)
         if validation is not None:
             x_val, s_val, _ = validation
             validation = x_val, s_val, point_weights(s_val, self.config.validation_task_weights)
@@ -180,7 +187,9 @@ class ELBOPlan(TrainingPlan):
 
 class PenalisedELBOPlan(ELBOPlan):
     """The ELBO plan with ``weight`` times ``penalty`` added to the loss (e.g. a bound on
-    I(z; s)); the penalty is logged as ``train_penalty``. Weight 0 is the ELBO plan."""
+    I(z; s)); the penalty is logged as ``train_penalty``. Weight 0 is the ELBO plan. A
+    penalty that is an ``nn.Module`` (``TaskAdversary``) has its parameters trained by
+    the same optimiser and checkpointed (``networks``)."""
 
     def __init__(
         self,
@@ -192,6 +201,11 @@ class PenalisedELBOPlan(ELBOPlan):
     ) -> None:
         super().__init__(module, config, binarize)
         self.penalty, self.weight = penalty, weight
+        if isinstance(penalty, nn.Module):
+            self.optimizer.add_param_group({"params": list(penalty.parameters())})
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"penalty": self.penalty} if isinstance(self.penalty, nn.Module) else {}
 
     def loss(self, terms: ObjectiveTerms, s: torch.Tensor, beta: float) -> dict[str, torch.Tensor]:
         losses = super().loss(terms, s, beta)

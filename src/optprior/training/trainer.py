@@ -339,6 +339,7 @@ class Trainer:
         payload: dict[str, Any] = {
             "identity": identity,
             "module": self.module.state_dict(),
+            "networks": {name: net.state_dict() for name, net in self.plan.networks().items()},
             **{
                 name: None if optimizer is None else optimizer.state_dict()
                 for name, optimizer in self.plan.optimizers().items()
@@ -376,6 +377,8 @@ class Trainer:
                 f"data ({'; '.join(changed)}); delete it to start training afresh"
             )
         self.module.load_state_dict(payload["module"])
+        for name, network in self.plan.networks().items():
+            network.load_state_dict(payload["networks"][name])
         for name, optimizer in self.plan.optimizers().items():
             if optimizer is not None:
                 optimizer.load_state_dict(payload[name])
