@@ -41,8 +41,9 @@ class ModelConfig:
             ``InvariantCVAE`` (Moyer et al. 2018); the other methods do not read it.
         vamp_components: the VampPrior's pseudo-inputs per task (``VampPriorCVAE``
             only); its mixture has this many components per task.
-        vamp_pseudo_inputs: ``"per_task"`` (each task has pseudo-inputs of its own) or
-            ``"shared"`` (the same pseudo-inputs, encoded under every task).
+        vamp_pseudo_inputs: ``"shared"`` (the same pseudo-inputs, encoded under every
+            task; chosen on validation, docs/results.md) or ``"per_task"`` (each task
+            has pseudo-inputs of its own).
     """
 
     likelihood: str = "bernoulli"
@@ -57,7 +58,7 @@ class ModelConfig:
     discriminator_dropout_layers: str = "every"
     invariance_weight: float = 1.0
     vamp_components: int = 100
-    vamp_pseudo_inputs: str = "per_task"
+    vamp_pseudo_inputs: str = "shared"
 
     def __post_init__(self) -> None:
         plain_numbers_(self)
