@@ -149,6 +149,19 @@ def reference_seconds(work: list[tuple[list[Product], int]], device: str) -> flo
     )
 
 
+def bfloat16_row(work: list[tuple[list[Product], int]], device: str) -> tuple[str, str, str]:
+    """The bare products of ``work`` (a CVAE epoch's) under bfloat16 autocast over the same
+    in float32: below 1 where the hardware has fast bfloat16 products (issue 25)."""
+    single = reference_seconds(work, device)
+    with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+        half = reference_seconds(work, device)
+    return (
+        "a CVAE epoch's bare products, bfloat16 autocast / float32",
+        f"{half / single:.2f}",
+        "above 1: bfloat16 is slower on this host",
+    )
+
+
 def reference_and_probe(
     work: list[tuple[list[Product], int]], cvae_work: list[tuple[list[Product], int]], device: str
 ) -> tuple[float, float]:
@@ -298,6 +311,9 @@ def main() -> None:
         "--pairs", type=int, default=30, help="short paired rounds on --pair-points points"
     )
     parser.add_argument("--pair-points", type=int, default=6000)
+    parser.add_argument(
+        "--bfloat16", action="store_true", help="also time a CVAE epoch's products in bfloat16"
+    )
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -386,6 +402,8 @@ def main() -> None:
         seconds_of_pairs = paired_rounds(x, s, settings, args.pairs, args.pair_points)
         rows += paired_rows(seconds_of_pairs, args.pairs, args.pair_points)
 
+    if args.bfloat16:
+        rows.append(bfloat16_row(cvae_work, args.device))
     rows.append(importance_sampling_row(x, s, settings, args.is_points, args.rounds))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("peak resident memory", f"{peak:.0f} MiB", ""))

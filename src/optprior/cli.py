@@ -221,7 +221,7 @@ def _train(args: argparse.Namespace) -> int:
         model.fit(x, s, checkpoint=checkpoint)
     model.save(args.out)
     checkpoint.unlink(missing_ok=True)
-    history = model._fitted_history()
+    history = model.fitted_history()
     best = history.epochs[history.best_epoch]
     score = best.get("val_elbo", best["train_elbo"])
     print(

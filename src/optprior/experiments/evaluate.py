@@ -82,7 +82,7 @@ def _metrics(
     model: BaseModel, data: MultiTaskData, config: EvaluationConfig, seed: int
 ) -> dict[str, float | None]:
     bernoulli = data.likelihood == "bernoulli"
-    prior = model._fitted().prior
+    prior = model.fitted_module().prior
     # The optimal prior N(z; 0, I) e^T integrates to Z = 1 only if T is the exact log ratio.
     log_z = cast(OptimalPrior, prior).log_normalizer(seed=seed) if prior.has_discriminator else 0.0
     metrics: dict[str, float | None] = {}

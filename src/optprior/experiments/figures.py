@@ -68,7 +68,7 @@ def reconstruction_figure(model: BaseModel, data: MultiTaskData, n: int = 8) -> 
     figure = Figure(figsize=(n * 0.9, 3 * data.n_tasks * 0.95))
     axes = figure.subplots(3 * data.n_tasks, n)
     axes = axes.reshape(3 * data.n_tasks, n)
-    module = model._fitted()
+    module = model.fitted_module()
     for k, name in enumerate(data.tasks):
         test = data.test.task(k)
         x = test.X[:n]
@@ -114,7 +114,7 @@ def run_figures(model: BaseModel, data: MultiTaskData, folder: Path) -> list[str
     figures = {
         "embedding.png": embedding_figure(model, data),
         "curves.png": curves_figure(
-            model._fitted_history().epochs, f"{type(model).__name__} on {data.name}"
+            model.fitted_history().epochs, f"{type(model).__name__} on {data.name}"
         ),
     }
     if len(data.image_shape) > 1:

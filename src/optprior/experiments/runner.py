@@ -274,7 +274,7 @@ def train_and_score(run: Run) -> RunResult:
                 result.resumed_from_checkpoint = resumed
             model.save(model_path)
             checkpoint.unlink(missing_ok=True)
-        history = model._fitted_history()
+        history = model.fitted_history()
         write_text_atomic(folder / "curves.csv", curves_csv(history.epochs))
         if history.prior_epochs:  # the post-hoc prior's own fit
             write_text_atomic(folder / "prior_curves.csv", curves_csv(history.prior_epochs))

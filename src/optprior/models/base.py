@@ -203,14 +203,16 @@ class BaseModel(BaseEstimator):
         device = self.training.device
         return torch.from_numpy(array).to(device), torch.from_numpy(tasks).to(device)
 
-    def _fitted(self) -> VAEModule:
+    def fitted_module(self) -> VAEModule:
+        """The fitted network (encoder, decoder, prior); ``NotFittedError`` before
+        ``fit`` or ``load``."""
         if self.module_ is None:
             raise NotFittedError(f"this {type(self).__name__} is not fitted: call fit() or load()")
         return self.module_
 
-    def _fitted_history(self) -> History:
+    def fitted_history(self) -> History:
         """The curves of the fit (``NotFittedError`` before ``fit`` or ``load``)."""
-        self._fitted()
+        self.fitted_module()
         return self.history_ or History()
 
     # ------------------------------------------------------------------- fitting
@@ -275,7 +277,7 @@ class BaseModel(BaseEstimator):
         self, X: object, s: object, scored: bool = False
     ) -> tuple[VAEModule, torch.Tensor, torch.Tensor]:
         """The fitted module and checked tensors of ``X``, ``s`` (``_tensors``)."""
-        module = self._fitted()
+        module = self.fitted_module()
         x, tasks = self._tensors(X, s, scored=scored)
         if x.shape[1] != module.decoder.x_dim:
             raise ValueError(
@@ -352,7 +354,7 @@ class BaseModel(BaseEstimator):
         ``s`` is one task index for all draws or an (n,) array of them; ``random_state``
         as in ``score_samples``.
         """
-        module = self._fitted()
+        module = self.fitted_module()
         n = whole_number(n, "n (the number of samples)", 1)
         module.eval()
         tasks = np.full(n, s) if np.ndim(s) == 0 else s
@@ -366,7 +368,7 @@ class BaseModel(BaseEstimator):
     def decode(self, Z: object, s: object = None) -> np.ndarray:
         """Decoder means E[x | z, s] of codes ``Z`` (N, latent_dim) with tasks ``s`` (N,):
         (N, D)."""
-        module = self._fitted()
+        module = self.fitted_module()
         z = check_data(Z, "Z")
         if z.shape[1] != self.config.latent_dim:
             raise ValueError(
@@ -388,8 +390,8 @@ class BaseModel(BaseEstimator):
     # ------------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike) -> None:
         """Write the model atomically (temporary file in the same folder, then rename)."""
-        module = self._fitted()
-        history = self._fitted_history()
+        module = self.fitted_module()
+        history = self.fitted_history()
         payload = {
             "format": FILE_FORMAT,
             "version": FILE_VERSION,

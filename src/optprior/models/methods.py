@@ -194,7 +194,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         """
         if not isinstance(cvae, CVAE):
             raise TypeError(f"from_cvae needs a fitted CVAE, got {type(cvae).__name__}")
-        cvae._fitted()
+        cvae.fitted_module()
         model = cls(cvae.config, cvae.training, **overrides)
         changed = [
             name
@@ -215,19 +215,25 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
                 f"the post-hoc prior is fitted by a discriminator; estimator "
                 f"{self.config.estimator!r} is for OptimalPriorCVAE"
             )
-        _, x, tasks = cvae._checked(X, s)
+        source = cvae.fitted_module()
+        self.tasks_ = list(cvae.tasks_)  # the tasks the CVAE knows, checked in s as in it
+        x, tasks = self._tensors(X, s)
         x_val = s_val_t = None
         if X_val is not None:
-            _, x_val, s_val_t = cvae._checked(X_val, s_val, scored=True)
-        self.tasks_ = list(cvae.tasks_)
+            x_val, s_val_t = self._tensors(X_val, s_val, "X_val", scored=True)
+        for name, data in (("X", x), ("X_val", x_val)):
+            if data is not None and data.shape[1] != source.decoder.x_dim:
+                raise ValueError(
+                    f"{name} has {data.shape[1]} features, the CVAE was fitted on "
+                    f"{source.decoder.x_dim}"
+                )
         with self._seeded():
             self.module_ = self._build(x.shape[1], self.n_tasks_)
-            source = cvae._fitted()
             self.module_.encoder.load_state_dict(source.encoder.state_dict())
             self.module_.decoder.load_state_dict(source.decoder.state_dict())
             plan = PriorFitPlan(self.module_, self.training, self.binarizes)
             prior_fit = Trainer(plan).fit(x, tasks, x_val, s_val_t)
-        history = cvae._fitted_history()
+        history = cvae.fitted_history()
         self.history_ = History(
             list(history.epochs), history.best_epoch, history.stopped_early, prior_fit.epochs
         )
