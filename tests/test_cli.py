@@ -37,6 +37,14 @@ def test_unknown_method_is_named(capsys):
     assert "unknown method(s) ['gan']" in capsys.readouterr().err
 
 
+def test_all_methods_is_every_method():
+    from optprior.cli import _methods
+    from optprior.models.methods import METHODS
+
+    assert _methods("all") == tuple(METHODS) and "vamp" in METHODS
+    assert _methods("cvae, optimal") == ("cvae", "optimal")
+
+
 def test_console_script_help():
     result = subprocess.run(
         [sys.executable, "-m", "optprior.cli", "demo", "--help"],

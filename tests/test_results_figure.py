@@ -181,3 +181,21 @@ def test_titles_name_the_folder_the_epoch_cap_and_the_runs_at_it():
     figure = results_figure(results, title="paper")
     assert figure.get_suptitle() == "paper"
     assert figure.axes[0].get_title() == "faces\nat most 300 epochs; 1 of 2 runs at the cap"
+
+
+def test_methods_are_paired_with_the_cvae_seed_by_seed(tmp_path):
+    from optprior.experiments.tables import paired_difference
+
+    results = [_result("usps-mnist", "cvae", k, -150.0 - k) for k in range(3)]
+    results += [_result("usps-mnist", "optimal", k, v) for k, v in ((0, -149.0), (1, -152.0))]
+    results.append(_result("usps-mnist", "optimal", 2, -100.0, status="failed"))
+    mean, error, n, above, below = paired_difference(
+        results, "usps-mnist", "optimal", "test_log_likelihood"
+    )
+    differences = np.array([1.0, -1.0])  # seed 0: -149 - (-150); seed 1: -152 - (-151)
+    assert (n, above, below) == (2, 1, 1) and mean == pytest.approx(differences.mean())
+    assert error == pytest.approx(differences.std(ddof=1) / np.sqrt(2))
+    assert paired_difference(results, "usps-mnist", "vae", "test_log_likelihood") is None
+    write_tables(results, tmp_path)
+    text = (tmp_path / "results.md").read_text()
+    assert "| optimal | " in text and "+0.00 ± 1.00 (1/1 of 2)" in text

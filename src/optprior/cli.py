@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 
 def _methods(text: str) -> tuple[str, ...]:
+    """The argparse type of ``--methods``: comma-separated method names, or ``all``."""
+    if text.strip() == "all":
+        return tuple(METHODS)
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [n for n in names if n not in METHODS]
     if unknown or not names:
@@ -342,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         type=_methods,
         default=PAPER_METHODS,
-        help=f"comma-separated methods from {','.join(METHODS)} "
+        help=f"comma-separated methods from {','.join(METHODS)}, or all "
         f"(default: the paper's {','.join(PAPER_METHODS)})",
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the split and training")
@@ -373,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         type=_methods,
         default=None,
-        help=f"comma-separated methods from {','.join(METHODS)} (default: the config's, "
+        help=f"comma-separated methods from {','.join(METHODS)}, or all (default: the config's, "
         f"else the paper's {','.join(PAPER_METHODS)})",
     )
     rep.add_argument("--seeds", type=int, default=None, help="runs per method (default 5)")
@@ -507,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         type=_methods,
         default=None,
-        help=f"comma-separated methods from {','.join(METHODS)} (default: the config's, "
+        help=f"comma-separated methods from {','.join(METHODS)}, or all (default: the config's, "
         f"else {','.join(PAPER_METHODS)})",
     )
     compare.add_argument("--seeds", type=int, default=None, help="runs per method (default 3)")

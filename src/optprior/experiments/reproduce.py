@@ -18,7 +18,13 @@ from optprior.experiments.records import RESULT_FILE, RunResult, read_result_fil
 from optprior.experiments.results_figure import results_figure
 from optprior.experiments.runner import Executor, Run, plan, run_sweep
 from optprior.experiments.status import record_plan
-from optprior.experiments.tables import csv_table, markdown_table, runs_table, summarize
+from optprior.experiments.tables import (
+    csv_table,
+    markdown_table,
+    paired_table,
+    runs_table,
+    summarize,
+)
 
 RESULTS_FIGURE = "results.png"
 
@@ -135,6 +141,13 @@ def write_tables(results: list[RunResult], out: Path) -> None:
         text += f"\n![every run by setting and method]({RESULTS_FIGURE})\n"
     except ValueError:  # no finished run has a score to draw yet
         pass
+    paired = paired_table(results)
+    if paired:
+        text += (
+            "\n## Against the CVAE, seed by seed\n\nMethod minus CVAE on the same seed "
+            "(the same data split): mean ± standard error (seeds above / below, of those "
+            "both finished).\n\n" + paired
+        )
     text += "\n## Runs\n\n" + runs_table(results)
     if figures:
         text += "\n## Figures\n\n" + "\n".join(figures) + "\n"

@@ -49,6 +49,15 @@ INVARIANCE = (
 )
 
 
+#: Metrics compared with the CVAE seed by seed (``paired_table``).
+PAIRED = (
+    ("val_log_likelihood", "validation ln p(x|s)", 2),
+    ("test_log_likelihood", "test ln p(x|s)", 2),
+    ("accuracy_logistic", "accuracy (logistic)", 3),
+    ("task_probe", "task probe", 3),
+)
+
+
 def method_position(method: str) -> tuple[int, str]:
     """Sort key of a method: the order of ``METHODS``, unknown methods last by name."""
     order = list(METHODS)
@@ -187,3 +196,63 @@ def runs_table(results: list[RunResult]) -> str:
     if partial:
         lines.append("\n\\* wall time after the last resume only (no `training_seconds` recorded).")
     return "\n".join(lines) + "\n"
+
+
+def paired_difference(
+    results: list[RunResult], setting: str, method: str, key: str, baseline: str = "cvae"
+) -> tuple[float, float, int, int, int] | None:
+    """``method`` - ``baseline`` in metric ``key`` over the seeds of ``setting`` where both
+    finished with a finite score (one seed shares one data split): the mean difference,
+    its standard error (nan with one seed), the number of seeds and how many lie above
+    and below zero. None where no seed is shared."""
+
+    def scores(name: str) -> dict[int, float]:
+        found = (
+            (r.seed, r.metric(key))
+            for r in results
+            if r.ok and (r.setting, r.method) == (setting, name)
+        )
+        return {seed: value for seed, value in found if value is not None and math.isfinite(value)}
+
+    ours, theirs = scores(method), scores(baseline)
+    seeds = sorted(set(ours) & set(theirs))
+    if not seeds:
+        return None
+    differences = np.array([ours[k] - theirs[k] for k in seeds])
+    error = differences.std(ddof=1) / math.sqrt(len(seeds)) if len(seeds) > 1 else math.nan
+    return (
+        float(differences.mean()),
+        float(error),
+        len(seeds),
+        int((differences > 0).sum()),
+        int((differences < 0).sum()),
+    )
+
+
+def paired_table(results: list[RunResult], baseline: str = "cvae") -> str:
+    """Per setting, each method against ``baseline`` seed by seed (``PAIRED`` metrics):
+    mean difference ± standard error, then (seeds above / below). Empty where no method
+    shares a seed with the baseline."""
+    out = []
+    for setting in sorted({r.setting for r in results}):
+        methods = sorted(
+            {r.method for r in results if r.setting == setting} - {baseline}, key=method_position
+        )
+        lines = []
+        for method in methods:
+            cells = []
+            for key, _, decimals in PAIRED:
+                found = paired_difference(results, setting, method, key, baseline)
+                if found is None:
+                    cells.append("")
+                    continue
+                mean, error, n, above, below = found
+                spread = "" if math.isnan(error) else f" ± {error:.{decimals}f}"
+                cells.append(f"{mean:+.{decimals}f}{spread} ({above}/{below} of {n})")
+            if any(cells):
+                lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        if lines:
+            heading = " | ".join(title for _, title, _ in PAIRED)
+            out += [f"### {setting}\n", f"| method | {heading} |", "|" + "---|" * (len(PAIRED) + 1)]
+            out += [*lines, ""]
+    return "\n".join(out) + "\n" if out else ""
