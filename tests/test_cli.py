@@ -14,7 +14,8 @@ def test_demo_prints_a_table(capsys):
     out = capsys.readouterr().out
     for method in ("| vae |", "| cvae |", "| optimal |"):
         assert method in out
-    assert "test ln p(x|s)" in out
+    assert "test ln p(x|s)" in out and "| 2 (" in out  # epochs run (best)
+    assert "0.5 = chance" in out
 
 
 def test_threads_sets_torch_threads_and_refuses_nonsense(monkeypatch, capsys):
