@@ -156,8 +156,10 @@ def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
     assert "4 runs" in capsys.readouterr().out
     table = (tmp_path / "results.md").read_text()
     assert "| cvae | 2/0 | -11.00 ± 1.41 |" in table
-    rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
-    assert rows[1:5] == ["| vae", "| cvae", "| mine", "| run"]  # a method of one's own last
+    headline, paired = table.split("## Against the CVAE")
+    rows = [line.split(" | ")[0] for line in headline.splitlines() if line.startswith("| ")]
+    assert rows[1:4] == ["| vae", "| cvae", "| mine"]  # a method of one's own last
+    assert "| mine |  | +1.00 (1/0 of 1) |" in paired  # seed 0: -9 against -10
     assert "| usps-mnist/cvae/seed-1 | ok |" in table.split("## Runs")[1]  # one row per run
     assert (tmp_path / "results.csv").is_file()
 
