@@ -11,6 +11,7 @@ from optprior._random import seeded_torch
 from optprior.data import MultiTaskData, TaskSplit
 from optprior.evaluation.binarization import binarized
 from optprior.evaluation.calibration import discriminator_calibration
+from optprior.evaluation.information import task_mutual_information
 from optprior.evaluation.invariance import kernel_dependence
 from optprior.evaluation.metrics import downstream_accuracy, task_probe
 from optprior.experiments.config import EvaluationConfig
@@ -147,6 +148,10 @@ def _metrics(
         metrics["task_information_mlp"] = nonlinear["information"]
         codes, tasks = torch.from_numpy(mu), torch.from_numpy(probe.s)
         metrics.update(kernel_dependence(codes, tasks, seed=seed))
+        # I(S;Z) of the mixture of these test posteriors (tasks balanced: at most ln K).
+        metrics["task_mutual_information"] = task_mutual_information(
+            codes, torch.from_numpy(logvar), tasks, n_samples=10, seed=seed
+        )
     else:
         metrics["task_probe"] = metrics["task_information"] = None
     return metrics
