@@ -135,8 +135,9 @@ class TrainingConfig:
             (default: the posteriors of the latest model steps, the batch's own and the
             batches' before it, in place of a random subset encoded at each epoch's
             start; no encoding beyond the model steps') or ``"drawn"`` (a random subset
-            encoded afresh every ``mixture_refresh`` steps; about 1.55 x a CVAE epoch
-            against 1.28 x, with validation ELBOs on either side of it: docs/results.md).
+            encoded afresh every ``mixture_refresh`` steps; about 1.6 x a CVAE epoch
+            against 1.4 x in benchmarks/speed.py, with validation ELBOs on either side
+            of it: docs/results.md).
         mixture_refresh: model steps between two draws (and encodings) of that subset
             (``"drawn"`` only).
         mixture_gradient: where the mixture prior's KL sends gradients to the encoder:

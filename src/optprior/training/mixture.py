@@ -100,8 +100,10 @@ class MixturePriorPlan(ELBOPlan):
 
     def objective(self, x: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> ObjectiveTerms:
         recent = self.config.mixture_subset == "recent"
+        # "recent": a drawn subset at the epoch's first step only, then the steps' own
+        # posteriors; "drawn": a fresh subset every mixture_refresh steps.
         if self._step % (self._batches if recent else self.config.mixture_refresh) == 0:
-            self._subset = self._encode_subset()  # every step with gradients
+            self._subset = self._encode_subset()
             self._oldest = 0
         self._step += 1
         posterior = None
