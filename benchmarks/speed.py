@@ -38,9 +38,9 @@ from optprior.evaluation.bounds import (
     _chunks,
     log_marginal_likelihood,
 )
-from optprior.models.config import ModelConfig
+from optprior.models.config import OptimalPriorConfig
 from optprior.training.batches import encoding_rows
-from optprior.training.config import MIXTURE_SUBSETS, TrainingConfig
+from optprior.training.config import MIXTURE_SUBSETS, MixtureConfig, TrainingConfig
 
 X_DIM = 784
 Product = tuple[int, int, int]  # (m, k, n): an (m x k) @ (k x n) product
@@ -61,7 +61,9 @@ def backward(layers: list[tuple[int, int]], rows: int, weights: bool, first_inpu
     return out
 
 
-def step_products(config: ModelConfig, training: TrainingConfig, optimal: bool) -> list[Product]:
+def step_products(
+    config: OptimalPriorConfig, training: TrainingConfig, optimal: bool
+) -> list[Product]:
     """Matrix products of one model step (with T's forward and input gradient if optimal)."""
     b, d = training.batch_size, config.latent_dim
     encoder = mlp_layers([X_DIM, *config.hidden_sizes, 2 * d])
@@ -69,27 +71,28 @@ def step_products(config: ModelConfig, training: TrainingConfig, optimal: bool) 
     products = forward(encoder, b) + backward(encoder, b, True, first_input=False)
     products += forward(decoder, b) + backward(decoder, b, True, first_input=True)
     if optimal:
-        t = mlp_layers([d, *config.discriminator_hidden_sizes, 1])
+        t = mlp_layers([d, *config.discriminator.hidden_sizes, 1])
         products += forward(t, b) + backward(t, b, False, first_input=True)
     return products
 
 
-def t_update_products(config: ModelConfig, batch: int) -> list[Product]:
+def t_update_products(config: OptimalPriorConfig, batch: int) -> list[Product]:
     """Matrix products of one T update on ``batch`` z and as many N(0, I) draws."""
-    t = mlp_layers([config.latent_dim, *config.discriminator_hidden_sizes, 1])
+    t = mlp_layers([config.latent_dim, *config.discriminator.hidden_sizes, 1])
     return forward(t, 2 * batch) + backward(t, 2 * batch, True, first_input=False)
 
 
 def epoch_work(
-    config: ModelConfig, training: TrainingConfig, points: int, optimal: bool
+    config: OptimalPriorConfig, training: TrainingConfig, points: int, optimal: bool
 ) -> list[tuple[list[Product], int]]:
     """One epoch's matrix products as (products of one step, number of such steps)."""
     b = training.batch_size
     batches = int(np.ceil(points / b))
     work = [(step_products(config, training, optimal), batches)]
-    if optimal and training.discriminator_schedule == "epoch":
-        kept = training.discriminator_pass_points(points)
-        passes = training.discriminator_epochs
+    schedule = config.schedule
+    if optimal and schedule.schedule == "epoch":
+        kept = schedule.pass_points(points)
+        passes = schedule.epochs
         work.append((t_update_products(config, b), int(np.ceil(kept / b)) * passes))
         # T's passes encode fresh codes in blocks of encoding_rows points (the last smaller)
         rows = encoding_rows(b)
@@ -98,9 +101,9 @@ def epoch_work(
         if kept % rows:
             work.append((forward(encoder, kept % rows), passes))
     elif optimal:  # T steps on the z of `interval` model steps, pooled
-        pooled = b * training.discriminator_interval
-        updates = int(np.ceil(batches / training.discriminator_interval))
-        work.append((t_update_products(config, pooled), updates * training.discriminator_steps))
+        pooled = b * schedule.interval
+        updates = int(np.ceil(batches / schedule.interval))
+        work.append((t_update_products(config, pooled), updates * schedule.steps))
     return work
 
 
@@ -181,9 +184,9 @@ def paired_rounds(
     one of the exact-mixture optimal prior with each of its subsets (``MIXTURE_SUBSETS``,
     the default first). Returns the seconds of each, per pair (keys ``cvae``,
     ``reference``, ``optimal`` and ``mixture <subset>``)."""
-    work = epoch_work(ModelConfig(), TrainingConfig(), points, False)
+    work = epoch_work(OptimalPriorConfig(), TrainingConfig(), points, False)
     x, s = x[:points], s[:points]
-    subsets = sorted(MIXTURE_SUBSETS, key=lambda name: name != TrainingConfig().mixture_subset)
+    subsets = sorted(MIXTURE_SUBSETS, key=lambda name: name != MixtureConfig().subset)
     seconds: dict[str, list[float]] = {
         name: [] for name in ("cvae", "reference", "optimal", *(f"mixture {k}" for k in subsets))
     }
@@ -205,13 +208,13 @@ def paired_rows(seconds: dict[str, np.ndarray], pairs: int, points: int) -> list
     adds time, so the minima are its least disturbed figures)."""
     shares = seconds["reference"] / seconds["cvae"]
     fastest_share = seconds["reference"].min() / seconds["cvae"].min()
-    defaults = TrainingConfig()
+    defaults = MixtureConfig()
     described = {
         "optimal": "optimal prior, half pass per epoch",
-        "mixture recent": f"optimal prior, exact mixture ({defaults.mixture_components} "
+        "mixture recent": f"optimal prior, exact mixture ({defaults.components} "
         "posteriors of the latest steps)",
-        "mixture drawn": f"optimal prior, exact mixture ({defaults.mixture_components} "
-        f"posteriors drawn every {defaults.mixture_refresh} steps)",
+        "mixture drawn": f"optimal prior, exact mixture ({defaults.components} "
+        f"posteriors drawn every {defaults.refresh} steps)",
     }
     rows = [
         (
@@ -223,7 +226,7 @@ def paired_rows(seconds: dict[str, np.ndarray], pairs: int, points: int) -> list
     for key in (k for k in seconds if k not in ("cvae", "reference")):
         ratios = seconds[key] / seconds["cvae"]
         fastest = seconds[key].min() / seconds["cvae"].min()
-        default = key == "optimal" or key == f"mixture {defaults.mixture_subset}"
+        default = key == "optimal" or key == f"mixture {defaults.subset}"
         name = described[key] + (", default" if default else "")
         rows.append(
             (
@@ -248,7 +251,7 @@ def importance_sampling_row(
     log_marginal_likelihood(model.module_, xt[:10], st[:10], 10)  # warm-up
     points, samples = _chunks(n_points, 1000, X_DIM, DEFAULT_MAX_ELEMENTS)
     assert samples == SAMPLES_PER_CHUNK
-    config = ModelConfig()
+    config = OptimalPriorConfig()
     decoder = mlp_layers([config.latent_dim, *config.hidden_sizes, X_DIM])
     products = forward(decoder, points * samples)
     work = flops(products) * n_points * 1000 / (points * samples) / 1e9  # GFLOP
@@ -323,7 +326,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = (rng.random((args.points, X_DIM)) < 0.13).astype(np.float32)
     s = rng.integers(0, 2, args.points)
-    config, training = ModelConfig(), TrainingConfig()
+    config, training = OptimalPriorConfig(), TrainingConfig()
     settings = {"epochs": 1, "patience": 0, "progress": False, "device": args.device}
     rows: list[tuple[str, str, str]] = []
 
@@ -363,8 +366,9 @@ def main() -> None:
     shares = {name: [] for name, _, _ in runs}
     for _ in range(args.rounds):
         for name, method, extra in runs:
-            training_of_run = TrainingConfig(**extra)
-            work = epoch_work(config, training_of_run, args.points, method is OptimalPriorCVAE)
+            config_of_run = OptimalPriorCVAE(**extra).config
+            assert isinstance(config_of_run, OptimalPriorConfig)
+            work = epoch_work(config_of_run, training, args.points, method is OptimalPriorCVAE)
             before = reference_and_probe(work, cvae_work, args.device)
             model = method(**settings, **extra).fit(x, s)
             seconds[name].append(model.history_.epochs[0]["seconds"])

@@ -21,6 +21,13 @@ REPO = Path(__file__).resolve().parents[1]
 #: (what is broken, file under src/optprior, text, replacement, test files)
 MUTANTS = [
     (
+        "a method reads every setting (other methods' settings tell its checkpoints apart)",
+        "models/base.py",
+        "        return name in cls.setting_names()",
+        "        return True",
+        ["test_checkpoint.py"],
+    ),
+    (
         "encoder cut off from T's gradient (z detached inside T)",
         "priors/optimal.py",
         "self.log_ratio(z).reshape",

@@ -1,17 +1,18 @@
 """Constants shared by the tests: fast model settings and where the staged data lie."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from optprior.data.download import data_root
+from optprior.models.base import RUN_OPTIONS, BaseModel
 
 #: Model settings small enough for unit tests.
 FAST = {
     "latent_dim": 3,
     "hidden_sizes": (16,),
-    "discriminator_hidden_sizes": (16,),
     "epochs": 3,
     "batch_size": 50,
     "progress": False,
@@ -43,3 +44,15 @@ def count_epochs(monkeypatch, interrupt_at: int | None = None) -> list[int]:
 
 #: Marks a test (or a parameter) that needs a CUDA device; it is skipped without one.
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+
+
+#: T's size in unit tests, for the methods that have a T.
+FAST_T = {"discriminator_hidden_sizes": (16,)}
+
+
+def fast(method: type[BaseModel], **settings: Any) -> BaseModel:
+    """``method`` at the small size of ``FAST`` and ``FAST_T`` (those of their settings
+    the method reads) with ``settings`` on top."""
+    small = {**FAST, **FAST_T}
+    read = {k: v for k, v in small.items() if method.reads_setting(k) or k in RUN_OPTIONS}
+    return method(**{**read, **settings})

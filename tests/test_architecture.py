@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import fast
 
 from optprior import BaseModel
 
@@ -29,7 +29,7 @@ def example():
 
 def test_a_prior_learned_by_the_elbo_trains_saves_and_loads(example, two_tasks, tmp_path):
     x, s = two_tasks
-    model = example["LearnedPriorCVAE"](**{**FAST, "epochs": 5, "learning_rate": 1e-2}).fit(x, s)
+    model = fast(example["LearnedPriorCVAE"], **{"epochs": 5, "learning_rate": 1e-2}).fit(x, s)
     prior = model.module_.prior
     assert float(prior.mean.detach().abs().max()) > 1e-3  # trained, not left at its start
     model.save(tmp_path / "m.pt")
@@ -41,9 +41,9 @@ def test_a_prior_learned_by_the_elbo_trains_saves_and_loads(example, two_tasks, 
 
 def test_a_new_penalty_reaches_the_loss(example, two_tasks):
     x, s = two_tasks
-    penalised = example["MeanMatchedCVAE"](**FAST, invariance_weight=10.0).fit(x, s)
+    penalised = fast(example["MeanMatchedCVAE"], invariance_weight=10.0).fit(x, s)
     assert "train_penalty" in penalised.history_.epochs[0]
-    plain = example["MeanMatchedCVAE"](**FAST, invariance_weight=0.0).fit(x, s)
+    plain = fast(example["MeanMatchedCVAE"], invariance_weight=0.0).fit(x, s)
     gaps = [
         np.linalg.norm(
             m.transform(x[s == 0], s[s == 0]).mean(0) - m.transform(x[s == 1], s[s == 1]).mean(0)

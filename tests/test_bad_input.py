@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import fast
 
-from optprior import CVAE, VAE, OptimalPriorCVAE, load_model
+from optprior import CVAE, VAE, OptimalPriorConfig, OptimalPriorCVAE, load_model
 from optprior._io import write_text_atomic
 from optprior.models import ModelFileError, NotFittedError
 
@@ -17,7 +17,7 @@ from optprior.models import ModelFileError, NotFittedError
 @pytest.fixture(scope="module")
 def fitted(two_tasks):
     x, s = two_tasks
-    return CVAE(**FAST).fit(x, s)
+    return fast(CVAE).fit(x, s)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +46,7 @@ def fitted(two_tasks):
 def test_fit_rejects(two_tasks, mutate, message):
     x, s = mutate(*two_tasks)
     with pytest.raises(ValueError, match=message):
-        CVAE(**FAST).fit(x, s)
+        fast(CVAE).fit(x, s)
 
 
 def test_unseen_task_at_transform(fitted, two_tasks):
@@ -60,7 +60,7 @@ def test_unseen_task_at_transform(fitted, two_tasks):
 def test_task_missing_from_training_is_unseen(two_tasks):
     x, s = two_tasks
     with pytest.warns(UserWarning, match="up to 2"):
-        model = CVAE(**FAST).fit(x, np.where(s == 1, 2, 0))  # tasks 0 and 2, none of 1
+        model = fast(CVAE).fit(x, np.where(s == 1, 2, 0))  # tasks 0 and 2, none of 1
     with pytest.raises(ValueError, match=r"\[1\] that were not seen"):
         model.score_samples(x[:3], [1, 1, 1], n_samples=2)
 
@@ -70,13 +70,13 @@ def test_wrong_feature_count(fitted, two_tasks):
     with pytest.raises(ValueError, match="13 features, the model was fitted on 12"):
         fitted.transform(np.zeros((2, 13)), [0, 1])
     with pytest.raises(ValueError, match="X_val has 5 features"):
-        CVAE(**FAST).fit(x, s, np.zeros((2, 5)), [0, 1])
+        fast(CVAE).fit(x, s, np.zeros((2, 5)), [0, 1])
 
 
 def test_bad_validation_tasks(two_tasks):
     x, s = two_tasks
     with pytest.raises(ValueError, match="s_val"):
-        CVAE(**FAST).fit(x, s, x[:4], [0, 1])
+        fast(CVAE).fit(x, s, x[:4], [0, 1])
 
 
 @pytest.mark.parametrize("plan", ["DensityRatioPlan", "PriorFitPlan"])
@@ -84,23 +84,32 @@ def test_trainer_refuses_validation_data_without_its_tasks(two_tasks, plan):
     from optprior import training
 
     x, s = (torch.from_numpy(a) for a in two_tasks)
-    model = OptimalPriorCVAE(**FAST)
-    fit = getattr(training, plan)(model._build(x.shape[1], 2), model.training, binarize=False)
+    model = fast(OptimalPriorCVAE)
+    settings = (model.config.discriminator, model.config.schedule)[
+        : 2 if plan == "DensityRatioPlan" else 1
+    ]
+    module = model._build(x.shape[1], 2)
+    fit = getattr(training, plan)(module, model.training, False, *settings)
     with pytest.raises(ValueError, match="x_val needs its task indices s_val"):
         training.Trainer(fit).fit(x, s, x[:10])
 
 
 def test_a_prior_without_t_has_no_discriminator_to_fit(two_tasks):
     from optprior.training import PriorFitPlan
+    from optprior.training.config import DiscriminatorConfig
 
-    module = CVAE(**FAST)._build(12, 2)
+    module = fast(CVAE)._build(12, 2)
     with pytest.raises(ValueError, match="StandardNormalPrior has no discriminator to fit"):
-        PriorFitPlan(module, CVAE().training, binarize=False)
+        PriorFitPlan(module, CVAE().training, False, DiscriminatorConfig())
 
 
 def test_unknown_settings_and_values():
-    with pytest.raises(TypeError, match="unknown settings \\['latent_size'\\]"):
+    with pytest.raises(TypeError, match="CVAE does not read latent_size; its settings are"):
         CVAE(latent_size=3)
+    with pytest.raises(TypeError, match=r"CVAE does not read mixture_components \(a setting of"):
+        CVAE(mixture_components=3)
+    with pytest.raises(TypeError, match="CVAE takes a NetworkConfig, got OptimalPriorConfig"):
+        CVAE(OptimalPriorConfig())
     with pytest.raises(ValueError, match="unknown likelihood"):
         CVAE(likelihood="poisson")
     with pytest.raises(ValueError, match="discriminator_schedule"):
@@ -111,11 +120,11 @@ def test_unknown_settings_and_values():
     for name in ("learning_rate", "discriminator_learning_rate"):
         for value in (0.0, float("nan")):
             with pytest.raises(ValueError, match=f"^{name} must be positive, got"):
-                CVAE(**{name: value})
+                OptimalPriorCVAE(**{name: value})
     with pytest.raises(ValueError, match="discriminator_weight_decay must be >= 0, got nan"):
         OptimalPriorCVAE(discriminator_weight_decay=float("nan"))
     with pytest.raises(ValueError, match="unknown activation"):
-        CVAE(**{**FAST, "activation": "swishy"}).fit(np.zeros((4, 2)), [0, 0, 1, 1])
+        fast(CVAE, **{"activation": "swishy"}).fit(np.zeros((4, 2)), [0, 0, 1, 1])
 
 
 def test_not_fitted():
@@ -191,10 +200,10 @@ def test_a_damaged_checkpoint_is_refused_not_resumed(two_tasks, tmp_path, monkey
     x, s = two_tasks
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
-    model = CVAE(**FAST).fit(x, s, checkpoint=path)
+    model = fast(CVAE).fit(x, s, checkpoint=path)
     overwrite_tensor_bytes(path, model.module_.encoder.net.input.linear.weight[3:])
     with pytest.raises(CheckpointError, match="is damaged"):
-        CVAE(**FAST).fit(x, s, checkpoint=path)
+        fast(CVAE).fit(x, s, checkpoint=path)
 
 
 def test_interrupted_save_leaves_previous_file(tmp_path, fitted, monkeypatch):
@@ -216,7 +225,7 @@ def test_interrupted_save_leaves_previous_file(tmp_path, fitted, monkeypatch):
 def test_task_labels_that_skip_indices_are_warned_about(two_tasks):
     x, s = two_tasks
     with pytest.warns(UserWarning, match=r"up to 2020.*return_inverse"):
-        model = CVAE(**FAST).fit(x, s + 2019)
+        model = fast(CVAE).fit(x, s + 2019)
     assert model.tasks_ == [2019, 2020]
 
 
@@ -226,7 +235,7 @@ def test_read_only_arrays_are_taken_without_warnings(two_tasks):
     s.setflags(write=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        CVAE(**FAST).fit(x, s).transform(x, s)
+        fast(CVAE).fit(x, s).transform(x, s)
 
 
 @pytest.mark.parametrize(
@@ -244,7 +253,7 @@ def test_read_only_arrays_are_taken_without_warnings(two_tasks):
 )
 def test_settings_of_the_wrong_type_are_named(settings, message):
     with pytest.raises(ValueError, match=message):
-        CVAE(**settings)
+        OptimalPriorCVAE(**settings)
 
 
 def test_whole_floats_and_numpy_integers_are_taken_as_ints():
@@ -308,7 +317,7 @@ def test_fractions_are_checked_by_one_rule():
 def test_fitting_on_a_handful_of_points_warns(two_tasks):
     x, s = two_tasks
     with pytest.warns(UserWarning, match="fitting on 3 points: too few"):
-        CVAE(**FAST).fit(x[[0, 1, 239]], s[[0, 1, 239]])
+        fast(CVAE).fit(x[[0, 1, 239]], s[[0, 1, 239]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        CVAE(**FAST).fit(x, s)
+        fast(CVAE).fit(x, s)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, count_epochs, needs_cuda
+from helpers import FAST, FAST_T, count_epochs, fast, needs_cuda
 
 from optprior import CVAE, AdversarialCVAE, CheckpointError, InvariantCVAE, OptimalPriorCVAE
 from optprior.training import trainer as trainer_module
@@ -99,22 +99,22 @@ def test_checkpoint_of_another_fit_is_refused(two_tasks, tmp_path, monkeypatch):
     x, s = two_tasks
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
-    fit_interrupted(CVAE(**FAST), (x, s), path, monkeypatch)
+    fit_interrupted(fast(CVAE), (x, s), path, monkeypatch)
     others = [  # (a fit that differs, the difference the error must name)
         (
-            lambda: CVAE(**FAST, learning_rate=1e-2).fit(x, s, checkpoint=path),
+            lambda: fast(CVAE, learning_rate=1e-2).fit(x, s, checkpoint=path),
             "settings.learning_rate: ",
         ),
         (
-            lambda: CVAE(**FAST, activation="relu").fit(x, s, checkpoint=path),
+            lambda: fast(CVAE, activation="relu").fit(x, s, checkpoint=path),
             "model.activation: 'tanh' -> 'relu'",
         ),
         (
-            lambda: OptimalPriorCVAE(**FAST).fit(x, s, checkpoint=path),
+            lambda: fast(OptimalPriorCVAE).fit(x, s, checkpoint=path),
             "class: 'CVAE' -> 'OptimalPriorCVAE'",
         ),
-        (lambda: CVAE(**FAST).fit(1.0 - x, s, checkpoint=path), "data: "),  # same shape
-        (lambda: CVAE(**FAST).fit(x, s, x[:20], s[:20], checkpoint=path), "data: "),  # validation
+        (lambda: fast(CVAE).fit(1.0 - x, s, checkpoint=path), "data: "),  # same shape
+        (lambda: fast(CVAE).fit(x, s, x[:20], s[:20], checkpoint=path), "data: "),  # validation
     ]
     for fit, named in others:
         with pytest.raises(CheckpointError, match="other settings, model or data") as error:
@@ -122,24 +122,28 @@ def test_checkpoint_of_another_fit_is_refused(two_tasks, tmp_path, monkeypatch):
         assert named in str(error.value) and "delete it" in str(error.value)
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable training checkpoint"):
-        CVAE(**FAST).fit(x, s, checkpoint=path)
+        fast(CVAE).fit(x, s, checkpoint=path)
 
 
 def test_settings_a_method_does_not_read_leave_its_checkpoint_valid(
     two_tasks, tmp_path, monkeypatch
 ):
-    """A CVAE reads neither T's settings nor the invariance weight: its checkpoint resumes
-    when they change, and when it was written before the weight existed."""
+    """A CVAE reads neither T's settings nor the invariance weight: a checkpoint that
+    records them (as every one did before one config per method) resumes, and so does
+    one written before a setting existed."""
     x, s = two_tasks
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
-    fit_interrupted(CVAE(**FAST), (x, s), path, monkeypatch)
+    fit_interrupted(fast(CVAE), (x, s), path, monkeypatch)
     payload = torch.load(path, weights_only=True)
     payload.pop("digest")  # files from before checksums have none
-    del payload["identity"]["model"]["invariance_weight"]  # as written before it existed
+    identity = payload["identity"]
+    del identity["model"]["gaussian_variance"]  # as written before it existed
+    identity["model"]["invariance_weight"] = 7.0
+    identity["settings"]["discriminator_learning_rate"] = 0.1
     torch.save(payload, path)
     started = count_epochs(monkeypatch)
-    CVAE(**FAST, invariance_weight=7.0, discriminator_learning_rate=0.1).fit(x, s, checkpoint=path)
+    fast(CVAE).fit(x, s, checkpoint=path)
     assert len(started) == FAST["epochs"] - 1
 
 
@@ -151,7 +155,7 @@ def test_a_checkpoint_from_before_the_fraction_existed_resumes_only_as_a_full_pa
     x, s = two_tasks
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
-    full = {**FAST, "discriminator_schedule": "epoch", "discriminator_fraction": 1.0}
+    full = {**FAST, **FAST_T, "discriminator_schedule": "epoch", "discriminator_fraction": 1.0}
     fit_interrupted(OptimalPriorCVAE(**full), (x, s), path, monkeypatch)
     payload = torch.load(path, weights_only=True)
     payload.pop("digest")  # files from before checksums have none
@@ -172,10 +176,10 @@ def test_settings_the_schedule_does_not_read_leave_its_checkpoint_valid(
     x, s = two_tasks
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
-    interleaved = {**FAST, "discriminator_schedule": "interleaved"}
+    interleaved = {**FAST, **FAST_T, "discriminator_schedule": "interleaved"}
     fit_interrupted(OptimalPriorCVAE(**interleaved), (x, s), path, monkeypatch)
     with pytest.raises(CheckpointError, match="discriminator_schedule: 'interleaved' -> 'epoch'"):
-        OptimalPriorCVAE(**FAST, discriminator_schedule="epoch").fit(x, s, checkpoint=path)
+        fast(OptimalPriorCVAE, discriminator_schedule="epoch").fit(x, s, checkpoint=path)
     started = count_epochs(monkeypatch)
     OptimalPriorCVAE(**interleaved, discriminator_epochs=4).fit(x, s, checkpoint=path)
     assert len(started) == FAST["epochs"] - 1
@@ -194,6 +198,6 @@ def test_settings_a_method_reads_tell_its_checkpoints_apart(
     x, s = two_tasks
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "checkpoint.pt"
-    fit_interrupted(method(**FAST), (x, s), path, monkeypatch)
+    fit_interrupted(fast(method), (x, s), path, monkeypatch)
     with pytest.raises(CheckpointError, match="other settings"):
-        method(**FAST, **setting).fit(x, s, checkpoint=path)
+        fast(method, **setting).fit(x, s, checkpoint=path)

@@ -201,6 +201,17 @@ def test_train_reads_config_tables_and_refuses_unknown_ones(tmp_path, capsys, tw
     assert saved.training.seed == 5 and saved.config.latent_dim == 2  # the file's settings
     assert saved.tasks_ == [0, 1]  # the rare task was kept for training
 
+    # A file of every method's settings (as optprior config writes) serves a CVAE: it
+    # takes the settings it reads; each setting is still checked.
+    config.write_text(
+        "[model]\nlatent_dim = 2\ndiscriminator_dropout = 0.5\n[training]\nepochs = 1\n"
+    )
+    assert main([*command, "--config", str(config), "--quiet"]) == 0
+    assert "discriminator_dropout" not in load_model(model).get_params()
+    config.write_text("[model]\ndiscriminator_dropout = 1.5\n[training]\nepochs = 1\n")
+    assert main([*command, "--config", str(config)]) == 2
+    assert "discriminator_dropout must lie in [0, 1)" in capsys.readouterr().err
+
     config.write_text("epochs = 1\n[trainig]\nepochs = 1\n")
     assert main([*command, "--config", str(config)]) == 2
     assert "unknown key(s) or table(s) ['epochs', 'trainig']" in capsys.readouterr().err

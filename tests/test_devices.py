@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import FAST, needs_cuda
+from helpers import FAST, fast, needs_cuda
 
 from optprior import (
     CVAE,
@@ -20,7 +20,7 @@ DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
 @pytest.mark.parametrize("method", [VAE, CVAE, OptimalPriorCVAE, InvariantCVAE])
 def test_model_trains_scores_and_reloads_on_device(method, device, two_tasks, tmp_path):
     x, s = two_tasks
-    model = method(**FAST, device=device).fit(x[:200], s[:200], x[200:], s[200:])
+    model = fast(method, device=device).fit(x[:200], s[:200], x[200:], s[200:])
     assert {p.device.type for p in model.module_.parameters()} == {device}
 
     scores = model.score_samples(x[:30], s[:30], n_samples=20)
@@ -39,7 +39,7 @@ def test_model_trains_scores_and_reloads_on_device(method, device, two_tasks, tm
 @pytest.mark.parametrize("device", DEVICES)
 def test_posthoc_prior_fits_on_the_cvae_device(device, two_tasks):
     x, s = two_tasks
-    cvae = CVAE(**FAST, device=device).fit(x, s)
+    cvae = fast(CVAE, device=device).fit(x, s)
     model = PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, progress=False)
     assert {p.device.type for p in model.module_.parameters()} == {device}
     assert np.isfinite(model.score_samples(x[:20], s[:20], n_samples=10)).all()

@@ -84,7 +84,7 @@ def test_optimal_prior_kl_has_the_one_sample_expectation():
 def test_weight_decay_keeps_the_discriminator_small(two_tasks):
     """The trainer hands ``discriminator_weight_decay`` to T's optimiser: with a strong
     penalty T's values stay smaller than without one."""
-    from helpers import FAST
+    from helpers import FAST, FAST_T
 
     from optprior import OptimalPriorCVAE
 
@@ -92,7 +92,7 @@ def test_weight_decay_keeps_the_discriminator_small(two_tasks):
     size = {}
     for decay in (0.0, 1.0):
         model = OptimalPriorCVAE(
-            **{**FAST, "epochs": 20},
+            **{**FAST, **FAST_T, "epochs": 20},
             discriminator_learning_rate=1e-2,
             discriminator_weight_decay=decay,
             seed=0,
@@ -119,11 +119,12 @@ def test_subnormal_weights_are_flushed_to_zero():
 
 def test_loading_a_model_flushes_subnormal_weights(two_tasks, tmp_path):
     """Model files written before the trainer flushed subnormals are cleaned on reading."""
-    from helpers import FAST
+
+    from helpers import fast
 
     from optprior import OptimalPriorCVAE, load_model
 
-    model = OptimalPriorCVAE(**FAST).fit(*two_tasks)
+    model = fast(OptimalPriorCVAE).fit(*two_tasks)
     with torch.no_grad():
         model.module_.prior.discriminator.input.linear.weight[0, 0] = 1e-40
     model.save(tmp_path / "model.pt")

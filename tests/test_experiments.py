@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import DATA_ROOT, count_epochs
+from helpers import DATA_ROOT, count_epochs, fast
 
 from optprior.experiments import runner
 from optprior.experiments.config import read_config_file, resolve, to_toml
@@ -321,7 +321,7 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     result = runner.execute(ablation)
     assert result.cvae_reused == cvae_run.name
     fitted = ablation.load_model()
-    assert fitted.training.discriminator_task_weights == "balanced"  # T's own settings
+    assert fitted.config.discriminator.task_weights == "balanced"  # T's own settings
     assert result.training_seconds == pytest.approx(
         sum(r["seconds"] for r in fitted.history_.prior_epochs)
     )
@@ -547,7 +547,6 @@ def test_ablation_configs_resolve(path):
 
 
 def test_scoring_repeats_its_numbers_and_leaves_the_callers_random_state(two_tasks):
-    from helpers import FAST
 
     from optprior.data import MultiTaskData, TaskSplit
     from optprior.experiments.config import EvaluationConfig
@@ -558,7 +557,7 @@ def test_scoring_repeats_its_numbers_and_leaves_the_callers_random_state(two_tas
     y = np.arange(len(x)) % 3
     split = TaskSplit(X=x, s=s, y=y, index=np.arange(len(x)))
     data = MultiTaskData("toy", 0, split, split, split, ("a", "b"), (3, 4), "bernoulli", 1)
-    model = OptimalPriorCVAE(**FAST).fit(x, s)
+    model = fast(OptimalPriorCVAE).fit(x, s)
     config = EvaluationConfig(n_samples=20, probe_points=60, figures=False)
     torch.manual_seed(1)
     expected = torch.rand(2)

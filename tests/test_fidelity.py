@@ -7,13 +7,14 @@ import copy
 import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import FAST, fast
 
 from optprior import CVAE, VAE, OptimalPriorCVAE
 from optprior.evaluation import elbo, log_marginal_likelihood
 from optprior.nn.mlp import Dropout
 from optprior.priors import StandardNormalPrior
 from optprior.training import DensityRatioPlan, ELBOPlan, TrainingConfig
+from optprior.training.config import DiscriminatorConfig, DiscriminatorSchedule
 
 
 def built_module(dropout: float = 0.0, seed: int = 0):
@@ -74,7 +75,8 @@ def test_model_steps_leave_t_alone_and_see_it_without_dropout(two_tasks):
     them, and is not among the model optimiser's parameters."""
     module = built_module(dropout=0.5)
     x, s = tensors(two_tasks)
-    plan = DensityRatioPlan(module, TrainingConfig(batch_size=10, warmup_epochs=0), False)
+    training = TrainingConfig(batch_size=10, warmup_epochs=0)
+    plan = DensityRatioPlan(module, training, False, DiscriminatorConfig(), DiscriminatorSchedule())
     held = {id(p) for group in plan.optimizer.param_groups for p in group["params"]}
     assert not held & {id(p) for p in module.prior.parameters()}
     seen = []
@@ -97,7 +99,7 @@ def test_model_steps_leave_t_alone_and_see_it_without_dropout(two_tasks):
 
 def test_cvae_reads_the_task_in_encoder_and_decoder(two_tasks):
     x, s = two_tasks
-    model = CVAE(**FAST).fit(x, s)
+    model = fast(CVAE).fit(x, s)
     zeros, ones = np.zeros(len(x), dtype=int), np.ones(len(x), dtype=int)
     assert np.abs(model.transform(x, zeros) - model.transform(x, ones)).max() > 1e-3
     module = model.module_
@@ -110,7 +112,7 @@ def test_cvae_reads_the_task_in_encoder_and_decoder(two_tasks):
     torch.manual_seed(0)
     assert np.abs(first - model.score_samples(x, ones, n_samples=5)).max() > 1e-2
     # The plain VAE, by contrast, ignores s.
-    vae = VAE(**FAST).fit(x, s)
+    vae = fast(VAE).fit(x, s)
     np.testing.assert_array_equal(vae.transform(x, zeros), vae.transform(x, ones))
 
 

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import FAST, fast
 from torch.distributions import Normal, kl_divergence
 
-from optprior import CVAE, InvariantCVAE, ModelConfig
+from optprior import CVAE, InvariantCVAE, PenalisedCVAEConfig
 from optprior.nn.encoder import mean_pairwise_kl
 
 
@@ -65,7 +65,7 @@ def test_mean_pairwise_kl_bounds_the_kl_to_the_batch_mixture():
 def test_loss_is_the_cvae_loss_plus_lambda_times_the_information_bound(two_tasks):
     x, s = two_tasks
     weight, beta = 2.5, 0.3
-    model = InvariantCVAE(**FAST, invariance_weight=weight)
+    model = fast(InvariantCVAE, invariance_weight=weight)
     module = model._build(x.shape[1], 2)
     plan = model.make_plan(module)
     x_t, s_t = torch.from_numpy(x), torch.from_numpy(s)
@@ -76,14 +76,14 @@ def test_loss_is_the_cvae_loss_plus_lambda_times_the_information_bound(two_tasks
     losses = plan.loss(terms, s_t, beta)
     torch.testing.assert_close(losses["loss"], expected)
     assert set(losses) == {"loss", "penalty"}
-    cvae = CVAE(**FAST, invariance_weight=weight)
+    cvae = fast(CVAE)
     assert set(cvae.make_plan(module).loss(terms, s_t, beta)) == {"loss"}
 
 
 def test_zero_weight_trains_exactly_the_cvae(two_tasks):
     x, s = two_tasks
-    cvae = CVAE(**FAST).fit(x, s)
-    invariant = InvariantCVAE(**FAST, invariance_weight=0.0).fit(x, s)
+    cvae = fast(CVAE).fit(x, s)
+    invariant = fast(InvariantCVAE, invariance_weight=0.0).fit(x, s)
     np.testing.assert_array_equal(invariant.transform(x, s), cvae.transform(x, s))
 
 
@@ -106,4 +106,4 @@ def test_larger_weight_fits_posteriors_closer_together(two_tasks):
 @pytest.mark.parametrize("weight", [-1.0, math.inf, math.nan, "1"])
 def test_bad_invariance_weight_is_named(weight):
     with pytest.raises(ValueError, match="invariance_weight"):
-        ModelConfig(invariance_weight=weight)
+        PenalisedCVAEConfig(invariance_weight=weight)

@@ -11,6 +11,7 @@ from helpers import FAST
 from optprior import BaseModel, OptimalPriorCVAE, PostHocOptimalPriorCVAE
 from optprior.evaluation import elbo, rate_decomposition
 from optprior.models import ModelFileError
+from optprior.models.base import UnknownSettingError
 from optprior.nn.encoder import gaussian_log_prob, standard_normal_log_prob
 from optprior.priors import MixturePrior, StandardNormalPrior
 from optprior.priors.mixture import MAX_ELEMENTS, chunk_sizes, gaussian_mixture_log_density
@@ -208,8 +209,10 @@ def test_bad_mixture_settings_are_named(gaussian_tasks):
         OptimalPriorCVAE(estimator="mixture", mixture_subset="latest")
     with pytest.raises(ValueError, match="unknown estimator"):
         OptimalPriorCVAE(estimator="kde")
-    with pytest.raises(ValueError, match="post-hoc prior is fitted by a discriminator"):
-        PostHocOptimalPriorCVAE(estimator="mixture", likelihood="gaussian", **FAST).fit(x, s)
+    with pytest.raises(
+        UnknownSettingError, match="PostHocOptimalPriorCVAE does not read estimator"
+    ):
+        PostHocOptimalPriorCVAE(estimator="mixture")
     with pytest.raises(ValueError, match="holds no training posteriors"):
         MixturePrior(2).log_prob(torch.zeros(1, 2))
 

@@ -4,7 +4,7 @@ growing as they move apart; and the penalised estimators fit, save, load and sco
 import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import fast
 
 from optprior import HSICCVAE, MMDCVAE, AdversarialCVAE, BaseModel
 from optprior.module import ObjectiveTerms
@@ -42,7 +42,7 @@ def test_the_penalty_sends_a_gradient_to_the_codes(penalty):
 @pytest.mark.parametrize("method", [HSICCVAE, MMDCVAE, AdversarialCVAE])
 def test_penalised_models_fit_save_load_and_score(method, two_tasks, tmp_path):
     x, s = two_tasks
-    model = method(**FAST, invariance_weight=5.0).fit(x, s)
+    model = fast(method, invariance_weight=5.0).fit(x, s)
     assert all(r["train_penalty"] >= -1e-6 for r in model.history_.epochs)
     model.save(tmp_path / "m.pt")
     loaded = BaseModel.load(tmp_path / "m.pt")
@@ -73,12 +73,12 @@ def test_the_adversary_learns_the_task_while_the_codes_are_pushed_to_hide_it():
 
 def test_the_adversary_is_trained_and_checkpointed_with_the_model(two_tasks):
     x, s = two_tasks
-    model = AdversarialCVAE(**FAST)
+    model = fast(AdversarialCVAE)
     plan = model.make_plan(model._build(12, 2))
     trained = {id(p) for group in plan.optimizer.param_groups for p in group["params"]}
     adversary = plan.networks()["penalty"]
     assert all(id(p) in trained for p in adversary.parameters())
-    fitted = AdversarialCVAE(**FAST, invariance_weight=5.0).fit(x, s)
+    fitted = fast(AdversarialCVAE, invariance_weight=5.0).fit(x, s)
     assert all(r["train_penalty"] > 0 for r in fitted.history_.epochs)  # a cross-entropy
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import FAST, FAST_T, fast
 
 from optprior import CVAE, VAE, OptimalPriorCVAE, PostHocOptimalPriorCVAE, load_model
 from optprior.evaluation import rate_decomposition
@@ -56,7 +56,7 @@ def test_posthoc_fit_trains_both_stages_and_round_trips(tmp_path):
     rng = np.random.default_rng(1)
     x = (rng.random((120, 12)) < 0.3).astype(np.float32)
     s = rng.integers(0, 2, 120)
-    model = PostHocOptimalPriorCVAE(**FAST).fit(x[:100], s[:100], x[100:], s[100:])
+    model = fast(PostHocOptimalPriorCVAE).fit(x[:100], s[:100], x[100:], s[100:])
     assert len(model.history_.epochs) == FAST["epochs"]
     assert 1 <= len(model.history_.prior_epochs) <= FAST["epochs"]
     model.save(tmp_path / "m.pt")
@@ -72,9 +72,9 @@ def test_posthoc_fit_trains_both_stages_and_round_trips(tmp_path):
 def test_from_cvae_refuses_other_models(trained_prototype_cvae):
     x, s, _ = trained_prototype_cvae
     with pytest.raises(TypeError, match="needs a fitted CVAE, got VAE"):
-        PostHocOptimalPriorCVAE.from_cvae(VAE(**FAST), x, s)
+        PostHocOptimalPriorCVAE.from_cvae(fast(VAE), x, s)
     with pytest.raises(RuntimeError, match="not fitted"):
-        PostHocOptimalPriorCVAE.from_cvae(CVAE(**FAST), x, s)
+        PostHocOptimalPriorCVAE.from_cvae(fast(CVAE), x, s)
     _, _, cvae = trained_prototype_cvae
     with pytest.raises(ValueError, match="not seen in training"):
         PostHocOptimalPriorCVAE.from_cvae(cvae, x, np.full(len(x), 5))
@@ -108,7 +108,7 @@ def test_balanced_task_weights_reach_every_discriminator_step(schedule, monkeypa
         return original(self, z, z_normal, weights)
 
     monkeypatch.setattr(OptimalPrior, "discriminator_loss", recording)
-    settings = {**FAST, "discriminator_task_weights": "balanced"}
+    settings = {**FAST, **FAST_T, "discriminator_task_weights": "balanced"}
     if schedule == "posthoc":
         PostHocOptimalPriorCVAE(**settings).fit(x, s)
     else:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import FAST, fast
 from scipy.stats import norm
 
 from optprior import CVAE, OptimalPriorCVAE
@@ -41,7 +41,7 @@ def test_t_dropout_only_before_its_output():
     assert [i for i, layer in enumerate(layers) if isinstance(layer, Dropout)] == [len(layers) - 2]
     every = OptimalPrior(4, (8, 8, 8), dropout=0.5)
     assert sum(isinstance(layer, Dropout) for layer in every.discriminator.body) == 3
-    model = OptimalPriorCVAE(discriminator_dropout_layers="last", **FAST)
+    model = fast(OptimalPriorCVAE, discriminator_dropout_layers="last")
     assert sum(isinstance(m, Dropout) for m in model._build(12, 2).prior.modules()) == 1
     with pytest.raises(ValueError, match="unknown discriminator_dropout_layers 'first'"):
         OptimalPriorCVAE(discriminator_dropout_layers="first")
@@ -67,7 +67,7 @@ def test_variance_from_z_model_fits_saves_and_scores_alike(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 6)).astype(np.float32)
     s = np.repeat([0, 1], 60)
-    model = CVAE(likelihood="gaussian", gaussian_variance="from_z", **FAST).fit(x, s)
+    model = fast(CVAE, likelihood="gaussian", gaussian_variance="from_z").fit(x, s)
     assert model.module_.decoder.raw_logvar is None
     model.save(tmp_path / "m.pt")
     loaded = CVAE.load(tmp_path / "m.pt")
@@ -85,7 +85,7 @@ def test_warmup_starts_at_zero_when_asked(two_tasks, from_zero, expected):
     config = TrainingConfig(warmup_epochs=4, warmup_from_zero=from_zero)
     assert [config.kl_weight(e) for e in range(5)] == expected
     x, s = two_tasks
-    model = CVAE(warmup_epochs=4, warmup_from_zero=from_zero, **{**FAST, "epochs": 5}).fit(x, s)
+    model = fast(CVAE, warmup_epochs=4, warmup_from_zero=from_zero, **{"epochs": 5}).fit(x, s)
     assert [r["beta"] for r in model.history_.epochs] == expected
 
 
@@ -147,7 +147,7 @@ def test_faces_style_scores_average_tasks_and_points(two_tasks):
     keep = np.r_[0:100, 200:240]  # 100 points of task 0, 40 of task 1
     split = TaskSplit(X=x[keep], s=s[keep], y=np.arange(len(keep)) % 3, index=keep)
     data = MultiTaskData("toy", 0, split, split, split, ("a", "b"), (3, 4), "bernoulli", None)
-    model = CVAE(**FAST).fit(x, s)
+    model = fast(CVAE).fit(x, s)
     metrics = evaluate(model, data, EvaluationConfig(n_samples=5, figures=False), seed=0)
     a, b = metrics["test_log_likelihood/a"], metrics["test_log_likelihood/b"]
     assert metrics["test_log_likelihood"] == pytest.approx((a + b) / 2)

@@ -7,14 +7,14 @@ import math
 
 import pytest
 import torch
-from helpers import FAST
+from helpers import fast
 
 from optprior import CVAE, VampPriorCVAE
 from optprior.nn.encoder import gaussian_log_prob
 
 
 def built(**settings):
-    model = VampPriorCVAE(**{**FAST, **settings})
+    model = fast(VampPriorCVAE, **{**settings})
     torch.manual_seed(0)
     return model, model._build(12, 2)
 
@@ -54,7 +54,7 @@ def test_pseudo_inputs_receive_gradients_and_are_trained_by_the_elbo(two_tasks):
     module.loss(terms).backward()
     assert module.prior.pseudo_inputs.grad.abs().sum() > 0
 
-    fitted = VampPriorCVAE(**FAST).fit(x, s).module_.prior.pseudo_inputs.detach()
+    fitted = fast(VampPriorCVAE).fit(x, s).module_.prior.pseudo_inputs.detach()
     assert not torch.equal(fitted, module.prior.pseudo_inputs.detach())  # the same start
 
 

@@ -14,12 +14,17 @@ from optprior.models import (
     AdversarialCVAE,
     BaseModel,
     InvariantCVAE,
-    ModelConfig,
+    NetworkConfig,
+    OptimalPriorConfig,
     OptimalPriorCVAE,
+    PenalisedCVAEConfig,
     PostHocOptimalPriorCVAE,
+    PostHocPriorConfig,
     VampPriorCVAE,
+    VampPriorCVAEConfig,
 )
 from optprior.training import CheckpointError, TrainingConfig
+from optprior.training.config import DiscriminatorConfig, DiscriminatorSchedule, MixtureConfig
 
 __version__ = "0.1.0"
 
@@ -36,7 +41,14 @@ __all__ = [
     "OptimalPriorCVAE",
     "PostHocOptimalPriorCVAE",
     "BaseModel",
-    "ModelConfig",
+    "NetworkConfig",
+    "PenalisedCVAEConfig",
+    "VampPriorCVAEConfig",
+    "PostHocPriorConfig",
+    "OptimalPriorConfig",
+    "DiscriminatorConfig",
+    "DiscriminatorSchedule",
+    "MixtureConfig",
     "TrainingConfig",
     "CheckpointError",
     "load_model",

@@ -208,7 +208,7 @@ def _train(args: argparse.Namespace) -> int:
     x, s = arrays.X, arrays.s
     s = np.zeros(len(x), dtype=np.int64) if s is None else check_tasks(s, len(x))
     fraction(args.val_fraction, "--val-fraction")
-    overrides: dict[str, Any] = _train_config(args.config) if args.config else {}
+    overrides: dict[str, Any] = _train_config(args.config, args.method) if args.config else {}
     for key in ("likelihood", "epochs", "device", "latent_dim", "seed"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
@@ -233,9 +233,12 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_config(path: str) -> dict[str, Any]:
-    """The settings of a TOML file's [model] and [training] tables, for ``optprior train``."""
-    from optprior.experiments.config import ExperimentConfig, read_config_file
+def _train_config(path: str, method: str) -> dict[str, Any]:
+    """The settings of a TOML file's [model] and [training] tables that ``method`` reads
+    (with the run option ``device``), for ``optprior train``; every one is checked, so a
+    file written for ``optprior reproduce`` serves every method."""
+    from optprior.experiments.config import ExperimentConfig, read_config_file, settings_checked
+    from optprior.models.base import RUN_OPTIONS
 
     raw = read_config_file(path)
     read_by_reproduce = {f.name for f in fields(ExperimentConfig)} - {"model", "training"}
@@ -251,7 +254,12 @@ def _train_config(path: str) -> dict[str, Any]:
     for table in ("model", "training"):
         if not isinstance(raw.get(table, {}), dict):
             raise ValueError(f"{path}: {table} must be a table [{table}], not a value")
-    return {**raw.get("model", {}), **raw.get("training", {})}
+    model, training = raw.get("model", {}), dict(raw.get("training", {}))
+    seed = {"seed": training.pop("seed")} if "seed" in training else {}
+    settings_checked(model, training)  # each a setting of some method, with a valid value
+    given = {**model, **training, **seed}
+    reads = METHODS[method].reads_setting
+    return {k: v for k, v in given.items() if reads(k) or k in RUN_OPTIONS}
 
 
 def _embed(args: argparse.Namespace) -> int:

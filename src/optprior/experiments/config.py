@@ -2,8 +2,10 @@
 
 A config is a TOML file (see ``configs/``) with top-level keys ``setting``, ``methods``,
 ``seeds`` and tables ``[data]`` (options of ``optprior.data.load_setting``), ``[model]``
-(``ModelConfig`` fields), ``[training]`` (``TrainingConfig`` fields) and ``[evaluation]``
-(``EvaluationConfig`` fields). Unknown keys are errors that list the valid ones.
+and ``[training]`` (the methods' settings by flat name: ``BaseModel.settings_by_section``;
+each method reads its own, and ``device`` is a run option in ``[training]``) and
+``[evaluation]`` (``EvaluationConfig`` fields). Unknown keys are errors that list the
+valid ones.
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from typing import Any
 from optprior._validation import whole_number
 from optprior.data import SETTINGS, setting_options
 from optprior.data.user import own_data_options, own_data_setting, sha256
-from optprior.models.config import ModelConfig
+from optprior.models.base import all_setting_defaults
 from optprior.models.methods import METHODS, PAPER_METHODS
-from optprior.training.config import TrainingConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,7 +30,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-#: Training fields that each run sets itself (its seed; progress bars by the command line).
+#: Training settings that each run sets itself (its seed; progress bars by the command
+#: line).
 RUN_CONTROLLED = {"seed", "progress"}
 
 
@@ -229,11 +231,8 @@ def _validated(raw: dict[str, Any], data: dict[str, Any]) -> ExperimentConfig:
     unknown_methods = [m for m in raw["methods"] if m not in METHODS]
     if unknown_methods or not raw["methods"]:
         raise ValueError(f"unknown method(s) {unknown_methods}; valid: {', '.join(METHODS)}")
-    _check_keys("model", raw["model"], {f.name for f in fields(ModelConfig)})
-    training_keys = {f.name for f in fields(TrainingConfig)} - RUN_CONTROLLED
-    _check_keys("training", raw["training"], training_keys)
+    model, training = settings_checked(raw["model"], raw["training"])
     _check_keys("evaluation", raw["evaluation"], {f.name for f in fields(EvaluationConfig)})
-    training = asdict(TrainingConfig(**raw["training"]))
     if int(raw["seeds"]) < 1:
         raise ValueError(f"seeds must be >= 1, got {raw['seeds']}")
     return ExperimentConfig(
@@ -241,10 +240,30 @@ def _validated(raw: dict[str, Any], data: dict[str, Any]) -> ExperimentConfig:
         methods=list(raw["methods"]),
         seeds=int(raw["seeds"]),
         data=_plain(data),
-        model=_plain(asdict(ModelConfig(**raw["model"]))),
-        training=_plain({k: v for k, v in training.items() if k not in RUN_CONTROLLED}),
+        model=_plain(model),
+        training=_plain(training),
         evaluation=EvaluationConfig(**raw["evaluation"]),
     )
+
+
+def settings_checked(
+    model: dict[str, Any], training: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``[model]`` and ``[training]`` tables with every setting of every method
+    filled in, each checked by the methods that read it; unknown keys are errors."""
+    defaults = all_setting_defaults()
+    _check_keys("model", model, set(defaults["model"]))
+    run_options = {"device": "cpu"}
+    _check_keys("training", training, {*defaults["training"], *run_options} - RUN_CONTROLLED)
+    given = {**model, **training}
+    device = training.get("device", run_options["device"])
+    checked: dict[str, Any] = {}
+    for method in METHODS.values():
+        read = {k: v for k, v in given.items() if method.reads_setting(k)}
+        checked.update(method(device=device, **read).settings())
+    model = {k: checked[k] for k in defaults["model"]}
+    kept = [k for k in defaults["training"] if k not in RUN_CONTROLLED]
+    return model, {**{k: checked[k] for k in kept}, "device": device}
 
 
 def _toml_value(value: Any) -> str:
@@ -272,9 +291,10 @@ def to_toml(config: ExperimentConfig, protocol: str = "paper") -> str:
     lines = [
         f"# The protocol of `optprior reproduce {config.setting}{option}`: copy, edit, pass "
         "with --config.",
-        "# [data]: options of optprior.data.load_setting; [model]: ModelConfig fields;",
-        "# [training]: TrainingConfig fields (each run sets its own seed); [evaluation]:",
-        "# EvaluationConfig fields. A key left out keeps its default; unknown keys are errors.",
+        "# [data]: options of optprior.data.load_setting; [model], [training]: the methods'",
+        "# settings (each method reads its own: optprior.models.config; each run sets its own",
+        "# seed); [evaluation]: EvaluationConfig fields. A key left out keeps its default;",
+        "# unknown keys are errors.",
         f"setting = {_toml_value(config.setting)}",
         f"methods = {_toml_value(config.methods)}",
         f"seeds = {config.seeds}",

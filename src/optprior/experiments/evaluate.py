@@ -75,7 +75,7 @@ def evaluate(
     come from torch seeded with ``seed``: scoring a model again repeats its scores on the
     same device and torch version.
     """
-    with seeded_torch(seed, model.training.device):
+    with seeded_torch(seed, model.device):
         return _metrics(model, data, config, seed)
 
 
@@ -166,5 +166,5 @@ def _calibration(
     x = binarized(train.X) if data.likelihood == "bernoulli" else train.X
     mu, logvar = (torch.from_numpy(a) for a in model.posterior(x, train.s))
     s = torch.from_numpy(train.s)
-    log_weights = component_log_weights(s, model.training.discriminator_task_weights)
+    log_weights = component_log_weights(s, model.get_params()["discriminator_task_weights"])
     return discriminator_calibration(prior, mu, logvar, log_weights, seed=seed)

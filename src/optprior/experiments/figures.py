@@ -72,8 +72,8 @@ def reconstruction_figure(model: BaseModel, data: MultiTaskData, n: int = 8) -> 
     for k, name in enumerate(data.tasks):
         test = data.test.task(k)
         x = test.X[:n]
-        z = torch.from_numpy(model.transform(x, test.s[:n])).to(model.training.device)
-        s = torch.full((len(x),), k, device=model.training.device)
+        z = torch.from_numpy(model.transform(x, test.s[:n])).to(model.device)
+        s = torch.full((len(x),), k, device=model.device)
         reconstruction = module.generate(z, s).cpu().numpy()
         samples = model.sample(n, s=k)
         _show_grid(axes[3 * k], _images(x, data.image_shape), f"{name}\ndata")

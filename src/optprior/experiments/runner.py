@@ -48,10 +48,9 @@ from optprior.experiments.records import (
     read_result_file,
     write_result_file,
 )
-from optprior.models.base import BaseModel, is_discriminator_setting
-from optprior.models.config import ModelConfig
+from optprior.models.base import BaseModel, model_defaults
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
-from optprior.training.config import TrainingConfig, record_differences, recorded_defaults
+from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.trainer import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -149,8 +148,8 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
     """Where a run recorded with ``stored`` config differs from a run of ``current``
     (``_settings.differences`` lines; none when it is a run of ``current``).
 
-    A data option or a field of ``ModelConfig``, ``TrainingConfig`` or
-    ``EvaluationConfig`` added after the run was made is absent from ``stored``; it
+    A data option, a model or training setting or an ``EvaluationConfig`` field added
+    after the run was made is absent from ``stored``; it
     takes the value the code had then (the default, or for training settings
     ``recorded_defaults``). One removed since is ignored (no current code reads it). The
     training device is not compared: it says where a run was made, not what it is; nor
@@ -163,7 +162,7 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
         "data": own_data_options()
         if "file" in current["data"]
         else setting_options(current["setting"]),
-        "model": asdict(ModelConfig()),
+        "model": model_defaults(),
         "training": recorded_defaults(),
         "evaluation": asdict(EvaluationConfig()),
     }
@@ -257,12 +256,11 @@ def train_and_score(run: Run) -> RunResult:
                     x_val,
                     data.val.s,
                     progress=run.progress,
-                    **discriminator_settings(run),
+                    **prior_settings(run),
                 )
                 result.cvae_reused = cvae_run.name
             else:
-                training = {**run.training, "seed": run.seed, "progress": run.progress}
-                model = METHODS[run.method](ModelConfig(**run.model), TrainingConfig(**training))
+                model = run_model(run)
                 resumed = checkpoint.is_file()
                 try:
                     model.fit(data.train.X, data.train.s, x_val, data.val.s, checkpoint)
@@ -304,8 +302,17 @@ def train_and_score(run: Run) -> RunResult:
     return result
 
 
+def run_model(run: Run) -> BaseModel:
+    """The unfitted estimator of ``run``: its method with the settings it reads, the
+    run's seed, device and progress bars."""
+    method = METHODS[run.method]
+    settings = {k: v for k, v in {**run.model, **run.training}.items() if method.reads_setting(k)}
+    settings["seed"] = run.seed
+    return method(device=run.training.get("device", "cpu"), progress=run.progress, **settings)
+
+
 def is_unread_setting(key: str, method: str | None) -> bool:
-    """Whether a ``ModelConfig`` or ``TrainingConfig`` field cannot change a run of
+    """Whether a model or training setting cannot change a run of
     ``method``: the device (where a run is made, not what it is) and the settings the
     method's class does not read (``BaseModel.reads_setting``); for an unknown method,
     only the device. (Settings T's schedule does not read are left out pairwise, by
@@ -335,10 +342,14 @@ def without_data_file(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "data": {k: v for k, v in data.items() if k != "file"}}
 
 
-def discriminator_settings(run: Run) -> dict[str, Any]:
-    """The run's discriminator model and training settings (those of T)."""
+def prior_settings(run: Run) -> dict[str, Any]:
+    """The settings of a ``posthoc`` run that its CVAE does not read (T's)."""
     settings = {**run.model, **run.training}
-    return {k: v for k, v in settings.items() if is_discriminator_setting(k)}
+    return {
+        k: v
+        for k, v in settings.items()
+        if PostHocOptimalPriorCVAE.reads_setting(k) and not METHODS["cvae"].reads_setting(k)
+    }
 
 
 def cvae_stage(config: dict[str, Any]) -> dict[str, Any]:

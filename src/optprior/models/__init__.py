@@ -1,7 +1,13 @@
-"""The user-facing estimators (one per method) and their architecture settings."""
+"""The user-facing estimators (one per method) and their settings (one class per method)."""
 
 from optprior.models.base import BaseModel, ModelFileError, NotFittedError
-from optprior.models.config import ModelConfig
+from optprior.models.config import (
+    NetworkConfig,
+    OptimalPriorConfig,
+    PenalisedCVAEConfig,
+    PostHocPriorConfig,
+    VampPriorCVAEConfig,
+)
 from optprior.models.methods import (
     CVAE,
     HSICCVAE,
@@ -18,7 +24,11 @@ from optprior.models.methods import (
 
 __all__ = [
     "BaseModel",
-    "ModelConfig",
+    "NetworkConfig",
+    "PenalisedCVAEConfig",
+    "VampPriorCVAEConfig",
+    "PostHocPriorConfig",
+    "OptimalPriorConfig",
     "ModelFileError",
     "NotFittedError",
     "VAE",

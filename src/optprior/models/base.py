@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import warnings
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -16,16 +15,16 @@ from sklearn.base import BaseEstimator
 
 from optprior._io import atomic_torch_save, intact, with_digest
 from optprior._random import seeded_torch
-from optprior._settings import in_current_terms
+from optprior._settings import flat_names, flatten, in_current_terms, unflatten
 from optprior._validation import check_data, check_tasks, whole_number
 from optprior.evaluation.binarization import binarized
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
-from optprior.models.config import ModelConfig
+from optprior.models.config import NetworkConfig
 from optprior.module import VAEModule
 from optprior.nn.decoders import DECODERS, Decoder, GaussianDecoder
 from optprior.nn.encoder import GaussianEncoder
 from optprior.priors import Prior, StandardNormalPrior
-from optprior.training.config import TrainingConfig, recorded_defaults
+from optprior.training.config import TrainingConfig, recorded_defaults, training_defaults
 from optprior.training.plans import ELBOPlan, TrainingPlan
 from optprior.training.trainer import Checkpoint, History, Trainer, flush_subnormals_
 
@@ -39,15 +38,8 @@ FILE_VERSION = 1
 _MODEL_CLASSES: dict[str, type[BaseModel]] = {}
 
 
-def is_discriminator_setting(name: str) -> bool:
-    """Whether a ``ModelConfig`` or ``TrainingConfig`` field belongs to the prior's T."""
-    return name.startswith("discriminator_")
-
-
-def is_optimal_prior_setting(name: str) -> bool:
-    """Whether a field is read by the optimal-prior methods alone: T's, the mixture
-    estimator's (``mixture_*``) and the choice between them (``estimator``)."""
-    return is_discriminator_setting(name) or name.startswith("mixture_") or name == "estimator"
+#: Options of an estimator that say where and how visibly it runs, not what it fits.
+RUN_OPTIONS = ("device", "progress")
 
 
 class ModelFileError(ValueError):
@@ -55,7 +47,7 @@ class ModelFileError(ValueError):
 
 
 class UnknownSettingError(TypeError):
-    """A keyword that names no ``ModelConfig`` or ``TrainingConfig`` field."""
+    """A keyword that names no setting of the method (nor a run option)."""
 
 
 class NotFittedError(RuntimeError):
@@ -66,21 +58,21 @@ class BaseModel(BaseEstimator):
     """A VAE-family estimator with the scikit-learn contract (``get_params``,
     ``set_params``, ``clone``, ``score``; usable in ``GridSearchCV`` and ``Pipeline``).
 
-    Subclasses set only ``conditional`` (is the task index an input?), ``make_prior``
-    (with ``has_discriminator`` when the prior has a T to train), ``make_plan`` (how the
-    module is fitted: ``optprior.training.plans``) and ``penalises_task_information``
-    (does the plan read ``invariance_weight``?).
+    Subclasses set only ``conditional`` (is the task index an input?), ``config_type``
+    (the dataclass of the method's settings: ``optprior.models.config``), ``make_prior``
+    and ``make_plan`` (how the module is fitted: ``optprior.training.plans``).
     Arrays: ``X`` (N, D) float in [0, 1] for the Bernoulli likelihood, any finite
     values for the Gaussian one; ``s`` (N,) integer task indices 0..K-1.
 
-    Settings come from a ``ModelConfig`` and a ``TrainingConfig`` or as keyword overrides
-    of their fields, e.g. ``CVAE(latent_dim=10, epochs=50, likelihood="gaussian")``.
+    Settings come from a ``config_type`` instance and a ``TrainingConfig`` or as keywords
+    by their flat names, e.g. ``CVAE(latent_dim=10, epochs=50, likelihood="gaussian")``,
+    ``OptimalPriorCVAE(discriminator_dropout=0.5)``; a method takes only the settings it
+    reads. ``device`` (a torch device string, ``"cpu"`` or ``"cuda"``) and ``progress``
+    (a bar over epochs) are run options.
     """
 
     conditional: ClassVar[bool] = True
-    has_discriminator: ClassVar[bool] = False
-    penalises_task_information: ClassVar[bool] = False
-    learns_pseudo_inputs: ClassVar[bool] = False
+    config_type: ClassVar[type[NetworkConfig]] = NetworkConfig
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -88,43 +80,71 @@ class BaseModel(BaseEstimator):
 
     def __init__(
         self,
-        config: ModelConfig | None = None,
+        config: NetworkConfig | None = None,
         training: TrainingConfig | None = None,
-        **overrides: Any,
+        device: str = "cpu",
+        progress: bool = True,
+        **settings: Any,
     ) -> None:
-        config = config or ModelConfig()
-        training = training or TrainingConfig()
-        model_keys = {f.name for f in fields(ModelConfig)}
-        training_keys = {f.name for f in fields(TrainingConfig)}
-        unknown = sorted(set(overrides) - model_keys - training_keys)
-        if unknown:
-            raise UnknownSettingError(
-                f"unknown settings {unknown}; valid ones are {sorted(model_keys | training_keys)}"
+        name = type(self).__name__
+        if config is not None and type(config) is not self.config_type:
+            raise TypeError(
+                f"{name} takes a {self.config_type.__name__}, got {type(config).__name__}"
             )
-        self.config = replace(config, **{k: v for k, v in overrides.items() if k in model_keys})
-        self.training = replace(
-            training, **{k: v for k, v in overrides.items() if k in training_keys}
+        unknown = sorted(set(settings) - set(self.setting_names()))
+        if unknown:
+            raise UnknownSettingError(_unknown_settings_message(name, unknown))
+        config_names = flat_names(self.config_type)
+        given = flatten(config) if config is not None else {}
+        self.config = unflatten(
+            self.config_type, {**given, **{k: v for k, v in settings.items() if k in config_names}}
         )
+        training_given = flatten(training) if training is not None else {}
+        training_given.update({k: v for k, v in settings.items() if k not in config_names})
+        self.training = unflatten(TrainingConfig, training_given)
+        if not isinstance(device, str | torch.device):
+            raise ValueError(f"device must be a torch device string such as 'cpu', got {device!r}")
+        self.device = device
+        self.progress = progress
         self.module_: VAEModule | None = None
         self.tasks_: list[int] = []
         self.history_: History | None = None
 
+    @classmethod
+    def setting_names(cls) -> list[str]:
+        """The flat names of every setting this method reads: its ``config_type``'s and
+        ``TrainingConfig``'s (run options apart)."""
+        return [*flat_names(cls.config_type), *flat_names(TrainingConfig)]
+
+    @classmethod
+    def reads_setting(cls, name: str) -> bool:
+        """Whether the setting ``name`` (a flat name) can change a fit of this method."""
+        return name in cls.setting_names()
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting by its flat name (``setting_names``)."""
+        return {**flatten(self.config), **flatten(self.training)}
+
+    def settings_by_section(self) -> dict[str, dict[str, Any]]:
+        """The settings split as a config file's tables: ``"model"`` (networks and
+        priors) and ``"training"``."""
+        sections = flat_names(self.config_type)
+        values = self.settings()
+        model = {k: v for k, v in values.items() if sections.get(k) == "model"}
+        return {"model": model, "training": {k: v for k, v in values.items() if k not in model}}
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Every setting (``ModelConfig`` and ``TrainingConfig`` fields) by name;
-        ``type(model)(**model.get_params())`` makes an unfitted copy, as scikit-learn's
-        ``clone`` does. ``deep`` is accepted for scikit-learn: there are no nested
-        estimators."""
-        return {
-            f.name: getattr(settings, f.name)
-            for settings in (self.config, self.training)
-            for f in fields(settings)
-        }
+        """Every setting by its flat name and the run options; ``type(model)(
+        **model.get_params())`` makes an unfitted copy, as scikit-learn's ``clone`` does.
+        ``deep`` is accepted for scikit-learn: there are no nested estimators."""
+        return {**self.settings(), "device": self.device, "progress": self.progress}
 
     def set_params(self, **params: Any) -> Self:
         """Change settings by name (as ``get_params`` names them), checked as in the
         constructor; a fitted model keeps its weights until it is fitted again."""
-        updated = type(self)(self.config, self.training, **params)
+        updated = type(self)(**{**self.get_params(), **params})
         self.config, self.training = updated.config, updated.training
+        self.device, self.progress = updated.device, updated.progress
         return self
 
     def __repr__(self) -> str:
@@ -133,18 +153,6 @@ class BaseModel(BaseEstimator):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     # ----------------------------------------------------------------- structure
-    @classmethod
-    def reads_setting(cls, name: str) -> bool:
-        """Whether the ``ModelConfig`` / ``TrainingConfig`` field ``name`` can change a fit
-        of this method (T's settings and the invariance weight only where they are used)."""
-        if is_optimal_prior_setting(name):
-            return cls.has_discriminator
-        if name == "invariance_weight":
-            return cls.penalises_task_information
-        if name.startswith("vamp_"):
-            return cls.learns_pseudo_inputs
-        return True
-
     def make_prior(self) -> Prior:
         """The prior this method holds."""
         return StandardNormalPrior(self.config.latent_dim)
@@ -169,7 +177,7 @@ class BaseModel(BaseEstimator):
                 x_dim, c.latent_dim, c.hidden_sizes, c.activation, task_inputs
             )
         module = VAEModule(encoder, decoder, self.make_prior(), self.conditional)
-        return module.to(self.training.device)
+        return module.to(self.device)
 
     def make_plan(self, module: VAEModule) -> TrainingPlan:
         """How this method fits ``module``: the ELBO, unless a method says otherwise."""
@@ -200,7 +208,7 @@ class BaseModel(BaseEstimator):
             tasks = check_tasks(s, array.shape[0], known, task_name)
         else:
             tasks = np.zeros(array.shape[0], dtype=np.int64)
-        device = self.training.device
+        device = self.device
         return torch.from_numpy(array).to(device), torch.from_numpy(tasks).to(device)
 
     def fitted_module(self) -> VAEModule:
@@ -219,7 +227,7 @@ class BaseModel(BaseEstimator):
     def _seeded(self) -> AbstractContextManager[None]:
         """Fitting draws from torch's streams seeded with ``training.seed`` and leaves the
         user's streams as they were."""
-        return seeded_torch(self.training.seed, self.training.device)
+        return seeded_torch(self.training.seed, self.device)
 
     def fit(
         self,
@@ -260,15 +268,13 @@ class BaseModel(BaseEstimator):
                 raise ValueError(f"X_val has {x_val.shape[1]} features but X has {x.shape[1]}")
         saving = None
         if checkpoint is not None:
-            saving = Checkpoint(
-                Path(checkpoint),
-                {"class": type(self).__name__, "model": asdict(self.config)},
-                asdict(ModelConfig()),
-                self.reads_setting,
-            )
+            sections = self.settings_by_section()
+            identity = {"class": type(self).__name__, "model": sections["model"]}
+            identity["settings"] = sections["training"]
+            saving = Checkpoint(Path(checkpoint), identity, model_defaults(), self.reads_setting)
         with self._seeded():
             self.module_ = self._build(x.shape[1], self.n_tasks_)
-            trainer = Trainer(self.make_plan(self.module_))
+            trainer = Trainer(self.make_plan(self.module_), self.progress)
             self.history_ = trainer.fit(x, tasks, x_val, s_val_t, saving)
         return self
 
@@ -312,7 +318,7 @@ class BaseModel(BaseEstimator):
         or from torch's global streams where it is None."""
         if random_state is None:
             return nullcontext()
-        return seeded_torch(whole_number(random_state, "random_state", 0), self.training.device)
+        return seeded_torch(whole_number(random_state, "random_state", 0), self.device)
 
     def score_samples(
         self, X: object, s: object = None, n_samples: int = 1000, random_state: int | None = 0
@@ -359,7 +365,7 @@ class BaseModel(BaseEstimator):
         module.eval()
         tasks = np.full(n, s) if np.ndim(s) == 0 else s
         task_array = check_tasks(tasks, n, self.tasks_ if self.conditional else None)
-        tasks_t = torch.from_numpy(task_array).to(self.training.device)
+        tasks_t = torch.from_numpy(task_array).to(self.device)
         with self._drawing(random_state):
             z = module.prior.sample(n)
         return module.generate(z, tasks_t).cpu().numpy()
@@ -379,7 +385,7 @@ class BaseModel(BaseEstimator):
         else:
             tasks = np.zeros(z.shape[0], dtype=np.int64)
         module.eval()
-        device = self.training.device
+        device = self.device
         z_t, s_t = torch.from_numpy(z).to(device), torch.from_numpy(tasks).to(device)
         return module.generate(z_t, s_t).cpu().numpy()
 
@@ -392,12 +398,13 @@ class BaseModel(BaseEstimator):
         """Write the model atomically (temporary file in the same folder, then rename)."""
         module = self.fitted_module()
         history = self.fitted_history()
+        sections = self.settings_by_section()
         payload = {
             "format": FILE_FORMAT,
             "version": FILE_VERSION,
             "class": type(self).__name__,
-            "config": asdict(self.config),
-            "training": asdict(self.training),
+            "config": sections["model"],
+            "training": {**sections["training"], "device": str(self.device)},
             "x_dim": module.decoder.x_dim,
             "tasks": list(self.tasks_),
             "state_dict": module.state_dict(),
@@ -453,14 +460,18 @@ class BaseModel(BaseEstimator):
 
     @classmethod
     def _from_payload(cls, payload: dict[str, Any], device: str | None, path: Path) -> BaseModel:
-        # settings added since the file was written take the value the code had then
+        # Settings added since the file was written take the value the code had then;
+        # files before one config per method hold every method's settings: those this
+        # method does not read are dropped.
         known = recorded_defaults()
         training = in_current_terms(payload["training"], known, known)
-        if device is not None:
-            training["device"] = device
-        elif training["device"].startswith("cuda") and not torch.cuda.is_available():
-            training["device"] = "cpu"  # a model trained on a GPU, read on a machine without
-        model = cls(ModelConfig(**payload["config"]), TrainingConfig(**training))
+        saved = {**payload["config"], **training}
+        settings = {k: v for k, v in saved.items() if cls.reads_setting(k)}
+        if device is None:
+            device = str(payload["training"]["device"])
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                device = "cpu"  # a model trained on a GPU, read on a machine without
+        model = cls(device=device, progress=False, **settings)
         model.tasks_ = list(payload["tasks"])
         model.module_ = model._build(payload["x_dim"], model.n_tasks_)
         try:
@@ -472,6 +483,37 @@ class BaseModel(BaseEstimator):
         model.module_.eval()
         model.history_ = History(**payload["history"])
         return model
+
+
+def model_defaults() -> dict[str, Any]:
+    """The default of every model setting (the ``[model]`` table of a config file) of
+    every method, by flat name."""
+    defaults: dict[str, Any] = {}
+    for cls in _MODEL_CLASSES.values():
+        values = flatten(cls.config_type())
+        sections = flat_names(cls.config_type)
+        defaults.update({k: v for k, v in values.items() if sections[k] == "model"})
+    return defaults
+
+
+def all_setting_defaults() -> dict[str, dict[str, Any]]:
+    """Every method's settings with their defaults, as a config file's ``"model"`` and
+    ``"training"`` tables."""
+    return {"model": model_defaults(), "training": training_defaults()}
+
+
+def _unknown_settings_message(name: str, unknown: list[str]) -> str:
+    """Why ``name`` refuses the settings ``unknown``: the methods that read them, if any."""
+    readers = {
+        setting: [m for m, cls in _MODEL_CLASSES.items() if cls.reads_setting(setting)]
+        for setting in unknown
+    }
+    parts = [
+        f"{setting} (a setting of {', '.join(methods)})" if methods else setting
+        for setting, methods in readers.items()
+    ]
+    valid = sorted(_MODEL_CLASSES[name].setting_names() + list(RUN_OPTIONS))
+    return f"{name} does not read {', '.join(parts)}; its settings are {valid}"
 
 
 __all__ = ["BaseModel", "ModelFileError", "NotFittedError", "UnknownSettingError"]

@@ -5,10 +5,17 @@ decoder."""
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from optprior.models.base import BaseModel
+from optprior._settings import flat_names
+from optprior.models.base import RUN_OPTIONS, BaseModel
+from optprior.models.config import (
+    NetworkConfig,
+    OptimalPriorConfig,
+    PenalisedCVAEConfig,
+    PostHocPriorConfig,
+    VampPriorCVAEConfig,
+)
 from optprior.module import VAEModule
 from optprior.priors import MixturePrior, OptimalPrior, Prior, VampPrior
 from optprior.training import (
@@ -19,7 +26,6 @@ from optprior.training import (
     Trainer,
     TrainingPlan,
 )
-from optprior.training.config import SCHEDULE_SETTINGS
 from optprior.training.mixture import MixturePriorPlan
 from optprior.training.penalties import (
     Penalty,
@@ -47,7 +53,8 @@ class PenalisedCVAE(BaseModel):
     batch's terms and tasks (``optprior.training.penalties``); weight 0 is the CVAE."""
 
     conditional = True
-    penalises_task_information = True
+    config_type = PenalisedCVAEConfig
+    config: PenalisedCVAEConfig
     penalty: ClassVar[Penalty]
 
     def make_plan(self, module: VAEModule) -> TrainingPlan:
@@ -95,7 +102,7 @@ class AdversarialCVAE(PenalisedCVAE):
     def make_plan(self, module: VAEModule) -> TrainingPlan:
         tasks = max(module.encoder.n_tasks, 1)
         adversary = TaskAdversary(self.config.latent_dim, tasks, self.ADVERSARY_HIDDEN)
-        adversary.to(self.training.device)
+        adversary.to(self.device)
         weight = self.config.invariance_weight
         return PenalisedELBOPlan(module, self.training, self.binarizes, adversary, weight)
 
@@ -108,7 +115,8 @@ class VampPriorCVAE(BaseModel):
     estimates q(z) itself. Scored with its own (normalised) mixture."""
 
     conditional = True
-    learns_pseudo_inputs = True
+    config_type = VampPriorCVAEConfig
+    config: VampPriorCVAEConfig
 
     def make_prior(self) -> Prior:
         c = self.config
@@ -126,24 +134,26 @@ class OptimalPriorCVAE(BaseModel):
     """
 
     conditional = True
-    has_discriminator = True
+    config_type: ClassVar[type[NetworkConfig]] = OptimalPriorConfig
+    config: PostHocPriorConfig  # an OptimalPriorConfig; the post-hoc prior's has no schedule
 
     def make_prior(self) -> Prior:
         c = self.config
-        if c.estimator == "mixture":
+        if isinstance(c, OptimalPriorConfig) and c.estimator == "mixture":
             return MixturePrior(c.latent_dim)
+        t = c.discriminator
+        last_only = t.dropout_layers == "last"
         return OptimalPrior(
-            c.latent_dim,
-            c.discriminator_hidden_sizes,
-            c.activation,
-            c.discriminator_dropout,
-            dropout_last_only=c.discriminator_dropout_layers == "last",
+            c.latent_dim, t.hidden_sizes, c.activation, t.dropout, dropout_last_only=last_only
         )
 
     def make_plan(self, module: VAEModule) -> TrainingPlan:
-        if self.config.estimator == "mixture":
-            return MixturePriorPlan(module, self.training, self.binarizes)
-        return DensityRatioPlan(module, self.training, self.binarizes)
+        c, binarizes = self.config, self.binarizes
+        assert isinstance(c, OptimalPriorConfig)
+        if c.estimator == "mixture":
+            task_weights = c.discriminator.task_weights
+            return MixturePriorPlan(module, self.training, binarizes, c.mixture, task_weights)
+        return DensityRatioPlan(module, self.training, binarizes, c.discriminator, c.schedule)
 
 
 class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
@@ -155,11 +165,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     ``from_cvae`` adds the second to a CVAE already trained.
     """
 
-    @classmethod
-    def reads_setting(cls, name: str) -> bool:
-        """As the optimal prior, less the joint schedule's settings: T is fitted by
-        passes of its own (``PriorFitPlan``)."""
-        return name not in SCHEDULE_SETTINGS and super().reads_setting(name)
+    config_type = PostHocPriorConfig
 
     def fit(
         self,
@@ -173,8 +179,13 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
 
         ``checkpoint`` covers the CVAE's training (see ``BaseModel.fit``).
         """
-        cvae = CVAE(self.config, self.training).fit(X, s, X_val, s_val, checkpoint)
+        cvae = CVAE(**self._params_read_by(CVAE)).fit(X, s, X_val, s_val, checkpoint)
         return self._fit_prior_of(cvae, X, s, X_val, s_val)
+
+    def _params_read_by(self, method: type[BaseModel]) -> dict[str, Any]:
+        """The settings of this model that ``method`` reads, with the run options."""
+        names = {*method.setting_names(), *RUN_OPTIONS}
+        return {k: v for k, v in self.get_params().items() if k in names}
 
     @classmethod
     def from_cvae(
@@ -189,18 +200,16 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         """``cvae``'s networks (copied) with T fitted on its encodings of ``X``, ``s``.
 
         ``overrides``: settings for the T fit (e.g. ``epochs``, ``patience``,
-        ``discriminator_learning_rate``, ``discriminator_hidden_sizes``); by default the
-        CVAE's own.
+        ``discriminator_learning_rate``, ``discriminator_hidden_sizes``) and run options;
+        by default the CVAE's own.
         """
         if not isinstance(cvae, CVAE):
             raise TypeError(f"from_cvae needs a fitted CVAE, got {type(cvae).__name__}")
         cvae.fitted_module()
-        model = cls(cvae.config, cvae.training, **overrides)
-        changed = [
-            name
-            for name, value in asdict(model.config).items()
-            if CVAE.reads_setting(name) and value != getattr(cvae.config, name)
-        ]
+        given = cvae.get_params()
+        model = cls(**{**given, **overrides})
+        networks = flat_names(NetworkConfig)
+        changed = [k for k, v in overrides.items() if k in networks and v != given[k]]
         if changed:
             raise ValueError(
                 f"overrides may change T and its training, not the CVAE's networks: {changed}"
@@ -210,11 +219,6 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     def _fit_prior_of(
         self, cvae: CVAE, X: object, s: object, X_val: object, s_val: object
     ) -> PostHocOptimalPriorCVAE:
-        if self.config.estimator != "discriminator":
-            raise ValueError(
-                f"the post-hoc prior is fitted by a discriminator; estimator "
-                f"{self.config.estimator!r} is for OptimalPriorCVAE"
-            )
         source = cvae.fitted_module()
         self.tasks_ = list(cvae.tasks_)  # the tasks the CVAE knows, checked in s as in it
         x, tasks = self._tensors(X, s)
@@ -231,8 +235,10 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
             self.module_ = self._build(x.shape[1], self.n_tasks_)
             self.module_.encoder.load_state_dict(source.encoder.state_dict())
             self.module_.decoder.load_state_dict(source.decoder.state_dict())
-            plan = PriorFitPlan(self.module_, self.training, self.binarizes)
-            prior_fit = Trainer(plan).fit(x, tasks, x_val, s_val_t)
+            plan = PriorFitPlan(
+                self.module_, self.training, self.binarizes, self.config.discriminator
+            )
+            prior_fit = Trainer(plan, self.progress).fit(x, tasks, x_val, s_val_t)
         history = cvae.fitted_history()
         self.history_ = History(
             list(history.epochs), history.best_epoch, history.stopped_early, prior_fit.epochs

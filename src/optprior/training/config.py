@@ -1,14 +1,15 @@
-"""Optimisation settings, separate from the architecture."""
+"""Training settings: the generic fit (``TrainingConfig``) and the optimal prior's
+(T, its schedule, the exact mixture), with the rules that compare recorded settings."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from optprior._settings import differences, in_current_terms
-from optprior._validation import as_given, plain_numbers_, whole_number
+from optprior._settings import differences, flat_defaults, flat_names, in_current_terms
+from optprior._validation import as_given, layer_widths, plain_numbers_, whole_number
 
 DISCRIMINATOR_SCHEDULES = ("interleaved", "deferred", "epoch")
 # Schedules that train T on the z the model steps drew (no encoder pass of their own).
@@ -28,7 +29,7 @@ VALUES_BEFORE_FIELD: dict[str, Any] = {"discriminator_fraction": 1.0, "mixture_s
 
 
 def schedule_reads(schedule: object, name: str) -> bool:
-    """Whether a fit with T on ``schedule`` reads the ``TrainingConfig`` field ``name``
+    """Whether a fit with T on ``schedule`` reads the training setting ``name``
     (each schedule-specific setting only under the schedules that use it)."""
     return name not in _READ_BY_SCHEDULES or schedule in _READ_BY_SCHEDULES[name]
 
@@ -68,27 +69,196 @@ def record_differences(
     return differences(stored, current)
 
 
+def training_defaults() -> dict[str, Any]:
+    """The default of every training setting by its flat name: ``TrainingConfig``'s
+    fields and the training settings of T (``DiscriminatorConfig``), of its schedule and
+    of the exact mixture (the ``[training]`` table of a config file)."""
+    parts = (
+        ("discriminator_", DiscriminatorConfig, "model"),
+        ("discriminator_", DiscriminatorSchedule, "training"),
+        ("mixture_", MixtureConfig, "training"),
+    )
+    defaults = flat_defaults(TrainingConfig)
+    for prefix, cls, section in parts:
+        values = flat_defaults(cls)
+        for name, where in flat_names(cls, section).items():
+            if where == "training":
+                defaults[prefix + name] = values[name]
+    return defaults
+
+
 def recorded_defaults() -> dict[str, Any]:
-    """The value each ``TrainingConfig`` field is taken to have in a record written before
-    the field existed: the behaviour of the code then (its default, or
-    ``VALUES_BEFORE_FIELD``)."""
-    return {**asdict(TrainingConfig()), **VALUES_BEFORE_FIELD}
+    """The value each training setting (``training_defaults``) is taken to have in a
+    record written before the setting existed: the behaviour of the code then (its
+    default, or ``VALUES_BEFORE_FIELD``)."""
+    return {**training_defaults(), **VALUES_BEFORE_FIELD}
 
 
 TASK_WEIGHTS = ("data", "balanced")
 MIXTURE_GRADIENTS = ("z", "components")
 MIXTURE_SUBSETS = ("drawn", "recent")
+DROPOUT_LAYERS = ("every", "last")
+_TRAINING = {"section": "training"}
+
+
+def _choice(value: object, name: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
+
+
+@dataclass
+class DiscriminatorConfig:
+    """The optimal prior's density-ratio discriminator T(z): its network and how it is
+    fitted. Passed as keywords with the prefix ``discriminator_`` (``discriminator_dropout``).
+
+    Attributes:
+        hidden_sizes: widths of T's MLP (its activation is the networks').
+        dropout: dropout rate inside T while it is trained.
+        dropout_layers: where T's dropout acts: ``"every"`` (after each hidden layer) or
+            ``"last"`` (only before the output layer, as in vae_iop).
+        learning_rate: Adam step size of T.
+        weight_decay: L2 penalty on T's weights (Adam's ``weight_decay``); keeps T
+            smooth instead of fitting the finite set of training encodings.
+        task_weights: which mixture of the tasks' posteriors the optimal prior is (T's
+            estimate or, with ``estimator="mixture"``, the exact mixture): ``"data"``
+            (the paper's aggregated posterior, each task by its share of the training
+            points) or ``"balanced"`` (every task equally, so a small target task is not
+            outweighed; its points are weighted up in T's loss or in the mixture).
+    """
+
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    dropout: float = 0.2
+    dropout_layers: str = "every"
+    learning_rate: float = field(default=1e-3, metadata=_TRAINING)
+    weight_decay: float = field(default=0.0, metadata=_TRAINING)
+    task_weights: str = field(default="data", metadata=_TRAINING)
+
+    def __post_init__(self) -> None:
+        plain_numbers_(self)
+        _choice(self.dropout_layers, "discriminator_dropout_layers", DROPOUT_LAYERS)
+        _choice(self.task_weights, "discriminator_task_weights", TASK_WEIGHTS)
+        self.hidden_sizes = as_given(
+            layer_widths(self.hidden_sizes, "discriminator_hidden_sizes"), self.hidden_sizes
+        )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("discriminator_dropout must lie in [0, 1)")
+        if not self.learning_rate > 0:  # also refuses NaN
+            raise ValueError(
+                f"discriminator_learning_rate must be positive, got {self.learning_rate}"
+            )
+        if not self.weight_decay >= 0:
+            raise ValueError(f"discriminator_weight_decay must be >= 0, got {self.weight_decay}")
+
+
+@dataclass
+class DiscriminatorSchedule:
+    """When T is fitted during the joint training of the optimal prior (a post-hoc fit
+    has passes of its own). Keywords with the prefix ``discriminator_``.
+
+    Attributes:
+        schedule: ``"epoch"`` (default: ``epochs`` passes of T over freshly encoded data
+            after each model epoch, each over a random ``fraction`` of the points),
+            ``"interleaved"`` (``steps`` steps of T after every ``interval`` model steps,
+            on the detached z those steps drew, so T sees every encoded z) or
+            ``"deferred"`` (the same T steps on the same z, all taken after the epoch's
+            model steps, so T is fixed while the model trains). docs/performance.md
+            compares them.
+        steps: T steps per pooled batch (interleaved and deferred only).
+        interval: model steps whose z are pooled into one T batch (interleaved and
+            deferred only; fewer, larger T steps run faster).
+        epochs: passes of T per model epoch (epoch schedule only).
+        fraction: share of the training points, drawn afresh for every pass, that a pass
+            of the epoch schedule encodes and fits T on (epoch schedule only). The first
+            author's vae_iop takes 10 full passes (1); the default half pass, once,
+            reached the interleaved schedule's log-likelihood on usps-mnist at about its
+            cost (docs/fidelity.md).
+    """
+
+    schedule: str = "epoch"
+    steps: int = 1
+    interval: int = 2
+    epochs: int = 1
+    fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        plain_numbers_(self)
+        _choice(self.schedule, "discriminator_schedule", DISCRIMINATOR_SCHEDULES)
+        for name in ("steps", "interval", "epochs"):
+            setattr(self, name, whole_number(getattr(self, name), f"discriminator_{name}", 1))
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"discriminator_fraction must be in (0, 1], got {self.fraction}")
+
+    @property
+    def pooled(self) -> bool:
+        """Whether T steps on the z the model steps drew (no encoder pass of its own)."""
+        return self.schedule in POOLED_SCHEDULES
+
+    def pass_points(self, n: int) -> int:
+        """Points a pass of the epoch schedule draws from ``n`` training points (at least
+        one; the product rounded first, so 0.07 x 100 is 7, not 8)."""
+        return max(1, math.ceil(round(self.fraction * n, 6)))
+
+
+@dataclass
+class MixtureConfig:
+    """The exact mixture prior's estimate of the KL during training
+    (``estimator="mixture"``). Keywords with the prefix ``mixture_``.
+
+    Attributes:
+        components: training posteriors in the estimate (a random subset, each point's
+            own left out); at most the number of training points.
+        leave_one_out: leave each point's own posterior out of its prior in that
+            estimate (the Exemplar VAE's rule); false: include it at its weight, so the
+            prior is q(z) itself and the KL term at most ln N in expectation.
+        subset: which training posteriors that estimate takes: ``"recent"`` (default:
+            the posteriors of the latest model steps, the batch's own and the batches'
+            before it, in place of a random subset encoded at each epoch's start; no
+            encoding beyond the model steps') or ``"drawn"`` (a random subset encoded
+            afresh every ``refresh`` steps; about 1.6 x a CVAE epoch against 1.4 x in
+            benchmarks/speed.py, with validation ELBOs on either side of it:
+            docs/results.md).
+        refresh: model steps between two draws (and encodings) of that subset
+            (``"drawn"`` only).
+        gradient: where the KL sends gradients to the encoder: ``"z"`` (through the
+            drawn z only; the subset is encoded without gradient) or ``"components"``
+            (also through the subset's posteriors, encoded afresh at every step, so
+            ``refresh`` must be 1 and ``subset`` ``"drawn"``).
+    """
+
+    components: int = 1000
+    leave_one_out: bool = True
+    subset: str = "recent"
+    refresh: int = 5
+    gradient: str = "z"
+
+    def __post_init__(self) -> None:
+        plain_numbers_(self)
+        _choice(self.gradient, "mixture_gradient", MIXTURE_GRADIENTS)
+        _choice(self.subset, "mixture_subset", MIXTURE_SUBSETS)
+        for name in ("components", "refresh"):
+            setattr(self, name, whole_number(getattr(self, name), f"mixture_{name}", 1))
+        if self.gradient == "components" and self.refresh != 1:
+            raise ValueError(
+                "mixture_gradient 'components' encodes the subset afresh at every step: "
+                f"mixture_refresh must be 1, got {self.refresh}"
+            )
+        if self.gradient == "components" and self.subset != "drawn":
+            raise ValueError(
+                "mixture_gradient 'components' encodes the subset afresh at every step: "
+                f"mixture_subset must be 'drawn', got {self.subset!r}"
+            )
 
 
 @dataclass
 class TrainingConfig:
-    """How a model is fitted.
+    """How a model is fitted, whatever its method (a method's own training settings,
+    such as T's, are in its config). Where it runs (``device``) and whether it shows
+    progress are options of the estimator, not settings.
 
     Attributes:
         epochs: maximum number of passes over the training data.
         batch_size: points per model step.
         learning_rate: Adam step size of encoder and decoder.
-        discriminator_learning_rate: Adam step size of the optimal prior's T(z).
         warmup_epochs: the KL weight rises linearly to 1 over this many epochs (0: no
             warm-up): from 1/warmup_epochs in the first epoch, or from 0 with
             ``warmup_from_zero``.
@@ -101,50 +271,6 @@ class TrainingConfig:
         patience: stop after this many epochs without a better monitored ELBO
             (validation ELBO when validation data is given, else the training ELBO;
             0: never stop early).
-        discriminator_schedule: ``"epoch"`` (default: ``discriminator_epochs`` passes
-            of T over freshly encoded data after each model epoch, each over a random
-            ``discriminator_fraction`` of the points), ``"interleaved"``
-            (``discriminator_steps`` steps of T after every ``discriminator_interval``
-            model steps, on the detached z those steps drew, so T sees every encoded z)
-            or ``"deferred"`` (the same T steps on the same z, all taken after the
-            epoch's model steps, so T is fixed while the model trains).
-            docs/performance.md compares them.
-        discriminator_steps: T steps per pooled batch (interleaved and deferred only).
-        discriminator_interval: model steps whose z are pooled into one T batch
-            (interleaved and deferred only; fewer, larger T steps run faster).
-        discriminator_epochs: passes of T per model epoch (epoch schedule only).
-        discriminator_fraction: share of the training points, drawn afresh for every
-            pass, that a pass of the epoch schedule encodes and fits T on (epoch
-            schedule only). The first author's vae_iop takes 10 full passes (1); the
-            default half pass, once, reached the interleaved schedule's log-likelihood
-            on usps-mnist at about its cost (docs/fidelity.md).
-        discriminator_weight_decay: L2 penalty on T's weights (Adam's ``weight_decay``);
-            keeps T smooth instead of fitting the finite set of training encodings.
-        discriminator_task_weights: which mixture of the tasks' posteriors the optimal
-            prior is (T's estimate or the exact mixture): ``"data"`` (the paper's
-            aggregated posterior, each task by its share of the training points) or
-            ``"balanced"`` (every task equally, so a small target task is not outweighed;
-            its points are weighted up in T's loss or in the mixture).
-        mixture_components: training posteriors in the mixture prior's estimate of the
-            KL during training (a random subset, each point's own left out); at most the
-            number of training points.
-        mixture_leave_one_out: leave each point's own posterior out of its prior in that
-            estimate (the Exemplar VAE's rule); false: include it at its weight, so the
-            prior is q(z) itself and the KL term at most ln N in expectation.
-        mixture_subset: which training posteriors that estimate takes: ``"recent"``
-            (default: the posteriors of the latest model steps, the batch's own and the
-            batches' before it, in place of a random subset encoded at each epoch's
-            start; no encoding beyond the model steps') or ``"drawn"`` (a random subset
-            encoded afresh every ``mixture_refresh`` steps; about 1.6 x a CVAE epoch
-            against 1.4 x in benchmarks/speed.py, with validation ELBOs on either side
-            of it: docs/results.md).
-        mixture_refresh: model steps between two draws (and encodings) of that subset
-            (``"drawn"`` only).
-        mixture_gradient: where the mixture prior's KL sends gradients to the encoder:
-            ``"z"`` (through the drawn z only; the subset is encoded without gradient)
-            or ``"components"`` (also through the subset's posteriors, encoded afresh at
-            every step, so ``mixture_refresh`` must be 1 and ``mixture_subset``
-            ``"drawn"``).
         validation_task_weights: how the validation ELBO that chooses the epoch averages
             its points: ``"data"`` (every point counts once) or ``"balanced"`` (the mean
             over tasks of each task's mean, as a score averaged over tasks is; a small
@@ -155,36 +281,19 @@ class TrainingConfig:
         dynamic_binarization: with a Bernoulli decoder, draw x ~ Bernoulli(x) at every
             step from [0, 1] data.
         seed: seeds initialisation, shuffling and noise; CPU training repeats exactly.
-        device: torch device string, e.g. ``"cpu"`` or ``"cuda"``.
-        progress: show a progress bar over epochs.
     """
 
     epochs: int = 200
     batch_size: int = 100
     learning_rate: float = 1e-4
-    discriminator_learning_rate: float = 1e-3
     warmup_epochs: int = 10
     warmup_from_zero: bool = False
     select_after_warmup: bool = False
     patience: int = 20
-    discriminator_schedule: str = "epoch"
-    discriminator_steps: int = 1
-    discriminator_interval: int = 2
-    discriminator_epochs: int = 1
-    discriminator_fraction: float = 0.5
-    discriminator_weight_decay: float = 0.0
-    discriminator_task_weights: str = "data"
-    mixture_components: int = 1000
-    mixture_leave_one_out: bool = True
-    mixture_subset: str = "recent"
-    mixture_refresh: int = 5
-    mixture_gradient: str = "z"
     validation_task_weights: str = "data"
     validation_tasks: tuple[int, ...] = ()
     dynamic_binarization: bool = True
     seed: int = 0
-    device: str = "cpu"
-    progress: bool = True
 
     def kl_weight(self, epoch: int) -> float:
         """beta, the weight of the KL term in epoch ``epoch`` (0-based) of the warm-up."""
@@ -192,66 +301,18 @@ class TrainingConfig:
             return 1.0
         return min(1.0, (epoch + (0 if self.warmup_from_zero else 1)) / self.warmup_epochs)
 
-    def discriminator_pass_points(self, n: int) -> int:
-        """Points a pass of the epoch schedule draws from ``n`` training points (at least
-        one; the product rounded first, so 0.07 x 100 is 7, not 8)."""
-        return max(1, math.ceil(round(self.discriminator_fraction * n, 6)))
-
     def __post_init__(self) -> None:
         plain_numbers_(self)
-        if self.discriminator_schedule not in DISCRIMINATOR_SCHEDULES:
-            raise ValueError(
-                f"unknown discriminator_schedule {self.discriminator_schedule!r}; "
-                f"choose one of {DISCRIMINATOR_SCHEDULES}"
-            )
-        for name in ("discriminator_task_weights", "validation_task_weights"):
-            if getattr(self, name) not in TASK_WEIGHTS:
-                raise ValueError(
-                    f"unknown {name} {getattr(self, name)!r}; choose one of {TASK_WEIGHTS}"
-                )
+        _choice(self.validation_task_weights, "validation_task_weights", TASK_WEIGHTS)
         tasks = self.validation_tasks
         if isinstance(tasks, str) or not isinstance(tasks, Iterable):
             raise ValueError(f"validation_tasks must be a sequence of task indices, got {tasks!r}")
         self.validation_tasks = as_given(
             tuple(sorted({whole_number(k, "each of validation_tasks", 0) for k in tasks})), tasks
         )
-        for name, choices in (
-            ("mixture_gradient", MIXTURE_GRADIENTS),
-            ("mixture_subset", MIXTURE_SUBSETS),
-        ):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of {choices}")
-        positive = (
-            "mixture_components",
-            "mixture_refresh",
-            "epochs",
-            "batch_size",
-            "discriminator_steps",
-            "discriminator_interval",
-            "discriminator_epochs",
-        )
-        for name in positive:
+        for name in ("epochs", "batch_size"):
             setattr(self, name, whole_number(getattr(self, name), name, 1))
         for name in ("warmup_epochs", "patience", "seed"):
             setattr(self, name, whole_number(getattr(self, name), name, 0))
-        for name in ("learning_rate", "discriminator_learning_rate"):
-            if not getattr(self, name) > 0:  # also refuses NaN
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.mixture_gradient == "components" and self.mixture_refresh != 1:
-            raise ValueError(
-                "mixture_gradient 'components' encodes the subset afresh at every step: "
-                f"mixture_refresh must be 1, got {self.mixture_refresh}"
-            )
-        if self.mixture_gradient == "components" and self.mixture_subset != "drawn":
-            raise ValueError(
-                "mixture_gradient 'components' encodes the subset afresh at every step: "
-                f"mixture_subset must be 'drawn', got {self.mixture_subset!r}"
-            )
-        if not self.discriminator_weight_decay >= 0:
-            raise ValueError(
-                f"discriminator_weight_decay must be >= 0, got {self.discriminator_weight_decay}"
-            )
-        if not 0 < self.discriminator_fraction <= 1:
-            raise ValueError(
-                f"discriminator_fraction must be in (0, 1], got {self.discriminator_fraction}"
-            )
+        if not self.learning_rate > 0:  # also refuses NaN
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")

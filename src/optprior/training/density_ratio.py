@@ -13,33 +13,36 @@ import torch
 from optprior.module import ObjectiveTerms, VAEModule
 from optprior.priors import OptimalPrior
 from optprior.training.batches import binarize, encoding_rows, point_weights, task_weights
-from optprior.training.config import POOLED_SCHEDULES, TrainingConfig
+from optprior.training.config import DiscriminatorConfig, DiscriminatorSchedule, TrainingConfig
 from optprior.training.plans import ELBOPlan, TrainingPlan, Validation, adam
 
 
 class DiscriminatorFit:
     """T's optimiser and its steps on detached z, each against as many fresh N(0, I) draws.
 
-    The positives are weighted by their tasks per ``discriminator_task_weights`` (set by
-    ``weigh_tasks``); between T's steps T is frozen (no gradient, eval mode).
+    The positives are weighted by their tasks per ``discriminator.task_weights`` (set by
+    ``weigh_tasks``); between T's steps T is frozen (no gradient, eval mode). Batches of
+    ``batch_size`` points.
     """
 
-    def __init__(self, module: VAEModule, config: TrainingConfig, binarize: bool) -> None:
+    def __init__(
+        self,
+        module: VAEModule,
+        discriminator: DiscriminatorConfig,
+        batch_size: int,
+        binarize: bool,
+    ) -> None:
         if not isinstance(module.prior, OptimalPrior):
             raise ValueError(f"{type(module.prior).__name__} has no discriminator to fit")
         self.module, self.prior = module, module.prior
-        self.config, self.binarize = config, binarize
-        self.optimizer = adam(
-            [*self.prior.parameters()],
-            config,
-            config.discriminator_learning_rate,
-            config.discriminator_weight_decay,
-        )
+        self.settings, self.batch_size, self.binarize = discriminator, batch_size, binarize
+        parameters = [*self.prior.parameters()]
+        self.optimizer = adam(parameters, discriminator.learning_rate, discriminator.weight_decay)
         self.task_weights: torch.Tensor | None = None
 
     def weigh_tasks(self, s: torch.Tensor) -> None:
         """Weights per task from the training tasks ``s`` (N,) (``batches.task_weights``)."""
-        self.task_weights = task_weights(s, self.config.discriminator_task_weights)
+        self.task_weights = task_weights(s, self.settings.task_weights)
 
     def freeze(self) -> None:
         """Model steps see T in eval mode with its weights frozen (no gradient for T)."""
@@ -65,11 +68,11 @@ class DiscriminatorFit:
         self.optimizer.step()
         return loss.detach()
 
-    def update(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        """``discriminator_steps`` T steps on one pooled batch; returns loss x points summed."""
+    def update(self, z: torch.Tensor, s: torch.Tensor, steps: int) -> torch.Tensor:
+        """``steps`` T steps on one pooled batch; returns loss x points summed."""
         total = torch.zeros((), device=z.device)
         with self.training():
-            for _ in range(self.config.discriminator_steps):
+            for _ in range(steps):
                 total += self.step(z, s) * z.shape[0]
         return total
 
@@ -82,7 +85,7 @@ class DiscriminatorFit:
         The encoder is fixed during a pass, so it encodes ``encoding_rows`` points at a
         time, larger products than one batch's, before T steps over them batch by batch.
         """
-        size = self.config.batch_size
+        size = self.batch_size
         total = torch.zeros((), device=x.device)
         with self.training():  # the encoder does not read T
             for _ in range(passes):
@@ -105,16 +108,24 @@ class DiscriminatorFit:
 
 class DensityRatioPlan(ELBOPlan):
     """The paper's joint training: ELBO steps with T frozen (its slope reaching the
-    encoder through z), and T fitted on the configured schedule (``TrainingConfig``
-    ``discriminator_schedule``): passes over fresh codes after each epoch, or steps on the
-    z the model steps drew, interleaved with them or deferred to the epoch's end."""
+    encoder through z), and T fitted on ``schedule``: passes over fresh codes after each
+    epoch, or steps on the z the model steps drew, interleaved with them or deferred to
+    the epoch's end."""
 
-    def __init__(self, module: VAEModule, config: TrainingConfig, binarize: bool) -> None:
+    def __init__(
+        self,
+        module: VAEModule,
+        config: TrainingConfig,
+        binarize: bool,
+        discriminator: DiscriminatorConfig,
+        schedule: DiscriminatorSchedule,
+    ) -> None:
         super().__init__(module, config, binarize)
-        self.discriminator = DiscriminatorFit(module, config, binarize)
-        self.pooling = config.discriminator_schedule in POOLED_SCHEDULES
+        self.discriminator = DiscriminatorFit(module, discriminator, config.batch_size, binarize)
+        self.schedule = schedule
+        self.pooling = schedule.pooled
         self._pool: list[tuple[torch.Tensor, torch.Tensor]] = []  # (z, s) since the last T batch
-        self._deferred: list[tuple[torch.Tensor, ...]] = []  # (z, s) T batches for epoch end
+        self._deferred: list[tuple[torch.Tensor, torch.Tensor]] = []  # T batches for epoch end
         self._t_total = torch.zeros(())
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
@@ -133,17 +144,18 @@ class DensityRatioPlan(ELBOPlan):
         if not self.pooling:
             return
         self._pool.append((terms.z.detach(), s))
-        if number % self.config.discriminator_interval == 0 or number == batches:
-            pooled = tuple(torch.cat(parts) for parts in zip(*self._pool, strict=True))
+        if number % self.schedule.interval == 0 or number == batches:
+            z_parts, s_parts = zip(*self._pool, strict=True)
+            pooled = torch.cat(z_parts), torch.cat(s_parts)
             self._pool.clear()
-            if self.config.discriminator_schedule == "deferred":
+            if self.schedule.schedule == "deferred":
                 self._deferred.append(pooled)
             else:
-                self._t_total += self.discriminator.update(*pooled)
+                self._t_total += self.discriminator.update(*pooled, self.schedule.steps)
 
     def after_model_steps(self) -> None:
-        for pooled in self._deferred:  # T moves only after the epoch's model steps
-            self._t_total += self.discriminator.update(*pooled)
+        for z, s in self._deferred:  # T moves only after the epoch's model steps
+            self._t_total += self.discriminator.update(z, s, self.schedule.steps)
         self._deferred.clear()
 
     def train_epoch(
@@ -153,14 +165,10 @@ class DensityRatioPlan(ELBOPlan):
         record = super().train_epoch(x, s, epoch, generator)
         if self.pooling:
             mean = float(self._t_total / x.shape[0])
-            record["discriminator_loss"] = mean / self.config.discriminator_steps
+            record["discriminator_loss"] = mean / self.schedule.steps
         else:  # the epoch schedule
             record["discriminator_loss"] = self.discriminator.passes(
-                x,
-                s,
-                generator,
-                self.config.discriminator_epochs,
-                self.config.discriminator_pass_points(x.shape[0]),
+                x, s, generator, self.schedule.epochs, self.schedule.pass_points(x.shape[0])
             )
         return record
 
@@ -177,9 +185,15 @@ class PriorFitPlan(TrainingPlan):
     what = "prior"
     digits = 4
 
-    def __init__(self, module: VAEModule, config: TrainingConfig, binarize: bool) -> None:
+    def __init__(
+        self,
+        module: VAEModule,
+        config: TrainingConfig,
+        binarize: bool,
+        discriminator: DiscriminatorConfig,
+    ) -> None:
         super().__init__(module, config, binarize)
-        self.discriminator = DiscriminatorFit(module, config, binarize)
+        self.discriminator = DiscriminatorFit(module, discriminator, config.batch_size, binarize)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
         return {"discriminator_optimizer": self.discriminator.optimizer}
@@ -191,7 +205,7 @@ class PriorFitPlan(TrainingPlan):
         with torch.no_grad():
             z = self.module.encoder.rsample(*self.module.inference(x_check, s_check))
             self._check = z, torch.randn_like(z)
-        self._check_weights = point_weights(s_check, self.config.discriminator_task_weights)
+        self._check_weights = point_weights(s_check, self.discriminator.settings.task_weights)
         self.discriminator.weigh_tasks(s)
 
     def train_epoch(

@@ -12,7 +12,7 @@ from optprior.nn.encoder import gaussian_log_prob
 from optprior.priors.base import Prior
 from optprior.priors.mixture import MixturePrior, component_log_densities
 from optprior.training.batches import binarize, component_log_weights, encoding_rows
-from optprior.training.config import TrainingConfig
+from optprior.training.config import MixtureConfig, TrainingConfig
 from optprior.training.plans import ELBOPlan, Validation
 
 
@@ -71,22 +71,30 @@ class MixturePriorPlan(ELBOPlan):
     encodes more than its batch. Before each epoch is scored,
     the module's ``MixturePrior`` is set to the posteriors of all training points under
     the current encoder (one binarisation of each, for Bernoulli data), so validation, the
-    kept epoch and every later score use the exact mixture of that encoder."""
+    kept epoch and every later score use the exact mixture of that encoder. The tasks'
+    posteriors are weighted per ``task_weights`` (``batches.component_log_weights``)."""
 
-    def __init__(self, module: VAEModule, config: TrainingConfig, binarize: bool) -> None:
+    def __init__(
+        self,
+        module: VAEModule,
+        config: TrainingConfig,
+        binarize: bool,
+        mixture: MixtureConfig,
+        task_weights: str,
+    ) -> None:
         super().__init__(module, config, binarize)
         if not isinstance(module.prior, MixturePrior):
             raise ValueError(f"{type(module.prior).__name__} is not a mixture prior")
-        self.prior = module.prior
+        self.prior, self.mixture, self.task_weights = module.prior, mixture, task_weights
 
     def start(self, x: torch.Tensor, s: torch.Tensor, validation: Validation | None) -> None:
-        if self.config.mixture_components > x.shape[0]:
+        if self.mixture.components > x.shape[0]:
             raise ValueError(
-                f"mixture_components ({self.config.mixture_components}) is larger than the "
+                f"mixture_components ({self.mixture.components}) is larger than the "
                 f"training set ({x.shape[0]} points)"
             )
         self.x, self.s = x, s
-        self.log_weights = component_log_weights(s, self.config.discriminator_task_weights)
+        self.log_weights = component_log_weights(s, self.task_weights)
         super().start(x, s, validation)
 
     def train_epoch(
@@ -99,10 +107,10 @@ class MixturePriorPlan(ELBOPlan):
         return super().train_epoch(x, s, epoch, generator)
 
     def objective(self, x: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> ObjectiveTerms:
-        recent = self.config.mixture_subset == "recent"
+        recent = self.mixture.subset == "recent"
         # "recent": a drawn subset at the epoch's first step only, then the steps' own
         # posteriors; "drawn": a fresh subset every mixture_refresh steps.
-        if self._step % (self._batches if recent else self.config.mixture_refresh) == 0:
+        if self._step % (self._batches if recent else self.mixture.refresh) == 0:
             self._subset = self._encode_subset()
             self._oldest = 0
         self._step += 1
@@ -111,7 +119,7 @@ class MixturePriorPlan(ELBOPlan):
             posterior = self.module.inference(x, s)
             self._replace_oldest(posterior[0].detach(), posterior[1].detach(), index)
         mu, logvar, log_weights, owners = self._subset
-        own = None if self.config.mixture_leave_one_out else self.log_weights[index]
+        own = None if self.mixture.leave_one_out else self.log_weights[index]
         prior = LeaveOneOutMixture(mu, logvar, log_weights, owners, index, own)
         return self.module.objective_terms(x, s, prior, posterior)
 
@@ -130,11 +138,11 @@ class MixturePriorPlan(ELBOPlan):
     def _encode_subset(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """A random subset of training posteriors: (mu, logvar, ln w, training index)."""
         owners = torch.randperm(self.x.shape[0], generator=self._generator)
-        owners = owners[: self.config.mixture_components].to(self.x.device)
+        owners = owners[: self.mixture.components].to(self.x.device)
         x = self.x[owners]
         if self.binarize:
             x = binarize(x)
-        with torch.set_grad_enabled(self.config.mixture_gradient == "components"):
+        with torch.set_grad_enabled(self.mixture.gradient == "components"):
             mu, logvar = self.module.inference(x, self.s[owners])
         return mu, logvar, self.log_weights[owners], owners
 

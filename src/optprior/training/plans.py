@@ -27,11 +27,9 @@ from optprior.training.penalties import Penalty
 Validation = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
 
 
-def adam(
-    parameters: list[torch.nn.Parameter], config: TrainingConfig, lr: float, weight_decay: float
-) -> torch.optim.Adam:
+def adam(parameters: list[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Adam:
     """Adam on ``parameters``, fused where torch has the kernel (CPU and CUDA tensors)."""
-    fused = True if torch.device(config.device).type in ("cpu", "cuda") else None
+    fused = True if parameters[0].device.type in ("cpu", "cuda") else None
     return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
@@ -99,7 +97,7 @@ class ELBOPlan(TrainingPlan):
             *module.decoder.parameters(),
             *module.prior.elbo_parameters(),
         ]
-        self.optimizer = adam(parameters, config, config.learning_rate, 0.0)
+        self.optimizer = adam(parameters, config.learning_rate, 0.0)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
         return {"optimizer": self.optimizer}

@@ -54,7 +54,9 @@ class Checkpoint:
 
     Attributes:
         path: the checkpoint file.
-        identity: further facts to match, e.g. ``{"class": ..., "model": {settings}}``.
+        identity: further facts to match, e.g. ``{"class": ..., "model": {settings}}``,
+            and ``"settings"``, the training settings, where they are more than the
+            plan's ``TrainingConfig`` (a method's own, such as T's).
         model_defaults: the value each ``identity["model"]`` setting is taken to have in
             a checkpoint written before the setting existed.
         reads_setting: a setting's name -> whether the fit reads it; settings it does not
@@ -226,10 +228,12 @@ class Trainer:
     epoch's weights (among those the plan ``selects``), stops after ``patience`` epochs
     without a better one, checkpoints and logs."""
 
-    def __init__(self, plan: TrainingPlan) -> None:
+    def __init__(self, plan: TrainingPlan, progress: bool = False) -> None:
         self.plan = plan
         self.module = plan.module
         self.config = plan.config
+        self.progress = progress
+        self.device = next(self.module.parameters()).device
 
     def fit(
         self,
@@ -272,7 +276,7 @@ class Trainer:
             initial=progress.next_epoch,
             total=config.epochs,
             desc="epochs" if plan.what == "model" else plan.what,
-            disable=not config.progress or progress.finished,
+            disable=not self.progress or progress.finished,
             leave=False,
         )
         for epoch in bar:
@@ -321,10 +325,10 @@ class Trainer:
         x_val: torch.Tensor | None,
         s_val: torch.Tensor | None,
     ) -> dict[str, Any]:
-        """What a checkpoint must match to be resumed: settings, ``extra`` and the data."""
+        """What a checkpoint must match to be resumed: the training settings (those of
+        the plan's ``TrainingConfig`` unless ``extra`` gives them as ``"settings"``),
+        ``extra`` and the data."""
         settings = asdict(self.config)
-        for name in ("device", "progress"):
-            settings.pop(name)
         return {"settings": settings, **extra, "data": fingerprint(x, s, x_val, s_val)}
 
     def _save(
@@ -335,7 +339,7 @@ class Trainer:
         progress: _Progress,
     ) -> None:
         """Write the state of training to the checkpoint's file; a failed write only warns."""
-        device = torch.device(self.config.device)
+        device = self.device
         payload: dict[str, Any] = {
             "identity": identity,
             "module": self.module.state_dict(),
@@ -384,7 +388,7 @@ class Trainer:
                 optimizer.load_state_dict(payload[name])
         generator.set_state(payload["generator"])
         torch.set_rng_state(payload["rng"])
-        device = torch.device(self.config.device)
+        device = self.device
         if payload["cuda_rng"] is not None and device.type == "cuda":
             torch.cuda.set_rng_state(payload["cuda_rng"], device)
         # Only the stored fields: checkpoints written before next_epoch and stale were
