@@ -19,10 +19,10 @@ import torch
 from helpers import DATA_ROOT, count_epochs, fast
 
 from optprior.experiments import runner
-from optprior.experiments.config import read_config_file, resolve, to_toml
+from optprior.experiments.config import BASELINE_WEIGHTS, read_config_file, resolve, to_toml
 from optprior.experiments.reproduce import collect, configs_for, reproduce
 from optprior.experiments.runner import ConfigMismatchError, local_executor, plan, run_sweep
-from optprior.models import CVAE
+from optprior.models import CVAE, METHODS
 from optprior.models.base import BaseModel
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -265,13 +265,48 @@ def test_settings_a_schedule_does_not_read_do_not_tell_runs_apart(tmp_path):
 
 
 def test_invariance_weight_tells_apart_only_invariant_runs(tmp_path):
-    (config,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "seeds": 1, "methods": ALL_METHODS}
-    )
-    changed = replace(config, model={**config.model, "invariance_weight": 5.0})
+    overrides = {**TINY, "seeds": 1, "methods": ALL_METHODS}
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    weighted = {**overrides, "model": {**TINY["model"], "invariance_weight": 5.0}}
+    (changed,) = configs_for("usps-mnist", file_overrides=weighted)
     for before, after in zip(plan(config, tmp_path), plan(changed, tmp_path), strict=True):
         same = runner.same_config(before.resolved(), after.resolved())
         assert same == (before.method != "invariant"), before.method
+
+
+def test_each_baseline_runs_at_its_own_weight(tmp_path):
+    """``--methods all`` runs every penalised method at the weight validation chose for
+    it ([method.NAME]); a weight given in a file's [model] table applies to all of them,
+    one in [method.NAME] to that method alone, and every entry is checked."""
+
+    def weights(**file: object) -> dict[str, float]:
+        (config,) = configs_for(
+            "usps-mnist", file_overrides=file, cli_overrides={"methods": list(METHODS)}
+        )
+        return {run.method: run.model["invariance_weight"] for run in plan(config, tmp_path)}
+
+    built_in = weights()
+    assert built_in == {
+        **{m: 1.0 for m in METHODS},
+        **{m: v["invariance_weight"] for m, v in BASELINE_WEIGHTS.items()},
+    }
+    assert built_in["hsic"] == 100.0 and built_in["invariant"] == 0.1
+    everywhere = weights(model={"invariance_weight": 5.0})
+    assert set(everywhere.values()) == {5.0}
+    one = weights(model={"invariance_weight": 5.0}, method={"mmd": {"invariance_weight": 7}})
+    assert one["mmd"] == 7.0 and one["hsic"] == 5.0
+    assert weights(method={"hsic": {"invariance_weight": 3}})["mmd"] == 1.0  # the protocol's
+    for table, message in (
+        (
+            {"cvae": {"invariance_weight": 1.0}},
+            r"unknown key\(s\) \['invariance_weight'\] in \[method.cvae\]",
+        ),
+        ({"hsci": {"invariance_weight": 1.0}}, "unknown method 'hsci' in \\[method.hsci\\]"),
+        ({"hsic": {"invariance_weight": -1.0}}, "invariance_weight must be a finite number >= 0"),
+        ({"optimal": {"discriminator_dropout": 2.0}}, "discriminator_dropout must lie in"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            weights(method=table)
 
 
 def test_runs_made_on_another_device_count_as_finished(tmp_path):

@@ -3,9 +3,14 @@
 A config is a TOML file (see ``configs/``) with top-level keys ``setting``, ``methods``,
 ``seeds`` and tables ``[data]`` (options of ``optprior.data.load_setting``), ``[model]``
 and ``[training]`` (the methods' settings by flat name: ``BaseModel.settings_by_section``;
-each method reads its own, and ``device`` is a run option in ``[training]``) and
+each method reads its own, and ``device`` is a run option in ``[training]``),
+``[method.NAME]`` (settings for method NAME alone, e.g. its penalty weight) and
 ``[evaluation]`` (``EvaluationConfig`` fields). Unknown keys are errors that list the
 valid ones.
+
+Layers (the protocol, then each override in turn) merge table by table; a setting that a
+later layer gives in ``[model]`` or ``[training]`` applies to every method, so it also
+replaces what earlier layers gave for single methods in ``[method.NAME]``.
 """
 
 from __future__ import annotations
@@ -56,6 +61,16 @@ class EvaluationConfig:
             setattr(self, name, whole_number(getattr(self, name), f"[evaluation] {name}", minimum))
 
 
+#: Each baseline's penalty weight, chosen on usps-mnist's validation ln p(x|s) over the
+#: grid of its configs (docs/results.md: "The earlier fix" for invariant at the full
+#: budget; "The VampPrior and the adversary", "HSIC and MMD penalties" at --quick).
+BASELINE_WEIGHTS: dict[str, dict[str, Any]] = {
+    "invariant": {"invariance_weight": 0.1},
+    "hsic": {"invariance_weight": 100.0},
+    "mmd": {"invariance_weight": 1.0},
+    "adversarial": {"invariance_weight": 0.1},
+}
+
 # The paper's protocol per family of settings (not in the paper: see docs/experiments.md).
 _BASE: dict[str, Any] = {
     "methods": list(PAPER_METHODS),
@@ -63,6 +78,7 @@ _BASE: dict[str, Any] = {
     "data": {},
     "model": {},
     "training": {"epochs": 300, "patience": 30, "warmup_epochs": 10},
+    "method": BASELINE_WEIGHTS,
     "evaluation": {},
 }
 _GAUSSIAN = {"model": {"likelihood": "gaussian"}}
@@ -116,7 +132,36 @@ class ExperimentConfig:
     data: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    #: per method name: settings of that method alone (flat names), over model/training
+    method: dict[str, dict[str, Any]] = field(default_factory=dict)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def settings_of(self, method: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The model and training tables of ``method``'s runs: ``model`` and ``training``
+        with the method's own settings (``method[name]``) in place."""
+        own = self.method.get(method, {})
+        model = {k: own.get(k, v) for k, v in self.model.items()}
+        return model, {k: own.get(k, v) for k, v in self.training.items()}
+
+
+def layered(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` merged over the experiment config ``base``; a setting ``update`` gives
+    in ``[model]`` or ``[training]`` drops ``base``'s values of it for single methods."""
+    general = {
+        key
+        for table in ("model", "training")
+        if isinstance(update.get(table), dict)
+        for key in update[table]
+    }
+    if general and isinstance(base.get("method"), dict):
+        kept = {
+            name: {k: v for k, v in own.items() if k not in general}
+            if isinstance(own, dict)
+            else own
+            for name, own in base["method"].items()
+        }
+        base = {**base, "method": {name: own for name, own in kept.items() if own != {}}}
+    return merge(base, update)
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -179,7 +224,7 @@ def resolve(setting: str, *overrides: dict[str, Any], protocol: str = "paper") -
     validated."""
     raw = default_config(setting, protocol)
     for update in overrides:
-        raw = merge(raw, update)
+        raw = layered(raw, update)
     check_setting(raw["setting"])
     _check_keys("top level", raw, {f.name for f in fields(ExperimentConfig)})
     data_options = setting_options(raw["setting"])
@@ -209,9 +254,9 @@ def own_data_config(
             "'.', '_' and '-' (pass --name)"
         )
     raw: dict[str, Any] = {"methods": list(PAPER_METHODS), "seeds": 3}
-    raw.update({table: {} for table in ("data", "model", "training", "evaluation")})
+    raw.update({table: {} for table in ("data", "model", "training", "method", "evaluation")})
     for update in overrides:
-        raw = merge(raw, update)
+        raw = layered(raw, update)
     _check_keys("top level", raw, {f.name for f in fields(ExperimentConfig)} - {"setting"})
     options = own_data_options()
     _check_keys("data", raw["data"], set(options) - {"file", "sha256_digest"})
@@ -232,6 +277,7 @@ def _validated(raw: dict[str, Any], data: dict[str, Any]) -> ExperimentConfig:
     if unknown_methods or not raw["methods"]:
         raise ValueError(f"unknown method(s) {unknown_methods}; valid: {', '.join(METHODS)}")
     model, training = settings_checked(raw["model"], raw["training"])
+    own = methods_checked(raw.get("method", {}), model, training)
     _check_keys("evaluation", raw["evaluation"], {f.name for f in fields(EvaluationConfig)})
     if int(raw["seeds"]) < 1:
         raise ValueError(f"seeds must be >= 1, got {raw['seeds']}")
@@ -242,6 +288,7 @@ def _validated(raw: dict[str, Any], data: dict[str, Any]) -> ExperimentConfig:
         data=_plain(data),
         model=_plain(model),
         training=_plain(training),
+        method=_plain(own),
         evaluation=EvaluationConfig(**raw["evaluation"]),
     )
 
@@ -264,6 +311,29 @@ def settings_checked(
     model = {k: checked[k] for k in defaults["model"]}
     kept = [k for k in defaults["training"] if k not in RUN_CONTROLLED]
     return model, {**{k: checked[k] for k in kept}, "device": device}
+
+
+def methods_checked(
+    tables: object, model: dict[str, Any], training: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The ``[method.NAME]`` tables, each checked: NAME a method, every key a setting it
+    reads, every value valid for it (over ``model`` and ``training``)."""
+    if not isinstance(tables, dict):
+        raise ValueError("method must be tables [method.NAME] of settings for one method")
+    checked = {}
+    for name, own in tables.items():
+        if name not in METHODS:
+            raise ValueError(
+                f"unknown method {name!r} in [method.{name}]; valid: {', '.join(METHODS)}"
+            )
+        if not isinstance(own, dict):
+            raise ValueError(f"[method.{name}] must be a table of settings, not a value")
+        method = METHODS[name]
+        _check_keys(f"method.{name}", own, {k for k in method.setting_names() if k != "seed"})
+        given = {k: v for k, v in {**model, **training, **own}.items() if method.reads_setting(k)}
+        settings = method(device=training["device"], **given).settings()
+        checked[name] = {k: settings[k] for k in own}
+    return checked
 
 
 def _toml_value(value: Any) -> str:
@@ -293,13 +363,19 @@ def to_toml(config: ExperimentConfig, protocol: str = "paper") -> str:
         "with --config.",
         "# [data]: options of optprior.data.load_setting; [model], [training]: the methods'",
         "# settings (each method reads its own: optprior.models.config; each run sets its own",
-        "# seed); [evaluation]: EvaluationConfig fields. A key left out keeps its default;",
-        "# unknown keys are errors.",
+        "# seed); [method.NAME]: settings of method NAME alone (a setting given in [model]",
+        "# or [training] by a file replaces them); [evaluation]: EvaluationConfig fields.",
+        "# A key left out keeps its default; unknown keys are errors.",
         f"setting = {_toml_value(config.setting)}",
         f"methods = {_toml_value(config.methods)}",
         f"seeds = {config.seeds}",
     ]
     for section, values in asdict(config).items():
+        if section == "method":
+            for name, own in values.items():
+                lines += ["", f"[method.{name}]"]
+                lines += [f"{key} = {_toml_value(value)}" for key, value in own.items()]
+            continue
         if not isinstance(values, dict):
             continue
         lines += ["", f"[{section}]"]

@@ -112,15 +112,15 @@ class Run:
 
 
 def plan(config: ExperimentConfig, out: str | Path, **options: Any) -> list[Run]:
-    """The runs of ``config``: every method x seeds 0..seeds-1."""
+    """The runs of ``config``: every method x seeds 0..seeds-1, each with its method's
+    settings (``ExperimentConfig.settings_of``)."""
     return [
         Run(
             config.setting,
             method,
             seed,
             config.data,
-            config.model,
-            config.training,
+            *config.settings_of(method),
             config.evaluation,
             str(out),
             **options,
