@@ -248,6 +248,8 @@ def test_read_only_arrays_are_taken_without_warnings(two_tasks):
         ({"latent_dim": True}, "latent_dim must be a whole number"),
         ({"epochs": 2.5}, "epochs must be a whole number"),
         ({"patience": -1}, "patience must be >= 0"),
+        ({"learning_rate_factor": 1.0}, r"learning_rate_factor must lie in \(0, 1\)"),
+        ({"learning_rate_patience": 1.5}, "learning_rate_patience must be a whole number"),
         ({"seed": "1"}, "seed must be a whole number"),
     ],
 )

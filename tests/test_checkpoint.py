@@ -201,3 +201,30 @@ def test_settings_a_method_reads_tell_its_checkpoints_apart(
     fit_interrupted(fast(method), (x, s), path, monkeypatch)
     with pytest.raises(CheckpointError, match="other settings"):
         fast(method, **setting).fit(x, s, checkpoint=path)
+
+
+def test_learning_rate_falls_after_each_stretch_without_a_better_epoch_and_resumes(
+    two_tasks, tmp_path, monkeypatch
+):
+    """With ``learning_rate_patience`` 2 and the first epoch the best, the learning rate
+    is multiplied by the factor after epochs 2 and 4 (counted from 0); a fit resumed from
+    a checkpoint goes on at the lowered rate, as the uninterrupted fit does."""
+    from optprior.training.plans import ELBOPlan
+
+    x, s = two_tasks
+    monkeypatch.setattr(ELBOPlan, "score", lambda self, record, epoch: -float(epoch))
+    settings = {"epochs": 6, "patience": 0, "learning_rate": 1e-3}
+    decaying = {**settings, "learning_rate_patience": 2, "learning_rate_factor": 0.5}
+    whole = fast(CVAE, **decaying).fit(x, s)
+    rates = [record["learning_rate"] for record in whole.history_.epochs]
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4], rel=1e-12)
+    constant = fast(CVAE, **settings).fit(x, s)
+    assert "learning_rate" not in constant.history_.epochs[0]  # curves as before
+
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "checkpoint.pt"
+    fit_interrupted(fast(CVAE, **decaying), (x, s), path, monkeypatch, at=5)
+    resumed = fast(CVAE, **decaying).fit(x, s, checkpoint=path)
+    assert [r["learning_rate"] for r in resumed.history_.epochs] == rates
+    for key, value in whole.module_.state_dict().items():
+        torch.testing.assert_close(resumed.module_.state_dict()[key], value, rtol=0, atol=0)

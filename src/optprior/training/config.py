@@ -271,6 +271,11 @@ class TrainingConfig:
         patience: stop after this many epochs without a better monitored ELBO
             (validation ELBO when validation data is given, else the training ELBO;
             0: never stop early).
+        learning_rate_patience: multiply the learning rate by ``learning_rate_factor``
+            after every this many epochs without a better monitored ELBO (0: a constant
+            learning rate); with ``patience`` a multiple of it, training takes smaller
+            steps before it stops.
+        learning_rate_factor: that factor, in (0, 1).
         validation_task_weights: how the validation ELBO that chooses the epoch averages
             its points: ``"data"`` (every point counts once) or ``"balanced"`` (the mean
             over tasks of each task's mean, as a score averaged over tasks is; a small
@@ -290,6 +295,8 @@ class TrainingConfig:
     warmup_from_zero: bool = False
     select_after_warmup: bool = False
     patience: int = 20
+    learning_rate_patience: int = 0
+    learning_rate_factor: float = 0.2
     validation_task_weights: str = "data"
     validation_tasks: tuple[int, ...] = ()
     dynamic_binarization: bool = True
@@ -312,7 +319,11 @@ class TrainingConfig:
         )
         for name in ("epochs", "batch_size"):
             setattr(self, name, whole_number(getattr(self, name), name, 1))
-        for name in ("warmup_epochs", "patience", "seed"):
+        for name in ("warmup_epochs", "patience", "learning_rate_patience", "seed"):
             setattr(self, name, whole_number(getattr(self, name), name, 0))
         if not self.learning_rate > 0:  # also refuses NaN
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0 < self.learning_rate_factor < 1:
+            raise ValueError(
+                f"learning_rate_factor must lie in (0, 1), got {self.learning_rate_factor}"
+            )

@@ -79,6 +79,12 @@ class TrainingPlan(ABC):
         """Whether epoch ``epoch`` may be kept as the best (and counts for patience)."""
         return True
 
+    def scale_learning_rate(self, factor: float) -> None:
+        """Multiply the learning rate of every optimiser of the plan by ``factor``."""
+        for optimizer in self.optimizers().values():
+            for group in [] if optimizer is None else optimizer.param_groups:
+                group["lr"] *= factor
+
     def finish(self) -> None:
         """Called after the best epoch's weights are restored: leave the module scoring."""
         self.module.prior.requires_grad_(True)
@@ -162,6 +168,8 @@ class ELBOPlan(TrainingPlan):
         record = {"train_loss": means[0], "train_elbo": means[1], "train_kl": means[2]}
         record.update({f"train_{k}": float(v) / x.shape[0] for k, v in logged.items()})
         record["beta"] = beta
+        if self.config.learning_rate_patience:
+            record["learning_rate"] = self.optimizer.param_groups[0]["lr"]
         return record
 
     def score(self, record: dict[str, float], epoch: int) -> float:
@@ -177,6 +185,11 @@ class ELBOPlan(TrainingPlan):
                 f"monitored ELBO {score}"
             )
         return score
+
+    def scale_learning_rate(self, factor: float) -> None:
+        """The model's learning rate (T's, where there is one, is its own)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
 
     def selects(self, epoch: int) -> bool:
         """Every epoch, or with ``select_after_warmup`` those of full KL weight."""

@@ -225,8 +225,9 @@ def flush_subnormals_(module: torch.nn.Module) -> None:
 class Trainer:
     """Runs a ``TrainingPlan`` epoch by epoch on tensors already on the training device:
     the KL warm-up and what an epoch does are the plan's; the loop keeps the best-scored
-    epoch's weights (among those the plan ``selects``), stops after ``patience`` epochs
-    without a better one, checkpoints and logs."""
+    epoch's weights (among those the plan ``selects``), lowers the learning rate after
+    every ``learning_rate_patience`` epochs without a better one and stops after
+    ``patience``, checkpoints and logs."""
 
     def __init__(self, plan: TrainingPlan, progress: bool = False) -> None:
         self.plan = plan
@@ -296,6 +297,9 @@ class Trainer:
             }
             bar.set_postfix(scores)
             log.epoch(epoch, record["seconds"], scores, history.best_epoch)
+            every = config.learning_rate_patience
+            if selected and every and progress.stale and progress.stale % every == 0:
+                plan.scale_learning_rate(config.learning_rate_factor)
             if selected and config.patience and progress.stale >= config.patience:
                 history.stopped_early = True
                 break
