@@ -11,6 +11,7 @@ from scipy.stats import norm
 
 from optprior import CVAE, OptimalPriorCVAE
 from optprior.experiments.config import AUTHOR, read_config_file, resolve, to_toml
+from optprior.experiments.config import FAST as FAST_PROTOCOL
 from optprior.nn import GaussianDecoder
 from optprior.nn.mlp import Dropout
 from optprior.priors import OptimalPrior
@@ -33,6 +34,20 @@ def test_author_config_files_state_the_author_protocol(path):
 def test_unknown_protocol_is_named():
     with pytest.raises(ValueError, match="unknown protocol 'authors'; choose one of paper, author"):
         resolve("faces", protocol="authors")
+
+
+def test_fast_protocol_trains_until_it_stops_improving():
+    """The fast protocol lowers the learning rate on plateaus and stops on patience long
+    before its cap (patience a multiple of the decay's, so the rate falls before the stop);
+    everything else is the paper protocol's."""
+    fast, paper = resolve("usps-mnist", protocol="fast"), resolve("usps-mnist")
+    training = fast.training
+    assert training["learning_rate_patience"] > 0 and training["patience"] > 0
+    assert training["patience"] % training["learning_rate_patience"] == 0
+    assert training["epochs"] > paper.training["epochs"]
+    changed = {k for k in training if training[k] != paper.training[k]}
+    assert changed == {k for k, v in FAST_PROTOCOL["training"].items() if v != paper.training[k]}
+    assert fast.model == paper.model and fast.method == paper.method
 
 
 def test_t_dropout_only_before_its_output():

@@ -291,8 +291,10 @@ def _add_protocol_option(parser: argparse.ArgumentParser) -> None:
         "--protocol",
         choices=list(PROTOCOLS),
         default="paper",
-        help="the built-in protocol: paper (default; the published runs) or author (the "
-        "first author's vae_iop wherever the paper is silent: docs/fidelity.md)",
+        help="the built-in protocol: paper (default; the published runs), author (the "
+        "first author's vae_iop wherever the paper is silent: docs/fidelity.md) or fast "
+        "(Adam at 3e-4 with decay on plateau, trained until it stops improving: "
+        "docs/performance.md)",
     )
 
 
