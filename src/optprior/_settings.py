@@ -4,6 +4,7 @@ comparing settings recorded by an earlier run or checkpoint with the current one
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -53,9 +54,15 @@ def differences(stored: Any, current: Any, path: str = "") -> list[str]:
 # which table of a config file it belongs in.
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of dataclass ``cls`` (resolving them is slow)."""
+    return typing.get_type_hints(cls)
+
+
 def _leaves(cls: type, prefix: str, section: str) -> Iterator[tuple[str, tuple[str, ...], str]]:
     """(flat name, attribute path, section) of every leaf setting of dataclass ``cls``."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     for f in dataclasses.fields(cls):
         where = f.metadata.get("section", section)
         kind = hints[f.name]
@@ -66,16 +73,22 @@ def _leaves(cls: type, prefix: str, section: str) -> Iterator[tuple[str, tuple[s
             yield prefix + f.name, (f.name,), where
 
 
+@functools.cache
+def _leaf_table(cls: type, section: str) -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    """``_leaves`` of ``cls``, computed once per class (type hints are slow to resolve)."""
+    return tuple(_leaves(cls, "", section))
+
+
 def flat_names(cls: type, section: str = "model") -> dict[str, str]:
     """The flat name of every setting of dataclass ``cls`` -> its section (``section``
     where no field metadata says otherwise), in field order."""
-    return {name: where for name, _, where in _leaves(cls, "", section)}
+    return {name: where for name, _, where in _leaf_table(cls, section)}
 
 
 def flatten(config: Any) -> dict[str, Any]:
     """A settings dataclass instance as ``{flat name: value}``."""
     flat = {}
-    for name, path, _ in _leaves(type(config), "", ""):
+    for name, path, _ in _leaf_table(type(config), ""):
         value = config
         for attribute in path:
             value = getattr(value, attribute)
@@ -89,13 +102,13 @@ def unflatten(cls: type[D], values: dict[str, Any]) -> D:
     unknown = sorted(set(values) - set(flat_names(cls)))
     if unknown:
         raise KeyError(unknown)
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     given: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if "prefix" in f.metadata:
-            p = f.metadata["prefix"]
+            p, names = f.metadata["prefix"], flat_names(hints[f.name])
             inner = {k[len(p) :]: v for k, v in values.items() if k.startswith(p)}
-            inner = {k: v for k, v in inner.items() if k in flat_names(hints[f.name])}
+            inner = {k: v for k, v in inner.items() if k in names}
             given[f.name] = unflatten(hints[f.name], inner)
         elif f.name in values:
             given[f.name] = values[f.name]

@@ -32,6 +32,12 @@ def _is_real(value: object) -> TypeGuard[float]:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
+def one_of(value: object, name: str, choices: tuple[str, ...]) -> None:
+    """A ``ValueError`` naming ``name`` and the ``choices`` unless ``value`` is one."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
+
+
 def whole_number(value: object, name: str, minimum: int) -> int:
     """``value`` as an int >= ``minimum`` (3.0 and ``np.int64(3)`` are taken as 3), or a
     ``ValueError`` naming it."""

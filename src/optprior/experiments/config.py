@@ -110,7 +110,7 @@ AUTHOR: dict[str, Any] = {
 }
 
 #: Training to convergence at about the paper protocol's cost: Adam at 3e-4 (chosen on the
-#: usps-mnist CVAE's validation ln p(x|s) over 1e-3, 3e-4 and 1e-4), divided by 5 after
+#: usps-mnist CVAE's validation ln p(x|s) over 1e-3; 1e-4 was left unfinished), divided by 5 after
 #: every 10 epochs without a better validation ELBO, stopping after 30, up to 1000 epochs;
 #: the paper protocol's runs all stop at its 300-epoch cap. docs/performance.md, "A fast
 #: protocol".

@@ -12,18 +12,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from optprior._validation import as_given, layer_widths, plain_numbers_, whole_number
+from optprior._validation import as_given, layer_widths, one_of, plain_numbers_, whole_number
 from optprior.training.config import DiscriminatorConfig, DiscriminatorSchedule, MixtureConfig
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAUSSIAN_VARIANCES = ("per_pixel", "from_z")
 ESTIMATORS = ("discriminator", "mixture")
 PSEUDO_INPUTS = ("per_task", "shared")
-
-
-def _choice(value: object, name: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
 
 
 @dataclass
@@ -52,8 +47,8 @@ class NetworkConfig:
 
     def __post_init__(self) -> None:
         plain_numbers_(self)
-        _choice(self.likelihood, "likelihood", LIKELIHOODS)
-        _choice(self.gaussian_variance, "gaussian_variance", GAUSSIAN_VARIANCES)
+        one_of(self.likelihood, "likelihood", LIKELIHOODS)
+        one_of(self.gaussian_variance, "gaussian_variance", GAUSSIAN_VARIANCES)
         self.latent_dim = whole_number(self.latent_dim, "latent_dim", 1)
         self.hidden_sizes = as_given(
             layer_widths(self.hidden_sizes, "hidden_sizes"), self.hidden_sizes
@@ -101,7 +96,7 @@ class VampPriorCVAEConfig(NetworkConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choice(self.vamp_pseudo_inputs, "vamp_pseudo_inputs", PSEUDO_INPUTS)
+        one_of(self.vamp_pseudo_inputs, "vamp_pseudo_inputs", PSEUDO_INPUTS)
         self.vamp_components = whole_number(self.vamp_components, "vamp_components", 1)
 
 
@@ -144,4 +139,4 @@ class OptimalPriorConfig(PostHocPriorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choice(self.estimator, "estimator", ESTIMATORS)
+        one_of(self.estimator, "estimator", ESTIMATORS)

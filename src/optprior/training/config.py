@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optprior._settings import differences, flat_defaults, flat_names, in_current_terms
-from optprior._validation import as_given, layer_widths, plain_numbers_, whole_number
+from optprior._validation import as_given, layer_widths, one_of, plain_numbers_, whole_number
 
 DISCRIMINATOR_SCHEDULES = ("interleaved", "deferred", "epoch")
 # Schedules that train T on the z the model steps drew (no encoder pass of their own).
@@ -101,11 +101,6 @@ DROPOUT_LAYERS = ("every", "last")
 _TRAINING = {"section": "training"}
 
 
-def _choice(value: object, name: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
-
-
 @dataclass
 class DiscriminatorConfig:
     """The optimal prior's density-ratio discriminator T(z): its network and how it is
@@ -135,8 +130,8 @@ class DiscriminatorConfig:
 
     def __post_init__(self) -> None:
         plain_numbers_(self)
-        _choice(self.dropout_layers, "discriminator_dropout_layers", DROPOUT_LAYERS)
-        _choice(self.task_weights, "discriminator_task_weights", TASK_WEIGHTS)
+        one_of(self.dropout_layers, "discriminator_dropout_layers", DROPOUT_LAYERS)
+        one_of(self.task_weights, "discriminator_task_weights", TASK_WEIGHTS)
         self.hidden_sizes = as_given(
             layer_widths(self.hidden_sizes, "discriminator_hidden_sizes"), self.hidden_sizes
         )
@@ -182,7 +177,7 @@ class DiscriminatorSchedule:
 
     def __post_init__(self) -> None:
         plain_numbers_(self)
-        _choice(self.schedule, "discriminator_schedule", DISCRIMINATOR_SCHEDULES)
+        one_of(self.schedule, "discriminator_schedule", DISCRIMINATOR_SCHEDULES)
         for name in ("steps", "interval", "epochs"):
             setattr(self, name, whole_number(getattr(self, name), f"discriminator_{name}", 1))
         if not 0 < self.fraction <= 1:
@@ -233,8 +228,8 @@ class MixtureConfig:
 
     def __post_init__(self) -> None:
         plain_numbers_(self)
-        _choice(self.gradient, "mixture_gradient", MIXTURE_GRADIENTS)
-        _choice(self.subset, "mixture_subset", MIXTURE_SUBSETS)
+        one_of(self.gradient, "mixture_gradient", MIXTURE_GRADIENTS)
+        one_of(self.subset, "mixture_subset", MIXTURE_SUBSETS)
         for name in ("components", "refresh"):
             setattr(self, name, whole_number(getattr(self, name), f"mixture_{name}", 1))
         if self.gradient == "components" and self.refresh != 1:
@@ -310,7 +305,7 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         plain_numbers_(self)
-        _choice(self.validation_task_weights, "validation_task_weights", TASK_WEIGHTS)
+        one_of(self.validation_task_weights, "validation_task_weights", TASK_WEIGHTS)
         tasks = self.validation_tasks
         if isinstance(tasks, str) or not isinstance(tasks, Iterable):
             raise ValueError(f"validation_tasks must be a sequence of task indices, got {tasks!r}")
