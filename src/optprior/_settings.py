@@ -88,7 +88,8 @@ def flat_names(cls: type, section: str = "model") -> dict[str, str]:
 def flatten(config: Any) -> dict[str, Any]:
     """A settings dataclass instance as ``{flat name: value}``."""
     flat = {}
-    for name, path, _ in _leaf_table(type(config), ""):
+    kind: type = type(config)
+    for name, path, _ in _leaf_table(kind, ""):
         value = config
         for attribute in path:
             value = getattr(value, attribute)
