@@ -49,10 +49,13 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is n
 #: T's size in unit tests, for the methods that have a T.
 FAST_T = {"discriminator_hidden_sizes": (16,)}
 
+#: The exact mixture's subset in unit tests (at most their training sets).
+FAST_MIXTURE = {"mixture_components": 100}
+
 
 def fast(method: type[BaseModel], **settings: Any) -> BaseModel:
-    """``method`` at the small size of ``FAST`` and ``FAST_T`` (those of their settings
-    the method reads) with ``settings`` on top."""
-    small = {**FAST, **FAST_T}
+    """``method`` at the small size of ``FAST``, ``FAST_T`` and ``FAST_MIXTURE`` (those of
+    their settings the method reads) with ``settings`` on top."""
+    small = {**FAST, **FAST_T, **FAST_MIXTURE}
     read = {k: v for k, v in small.items() if method.reads_setting(k) or k in RUN_OPTIONS}
     return method(**{**read, **settings})

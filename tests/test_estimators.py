@@ -14,13 +14,14 @@ from optprior import (
     VAE,
     BaseModel,
     InvariantCVAE,
+    MixturePriorCVAE,
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
     VampPriorCVAE,
     load_model,
 )
 
-METHODS = [VAE, CVAE, OptimalPriorCVAE, InvariantCVAE, VampPriorCVAE]
+METHODS = [VAE, CVAE, OptimalPriorCVAE, MixturePriorCVAE, InvariantCVAE, VampPriorCVAE]
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -279,18 +279,22 @@ def test_each_baseline_runs_at_its_own_weight(tmp_path):
     it ([method.NAME]); a weight given in a file's [model] table applies to all of them,
     one in [method.NAME] to that method alone, and every entry is checked."""
 
-    def weights(**file: object) -> dict[str, float]:
+    def weights(setting: str = "usps-mnist", **file: object) -> dict[str, float]:
         (config,) = configs_for(
-            "usps-mnist", file_overrides=file, cli_overrides={"methods": list(METHODS)}
+            setting, file_overrides=file, cli_overrides={"methods": list(METHODS)}
         )
         return {run.method: run.model["invariance_weight"] for run in plan(config, tmp_path)}
 
-    built_in = weights()
-    assert built_in == {
-        **{m: 1.0 for m in METHODS},
-        **{m: v["invariance_weight"] for m, v in BASELINE_WEIGHTS.items()},
-    }
-    assert built_in["hsic"] == 100.0 and built_in["invariant"] == 0.1
+    for setting, own in (
+        ("usps-mnist", "usps-mnist"),
+        ("faces", "faces"),
+        ("svhn-synth", "usps-mnist"),
+    ):
+        assert weights(setting) == {
+            **{m: 1.0 for m in METHODS},
+            **{m: v["invariance_weight"] for m, v in BASELINE_WEIGHTS[own].items()},
+        }
+    assert weights()["hsic"] == 100.0 and weights("faces")["hsic"] == 10.0
     everywhere = weights(model={"invariance_weight": 5.0})
     assert set(everywhere.values()) == {5.0}
     one = weights(model={"invariance_weight": 5.0}, method={"mmd": {"invariance_weight": 7}})
@@ -574,7 +578,9 @@ def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "path", sorted((CONFIGS / "ablations").glob("*.toml")), ids=lambda p: p.stem
+    "path",
+    sorted([*(CONFIGS / "ablations").glob("*.toml"), *(CONFIGS / "converged").glob("*.toml")]),
+    ids=lambda p: f"{p.parent.name}/{p.stem}",
 )
 def test_ablation_configs_resolve(path):
     raw = read_config_file(path)

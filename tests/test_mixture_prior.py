@@ -8,9 +8,9 @@ import pytest
 import torch
 from helpers import FAST
 
-from optprior import BaseModel, OptimalPriorCVAE, PostHocOptimalPriorCVAE
+from optprior import BaseModel, MixturePriorCVAE, OptimalPriorCVAE, PostHocOptimalPriorCVAE
 from optprior.evaluation import elbo, rate_decomposition
-from optprior.models import ModelFileError
+from optprior.models import METHODS, ModelFileError
 from optprior.models.base import UnknownSettingError
 from optprior.nn.encoder import gaussian_log_prob, standard_normal_log_prob
 from optprior.priors import MixturePrior, StandardNormalPrior
@@ -150,6 +150,19 @@ def test_fitted_prior_is_the_mixture_of_every_training_posterior(fitted, gaussia
     np.testing.assert_allclose(prior.means.numpy(), mu, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(prior.logvars.numpy(), logvar, rtol=1e-5, atol=1e-6)
     assert not prior.has_discriminator and list(prior.parameters()) == []
+
+
+def test_mixture_method_is_the_optimal_prior_with_the_exact_estimator(fitted, gaussian_tasks):
+    """``MixturePriorCVAE`` (method ``mixture``) trains the same model, weight for weight,
+    as ``OptimalPriorCVAE(estimator="mixture")`` with the same seed and settings."""
+    x, s = gaussian_tasks
+    settings = {**FAST, "epochs": 8, "learning_rate": 3e-3, "likelihood": "gaussian"}
+    model = MixturePriorCVAE(mixture_components=80, **settings).fit(x, s)
+    assert METHODS["mixture"] is MixturePriorCVAE and not model.reads_setting("estimator")
+    theirs = fitted.module_.state_dict()
+    for name, value in model.module_.state_dict().items():
+        torch.testing.assert_close(value, theirs[name], rtol=0, atol=0, msg=name)
+    assert model.history_.best_epoch == fitted.history_.best_epoch
 
 
 def test_bound_gain_over_the_cvae_bound_is_the_aggregate_kl(fitted, gaussian_tasks):

@@ -2,6 +2,7 @@
 
 from optprior.models.base import BaseModel, ModelFileError, NotFittedError
 from optprior.models.config import (
+    MixturePriorConfig,
     NetworkConfig,
     OptimalPriorConfig,
     PenalisedCVAEConfig,
@@ -17,6 +18,7 @@ from optprior.models.methods import (
     VAE,
     AdversarialCVAE,
     InvariantCVAE,
+    MixturePriorCVAE,
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
     VampPriorCVAE,
@@ -29,6 +31,7 @@ __all__ = [
     "VampPriorCVAEConfig",
     "PostHocPriorConfig",
     "OptimalPriorConfig",
+    "MixturePriorConfig",
     "ModelFileError",
     "NotFittedError",
     "VAE",
@@ -39,6 +42,7 @@ __all__ = [
     "AdversarialCVAE",
     "VampPriorCVAE",
     "OptimalPriorCVAE",
+    "MixturePriorCVAE",
     "PostHocOptimalPriorCVAE",
     "METHODS",
     "PAPER_METHODS",

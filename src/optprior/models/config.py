@@ -13,7 +13,12 @@ import math
 from dataclasses import dataclass, field
 
 from optprior._validation import as_given, layer_widths, one_of, plain_numbers_, whole_number
-from optprior.training.config import DiscriminatorConfig, DiscriminatorSchedule, MixtureConfig
+from optprior.training.config import (
+    TASK_WEIGHTS,
+    DiscriminatorConfig,
+    DiscriminatorSchedule,
+    MixtureConfig,
+)
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAUSSIAN_VARIANCES = ("per_pixel", "from_z")
@@ -140,3 +145,24 @@ class OptimalPriorConfig(PostHocPriorConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         one_of(self.estimator, "estimator", ESTIMATORS)
+
+
+@dataclass
+class MixturePriorConfig(NetworkConfig):
+    """The optimal prior computed exactly: the mixture of the training posteriors, no T.
+
+    Attributes:
+        mixture: its estimate of the KL during training (keywords ``mixture_*``).
+        discriminator_task_weights: which mixture of the tasks' posteriors the prior is
+            (``"data"`` or ``"balanced"``); the name it shares with the optimal prior,
+            whose T estimates the same mixture.
+    """
+
+    mixture: MixtureConfig = field(
+        default_factory=MixtureConfig, metadata={"prefix": "mixture_", "section": "training"}
+    )
+    discriminator_task_weights: str = field(default="data", metadata={"section": "training"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of(self.discriminator_task_weights, "discriminator_task_weights", TASK_WEIGHTS)

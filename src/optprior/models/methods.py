@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from optprior._settings import flat_names
 from optprior.models.base import RUN_OPTIONS, BaseModel
 from optprior.models.config import (
+    MixturePriorConfig,
     NetworkConfig,
     OptimalPriorConfig,
     PenalisedCVAEConfig,
@@ -156,6 +157,27 @@ class OptimalPriorCVAE(BaseModel):
         return DensityRatioPlan(module, self.training, binarizes, c.discriminator, c.schedule)
 
 
+class MixturePriorCVAE(BaseModel):
+    """The optimal prior computed exactly: a CVAE whose prior is q(z), the mixture of the
+    posteriors of all training points (``MixturePrior``, trained by
+    ``MixturePriorPlan``), with no discriminator to fit. The same model as
+    ``OptimalPriorCVAE(estimator="mixture")``, as a method of its own so that both
+    estimates of the optimal prior sit side by side in one experiment."""
+
+    conditional = True
+    config_type = MixturePriorConfig
+    config: MixturePriorConfig
+
+    def make_prior(self) -> Prior:
+        return MixturePrior(self.config.latent_dim)
+
+    def make_plan(self, module: VAEModule) -> TrainingPlan:
+        c = self.config
+        return MixturePriorPlan(
+            module, self.training, self.binarizes, c.mixture, c.discriminator_task_weights
+        )
+
+
 class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     """A CVAE trained with the N(0, I) prior, then given the optimal prior: T is fitted to
     the aggregated posterior of the fixed encoder, which with decoder stays the CVAE's.
@@ -253,6 +275,7 @@ METHODS: dict[str, type[BaseModel]] = {
     "vae": VAE,
     "cvae": CVAE,
     "optimal": OptimalPriorCVAE,
+    "mixture": MixturePriorCVAE,
     "posthoc": PostHocOptimalPriorCVAE,
     "invariant": InvariantCVAE,
     "hsic": HSICCVAE,
