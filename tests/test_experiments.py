@@ -584,7 +584,19 @@ def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
 )
 def test_ablation_configs_resolve(path):
     raw = read_config_file(path)
-    assert resolve(raw["setting"], raw).setting == raw["setting"]
+    assert configs_for(raw["setting"], file_overrides=raw)[0].setting == raw["setting"]
+
+
+def test_a_config_file_may_name_its_protocol():
+    named = {"setting": "faces", "protocol": "fast", "seeds": 2}
+    (config,) = configs_for("faces", file_overrides=named)
+    assert config == resolve("faces", {"seeds": 2}, protocol="fast")
+    assert config.training["learning_rate_patience"] == 10
+    assert configs_for("faces", file_overrides=named, protocol="fast") == [config]
+    with pytest.raises(ValueError, match="names protocol 'fast', --protocol says 'author'"):
+        configs_for("faces", file_overrides=named, protocol="author")
+    with pytest.raises(ValueError, match="unknown protocol 'slow'"):
+        configs_for("faces", file_overrides={"protocol": "slow"})
 
 
 def test_scoring_repeats_its_numbers_and_leaves_the_callers_random_state(two_tasks):

@@ -196,7 +196,8 @@ def _tables(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> int:
     from optprior.experiments.config import resolve, to_toml
 
-    print(to_toml(resolve(args.setting, protocol=args.protocol), args.protocol), end="")
+    protocol = args.protocol or "paper"
+    print(to_toml(resolve(args.setting, protocol=protocol), protocol), end="")
     return 0
 
 
@@ -290,8 +291,9 @@ def _add_protocol_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--protocol",
         choices=list(PROTOCOLS),
-        default="paper",
-        help="the built-in protocol: paper (default; the published runs), author (the "
+        default=None,
+        help="the built-in protocol: paper (the default, unless a --config file names "
+        "another as its top-level protocol; the published runs), author (the "
         "first author's vae_iop wherever the paper is silent: docs/fidelity.md) or fast "
         "(Adam at 3e-4 with decay on plateau, trained until it stops improving: "
         "docs/performance.md)",

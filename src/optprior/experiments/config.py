@@ -1,9 +1,11 @@
 """Experiment configuration: one setting, its methods and seeds, and every override.
 
 A config is a TOML file (see ``configs/``) with top-level keys ``setting``, ``methods``,
-``seeds`` and tables ``[data]`` (options of ``optprior.data.load_setting``), ``[model]``
-and ``[training]`` (the methods' settings by flat name: ``BaseModel.settings_by_section``;
-each method reads its own, and ``device`` is a run option in ``[training]``),
+``seeds``, optionally ``protocol`` (the built-in protocol it starts from, a key of
+``PROTOCOLS``; ``reproduce.configs_for`` reads it) and tables ``[data]`` (options of
+``optprior.data.load_setting``), ``[model]`` and ``[training]`` (the methods' settings
+by flat name: ``BaseModel.settings_by_section``; each method reads its own, and
+``device`` is a run option in ``[training]``),
 ``[method.NAME]`` (settings for method NAME alone, e.g. its penalty weight) and
 ``[evaluation]`` (``EvaluationConfig`` fields). Unknown keys are errors that list the
 valid ones.
