@@ -243,6 +243,7 @@ def _train_config(path: str, method: str) -> dict[str, Any]:
 
     raw = read_config_file(path)
     read_by_reproduce = {f.name for f in fields(ExperimentConfig)} - {"model", "training"}
+    read_by_reproduce.add("protocol")
     unknown = sorted(set(raw) - read_by_reproduce - {"model", "training"})
     if unknown:
         raise ValueError(
