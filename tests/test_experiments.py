@@ -620,3 +620,58 @@ def test_scoring_repeats_its_numbers_and_leaves_the_callers_random_state(two_tas
     torch.manual_seed(99)  # another state before scoring: the same numbers
     assert evaluate(model, data, config, seed=3) == first
     assert evaluate(model, data, config, seed=4) != first
+
+
+_ORPHAN_SCRIPT = """
+import os, time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from optprior.experiments.runner import _start_worker
+
+if __name__ == "__main__":
+    context = get_context("spawn")
+    with ProcessPoolExecutor(
+        1, mp_context=context, initializer=_start_worker, initargs=(context.Queue(), 30)
+    ) as pool:
+        print(pool.submit(os.getpid).result(), flush=True)
+        pool.submit(time.sleep, 60)
+        time.sleep(60)
+"""
+
+
+def _running(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" not in status.read_text()  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_a_sweeps_workers_end_when_it_is_killed(tmp_path):
+    """``kill PID`` of a sweep reaches it alone: its workers must not train on as orphans
+    (holding their runs' locks, so that the sweep started again would skip those runs)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "sweep.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    sweep = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        started = sweep.stdout.readline()
+        ended = sweep.poll() is not None
+        assert started.strip().isdigit(), sweep.stderr.read() if ended else started
+        worker = int(started)
+        assert _running(worker)
+    finally:
+        sweep.kill()
+        sweep.communicate()  # the killed sweep's resource tracker warns of its semaphores
+    deadline = time.monotonic() + 15
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ended = not _running(worker)
+    if not ended:
+        os.kill(worker, signal.SIGKILL)
+    assert ended, "the worker outlived the sweep that started it"

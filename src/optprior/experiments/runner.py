@@ -20,6 +20,8 @@ import io
 import json
 import logging
 import logging.handlers
+import multiprocessing
+import multiprocessing.connection
 import os
 import platform
 import sys
@@ -436,9 +438,27 @@ def _report_to(handler: logging.Handler, level: int) -> None:
     _worker_handlers.append(handler)
 
 
-def _send_logs_to(queue: Any, level: int) -> None:
-    """Process-pool initializer: the worker's records go to the sweep's ``queue``."""
+def _start_worker(queue: Any, level: int) -> None:
+    """Process-pool initializer: the worker's records go to the sweep's ``queue``, and the
+    worker ends with the process that started it (``_end_with_parent``)."""
     _report_to(logging.handlers.QueueHandler(queue), level)
+    _end_with_parent()
+
+
+def _end_with_parent() -> None:
+    """End this worker process as soon as its parent process ends. A sweep killed by a
+    signal sent to it alone (``kill PID``; Ctrl+C reaches the workers too) would otherwise
+    leave its workers training on, holding their runs' locks, so that the sweep started
+    again skips those runs; killed, the run goes on from its checkpoint instead."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
 
 
 def _execute_reporting(run: Run, level: int) -> RunResult:
@@ -490,7 +510,7 @@ def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
             with ProcessPoolExecutor(
                 jobs,
                 mp_context=context,
-                initializer=_send_logs_to,
+                initializer=_start_worker,
                 initargs=(queue, logging.INFO if progress else logging.WARNING),
             ) as pool:
                 futures = [pool.submit(execute, run) for run in runs]
