@@ -661,8 +661,8 @@ def test_a_sweeps_workers_end_when_it_is_killed(tmp_path):
     )
     try:
         started = sweep.stdout.readline()
-        ended = sweep.poll() is not None
-        assert started.strip().isdigit(), sweep.stderr.read() if ended else started
+        exited = sweep.poll() is not None
+        assert started.strip().isdigit(), sweep.stderr.read() if exited else started
         worker = int(started)
         assert _running(worker)
     finally:
