@@ -24,16 +24,34 @@ def chunk_sizes(n_points: int, n_components: int, max_elements: int) -> tuple[in
     return points, components
 
 
+def quadratic_features(z: torch.Tensor) -> torch.Tensor:
+    """[z^2, z, 1]: z (m, D) -> (m, 2D + 1), the left factor of ``component_log_densities``."""
+    return torch.cat([z.pow(2), z, torch.ones_like(z[:, :1])], 1)
+
+
+def component_coefficients(
+    mu: torch.Tensor, logvar: torch.Tensor, log_weights: torch.Tensor
+) -> torch.Tensor:
+    """The right factor: components (C, D), ``log_weights`` (C,) -> (2D + 1, C) such that
+    ``quadratic_features(z) @ it`` = ln w_c + ln N(z; mu_c, diag e^{logvar_c}), the squared
+    distance sum_d (z_d - mu_cd)^2 / var_cd expanded into one matrix product."""
+    precision = torch.exp(-logvar)  # (C, D)
+    scaled_mean = mu * precision
+    constant = log_weights - 0.5 * (
+        LOG_2PI * mu.shape[1] + logvar.sum(-1) + (mu * scaled_mean).sum(-1)
+    )
+    return torch.cat([-0.5 * precision, scaled_mean, constant[:, None]], 1).T
+
+
 def component_log_densities(
     z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, log_weights: torch.Tensor
 ) -> torch.Tensor:
     """ln w_c + ln N(z_m; mu_c, diag e^{logvar_c}): z (m, D), components (C, D) -> (m, C).
     ``log_weights``: (C,), or (m, C) to weigh the components apart for each z."""
-    precision = torch.exp(-logvar)  # (C, D)
-    constant = log_weights - 0.5 * (LOG_2PI * mu.shape[1] + logvar.sum(-1))  # (C,)
-    # sum_d (z_d - mu_cd)^2 / var_cd expanded into matrix products
-    quad = z.pow(2) @ precision.T - 2.0 * (z @ (mu * precision).T) + (mu.pow(2) * precision).sum(-1)
-    return constant - 0.5 * quad
+    if log_weights.dim() == 1:
+        return quadratic_features(z) @ component_coefficients(mu, logvar, log_weights)
+    unweighted = component_coefficients(mu, logvar, torch.zeros_like(mu[:, 0]))
+    return quadratic_features(z) @ unweighted + log_weights
 
 
 def gaussian_mixture_log_density(
@@ -52,16 +70,16 @@ def gaussian_mixture_log_density(
     n = mu.shape[0]
     if log_weights is None:
         log_weights = torch.full((n,), -math.log(n), dtype=mu.dtype, device=mu.device)
-    flat = z.reshape(-1, z.shape[-1])
-    points, components = chunk_sizes(flat.shape[0], n, max_elements)
+    features = quadratic_features(z.reshape(-1, z.shape[-1]))
+    coefficients = component_coefficients(mu, logvar, log_weights)
+    points, components = chunk_sizes(features.shape[0], n, max_elements)
     out = []
-    for i in range(0, flat.shape[0], points):
-        zc = flat[i : i + points]
-        total = torch.full((zc.shape[0],), -math.inf, dtype=z.dtype, device=z.device)
-        for j in range(0, n, components):
-            part = slice(j, j + components)
-            densities = component_log_densities(zc, mu[part], logvar[part], log_weights[part])
-            total = torch.logaddexp(total, torch.logsumexp(densities, dim=1))
+    for i in range(0, features.shape[0], points):
+        chunk = features[i : i + points]
+        total = torch.logsumexp(chunk @ coefficients[:, :components], dim=1)
+        for j in range(components, n, components):
+            part = torch.logsumexp(chunk @ coefficients[:, j : j + components], dim=1)
+            total = torch.logaddexp(total, part)
         out.append(total)
     return torch.cat(out).reshape(z.shape[:-1])
 
