@@ -1,9 +1,9 @@
 """The exact mixture prior's density, ln q(z) over the training posteriors, against this
 machine's matrix-product rate: the cost that dominates scoring the ``mixture`` method.
 
-Run: ``python benchmarks/mixture_density.py [--components 7391] [--points 20000]
+Run: ``python benchmarks/mixture_density.py [--components 6662] [--points 20000]
 [--latent-dim 40] [--rounds 5] [--threads 1] [--device cpu]``.
-The defaults are usps-mnist's: 7391 training posteriors, 40 latent dimensions. Prints one
+The defaults are usps-mnist's: 6662 training posteriors, 40 latent dimensions. Prints one
 Markdown table; every figure comes from this one run, each the median of ``--rounds``
 timings. "bare product" times only the (points x 2D+1) @ (2D+1 x components) matrix
 product the density needs; "x product" is the density's time over it (1 would mean the
@@ -38,7 +38,7 @@ def median_seconds(work: Callable[[], object], rounds: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--components", type=int, default=7391)
+    parser.add_argument("--components", type=int, default=6662)
     parser.add_argument("--points", type=int, default=20_000, help="query points z")
     parser.add_argument("--latent-dim", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=5)
