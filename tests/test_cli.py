@@ -210,7 +210,9 @@ def test_train_reads_config_tables_and_refuses_unknown_ones(tmp_path, capsys, tw
     assert "discriminator_dropout" not in load_model(model).get_params()
     config.write_text('protocol = "fast"\nseeds = 2\n[training]\nepochs = 1\n')
     assert main([*command, "--config", str(config), "--quiet"]) == 0
-    assert "['protocol', 'seeds'] are read by optprior reproduce" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "['protocol', 'seeds'] are read by optprior reproduce" in err
+    assert "does not apply protocol 'fast'" in err and "--protocol fast" in err
     config.write_text("[model]\ndiscriminator_dropout = 1.5\n[training]\nepochs = 1\n")
     assert main([*command, "--config", str(config)]) == 2
     assert "discriminator_dropout must lie in [0, 1)" in capsys.readouterr().err

@@ -582,7 +582,7 @@ def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
     sorted([*(CONFIGS / "ablations").glob("*.toml"), *(CONFIGS / "converged").glob("*.toml")]),
     ids=lambda p: f"{p.parent.name}/{p.stem}",
 )
-def test_ablation_configs_resolve(path):
+def test_committed_configs_resolve(path):
     raw = read_config_file(path)
     assert configs_for(raw["setting"], file_overrides=raw)[0].setting == raw["setting"]
 

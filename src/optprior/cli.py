@@ -253,6 +253,12 @@ def _train_config(path: str, method: str) -> dict[str, Any]:
     ignored = sorted(set(raw) & read_by_reproduce)
     if ignored:
         print(f"{path}: {ignored} are read by optprior reproduce, not train", file=sys.stderr)
+    if "protocol" in raw:
+        print(
+            f"{path}: optprior train does not apply protocol {raw['protocol']!r}; its "
+            f"settings are printed by `optprior config SETTING --protocol {raw['protocol']}`",
+            file=sys.stderr,
+        )
     for table in ("model", "training"):
         if not isinstance(raw.get(table, {}), dict):
             raise ValueError(f"{path}: {table} must be a table [{table}], not a value")

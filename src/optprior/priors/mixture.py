@@ -48,8 +48,6 @@ def component_log_densities(
 ) -> torch.Tensor:
     """ln w_c + ln N(z_m; mu_c, diag e^{logvar_c}): z (m, D), components (C, D) -> (m, C).
     ``log_weights``: (C,), or (m, C) to weigh the components apart for each z."""
-    if log_weights.dim() == 1:
-        return quadratic_features(z) @ component_coefficients(mu, logvar, log_weights)
     unweighted = component_coefficients(mu, logvar, torch.zeros_like(mu[:, 0]))
     return quadratic_features(z) @ unweighted + log_weights
 
