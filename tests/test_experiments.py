@@ -6,7 +6,9 @@ import logging
 import math
 import os
 import re
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
@@ -405,6 +407,27 @@ def test_failed_run_is_recorded_and_shown_as_missing(digits_root, tmp_path, monk
     assert (tmp_path / "usps-mnist/optimal/seed-0/result.json").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_run_records_the_commit_of_its_source(tmp_path):
+    def git(*args):
+        command = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+        return subprocess.run([*command, *args], capture_output=True, text=True, check=True)
+
+    package = tmp_path / "src" / "pkg"
+    package.mkdir(parents=True)
+    assert runner.source_commit(package) is None  # not a git checkout
+    (package / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "first")
+    head = git("rev-parse", "HEAD").stdout.strip()
+    assert runner.source_commit(package) == head
+    (tmp_path / "notes.md").write_text("outside the package\n")  # neither tracked nor inside
+    assert runner.source_commit(package) == head
+    (package / "code.py").write_text("x = 2\n")
+    assert runner.source_commit(package) == head + "-dirty"
+
+
 def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     (config,) = configs_for("usps-mnist", file_overrides=TINY)
     reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
@@ -422,6 +445,8 @@ def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     written = set(result.to_dict())
     assert {"config", "versions", "seed", "wall_seconds", "epochs_run", "metrics"} <= written
     assert result.versions["torch"]
+    commit = runner.source_commit()  # this checkout's, where the tests run from one
+    assert result.versions.get("optprior commit") == commit
     optimal = next(r for r in results if r.method == "optimal").metrics
     assert math.isclose(
         optimal["test_log_likelihood_normalized"],

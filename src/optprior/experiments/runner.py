@@ -24,6 +24,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import platform
+import subprocess
 import sys
 import threading
 import time
@@ -132,9 +133,31 @@ def plan(config: ExperimentConfig, out: str | Path, **options: Any) -> list[Run]
     ]
 
 
+#: The folder of the optprior package, whose source commit a result records.
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def source_commit(package: Path = PACKAGE) -> str | None:
+    """The git commit of the checkout the ``package`` folder lies in, with ``-dirty``
+    appended when tracked files under it differ from that commit; None outside a git
+    checkout (an installed wheel) or without git."""
+
+    def git(*args: str) -> str:
+        command = ["git", "-C", str(package), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".").strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("-dirty" if changed else "")
+
+
 def versions() -> dict[str, str]:
     """Versions of the packages a result depends on ("not installed" for a package
-    imported from a source tree without being installed, e.g. through PYTHONPATH)."""
+    imported from a source tree without being installed, e.g. through PYTHONPATH), and
+    the ``optprior commit`` of that source tree where it is a git checkout."""
     names = ("optprior", "torch", "numpy", "scipy", "scikit-learn")
     found = {}
     for name in names:
@@ -143,6 +166,9 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     found["python"] = platform.python_version()
+    commit = source_commit()
+    if commit is not None:
+        found["optprior commit"] = commit
     return found
 
 
