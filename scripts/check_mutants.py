@@ -126,7 +126,9 @@ def run(mutant: tuple[str, str, str, str, list[str]], folder: Path) -> list[str]
         raise SystemExit(f"{path}: the text to mutate is not there once; update {__file__}")
     target.write_text(code.replace(text, replacement))
     env = {**os.environ, "PYTHONPATH": str(source)}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", *tests]
+    # -m "": the slow tests too, which the default run leaves out
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", "-m", ""]
+    command += tests
     out = subprocess.run(
         command, cwd=REPO / "tests", env=env, capture_output=True, text=True, check=False
     ).stdout

@@ -46,6 +46,7 @@ def test_all_methods_is_every_method():
     assert _methods("cvae, optimal") == ("cvae", "optimal")
 
 
+@pytest.mark.slow
 def test_console_script_help():
     result = subprocess.run(
         [sys.executable, "-m", "optprior.cli", "demo", "--help"],

@@ -1,6 +1,7 @@
 """The density-ratio discriminator recovers ln q(z)/N(z; 0, I) for a known Gaussian q."""
 
 import numpy as np
+import pytest
 import torch
 
 from optprior.nn.encoder import gaussian_log_prob, standard_normal_log_prob
@@ -20,6 +21,7 @@ def draw(n: int) -> torch.Tensor:
     return MEAN + torch.exp(0.5 * LOGVAR) * torch.randn(n, 2)
 
 
+@pytest.mark.slow
 def test_discriminator_recovers_kl_and_log_ratio():
     torch.manual_seed(0)
     prior = OptimalPrior(2, hidden_sizes=(64, 64), activation="tanh", dropout=0.0)
@@ -81,6 +83,7 @@ def test_optimal_prior_kl_has_the_one_sample_expectation():
     torch.testing.assert_close(low_variance, generic, atol=0.02, rtol=0)
 
 
+@pytest.mark.slow
 def test_weight_decay_keeps_the_discriminator_small(two_tasks):
     """The trainer hands ``discriminator_weight_decay`` to T's optimiser: with a strong
     penalty T's values stay smaller than without one."""
@@ -132,6 +135,7 @@ def test_loading_a_model_flushes_subnormal_weights(two_tasks, tmp_path):
     assert loaded.module_.prior.discriminator.input.linear.weight[0, 0] == 0
 
 
+@pytest.mark.slow
 def test_task_weights_make_t_estimate_the_balanced_mixture():
     """Weighted logistic regression on 90% / 10% task draws recovers the ratio of the
     tasks' equal-weight mixture, not of the data's 90/10 mixture."""

@@ -115,6 +115,7 @@ def test_vae_ignores_tasks(two_tasks):
     np.testing.assert_array_equal(model.transform(x[:5]), model.transform(x[:5], s[:5] * 0 + 1))
 
 
+@pytest.mark.slow
 def test_score_samples_bounded_memory_runs_many_samples():
     """1000 samples over many points goes through chunking without materialising all at once."""
     rng = np.random.default_rng(0)

@@ -108,6 +108,7 @@ def test_unknown_setting_lists_valid_ones():
         configs_for("usps-mnist", file_overrides={"setting": "faces"})
 
 
+@pytest.mark.slow
 def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
     (config,) = configs_for("usps-mnist", file_overrides=TINY)
     runs = plan(config, tmp_path, data_root=digits_root)
@@ -138,6 +139,7 @@ def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
         run_sweep(plan(changed, tmp_path, data_root=digits_root), local_executor(1))
 
 
+@pytest.mark.slow
 def test_run_killed_while_training_goes_on_from_its_checkpoint(digits_root, tmp_path, monkeypatch):
     from optprior.training import trainer as trainer_module
 
@@ -175,6 +177,7 @@ def test_run_killed_while_training_goes_on_from_its_checkpoint(digits_root, tmp_
     assert result.metrics == expected.metrics
 
 
+@pytest.mark.slow
 def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeypatch):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
@@ -326,6 +329,7 @@ def test_runs_made_on_another_device_count_as_finished(tmp_path):
         assert not runner.same_config(run.resolved(), other.resolved())
 
 
+@pytest.mark.slow
 def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monkeypatch):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     cvae_run, posthoc_run = plan(
@@ -377,6 +381,7 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     assert result.status == "ok" and result.cvae_reused is None
 
 
+@pytest.mark.slow
 def test_failed_run_is_recorded_and_shown_as_missing(digits_root, tmp_path, monkeypatch):
     def explode(self, *args, **kwargs):
         raise FloatingPointError("training loss became nan at epoch 0")
@@ -428,6 +433,7 @@ def test_a_run_records_the_commit_of_its_source(tmp_path):
     assert runner.source_commit(package) == head + "-dirty"
 
 
+@pytest.mark.slow
 def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     (config,) = configs_for("usps-mnist", file_overrides=TINY)
     reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
@@ -467,6 +473,7 @@ def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     assert "### usps-mnist" in table and "### faces" in table
 
 
+@pytest.mark.slow
 def test_cli_quick_end_to_end(digits_root, tmp_path):
     from optprior.cli import main
 
@@ -500,6 +507,7 @@ def test_cli_quick_end_to_end(digits_root, tmp_path):
     assert "| optimal | 1/0 |" in table and "-163.25 ± 2.15" in table
 
 
+@pytest.mark.slow
 def test_worker_processes_run_the_sweep_and_report_by_run(digits_root, tmp_path, capsys):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     runs = plan(config, tmp_path, data_root=digits_root)
@@ -528,6 +536,7 @@ class _KilledWhileLogging(runner.Run):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_while_logging_ends_the_sweep_without_hanging(tmp_path, capsys):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     runs = [_KilledWhileLogging(**vars(run)) for run in plan(config, tmp_path)]
@@ -555,6 +564,7 @@ class _SlowFailingRun(runner.Run):
         raise ValueError("no data here")
 
 
+@pytest.mark.slow
 def test_an_interrupted_sweep_cancels_the_runs_no_worker_has_taken(tmp_path):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 8})
     runs = [_SlowFailingRun(**vars(run)) for run in plan(config, tmp_path)]  # 16 runs
@@ -570,6 +580,7 @@ def test_an_interrupted_sweep_cancels_the_runs_no_worker_has_taken(tmp_path):
     assert 2 <= len(failed) <= 8
 
 
+@pytest.mark.slow
 def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     (run, _) = plan(config, tmp_path, data_root=digits_root)
@@ -624,6 +635,7 @@ def test_a_config_file_may_name_its_protocol():
         configs_for("faces", file_overrides={"protocol": "slow"})
 
 
+@pytest.mark.slow
 def test_scoring_repeats_its_numbers_and_leaves_the_callers_random_state(two_tasks):
 
     from optprior.data import MultiTaskData, TaskSplit
@@ -672,6 +684,7 @@ def _running(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
 def test_a_sweeps_workers_end_when_it_is_killed(tmp_path):
     """``kill PID`` of a sweep reaches it alone: its workers must not train on as orphans

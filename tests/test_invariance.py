@@ -87,6 +87,7 @@ def test_zero_weight_trains_exactly_the_cvae(two_tasks):
     np.testing.assert_array_equal(invariant.transform(x, s), cvae.transform(x, s))
 
 
+@pytest.mark.slow
 def test_larger_weight_fits_posteriors_closer_together(two_tasks):
     """A sanity check of the fitted behaviour (the loss itself is pinned by the test above):
     the penalised quantity, the posteriors' mean pairwise KL on the training data, falls

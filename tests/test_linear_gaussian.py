@@ -48,7 +48,7 @@ def as_tensors(x):
     return torch.tensor(x, dtype=torch.float32), torch.zeros(len(x), dtype=torch.long)
 
 
-@pytest.mark.parametrize("n_samples", [1, 7, 1000])
+@pytest.mark.parametrize("n_samples", [1, 7, pytest.param(1000, marks=pytest.mark.slow)])
 def test_exact_posterior_gives_exact_likelihood(problem, n_samples):
     w, b, x, exact = problem
     module = linear_gaussian_module(w, b)
@@ -57,6 +57,7 @@ def test_exact_posterior_gives_exact_likelihood(problem, n_samples):
     np.testing.assert_allclose(estimate.numpy(), exact, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_perturbed_proposal_converges_from_below(problem):
     w, b, x, exact = problem
     torch.manual_seed(0)
@@ -76,6 +77,7 @@ def test_perturbed_proposal_converges_from_below(problem):
     assert bound.mean() < exact.mean() - 0.05
 
 
+@pytest.mark.slow
 def test_exact_posterior_elbo_equals_likelihood(problem):
     """With q the exact posterior, E[ln p(x|z)] - KL(q || p) = ln p(x) (up to Monte Carlo)."""
     w, b, x, exact = problem

@@ -43,6 +43,7 @@ def test_chunked_density_equals_the_direct_sum():
     torch.testing.assert_close(uniform, direct(z, mu, logvar, torch.full((37,), -math.log(37))))
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_for_60000_components():
     for n in (60_000, 10_000_000):  # beyond the budget, the components are chunked too
         points, parts = chunk_sizes(1000, n, MAX_ELEMENTS)

@@ -101,6 +101,7 @@ def test_bad_own_data_is_named(own_file, tmp_path):
     assert own_data_setting("counts", 0, file=counts, likelihood="gaussian")
 
 
+@pytest.mark.slow
 def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     own_file, tmp_path, capsys, monkeypatch
 ):

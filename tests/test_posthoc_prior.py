@@ -23,6 +23,7 @@ def fit_posthoc(cvae, x, s):
     )
 
 
+@pytest.mark.slow
 def test_posthoc_gain_is_a_lower_bound_on_the_aggregate_kl(trained_prototype_cvae):
     """With the normalised prior N e^T / Z the ELBO rises by E_q[T] - ln E_N[e^T], the
     Donsker-Varadhan bound on KL(q(z) || N(0, I)): at most the exact KL of Theorem 2's

@@ -105,6 +105,7 @@ def test_tables_link_the_figure_once_a_run_has_finished(tmp_path):
     assert "](results.png)" in (tmp_path / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_figures_leave_the_users_matplotlib_backend_alone():
     import subprocess
     import sys

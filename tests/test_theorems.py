@@ -4,6 +4,7 @@ on trained models, against the bound of the same encoder and decoder under N(0, 
 import copy
 import math
 
+import pytest
 import torch
 
 from optprior import OptimalPriorCVAE
@@ -96,6 +97,7 @@ def check_theorem2(gain, log_z, aggregate_kl):
     assert normalised >= 0.75 * aggregate_kl
 
 
+@pytest.mark.slow
 def test_theorem2_on_a_posthoc_prior(trained_prototype_cvae):
     """T fitted to a trained CVAE's encoder (same encoder and decoder as the CVAE)."""
     x, s, cvae = trained_prototype_cvae
@@ -103,6 +105,7 @@ def test_theorem2_on_a_posthoc_prior(trained_prototype_cvae):
     check_theorem2(*bound_gain(model, x, s))
 
 
+@pytest.mark.slow
 def test_theorem2_on_a_jointly_trained_prior(trained_prototype_cvae):
     """The paper's method, its bound against the CVAE bound of its own encoder and decoder."""
     x, s, _ = trained_prototype_cvae
