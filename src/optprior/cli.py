@@ -300,9 +300,10 @@ def _add_protocol_option(parser: argparse.ArgumentParser) -> None:
         choices=list(PROTOCOLS),
         default=None,
         help="the built-in protocol: paper (the default, unless a --config file names "
-        "another as its top-level protocol; the published runs), author (the "
-        "first author's vae_iop wherever the paper is silent: docs/fidelity.md) or fast "
-        "(Adam at 3e-4 with decay on plateau, trained until it stops improving: "
+        "another as its top-level protocol; at most 300 epochs, as the first published "
+        "runs), author (the first author's vae_iop wherever the paper is silent, up to "
+        "1000 epochs: docs/fidelity.md) or fast (Adam at 3e-4 with decay on plateau, "
+        "stopping early at about the paper protocol's cost, below author's likelihoods: "
         "docs/performance.md)",
     )
 
