@@ -33,7 +33,7 @@ def fitted(two_tasks):
         (lambda x, s: (x, s[:-1]), "240 points but s has 239"),
         (lambda x, s: (x, s.reshape(-1, 1)), "1-D"),
         (lambda x, s: (x, s - 1), "negative task index"),
-        (lambda x, s: (x, s + 0.5), "integer task indices"),
+        (lambda x, s: (x, s + 0.5), r"integer task indices, got 0.5 in row 0"),
         (lambda x, s: (x * 2.0, s), r"\[0, 1\] for the Bernoulli"),
         (lambda x, s: (x[:0], s[:0]), "empty"),
         (lambda x, s: (x, None), "task index of each point"),
@@ -323,3 +323,35 @@ def test_fitting_on_a_handful_of_points_warns(two_tasks):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fast(CVAE).fit(x, s)
+
+
+def test_scoring_and_sampling_arguments_are_named(fitted, two_tasks):
+    x, s = two_tasks
+    with pytest.raises(ValueError, match="n_samples must be a whole number >= 1, got 1.5"):
+        fitted.score_samples(x[:3], s[:3], n_samples=1.5)
+    with pytest.raises(ValueError, match="n_samples must be >= 1"):
+        fitted.elbo(x[:3], s[:3], n_samples=0)
+    with pytest.raises(ValueError, match="s has 2 task indices for n = 3 samples"):
+        fitted.sample(3, s=[0, 1])
+    with pytest.raises(ValueError, match=r"got values in \[1.0000001, 1.0000001\]"):
+        fitted.transform(np.full((2, 12), 1.0000001), [0, 1])
+    with pytest.raises(ValueError, match="got 0.5 in row 0"):
+        fitted.transform(x[:2], [0.5, 1.0])
+
+
+def test_validation_tasks_without_validation_data(two_tasks):
+    x, s = two_tasks
+    with pytest.raises(ValueError, match="s_val is given without X_val"):
+        fast(CVAE).fit(x, s, None, s[:4])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_cuda_without_cuda_is_named_before_training(fitted, two_tasks, tmp_path):
+    x, s = two_tasks
+    with pytest.raises(ValueError, match=r"device 'cuda': torch.cuda.is_available\(\) is False"):
+        fast(CVAE, device="cuda").fit(x, s)
+    fitted.save(tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="device 'cuda'"):
+        CVAE.load(tmp_path / "m.pt", device="cuda")
+    with pytest.raises(ValueError, match="not a torch device"):
+        fast(CVAE, device="gpu0").fit(x, s)

@@ -218,6 +218,20 @@ def test_train_reads_config_tables_and_refuses_unknown_ones(tmp_path, capsys, tw
     assert main([*command, "--config", str(config)]) == 2
     assert "discriminator_dropout must lie in [0, 1)" in capsys.readouterr().err
 
+    # The [method.NAME] table of --method applies over [model]; other methods' are not read.
+    config.write_text(
+        "[model]\ninvariance_weight = 2.0\n[training]\nepochs = 1\n"
+        "[method.hsic]\ninvariance_weight = 5.0\n[method.mmd]\ninvariance_weight = 7.0\n"
+    )
+    hsic = ["train", "--data", str(data), "--out", str(model), "--method", "hsic"]
+    assert main([*hsic, "--config", str(config), "--quiet"]) == 0
+    assert load_model(model).config.invariance_weight == 5.0
+    config.write_text("[training]\nepochs = 1\n[method.hsic]\nvamp_components = 3\n")
+    assert main([*hsic, "--config", str(config)]) == 2
+    assert "[method.hsic] sets ['vamp_components'], which hsic does not read" in (
+        capsys.readouterr().err
+    )
+
     config.write_text("epochs = 1\n[trainig]\nepochs = 1\n")
     assert main([*command, "--config", str(config)]) == 2
     assert "unknown key(s) or table(s) ['epochs', 'trainig']" in capsys.readouterr().err

@@ -415,23 +415,44 @@ def test_decode_and_reconstruct(two_tasks):
 
 def test_grey_levels_are_scored_and_validated_as_one_fixed_binarisation(two_tasks):
     """Where training binarises afresh, scores and the validation ELBO take one fixed
-    Bernoulli draw of the grey levels given (the same for every model), so they equal the
-    scores of that draw and compare across models; without dynamic binarisation X is
-    scored as given."""
-    from optprior.evaluation.binarization import binarized
+    Bernoulli draw per point of the grey levels given (the same for every model), so they
+    equal the scores of that draw and compare across models; without dynamic binarisation
+    X is scored as given."""
+    from optprior.evaluation.binarization import binarized_points
 
     x, s = two_tasks
     rng = np.random.default_rng(1)
     grey = np.clip(x * 0.8 + 0.1 * rng.random(x.shape), 0, 1).astype(np.float32)
     val, test = grey[200:], grey[:20]
-    fits = [fast(CVAE).fit(x[:200], s[:200], v, s[200:]) for v in (val, binarized(val))]
+    fits = [fast(CVAE).fit(x[:200], s[:200], v, s[200:]) for v in (val, binarized_points(val))]
     curves = [[e["val_elbo"] for e in fit.history_.epochs] for fit in fits]
     assert curves[0] == curves[1]
     model = fits[0]
     np.testing.assert_array_equal(
         model.score_samples(test, s[:20], n_samples=30),
-        model.score_samples(binarized(test), s[:20], n_samples=30),
+        model.score_samples(binarized_points(test), s[:20], n_samples=30),
     )
-    np.testing.assert_array_equal(model.elbo(test, s[:20]), model.elbo(binarized(test), s[:20]))
+    np.testing.assert_array_equal(
+        model.elbo(test, s[:20]), model.elbo(binarized_points(test), s[:20])
+    )
     as_given = fast(CVAE, dynamic_binarization=False).fit(x, s)
-    assert not np.array_equal(as_given.elbo(test, s[:20]), as_given.elbo(binarized(test), s[:20]))
+    assert not np.array_equal(
+        as_given.elbo(test, s[:20]), as_given.elbo(binarized_points(test), s[:20])
+    )
+
+
+def test_a_grey_point_takes_the_same_draw_whatever_it_is_scored_with():
+    """``binarized_points`` keys each row's draw by the row, so a subset, a reordering or
+    a single row binarise as they do in the whole array; ``binarized`` (one draw over the
+    array) does not, and binary data pass unchanged."""
+    from optprior.evaluation.binarization import binarized, binarized_points
+
+    grey = np.random.default_rng(0).random((50, 30)).astype(np.float32)
+    whole = binarized_points(grey)
+    order = np.random.default_rng(1).permutation(50)
+    np.testing.assert_array_equal(binarized_points(grey[order]), whole[order])
+    np.testing.assert_array_equal(binarized_points(grey[7:8]), whole[7:8])
+    assert not np.array_equal(binarized(grey[25:]), binarized(grey)[25:])
+    assert 0.4 < whole.mean() < 0.6  # a draw at the grey levels, not a threshold
+    assert set(np.unique(whole)) == {0.0, 1.0}
+    np.testing.assert_array_equal(binarized_points(whole), whole)

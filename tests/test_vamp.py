@@ -90,3 +90,17 @@ def test_pseudo_inputs_start_at_training_points_of_their_task(two_tasks, pseudo_
     if pseudo_inputs == "per_task":
         tasks = module.prior.component_tasks[module.prior.component_rows]
         assert all(bool((s[matches[row]] == tasks[row]).all()) for row in range(len(u)))
+
+
+@pytest.mark.parametrize("pseudo_inputs", ["per_task", "shared"])
+def test_more_pseudo_inputs_than_points_start_as_repeats_with_a_warning(two_tasks, pseudo_inputs):
+    """No pseudo-input is left as noise where a task has fewer points than pseudo-inputs:
+    each point once, the rest repeats, and a warning names the setting."""
+    x, s = (torch.from_numpy(a[::20]) for a in two_tasks)  # 6 points per task
+    model, module = built(vamp_components=20, vamp_pseudo_inputs=pseudo_inputs)
+    with pytest.warns(UserWarning, match="set vamp_components to at most"):
+        model.make_plan(module).start(x, s, None)
+    u = module.prior.pseudo_inputs.detach()
+    matches = (u[:, None, :] == x[None]).all(-1)
+    assert matches.any(1).all()
+    assert matches.any(0).all()  # every point is some pseudo-input

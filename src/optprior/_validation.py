@@ -104,7 +104,7 @@ def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarra
     if bernoulli and (array.min() < 0.0 or array.max() > 1.0):
         raise ValueError(
             f"{name} must lie in [0, 1] for the Bernoulli likelihood, "
-            f"got values in [{array.min():.3g}, {array.max():.3g}]"
+            f"got values in [{array.min():.8g}, {array.max():.8g}]"
         )
     return np.require(array, requirements="W")  # read-only views (pandas) are copied
 
@@ -137,8 +137,12 @@ def check_tasks(
     if array.shape[0] != n_points:
         raise ValueError(f"X has {n_points} points but {name} has {array.shape[0]}")
     if array.size and not np.issubdtype(array.dtype, np.integer):
-        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
-            raise ValueError(f"{name} must hold integer task indices, got dtype {array.dtype}")
+        bad = ~np.isfinite(array) | (array != np.round(array))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{name} must hold integer task indices, got {array[row].item()!r} in row {row}"
+            )
     array = array.astype(np.int64)
     if array.size and array.min() < 0:
         raise ValueError(f"{name} holds negative task index {int(array.min())}")

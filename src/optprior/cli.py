@@ -183,6 +183,8 @@ def _tables(args: argparse.Namespace) -> int:
     from optprior.experiments.reproduce import collect, write_tables
 
     out = Path(args.folder)
+    if not out.is_dir():
+        raise FileNotFoundError(f"no folder {out}")
     results = collect(out)
     if not results:
         expected = "<setting>/<method>/seed-<k>/result.json"
@@ -236,8 +238,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_config(path: str, method: str) -> dict[str, Any]:
     """The settings of a TOML file's [model] and [training] tables that ``method`` reads
-    (with the run option ``device``), for ``optprior train``; every one is checked, so a
-    file written for ``optprior reproduce`` serves every method."""
+    (with the run option ``device``), with its [method.METHOD] table's over them, for
+    ``optprior train``; every one is checked, so a file written for ``optprior
+    reproduce`` serves every method."""
     from optprior.experiments.config import ExperimentConfig, read_config_file, settings_checked
     from optprior.models.base import RUN_OPTIONS
 
@@ -250,7 +253,7 @@ def _train_config(path: str, method: str) -> dict[str, Any]:
             f"unknown key(s) or table(s) {unknown} in {path}; optprior train reads the "
             "tables [model] and [training]"
         )
-    ignored = sorted(set(raw) & read_by_reproduce)
+    ignored = sorted(set(raw) & read_by_reproduce - {"method"})
     if ignored:
         print(f"{path}: {ignored} are read by optprior reproduce, not train", file=sys.stderr)
     if "protocol" in raw:
@@ -265,9 +268,16 @@ def _train_config(path: str, method: str) -> dict[str, Any]:
     model, training = raw.get("model", {}), dict(raw.get("training", {}))
     seed = {"seed": training.pop("seed")} if "seed" in training else {}
     settings_checked(model, training)  # each a setting of some method, with a valid value
+    own = raw.get("method", {}).get(method, {}) if isinstance(raw.get("method"), dict) else {}
+    if not isinstance(own, dict):
+        raise ValueError(f"{path}: method.{method} must be a table [method.{method}]")
+    names = set(METHODS[method].setting_names())
+    unread = sorted(set(own) - names)
+    if unread:
+        raise ValueError(f"{path}: [method.{method}] sets {unread}, which {method} does not read")
     given = {**model, **training, **seed}
     reads = METHODS[method].reads_setting
-    return {k: v for k, v in given.items() if reads(k) or k in RUN_OPTIONS}
+    return {k: v for k, v in given.items() if reads(k) or k in RUN_OPTIONS} | own
 
 
 def _embed(args: argparse.Namespace) -> int:
@@ -477,12 +487,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--method",
         choices=list(METHODS),
         default="optimal",
-        help="vae, cvae, optimal (default), posthoc or invariant",
+        help="the method to fit (default optimal: the optimal-prior CVAE)",
     )
     train.add_argument(
         "--config",
         default=None,
-        help="TOML file whose [model] and [training] tables set the settings",
+        help="TOML file whose [model] and [training] tables set the settings, and its "
+        "[method.METHOD] table those of --method alone",
     )
     train.add_argument(
         "--likelihood",

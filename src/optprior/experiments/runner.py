@@ -274,7 +274,7 @@ def train_and_score(run: Run) -> RunResult:
         else:
             # Without a validation split, epochs are chosen on the training ELBO; the
             # estimator binarises Bernoulli validation data once (``BaseModel.fit``).
-            x_val = data.val.X if len(data.val.X) else None
+            x_val, s_val = (data.val.X, data.val.s) if len(data.val.X) else (None, None)
             cvae_run = reusable_cvae(run)
             if cvae_run is not None:
                 model = PostHocOptimalPriorCVAE.from_cvae(
@@ -282,7 +282,7 @@ def train_and_score(run: Run) -> RunResult:
                     data.train.X,
                     data.train.s,
                     x_val,
-                    data.val.s,
+                    s_val,
                     progress=run.progress,
                     **prior_settings(run),
                 )
@@ -291,12 +291,12 @@ def train_and_score(run: Run) -> RunResult:
                 model = run_model(run)
                 resumed = checkpoint.is_file()
                 try:
-                    model.fit(data.train.X, data.train.s, x_val, data.val.s, checkpoint)
+                    model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
                 except CheckpointError as error:  # e.g. written by an older optprior
                     result.checkpoint_discarded = str(error)
                     checkpoint.unlink()
                     resumed = False
-                    model.fit(data.train.X, data.train.s, x_val, data.val.s, checkpoint)
+                    model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
                 result.resumed_from_checkpoint = resumed
             model.save(model_path)
             checkpoint.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ from optprior._io import atomic_torch_save, intact, with_digest
 from optprior._random import seeded_torch
 from optprior._settings import flat_names, flatten, in_current_terms, unflatten
 from optprior._validation import check_data, check_tasks, whole_number
-from optprior.evaluation.binarization import binarized
+from optprior.evaluation.binarization import binarized_points
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
 from optprior.models.config import NetworkConfig
 from optprior.module import VAEModule
@@ -198,10 +198,11 @@ class BaseModel(BaseEstimator):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Checked tensors of data ``x`` and tasks ``s`` (``training``: tasks not yet
         known). ``scored`` data, where training binarises afresh, take one fixed
-        Bernoulli draw (``evaluation.binarization.binarized``; binary data unchanged)."""
+        Bernoulli draw per point (``evaluation.binarization.binarized_points``: a point
+        scores the same whatever it is scored with; binary data unchanged)."""
         array = check_data(x, name, bernoulli=self.config.likelihood == "bernoulli")
         if scored and self.binarizes:
-            array = binarized(array)
+            array = binarized_points(array)
         task_name = "s" if name == "X" else f"s{name[1:]}"
         if self.conditional or s is not None:
             known = None if training or not self.conditional else self.tasks_
@@ -246,6 +247,7 @@ class BaseModel(BaseEstimator):
         giving the model an uninterrupted fit gives (``Trainer.fit``). Delete the file
         once the model is saved.
         """
+        check_device(self.device)
         x, tasks = self._tensors(X, s, "X", training=True)
         if x.shape[0] < TOO_FEW_POINTS:
             warnings.warn(
@@ -262,6 +264,8 @@ class BaseModel(BaseEstimator):
                 stacklevel=2,
             )
         x_val = s_val_t = None
+        if X_val is None and s_val is not None:
+            raise ValueError("s_val is given without X_val: pass both, or neither")
         if X_val is not None:
             x_val, s_val_t = self._tensors(X_val, s_val, "X_val", scored=True)
             if x_val.shape[1] != x.shape[1]:
@@ -330,8 +334,9 @@ class BaseModel(BaseEstimator):
         same call gives the same scores (None: torch's global random stream). Where
         training binarises [0, 1] data afresh (Bernoulli likelihood,
         ``dynamic_binarization``), grey levels are scored as one fixed Bernoulli draw
-        (the same for every model: scores compare), binary data as given.
+        per point (the same for every model: scores compare), binary data as given.
         """
+        n_samples = whole_number(n_samples, "n_samples", 1)
         module, x, tasks = self._checked(X, s, scored=True)
         with self._drawing(random_state):
             return log_marginal_likelihood(module, x, tasks, n_samples).cpu().numpy()
@@ -349,6 +354,7 @@ class BaseModel(BaseEstimator):
     ) -> np.ndarray:
         """Evidence lower bound per point (nats), averaged over ``n_samples`` draws: (N,);
         ``random_state`` and the binarisation of grey levels as in ``score_samples``."""
+        n_samples = whole_number(n_samples, "n_samples", 1)
         module, x, tasks = self._checked(X, s, scored=True)
         with self._drawing(random_state):
             return elbo(module, x, tasks, n_samples).cpu().numpy()
@@ -363,7 +369,10 @@ class BaseModel(BaseEstimator):
         module = self.fitted_module()
         n = whole_number(n, "n (the number of samples)", 1)
         module.eval()
-        tasks = np.full(n, s) if np.ndim(s) == 0 else s
+        tasks = np.full(n, s) if np.ndim(s) == 0 else np.asarray(s)
+        if tasks.ndim == 1 and tasks.shape[0] != n:
+            given = tasks.shape[0]
+            raise ValueError(f"s has {given} task indices for n = {n} samples; give one or n")
         task_array = check_tasks(tasks, n, self.tasks_ if self.conditional else None)
         tasks_t = torch.from_numpy(task_array).to(self.device)
         with self._drawing(random_state):
@@ -471,6 +480,7 @@ class BaseModel(BaseEstimator):
             device = str(payload["training"]["device"])
             if device.startswith("cuda") and not torch.cuda.is_available():
                 device = "cpu"  # a model trained on a GPU, read on a machine without
+        check_device(device)
         model = cls(device=device, progress=False, **settings)
         model.tasks_ = list(payload["tasks"])
         model.module_ = model._build(payload["x_dim"], model.n_tasks_)
@@ -483,6 +493,19 @@ class BaseModel(BaseEstimator):
         model.module_.eval()
         model.history_ = History(**payload["history"])
         return model
+
+
+def check_device(device: str | torch.device) -> None:
+    """A ``ValueError`` naming ``device`` unless torch can put tensors there."""
+    try:
+        kind = torch.device(device).type
+    except RuntimeError as error:
+        raise ValueError(f"device {device!r} is not a torch device: {error}") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r}: torch.cuda.is_available() is False (torch {torch.__version__} "
+            "built without CUDA, or no GPU visible); use device='cpu'"
+        )
 
 
 def model_defaults() -> dict[str, Any]:

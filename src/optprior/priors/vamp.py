@@ -3,6 +3,8 @@ pseudo-inputs, trained with the model by the ELBO."""
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -49,15 +51,28 @@ class VampPrior(Prior):
         """Start each pseudo-input at a training point drawn at random (without
         replacement; of its own task where pseudo-inputs are per task), as Tomczak &
         Welling do: pseudo-inputs of noise let the posterior collapse within a few
-        epochs (docs/results.md)."""
+        epochs (docs/results.md). Where a task has fewer points than pseudo-inputs, every
+        point is taken once and the rest are repeats of points drawn again (a warning
+        says so): identical pseudo-inputs stay identical, a smaller mixture."""
         for task in range(1 if self.shared else int(self.component_tasks.max()) + 1):
             rows = self.component_rows[self.component_tasks == task]
             pool = torch.arange(x.shape[0], device=x.device)
             if not self.shared and self._encoder[0].n_tasks:
                 pool = pool[s == task]
-            if len(pool):
-                pick = pool[torch.randperm(len(pool), device=x.device)[: len(rows)]]
-                self.pseudo_inputs[rows[: len(pick)]] = x[pick]
+            if not len(pool):
+                continue
+            pick = pool[torch.randperm(len(pool), device=x.device)[: len(rows)]]
+            if len(pick) < len(rows):
+                whose = "the training set" if self.shared else f"task {task}"
+                warnings.warn(
+                    f"{whose} has {len(pool)} points for {len(rows)} pseudo-inputs: "
+                    f"{len(rows) - len(pick)} start as repeats; set vamp_components to at "
+                    f"most {len(pool)} to silence this",
+                    stacklevel=2,
+                )
+                again = torch.randint(len(pool), (len(rows) - len(pick),), device=x.device)
+                pick = torch.cat([pick, pool[again]])
+            self.pseudo_inputs[rows] = x[pick]
 
     def posteriors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of the C components: (C, D) each."""

@@ -4,6 +4,7 @@ random subset of training posteriors, each point's own left out."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -88,10 +89,13 @@ class MixturePriorPlan(ELBOPlan):
         self.prior, self.mixture, self.task_weights = module.prior, mixture, task_weights
 
     def start(self, x: torch.Tensor, s: torch.Tensor, validation: Validation | None) -> None:
-        if self.mixture.components > x.shape[0]:
-            raise ValueError(
+        self.components = min(self.mixture.components, x.shape[0])
+        if self.components < self.mixture.components:
+            warnings.warn(
                 f"mixture_components ({self.mixture.components}) is larger than the "
-                f"training set ({x.shape[0]} points)"
+                f"training set ({x.shape[0]} points): the prior's subset takes all "
+                f"{x.shape[0]}; set mixture_components to at most {x.shape[0]} to silence this",
+                stacklevel=2,
             )
         self.x, self.s = x, s
         self.log_weights = component_log_weights(s, self.task_weights)
@@ -138,7 +142,7 @@ class MixturePriorPlan(ELBOPlan):
     def _encode_subset(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """A random subset of training posteriors: (mu, logvar, ln w, training index)."""
         owners = torch.randperm(self.x.shape[0], generator=self._generator)
-        owners = owners[: self.mixture.components].to(self.x.device)
+        owners = owners[: self.components].to(self.x.device)
         x = self.x[owners]
         if self.binarize:
             x = binarize(x)
