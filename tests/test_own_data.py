@@ -4,10 +4,13 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 
 from optprior import CVAE
 from optprior.cli import main
@@ -298,3 +301,25 @@ def test_status_lists_finished_training_interrupted_and_failed_runs(
 
     assert main(["status", str(tmp_path / "nothing")]) == 2
     assert "no folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_paired_points_compares_two_runs_on_the_same_points(tmp_path, two_tasks, capsys):
+    """scripts/paired_points.py scores both runs' points afresh: a run against itself
+    differs by exactly 0 on every point (same points, binarisation and draws); against
+    another method, the rows count the validation and test points of the target."""
+    x, s = two_tasks
+    path = tmp_path / "pair.npz"
+    np.savez(path, X=x, s=s)
+    argv, out = compare_argv(path, tmp_path)
+    assert main([*argv, "--methods", "vae,cvae", "--target-task", "1", "--quiet"]) == 0
+    script = [sys.executable, str(REPO / "scripts/paired_points.py"), "--samples", "5"]
+    runs = [str(out / f"pair/{method}/seed-0") for method in ("cvae", "cvae", "vae")]
+    same = subprocess.run([*script, *runs[:2]], capture_output=True, text=True, check=True)
+    rows = [line for line in same.stdout.splitlines() if line.startswith("| task-1 |")]
+    assert len(rows) == 2 and all("+0.00 ± 0.00 | 0 |" in row for row in rows), same.stdout
+    other = subprocess.run([*script, *runs[1:]], capture_output=True, text=True, check=True)
+    result = json.loads((out / "pair/cvae/seed-0/result.json").read_text())
+    assert "vae/seed-0 minus cvae/seed-0" in other.stdout
+    assert "| task-1 | validation | 10 |" in other.stdout and "| task-1 | test |" in other.stdout
+    assert result["status"] == "ok"
