@@ -1,11 +1,14 @@
 """Interrupted training goes on from its checkpoint and ends where it would have ended."""
 
+import time
+
 import numpy as np
 import pytest
 import torch
 from helpers import FAST, FAST_T, count_epochs, fast, needs_cuda
 
 from optprior import CVAE, AdversarialCVAE, CheckpointError, InvariantCVAE, OptimalPriorCVAE
+from optprior.training import TrainingStopped, stop_at
 from optprior.training import trainer as trainer_module
 
 
@@ -228,3 +231,24 @@ def test_learning_rate_falls_after_each_stretch_without_a_better_epoch_and_resum
     assert [r["learning_rate"] for r in resumed.history_.epochs] == rates
     for key, value in whole.module_.state_dict().items():
         torch.testing.assert_close(resumed.module_.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_a_fit_stopped_at_its_time_limit_goes_on_to_the_same_model(two_tasks, tmp_path):
+    x, s = two_tasks
+    data = (x[:200], s[:200], x[200:], s[200:])
+    settings = {**FAST, **FAST_T, "epochs": 4, "patience": 0}
+    whole = OptimalPriorCVAE(**settings).fit(*data)
+    path = tmp_path / "checkpoint.pt"
+    with stop_at(time.time()):  # passed: every fit with a checkpoint stops after an epoch
+        for epoch in (1, 2, 3):
+            with pytest.raises(TrainingStopped, match=f"after epoch {epoch} of at most 4"):
+                OptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
+        assert path.is_file()
+        # The last epoch ends the fit anyway; one without a checkpoint is not stopped.
+        resumed = OptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
+        unlimited = OptimalPriorCVAE(**settings).fit(*data)
+    assert len(unlimited.history_.epochs) == 4
+    assert without_times(resumed) == without_times(whole)
+    expected, got = whole.module_.state_dict(), resumed.module_.state_dict()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0)

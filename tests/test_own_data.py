@@ -1,21 +1,24 @@
 """``optprior compare``: the methods side by side on a user's own .npz file."""
 
 import json
+import math
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from helpers import REPO
 
 from optprior import CVAE
-from optprior.cli import main
+from optprior.cli import STOPPED_STATUS, main
 from optprior.data.user import own_data_setting, sha256
-from optprior.experiments import status
+from optprior.experiments import runner, status
 from optprior.experiments.status import record_plan
 from optprior.models.base import BaseModel
 from optprior.training import trainer
@@ -323,3 +326,41 @@ def test_paired_points_compares_two_runs_on_the_same_points(tmp_path, two_tasks,
     assert "vae/seed-0 minus cvae/seed-0" in other.stdout
     assert "| task-1 | validation | 10 |" in other.stdout and "| task-1 | test |" in other.stdout
     assert result["status"] == "ok"
+
+
+def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
+    own_file, tmp_path, capsys, monkeypatch
+):
+    argv, out = compare_argv(own_file, tmp_path)
+    argv += ["--methods", "cvae", "--seeds", "2", "--quiet", "--time-limit", "60"]
+    first, second = out / "mine/cvae/seed-0", out / "mine/cvae/seed-1"
+    # The trainer's clock runs past the limit: the first run stops after its first epoch
+    # with its checkpoint written; the second does not start (the sweep's clock has passed
+    # the limit by then too).
+    late = SimpleNamespace(time=lambda: math.inf, monotonic=time.monotonic)
+    late.perf_counter = time.perf_counter
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer, "time", late)
+        patch.setattr(runner, "past", lambda deadline: first.joinpath("config.json").is_file())
+        assert main(argv) == STOPPED_STATUS
+    printed = capsys.readouterr()
+    assert "0 runs ok, 0 failed" in printed.out and "2 runs stopped" in printed.out
+    assert "seed-0 stopped: at the time limit after epoch 1 of at most 2" in printed.out
+    assert "seed-1 stopped: not started" in printed.out
+    assert first.joinpath("checkpoint.pt").is_file() and not first.joinpath("result.json").exists()
+    assert not second.exists()
+
+    # Trained but past the limit before scoring: the model is kept, the run left unscored.
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "past", lambda deadline: first.joinpath("model.pt").is_file())
+        assert main(argv) == STOPPED_STATUS
+    assert "seed-0 stopped: trained, not scored" in capsys.readouterr().out
+    assert first.joinpath("model.pt").is_file() and not first.joinpath("result.json").exists()
+
+    assert main(argv) == 0  # the same command goes on: the first run scored, the second run
+    assert "2 runs ok, 0 failed" in capsys.readouterr().out
+    result = json.loads(first.joinpath("result.json").read_text())
+    assert result["resumed_from_model"] and "stop_at" not in result["config"]
+    with pytest.raises(SystemExit):
+        main([*argv[:-2], "--time-limit", "0"])
+    assert "--time-limit must be minutes > 0, got '0'" in capsys.readouterr().err

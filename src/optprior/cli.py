@@ -4,7 +4,9 @@ embed."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import fields
@@ -49,6 +51,25 @@ def _count(flag: str) -> Callable[[str], int]:
 
 
 _threads, _jobs = _count("--threads"), _count("--jobs")
+
+#: The exit status of a sweep that stopped at ``--time-limit`` with runs left to do.
+STOPPED_STATUS = 3
+
+
+def _minutes(text: str) -> float:
+    """The argparse type of ``--time-limit``: minutes > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"--time-limit must be minutes > 0, got {text!r}")
+    return value
+
+
+def _deadline(args: argparse.Namespace) -> float | None:
+    """The ``time.time()`` at which ``--time-limit`` stops the sweep, if given."""
+    return None if args.time_limit is None else time.time() + 60 * args.time_limit
 
 
 THREADS_HELP = (
@@ -103,6 +124,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         args.jobs,
         args.rescore,
         None if args.cvae_runs is None else Path(args.cvae_runs),
+        _deadline(args),
     )
     return _report(results, out)
 
@@ -129,7 +151,13 @@ def _compare(args: argparse.Namespace) -> int:
     file_overrides = read_config_file(args.config) if args.config else {}
     config = own_data_config(args.data, args.name, file_overrides, cli)
     out = Path(args.out)
-    runs = plan(config, out, progress=not args.quiet and args.jobs == 1, rescore=args.rescore)
+    runs = plan(
+        config,
+        out,
+        progress=not args.quiet and args.jobs == 1,
+        rescore=args.rescore,
+        stop_at=_deadline(args),
+    )
     return _report(sweep(runs, out, executor, not args.quiet), out)
 
 
@@ -165,7 +193,7 @@ def _status(args: argparse.Namespace) -> int:
 def _report(results: list[RunResult], out: Path) -> int:
     """Print ``out``'s results.md, a count of this sweep's runs and the runs other
     processes still hold (missing from the table until they finish); exit status 1 if any
-    failed."""
+    failed, else ``STOPPED_STATUS`` if any stopped at the time limit."""
     counts = Counter(r.status for r in results)
     print((out / "results.md").read_text())
     running = f", {counts['running']} being trained by other processes" if counts["running"] else ""
@@ -176,7 +204,14 @@ def _report(results: list[RunResult], out: Path) -> int:
         for name, owner in held:
             print(f"  {name}: {owner}")
         print(f"When they finish, `optprior tables {out}` completes the tables.")
-    return 1 if counts["failed"] else 0
+    if counts["stopped"]:
+        print(
+            f"{counts['stopped']} runs stopped at the time limit (trained ones keep their "
+            "checkpoint or model): run the same command again to go on."
+        )
+    if counts["failed"]:
+        return 1
+    return STOPPED_STATUS if counts["stopped"] else 0
 
 
 def _tables(args: argparse.Namespace) -> int:
@@ -346,6 +381,16 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"{THREADS_HELP}; with --jobs N each worker takes cores / N instead, and "
         "each Ray task 1",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=_minutes,
+        default=None,
+        metavar="MINUTES",
+        help="stop after MINUTES (e.g. inside a batch job's wall time): runs in training "
+        "write their checkpoint after their current epoch and stop, trained runs are left "
+        f"unscored, the rest do not start; exit status {STOPPED_STATUS} if any run is left; "
+        "the same command goes on from there",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

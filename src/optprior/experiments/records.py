@@ -21,9 +21,10 @@ class RunResult:
     """One run's outcome (``<out>/<setting>/<method>/seed-<k>/result.json``).
 
     ``status``: ``"ok"``; ``"failed"`` (``error`` and, for an exception while training or
-    scoring, ``traceback`` say why); or ``"running"``, never written: another process
-    holds the run. ``config``: the resolved run config (``Run.resolved``). ``metrics``:
-    scores by name (``experiments.evaluate``; None where one could not be computed).
+    scoring, ``traceback`` say why); or, never written, ``"running"`` (another process
+    holds the run) or ``"stopped"`` (at the sweep's time limit, to go on later).
+    ``config``: the resolved run config (``Run.resolved``). ``metrics``: scores by name
+    (``experiments.evaluate``; None where one could not be computed).
     ``training_seconds``: every epoch's wall time, summed across resumes;
     ``wall_seconds``: this process's time on the run. ``stopped_early``,
     ``hit_epoch_cap`` and ``training_seconds`` are None in results written before they

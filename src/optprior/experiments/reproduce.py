@@ -69,11 +69,13 @@ def reproduce(
     jobs: int = 1,
     rescore: bool = False,
     cvae_runs: Path | None = None,
+    stop_at: float | None = None,
 ) -> list[RunResult]:
     """Run every unfinished run of ``configs`` and write ``results.md`` / ``results.csv``.
 
     ``rescore``: also score the finished runs again from their saved models.
     ``cvae_runs``: where ``posthoc`` runs look for finished CVAE runs (default ``out``).
+    ``stop_at``: the ``time.time()`` at which runs stop, resumable (``runner.execute``).
     """
     check_data(configs, data_root)
     options = {
@@ -81,6 +83,7 @@ def reproduce(
         "progress": progress and jobs == 1,
         "rescore": rescore,
         "cvae_runs": None if cvae_runs is None else str(cvae_runs),
+        "stop_at": stop_at,
     }
     runs = [run for config in configs for run in plan(config, out, **options)]
     return sweep(runs, out, executor, progress)
@@ -114,8 +117,8 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     def on_result(result: RunResult) -> None:
         bar.update()
         bar.set_postfix_str(f"{result.run}: {result.status}")
-        if result.status == "running":
-            tqdm.write(f"run {result.run} skipped: {result.error}")
+        if result.status in ("running", "stopped"):
+            tqdm.write(f"run {result.run} {result.status}: {result.error}")
         elif not result.ok:
             tqdm.write(f"run {result.run} failed: {result.error}")
 

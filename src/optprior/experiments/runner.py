@@ -54,7 +54,7 @@ from optprior.experiments.records import (
 from optprior.models.base import BaseModel, model_defaults
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
 from optprior.training.config import record_differences, recorded_defaults
-from optprior.training.trainer import CheckpointError
+from optprior.training.trainer import CheckpointError, TrainingStopped, stop_at
 
 logger = logging.getLogger(__name__)
 _CURRENT_RUN: ContextVar[str] = ContextVar("optprior_run", default="(no run)")
@@ -81,6 +81,7 @@ class Run:
     threads: int = 0
     rescore: bool = False
     cvae_runs: str | None = None  # where a posthoc run looks for its CVAE (default: out)
+    stop_at: float | None = None  # time.time() after which training stops (resumable)
 
     @property
     def folder(self) -> Path:
@@ -109,7 +110,7 @@ class Run:
     def resolved(self) -> dict[str, Any]:
         """Everything that determines the result (not where it is written)."""
         config = asdict(self)
-        for key in ("out", "data_root", "progress", "threads", "rescore", "cvae_runs"):
+        for key in ("out", "data_root", "progress", "threads", "rescore", "cvae_runs", "stop_at"):
             config.pop(key)
         return config
 
@@ -228,7 +229,8 @@ def read_result(run: Run) -> RunResult | None:
 
 def execute(run: Run) -> RunResult:
     """Train and score ``run`` unless finished; returns its result (status ``ok`` or
-    ``failed``, or ``running`` when another process holds the run's lock).
+    ``failed``, ``running`` when another process holds the run's lock, or ``stopped`` at
+    ``run.stop_at``: not started, or its training or scoring left for the next sweep).
 
     With ``run.rescore``, a finished run that kept its ``model.pt`` is scored again.
     """
@@ -241,6 +243,8 @@ def execute(run: Run) -> RunResult:
             if run.rescore and (run.folder / "model.pt").is_file():
                 return rescore(run, finished)
             return finished
+        if past(run.stop_at):
+            return run.result("stopped", error="not started: the time limit had passed")
         with run_lock(run.folder) as owner:
             if owner is not None:
                 return run.result("running", error=f"being trained by {owner}")
@@ -250,9 +254,16 @@ def execute(run: Run) -> RunResult:
         _CURRENT_RUN.reset(token)
 
 
+def past(deadline: float | None) -> bool:
+    """Whether the time limit ``deadline`` (``time.time()`` seconds) has come."""
+    return deadline is not None and time.time() >= deadline
+
+
 def train_and_score(run: Run) -> RunResult:
     """Train ``run`` (from its checkpoint or ``model.pt`` where they exist), score it and
-    write its files; the caller holds the run's lock."""
+    write its files; the caller holds the run's lock. At ``run.stop_at`` training stops
+    with its checkpoint written, and a model trained by then is saved but not scored: the
+    result is ``stopped`` and no result file is written, so the next sweep goes on."""
     folder = run.folder
     config_text = json.dumps(run.resolved(), indent=2, sort_keys=True)
     config_path = folder / "config.json"
@@ -290,16 +301,19 @@ def train_and_score(run: Run) -> RunResult:
             else:
                 model = run_model(run)
                 resumed = checkpoint.is_file()
-                try:
-                    model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
-                except CheckpointError as error:  # e.g. written by an older optprior
-                    result.checkpoint_discarded = str(error)
-                    checkpoint.unlink()
-                    resumed = False
-                    model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
+                with stop_at(run.stop_at):
+                    try:
+                        model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
+                    except CheckpointError as error:  # e.g. written by an older optprior
+                        result.checkpoint_discarded = str(error)
+                        checkpoint.unlink()
+                        resumed = False
+                        model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
                 result.resumed_from_checkpoint = resumed
             model.save(model_path)
             checkpoint.unlink(missing_ok=True)
+            if past(run.stop_at):
+                raise TrainingStopped("trained, not scored: the time limit had passed")
         history = model.fitted_history()
         write_text_atomic(folder / "curves.csv", curves_csv(history.epochs))
         if history.prior_epochs:  # the post-hoc prior's own fit
@@ -322,6 +336,8 @@ def train_and_score(run: Run) -> RunResult:
 
             result.figures = run_figures(model, data, folder)
         result.status = "ok"
+    except TrainingStopped as stopped:  # not a failure: nothing is written, to go on later
+        return run.result("stopped", error=str(stopped))
     except Exception as error:  # a failed run is recorded and the sweep goes on
         result.error = f"{type(error).__name__}: {error}"
         result.traceback = traceback.format_exc()

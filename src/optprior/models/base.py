@@ -245,7 +245,8 @@ class BaseModel(BaseEstimator):
         file path; the state of training is saved there every few minutes and at the end,
         and a fit started again with the same path, settings and data goes on from it,
         giving the model an uninterrupted fit gives (``Trainer.fit``). Delete the file
-        once the model is saved.
+        once the model is saved. Inside ``optprior.training.stop_at(deadline)``, a fit
+        with a checkpoint stops at the deadline (``TrainingStopped``), to go on later.
         """
         check_device(self.device)
         x, tasks = self._tensors(X, s, "X", training=True)
@@ -258,8 +259,8 @@ class BaseModel(BaseEstimator):
         self.tasks_ = sorted(set(tasks.tolist())) if self.conditional else [0]
         if len(self.tasks_) < self.n_tasks_:
             warnings.warn(
-                f"s uses {len(self.tasks_)} task indices up to {self.tasks_[-1]}: every index "
-                "below that gets input weights of its own, used or not; map them to "
+                f"s uses {len(self.tasks_)} of the task indices 0..{self.tasks_[-1]}: every "
+                "index up to the largest gets input weights of its own, used or not; map them to "
                 f"0..{len(self.tasks_) - 1} with np.unique(s, return_inverse=True)[1]",
                 stacklevel=2,
             )

@@ -4,7 +4,14 @@ method optimises and how) and the generic loop that runs them."""
 from optprior.training.config import TrainingConfig
 from optprior.training.density_ratio import DensityRatioPlan, PriorFitPlan
 from optprior.training.plans import ELBOPlan, PenalisedELBOPlan, TrainingPlan
-from optprior.training.trainer import Checkpoint, CheckpointError, History, Trainer
+from optprior.training.trainer import (
+    Checkpoint,
+    CheckpointError,
+    History,
+    Trainer,
+    TrainingStopped,
+    stop_at,
+)
 
 __all__ = [
     "Checkpoint",
@@ -17,4 +24,6 @@ __all__ = [
     "TrainingConfig",
     "Trainer",
     "TrainingPlan",
+    "TrainingStopped",
+    "stop_at",
 ]

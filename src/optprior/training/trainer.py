@@ -3,6 +3,7 @@ epoch's weights kept, checkpoints that resume bit for bit, and progress logging.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
@@ -10,7 +11,8 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,26 @@ class History:
 
 #: Seconds of training between two checkpoints of a ``Trainer.fit`` given a checkpoint.
 CHECKPOINT_SECONDS = 300.0
+#: The time (``time.time()``, seconds) after which fits with a checkpoint stop (``stop_at``).
+_STOP_AT: ContextVar[float | None] = ContextVar("optprior_stop_at", default=None)
+
+
+class TrainingStopped(Exception):
+    """A fit stopped at its time limit (``stop_at``) with its checkpoint written: the
+    same fit given the same checkpoint goes on from there."""
+
+
+@contextlib.contextmanager
+def stop_at(deadline: float | None) -> Iterator[None]:
+    """Inside, a ``Trainer.fit`` given a checkpoint stops after the first epoch that ends
+    at or after ``deadline`` (``time.time()`` seconds; None: no limit), writes its
+    checkpoint and raises ``TrainingStopped``; for a job with a wall-time limit. Fits
+    without a checkpoint run on, since stopping them would lose their epochs."""
+    token = _STOP_AT.set(deadline)
+    try:
+        yield
+    finally:
+        _STOP_AT.reset(token)
 
 
 class CheckpointError(ValueError):
@@ -306,6 +328,15 @@ class Trainer:
             if saving is not None and time.monotonic() - saved_at >= CHECKPOINT_SECONDS:
                 self._save(*saving, generator, progress)
                 saved_at = time.monotonic()
+            deadline = _STOP_AT.get()
+            if saving is not None and deadline is not None and time.time() >= deadline:
+                if epoch + 1 < config.epochs:  # else the fit ends here anyway
+                    self._save(*saving, generator, progress)
+                    bar.close()
+                    raise TrainingStopped(
+                        f"at the time limit after epoch {epoch + 1} of at most "
+                        f"{config.epochs}; {saving[0].path} goes on from there"
+                    )
         bar.close()
         log.end(len(history.epochs), history.stopped_early, history.best_epoch)
         if saving is not None and not progress.finished:
