@@ -7,7 +7,14 @@ import pytest
 import torch
 from helpers import FAST, FAST_T, count_epochs, fast, needs_cuda
 
-from optprior import CVAE, AdversarialCVAE, CheckpointError, InvariantCVAE, OptimalPriorCVAE
+from optprior import (
+    CVAE,
+    AdversarialCVAE,
+    CheckpointError,
+    InvariantCVAE,
+    OptimalPriorCVAE,
+    PostHocOptimalPriorCVAE,
+)
 from optprior.training import TrainingStopped, stop_at
 from optprior.training import trainer as trainer_module
 
@@ -233,22 +240,69 @@ def test_learning_rate_falls_after_each_stretch_without_a_better_epoch_and_resum
         torch.testing.assert_close(resumed.module_.state_dict()[key], value, rtol=0, atol=0)
 
 
-def test_a_fit_stopped_at_its_time_limit_goes_on_to_the_same_model(two_tasks, tmp_path):
+@pytest.mark.parametrize(
+    "method, extra",
+    [
+        (OptimalPriorCVAE, {**FAST_T, "patience": 0}),
+        # The rate falls after every epoch without a better one, and a stale stretch ends
+        # the fit early: the stop must come after both, as the periodic save does.
+        (CVAE, {"epochs": 12, "patience": 3, "learning_rate_patience": 1, "learning_rate": 0.03}),
+    ],
+)
+def test_a_fit_stopped_at_its_time_limit_goes_on_to_the_same_model(
+    method, extra, two_tasks, tmp_path
+):
     x, s = two_tasks
     data = (x[:200], s[:200], x[200:], s[200:])
-    settings = {**FAST, **FAST_T, "epochs": 4, "patience": 0}
-    whole = OptimalPriorCVAE(**settings).fit(*data)
+    settings = {**FAST, "epochs": 4, **extra}
+    whole = method(**settings).fit(*data)
+    epochs = len(whole.history_.epochs)
+    assert epochs > 2
     path = tmp_path / "checkpoint.pt"
+    model = method(**settings)
     with stop_at(time.time()):  # passed: every fit with a checkpoint stops after an epoch
-        for epoch in (1, 2, 3):
-            with pytest.raises(TrainingStopped, match=f"after epoch {epoch} of at most 4"):
-                OptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
-        assert path.is_file()
+        for epoch in range(1, epochs):
+            cap = settings["epochs"]
+            with pytest.raises(TrainingStopped, match=f"after epoch {epoch} of at most {cap}"):
+                model.fit(*data, checkpoint=path)
+            assert model.module_ is None  # no half-trained model to use by mistake
         # The last epoch ends the fit anyway; one without a checkpoint is not stopped.
-        resumed = OptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
-        unlimited = OptimalPriorCVAE(**settings).fit(*data)
-    assert len(unlimited.history_.epochs) == 4
+        resumed = method(**settings).fit(*data, checkpoint=path)
+        unlimited = method(**settings).fit(*data)
+    assert len(unlimited.history_.epochs) == epochs
     assert without_times(resumed) == without_times(whole)
+    assert resumed.history_.stopped_early == whole.history_.stopped_early
+    assert whole.history_.stopped_early == (method is CVAE)  # the CVAE's case stops early
     expected, got = whole.module_.state_dict(), resumed.module_.state_dict()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0)
+
+
+def test_the_post_hoc_prior_stops_between_its_cvae_and_t(two_tasks, tmp_path):
+    x, s = two_tasks
+    data = (x[:200], s[:200], x[200:], s[200:])
+    settings = {**FAST, **FAST_T, "epochs": 2, "patience": 0}
+    path = tmp_path / "checkpoint.pt"
+    with stop_at(time.time()):
+        with pytest.raises(TrainingStopped, match="after epoch 1 of at most 2"):
+            PostHocOptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
+        with pytest.raises(TrainingStopped, match="after the CVAE; .* goes on to T"):
+            PostHocOptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
+    model = PostHocOptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
+    whole = PostHocOptimalPriorCVAE(**settings).fit(*data)
+    assert without_times(model) == without_times(whole) and model.history_.prior_epochs
+
+
+def test_a_fit_whose_checkpoint_cannot_be_written_trains_on_past_its_limit(
+    two_tasks, tmp_path, monkeypatch
+):
+    x, s = two_tasks
+    settings = {**FAST, "epochs": 3, "patience": 0}
+
+    def full_disk(payload, path):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(trainer_module, "atomic_torch_save", full_disk)
+    with stop_at(time.time()), pytest.warns(UserWarning, match="could not write the checkpoint"):
+        model = CVAE(**settings).fit(x, s, checkpoint=tmp_path / "checkpoint.pt")
+    assert len(model.history_.epochs) == 3  # stopping would have lost every epoch

@@ -18,7 +18,7 @@ from helpers import REPO
 from optprior import CVAE
 from optprior.cli import STOPPED_STATUS, main
 from optprior.data.user import own_data_setting, sha256
-from optprior.experiments import runner, status
+from optprior.experiments import status
 from optprior.experiments.status import record_plan
 from optprior.models.base import BaseModel
 from optprior.training import trainer
@@ -334,25 +334,30 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
     argv, out = compare_argv(own_file, tmp_path)
     argv += ["--methods", "cvae", "--seeds", "2", "--quiet", "--time-limit", "60"]
     first, second = out / "mine/cvae/seed-0", out / "mine/cvae/seed-1"
-    # The trainer's clock runs past the limit: the first run stops after its first epoch
-    # with its checkpoint written; the second does not start (the sweep's clock has passed
-    # the limit by then too).
-    late = SimpleNamespace(time=lambda: math.inf, monotonic=time.monotonic)
-    late.perf_counter = time.perf_counter
+
+    def clock_late_once(path: Path) -> SimpleNamespace:
+        """The trainer's clocks, with time.time() far past any limit once ``path`` exists."""
+
+        def now() -> float:
+            return math.inf if path.is_file() else time.time()
+
+        return SimpleNamespace(time=now, monotonic=time.monotonic, perf_counter=time.perf_counter)
+
+    # Late once the first run has started: it stops after its first epoch with its
+    # checkpoint written, and the second does not start.
     with monkeypatch.context() as patch:
-        patch.setattr(trainer, "time", late)
-        patch.setattr(runner, "past", lambda deadline: first.joinpath("config.json").is_file())
+        patch.setattr(trainer, "time", clock_late_once(first / "config.json"))
         assert main(argv) == STOPPED_STATUS
-    printed = capsys.readouterr()
-    assert "0 runs ok, 0 failed" in printed.out and "2 runs stopped" in printed.out
-    assert "seed-0 stopped: at the time limit after epoch 1 of at most 2" in printed.out
-    assert "seed-1 stopped: not started" in printed.out
+    printed = capsys.readouterr().out
+    assert "0 runs ok, 0 failed" in printed and "limit: 2 of this sweep's runs" in printed
+    assert "seed-0 stopped: at the time limit after epoch 1 of at most 2" in printed
+    assert "seed-1 stopped: not started" in printed
     assert first.joinpath("checkpoint.pt").is_file() and not first.joinpath("result.json").exists()
     assert not second.exists()
 
-    # Trained but past the limit before scoring: the model is kept, the run left unscored.
+    # Late once the first run is trained: its model is kept, the run left unscored.
     with monkeypatch.context() as patch:
-        patch.setattr(runner, "past", lambda deadline: first.joinpath("model.pt").is_file())
+        patch.setattr(trainer, "time", clock_late_once(first / "model.pt"))
         assert main(argv) == STOPPED_STATUS
     assert "seed-0 stopped: trained, not scored" in capsys.readouterr().out
     assert first.joinpath("model.pt").is_file() and not first.joinpath("result.json").exists()

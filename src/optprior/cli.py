@@ -124,7 +124,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         args.jobs,
         args.rescore,
         None if args.cvae_runs is None else Path(args.cvae_runs),
-        _deadline(args),
+        stop_at=_deadline(args),
     )
     return _report(results, out)
 
@@ -193,7 +193,8 @@ def _status(args: argparse.Namespace) -> int:
 def _report(results: list[RunResult], out: Path) -> int:
     """Print ``out``'s results.md, a count of this sweep's runs and the runs other
     processes still hold (missing from the table until they finish); exit status 1 if any
-    failed, else ``STOPPED_STATUS`` if any stopped at the time limit."""
+    failed; ``STOPPED_STATUS`` instead while runs stopped at the time limit are left,
+    since the next sweep goes on with them (and tries the failed ones again)."""
     counts = Counter(r.status for r in results)
     print((out / "results.md").read_text())
     running = f", {counts['running']} being trained by other processes" if counts["running"] else ""
@@ -206,12 +207,11 @@ def _report(results: list[RunResult], out: Path) -> int:
         print(f"When they finish, `optprior tables {out}` completes the tables.")
     if counts["stopped"]:
         print(
-            f"{counts['stopped']} runs stopped at the time limit (trained ones keep their "
-            "checkpoint or model): run the same command again to go on."
+            f"Stopped at the time limit: {counts['stopped']} of this sweep's runs (trained "
+            "ones keep their checkpoint or model); run the same command again to go on."
         )
-    if counts["failed"]:
-        return 1
-    return STOPPED_STATUS if counts["stopped"] else 0
+        return STOPPED_STATUS
+    return 1 if counts["failed"] else 0
 
 
 def _tables(args: argparse.Namespace) -> int:
@@ -387,10 +387,11 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         type=_minutes,
         default=None,
         metavar="MINUTES",
-        help="stop after MINUTES (e.g. inside a batch job's wall time): runs in training "
+        help="start stopping after MINUTES (inside a batch job's wall time, leaving a "
+        "margin of an epoch, a scoring and, for posthoc runs, T's fit): runs in training "
         "write their checkpoint after their current epoch and stop, trained runs are left "
-        f"unscored, the rest do not start; exit status {STOPPED_STATUS} if any run is left; "
-        "the same command goes on from there",
+        f"unscored, the rest do not start; exit status {STOPPED_STATUS} while runs are "
+        "left (failed ones are tried again); the same command goes on from there",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

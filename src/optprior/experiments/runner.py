@@ -54,7 +54,7 @@ from optprior.experiments.records import (
 from optprior.models.base import BaseModel, model_defaults
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
 from optprior.training.config import record_differences, recorded_defaults
-from optprior.training.trainer import CheckpointError, TrainingStopped, stop_at
+from optprior.training.trainer import CheckpointError, TrainingStopped, stop_at, time_is_up
 
 logger = logging.getLogger(__name__)
 _CURRENT_RUN: ContextVar[str] = ContextVar("optprior_run", default="(no run)")
@@ -243,27 +243,24 @@ def execute(run: Run) -> RunResult:
             if run.rescore and (run.folder / "model.pt").is_file():
                 return rescore(run, finished)
             return finished
-        if past(run.stop_at):
-            return run.result("stopped", error="not started: the time limit had passed")
-        with run_lock(run.folder) as owner:
-            if owner is not None:
-                return run.result("running", error=f"being trained by {owner}")
-            finished = read_result(run)  # by the process that held the lock until now
-            return finished if finished is not None else train_and_score(run)
+        with stop_at(run.stop_at):
+            if time_is_up():
+                return run.result("stopped", error="not started: the time limit had passed")
+            with run_lock(run.folder) as owner:
+                if owner is not None:
+                    return run.result("running", error=f"being trained by {owner}")
+                finished = read_result(run)  # by the process that held the lock until now
+                return finished if finished is not None else train_and_score(run)
     finally:
         _CURRENT_RUN.reset(token)
 
 
-def past(deadline: float | None) -> bool:
-    """Whether the time limit ``deadline`` (``time.time()`` seconds) has come."""
-    return deadline is not None and time.time() >= deadline
-
-
 def train_and_score(run: Run) -> RunResult:
     """Train ``run`` (from its checkpoint or ``model.pt`` where they exist), score it and
-    write its files; the caller holds the run's lock. At ``run.stop_at`` training stops
-    with its checkpoint written, and a model trained by then is saved but not scored: the
-    result is ``stopped`` and no result file is written, so the next sweep goes on."""
+    write its files; the caller holds the run's lock. At the time limit of the enclosing
+    ``stop_at`` (``execute``) training stops with its checkpoint written, and a model
+    trained by then is saved but not scored: the result is ``stopped`` and no result file
+    is written, so the next sweep goes on."""
     folder = run.folder
     config_text = json.dumps(run.resolved(), indent=2, sort_keys=True)
     config_path = folder / "config.json"
@@ -301,18 +298,17 @@ def train_and_score(run: Run) -> RunResult:
             else:
                 model = run_model(run)
                 resumed = checkpoint.is_file()
-                with stop_at(run.stop_at):
-                    try:
-                        model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
-                    except CheckpointError as error:  # e.g. written by an older optprior
-                        result.checkpoint_discarded = str(error)
-                        checkpoint.unlink()
-                        resumed = False
-                        model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
+                try:
+                    model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
+                except CheckpointError as error:  # e.g. written by an older optprior
+                    result.checkpoint_discarded = str(error)
+                    checkpoint.unlink()
+                    resumed = False
+                    model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
                 result.resumed_from_checkpoint = resumed
             model.save(model_path)
             checkpoint.unlink(missing_ok=True)
-            if past(run.stop_at):
+            if time_is_up():
                 raise TrainingStopped("trained, not scored: the time limit had passed")
         history = model.fitted_history()
         write_text_atomic(folder / "curves.csv", curves_csv(history.epochs))

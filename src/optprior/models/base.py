@@ -278,9 +278,11 @@ class BaseModel(BaseEstimator):
             identity["settings"] = sections["training"]
             saving = Checkpoint(Path(checkpoint), identity, model_defaults(), self.reads_setting)
         with self._seeded():
-            self.module_ = self._build(x.shape[1], self.n_tasks_)
-            trainer = Trainer(self.make_plan(self.module_), self.progress)
-            self.history_ = trainer.fit(x, tasks, x_val, s_val_t, saving)
+            module = self._build(x.shape[1], self.n_tasks_)
+            history = Trainer(self.make_plan(module), self.progress).fit(
+                x, tasks, x_val, s_val_t, saving
+            )
+        self.module_, self.history_ = module, history  # not a fit stopped half way
         return self
 
     # ----------------------------------------------------------------- inference

@@ -26,6 +26,7 @@ from optprior.training import (
     PriorFitPlan,
     Trainer,
     TrainingPlan,
+    TrainingStopped,
 )
 from optprior.training.mixture import MixturePriorPlan
 from optprior.training.penalties import (
@@ -35,6 +36,7 @@ from optprior.training.penalties import (
     mmd_penalty,
     moyer_information_bound,
 )
+from optprior.training.trainer import time_is_up
 
 
 class VAE(BaseModel):
@@ -199,9 +201,13 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     ) -> PostHocOptimalPriorCVAE:
         """Train a CVAE on ``X`` (N, D), ``s`` (N,), then fit T; both early-stop on ``X_val``.
 
-        ``checkpoint`` covers the CVAE's training (see ``BaseModel.fit``).
+        ``checkpoint`` covers the CVAE's training (see ``BaseModel.fit``); at the time
+        limit of ``training.stop_at`` the fit stops after the CVAE too, before T's fit,
+        which the next fit with the same checkpoint starts at once.
         """
         cvae = CVAE(**self._params_read_by(CVAE)).fit(X, s, X_val, s_val, checkpoint)
+        if checkpoint is not None and time_is_up():
+            raise TrainingStopped(f"at the time limit after the CVAE; {checkpoint} goes on to T")
         return self._fit_prior_of(cvae, X, s, X_val, s_val)
 
     def _params_read_by(self, method: type[BaseModel]) -> dict[str, Any]:

@@ -57,12 +57,19 @@ def stop_at(deadline: float | None) -> Iterator[None]:
     """Inside, a ``Trainer.fit`` given a checkpoint stops after the first epoch that ends
     at or after ``deadline`` (``time.time()`` seconds; None: no limit), writes its
     checkpoint and raises ``TrainingStopped``; for a job with a wall-time limit. Fits
-    without a checkpoint run on, since stopping them would lose their epochs."""
+    without a checkpoint run on, since stopping them would lose their epochs. The limit
+    holds in this thread (a context variable): a fit started in a new thread has none."""
     token = _STOP_AT.set(deadline)
     try:
         yield
     finally:
         _STOP_AT.reset(token)
+
+
+def time_is_up() -> bool:
+    """Whether the deadline of the enclosing ``stop_at`` has come (False outside one)."""
+    deadline = _STOP_AT.get()
+    return deadline is not None and time.time() >= deadline
 
 
 class CheckpointError(ValueError):
@@ -325,13 +332,14 @@ class Trainer:
             if selected and config.patience and progress.stale >= config.patience:
                 history.stopped_early = True
                 break
-            if saving is not None and time.monotonic() - saved_at >= CHECKPOINT_SECONDS:
-                self._save(*saving, generator, progress)
+            if saving is None:
+                continue
+            # At the time limit (unless the fit ends here anyway), once the state is saved.
+            stopping = time_is_up() and epoch + 1 < config.epochs
+            if stopping or time.monotonic() - saved_at >= CHECKPOINT_SECONDS:
+                written = self._save(*saving, generator, progress)
                 saved_at = time.monotonic()
-            deadline = _STOP_AT.get()
-            if saving is not None and deadline is not None and time.time() >= deadline:
-                if epoch + 1 < config.epochs:  # else the fit ends here anyway
-                    self._save(*saving, generator, progress)
+                if stopping and written:  # a failed write trains on rather than lose epochs
                     bar.close()
                     raise TrainingStopped(
                         f"at the time limit after epoch {epoch + 1} of at most "
@@ -372,8 +380,9 @@ class Trainer:
         identity: dict[str, Any],
         generator: torch.Generator,
         progress: _Progress,
-    ) -> None:
-        """Write the state of training to the checkpoint's file; a failed write only warns."""
+    ) -> bool:
+        """Write the state of training to the checkpoint's file; whether it was written (a
+        failed write only warns)."""
         device = self.device
         payload: dict[str, Any] = {
             "identity": identity,
@@ -394,6 +403,8 @@ class Trainer:
             warnings.warn(
                 f"could not write the checkpoint {checkpoint.path}: {error}", stacklevel=3
             )
+            return False
+        return True
 
     def _restore(
         self, checkpoint: Checkpoint, identity: dict[str, Any], generator: torch.Generator
