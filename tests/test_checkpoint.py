@@ -259,10 +259,9 @@ def test_a_fit_stopped_at_its_time_limit_goes_on_to_the_same_model(
     epochs = len(whole.history_.epochs)
     assert epochs > 2
     path = tmp_path / "checkpoint.pt"
-    model = method(**settings)
+    model, cap = method(**settings), settings["epochs"]
     with stop_at(time.time()):  # passed: every fit with a checkpoint stops after an epoch
         for epoch in range(1, epochs):
-            cap = settings["epochs"]
             with pytest.raises(TrainingStopped, match=f"after epoch {epoch} of at most {cap}"):
                 model.fit(*data, checkpoint=path)
             assert model.module_ is None  # no half-trained model to use by mistake
