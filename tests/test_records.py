@@ -50,3 +50,13 @@ def test_a_damaged_result_is_named(tmp_path, text, named):
     path.write_text(text)
     with pytest.raises(ResultFileError, match=f"{path} is not a run's result: .*{named}"):
         read_result_file(path)
+
+
+def test_the_thread_count_is_kept_and_shown_beside_the_device(tmp_path):
+    cpu = {"training": {"device": "cpu"}}
+    result = RunResult("usps-mnist/cvae/seed-0", "usps-mnist", "cvae", 0, config=cpu, threads=2)
+    write_result_file(tmp_path, result)
+    assert read_result_file(tmp_path / "result.json").threads == 2
+    assert result.device == "cpu, 2 threads"
+    assert RunResult("r", "s", "m", 0, config=cpu, threads=1).device == "cpu, 1 thread"
+    assert RunResult("r", "s", "m", 0, config=cpu).device == "cpu"  # written before it was kept

@@ -26,7 +26,8 @@ class RunResult:
     ``config``: the resolved run config (``Run.resolved``). ``metrics``: scores by name
     (``experiments.evaluate``; None where one could not be computed).
     ``training_seconds``: every epoch's wall time, summed across resumes;
-    ``wall_seconds``: this process's time on the run. ``stopped_early``,
+    ``wall_seconds``: this process's time on the run; ``threads``: torch's CPU thread
+    count in that process (None in results written before it was recorded). ``stopped_early``,
     ``hit_epoch_cap`` and ``training_seconds`` are None in results written before they
     were recorded. ``resumed_from_*``, ``checkpoint_discarded`` and ``cvae_reused`` say
     where training started; ``rescored`` when and by what the metrics were computed
@@ -47,6 +48,7 @@ class RunResult:
     hit_epoch_cap: bool | None = None
     training_seconds: float | None = None
     wall_seconds: float | None = None
+    threads: int | None = None
     figures: list[str] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
@@ -74,8 +76,12 @@ class RunResult:
 
     @property
     def device(self) -> str:
-        """Where the run trained (its config's training device; empty if unrecorded)."""
-        return str(self.config.get("training", {}).get("device", ""))
+        """Where the run trained: its config's training device, with the thread count
+        where recorded, e.g. ``cpu, 2 threads`` (empty if unrecorded)."""
+        device = str(self.config.get("training", {}).get("device", ""))
+        if self.threads is None:
+            return device
+        return f"{device}, {self.threads} thread{'s' * (self.threads != 1)}"
 
     def metric(self, key: str) -> float | None:
         """The score ``key``, or None where the run has none."""

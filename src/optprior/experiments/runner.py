@@ -273,6 +273,7 @@ def train_and_score(run: Run) -> RunResult:
         checkpoint.unlink(missing_ok=True)
     start = time.perf_counter()
     result = run.result("failed", config=run.resolved(), versions=versions())
+    result.threads = torch.get_num_threads()
     try:
         data = run.load_data()
         model_path = folder / "model.pt"
