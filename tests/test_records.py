@@ -13,6 +13,7 @@ from optprior.experiments.records import (
     read_result_file,
     write_result_file,
 )
+from optprior.experiments.tables import runs_table
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 
@@ -57,6 +58,8 @@ def test_the_thread_count_is_kept_and_shown_beside_the_device(tmp_path):
     result = RunResult("usps-mnist/cvae/seed-0", "usps-mnist", "cvae", 0, config=cpu, threads=2)
     write_result_file(tmp_path, result)
     assert read_result_file(tmp_path / "result.json").threads == 2
-    assert result.device == "cpu, 2 threads"
-    assert RunResult("r", "s", "m", 0, config=cpu, threads=1).device == "cpu, 1 thread"
-    assert RunResult("r", "s", "m", 0, config=cpu).device == "cpu"  # written before it was kept
+    assert "| usps-mnist/cvae/seed-0 | failed | cpu, 2 threads |" in runs_table([result])
+    one = RunResult("r", "s", "m", 0, config=cpu, threads=1)
+    assert "| r | failed | cpu, 1 thread |" in runs_table([one])
+    unrecorded = RunResult("r", "s", "m", 0, config=cpu)  # written before it was kept
+    assert "| r | failed | cpu |" in runs_table([unrecorded])

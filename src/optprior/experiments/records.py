@@ -76,12 +76,8 @@ class RunResult:
 
     @property
     def device(self) -> str:
-        """Where the run trained: its config's training device, with the thread count
-        where recorded, e.g. ``cpu, 2 threads`` (empty if unrecorded)."""
-        device = str(self.config.get("training", {}).get("device", ""))
-        if self.threads is None:
-            return device
-        return f"{device}, {self.threads} thread{'s' * (self.threads != 1)}"
+        """Where the run trained (its config's training device; empty if unrecorded)."""
+        return str(self.config.get("training", {}).get("device", ""))
 
     def metric(self, key: str) -> float | None:
         """The score ``key``, or None where the run has none."""

@@ -164,7 +164,8 @@ def csv_table(rows: list[dict[str, Any]]) -> str:
 
 
 def runs_table(results: list[RunResult]) -> str:
-    """One Markdown row per run: where and how long it trained, and its test ln p(x|s).
+    """One Markdown row per run: where (device, and thread count where recorded) and how
+    long it trained, and its test ln p(x|s).
 
     Training minutes are ``training_seconds`` (every epoch's wall time, across resumes,
     pauses of the process included) where recorded, else ``wall_seconds`` (marked * when
@@ -186,7 +187,10 @@ def runs_table(results: list[RunResult]) -> str:
         capped_runs += r.capped
         epochs += ", cap" if r.capped else ""
         score = r.metric("test_log_likelihood")
-        cells = [r.run, r.status, r.device, epochs, minutes]
+        where = r.device
+        if r.threads is not None:
+            where += f", {r.threads} thread{'s' * (r.threads != 1)}"
+        cells = [r.run, r.status, where, epochs, minutes]
         cells.append("" if score is None else f"{score:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     finished = sum(r.epochs_run is not None for r in results)
