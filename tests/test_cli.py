@@ -32,6 +32,18 @@ def test_threads_sets_torch_threads_and_refuses_nonsense(monkeypatch, capsys):
         assert "--threads must be a whole number >= 1" in capsys.readouterr().err
 
 
+def test_seeds_is_a_count_or_seed_numbers_and_ranges(capsys):
+    from optprior.cli import _seeds
+
+    assert _seeds("5") == 5
+    assert _seeds("3-4") == [3, 4] and _seeds("4-4") == [4]
+    assert _seeds("0-2,4") == [0, 1, 2, 4] and _seeds("2, 0") == [0, 2]
+    for bad in ("4-3", "3-", "a", "0"):
+        with pytest.raises(SystemExit):
+            main(["reproduce", "usps-mnist", "--seeds", bad])
+        assert "--seeds" in capsys.readouterr().err
+
+
 def test_unknown_method_is_named(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--methods", "vae,gan"])

@@ -78,6 +78,9 @@ def test_every_setting_has_a_config_file():
         ({"evaluation": {"samples": 3}}, r"\[evaluation\]; valid: \['figures'"),
         ({"seed": 3}, r"unknown key\(s\) \['seed'\] in \[top level\]"),
         ({"model": {"likelihood": "poisson"}}, "unknown likelihood"),
+        ({"seeds": 0}, "seeds must be a count >= 1 or a list of seed numbers, got 0"),
+        ({"seeds": []}, r"seeds must be a count >= 1 or a list of seed numbers, got \[\]"),
+        ({"seeds": [2, 2]}, r"seed numbers must be distinct and >= 0, got \[2, 2\]"),
     ],
 )
 def test_bad_config_keys_list_the_valid_ones(overrides, message):
@@ -624,6 +627,21 @@ def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
 def test_committed_configs_resolve(path):
     raw = read_config_file(path)
     assert configs_for(raw["setting"], file_overrides=raw)[0].setting == raw["setting"]
+
+
+def test_a_sweep_runs_the_seeds_named_or_as_many_as_counted(tmp_path):
+    (chosen,) = configs_for("usps-mnist", file_overrides=TINY, cli_overrides={"seeds": [4, 3]})
+    assert [(run.method, run.seed) for run in plan(chosen, tmp_path)] == [
+        ("cvae", 3),
+        ("optimal", 3),
+        ("cvae", 4),
+        ("optimal", 4),
+    ]
+    assert sorted({run.seed for run in plan(resolve("usps-mnist", TINY), tmp_path)}) == [0, 1]
+    path = tmp_path / "chosen.toml"
+    path.write_text(to_toml(chosen))
+    assert "seeds = [3, 4]" in path.read_text()
+    assert resolve("usps-mnist", read_config_file(path)) == chosen
 
 
 def test_a_config_file_may_name_its_protocol():

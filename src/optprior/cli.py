@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import time
 from collections import Counter
@@ -52,6 +53,23 @@ def _count(flag: str) -> Callable[[str], int]:
 
 _threads, _jobs = _count("--threads"), _count("--jobs")
 
+
+def _seeds(text: str) -> int | list[int]:
+    """The argparse type of ``--seeds``: a count N (seeds 0..N-1), or seed numbers and
+    ranges separated by commas (``3-4``, ``0,2``, ``4-4`` for seed 4 alone)."""
+    if text.isdigit():
+        return _count("--seeds")(text)
+    numbers: list[int] = []
+    for part in text.split(","):
+        bounds = re.fullmatch(r"(\d+)(?:-(\d+))?", part.strip())
+        if bounds is None or (bounds[2] is not None and int(bounds[2]) < int(bounds[1])):
+            raise argparse.ArgumentTypeError(
+                f"--seeds takes a count (5) or seed numbers and ranges (3-4, 0,2), got {text!r}"
+            )
+        numbers += range(int(bounds[1]), int(bounds[2] or bounds[1]) + 1)
+    return sorted(set(numbers))
+
+
 #: The exit status of a sweep that stopped at ``--time-limit`` with runs left to do.
 STOPPED_STATUS = 3
 
@@ -75,6 +93,11 @@ def _deadline(args: argparse.Namespace) -> float | None:
 THREADS_HELP = (
     "CPU threads for torch (default: torch's choice, one per core); use 1 when other busy "
     "processes share the cores, where more threads wait on each other"
+)
+
+SEEDS_HELP = (
+    "runs per method, seeds 0..N-1 (default {}), or the seeds to run: numbers and ranges, "
+    "e.g. 3-4 or 0,2 (4-4 for seed 4 alone)"
 )
 
 
@@ -455,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated methods from {','.join(METHODS)}, or all (default: the config's, "
         f"else the paper's {','.join(PAPER_METHODS)})",
     )
-    rep.add_argument("--seeds", type=int, default=None, help="runs per method (default 5)")
+    rep.add_argument("--seeds", type=_seeds, default=None, help=SEEDS_HELP.format(5))
     rep.add_argument("--out", default="runs", help="output folder (default ./runs)")
     rep.add_argument(
         "--config",
@@ -590,7 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated methods from {','.join(METHODS)}, or all (default: the config's, "
         f"else {','.join(PAPER_METHODS)})",
     )
-    compare.add_argument("--seeds", type=int, default=None, help="runs per method (default 3)")
+    compare.add_argument("--seeds", type=_seeds, default=None, help=SEEDS_HELP.format(3))
     compare.add_argument(
         "--config",
         default=None,

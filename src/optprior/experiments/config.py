@@ -164,13 +164,18 @@ class ExperimentConfig:
 
     setting: str
     methods: list[str] = field(default_factory=lambda: list(PAPER_METHODS))
-    seeds: int = 5
+    #: a count N (seeds 0..N-1) or the seed numbers to run, e.g. [3, 4]
+    seeds: int | list[int] = 5
     data: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     #: per method name: settings of that method alone (flat names), over model/training
     method: dict[str, dict[str, Any]] = field(default_factory=dict)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def seed_numbers(self) -> list[int]:
+        """The seeds to run: 0..seeds-1 for a count, else the listed ones."""
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
     def settings_of(self, method: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The model and training tables of ``method``'s runs: ``model`` and ``training``
@@ -305,6 +310,21 @@ def own_data_config(
     return config
 
 
+def _checked_seeds(seeds: Any) -> int | list[int]:
+    """``seeds`` as a config holds it: a count >= 1, or a non-empty list of distinct seed
+    numbers >= 0 (sorted); ``ValueError`` otherwise."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"seeds must be a count >= 1 or a list of seed numbers, got {seeds}")
+        return seeds
+    numbers = list(seeds) if isinstance(seeds, (list, tuple)) else None
+    if not numbers or not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        raise ValueError(f"seeds must be a count >= 1 or a list of seed numbers, got {seeds!r}")
+    if min(numbers) < 0 or len(set(numbers)) != len(numbers):
+        raise ValueError(f"seed numbers must be distinct and >= 0, got {seeds!r}")
+    return sorted(numbers)
+
+
 def _validated(raw: dict[str, Any], data: dict[str, Any]) -> ExperimentConfig:
     """``raw``'s methods, seeds, [model], [training] and [evaluation] checked, every
     default filled in (so a run records its full configuration; value errors surface
@@ -315,12 +335,10 @@ def _validated(raw: dict[str, Any], data: dict[str, Any]) -> ExperimentConfig:
     model, training = settings_checked(raw["model"], raw["training"])
     own = methods_checked(raw.get("method", {}), model, training)
     _check_keys("evaluation", raw["evaluation"], {f.name for f in fields(EvaluationConfig)})
-    if int(raw["seeds"]) < 1:
-        raise ValueError(f"seeds must be >= 1, got {raw['seeds']}")
     return ExperimentConfig(
         setting=raw["setting"],
         methods=list(raw["methods"]),
-        seeds=int(raw["seeds"]),
+        seeds=_checked_seeds(raw["seeds"]),
         data=_plain(data),
         model=_plain(model),
         training=_plain(training),
@@ -404,7 +422,7 @@ def to_toml(config: ExperimentConfig, protocol: str = "paper") -> str:
         "# A key left out keeps its default; unknown keys are errors.",
         f"setting = {_toml_value(config.setting)}",
         f"methods = {_toml_value(config.methods)}",
-        f"seeds = {config.seeds}",
+        f"seeds = {_toml_value(config.seeds)}",
     ]
     for section, values in asdict(config).items():
         if section == "method":

@@ -116,7 +116,7 @@ class Run:
 
 
 def plan(config: ExperimentConfig, out: str | Path, **options: Any) -> list[Run]:
-    """The runs of ``config``: every method x seeds 0..seeds-1, each with its method's
+    """The runs of ``config``: every method x seed (``seed_numbers``), each with its method's
     settings (``ExperimentConfig.settings_of``)."""
     return [
         Run(
@@ -129,7 +129,7 @@ def plan(config: ExperimentConfig, out: str | Path, **options: Any) -> list[Run]
             str(out),
             **options,
         )
-        for seed in range(config.seeds)
+        for seed in config.seed_numbers()
         for method in config.methods
     ]
 
