@@ -208,6 +208,7 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
     assert math.isfinite(new["metrics"]["val_log_likelihood"])
     assert new["config"]["training"]["discriminator_weight_decay"] == 0.0
     assert "rescored" in new and new["wall_seconds"] == old["wall_seconds"]
+    assert new["rescored"]["threads"] == torch.get_num_threads()  # of the scoring process
 
     # A run made with a non-default value of the new field is another configuration.
     changed = {

@@ -429,7 +429,11 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
         metrics = evaluate(run.load_model(), run.load_data(), run.evaluation, run.seed)
     except Exception as error:
         return run.result("failed", error=f"{type(error).__name__}: {error}")
-    rescored = {"versions": versions(), "seconds": time.perf_counter() - start}
+    rescored = {
+        "versions": versions(),
+        "seconds": time.perf_counter() - start,
+        "threads": torch.get_num_threads(),
+    }
     result = replace(finished, config=run.resolved(), metrics=metrics, rescored=rescored)
     write_result_file(run.folder, result)
     return result
