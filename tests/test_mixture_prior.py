@@ -294,12 +294,56 @@ def test_calibration_of_an_exact_t_is_zero_and_shifts_with_it():
         prior.discriminator.input.linear.bias.fill_(-0.5 * float(m.pow(2).sum()))
     exact = discriminator_calibration(prior, m, torch.zeros(1, 3), n_draws=500)
     assert abs(exact["calibration_error_mean"]) < 1e-5 and exact["calibration_error_std"] < 1e-5
+    assert math.isnan(exact["calibration_error_loo_mean"])  # one posterior: none held out
     assert abs(prior.log_normalizer()) < 0.01  # ln Z, the other half of T's calibration
     with torch.no_grad():
         prior.discriminator.input.linear.bias += 0.7
     shifted = discriminator_calibration(prior, m, torch.zeros(1, 3), n_draws=500)
     assert shifted["calibration_error_mean"] == pytest.approx(0.7, abs=1e-5)
     assert prior.log_normalizer() == pytest.approx(0.7, abs=0.01)
+
+
+def test_leave_one_out_density_is_the_mixture_of_the_other_components():
+    """ln q_-n(z) against the mixture of the components other than n, term by term; the
+    chunks over z change nothing."""
+    from optprior.evaluation.calibration import leave_one_out_log_density
+
+    g = torch.Generator().manual_seed(3)
+    mu, logvar = torch.randn(5, 2, generator=g), 0.5 * torch.randn(5, 2, generator=g)
+    log_weights = torch.log_softmax(torch.randn(5, generator=g), 0)
+    own = torch.tensor([0, 4, 2, 2, 1, 3, 0])
+    z = mu[own] + 0.3 * torch.randn(7, 2, generator=g)
+    expected = []
+    for point, n in zip(z, own.tolist(), strict=True):
+        others = [c for c in range(5) if c != n]
+        rest = torch.log_softmax(log_weights[others], 0)
+        expected.append(gaussian_mixture_log_density(point[None], mu[others], logvar[others], rest))
+    expected = torch.cat(expected)
+    for max_elements in (10**6, 5):  # one chunk, or one z per chunk
+        loo = leave_one_out_log_density(z, mu, logvar, log_weights, own, max_elements)
+        torch.testing.assert_close(loo, expected)
+    assert (loo < gaussian_mixture_log_density(z, mu, logvar, log_weights)).all()
+    single = leave_one_out_log_density(z, mu[:1], logvar[:1], log_weights[:1], own * 0)
+    assert single.isnan().all()  # no other component
+
+
+def test_held_out_calibration_leaves_out_the_posterior_that_drew_each_code():
+    """q = 0.999 N(m, I) + 0.001 N(-m, I) and T = ln N(z; m, I)/N(z; 0, I): a code of the
+    first posterior meets N(-m, I) alone once its own is left out, so T's error there is
+    ln N(z; m, I)/N(z; -m, I) = 2 m.z, of mean 2|m|^2 on z ~ N(m, I)."""
+    from optprior.evaluation import discriminator_calibration
+    from optprior.priors import OptimalPrior
+
+    m = torch.tensor([[0.8, -0.3, 0.5]])
+    prior = OptimalPrior(3, hidden_sizes=(), dropout=0.0)
+    with torch.no_grad():
+        prior.discriminator.input.linear.weight.copy_(m)
+        prior.discriminator.input.linear.bias.fill_(-0.5 * float(m.pow(2).sum()))
+    weights = torch.tensor([0.999, 0.001]).log()
+    errors = discriminator_calibration(prior, torch.cat([m, -m]), torch.zeros(2, 3), weights)
+    expected = 2 * float(m.pow(2).sum())  # 1.96; its standard error over 2000 draws 0.04
+    assert errors["calibration_error_loo_mean"] == pytest.approx(expected, abs=0.2)
+    assert abs(errors["calibration_error_mean"]) < 0.05  # T is q's log ratio but near -m
 
 
 def test_narrow_components_far_from_the_origin_keep_their_density_in_float32():

@@ -63,3 +63,19 @@ def test_the_thread_count_is_kept_and_shown_beside_the_device(tmp_path):
     assert "| r | failed | cpu, 1 thread |" in runs_table([one])
     unrecorded = RunResult("r", "s", "m", 0, config=cpu)  # written before it was kept
     assert "| r | failed | cpu |" in runs_table([unrecorded])
+
+
+def test_a_metric_some_runs_lack_says_how_many_runs_it_averages():
+    """A metric added after some runs were made is averaged over the runs that have it,
+    and the table says over how many."""
+    from optprior.experiments.tables import markdown_table, summarize
+
+    def run(seed: int, metrics: dict[str, float]) -> RunResult:
+        return RunResult(f"s/m/seed-{seed}", "s", "m", seed, status="ok", metrics=metrics)
+
+    old = {"test_log_likelihood": -140.0, "calibration_error_mean": -7.0}
+    new = {**old, "calibration_error_loo_mean": 20.0}
+    (row,) = summarize([run(0, old), run(1, old), run(2, new)])
+    assert row["calibration_error_loo_mean_runs"] == 1 and row["calibration_error_mean_runs"] == 3
+    table = markdown_table([row])
+    assert "| 20.00 (1 of 3 runs) |" in table and "| -7.00 ± 0.00 |" in table

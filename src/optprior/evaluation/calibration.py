@@ -3,11 +3,41 @@ the aggregated posterior it estimates."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from optprior.nn.encoder import standard_normal_log_prob
 from optprior.priors import OptimalPrior
-from optprior.priors.mixture import gaussian_mixture_log_density
+from optprior.priors.mixture import (
+    MAX_ELEMENTS,
+    component_log_densities,
+    gaussian_mixture_log_density,
+)
+
+
+def leave_one_out_log_density(
+    z: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    log_weights: torch.Tensor,
+    own: torch.Tensor,
+    max_elements: int = MAX_ELEMENTS,
+) -> torch.Tensor:
+    """ln q_-n(z) (nats): for each z (m, D), the mixture of the components (C, D), weights
+    ln w (C,), without component ``own`` (m,), the rest's weights renormalised; the
+    density a held-out point's code meets where q(z) is a mixture of training posteriors.
+    NaN with one component. Chunks of at most ``max_elements`` (z, component) pairs."""
+    if mu.shape[0] < 2:
+        return torch.full(z.shape[:1], math.nan, dtype=z.dtype, device=z.device)
+    rows = max(1, max_elements // mu.shape[0])
+    parts = []
+    for z_rows, own_rows in zip(z.split(rows), own.split(rows), strict=True):
+        weights = log_weights.expand(z_rows.shape[0], -1).clone()
+        weights[torch.arange(z_rows.shape[0]), own_rows] = -math.inf
+        densities = component_log_densities(z_rows, mu, logvar, weights)
+        parts.append(torch.logsumexp(densities, 1) - torch.logsumexp(weights, 1))
+    return torch.cat(parts)
 
 
 @torch.no_grad()
@@ -22,8 +52,11 @@ def discriminator_calibration(
     """T's error on fresh z ~ q(z), q the mixture of the posteriors ``mu``, ``logvar``
     (N, D) with weights ln w (N,) (default 1/N each; pass the weights T was trained for):
     the mean and standard deviation over ``n_draws`` draws of
-    T(z) - [ln q(z) - ln N(z; 0, I)] (0 for an exact T), in nats. ln Z, the other half
-    of T's calibration, is ``OptimalPrior.log_normalizer``."""
+    T(z) - [ln q(z) - ln N(z; 0, I)] (0 for an exact T), in nats
+    (``calibration_error_mean``/``_std``), and of the same against q_-n, the mixture
+    without the posterior n that drew z (``_loo_``; ``leave_one_out_log_density``): what
+    q(z) is at a code its own posterior is not in, as at a held-out point's. ln Z, the
+    other half of T's calibration, is ``OptimalPrior.log_normalizer``."""
     device = prior.device()
     mu, logvar = mu.to(device), logvar.to(device)
     log_weights = torch.zeros(mu.shape[0]) if log_weights is None else log_weights
@@ -33,9 +66,13 @@ def discriminator_calibration(
     noise = torch.randn((n_draws, mu.shape[1]), generator=generator, device=device)
     z = mu[pick] + torch.exp(0.5 * logvar[pick]) * noise
     prior.eval()
-    exact = gaussian_mixture_log_density(z, mu, logvar, torch.log_softmax(log_weights, 0))
-    error = prior.log_ratio(z) - (exact - standard_normal_log_prob(z))
+    log_weights = torch.log_softmax(log_weights, 0)
+    log_prior = prior.log_ratio(z) + standard_normal_log_prob(z)  # ln N(z; 0, I) e^T(z)
+    error = log_prior - gaussian_mixture_log_density(z, mu, logvar, log_weights)
+    held_out = log_prior - leave_one_out_log_density(z, mu, logvar, log_weights, pick)
     return {
         "calibration_error_mean": float(error.mean()),
         "calibration_error_std": float(error.std()),
+        "calibration_error_loo_mean": float(held_out.mean()),
+        "calibration_error_loo_std": float(held_out.std()),
     }

@@ -71,7 +71,8 @@ def evaluate(
     prior, ``prior_log_normalizer`` (ln Z), ``discriminator_accuracy`` (T telling test
     z ~ q(z|x,s) from N(0, I) draws; 0.5 when q(z) matches N(0, I)) and
     ``calibration_error_mean`` / ``_std`` (T(z) minus the exact log ratio of the training
-    posteriors' mixture to N(0, I), on fresh z from that mixture, in nats). The random draws
+    posteriors' mixture to N(0, I), on fresh z from that mixture, in nats; ``_loo_``: the
+    same against the mixture without the posterior that drew each z). The random draws
     come from torch seeded with ``seed``: scoring a model again repeats its scores on the
     same device and torch version.
     """

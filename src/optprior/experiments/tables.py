@@ -32,6 +32,8 @@ HEADLINE = (
 T_DIAGNOSTICS = (
     ("calibration_error_mean", "T - ln q(z)/N(z), mean on z ~ q (nats)", 2),
     ("calibration_error_std", "its standard deviation", 2),
+    ("calibration_error_loo_mean", "the same against q without the code's own posterior", 2),
+    ("calibration_error_loo_std", "its standard deviation", 2),
     ("prior_log_normalizer", "ln Z of e^T", 3),
     ("discriminator_accuracy", "T's accuracy, q(z) vs N(0, I)", 3),
 )
@@ -66,7 +68,8 @@ def method_position(method: str) -> tuple[int, str]:
 
 
 def summarize(results: list[RunResult]) -> list[dict[str, Any]]:
-    """One row per (setting, method): n ok / failed runs and mean, std of every metric.
+    """One row per (setting, method): n ok / failed runs and mean, std and number of runs
+    (``_runs``) of every metric, over the finished runs that record it.
 
     Failed runs are counted, never averaged as zeros; the std is the sample std (ddof=1),
     NaN with a single run.
@@ -89,6 +92,7 @@ def summarize(results: list[RunResult]) -> list[dict[str, Any]]:
             values = np.array([v for r in ok if (v := r.metric(key)) is not None])
             row[f"{key}_mean"] = float(values.mean())
             row[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            row[f"{key}_runs"] = len(values)
         rows.append(row)
     return rows
 
@@ -98,7 +102,9 @@ def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
         return "missing"
     mean, std = row[f"{key}_mean"], row[f"{key}_std"]
     spread = "" if math.isnan(std) else f" ± {std:.{decimals}f}"
-    return f"{mean:.{decimals}f}{spread}"
+    runs = row.get(f"{key}_runs", row["runs_ok"])
+    fewer = f" ({runs} of {row['runs_ok']} runs)" if runs < row["runs_ok"] else ""
+    return f"{mean:.{decimals}f}{spread}{fewer}"
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
