@@ -1,10 +1,12 @@
 """Per-seed comparison of finished runs from several ``optprior reproduce --out`` folders.
 
-Run: ``python scripts/compare_runs.py LABEL=FOLDER/SETTING/METHOD ... [--metrics m1 m2]``,
+Run: ``python scripts/compare_runs.py LABEL=FOLDER/SETTING/METHOD ... [--metrics m1 m2]
+[--seeds 2 3 4]``,
 e.g. ``default=runs/paper/usps-mnist/optimal epoch=runs/schedule/usps-mnist/optimal``.
 Prints a Markdown table with one row per seed that every folder has finished, each cell
 ``metric`` of that run's ``result.json``, then the mean over those seeds and the mean
-paired difference to the first folder with its standard error.
+paired difference to the first folder with its standard error. ``--seeds`` keeps only
+the seeds named (of those every folder has finished).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument(
         "--metrics", nargs="+", default=["val_log_likelihood", "test_log_likelihood_normalized"]
     )
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds")
     args = parser.parse_args()
     labels, results = [], []
     for item in args.runs:
@@ -45,6 +48,8 @@ def main() -> None:
         if not results[-1]:
             raise SystemExit(f"{folder}: no finished run (seed-<k>/result.json with status ok)")
     seeds = sorted(set.intersection(*(set(r) for r in results)))
+    if args.seeds is not None:
+        seeds = [seed for seed in seeds if seed in args.seeds]
     if not seeds:
         raise SystemExit("no seed is finished in every folder")
     for metric in args.metrics:

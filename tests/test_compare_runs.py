@@ -41,6 +41,14 @@ def test_paired_differences_over_common_finished_seeds(tmp_path):
     assert "| mean | -11.00 | -9.50 |" in out
     # differences +1 and +2: mean +1.5, standard error 0.71 / sqrt(2) = 0.50
     assert "+1.50 ± 0.50" in out
+    command = [sys.executable, str(REPO / "scripts/compare_runs.py"), f"A={a}", f"B={b}"]
+    chosen = subprocess.run(
+        [*command, "--metrics", "val_log_likelihood", "--seeds", "1", "2"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "| 0 |" not in chosen and "| mean | -12.00 | -10.00 |" in chosen  # seed 1 alone
 
 
 def test_a_folder_without_finished_runs_is_named(tmp_path):
