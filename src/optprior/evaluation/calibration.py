@@ -11,8 +11,8 @@ from optprior.nn.encoder import standard_normal_log_prob
 from optprior.priors import OptimalPrior
 from optprior.priors.mixture import (
     MAX_ELEMENTS,
-    component_log_densities,
     gaussian_mixture_log_density,
+    mixture_log_density_without,
 )
 
 
@@ -31,13 +31,15 @@ def leave_one_out_log_density(
     if mu.shape[0] < 2:
         return torch.full(z.shape[:1], math.nan, dtype=z.dtype, device=z.device)
     rows = max(1, max_elements // mu.shape[0])
-    parts = []
-    for z_rows, own_rows in zip(z.split(rows), own.split(rows), strict=True):
-        weights = log_weights.expand(z_rows.shape[0], -1).clone()
-        weights[torch.arange(z_rows.shape[0]), own_rows] = -math.inf
-        densities = component_log_densities(z_rows, mu, logvar, weights)
-        parts.append(torch.logsumexp(densities, 1) - torch.logsumexp(weights, 1))
-    return torch.cat(parts)
+    components = torch.arange(mu.shape[0], device=mu.device)
+    return torch.cat(
+        [
+            mixture_log_density_without(
+                z_rows, mu, logvar, log_weights, components[None, :] == own_rows[:, None]
+            )
+            for z_rows, own_rows in zip(z.split(rows), own.split(rows), strict=True)
+        ]
+    )
 
 
 @torch.no_grad()

@@ -102,7 +102,7 @@ def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
         return "missing"
     mean, std = row[f"{key}_mean"], row[f"{key}_std"]
     spread = "" if math.isnan(std) else f" ± {std:.{decimals}f}"
-    runs = row.get(f"{key}_runs", row["runs_ok"])
+    runs = row[f"{key}_runs"]
     fewer = f" ({runs} of {row['runs_ok']} runs)" if runs < row["runs_ok"] else ""
     return f"{mean:.{decimals}f}{spread}{fewer}"
 

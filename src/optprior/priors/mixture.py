@@ -63,6 +63,21 @@ def component_log_densities(
     return (expanded(quadratic_features, z) @ unweighted).to(z.dtype) + log_weights
 
 
+def mixture_log_density_without(
+    z: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    log_weights: torch.Tensor,
+    left_out: torch.Tensor,
+) -> torch.Tensor:
+    """ln of the mixture of components (C, D), weights ln w (C,), at each z (m, D) with the
+    components marked in ``left_out`` (m, C) (bool) removed for that z and the rest's
+    weights renormalised (nats, (m,)); one (m, C) matrix, no chunking."""
+    log_w = log_weights.expand_as(left_out).masked_fill(left_out, -math.inf)
+    densities = component_log_densities(z, mu, logvar, log_w)
+    return torch.logsumexp(densities, 1) - torch.logsumexp(log_w, 1)
+
+
 def gaussian_mixture_log_density(
     z: torch.Tensor,
     mu: torch.Tensor,

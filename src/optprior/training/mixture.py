@@ -11,7 +11,7 @@ import torch
 from optprior.module import ObjectiveTerms, VAEModule
 from optprior.nn.encoder import gaussian_log_prob
 from optprior.priors.base import Prior
-from optprior.priors.mixture import MixturePrior, component_log_densities
+from optprior.priors.mixture import MixturePrior, mixture_log_density_without
 from optprior.training.batches import binarize, component_log_weights, encoding_rows
 from optprior.training.config import MixtureConfig, TrainingConfig
 from optprior.training.plans import ELBOPlan, Validation
@@ -53,9 +53,7 @@ class LeaveOneOutMixture(Prior):
         return log_q - log_p
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        log_w = self.log_weights.expand_as(self.own).masked_fill(self.own, -math.inf)
-        densities = component_log_densities(z, self.mu, self.logvar, log_w)
-        return torch.logsumexp(densities, 1) - torch.logsumexp(log_w, 1)
+        return mixture_log_density_without(z, self.mu, self.logvar, self.log_weights, self.own)
 
     def sample(self, n: int) -> torch.Tensor:
         raise NotImplementedError("a training-time estimate of the prior is not sampled")
