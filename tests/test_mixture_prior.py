@@ -282,6 +282,41 @@ def test_recent_subset_holds_the_latest_batches_own_posteriors(gaussian_tasks):
     assert prior.own.sum(1).tolist() == [1] * 10  # each point's own component, once
 
 
+def test_recent_subset_holds_each_point_once(gaussian_tasks):
+    """A batch point still held from the epoch's drawn subset is not counted twice: its
+    older copy gets weight 0, so the prior of every other point is the mixture of the
+    distinct posteriors held, the batch's own (the newer) among them."""
+    x, s = gaussian_tasks
+    model = OptimalPriorCVAE(
+        estimator="mixture",
+        mixture_components=25,
+        mixture_subset="recent",
+        likelihood="gaussian",
+        **FAST,
+    )
+    plan = model.make_plan(model._build(6, 2))
+    x_t, s_t = torch.from_numpy(x), torch.from_numpy(s)
+    plan.start(x_t, s_t, None)
+    plan._generator, plan._step, plan._batches = torch.Generator().manual_seed(0), 0, 20
+    drawn = torch.randperm(200, generator=torch.Generator().manual_seed(0))[:25]
+    first = torch.tensor([n for n in range(200) if n not in drawn][:10])
+    plan.objective(x_t[first], s_t[first], first)  # draws the subset; rows 0-9 <- first
+    drawn_later = plan._subset[3][15:25].clone()  # points of the drawn subset, still held
+    plan.objective(x_t[drawn_later], s_t[drawn_later], drawn_later)  # rows 10-19 <- them
+    mu, logvar, log_weights, owners = plan._subset
+    held = log_weights > -math.inf
+    assert held.sum() == 20  # rows 20-24 held older copies of drawn_later's last five
+    assert sorted(owners[held].tolist()) == sorted(set(owners[held].tolist()))
+    assert set(drawn_later.tolist()) <= set(owners[held].tolist())
+    z = torch.randn(4, mu.shape[1])
+    others = torch.full((4,), -2)  # a point outside the subset: the prior is the whole mixture
+    prior = LeaveOneOutMixture(mu, logvar, log_weights, owners, others)
+    expected = gaussian_mixture_log_density(
+        z, mu[held], logvar[held], torch.log_softmax(log_weights[held], 0)
+    )
+    torch.testing.assert_close(prior.log_prob(z), expected)
+
+
 def test_calibration_of_an_exact_t_is_zero_and_shifts_with_it():
     """q = N(m, I) has ln q/N = m.z - |m|^2/2, which an affine T can be exactly."""
     from optprior.evaluation import discriminator_calibration

@@ -127,10 +127,14 @@ class MixturePriorPlan(ELBOPlan):
 
     def _replace_oldest(self, mu: torch.Tensor, logvar: torch.Tensor, index: torch.Tensor) -> None:
         """Put the batch's posteriors (B, D) of training points ``index`` (B,) in place of
-        the subset's oldest components (the latest C if B > C)."""
+        the subset's oldest components (the latest C if B > C). A point still held from
+        the epoch's drawn subset would then count twice: its older copy gets weight 0 (and
+        no owner) until it is overwritten in turn."""
         subset_mu, subset_logvar, log_weights, owners = self._subset
         size = subset_mu.shape[0]
         keep = min(index.shape[0], size)
+        older = torch.isin(owners, index[-keep:])
+        log_weights[older], owners[older] = -math.inf, -1
         rows = (self._oldest + torch.arange(keep, device=index.device)) % size
         subset_mu[rows], subset_logvar[rows] = mu[-keep:], logvar[-keep:]
         owners[rows] = index[-keep:]
