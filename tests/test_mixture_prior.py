@@ -252,11 +252,10 @@ def test_gradients_reach_the_components_only_when_asked(gaussian_tasks):
         assert plan._subset[0].requires_grad == (gradient == "components")
 
 
-def test_recent_subset_holds_the_latest_batches_own_posteriors(gaussian_tasks):
-    """With ``mixture_subset="recent"`` each step's own posteriors (detached, as the
-    encoder gives them) replace the subset's oldest, so after three batches of 10 the 25
-    components are the last 25 points seen, and each point's prior still leaves it out."""
-    x, s = gaussian_tasks
+def recent_plan(gaussian_tasks):
+    """The mixture plan with a "recent" subset of 25 components, started on the data and
+    at an epoch's first step (20 batches) with a generator of seed 0; and the data."""
+    x, s = (torch.from_numpy(a) for a in gaussian_tasks)
     model = OptimalPriorCVAE(
         estimator="mixture",
         mixture_components=25,
@@ -265,9 +264,16 @@ def test_recent_subset_holds_the_latest_batches_own_posteriors(gaussian_tasks):
         **FAST,
     )
     plan = model.make_plan(model._build(6, 2))
-    x_t, s_t = torch.from_numpy(x), torch.from_numpy(s)
-    plan.start(x_t, s_t, None)
+    plan.start(x, s, None)
     plan._generator, plan._step, plan._batches = torch.Generator().manual_seed(0), 0, 20
+    return plan, x, s
+
+
+def test_recent_subset_holds_the_latest_batches_own_posteriors(gaussian_tasks):
+    """With ``mixture_subset="recent"`` each step's own posteriors (detached, as the
+    encoder gives them) replace the subset's oldest, so after three batches of 10 the 25
+    components are the last 25 points seen, and each point's prior still leaves it out."""
+    plan, x_t, s_t = recent_plan(gaussian_tasks)
     for first in (0, 10, 20):
         index = torch.arange(first, first + 10)
         terms = plan.objective(x_t[index], s_t[index], index)
@@ -286,18 +292,7 @@ def test_recent_subset_holds_each_point_once(gaussian_tasks):
     """A batch point still held from the epoch's drawn subset is not counted twice: its
     older copy gets weight 0, so the prior of every other point is the mixture of the
     distinct posteriors held, the batch's own (the newer) among them."""
-    x, s = gaussian_tasks
-    model = OptimalPriorCVAE(
-        estimator="mixture",
-        mixture_components=25,
-        mixture_subset="recent",
-        likelihood="gaussian",
-        **FAST,
-    )
-    plan = model.make_plan(model._build(6, 2))
-    x_t, s_t = torch.from_numpy(x), torch.from_numpy(s)
-    plan.start(x_t, s_t, None)
-    plan._generator, plan._step, plan._batches = torch.Generator().manual_seed(0), 0, 20
+    plan, x_t, s_t = recent_plan(gaussian_tasks)
     drawn = torch.randperm(200, generator=torch.Generator().manual_seed(0))[:25]
     first = torch.tensor([n for n in range(200) if n not in drawn][:10])
     plan.objective(x_t[first], s_t[first], first)  # draws the subset; rows 0-9 <- first
