@@ -355,6 +355,15 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     for old, new in zip(*encoders, strict=True):
         torch.testing.assert_close(old, new)
 
+    # Killed while scoring, a checkpoint left over: scored from model.pt, the checkpoint
+    # removed, the reuse (and so the training time of T alone) still recorded.
+    (posthoc_run.folder / "result.json").unlink()
+    (posthoc_run.folder / "checkpoint.pt").write_bytes(b"left over")
+    again = runner.execute(posthoc_run)
+    assert again.resumed_from_model and again.cvae_reused == cvae_run.name
+    assert again.training_seconds == pytest.approx(result.training_seconds)
+    assert not (posthoc_run.folder / "checkpoint.pt").exists()
+
     # Another folder, another prior and evaluation setting, another value of a setting
     # neither method reads: the CVAE stage is the same, so it is reused.
     balanced = {**posthoc_run.training, "discriminator_task_weights": "balanced"}

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import tomllib
 from helpers import REPO
 
 from optprior import CVAE
@@ -369,3 +370,47 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
     with pytest.raises(SystemExit):
         main([*argv[:-2], "--time-limit", "0"])
     assert "--time-limit must be minutes > 0, got '0'" in capsys.readouterr().err
+
+    # --rescore keeps to the limit too: past it, finished runs keep their scores.
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer, "time", clock_late_once(first / "result.json"))
+        assert main([*argv, "--rescore"]) == 0
+    assert "rescored" not in json.loads(first.joinpath("result.json").read_text())
+    assert main([*argv, "--rescore"]) == 0
+    assert "rescored" in json.loads(first.joinpath("result.json").read_text())
+
+
+def test_an_unfinished_run_of_another_config_is_refused_and_kept(own_file, monkeypatch):
+    """A run started (checkpoint written) and then asked for with another configuration
+    is refused with the difference named, its checkpoint kept for the first config."""
+    from helpers import count_epochs
+
+    from optprior.experiments.config import own_data_config
+    from optprior.experiments.runner import ConfigMismatchError, execute, plan
+
+    tiny = {**tomllib.loads(TINY), "methods": ["cvae"]}
+    (run,) = plan(
+        own_data_config(own_file, None, tiny, {"training": {"epochs": 4}}), own_file.parent
+    )
+    (other,) = plan(
+        own_data_config(
+            own_file, None, tiny, {"training": {"epochs": 4}, "evaluation": {"n_samples": 7}}
+        ),
+        own_file.parent,
+    )
+    monkeypatch.setattr(trainer, "CHECKPOINT_SECONDS", 0.0)
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=3)
+        with pytest.raises(KeyboardInterrupt):
+            execute(run)
+    checkpoint = run.folder / "checkpoint.pt"
+    saved = checkpoint.read_bytes()
+    with pytest.raises(
+        ConfigMismatchError,
+        match=r"was started with a different configuration \(evaluation.n_samples: 5 -> 7",
+    ):
+        execute(other)
+    assert checkpoint.read_bytes() == saved
+    started = count_epochs(monkeypatch)
+    result = execute(run)
+    assert result.status == "ok" and result.resumed_from_checkpoint and len(started) == 2

@@ -57,6 +57,9 @@ from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.trainer import CheckpointError, TrainingStopped, stop_at, time_is_up
 
 logger = logging.getLogger(__name__)
+#: Beside a posthoc run's model.pt: the name of the CVAE run whose model it reused, read
+#: again if the run is killed before its result is written.
+REUSED_FILE = "cvae_reused.txt"
 _CURRENT_RUN: ContextVar[str] = ContextVar("optprior_run", default="(no run)")
 
 
@@ -218,13 +221,20 @@ def read_result(run: Run) -> RunResult | None:
     if not path.is_file():
         return None
     result = read_result_file(path)
-    changed = config_differences(result.config, run.resolved())
+    refuse_other_config(result.config, run, f"{path} was made")
+    return result if result.ok else None
+
+
+def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
+    """Raise ``ConfigMismatchError`` naming the differences if ``stored`` (a run's recorded
+    config) is not ``run``'s configuration (``config_differences``); ``what`` opens the
+    message."""
+    changed = config_differences(stored, run.resolved())
     if changed:
         raise ConfigMismatchError(
-            f"{path} was made with a different configuration ({'; '.join(changed)}); "
+            f"{what} with a different configuration ({'; '.join(changed)}); "
             "use another --out folder"
         )
-    return result if result.ok else None
 
 
 def execute(run: Run) -> RunResult:
@@ -235,20 +245,23 @@ def execute(run: Run) -> RunResult:
     With ``run.rescore``, a finished run that kept its ``model.pt`` is scored again.
     """
     finished = read_result(run)
+    rescoring = finished is not None and run.rescore and (run.folder / "model.pt").is_file()
+    if finished is not None and not rescoring:
+        return finished
     if run.threads:
         torch.set_num_threads(run.threads)
     token = _CURRENT_RUN.set(run.name)
     try:
-        if finished is not None:
-            if run.rescore and (run.folder / "model.pt").is_file():
-                return rescore(run, finished)
-            return finished
         with stop_at(run.stop_at):
-            if time_is_up():
-                return run.result("stopped", error="not started: the time limit had passed")
+            if time_is_up():  # a finished run keeps its scores until a later --rescore
+                return finished or run.result(
+                    "stopped", error="not started: the time limit had passed"
+                )
             with run_lock(run.folder) as owner:
                 if owner is not None:
-                    return run.result("running", error=f"being trained by {owner}")
+                    return finished or run.result("running", error=f"being trained by {owner}")
+                if rescoring:
+                    return rescore(run, finished)
                 finished = read_result(run)  # by the process that held the lock until now
                 return finished if finished is not None else train_and_score(run)
     finally:
@@ -262,24 +275,25 @@ def train_and_score(run: Run) -> RunResult:
     trained by then is saved but not scored: the result is ``stopped`` and no result file
     is written, so the next sweep goes on."""
     folder = run.folder
-    config_text = json.dumps(run.resolved(), indent=2, sort_keys=True)
     config_path = folder / "config.json"
-    resumable = config_path.is_file() and same_config(
-        json.loads(config_path.read_text()), run.resolved()
-    )
-    write_text_atomic(config_path, config_text)
+    # An unfinished run of another configuration is refused, its checkpoint and model kept.
+    if config_path.is_file():
+        refuse_other_config(json.loads(config_path.read_text()), run, f"{folder} was started")
+    write_text_atomic(config_path, json.dumps(run.resolved(), indent=2, sort_keys=True))
     checkpoint = folder / "checkpoint.pt"  # training state, while a run trains
-    if not resumable:
-        checkpoint.unlink(missing_ok=True)
+    reused_path = folder / REUSED_FILE  # the name of the CVAE run a posthoc run reused
     start = time.perf_counter()
     result = run.result("failed", config=run.resolved(), versions=versions())
     result.threads = torch.get_num_threads()
     try:
         data = run.load_data()
         model_path = folder / "model.pt"
-        if resumable and model_path.is_file():
+        if model_path.is_file():  # trained, then stopped or killed before its result
             model = run.load_model()
             result.resumed_from_model = True
+            if reused_path.is_file():
+                result.cvae_reused = reused_path.read_text()
+            checkpoint.unlink(missing_ok=True)  # if killed between model.pt and its removal
         else:
             # Without a validation split, epochs are chosen on the training ELBO; the
             # estimator binarises Bernoulli validation data once (``BaseModel.fit``).
@@ -296,6 +310,7 @@ def train_and_score(run: Run) -> RunResult:
                     **prior_settings(run),
                 )
                 result.cvae_reused = cvae_run.name
+                write_text_atomic(reused_path, cvae_run.name)
             else:
                 model = run_model(run)
                 resumed = checkpoint.is_file()
