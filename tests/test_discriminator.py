@@ -1,5 +1,7 @@
 """The density-ratio discriminator recovers ln q(z)/N(z; 0, I) for a known Gaussian q."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -62,12 +64,36 @@ def test_prior_sampling_follows_exp_t():
 
 
 def test_log_normalizer_matches_closed_form():
-    """With T(z) = a.z, Z = E_N[exp(a.z)] = exp(|a|^2 / 2)."""
+    """With T(z) = a.z, Z = E_N[exp(a.z)] = exp(|a|^2 / 2), by either proposal."""
     prior = OptimalPrior(2, hidden_sizes=(), dropout=0.0)
     a = torch.tensor([[0.6, -0.3]])
     with torch.no_grad():
         prior.discriminator.input.linear.weight.copy_(a)
-    assert abs(prior.log_normalizer(200_000) - float((a**2).sum() / 2)) < 0.01
+    codes = a + torch.randn(500, 2, generator=torch.Generator().manual_seed(1))  # N(a, I)
+    for given in (None, codes):
+        assert abs(prior.log_normalizer(200_000, codes=given) - float((a**2).sum() / 2)) < 0.01
+
+
+def test_log_normalizer_from_codes_is_exact_where_normal_draws_fail(monkeypatch):
+    """T the exact ln q/N of q = N(m, 0.3^2 I) in 40 dimensions, so Z = 1: the proposal
+    fitted to codes from q finds ln Z = 0 with most of its draws counting, while N(0, I)
+    draws, which almost never land where q is, are off by nats with a handful counting."""
+    dim, sd = 40, 0.3
+    mean = torch.full((dim,), 0.5)
+    logvar = torch.full((dim,), 2 * math.log(sd))
+    prior = OptimalPrior(dim, hidden_sizes=(4,), dropout=0.0)
+    monkeypatch.setattr(
+        prior,
+        "log_ratio",
+        lambda z: gaussian_log_prob(z, mean, logvar) - standard_normal_log_prob(z),
+    )
+    codes = mean + sd * torch.randn(2000, dim, generator=torch.Generator().manual_seed(0))
+    fitted = prior.normalizer_estimate(50_000, seed=3, codes=codes)
+    assert abs(fitted.log_z) < 0.02 and fitted.effective_samples > 20_000
+    normal = prior.normalizer_estimate(50_000, seed=3)
+    assert abs(normal.log_z) > 1 and normal.effective_samples < 50
+    with pytest.raises(ValueError, match=r"codes must be \(M >= 2, 40\), got \(1, 40\)"):
+        prior.normalizer_estimate(10, codes=codes[:1])
 
 
 def test_optimal_prior_kl_has_the_one_sample_expectation():

@@ -200,7 +200,7 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
 
     monkeypatch.setattr(BaseModel, "fit", no_training)
     results = reproduce(
-        [config], tmp_path, local_executor(1), digits_root, progress=False, rescore=True
+        [config], tmp_path, local_executor(1), digits_root, progress=False, rescore="all"
     )
     assert all(r.status == "ok" for r in results)
     new = json.loads(path.read_text())
@@ -602,7 +602,7 @@ def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
     (run, _) = plan(config, tmp_path, data_root=digits_root)
     try:
         assert runner._execute_reporting(run, logging.INFO).status == "ok"
-        again = runner._execute_reporting(replace(run, rescore=True), logging.INFO)
+        again = runner._execute_reporting(replace(run, rescore="all"), logging.INFO)
     finally:  # this process is no Ray worker
         package = logging.getLogger("optprior")
         while runner._worker_handlers:

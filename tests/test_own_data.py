@@ -20,6 +20,7 @@ from optprior import CVAE
 from optprior.cli import STOPPED_STATUS, main
 from optprior.data.user import own_data_setting, sha256
 from optprior.experiments import status
+from optprior.experiments.evaluate import NORMALIZED
 from optprior.experiments.status import record_plan
 from optprior.models.base import BaseModel
 from optprior.training import trainer
@@ -139,6 +140,25 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     rescored = json.loads((out / "mine/optimal/seed-0/result.json").read_text())
     assert "rescored" in rescored and rescored["wall_seconds"] == result["wall_seconds"]
     assert rescored["metrics"]["test_log_likelihood"] < 0  # scored again, Bernoulli data
+
+    # --rescore normalizer: ln Z alone, the normalised likelihoods moved by its change, as
+    # a full scoring gives them. Here the stored ln Z is 5 nats off, as is what it divides.
+    path = out / "mine/optimal/seed-0/result.json"
+    off = json.loads(path.read_text())
+    normalised = [k for k in off["metrics"] if k.split("/")[0] in NORMALIZED]
+    assert len(normalised) == 6  # test and validation, of the target, both tasks and mean
+    off["metrics"]["prior_log_normalizer"] += 5
+    off["metrics"].update({k: off["metrics"][k] - 5 for k in normalised})
+    path.write_text(json.dumps(off))
+    with monkeypatch.context() as patch:
+        patch.setattr(BaseModel, "fit", no_training)
+        assert main([*argv, "--quiet", "--methods", "optimal,vae", "--rescore", "normalizer"]) == 0
+    again = json.loads(path.read_text())
+    assert again["rescored"]["metrics"] == "normalizer"
+    for key, value in rescored["metrics"].items():
+        assert again["metrics"][key] == pytest.approx(value, abs=1e-9), key
+    vae = json.loads((out / "mine/vae/seed-0/result.json").read_text())
+    assert vae["rescored"]["metrics"] == "all"  # no T: left as it was
     written = (out / "mine/vae/seed-0/result.json").stat().st_mtime_ns
 
     moved = tmp_path / "moved" / "mine.npz"  # the same bytes elsewhere: the same runs

@@ -379,6 +379,8 @@ def _add_protocol_option(parser: argparse.ArgumentParser) -> None:
 def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
     """The options ``reproduce`` and ``compare`` share: how the sweep's runs are executed,
     rescoring, device, threads and progress bars."""
+    from optprior.experiments.runner import RESCORE
+
     parser.add_argument("--jobs", type=_jobs, default=1, help="parallel local worker processes")
     parser.add_argument(
         "--executor",
@@ -394,8 +396,13 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rescore",
-        action="store_true",
-        help="score finished runs again from their saved model.pt (after a metrics change)",
+        nargs="?",
+        const="all",
+        default=None,
+        choices=RESCORE,
+        help="score finished runs again from their saved model.pt (after a metrics change): "
+        "every metric (all, the default), or only the optimal prior's ln Z and the "
+        "likelihoods it normalises (normalizer; seconds a run)",
     )
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     parser.add_argument(

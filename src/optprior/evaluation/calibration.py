@@ -12,6 +12,7 @@ from optprior.priors import OptimalPrior
 from optprior.priors.mixture import (
     MAX_ELEMENTS,
     gaussian_mixture_log_density,
+    mixture_draws,
     mixture_log_density_without,
 )
 
@@ -58,15 +59,13 @@ def discriminator_calibration(
     (``calibration_error_mean``/``_std``), and of the same against q_-n, the mixture
     without the posterior n that drew z (``_loo_``; ``leave_one_out_log_density``): what
     q(z) is at a code its own posterior is not in, as at a held-out point's. ln Z, the
-    other half of T's calibration, is ``OptimalPrior.log_normalizer``."""
+    other half of T's calibration, is ``OptimalPrior.normalizer_estimate``."""
     device = prior.device()
     mu, logvar = mu.to(device), logvar.to(device)
     log_weights = torch.zeros(mu.shape[0]) if log_weights is None else log_weights
     log_weights = log_weights.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
-    pick = torch.multinomial(torch.softmax(log_weights, 0), n_draws, True, generator=generator)
-    noise = torch.randn((n_draws, mu.shape[1]), generator=generator, device=device)
-    z = mu[pick] + torch.exp(0.5 * logvar[pick]) * noise
+    z, pick = mixture_draws(mu, logvar, log_weights, n_draws, generator)
     prior.eval()
     log_weights = torch.log_softmax(log_weights, 0)
     log_prior = prior.log_ratio(z) + standard_normal_log_prob(z)  # ln N(z; 0, I) e^T(z)

@@ -17,6 +17,7 @@ from optprior.evaluation.metrics import downstream_accuracy, task_probe
 from optprior.experiments.config import EvaluationConfig
 from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior
+from optprior.priors.mixture import mixture_draws
 from optprior.training.batches import component_log_weights
 
 
@@ -58,8 +59,9 @@ def evaluate(
     metric, the mean of the scored tasks' means), ``test_log_likelihood_over_points``
     (the same, averaged over all scored test points instead: the two differ where several
     tasks of unequal size are scored, as in faces),
-    ``test_log_likelihood_normalized`` (the same with the prior divided by its Monte Carlo
-    normaliser Z, so that it is a density: equal to the former for N(0, I) priors),
+    ``test_log_likelihood_normalized`` (the same with the prior divided by its
+    importance-sampled normaliser Z, so that it is a density: equal to the former for
+    N(0, I) priors),
     ``val_log_likelihood`` (the normalised one on the validation split, the score that
     may choose settings), ``accuracy_logistic`` and ``accuracy_knn`` (classifiers on z
     of the labelled training points, scored on the labelled test points; None without
@@ -68,8 +70,10 @@ def evaluate(
     same probe's held-out log-loss; both None with one task), the same from an MLP probe
     (``_mlp``), ``task_hsic`` and ``task_mmd`` with permutation p-values (``_p``;
     ``evaluation.invariance``; absent with one task) and, for the optimal
-    prior, ``prior_log_normalizer`` (ln Z), ``discriminator_accuracy`` (T telling test
-    z ~ q(z|x,s) from N(0, I) draws; 0.5 when q(z) matches N(0, I)) and
+    prior, ``prior_log_normalizer`` (ln Z) with ``prior_log_normalizer_draws`` (the
+    effective number of its 1e5 importance draws; ``_normalizer``),
+    ``discriminator_accuracy`` (T telling test z ~ q(z|x,s) from N(0, I) draws; 0.5
+    when q(z) matches N(0, I)) and
     ``calibration_error_mean`` / ``_std`` (T(z) minus the exact log ratio of the training
     posteriors' mixture to N(0, I), on fresh z from that mixture, in nats; ``_loo_``: the
     same against the mixture without the posterior that drew each z). The random draws
@@ -85,9 +89,14 @@ def _metrics(
 ) -> dict[str, float | None]:
     bernoulli = data.likelihood == "bernoulli"
     prior = model.fitted_module().prior
-    # The optimal prior N(z; 0, I) e^T integrates to Z = 1 only if T is the exact log ratio.
-    log_z = cast(OptimalPrior, prior).log_normalizer(seed=seed) if prior.has_discriminator else 0.0
     metrics: dict[str, float | None] = {}
+    log_z = 0.0
+    if prior.has_discriminator:
+        # N(z; 0, I) e^T integrates to Z = 1 only if T is the exact log ratio.
+        optimal, posteriors = cast(OptimalPrior, prior), training_posteriors(model, data)
+        metrics.update(_normalizer(optimal, *posteriors, seed))
+        metrics.update(discriminator_calibration(optimal, *posteriors, seed=seed))
+        log_z = cast(float, metrics["prior_log_normalizer"])
     per_task: dict[str, list[float]] = {}
     test_sums = np.zeros(2)  # the scored points' ln p(x|s), and their number
     for k in scored_tasks(data):
@@ -137,9 +146,7 @@ def _metrics(
     probe = balanced_subset(data.test, config.probe_points, seed)
     mu, logvar = model.posterior(probe.X, probe.s)
     if prior.has_discriminator:
-        metrics["prior_log_normalizer"] = log_z
         metrics["discriminator_accuracy"] = discriminator_accuracy(prior, mu, logvar, seed)
-        metrics.update(_calibration(model, cast(OptimalPrior, prior), data, seed))
     if len(np.unique(probe.s)) > 1:  # with one task there is nothing to leak
         leakage = task_probe(mu, probe.s, seed=seed)
         metrics["task_probe"] = leakage["balanced_accuracy"]
@@ -158,14 +165,58 @@ def _metrics(
     return metrics
 
 
-def _calibration(
-    model: BaseModel, prior: OptimalPrior, data: MultiTaskData, seed: int
-) -> dict[str, float]:
-    """T against the exact mixture of the training posteriors (one fixed binarisation of
-    Bernoulli data), weighted as T was trained (``discriminator_calibration``)."""
+#: The metrics that divide the optimal prior by Z: ln p(x|s) estimates minus ln Z.
+NORMALIZED = ("test_log_likelihood_normalized", "val_log_likelihood")
+
+
+def renormalized(
+    model: BaseModel, data: MultiTaskData, metrics: dict[str, float | None], seed: int
+) -> dict[str, float | None]:
+    """``metrics`` of ``model`` with ln Z estimated again (``_normalizer``) and the
+    ``NORMALIZED`` metrics (and their per-task values) moved by the change in ln Z: each is
+    an importance-sampled ln p(x|s) under N(z; 0, I) e^T, unchanged, minus ln Z. Without a
+    T, ``metrics`` as they are."""
+    prior = model.fitted_module().prior
+    if not prior.has_discriminator:
+        return metrics
+    new = _normalizer(cast(OptimalPrior, prior), *training_posteriors(model, data), seed)
+    shift = cast(float, metrics["prior_log_normalizer"]) - new["prior_log_normalizer"]
+    moved = {
+        key: value + shift
+        for key, value in metrics.items()
+        if key.split("/")[0] in NORMALIZED and value is not None
+    }
+    return {**metrics, **moved, **new}
+
+
+def training_posteriors(
+    model: BaseModel, data: MultiTaskData
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The posteriors of the training points (mu, logvar: (N, D); one fixed binarisation
+    of Bernoulli data) and their weights ln w (N,) in the aggregated posterior T was
+    trained for (``component_log_weights``)."""
     train = data.train
     x = binarized(train.X) if data.likelihood == "bernoulli" else train.X
     mu, logvar = (torch.from_numpy(a) for a in model.posterior(x, train.s))
     s = torch.from_numpy(train.s)
     log_weights = component_log_weights(s, model.get_params()["discriminator_task_weights"])
-    return discriminator_calibration(prior, mu, logvar, log_weights, seed=seed)
+    return mu, logvar, log_weights
+
+
+def _normalizer(
+    prior: OptimalPrior,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    log_weights: torch.Tensor,
+    seed: int,
+) -> dict[str, float]:
+    """ln Z of N(z; 0, I) e^T (``prior_log_normalizer``) and the effective number of its
+    draws (``_draws``), the importance sampler's proposal fitted to one code drawn per
+    training posterior (``OptimalPrior.normalizer_estimate``)."""
+    generator = torch.Generator().manual_seed(seed)
+    codes, _ = mixture_draws(mu, logvar, log_weights, mu.shape[0], generator)
+    estimate = prior.normalizer_estimate(seed=seed, codes=codes)
+    return {
+        "prior_log_normalizer": estimate.log_z,
+        "prior_log_normalizer_draws": estimate.effective_samples,
+    }

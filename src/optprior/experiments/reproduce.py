@@ -67,13 +67,14 @@ def reproduce(
     data_root: str | None = None,
     progress: bool = True,
     jobs: int = 1,
-    rescore: bool = False,
+    rescore: str | None = None,
     cvae_runs: Path | None = None,
     stop_at: float | None = None,
 ) -> list[RunResult]:
     """Run every unfinished run of ``configs`` and write ``results.md`` / ``results.csv``.
 
-    ``rescore``: also score the finished runs again from their saved models.
+    ``rescore``: also score the finished runs again from their saved models (all
+    metrics, or ``"normalizer"``: ln Z alone; ``runner.RESCORE``).
     ``cvae_runs``: where ``posthoc`` runs look for finished CVAE runs (default ``out``).
     ``stop_at``: the ``time.time()`` at which runs stop, resumable (``runner.execute``).
     """

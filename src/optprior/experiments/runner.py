@@ -43,7 +43,7 @@ from optprior._io import write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.data.user import own_data_options, own_data_setting
 from optprior.experiments.config import EvaluationConfig, ExperimentConfig
-from optprior.experiments.evaluate import evaluate
+from optprior.experiments.evaluate import evaluate, renormalized
 from optprior.experiments.lock import run_lock
 from optprior.experiments.records import (
     RESULT_FILE,
@@ -82,7 +82,7 @@ class Run:
     data_root: str | None = None
     progress: bool = False
     threads: int = 0
-    rescore: bool = False
+    rescore: str | None = None  # "all" metrics, or "normalizer": ln Z (``RESCORE``)
     cvae_runs: str | None = None  # where a posthoc run looks for its CVAE (default: out)
     stop_at: float | None = None  # time.time() after which training stops (resumable)
 
@@ -242,7 +242,8 @@ def execute(run: Run) -> RunResult:
     ``failed``, ``running`` when another process holds the run's lock, or ``stopped`` at
     ``run.stop_at``: not started, or its training or scoring left for the next sweep).
 
-    With ``run.rescore``, a finished run that kept its ``model.pt`` is scored again.
+    With ``run.rescore``, a finished run that kept its ``model.pt`` is scored again
+    (``rescore``).
     """
     finished = read_result(run)
     rescoring = finished is not None and run.rescore and (run.folder / "model.pt").is_file()
@@ -433,18 +434,32 @@ def reusable_cvae(run: Run) -> Run | None:
     return None
 
 
+#: What ``--rescore`` scores again: every metric, or only ln Z of the optimal prior and
+#: the likelihoods it normalises (``evaluate.renormalized``: seconds, not the minutes of
+#: the importance-sampled likelihoods).
+RESCORE = ("all", "normalizer")
+
+
 def rescore(run: Run, finished: RunResult) -> RunResult:
-    """``finished`` with its metrics recomputed by the current code from ``model.pt``.
+    """``finished`` with its metrics (``run.rescore``: all, or those of ln Z) recomputed
+    by the current code from ``model.pt``.
 
     The result file is replaced only on success; a failure is returned, not written.
     """
+    if run.rescore == "normalizer" and finished.metrics.get("prior_log_normalizer") is None:
+        return finished  # no T: nothing is divided by Z
     start = time.perf_counter()
-    logger.info("scoring again from model.pt")
+    logger.info("scoring again from model.pt" + (" (ln Z)" if run.rescore == "normalizer" else ""))
     try:
-        metrics = evaluate(run.load_model(), run.load_data(), run.evaluation, run.seed)
+        model, data = run.load_model(), run.load_data()
+        if run.rescore == "normalizer":
+            metrics = renormalized(model, data, finished.metrics, run.seed)
+        else:
+            metrics = evaluate(model, data, run.evaluation, run.seed)
     except Exception as error:
         return run.result("failed", error=f"{type(error).__name__}: {error}")
     rescored = {
+        "metrics": run.rescore,
         "versions": versions(),
         "seconds": time.perf_counter() - start,
         "threads": torch.get_num_threads(),

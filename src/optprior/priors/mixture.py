@@ -63,6 +63,21 @@ def component_log_densities(
     return (expanded(quadratic_features, z) @ unweighted).to(z.dtype) + log_weights
 
 
+def mixture_draws(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    log_weights: torch.Tensor,
+    n: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """n draws from the mixture of diagonal Gaussians (C, D) with weights ln w (C,) (not
+    necessarily normalised): a component by its weight, then a draw from it. Returns the
+    draws (n, D) and the component of each (n,)."""
+    pick = torch.multinomial(torch.softmax(log_weights, 0), n, True, generator=generator)
+    noise = torch.randn((n, mu.shape[1]), generator=generator, dtype=mu.dtype, device=mu.device)
+    return mu[pick] + torch.exp(0.5 * logvar[pick]) * noise, pick
+
+
 def mixture_log_density_without(
     z: torch.Tensor,
     mu: torch.Tensor,
@@ -139,9 +154,7 @@ class MixturePrior(Prior):
 
     def sample(self, n: int) -> torch.Tensor:
         """n draws: a component by its weight, then a draw from its Gaussian."""
-        mu, logvar, log_weights = self._components()
-        pick = torch.multinomial(torch.softmax(log_weights, 0), n, replacement=True)
-        return mu[pick] + torch.exp(0.5 * logvar[pick]) * torch.randn_like(mu[pick])
+        return mixture_draws(*self._components(), n)[0]
 
     def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any

@@ -9,15 +9,49 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import cast
+from typing import NamedTuple, cast
 
 import torch
 from torch import nn
+from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 from torch.nn import functional as F
 
+from optprior._random import seeded_torch
 from optprior.nn.encoder import kl_to_standard_normal, standard_normal_log_prob
 from optprior.nn.mlp import MLP
 from optprior.priors.base import Prior
+
+#: Draws of T per forward pass while Z is estimated.
+NORMALIZER_CHUNK = 10_000
+#: The share of N(0, I) in ``code_proposal``.
+NORMAL_SHARE = 0.1
+
+
+class NormalizerEstimate(NamedTuple):
+    """``OptimalPrior.normalizer_estimate``: ln Z (nats) and the effective number of its
+    importance-sampling draws, (sum w)^2 / sum w^2."""
+
+    log_z: float
+    effective_samples: float
+
+
+def code_proposal(codes: torch.Tensor, normal_share: float = NORMAL_SHARE) -> MixtureSameFamily:
+    """The importance-sampling proposal of Z (float64): N(0, I) with weight
+    ``normal_share``, and the Gaussian of the mean and covariance of ``codes`` (M, D)
+    (plus 1e-6 I) with the rest. The Gaussian follows the aggregated posterior, N e^T's
+    target, with tails as broad as its spread; the N(0, I) share keeps every importance
+    weight N e^T / r below e^T / ``normal_share``, so the estimate has finite variance
+    wherever T is bounded."""
+    codes = codes.to(torch.float64)
+    dim = codes.shape[1]
+    eye = torch.eye(dim, dtype=codes.dtype, device=codes.device)
+    spread = torch.cov(codes.T).reshape(dim, dim)
+    locations = torch.stack([torch.zeros_like(codes[0]), codes.mean(0)])
+    scales = torch.stack([eye, torch.linalg.cholesky(spread + 1e-6 * eye)])
+    shares = torch.tensor([normal_share, 1 - normal_share], dtype=codes.dtype, device=codes.device)
+    return MixtureSameFamily(
+        Categorical(probs=shares), MultivariateNormal(locations, scale_tril=scales)
+    )
 
 
 class OptimalPrior(Prior):
@@ -77,23 +111,54 @@ class OptimalPrior(Prior):
         )
 
     @torch.no_grad()
-    def log_normalizer(self, n_samples: int = 100_000, seed: int = 0) -> float:
-        """ln Z = ln E_{N(0, I)}[exp T(z)], by Monte Carlo with ``n_samples`` draws.
+    def normalizer_estimate(
+        self, n_samples: int = 100_000, seed: int = 0, codes: torch.Tensor | None = None
+    ) -> NormalizerEstimate:
+        """Z = integral of N(z; 0, I) e^T(z) dz by importance sampling: the mean of
+        N(z; 0, I) e^T(z) / r(z) over ``n_samples`` draws z ~ r, in nats, and the draws'
+        effective number (Kish).
 
         Z is 1 when T is the exact log ratio ln q(z)/N(z; 0, I); ln Z != 0 measures how far
-        the learned prior is from a normalised density (a calibration check of T). T is
-        put in eval mode (no dropout), as for every score.
+        the learned prior is from a normalised density (a calibration check of T). Without
+        ``codes`` r is N(0, I), so Z = E_N[e^T]: unbiased, but once q(z) is far from
+        N(0, I) a handful of draws carry the mean and ln Z comes out low or far off. With
+        ``codes`` (M, D), draws from the aggregated posterior T was fitted to, r is
+        ``code_proposal``: close to N e^T where T is calibrated, so far more draws count
+        (46 of 1e5 against about 2,600 on a converged usps-mnist model). T is put in eval
+        mode (no dropout), as for every score; the draws come from torch seeded with
+        ``seed``, the caller's random state left alone.
         """
         self.eval()
         device = self.device()
-        generator = torch.Generator(device=device).manual_seed(seed)
-        total, chunk = [], 10_000
-        for start in range(0, n_samples, chunk):
-            count = min(chunk, n_samples - start)
-            z = torch.randn(count, self.latent_dim, generator=generator, device=device)
-            total.append(self.log_ratio(z))
-        values = torch.cat(total)
-        return float(torch.logsumexp(values, 0) - math.log(values.numel()))
+        with seeded_torch(seed, device):
+            proposal: torch.distributions.Distribution
+            if codes is None:
+                zero = torch.zeros(self.latent_dim, dtype=torch.float64, device=device)
+                proposal = MultivariateNormal(zero, scale_tril=torch.diag(zero + 1))
+            else:
+                if codes.ndim != 2 or codes.shape[1] != self.latent_dim or codes.shape[0] < 2:
+                    raise ValueError(
+                        f"codes must be (M >= 2, {self.latent_dim}), got {tuple(codes.shape)}"
+                    )
+                proposal = code_proposal(codes.to(device))
+            parts = []
+            for start in range(0, n_samples, NORMALIZER_CHUNK):
+                z = proposal.sample((min(NORMALIZER_CHUNK, n_samples - start),))
+                t = self.log_ratio(z.to(self.discriminator.input.linear.weight.dtype))
+                t = t.to(z.dtype)
+                parts.append(standard_normal_log_prob(z) + t - proposal.log_prob(z))
+        log_weights = torch.cat(parts)
+        log_sum = torch.logsumexp(log_weights, 0)
+        return NormalizerEstimate(
+            log_z=float(log_sum - math.log(n_samples)),
+            effective_samples=float(torch.exp(2 * log_sum - torch.logsumexp(2 * log_weights, 0))),
+        )
+
+    def log_normalizer(
+        self, n_samples: int = 100_000, seed: int = 0, codes: torch.Tensor | None = None
+    ) -> float:
+        """ln Z (nats) of ``normalizer_estimate``."""
+        return self.normalizer_estimate(n_samples, seed, codes).log_z
 
     def discriminator_loss(
         self,
