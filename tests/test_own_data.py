@@ -155,6 +155,7 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
         assert main([*argv, "--quiet", "--methods", "optimal,vae", "--rescore", "normalizer"]) == 0
     again = json.loads(path.read_text())
     assert again["rescored"]["metrics"] == "normalizer"
+    assert again["rescored"]["earlier"] == rescored["rescored"]  # the full scoring's record
     for key, value in rescored["metrics"].items():
         assert again["metrics"][key] == pytest.approx(value, abs=1e-9), key
     vae = json.loads((out / "mine/vae/seed-0/result.json").read_text())

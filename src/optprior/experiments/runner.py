@@ -464,6 +464,8 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
         "seconds": time.perf_counter() - start,
         "threads": torch.get_num_threads(),
     }
+    if finished.rescored:  # the record of an earlier rescoring is kept inside this one
+        rescored["earlier"] = finished.rescored
     result = replace(finished, config=run.resolved(), metrics=metrics, rescored=rescored)
     write_result_file(run.folder, result)
     return result
