@@ -51,7 +51,11 @@ def task_mutual_information(
 ) -> float:
     """I(S; Z) = E[ln q(z | s) - ln q(z)] under the empirical aggregated posterior (nats).
 
-    Task weights pi_k are the task frequencies in ``s``; at most ln K.
+    Task weights pi_k are the task frequencies in ``s``; at most ln K, and close to it
+    whenever the posteriors barely overlap: each z then names its point, and so its task,
+    whatever the encoder does with s (two tasks with codes from one distribution give
+    about ln 2 at logvar below -1). It is Theorem 1's term for these N points, not an
+    estimate of the leakage a new point shows; the probes (``metrics.task_probe``) are.
     """
     z = _draw(mu, logvar, n_samples, seed)
     log_q_task, log_q = _task_log_densities(z, mu, logvar, s, n_samples)

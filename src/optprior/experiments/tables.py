@@ -45,7 +45,11 @@ INVARIANCE = (
     ("task_probe", "probe (logistic) bal. acc.", 3),
     ("task_probe_mlp", "probe (MLP) bal. acc.", 3),
     ("task_information_mlp", "I(S;Z) >= (MLP probe, nats)", 3),
-    ("task_mutual_information", "I(S;Z), mixture of test posteriors (nats)", 3),
+    (
+        "task_mutual_information",
+        "I(S;Z) of the test posteriors' mixture (nats; ln K once they do not overlap)",
+        3,
+    ),
     ("task_mmd", "MMD^2(z | s, z)", 4),
     ("task_mmd_p", "its permutation p", 3),
     ("task_hsic", "HSIC(z, s)", 4),
