@@ -456,3 +456,20 @@ def test_a_grey_point_takes_the_same_draw_whatever_it_is_scored_with():
     assert 0.4 < whole.mean() < 0.6  # a draw at the grey levels, not a threshold
     assert set(np.unique(whole)) == {0.0, 1.0}
     np.testing.assert_array_equal(binarized_points(whole), whole)
+
+
+def test_log_normalizer_is_zero_for_a_density_and_ln_z_for_n_times_e_t(two_tasks):
+    """N(0, I) and the exact mixture are densities: ln Z = 0. N(z; 0, I) e^T with T a
+    constant c integrates to e^c, whatever codes the proposal follows."""
+    x, s = two_tasks
+    for density in (fast(CVAE), fast(OptimalPriorCVAE, estimator="mixture")):
+        assert density.fit(x, s).log_normalizer(x, s) == 0.0
+    model = fast(OptimalPriorCVAE).fit(x, s)
+    final = model.module_.prior.discriminator.body[-1]
+    with torch.no_grad():
+        final.weight.zero_()
+        final.bias.fill_(0.7)
+    assert model.log_normalizer(x, s) == pytest.approx(0.7, abs=0.02)
+    assert model.log_normalizer(x[:50], s[:50], n_samples=1000) == pytest.approx(0.7, abs=0.05)
+    with pytest.raises(ValueError, match="n_samples"):
+        model.log_normalizer(x, s, n_samples=1)

@@ -17,7 +17,6 @@ from optprior.evaluation.metrics import downstream_accuracy, task_probe
 from optprior.experiments.config import EvaluationConfig
 from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior
-from optprior.priors.mixture import mixture_draws
 from optprior.training.batches import component_log_weights
 
 
@@ -212,10 +211,8 @@ def _normalizer(
 ) -> dict[str, float]:
     """ln Z of N(z; 0, I) e^T (``prior_log_normalizer``) and the effective number of its
     draws (``_draws``), the importance sampler's proposal fitted to one code drawn per
-    training posterior (``OptimalPrior.normalizer_estimate``)."""
-    generator = torch.Generator().manual_seed(seed)
-    codes, _ = mixture_draws(mu, logvar, log_weights, mu.shape[0], generator)
-    estimate = prior.normalizer_estimate(seed=seed, codes=codes)
+    training posterior (``OptimalPrior.normalizer_from_posteriors``)."""
+    estimate = prior.normalizer_from_posteriors(mu, logvar, log_weights, seed=seed)
     return {
         "prior_log_normalizer": estimate.log_z,
         "prior_log_normalizer_draws": estimate.effective_samples,

@@ -261,7 +261,7 @@ def execute(run: Run) -> RunResult:
             with run_lock(run.folder) as owner:
                 if owner is not None:
                     return finished or run.result("running", error=f"being trained by {owner}")
-                if rescoring:
+                if rescoring and finished is not None:
                     return rescore(run, finished)
                 finished = read_result(run)  # by the process that held the lock until now
                 return finished if finished is not None else train_and_score(run)

@@ -6,7 +6,7 @@ import os
 import warnings
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -23,7 +23,8 @@ from optprior.models.config import NetworkConfig
 from optprior.module import VAEModule
 from optprior.nn.decoders import DECODERS, Decoder, GaussianDecoder
 from optprior.nn.encoder import GaussianEncoder
-from optprior.priors import Prior, StandardNormalPrior
+from optprior.priors import OptimalPrior, Prior, StandardNormalPrior
+from optprior.training.batches import component_log_weights
 from optprior.training.config import TrainingConfig, recorded_defaults, training_defaults
 from optprior.training.plans import ELBOPlan, TrainingPlan
 from optprior.training.trainer import Checkpoint, History, Trainer, flush_subnormals_
@@ -298,19 +299,46 @@ class BaseModel(BaseEstimator):
             )
         return module, x, tasks
 
+    @staticmethod
     @torch.no_grad()
+    def _encoded(
+        module: VAEModule, x: torch.Tensor, tasks: torch.Tensor, batch_size: int = 4096
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z | x, s), (N, latent_dim) each, ``batch_size`` rows
+        at a time, the module in eval mode."""
+        module.eval()
+        parts = [
+            module.inference(x[i : i + batch_size], tasks[i : i + batch_size])
+            for i in range(0, x.shape[0], batch_size)
+        ]
+        mu, logvar = (torch.cat(part) for part in zip(*parts, strict=True))
+        return mu, logvar
+
     def posterior(
         self, X: object, s: object = None, batch_size: int = 4096
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mean and log-variance of q(z | x, s): two (N, latent_dim) arrays."""
-        module, x, tasks = self._checked(X, s)
-        module.eval()
-        means, logvars = [], []
-        for i in range(0, x.shape[0], batch_size):
-            mu, logvar = module.inference(x[i : i + batch_size], tasks[i : i + batch_size])
-            means.append(mu)
-            logvars.append(logvar)
-        return torch.cat(means).cpu().numpy(), torch.cat(logvars).cpu().numpy()
+        mu, logvar = self._encoded(*self._checked(X, s), batch_size)
+        return mu.cpu().numpy(), logvar.cpu().numpy()
+
+    def log_normalizer(
+        self, X: object, s: object = None, n_samples: int = 100_000, random_state: int = 0
+    ) -> float:
+        """ln Z of the fitted prior (nats): 0 where the prior is a density (N(0, I), the
+        exact mixture, the VampPrior); for N(z; 0, I) e^T, the optimal prior as the paper
+        scores it, an importance-sampled estimate (``OptimalPrior.normalizer_estimate``)
+        whose proposal follows the codes of ``X``, ``s``: pass the data the model was
+        fitted on, whose aggregated posterior T estimates. ``score_samples`` minus it is
+        ln p(x | s) under the prior divided by Z, comparable across priors."""
+        module, x, tasks = self._checked(X, s, scored=True)
+        if not module.prior.has_discriminator:
+            return 0.0
+        mu, logvar = self._encoded(module, x, tasks)
+        log_weights = component_log_weights(tasks, self.get_params()["discriminator_task_weights"])
+        prior = cast(OptimalPrior, module.prior)
+        seed = whole_number(random_state, "random_state", 0)
+        n_samples = whole_number(n_samples, "n_samples", 2)
+        return prior.normalizer_from_posteriors(mu, logvar, log_weights, n_samples, seed).log_z
 
     def transform(self, X: object, s: object = None) -> np.ndarray:
         """Posterior means E[z | x, s]: (N, latent_dim), the task-invariant representation."""

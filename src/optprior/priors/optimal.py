@@ -20,6 +20,7 @@ from optprior._random import seeded_torch
 from optprior.nn.encoder import kl_to_standard_normal, standard_normal_log_prob
 from optprior.nn.mlp import MLP
 from optprior.priors.base import Prior
+from optprior.priors.mixture import mixture_draws
 
 #: Draws of T per forward pass while Z is estimated.
 NORMALIZER_CHUNK = 10_000
@@ -153,6 +154,21 @@ class OptimalPrior(Prior):
             log_z=float(log_sum - math.log(n_samples)),
             effective_samples=float(torch.exp(2 * log_sum - torch.logsumexp(2 * log_weights, 0))),
         )
+
+    def normalizer_from_posteriors(
+        self,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        log_weights: torch.Tensor,
+        n_samples: int = 100_000,
+        seed: int = 0,
+    ) -> NormalizerEstimate:
+        """``normalizer_estimate`` with the proposal fitted to one code drawn from the
+        mixture of the posteriors (N, D) with weights ln w (N,) (the aggregated posterior T
+        was fitted to: the training points' posteriors, weighted as in T's loss)."""
+        generator = torch.Generator(device=mu.device).manual_seed(seed)
+        codes, _ = mixture_draws(mu, logvar, log_weights, mu.shape[0], generator)
+        return self.normalizer_estimate(n_samples, seed, codes)
 
     def log_normalizer(
         self, n_samples: int = 100_000, seed: int = 0, codes: torch.Tensor | None = None
