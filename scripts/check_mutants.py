@@ -70,6 +70,20 @@ MUTANTS = [
         ["test_fidelity.py"],
     ),
     (
+        "ln Z's importance weights without the proposal's density",
+        "priors/optimal.py",
+        "standard_normal_log_prob(z) + t - proposal.log_prob(z)",
+        "standard_normal_log_prob(z) + t - standard_normal_log_prob(z)",
+        ["test_discriminator.py"],
+    ),
+    (
+        "a point held twice in the mixture prior's recent subset",
+        "training/mixture.py",
+        "        log_weights[older], owners[older] = -math.inf, -1\n",
+        "",
+        ["test_mixture_prior.py"],
+    ),
+    (
         "importance sampling ignores T",
         "module/vae.py",
         "            + self.prior.log_prob(z)",
