@@ -432,6 +432,9 @@ def test_an_unfinished_run_of_another_config_is_refused_and_kept(own_file, monke
     ):
         execute(other)
     assert checkpoint.read_bytes() == saved
+    leftover = run.folder / ".checkpoint.pt.0123456789ab.tmp"  # a write cut off by a kill
+    leftover.write_bytes(b"partial")
     started = count_epochs(monkeypatch)
     result = execute(run)
     assert result.status == "ok" and result.resumed_from_checkpoint and len(started) == 2
+    assert not leftover.exists()

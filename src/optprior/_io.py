@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
@@ -35,6 +36,17 @@ def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tupl
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def remove_leftovers(folder: Path, suffix: str = ".tmp") -> list[Path]:
+    """Remove the temporary files ``atomic_write`` left in ``folder`` when a process was
+    killed mid-write (its cleanup could not run); returns them. Call it only where no
+    other process writes into ``folder`` (e.g. under the run's lock)."""
+    pattern = re.compile(rf"\..+\.[0-9a-f]{{12}}{re.escape(suffix)}")
+    leftovers = [p for p in folder.glob(f".*{suffix}") if pattern.fullmatch(p.name)]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
 
 
 def _create_beside(path: Path, suffix: str) -> tuple[int, Path]:

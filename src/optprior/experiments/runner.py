@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from optprior._io import write_text_atomic
+from optprior._io import remove_leftovers, write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.data.user import own_data_options, own_data_setting
 from optprior.experiments.config import EvaluationConfig, ExperimentConfig
@@ -281,6 +281,7 @@ def train_and_score(run: Run) -> RunResult:
     if config_path.is_file():
         refuse_other_config(json.loads(config_path.read_text()), run, f"{folder} was started")
     write_text_atomic(config_path, json.dumps(run.resolved(), indent=2, sort_keys=True))
+    remove_leftovers(folder)  # of writes cut off by a kill (the run's lock is held)
     checkpoint = folder / "checkpoint.pt"  # training state, while a run trains
     reused_path = folder / REUSED_FILE  # the name of the CVAE run a posthoc run reused
     start = time.perf_counter()
