@@ -314,6 +314,7 @@ def train_and_score(run: Run) -> RunResult:
                 result.cvae_reused = cvae_run.name
                 write_text_atomic(reused_path, cvae_run.name)
             else:
+                reused_path.unlink(missing_ok=True)  # of an attempt that reused one
                 model = run_model(run)
                 resumed = checkpoint.is_file()
                 try:
