@@ -125,7 +125,7 @@ class OptimalPrior(Prior):
         N(0, I) a handful of draws carry the mean and ln Z comes out low or far off. With
         ``codes`` (M, D), draws from the aggregated posterior T was fitted to, r is
         ``code_proposal``: close to N e^T where T is calibrated, so far more draws count
-        (46 of 1e5 against about 2,600 on a converged usps-mnist model). T is put in eval
+        (``tests/test_discriminator.py``: an exact T of a narrow q). T is put in eval
         mode (no dropout), as for every score; the draws come from torch seeded with
         ``seed``, the caller's random state left alone.
         """
