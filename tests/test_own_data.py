@@ -8,8 +8,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -357,18 +359,18 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
     argv += ["--methods", "cvae", "--seeds", "2", "--quiet", "--time-limit", "60"]
     first, second = out / "mine/cvae/seed-0", out / "mine/cvae/seed-1"
 
-    def clock_late_once(path: Path) -> SimpleNamespace:
-        """The trainer's clocks, with time.time() far past any limit once ``path`` exists."""
+    def clock_late_once(late: Callable[[], Any]) -> SimpleNamespace:
+        """The trainer's clocks, with time.time() far past any limit once ``late()``."""
 
         def now() -> float:
-            return math.inf if path.is_file() else time.time()
+            return math.inf if late() else time.time()
 
         return SimpleNamespace(time=now, monotonic=time.monotonic, perf_counter=time.perf_counter)
 
     # Late once the first run has started: it stops after its first epoch with its
     # checkpoint written, and the second does not start.
     with monkeypatch.context() as patch:
-        patch.setattr(trainer, "time", clock_late_once(first / "config.json"))
+        patch.setattr(trainer, "time", clock_late_once(first.joinpath("config.json").is_file))
         assert main(argv) == STOPPED_STATUS
     printed = capsys.readouterr().out
     assert "0 runs ok, 0 failed" in printed and "limit: 2 of this sweep's runs" in printed
@@ -379,7 +381,7 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
 
     # Late once the first run is trained: its model is kept, the run left unscored.
     with monkeypatch.context() as patch:
-        patch.setattr(trainer, "time", clock_late_once(first / "model.pt"))
+        patch.setattr(trainer, "time", clock_late_once(first.joinpath("model.pt").is_file))
         assert main(argv) == STOPPED_STATUS
     assert "seed-0 stopped: trained, not scored" in capsys.readouterr().out
     assert first.joinpath("model.pt").is_file() and not first.joinpath("result.json").exists()
@@ -392,13 +394,25 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
         main([*argv[:-2], "--time-limit", "0"])
     assert "--time-limit must be minutes > 0, got '0'" in capsys.readouterr().err
 
-    # --rescore keeps to the limit too: past it, finished runs keep their scores.
-    with monkeypatch.context() as patch:
-        patch.setattr(trainer, "time", clock_late_once(first / "result.json"))
+    # --rescore keeps to the limit too: past it, finished runs keep their scores, and the
+    # same command goes on with the runs it had not reached, not with those it had.
+    def rescored(folder: Path) -> dict | None:
+        return json.loads(folder.joinpath("result.json").read_text()).get("rescored")
+
+    capsys.readouterr()
+    with monkeypatch.context() as patch:  # late once the first run is scored again
+        patch.setattr(trainer, "time", clock_late_once(lambda: rescored(first)))
         assert main([*argv, "--rescore"]) == 0
-    assert "rescored" not in json.loads(first.joinpath("result.json").read_text())
+    request = out / "rescore-all.json"
+    assert rescored(first) is not None and rescored(second) is None and request.is_file()
+    assert "1 runs not scored again yet (--rescore all" in capsys.readouterr().out
+    first_rescoring = rescored(first)
     assert main([*argv, "--rescore"]) == 0
-    assert "rescored" in json.loads(first.joinpath("result.json").read_text())
+    assert rescored(first) == first_rescoring  # done by this request: not redone
+    assert rescored(second)["request"] == first_rescoring["request"] and not request.exists()
+    assert main([*argv, "--rescore"]) == 0  # a new request scores every run again
+    assert rescored(first)["request"] == rescored(second)["request"] != first_rescoring["request"]
+    assert rescored(first)["earlier"] == first_rescoring and not request.exists()
 
 
 def test_an_unfinished_run_of_another_config_is_refused_and_kept(own_file, monkeypatch):

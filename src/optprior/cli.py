@@ -402,7 +402,8 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         choices=RESCORE,
         help="score finished runs again from their saved model.pt (after a metrics change): "
         "every metric (all, the default), or only the optimal prior's ln Z and the "
-        "likelihoods it normalises (normalizer; seconds a run)",
+        "likelihoods it normalises (normalizer; seconds a run); one cut short by "
+        "--time-limit or a kill goes on with the runs it had not reached",
     )
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     parser.add_argument(

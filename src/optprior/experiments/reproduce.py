@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from optprior.experiments.config import ExperimentConfig, quick_overrides, resol
 from optprior.experiments.figures import save_figure
 from optprior.experiments.records import RESULT_FILE, RunResult, read_result_file
 from optprior.experiments.results_figure import results_figure
-from optprior.experiments.runner import Executor, Run, plan, run_sweep
+from optprior.experiments.runner import Executor, RescoreRequest, Run, plan, run_sweep
 from optprior.experiments.status import record_plan
 from optprior.experiments.tables import (
     csv_table,
@@ -105,7 +106,16 @@ def check_data(configs: list[ExperimentConfig], data_root: str | None) -> None:
 
 def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True) -> list[RunResult]:
     """Run every unfinished run of ``runs`` (all written under ``out``), then write the
-    tables of every run in ``out``; returns this sweep's results."""
+    tables of every run in ``out``; returns this sweep's results.
+
+    Runs with ``rescore`` are scored again within one ``RescoreRequest`` of ``out``: the
+    unfinished one, if a rescoring was cut short, so that finished rescorings are kept.
+    """
+    kind = next((run.rescore for run in runs if run.rescore), None)
+    request = None if kind is None else RescoreRequest(out, kind)
+    if request is not None:
+        started = request.open()
+        runs = [replace(run, rescore_request=started) for run in runs]
     try:
         record_plan([run.name for run in runs], out)
     except OSError as error:  # the plan only serves ``optprior status``
@@ -126,6 +136,11 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     results = run_sweep(runs, executor, on_result)
     bar.update(len(runs) - bar.n)
     bar.close()
+    if request is not None and (left := request.close(runs)):
+        tqdm.write(
+            f"{len(left)} runs not scored again yet (--rescore {request.metrics} of "
+            f"{started}, {request.path}); the same command goes on with them"
+        )
     write_tables(collect(out), out)  # every setting ever run into ``out``
     return results
 

@@ -8,7 +8,8 @@ error). Every file is written atomically. A run whose ``result.json`` exists is 
 redone; a run killed while training goes on from its ``checkpoint.pt`` (saved every few
 minutes, removed once ``model.pt`` is written), one killed after training from its
 ``model.pt``; ``rescore`` re-evaluates finished runs from their ``model.pt`` (after a
-change to the metrics) without training again. A ``posthoc`` run starts from the
+change to the metrics) without training again, and a rescoring cut short goes on where it
+stopped (``RescoreRequest``). A ``posthoc`` run starts from the
 ``cvae`` run of the same seed and configuration when that is finished. While a run
 trains, ``lock`` names its process, so sweeps started twice on one folder share the runs.
 """
@@ -32,6 +33,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,7 @@ class Run:
     progress: bool = False
     threads: int = 0
     rescore: str | None = None  # "all" metrics, or "normalizer": ln Z (``RESCORE``)
+    rescore_request: str | None = None  # the ``RescoreRequest`` (its start) this run is in
     cvae_runs: str | None = None  # where a posthoc run looks for its CVAE (default: out)
     stop_at: float | None = None  # time.time() after which training stops (resumable)
 
@@ -113,9 +116,22 @@ class Run:
     def resolved(self) -> dict[str, Any]:
         """Everything that determines the result (not where it is written)."""
         config = asdict(self)
-        for key in ("out", "data_root", "progress", "threads", "rescore", "cvae_runs", "stop_at"):
+        for key in _WHERE_AND_HOW:
             config.pop(key)
         return config
+
+
+#: ``Run`` fields that say where and how a run is executed, not what it computes.
+_WHERE_AND_HOW = (
+    "out",
+    "data_root",
+    "progress",
+    "threads",
+    "rescore",
+    "rescore_request",
+    "cvae_runs",
+    "stop_at",
+)
 
 
 def plan(config: ExperimentConfig, out: str | Path, **options: Any) -> list[Run]:
@@ -242,11 +258,11 @@ def execute(run: Run) -> RunResult:
     ``failed``, ``running`` when another process holds the run's lock, or ``stopped`` at
     ``run.stop_at``: not started, or its training or scoring left for the next sweep).
 
-    With ``run.rescore``, a finished run that kept its ``model.pt`` is scored again
+    With ``run.rescore``, a finished run is scored again where ``to_rescore`` says so
     (``rescore``).
     """
     finished = read_result(run)
-    rescoring = finished is not None and run.rescore and (run.folder / "model.pt").is_file()
+    rescoring = finished is not None and to_rescore(run, finished)
     if finished is not None and not rescoring:
         return finished
     if run.threads:
@@ -442,14 +458,72 @@ def reusable_cvae(run: Run) -> Run | None:
 RESCORE = ("all", "normalizer")
 
 
+def to_rescore(run: Run, finished: RunResult) -> bool:
+    """Whether ``--rescore`` scores the finished run again: with ``run.rescore`` set, its
+    ``model.pt`` kept, something to score (``normalizer``: a run with a T, whose ln Z
+    divides its prior) and, within a request (``run.rescore_request``), not yet scored
+    by it."""
+    if not run.rescore or not (run.folder / "model.pt").is_file():
+        return False
+    if run.rescore == "normalizer" and finished.metrics.get("prior_log_normalizer") is None:
+        return False  # no T: nothing is divided by Z
+    last = finished.rescored or {}
+    return run.rescore_request is None or last.get("request") != run.rescore_request
+
+
+def _now() -> str:
+    """The time now, ISO 8601 in UTC to the microsecond."""
+    return datetime.now(timezone.utc).isoformat()
+
+
+@dataclass(frozen=True)
+class RescoreRequest:
+    """One ``--rescore`` of an output folder, kept until every run it asked for is scored
+    again, so that a rescoring cut short (a time limit, a kill) goes on with the runs it
+    had not reached instead of starting over: ``<out>/rescore-<metrics>.json`` holds the
+    request's start, which names it, and a run whose ``rescored["request"]`` is that name
+    is done (``to_rescore``)."""
+
+    out: Path
+    metrics: str  # one of ``RESCORE``
+
+    @property
+    def path(self) -> Path:
+        return self.out / f"rescore-{self.metrics}.json"
+
+    def open(self) -> str:
+        """The start of the unfinished request, or of a new one (written now)."""
+        if self.path.is_file():
+            try:
+                return str(json.loads(self.path.read_text())["started"])
+            except (ValueError, KeyError, TypeError) as error:
+                raise ValueError(
+                    f"{self.path} cannot be read ({error}); delete it to rescore every run"
+                ) from None
+        started = _now()
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.path, json.dumps({"metrics": self.metrics, "started": started}))
+        return started
+
+    def close(self, runs: Iterable[Run]) -> list[str]:
+        """The names of ``runs`` still to score again; once none is left the request is
+        over and its file removed (the next ``--rescore`` scores every run again)."""
+        left = [
+            run.name
+            for run in runs
+            if (finished := read_result(run)) is not None and to_rescore(run, finished)
+        ]
+        if not left:
+            self.path.unlink(missing_ok=True)
+        return left
+
+
 def rescore(run: Run, finished: RunResult) -> RunResult:
     """``finished`` with its metrics (``run.rescore``: all, or those of ln Z) recomputed
     by the current code from ``model.pt``.
 
     The result file is replaced only on success; a failure is returned, not written.
     """
-    if run.rescore == "normalizer" and finished.metrics.get("prior_log_normalizer") is None:
-        return finished  # no T: nothing is divided by Z
     start = time.perf_counter()
     logger.info("scoring again from model.pt" + (" (ln Z)" if run.rescore == "normalizer" else ""))
     try:
@@ -462,6 +536,8 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
         return run.result("failed", error=f"{type(error).__name__}: {error}")
     rescored = {
         "metrics": run.rescore,
+        "at": _now(),
+        "request": run.rescore_request,
         "versions": versions(),
         "seconds": time.perf_counter() - start,
         "threads": torch.get_num_threads(),
@@ -644,7 +720,7 @@ def run_sweep(
     todo = []
     for run in runs:
         finished = read_result(run)
-        if finished is None or run.rescore:
+        if finished is None or to_rescore(run, finished):
             todo.append(run)
         else:
             results.append(finished)
