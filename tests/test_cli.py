@@ -14,7 +14,7 @@ def test_demo_prints_a_table(capsys):
     out = capsys.readouterr().out
     for method in ("| vae |", "| cvae |", "| optimal |"):
         assert method in out
-    assert "test ln p(x|s) | normalised |" in out and "| 2 (" in out  # epochs run (best)
+    assert "test ln p(x\\|s) | normalised |" in out and "| 2 (" in out  # epochs run (best)
     cvae = next(line for line in out.splitlines() if line.startswith("| cvae |"))
     assert cvae.split(" | ")[1] == cvae.split(" | ")[2]  # N(0, I) is a density: ln Z = 0
     assert "0.5 = chance" in out

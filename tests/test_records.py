@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from optprior.experiments.demo import format_table
 from optprior.experiments.records import (
     ResultFileError,
     RunResult,
     read_result_file,
     write_result_file,
 )
-from optprior.experiments.tables import runs_table
+from optprior.experiments.status import status_table
+from optprior.experiments.tables import markdown_table, paired_table, runs_table, summarize
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 
@@ -79,3 +82,32 @@ def test_a_metric_some_runs_lack_says_how_many_runs_it_averages():
     assert row["calibration_error_loo_mean_runs"] == 1 and row["calibration_error_mean_runs"] == 3
     table = markdown_table([row])
     assert "| 20.00 (1 of 3 runs) |" in table and "| -7.00 ± 0.00 |" in table
+
+
+def table_widths(text: str) -> list[list[int]]:
+    """The column count of each line of each Markdown table in ``text`` (a ``|`` escaped
+    as ``\\|`` is inside a cell)."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(len(re.split(r"(?<!\\)\|", line.strip())) - 2)
+        elif current:
+            tables, current = [*tables, current], []
+    return tables
+
+
+def test_every_table_keeps_its_columns_where_a_heading_holds_a_bar():
+    results = [
+        read_result_file(p) for p in sorted(RESULTS.glob("converged-*/*/*/seed-*/result.json"))
+    ]
+    text = "\n".join(
+        [markdown_table(summarize(results)), paired_table(results), runs_table(results)]
+    )
+    status = status_table([{"run": "a/b/seed-0", "state": "failed", "error": "x|y"}])
+    demo = {"method": "cvae", "epochs": 3, "best_epoch": 2}
+    demo |= dict.fromkeys(["test_log_likelihood", "test_log_likelihood_normalized"], -1.0)
+    demo |= dict.fromkeys(["accuracy", "task_probe", "task_information", "seconds"], 0.5)
+    widths = table_widths(text + "\n\n" + status + "\n\n" + format_table([demo]))
+    assert len(widths) >= 8 and "ln p(x\\|s)" in text
+    for table in widths:
+        assert len(set(table)) == 1, table

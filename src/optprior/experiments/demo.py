@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from optprior.evaluation.metrics import downstream_accuracy, task_probe
+from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.models.methods import METHODS
 
 DEMO_SETTINGS: dict[str, Any] = {
@@ -124,12 +125,17 @@ def format_table(rows: list[dict[str, float | str]]) -> str:
         "epochs (best)",
         "seconds",
     )
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [markdown_row(header), markdown_rule(len(header))]
     for r in rows:
-        lines.append(
-            f"| {r['method']} | {r['test_log_likelihood']:.2f} | "
-            f"{r['test_log_likelihood_normalized']:.2f} | {r['accuracy']:.3f} | "
-            f"{r['task_probe']:.3f} | {r['task_information']:.3f} | "
-            f"{r['epochs']} ({r['best_epoch']}) | {r['seconds']:.0f} |"
+        cells = (
+            r["method"],
+            f"{r['test_log_likelihood']:.2f}",
+            f"{r['test_log_likelihood_normalized']:.2f}",
+            f"{r['accuracy']:.3f}",
+            f"{r['task_probe']:.3f}",
+            f"{r['task_information']:.3f}",
+            f"{r['epochs']} ({r['best_epoch']})",
+            f"{r['seconds']:.0f}",
         )
+        lines.append(markdown_row(cells))
     return "\n".join([*lines, "", LEAKAGE_NOTE])

@@ -13,6 +13,7 @@ from typing import Any
 
 from optprior._io import write_text_atomic
 from optprior.experiments.lock import GONE, holder
+from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.records import RESULT_FILE, read_result_file
 from optprior.training.trainer import checkpoint_history
 
@@ -143,11 +144,17 @@ def _age(seconds: float | None) -> str:
 
 def status_table(statuses: list[dict[str, Any]]) -> str:
     """A Markdown table of ``sweep_status`` rows and a count of the states."""
-    lines = [
-        "| run | state | epochs (best, from 0) | last epoch (s) | at most left | last saved | "
-        "test ln p(x\\|s) | note |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    heading = (
+        "run",
+        "state",
+        "epochs (best, from 0)",
+        "last epoch (s)",
+        "at most left",
+        "last saved",
+        "test ln p(x|s)",
+        "note",
+    )
+    lines = [markdown_row(heading), markdown_rule(len(heading))]
     for s in statuses:
         epochs = ""
         if s.get("epochs") is not None:
@@ -169,7 +176,7 @@ def status_table(statuses: list[dict[str, Any]]) -> str:
             "" if score is None else f"{score:.2f}",
             note,
         ]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(markdown_row(cells))
     counts = Counter(s["state"] for s in statuses)
     summary = ", ".join(f"{n} {state}" for state, n in counts.items()) or "no runs"
     return "\n".join(lines) + f"\n\n{summary}\n"

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.paper import PUBLISHED
 from optprior.experiments.records import RunResult
 from optprior.models.methods import METHODS
@@ -123,15 +124,14 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             heading.append(title)
             if setting in PUBLISHED.get(key, {}):
                 heading.append("paper")
-        out.append("| " + " | ".join(heading) + " |")
-        out.append("|" + "---|" * len(heading))
+        out += [markdown_row(heading), markdown_rule(len(heading))]
         for row in (r for r in rows if r["setting"] == setting):
             cells = [row["method"], f"{row['runs_ok']}/{row['runs_failed']}"]
             for key, _, decimals in HEADLINE:
                 cells.append(_cell(row, key, decimals))
                 if setting in PUBLISHED.get(key, {}):
                     cells.append(PUBLISHED[key][setting].get(row["method"], ""))
-            out.append("| " + " | ".join(cells) + " |")
+            out.append(markdown_row(cells))
         out.append("")
         here = [r for r in rows if r["setting"] == setting]
         out += _extra_table(
@@ -155,11 +155,11 @@ def _extra_table(
     """Lines of a table of ``columns`` for ``rows`` under ``caption`` (none if no rows)."""
     if not rows:
         return []
-    lines = [caption + "\n", "| method | " + " | ".join(t for _, t, _ in columns) + " |"]
-    lines.append("|" + "---|" * (len(columns) + 1))
+    lines = [caption + "\n", markdown_row(["method", *(t for _, t, _ in columns)])]
+    lines.append(markdown_rule(len(columns) + 1))
     for row in rows:
         cells = [row["method"], *(_cell(row, key, digits) for key, _, digits in columns)]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(markdown_row(cells))
     return [*lines, ""]
 
 
@@ -183,11 +183,8 @@ def runs_table(results: list[RunResult]) -> str:
     the run was resumed: then only the part after the last resume).
     """
     partial, capped_runs = False, 0
-    lines = [
-        "| run | status | device | epochs run (best, from 0) | training minutes | "
-        "test ln p(x\\|s) |",
-        "|---|---|---|---|---|---|",
-    ]
+    heading = ("run", "status", "device", "epochs run (best, from 0)", "training minutes")
+    lines = [markdown_row([*heading, "test ln p(x|s)"]), markdown_rule(len(heading) + 1)]
     for r in sorted(results, key=lambda r: (r.setting, method_position(r.method), r.run)):
         seconds = r.training_seconds
         minutes = "" if seconds is None else f"{seconds / 60:.0f}"
@@ -203,7 +200,7 @@ def runs_table(results: list[RunResult]) -> str:
             where += f", {r.threads} thread{'s' * (r.threads != 1)}"
         cells = [r.run, r.status, where, epochs, minutes]
         cells.append("" if score is None else f"{score:.2f}")
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(markdown_row(cells))
     finished = sum(r.epochs_run is not None for r in results)
     lines.append(
         f"\n{capped_runs} of {finished} trained runs reached the epoch cap (marked cap) "
@@ -266,9 +263,9 @@ def paired_table(results: list[RunResult], baseline: str = "cvae") -> str:
                 spread = "" if math.isnan(error) else f" ± {error:.{decimals}f}"
                 cells.append(f"{mean:+.{decimals}f}{spread} ({above}/{below} of {n})")
             if any(cells):
-                lines.append(f"| {method} | " + " | ".join(cells) + " |")
+                lines.append(markdown_row([method, *cells]))
         if lines:
-            heading = " | ".join(title for _, title, _ in PAIRED)
-            out += [f"### {setting}\n", f"| method | {heading} |", "|" + "---|" * (len(PAIRED) + 1)]
+            heading = markdown_row(["method", *(title for _, title, _ in PAIRED)])
+            out += [f"### {setting}\n", heading, markdown_rule(len(PAIRED) + 1)]
             out += [*lines, ""]
     return "\n".join(out) + "\n" if out else ""
