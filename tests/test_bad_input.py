@@ -104,7 +104,9 @@ def test_a_prior_without_t_has_no_discriminator_to_fit(two_tasks):
 
 
 def test_unknown_settings_and_values():
-    with pytest.raises(TypeError, match="CVAE does not read latent_size; its settings are"):
+    with pytest.raises(
+        TypeError, match=r"CVAE does not read latent_size \(did you mean 'latent_dim'\?\); its"
+    ):
         CVAE(latent_size=3)
     with pytest.raises(TypeError, match=r"CVAE does not read mixture_components \(a setting of"):
         CVAE(mixture_components=3)

@@ -149,6 +149,36 @@ def test_train_reports_bad_data_files(tmp_path, capsys):
     assert "not a readable .npz" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "nope.npz"), "--out", "m.pt"]) == 2
     assert "no data file" in capsys.readouterr().err
+    # A bad row is named by its row in the file, whichever split it would have fallen in.
+    x, s = np.random.default_rng(0).random((40, 3)), np.arange(40) % 2
+    for row in range(40):
+        x[row, 1] = np.nan
+        np.savez(tmp_path / "nan.npz", X=x, s=s)
+        assert main(["train", "--data", str(tmp_path / "nan.npz"), "--out", "m.pt"]) == 2
+        assert f"optprior: error: X contains NaN or infinite values (first in row {row})\n" == (
+            capsys.readouterr().err
+        )
+        x[row, 1] = 0.5
+    # Values outside [0, 1]: the same advice as optprior compare gives.
+    np.savez(tmp_path / "wide.npz", X=x * 3, s=s)
+    assert main(["train", "--data", str(tmp_path / "wide.npz"), "--out", "m.pt"]) == 2
+    assert "scale it into [0, 1] (e.g. X / 255) or use the Gaussian" in capsys.readouterr().err
+
+
+def test_arrays_under_other_names_are_named_in_a_warning(tmp_path, capsys):
+    """A task array saved as 'task' would leave one task without a word."""
+    import numpy as np
+
+    from optprior.data.user import read_npz
+
+    path = tmp_path / "misnamed.npz"
+    np.savez(path, X=np.zeros((4, 2)), task=np.arange(4) % 2, labels=np.arange(4))
+    with pytest.warns(UserWarning, match=r"arrays \['labels', 'task'\] are not read; task"):
+        assert read_npz(path).s is None
+    out = tmp_path / "m.pt"
+    assert main(["train", "--data", str(path), "--out", str(out), "--epochs", "1", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("optprior: warning: ") and "arrays ['labels', 'task']" in err
 
 
 def test_tables_command_summarises_gathered_runs(tmp_path, capsys):

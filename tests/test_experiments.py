@@ -72,11 +72,23 @@ def test_every_setting_has_a_config_file():
     "overrides, message",
     [
         ({"methods": ["gan"]}, r"unknown method\(s\) \['gan'\]; valid: vae, cvae, optimal"),
-        ({"training": {"epoch": 3}}, r"unknown key\(s\) \['epoch'\] in \[training\]; valid: \["),
-        ({"model": {"latent": 3}}, r"\[model\]; valid: \['activation'"),
-        ({"data": {"n_target": 3}}, r"\[data\]; valid: \['image_size'"),
-        ({"evaluation": {"samples": 3}}, r"\[evaluation\]; valid: \['figures'"),
-        ({"seed": 3}, r"unknown key\(s\) \['seed'\] in \[top level\]"),
+        (
+            {"training": {"epoch": 3}},
+            r"unknown key\(s\) \['epoch'\] in \[training\] \(did you mean 'epochs'\?\); valid: \[",
+        ),
+        (
+            {"model": {"latent": 3}},
+            r"\[model\] \(did you mean 'latent_dim'\?\); valid: \['activation'",
+        ),
+        (
+            {"data": {"n_target": 3}},
+            r"\[data\] \(did you mean 'n_target_val'\?\); valid: \['image_size'",
+        ),
+        (
+            {"evaluation": {"samples": 3}},
+            r"\[evaluation\] \(did you mean 'n_samples'\?\); valid: \['figures'",
+        ),
+        ({"seed": 3}, r"unknown key\(s\) \['seed'\] in \[top level\] \(did you mean 'seeds'\?\)"),
         ({"model": {"likelihood": "poisson"}}, "unknown likelihood"),
         ({"seeds": 0}, "seeds must be a count >= 1 or a list of seed numbers, got 0"),
         ({"seeds": []}, r"seeds must be a count >= 1 or a list of seed numbers, got \[\]"),

@@ -106,7 +106,7 @@ def test_bad_own_data_is_named(own_file, tmp_path):
     whole = saved("whole.npz", X=np.full((40, 2), 0.5), y=np.tile([0.0, 1.0, -1.0, 2.0], 10))
     assert own_data_setting("whole", 0, file=whole).train.y.dtype == np.int64
     counts = saved("counts.npz", X=np.full((40, 2), 255.0))
-    with pytest.raises(ValueError, match=r"Bernoulli .* pass --likelihood gaussian"):
+    with pytest.raises(ValueError, match=r"Bernoulli .* --likelihood gaussian"):
         own_data_setting("counts", 0, file=counts)
     assert own_data_setting("counts", 0, file=counts, likelihood="gaussian")
 

@@ -62,6 +62,14 @@ def test_a_config_file_checks_settings_no_chosen_method_reads():
         resolve("usps-mnist", {"methods": ["cvae"], "model": {"discriminator_dropout": 2.0}})
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['latent'\] in \[model\]"):
         resolve("usps-mnist", {"model": {"latent": 2}})
+    # Every table's unknown keys at once, each with the setting its name is closest to.
+    typos = {"model": {"latent_dims": 2, "hiden_sizes": [3]}, "training": {"epoch": 3}}
+    with pytest.raises(ValueError) as raised:
+        resolve("usps-mnist", typos)
+    assert "in [model] (did you mean 'hidden_sizes' for 'hiden_sizes', 'latent_dim' for" in str(
+        raised.value
+    )
+    assert "['epoch'] in [training] (did you mean 'epochs'?); valid: [" in str(raised.value)
 
 
 def test_a_model_file_with_every_methods_settings_loads(two_tasks, tmp_path):

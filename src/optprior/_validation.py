@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 from collections.abc import Iterable
@@ -30,6 +31,20 @@ def _is_real(value: object) -> TypeGuard[float]:
 
     Typed as float: the type stubs of ``numbers.Real`` lack most of its operations."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def did_you_mean(unknown: Iterable[str], valid: Iterable[str]) -> str:
+    """`` (did you mean 'latent_dim'?)`` for the names of ``unknown`` one of ``valid`` is
+    close to (a typo's likely fix), each named when there are several; "" if none is."""
+    unknown, valid = list(unknown), list(valid)
+    fixes = {
+        name: close[0] for name in unknown if (close := difflib.get_close_matches(name, valid, 1))
+    }
+    if not fixes:
+        return ""
+    if len(fixes) == 1 and len(unknown) == 1:
+        return f" (did you mean {next(iter(fixes.values()))!r}?)"
+    return " (did you mean " + ", ".join(f"{v!r} for {k!r}" for k, v in fixes.items()) + "?)"
 
 
 def one_of(value: object, name: str, choices: tuple[str, ...]) -> None:
@@ -103,8 +118,9 @@ def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarra
         raise ValueError(f"{name} contains NaN or infinite values (first in row {row})")
     if bernoulli and (array.min() < 0.0 or array.max() > 1.0):
         raise ValueError(
-            f"{name} must lie in [0, 1] for the Bernoulli likelihood, "
-            f"got values in [{array.min():.8g}, {array.max():.8g}]"
+            f"{name} must lie in [0, 1] for the Bernoulli likelihood, got values in "
+            f"[{array.min():.8g}, {array.max():.8g}]: scale it into [0, 1] (e.g. X / 255) "
+            "or use the Gaussian likelihood (likelihood='gaussian', --likelihood gaussian)"
         )
     return np.require(array, requirements="W")  # read-only views (pandas) are copied
 

@@ -8,6 +8,7 @@ import math
 import re
 import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import fields
@@ -262,12 +263,12 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from optprior._validation import check_tasks, fraction
+    from optprior._validation import check_data, check_tasks, fraction
     from optprior.data.user import read_npz, split_by_task
 
     arrays = read_npz(args.data)
-    x, s = arrays.X, arrays.s
-    s = np.zeros(len(x), dtype=np.int64) if s is None else check_tasks(s, len(x))
+    s = arrays.s
+    s = np.zeros(len(arrays.X), dtype=np.int64) if s is None else check_tasks(s, len(arrays.X))
     fraction(args.val_fraction, "--val-fraction")
     overrides: dict[str, Any] = _train_config(args.config, args.method) if args.config else {}
     for key in ("likelihood", "epochs", "device", "latent_dim", "seed"):
@@ -275,6 +276,8 @@ def _train(args: argparse.Namespace) -> int:
             overrides[key] = getattr(args, key)
     overrides["progress"] = not args.quiet
     model = METHODS[args.method](**overrides)
+    bernoulli = model.get_params()["likelihood"] == "bernoulli"
+    x = check_data(arrays.X, "X", bernoulli)  # before the split, so rows are the file's
     train, val = split_by_task(s, args.val_fraction, model.training.seed)
     checkpoint = Path(f"{args.out}.checkpoint")  # the state of training, while it trains
     if checkpoint.is_file():
@@ -289,7 +292,8 @@ def _train(args: argparse.Namespace) -> int:
     best = history.epochs[history.best_epoch]
     score = best.get("val_elbo", best["train_elbo"])
     print(
-        f"saved {type(model).__name__} to {args.out} (best epoch {best['epoch']}, ELBO {score:.2f})"
+        f"saved {type(model).__name__} to {args.out} ({len(history.epochs)} epochs, the best "
+        f"epoch {best['epoch']} counting from 0, ELBO {score:.2f})"
     )
     return 0
 
@@ -675,6 +679,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, *where: object, **more: object) -> None:
+    print(f"optprior: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None) is not None:
@@ -684,7 +692,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from optprior.models.base import UnknownSettingError
 
     try:
-        return args.run(args)
+        with warnings.catch_warnings():  # a warning names its problem, not our source line
+            warnings.showwarning = _show_warning
+            return args.run(args)
     except (ValueError, FileNotFoundError, UnknownSettingError) as error:  # not bugs
         print(f"optprior: error: {error}", file=sys.stderr)
         return 2

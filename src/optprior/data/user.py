@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -34,7 +35,8 @@ def read_npz(path: str | os.PathLike) -> NpzArrays:
     """The arrays of ``path``; images (N, H, W[, C]) are flattened to (N, D).
 
     ``s`` (task indices) and ``y`` (class labels) are None where the file lacks them;
-    other arrays are not read.
+    other arrays are not read, with a warning naming them (a misnamed ``s`` or ``y``
+    would otherwise leave one task, or no labels, without a word).
     """
     path = Path(path)
     if not path.is_file():
@@ -51,6 +53,13 @@ def read_npz(path: str | os.PathLike) -> NpzArrays:
         x = arrays["X"]
         s = arrays["s"] if "s" in arrays else None
         y = arrays["y"] if "y" in arrays else None
+        others = sorted(set(arrays.files) - {"X", "s", "y"})
+    if others:
+        warnings.warn(
+            f"{path}: arrays {others} are not read; task indices go in an array named 's' "
+            "and class labels in 'y'",
+            stacklevel=2,
+        )
     shape = tuple(x.shape[1:])
     if x.ndim > 2:
         x = x.reshape(len(x), -1)
@@ -118,13 +127,7 @@ def own_data_setting(
     test_fraction = fraction(test_fraction, "test_fraction (--test-fraction)", False)
     val_fraction = fraction(val_fraction, "val_fraction (--val-fraction)")
     arrays = read_npz(file)
-    x = check_data(arrays.X, "X")
-    if likelihood == "bernoulli" and (x.min() < 0.0 or x.max() > 1.0):
-        raise ValueError(
-            f"X must lie in [0, 1] for the Bernoulli likelihood, got values in "
-            f"[{x.min():.3g}, {x.max():.3g}]: pass --likelihood gaussian, or scale X into "
-            "[0, 1] (e.g. X / 255)"
-        )
+    x = check_data(arrays.X, "X", bernoulli=likelihood == "bernoulli")
     s = np.zeros(len(x), np.int64) if arrays.s is None else check_tasks(arrays.s, len(x))
     y = np.full(len(x), -1, np.int64) if arrays.y is None else _labels(arrays.y, len(x))
     counts = np.bincount(s)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from optprior._validation import whole_number
+from optprior._validation import did_you_mean, whole_number
 from optprior.data import SETTINGS, setting_options
 from optprior.data.user import own_data_options, own_data_setting, sha256
 from optprior.models.base import all_setting_defaults
@@ -250,9 +250,19 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def _check_keys(section: str, given: dict[str, Any], valid: set[str]) -> None:
+    problem = _unknown_keys(section, given, valid)
+    if problem:
+        raise ValueError(problem)
+
+
+def _unknown_keys(section: str, given: dict[str, Any], valid: set[str]) -> str:
+    """What is wrong with the keys of table ``section`` ("" if nothing): those not in
+    ``valid``, with the likely fix of a typo."""
     unknown = sorted(set(given) - valid)
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in [{section}]; valid: {sorted(valid)}")
+    if not unknown:
+        return ""
+    fix = did_you_mean(unknown, valid)
+    return f"unknown key(s) {unknown} in [{section}]{fix}; valid: {sorted(valid)}"
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -353,9 +363,13 @@ def settings_checked(
     """The ``[model]`` and ``[training]`` tables with every setting of every method
     filled in, each checked by the methods that read it; unknown keys are errors."""
     defaults = all_setting_defaults()
-    _check_keys("model", model, set(defaults["model"]))
     run_options = {"device": "cpu"}
-    _check_keys("training", training, {*defaults["training"], *run_options} - RUN_CONTROLLED)
+    problems = [
+        _unknown_keys("model", model, set(defaults["model"])),
+        _unknown_keys("training", training, {*defaults["training"], *run_options} - RUN_CONTROLLED),
+    ]
+    if any(problems):  # both tables' at once
+        raise ValueError("\n".join(problem for problem in problems if problem))
     given = {**model, **training}
     device = training.get("device", run_options["device"])
     checked: dict[str, Any] = {}

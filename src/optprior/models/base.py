@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 from optprior._io import atomic_torch_save, intact, with_digest
 from optprior._random import seeded_torch
 from optprior._settings import flat_names, flatten, in_current_terms, unflatten
-from optprior._validation import check_data, check_tasks, whole_number
+from optprior._validation import check_data, check_tasks, did_you_mean, whole_number
 from optprior.evaluation.binarization import binarized_points
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
 from optprior.models.config import NetworkConfig
@@ -562,11 +562,13 @@ def _unknown_settings_message(name: str, unknown: list[str]) -> str:
         setting: [m for m, cls in _MODEL_CLASSES.items() if cls.reads_setting(setting)]
         for setting in unknown
     }
+    valid = sorted(_MODEL_CLASSES[name].setting_names() + list(RUN_OPTIONS))
     parts = [
-        f"{setting} (a setting of {', '.join(methods)})" if methods else setting
+        f"{setting} (a setting of {', '.join(methods)})"
+        if methods
+        else setting + did_you_mean([setting], valid)
         for setting, methods in readers.items()
     ]
-    valid = sorted(_MODEL_CLASSES[name].setting_names() + list(RUN_OPTIONS))
     return f"{name} does not read {', '.join(parts)}; its settings are {valid}"
 
 
