@@ -17,30 +17,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 
 from optprior.evaluation.binarization import binarized
-from optprior.experiments.config import EvaluationConfig
 from optprior.experiments.evaluate import balanced_subset, scored_tasks
-from optprior.experiments.records import RESULT_FILE, RunResult, read_result_file
-from optprior.experiments.runner import Run
+from optprior.experiments.records import RESULT_FILE, read_result_file
+from optprior.experiments.runner import run_of
 from optprior.models.base import BaseModel
-from optprior.priors import OptimalPrior
-
-
-def log_normalizer(model: BaseModel, seed: int) -> float:
-    """ln Z of the model's prior: 0 unless it holds a discriminator."""
-    prior = model.fitted_module().prior
-    return cast(OptimalPrior, prior).log_normalizer(seed=seed) if prior.has_discriminator else 0.0
-
-
-def run_of(result: RunResult, folder: Path, data_root: str | None) -> Run:
-    """The run that wrote ``result`` in ``folder`` (``OUT/SETTING/METHOD/seed-K``), whose
-    ``load_data`` draws its splits."""
-    config = {**result.config, "evaluation": EvaluationConfig(**result.config["evaluation"])}
-    return Run(**config, out=str(folder.parents[2]), data_root=data_root)
 
 
 def main() -> None:
@@ -57,8 +41,10 @@ def main() -> None:
         if same != (first.setting, first.seed, first.config["data"]):
             raise SystemExit("the runs differ in setting, seed or data options: not paired")
     models = [BaseModel.load(run / "model.pt") for run in args.runs]
-    shifts = [log_normalizer(model, first.seed) for model in models]
     data = run_of(first, args.runs[0], args.data_root).load_data()
+    # ln Z of each prior (0 unless it holds a T), its proposal fitted to the training codes
+    train = data.train
+    shifts = [m.log_normalizer(train.X, train.s, random_state=first.seed) for m in models]
     bernoulli = data.likelihood == "bernoulli"
     names = [f"{r.method}/seed-{r.seed}" for r in results]
     print(f"{first.setting}: {names[1]} minus {names[0]}, {args.samples} importance samples")

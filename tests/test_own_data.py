@@ -452,3 +452,24 @@ def test_an_unfinished_run_of_another_config_is_refused_and_kept(own_file, monke
     result = execute(run)
     assert result.status == "ok" and result.resumed_from_checkpoint and len(started) == 2
     assert not leftover.exists()
+
+
+def test_figures_are_drawn_again_from_a_finished_runs_model(own_file, tmp_path, capsys):
+    """``optprior figures``: a sweep without figures gets them afterwards, T's calibration
+    for the optimal prior among them, each listed in its run's result."""
+    argv, out = compare_argv(own_file, tmp_path)
+    argv += ["--methods", "cvae,optimal", "--quiet"]
+    assert main(argv) == 0
+    optimal, cvae = out / "mine/optimal/seed-0", out / "mine/cvae/seed-0"
+    assert not list(out.glob("mine/*/seed-0/*.png"))  # figures = false
+    (cvae / "model.pt").unlink()  # a run whose model was not kept is passed over
+    capsys.readouterr()
+    assert main(["figures", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{cvae}: skipped, its model.pt was not kept" in printed
+    drawn = ["calibration.png", "curves.png", "embedding.png", "reconstructions.png"]
+    assert f"{optimal}: {', '.join(drawn)}" in printed
+    assert all((optimal / name).is_file() for name in drawn)
+    assert json.loads((optimal / "result.json").read_text())["figures"] == drawn
+    assert main(["figures", str(optimal / "nowhere")]) == 2
+    assert "no folder" in capsys.readouterr().err

@@ -254,6 +254,26 @@ def _tables(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figures(args: argparse.Namespace) -> int:
+    from optprior.experiments.runner import draw_figures
+
+    runs = []
+    for folder in map(Path, args.folders):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no folder {folder}")
+        found = [folder] if (folder / "result.json").is_file() else []
+        runs += found or sorted(p.parent for p in folder.glob("*/*/seed-*/result.json"))
+    if not runs:
+        raise FileNotFoundError(f"no finished runs in {', '.join(args.folders)}")
+    for run in runs:
+        if not (run / "model.pt").is_file():
+            print(f"{run}: skipped, its model.pt was not kept")
+            continue
+        print(f"{run}: {', '.join(draw_figures(run, args.data_root))}")
+    print("`optprior tables OUT` links them in OUT/results.md.")
+    return 0
+
+
 def _config(args: argparse.Namespace) -> int:
     from optprior.experiments.config import resolve, to_toml
 
@@ -527,6 +547,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tables.add_argument("folder", help="the --out folder of optprior reproduce or compare")
     tables.set_defaults(run=_tables)
+
+    figures = commands.add_parser(
+        "figures",
+        help="draw the figures of finished runs again from their saved models",
+        description="Draw into each finished run's folder, from its model.pt, the figures "
+        "a sweep draws for the first seed (t-SNE of z by task and class, training curves, "
+        "reconstructions and samples of images, and for the optimal prior T against the "
+        "exact log ratio it estimates), and list them in its result.json. Each FOLDER is "
+        "a run (OUT/<setting>/<method>/seed-<k>) or the --out folder of a sweep (every "
+        "run in it).",
+    )
+    figures.add_argument("folders", nargs="+", metavar="FOLDER")
+    figures.add_argument(
+        "--data-root",
+        default=None,
+        help="dataset folder (default $OPTPRIOR_DATA, else the user cache)",
+    )
+    figures.set_defaults(run=_figures)
 
     status = commands.add_parser(
         "status",

@@ -44,22 +44,20 @@ def leave_one_out_log_density(
 
 
 @torch.no_grad()
-def discriminator_calibration(
+def calibration_points(
     prior: OptimalPrior,
     mu: torch.Tensor,
     logvar: torch.Tensor,
     log_weights: torch.Tensor | None = None,
     n_draws: int = 2000,
     seed: int = 0,
-) -> dict[str, float]:
-    """T's error on fresh z ~ q(z), q the mixture of the posteriors ``mu``, ``logvar``
-    (N, D) with weights ln w (N,) (default 1/N each; pass the weights T was trained for):
-    the mean and standard deviation over ``n_draws`` draws of
-    T(z) - [ln q(z) - ln N(z; 0, I)] (0 for an exact T), in nats
-    (``calibration_error_mean``/``_std``), and of the same against q_-n, the mixture
-    without the posterior n that drew z (``_loo_``; ``leave_one_out_log_density``): what
-    q(z) is at a code its own posterior is not in, as at a held-out point's. ln Z, the
-    other half of T's calibration, is ``OptimalPrior.normalizer_estimate``."""
+) -> dict[str, torch.Tensor]:
+    """T and the exact log ratio it estimates at ``n_draws`` fresh z ~ q(z), q the mixture
+    of the posteriors ``mu``, ``logvar`` (N, D) with weights ln w (N,) (default 1/N each;
+    pass the weights T was trained for), each (n_draws,) in nats: ``t`` = T(z), ``exact``
+    = ln q(z) - ln N(z; 0, I), and ``exact_loo`` = the same with q_-n, the mixture without
+    the posterior n that drew z (``leave_one_out_log_density``): what q(z) is at a code
+    its own posterior is not in, as at a held-out point's."""
     device = prior.device()
     mu, logvar = mu.to(device), logvar.to(device)
     log_weights = torch.zeros(mu.shape[0]) if log_weights is None else log_weights
@@ -68,9 +66,29 @@ def discriminator_calibration(
     z, pick = mixture_draws(mu, logvar, log_weights, n_draws, generator)
     prior.eval()
     log_weights = torch.log_softmax(log_weights, 0)
-    log_prior = prior.log_ratio(z) + standard_normal_log_prob(z)  # ln N(z; 0, I) e^T(z)
-    error = log_prior - gaussian_mixture_log_density(z, mu, logvar, log_weights)
-    held_out = log_prior - leave_one_out_log_density(z, mu, logvar, log_weights, pick)
+    log_normal = standard_normal_log_prob(z)
+    return {
+        "t": prior.log_ratio(z),
+        "exact": gaussian_mixture_log_density(z, mu, logvar, log_weights) - log_normal,
+        "exact_loo": leave_one_out_log_density(z, mu, logvar, log_weights, pick) - log_normal,
+    }
+
+
+def discriminator_calibration(
+    prior: OptimalPrior,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    log_weights: torch.Tensor | None = None,
+    n_draws: int = 2000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """T's error on fresh z ~ q(z) (``calibration_points``, the same arguments): the mean
+    and standard deviation over the draws of T(z) - [ln q(z) - ln N(z; 0, I)] (0 for an
+    exact T), in nats (``calibration_error_mean``/``_std``), and of the same against q_-n
+    (``_loo_``). ln Z, the other half of T's calibration, is
+    ``OptimalPrior.normalizer_estimate``."""
+    points = calibration_points(prior, mu, logvar, log_weights, n_draws, seed)
+    error, held_out = points["t"] - points["exact"], points["t"] - points["exact_loo"]
     return {
         "calibration_error_mean": float(error.mean()),
         "calibration_error_std": float(error.std()),

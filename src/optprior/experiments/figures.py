@@ -1,9 +1,11 @@
-"""Figures of one trained model: t-SNE of z, reconstructions, samples, training curves."""
+"""Figures of one trained model: t-SNE of z, reconstructions, samples, training curves and,
+for the optimal prior, T against the log ratio it estimates."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -12,8 +14,13 @@ from sklearn.manifold import TSNE
 
 from optprior._io import atomic_write
 from optprior.data import MultiTaskData
-from optprior.experiments.evaluate import balanced_subset
+from optprior.evaluation.binarization import binarized
+from optprior.evaluation.calibration import calibration_points
+from optprior.experiments.evaluate import balanced_subset, training_posteriors
 from optprior.models.base import BaseModel
+from optprior.nn.encoder import standard_normal_log_prob
+from optprior.priors import OptimalPrior
+from optprior.priors.mixture import gaussian_mixture_log_density
 
 
 def save_figure(figure: Figure, path: Path) -> None:
@@ -108,9 +115,59 @@ def curves_figure(epochs: list[dict[str, float]], title: str) -> Figure:
     return figure
 
 
+@torch.no_grad()
+def calibration_figure(
+    model: BaseModel, data: MultiTaskData, n_draws: int = 2000, seed: int = 0
+) -> Figure:
+    """T(z) against the exact log ratio ln q(z)/N(z; 0, I) it estimates, q the mixture of
+    the training posteriors (weighted as in T's loss; ``calibration_points``), in nats:
+    at ``n_draws`` codes drawn from q, against q and against q without the code's own
+    posterior (q_-n), and at one code of each of up to ``n_draws`` test points (tasks
+    balanced), against q. An exact T lies on the diagonal."""
+    prior = cast(OptimalPrior, model.fitted_module().prior)
+    mu, logvar, log_weights = training_posteriors(model, data)
+    points = calibration_points(prior, mu, logvar, log_weights, n_draws, seed)
+    test = balanced_subset(data.test, n_draws, seed)
+    x_test = binarized(test.X) if data.likelihood == "bernoulli" else test.X
+    mu_test, logvar_test = (torch.from_numpy(a) for a in model.posterior(x_test, test.s))
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(mu_test.shape, generator=generator, dtype=mu_test.dtype)
+    z = mu_test + (0.5 * logvar_test).exp() * noise
+    mixture = gaussian_mixture_log_density(z, mu, logvar, torch.log_softmax(log_weights, 0))
+    clouds = {
+        "codes of q, against q (training points)": (points["exact"], points["t"]),
+        "codes of q, against q without their own posterior": (
+            points["exact_loo"],
+            points["t"],
+        ),
+        "codes of test points, against q": (
+            mixture - standard_normal_log_prob(z),
+            prior.log_ratio(z.to(prior.device())).cpu(),
+        ),
+    }
+    figure = Figure(figsize=(6.5, 5.5))
+    ax = figure.subplots()
+    t_range = []
+    for label, pair in clouds.items():
+        exact, t = (values.cpu().numpy() for values in pair)
+        error = float(np.mean(t - exact))
+        ax.scatter(exact, t, s=4, alpha=0.4, label=f"{label}: T - exact {error:+.1f} on average")
+        t_range += [float(t.min()), float(t.max())]
+    low, high = ax.get_xlim()
+    ax.plot([low, high], [low, high], c="gray", ls="--", lw=1, label="exact T")
+    margin = 0.1 * (max(t_range) - min(t_range)) + 1.0
+    ax.set_ylim(min(t_range) - margin, max(t_range) + margin)  # T's spread, not the ratio's
+    ax.set_xlabel("exact ln q(z) / N(z; 0, I) (nats)")
+    ax.set_ylabel("T(z) (nats)")
+    ax.legend(fontsize=7, markerscale=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    ax.set_title(f"T against the exact log ratio: {type(model).__name__} on {data.name}")
+    return figure
+
+
 def run_figures(model: BaseModel, data: MultiTaskData, folder: Path) -> list[str]:
     """Draw every figure of a run into ``folder``; returns the file names. Reconstructions
-    and samples are drawn for image data only (``data.image_shape`` of 2 or 3 axes)."""
+    and samples are drawn for image data only (``data.image_shape`` of 2 or 3 axes), T's
+    calibration for a prior with a T."""
     figures = {
         "embedding.png": embedding_figure(model, data),
         "curves.png": curves_figure(
@@ -119,6 +176,8 @@ def run_figures(model: BaseModel, data: MultiTaskData, folder: Path) -> list[str
     }
     if len(data.image_shape) > 1:
         figures["reconstructions.png"] = reconstruction_figure(model, data)
+    if model.fitted_module().prior.has_discriminator:
+        figures["calibration.png"] = calibration_figure(model, data)
     for name, figure in figures.items():
         save_figure(figure, folder / name)
     return sorted(figures)

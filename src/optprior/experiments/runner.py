@@ -32,7 +32,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -132,6 +132,38 @@ _WHERE_AND_HOW = (
     "cvae_runs",
     "stop_at",
 )
+
+
+def run_of(result: RunResult, folder: Path, data_root: str | None = None) -> Run:
+    """The run that wrote ``result`` in ``folder`` (``OUT/SETTING/METHOD/seed-K``), whose
+    ``load_data`` and ``load_model`` read its splits and model again (evaluation options
+    retired since it was written are left out)."""
+    known = {f.name for f in fields(EvaluationConfig)}
+    evaluation = {k: v for k, v in result.config["evaluation"].items() if k in known}
+    config = {**result.config, "evaluation": EvaluationConfig(**evaluation)}
+    return Run(**config, out=str(folder.parents[2]), data_root=data_root)
+
+
+def draw_figures(folder: Path, data_root: str | None = None) -> list[str]:
+    """Draw the figures of the finished run in ``folder`` from its ``model.pt``
+    (``figures.run_figures``: of any seed, where a sweep draws the first seed's, and those
+    added since the run was scored) under the run's lock, and list them in its result;
+    returns their names. Raises ``FileNotFoundError`` without a result or model, and
+    ``RuntimeError`` while another process holds the run."""
+    from optprior.experiments.figures import run_figures
+
+    result_path, model_path = folder / RESULT_FILE, folder / "model.pt"
+    for path in (result_path, model_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"no {path.name} in {folder}: not a finished run kept whole")
+    run = run_of(read_result_file(result_path), folder, data_root)
+    with run_lock(folder) as owner:
+        if owner is not None:
+            raise RuntimeError(f"{folder} is held by {owner}; draw its figures once it is done")
+        result = read_result_file(result_path)
+        names = run_figures(run.load_model(), run.load_data(), folder)
+        write_result_file(folder, replace(result, figures=sorted({*result.figures, *names})))
+    return names
 
 
 def plan(config: ExperimentConfig, out: str | Path, **options: Any) -> list[Run]:
