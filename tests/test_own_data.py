@@ -402,17 +402,33 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
     capsys.readouterr()
     with monkeypatch.context() as patch:  # late once the first run is scored again
         patch.setattr(trainer, "time", clock_late_once(lambda: rescored(first)))
-        assert main([*argv, "--rescore"]) == 0
+        assert main([*argv, "--rescore"]) == STOPPED_STATUS  # runs are left: go on
     request = out / "rescore-all.json"
     assert rescored(first) is not None and rescored(second) is None and request.is_file()
-    assert "1 runs not scored again yet (--rescore all" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "1 runs not scored again yet (--rescore all" in printed
+    assert "seed-1 stopped: not scored again: the time limit had passed" in printed
     first_rescoring = rescored(first)
     assert main([*argv, "--rescore"]) == 0
     assert rescored(first) == first_rescoring  # done by this request: not redone
     assert rescored(second)["request"] == first_rescoring["request"] and not request.exists()
-    assert main([*argv, "--rescore"]) == 0  # a new request scores every run again
+    # A new request scores every run again, but not a run its sweep trains (and so scores).
+    assert main([*argv, "--seeds", "3", "--rescore"]) == 0
     assert rescored(first)["request"] == rescored(second)["request"] != first_rescoring["request"]
     assert rescored(first)["earlier"] == first_rescoring and not request.exists()
+    assert rescored(out / "mine/cvae/seed-2") is None
+    # A request made by other code is not gone on with: every run is scored again.
+    latest = rescored(first)["request"]
+    with monkeypatch.context() as patch:  # late once the first run is scored anew
+        patch.setattr(
+            trainer, "time", clock_late_once(lambda: rescored(first)["request"] != latest)
+        )
+        assert main([*argv, "--seeds", "3", "--rescore"]) == STOPPED_STATUS
+    stored = json.loads(request.read_text())
+    assert rescored(first)["request"] == stored["started"]
+    request.write_text(json.dumps({**stored, "versions": {"optprior": "0.0"}}))
+    assert main([*argv, "--seeds", "3", "--rescore"]) == 0
+    assert rescored(first)["request"] != stored["started"] and not request.exists()
 
 
 def test_an_unfinished_run_of_another_config_is_refused_and_kept(own_file, monkeypatch):
@@ -454,7 +470,9 @@ def test_an_unfinished_run_of_another_config_is_refused_and_kept(own_file, monke
     assert not leftover.exists()
 
 
-def test_figures_are_drawn_again_from_a_finished_runs_model(own_file, tmp_path, capsys):
+def test_figures_are_drawn_again_from_a_finished_runs_model(
+    own_file, tmp_path, capsys, monkeypatch
+):
     """``optprior figures``: a sweep without figures gets them afterwards, T's calibration
     for the optimal prior among them, each listed in its run's result."""
     argv, out = compare_argv(own_file, tmp_path)
@@ -462,7 +480,7 @@ def test_figures_are_drawn_again_from_a_finished_runs_model(own_file, tmp_path, 
     assert main(argv) == 0
     optimal, cvae = out / "mine/optimal/seed-0", out / "mine/cvae/seed-0"
     assert not list(out.glob("mine/*/seed-0/*.png"))  # figures = false
-    (cvae / "model.pt").unlink()  # a run whose model was not kept is passed over
+    (cvae / "model.pt").rename(tmp_path / "kept.pt")  # a run without its model: passed over
     capsys.readouterr()
     assert main(["figures", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -473,3 +491,16 @@ def test_figures_are_drawn_again_from_a_finished_runs_model(own_file, tmp_path, 
     assert json.loads((optimal / "result.json").read_text())["figures"] == drawn
     assert main(["figures", str(optimal / "nowhere")]) == 2
     assert "no folder" in capsys.readouterr().err
+    # A run held by another process is passed over, named; the others are drawn.
+    (optimal / "embedding.png").unlink()
+    owner = {"host": "another-machine", "pid": 1, "token": "its own"}
+    (optimal / "lock").write_text(json.dumps(owner))
+    (tmp_path / "kept.pt").rename(cvae / "model.pt")
+    assert main(["figures", str(out)]) == 1
+    printed = capsys.readouterr()
+    assert f"{optimal}: not drawn: RuntimeError: held by" in printed.err
+    assert f"{cvae}: curves.png, embedding.png, reconstructions.png" in printed.out
+    assert not (optimal / "embedding.png").exists()
+    (optimal / "lock").unlink()
+    monkeypatch.chdir(optimal)  # a run folder named relative to where the command runs
+    assert main(["figures", "."]) == 0 and (optimal / "embedding.png").is_file()

@@ -265,13 +265,18 @@ def _figures(args: argparse.Namespace) -> int:
         runs += found or sorted(p.parent for p in folder.glob("*/*/seed-*/result.json"))
     if not runs:
         raise FileNotFoundError(f"no finished runs in {', '.join(args.folders)}")
+    failed = 0
     for run in runs:
         if not (run / "model.pt").is_file():
             print(f"{run}: skipped, its model.pt was not kept")
             continue
-        print(f"{run}: {', '.join(draw_figures(run, args.data_root))}")
+        try:
+            print(f"{run}: {', '.join(draw_figures(run, args.data_root, args.device))}")
+        except Exception as error:  # the other runs are drawn all the same
+            failed += 1
+            print(f"{run}: not drawn: {type(error).__name__}: {error}", file=sys.stderr)
     print("`optprior tables OUT` links them in OUT/results.md.")
-    return 0
+    return 1 if failed else 0
 
 
 def _config(args: argparse.Namespace) -> int:
@@ -563,6 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root",
         default=None,
         help="dataset folder (default $OPTPRIOR_DATA, else the user cache)",
+    )
+    figures.add_argument(
+        "--device", default=None, help="torch device (default: the run's, else the CPU)"
     )
     figures.set_defaults(run=_figures)
 

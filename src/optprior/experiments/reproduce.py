@@ -17,7 +17,14 @@ from optprior.experiments.config import ExperimentConfig, quick_overrides, resol
 from optprior.experiments.figures import save_figure
 from optprior.experiments.records import RESULT_FILE, RunResult, read_result_file
 from optprior.experiments.results_figure import results_figure
-from optprior.experiments.runner import Executor, RescoreRequest, Run, plan, run_sweep
+from optprior.experiments.runner import (
+    Executor,
+    RescoreRequest,
+    Run,
+    plan,
+    read_result,
+    run_sweep,
+)
 from optprior.experiments.status import record_plan
 from optprior.experiments.tables import (
     csv_table,
@@ -116,6 +123,7 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     if request is not None:
         started = request.open()
         runs = [replace(run, rescore_request=started) for run in runs]
+        unfinished = {run.name for run in runs if read_result(run) is None}  # scored when trained
     try:
         record_plan([run.name for run in runs], out)
     except OSError as error:  # the plan only serves ``optprior status``
@@ -136,7 +144,7 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     results = run_sweep(runs, executor, on_result)
     bar.update(len(runs) - bar.n)
     bar.close()
-    if request is not None and (left := request.close(runs)):
+    if request is not None and (left := request.close(runs, unfinished)):
         tqdm.write(
             f"{len(left)} runs not scored again yet (--rescore {request.metrics} of "
             f"{started}, {request.path}); the same command goes on with them"

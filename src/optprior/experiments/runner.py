@@ -141,14 +141,17 @@ def run_of(result: RunResult, folder: Path, data_root: str | None = None) -> Run
     known = {f.name for f in fields(EvaluationConfig)}
     evaluation = {k: v for k, v in result.config["evaluation"].items() if k in known}
     config = {**result.config, "evaluation": EvaluationConfig(**evaluation)}
-    return Run(**config, out=str(folder.parents[2]), data_root=data_root)
+    return Run(**config, out=str(folder.resolve().parents[2]), data_root=data_root)
 
 
-def draw_figures(folder: Path, data_root: str | None = None) -> list[str]:
+def draw_figures(
+    folder: Path, data_root: str | None = None, device: str | None = None
+) -> list[str]:
     """Draw the figures of the finished run in ``folder`` from its ``model.pt``
     (``figures.run_figures``: of any seed, where a sweep draws the first seed's, and those
     added since the run was scored) under the run's lock, and list them in its result;
-    returns their names. Raises ``FileNotFoundError`` without a result or model, and
+    returns their names. The model is loaded on ``device`` (default: where it was
+    trained, else the CPU). Raises ``FileNotFoundError`` without a result or model, and
     ``RuntimeError`` while another process holds the run."""
     from optprior.experiments.figures import run_figures
 
@@ -159,9 +162,10 @@ def draw_figures(folder: Path, data_root: str | None = None) -> list[str]:
     run = run_of(read_result_file(result_path), folder, data_root)
     with run_lock(folder) as owner:
         if owner is not None:
-            raise RuntimeError(f"{folder} is held by {owner}; draw its figures once it is done")
+            raise RuntimeError(f"held by {owner}; draw its figures once it is done")
         result = read_result_file(result_path)
-        names = run_figures(run.load_model(), run.load_data(), folder)
+        model = BaseModel.load(model_path, device=device)
+        names = run_figures(model, run.load_data(), folder)
         write_result_file(folder, replace(result, figures=sorted({*result.figures, *names})))
     return names
 
@@ -291,28 +295,33 @@ def execute(run: Run) -> RunResult:
     ``run.stop_at``: not started, or its training or scoring left for the next sweep).
 
     With ``run.rescore``, a finished run is scored again where ``to_rescore`` says so
-    (``rescore``).
+    (``rescore``); one left unscored at the time limit, or held by another process, is
+    returned with its scores and the status ``stopped`` or ``running``.
     """
     finished = read_result(run)
-    rescoring = finished is not None and to_rescore(run, finished)
-    if finished is not None and not rescoring:
+    if finished is not None and not to_rescore(run, finished):
         return finished
     if run.threads:
         torch.set_num_threads(run.threads)
     token = _CURRENT_RUN.set(run.name)
+
+    def left(status: str, why: str) -> RunResult:
+        if finished is None:
+            return run.result(status, error=why)
+        return replace(finished, status=status, error=f"not scored again: {why}")
+
     try:
         with stop_at(run.stop_at):
             if time_is_up():  # a finished run keeps its scores until a later --rescore
-                return finished or run.result(
-                    "stopped", error="not started: the time limit had passed"
-                )
+                started = "the time limit had passed"
+                return left("stopped", started if finished else f"not started: {started}")
             with run_lock(run.folder) as owner:
                 if owner is not None:
-                    return finished or run.result("running", error=f"being trained by {owner}")
-                if rescoring and finished is not None:
-                    return rescore(run, finished)
-                finished = read_result(run)  # by the process that held the lock until now
-                return finished if finished is not None else train_and_score(run)
+                    return left("running", f"being trained by {owner}")
+                finished = read_result(run)  # as the process that held the lock left it
+                if finished is None:
+                    return train_and_score(run)
+                return rescore(run, finished) if to_rescore(run, finished) else finished
     finally:
         _CURRENT_RUN.reset(token)
 
@@ -513,8 +522,10 @@ class RescoreRequest:
     """One ``--rescore`` of an output folder, kept until every run it asked for is scored
     again, so that a rescoring cut short (a time limit, a kill) goes on with the runs it
     had not reached instead of starting over: ``<out>/rescore-<metrics>.json`` holds the
-    request's start, which names it, and a run whose ``rescored["request"]`` is that name
-    is done (``to_rescore``)."""
+    request's start, which names it, and the ``versions`` of the code that made it; a run
+    whose ``rescored["request"]`` is that name is done (``to_rescore``). One request
+    serves every sweep of the folder: the first to leave none of its runs to score again
+    ends it."""
 
     out: Path
     metrics: str  # one of ``RESCORE``
@@ -524,26 +535,41 @@ class RescoreRequest:
         return self.out / f"rescore-{self.metrics}.json"
 
     def open(self) -> str:
-        """The start of the unfinished request, or of a new one (written now)."""
+        """The start of the unfinished request made by the same code (``versions``), or of
+        a new one (written now): after a change to the code every run is scored again."""
         if self.path.is_file():
             try:
-                return str(json.loads(self.path.read_text())["started"])
+                stored = json.loads(self.path.read_text())
+                started, made_by = str(stored["started"]), stored["versions"]
             except (ValueError, KeyError, TypeError) as error:
                 raise ValueError(
                     f"{self.path} cannot be read ({error}); delete it to rescore every run"
                 ) from None
+            if made_by == versions():
+                logger.warning(
+                    "going on with the --rescore %s of %s: runs it scored again are kept "
+                    "(delete %s to score every run again)",
+                    self.metrics,
+                    started,
+                    self.path,
+                )
+                return started
         started = _now()
         self.out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.path, json.dumps({"metrics": self.metrics, "started": started}))
+        request = {"metrics": self.metrics, "started": started, "versions": versions()}
+        write_text_atomic(self.path, json.dumps(request, indent=2))
         return started
 
-    def close(self, runs: Iterable[Run]) -> list[str]:
-        """The names of ``runs`` still to score again; once none is left the request is
-        over and its file removed (the next ``--rescore`` scores every run again)."""
+    def close(self, runs: Iterable[Run], trained: Iterable[str] = ()) -> list[str]:
+        """The names of ``runs`` still to score again (not counting those ``trained``, and
+        so scored, by the request's sweeps); once none is left the request is over and
+        its file removed (the next ``--rescore`` scores every run again)."""
         left = [
             run.name
             for run in runs
-            if (finished := read_result(run)) is not None and to_rescore(run, finished)
+            if run.name not in set(trained)
+            and (finished := read_result(run)) is not None
+            and to_rescore(run, finished)
         ]
         if not left:
             self.path.unlink(missing_ok=True)
