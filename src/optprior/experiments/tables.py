@@ -60,8 +60,9 @@ INVARIANCE = (
 
 #: Metrics compared with the CVAE seed by seed (``paired_table``).
 PAIRED = (
-    ("val_log_likelihood", "validation ln p(x|s)", 2),
+    ("val_log_likelihood", "validation ln p(x|s), prior normalised", 2),
     ("test_log_likelihood", "test ln p(x|s)", 2),
+    ("test_log_likelihood_normalized", "test ln p(x|s), prior normalised", 2),
     ("accuracy_logistic", "accuracy (logistic)", 3),
     ("task_probe", "task probe", 3),
 )
