@@ -725,8 +725,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message: Warning | str, *where: object, **more: object) -> None:
-    print(f"optprior: warning: {message}", file=sys.stderr)
+def _format_warning(message: Warning | str, *where: object, **more: object) -> str:
+    return f"optprior: warning: {message}\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -737,10 +737,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from optprior.models.base import UnknownSettingError
 
+    formatting = warnings.formatwarning  # a warning names its problem, not our source line
+    warnings.formatwarning = _format_warning
     try:
-        with warnings.catch_warnings():  # a warning names its problem, not our source line
-            warnings.showwarning = _show_warning
-            return args.run(args)
+        return args.run(args)
     except (ValueError, FileNotFoundError, UnknownSettingError) as error:  # not bugs
         print(f"optprior: error: {error}", file=sys.stderr)
         return 2
@@ -751,6 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        warnings.formatwarning = formatting
 
 
 if __name__ == "__main__":
