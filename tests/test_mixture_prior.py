@@ -314,7 +314,7 @@ def test_recent_subset_holds_each_point_once(gaussian_tasks):
 
 def test_calibration_of_an_exact_t_is_zero_and_shifts_with_it():
     """q = N(m, I) has ln q/N = m.z - |m|^2/2, which an affine T can be exactly."""
-    from optprior.evaluation import discriminator_calibration
+    from optprior.evaluation import calibration_points, discriminator_calibration
     from optprior.priors import OptimalPrior
 
     m = torch.tensor([[0.8, -0.3, 0.5]])
@@ -322,13 +322,15 @@ def test_calibration_of_an_exact_t_is_zero_and_shifts_with_it():
     with torch.no_grad():
         prior.discriminator.input.linear.weight.copy_(m)
         prior.discriminator.input.linear.bias.fill_(-0.5 * float(m.pow(2).sum()))
-    exact = discriminator_calibration(prior, m, torch.zeros(1, 3), n_draws=500)
+    points = calibration_points(prior, m, torch.zeros(1, 3), n_draws=500)
+    exact = discriminator_calibration(points)
     assert abs(exact["calibration_error_mean"]) < 1e-5 and exact["calibration_error_std"] < 1e-5
     assert math.isnan(exact["calibration_error_loo_mean"])  # one posterior: none held out
     assert abs(prior.log_normalizer()) < 0.01  # ln Z, the other half of T's calibration
     with torch.no_grad():
         prior.discriminator.input.linear.bias += 0.7
-    shifted = discriminator_calibration(prior, m, torch.zeros(1, 3), n_draws=500)
+    points = calibration_points(prior, m, torch.zeros(1, 3), n_draws=500)
+    shifted = discriminator_calibration(points)
     assert shifted["calibration_error_mean"] == pytest.approx(0.7, abs=1e-5)
     assert prior.log_normalizer() == pytest.approx(0.7, abs=0.01)
 
@@ -361,7 +363,7 @@ def test_held_out_calibration_leaves_out_the_posterior_that_drew_each_code():
     """q = 0.999 N(m, I) + 0.001 N(-m, I) and T = ln N(z; m, I)/N(z; 0, I): a code of the
     first posterior meets N(-m, I) alone once its own is left out, so T's error there is
     ln N(z; m, I)/N(z; -m, I) = 2 m.z, of mean 2|m|^2 on z ~ N(m, I)."""
-    from optprior.evaluation import discriminator_calibration
+    from optprior.evaluation import calibration_points, discriminator_calibration
     from optprior.priors import OptimalPrior
 
     m = torch.tensor([[0.8, -0.3, 0.5]])
@@ -370,7 +372,9 @@ def test_held_out_calibration_leaves_out_the_posterior_that_drew_each_code():
         prior.discriminator.input.linear.weight.copy_(m)
         prior.discriminator.input.linear.bias.fill_(-0.5 * float(m.pow(2).sum()))
     weights = torch.tensor([0.999, 0.001]).log()
-    errors = discriminator_calibration(prior, torch.cat([m, -m]), torch.zeros(2, 3), weights)
+    errors = discriminator_calibration(
+        calibration_points(prior, torch.cat([m, -m]), torch.zeros(2, 3), weights)
+    )
     expected = 2 * float(m.pow(2).sum())  # 1.96; its standard error over 2000 draws 0.04
     assert errors["calibration_error_loo_mean"] == pytest.approx(expected, abs=0.2)
     assert abs(errors["calibration_error_mean"]) < 0.05  # T is q's log ratio but near -m

@@ -1,7 +1,7 @@
 """Scores: likelihood bounds, information terms and representation metrics."""
 
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
-from optprior.evaluation.calibration import discriminator_calibration
+from optprior.evaluation.calibration import calibration_points, discriminator_calibration
 from optprior.evaluation.information import (
     mixture_log_density,
     rate_decomposition,
@@ -9,6 +9,7 @@ from optprior.evaluation.information import (
 )
 
 __all__ = [
+    "calibration_points",
     "discriminator_calibration",
     "elbo",
     "log_marginal_likelihood",

@@ -74,20 +74,11 @@ def calibration_points(
     }
 
 
-def discriminator_calibration(
-    prior: OptimalPrior,
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    log_weights: torch.Tensor | None = None,
-    n_draws: int = 2000,
-    seed: int = 0,
-) -> dict[str, float]:
-    """T's error on fresh z ~ q(z) (``calibration_points``, the same arguments): the mean
-    and standard deviation over the draws of T(z) - [ln q(z) - ln N(z; 0, I)] (0 for an
-    exact T), in nats (``calibration_error_mean``/``_std``), and of the same against q_-n
-    (``_loo_``). ln Z, the other half of T's calibration, is
-    ``OptimalPrior.normalizer_estimate``."""
-    points = calibration_points(prior, mu, logvar, log_weights, n_draws, seed)
+def discriminator_calibration(points: dict[str, torch.Tensor]) -> dict[str, float]:
+    """T's error at the draws of ``calibration_points``: the mean and standard deviation
+    of T(z) - [ln q(z) - ln N(z; 0, I)] (0 for an exact T), in nats
+    (``calibration_error_mean``/``_std``), and of the same against q_-n (``_loo_``).
+    ln Z, the other half of T's calibration, is ``OptimalPrior.normalizer_estimate``."""
     error, held_out = points["t"] - points["exact"], points["t"] - points["exact_loo"]
     return {
         "calibration_error_mean": float(error.mean()),

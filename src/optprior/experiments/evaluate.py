@@ -10,7 +10,7 @@ import torch
 from optprior._random import seeded_torch
 from optprior.data import MultiTaskData, TaskSplit
 from optprior.evaluation.binarization import binarized
-from optprior.evaluation.calibration import discriminator_calibration
+from optprior.evaluation.calibration import calibration_points, discriminator_calibration
 from optprior.evaluation.information import task_mutual_information
 from optprior.evaluation.invariance import kernel_dependence
 from optprior.evaluation.metrics import downstream_accuracy, task_probe
@@ -94,7 +94,8 @@ def _metrics(
         # N(z; 0, I) e^T integrates to Z = 1 only if T is the exact log ratio.
         optimal, posteriors = cast(OptimalPrior, prior), training_posteriors(model, data)
         metrics.update(_normalizer(optimal, *posteriors, seed))
-        metrics.update(discriminator_calibration(optimal, *posteriors, seed=seed))
+        points = calibration_points(optimal, *posteriors, seed=seed)
+        metrics.update(discriminator_calibration(points))
         log_z = cast(float, metrics["prior_log_normalizer"])
     per_task: dict[str, list[float]] = {}
     test_sums = np.zeros(2)  # the scored points' ln p(x|s), and their number
