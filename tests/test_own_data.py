@@ -408,8 +408,12 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
     printed = capsys.readouterr().out
     assert "1 runs not scored again yet (--rescore all" in printed
     assert "seed-1 stopped: not scored again: the time limit had passed" in printed
+    assert main(["status", str(out)]) == 0
+    assert f"unfinished: --rescore all ({request})" in capsys.readouterr().out
     first_rescoring = rescored(first)
     assert main([*argv, "--rescore"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0 and "unfinished" not in capsys.readouterr().out
     assert rescored(first) == first_rescoring  # done by this request: not redone
     assert rescored(second)["request"] == first_rescoring["request"] and not request.exists()
     # A new request scores every run again, but not a run its sweep trains (and so scores).

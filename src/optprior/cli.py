@@ -206,6 +206,9 @@ def _status(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no folder {out}")
     planned, damaged = planned_runs(out)
     print(status_table(sweep_status(out, planned)), end="")
+    for request in sorted(out.glob("rescore-*.json")):  # a --rescore cut short
+        metrics = request.stem.split("-", 1)[1]
+        print(f"unfinished: --rescore {metrics} ({request}); the same command goes on with it")
     for damage in damaged:
         print(
             f"warning: a plan cannot be read, its runs not started are missing: {damage}",
