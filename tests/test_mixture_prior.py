@@ -327,6 +327,14 @@ def test_calibration_of_an_exact_t_is_zero_and_shifts_with_it():
     assert abs(exact["calibration_error_mean"]) < 1e-5 and exact["calibration_error_std"] < 1e-5
     assert math.isnan(exact["calibration_error_loo_mean"])  # one posterior: none held out
     assert abs(prior.log_normalizer()) < 0.01  # ln Z, the other half of T's calibration
+    # At held-out codes, one from each of 400 posteriors N(5m, I): the exact ratio there,
+    # m.z - |m|^2/2, is T's, of mean 4.5 |m|^2 (standard error 0.05).
+    held_out = (5 * m).expand(400, 3), torch.zeros(400, 3)
+    points = calibration_points(prior, m, torch.zeros(1, 3), n_draws=500, held_out=held_out)
+    assert points["exact_held_out"].shape == (400,)
+    torch.testing.assert_close(points["t_held_out"], points["exact_held_out"])
+    expected = 4.5 * float(m.pow(2).sum())
+    assert float(points["exact_held_out"].mean()) == pytest.approx(expected, abs=0.2)
     with torch.no_grad():
         prior.discriminator.input.linear.bias += 0.7
     points = calibration_points(prior, m, torch.zeros(1, 3), n_draws=500)

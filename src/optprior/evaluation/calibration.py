@@ -7,7 +7,8 @@ import math
 
 import torch
 
-from optprior.nn.encoder import standard_normal_log_prob
+from optprior._random import seeded_torch
+from optprior.nn.encoder import GaussianEncoder, standard_normal_log_prob
 from optprior.priors import OptimalPrior
 from optprior.priors.mixture import (
     MAX_ELEMENTS,
@@ -51,13 +52,16 @@ def calibration_points(
     log_weights: torch.Tensor | None = None,
     n_draws: int = 2000,
     seed: int = 0,
+    held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """T and the exact log ratio it estimates at ``n_draws`` fresh z ~ q(z), q the mixture
     of the posteriors ``mu``, ``logvar`` (N, D) with weights ln w (N,) (default 1/N each;
     pass the weights T was trained for), each (n_draws,) in nats: ``t`` = T(z), ``exact``
     = ln q(z) - ln N(z; 0, I), and ``exact_loo`` = the same with q_-n, the mixture without
     the posterior n that drew z (``leave_one_out_log_density``): what q(z) is at a code
-    its own posterior is not in, as at a held-out point's."""
+    its own posterior is not in, as at a held-out point's. With ``held_out`` posteriors
+    (mean and log-variance, (M, D) each; e.g. of test points), also ``t_held_out`` and
+    ``exact_held_out`` (M,) at one code drawn from each."""
     device = prior.device()
     mu, logvar = mu.to(device), logvar.to(device)
     log_weights = torch.zeros(mu.shape[0]) if log_weights is None else log_weights
@@ -67,11 +71,19 @@ def calibration_points(
     prior.eval()
     log_weights = torch.log_softmax(log_weights, 0)
     log_normal = standard_normal_log_prob(z)
-    return {
+    points = {
         "t": prior.log_ratio(z),
         "exact": gaussian_mixture_log_density(z, mu, logvar, log_weights) - log_normal,
         "exact_loo": leave_one_out_log_density(z, mu, logvar, log_weights, pick) - log_normal,
     }
+    if held_out is not None:
+        with seeded_torch(seed, device):
+            codes = GaussianEncoder.rsample(held_out[0].to(device), held_out[1].to(device))
+        points["t_held_out"] = prior.log_ratio(codes)
+        points["exact_held_out"] = gaussian_mixture_log_density(
+            codes, mu, logvar, log_weights
+        ) - standard_normal_log_prob(codes)
+    return points
 
 
 def discriminator_calibration(points: dict[str, torch.Tensor]) -> dict[str, float]:

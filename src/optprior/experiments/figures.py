@@ -18,9 +18,7 @@ from optprior.evaluation.binarization import binarized
 from optprior.evaluation.calibration import calibration_points
 from optprior.experiments.evaluate import balanced_subset, training_posteriors
 from optprior.models.base import BaseModel
-from optprior.nn.encoder import standard_normal_log_prob
 from optprior.priors import OptimalPrior
-from optprior.priors.mixture import gaussian_mixture_log_density
 
 
 def save_figure(figure: Figure, path: Path) -> None:
@@ -115,7 +113,6 @@ def curves_figure(epochs: list[dict[str, float]], title: str) -> Figure:
     return figure
 
 
-@torch.no_grad()
 def calibration_figure(
     model: BaseModel, data: MultiTaskData, n_draws: int = 2000, seed: int = 0
 ) -> Figure:
@@ -125,25 +122,19 @@ def calibration_figure(
     posterior (q_-n), and at one code of each of up to ``n_draws`` test points (tasks
     balanced), against q. An exact T lies on the diagonal."""
     prior = cast(OptimalPrior, model.fitted_module().prior)
-    mu, logvar, log_weights = training_posteriors(model, data)
-    points = calibration_points(prior, mu, logvar, log_weights, n_draws, seed)
     test = balanced_subset(data.test, n_draws, seed)
     x_test = binarized(test.X) if data.likelihood == "bernoulli" else test.X
-    mu_test, logvar_test = (torch.from_numpy(a) for a in model.posterior(x_test, test.s))
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(mu_test.shape, generator=generator, dtype=mu_test.dtype)
-    z = mu_test + (0.5 * logvar_test).exp() * noise
-    mixture = gaussian_mixture_log_density(z, mu, logvar, torch.log_softmax(log_weights, 0))
+    mu_test, logvar_test = model.posterior(x_test, test.s)
+    held_out = torch.from_numpy(mu_test), torch.from_numpy(logvar_test)
+    posteriors = training_posteriors(model, data)
+    points = calibration_points(prior, *posteriors, n_draws, seed, held_out)
     clouds = {
         "codes of q, against q (training points)": (points["exact"], points["t"]),
         "codes of q, against q without their own posterior": (
             points["exact_loo"],
             points["t"],
         ),
-        "codes of test points, against q": (
-            mixture - standard_normal_log_prob(z),
-            prior.log_ratio(z.to(prior.device())).cpu(),
-        ),
+        "codes of test points, against q": (points["exact_held_out"], points["t_held_out"]),
     }
     figure = Figure(figsize=(6.5, 5.5))
     ax = figure.subplots()
