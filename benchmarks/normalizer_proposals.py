@@ -16,58 +16,30 @@ trusted: the likelihoods that divide by Z are then unknown to that extent.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import torch
 from sklearn.mixture import GaussianMixture
-from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
+from torch.distributions import MixtureSameFamily
 
 from optprior.experiments.evaluate import training_posteriors
 from optprior.experiments.records import RESULT_FILE, read_result_file
 from optprior.experiments.runner import run_of
 from optprior.models.base import BaseModel
-from optprior.nn.encoder import standard_normal_log_prob
 from optprior.priors import OptimalPrior
 from optprior.priors.mixture import mixture_draws
-from optprior.priors.optimal import NORMAL_SHARE, code_proposal
-
-CHUNK = 10_000
+from optprior.priors.optimal import code_proposal, with_normal_share
 
 
 def fitted_proposal(codes: torch.Tensor, components: int) -> MixtureSameFamily:
-    """NORMAL_SHARE N(0, I) + the rest a ``components``-Gaussian mixture fitted to
-    ``codes`` (M, D), float64; for more than one component (one is ``code_proposal``)."""
+    """0.1 N(0, I) + the rest a ``components``-Gaussian mixture fitted to ``codes`` (M, D);
+    one component is ``code_proposal``."""
+    if components == 1:
+        return code_proposal(codes)
     fit = GaussianMixture(components, covariance_type="full", reg_covar=1e-4, random_state=0)
     fit.fit(codes.numpy())
-    dim = codes.shape[1]
-    eye = torch.eye(dim, dtype=torch.float64)
-    locations = torch.cat([torch.zeros(1, dim, dtype=torch.float64), torch.from_numpy(fit.means_)])
-    scales = torch.cat([eye[None], torch.linalg.cholesky(torch.from_numpy(fit.covariances_))])
-    shares = torch.cat(
-        [torch.tensor([NORMAL_SHARE]), (1 - NORMAL_SHARE) * torch.from_numpy(fit.weights_)]
-    )
-    return MixtureSameFamily(
-        Categorical(probs=shares.to(torch.float64)),
-        MultivariateNormal(locations, scale_tril=scales),
-    )
-
-
-@torch.no_grad()
-def estimate(
-    prior: OptimalPrior, proposal: MixtureSameFamily, draws: int, seed: int
-) -> tuple[float, float]:
-    """ln Z and the effective number of ``draws`` from ``proposal``."""
-    torch.manual_seed(seed)
-    parts = []
-    for start in range(0, draws, CHUNK):
-        z = proposal.sample((min(CHUNK, draws - start),))
-        t = prior.log_ratio(z.to(torch.float32)).to(torch.float64)
-        parts.append(standard_normal_log_prob(z) + t - proposal.log_prob(z))
-    log_weights = torch.cat(parts)
-    log_sum = torch.logsumexp(log_weights, 0)
-    effective = torch.exp(2 * log_sum - torch.logsumexp(2 * log_weights, 0))
-    return float(log_sum - math.log(draws)), float(effective)
+    scales = torch.linalg.cholesky(torch.from_numpy(fit.covariances_))
+    return with_normal_share(torch.from_numpy(fit.means_), scales, torch.from_numpy(fit.weights_))
 
 
 def main() -> None:
@@ -83,7 +55,6 @@ def main() -> None:
     prior = model.fitted_module().prior
     if not isinstance(prior, OptimalPrior):
         raise SystemExit(f"{args.run} holds a {type(prior).__name__}, which has no T")
-    prior.eval()
     data = run_of(result, args.run, args.data_root).load_data()
     mu, logvar, log_weights = training_posteriors(model, data)
     generator = torch.Generator().manual_seed(0)
@@ -99,8 +70,8 @@ def main() -> None:
     )
     print("|---|" + "---|" * len(args.seeds))
     for components in args.components:
-        proposal = code_proposal(codes) if components == 1 else fitted_proposal(codes, components)
-        cells = [estimate(prior, proposal, args.draws, seed) for seed in args.seeds]
+        proposal = fitted_proposal(codes, components)
+        cells = [prior.normalizer_with(proposal, args.draws, seed) for seed in args.seeds]
         print(f"| {components} | " + " | ".join(f"{z:.2f} ({n:.0f})" for z, n in cells) + " |")
 
 

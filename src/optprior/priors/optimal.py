@@ -44,12 +44,30 @@ def code_proposal(codes: torch.Tensor, normal_share: float = NORMAL_SHARE) -> Mi
     weight N e^T / r below e^T / ``normal_share``, so the estimate has finite variance
     wherever T is bounded."""
     codes = codes.to(torch.float64)
-    dim = codes.shape[1]
-    eye = torch.eye(dim, dtype=codes.dtype, device=codes.device)
-    spread = torch.cov(codes.T).reshape(dim, dim)
-    locations = torch.stack([torch.zeros_like(codes[0]), codes.mean(0)])
-    scales = torch.stack([eye, torch.linalg.cholesky(spread + 1e-6 * eye)])
-    shares = torch.tensor([normal_share, 1 - normal_share], dtype=codes.dtype, device=codes.device)
+    eye = torch.eye(codes.shape[1], dtype=codes.dtype, device=codes.device)
+    spread = torch.cov(codes.T).reshape(eye.shape)
+    scale = torch.linalg.cholesky(spread + 1e-6 * eye)
+    return with_normal_share(codes.mean(0)[None], scale[None], codes.new_ones(1), normal_share)
+
+
+def with_normal_share(
+    locations: torch.Tensor,
+    scale_trils: torch.Tensor,
+    weights: torch.Tensor,
+    normal_share: float = NORMAL_SHARE,
+) -> MixtureSameFamily:
+    """N(0, I) with weight ``normal_share`` and, with the rest, the Gaussians of
+    ``locations`` (K, D) and Cholesky factors ``scale_trils`` (K, D, D) in proportion to
+    ``weights`` (K,): a defensive proposal (float64), whose N(0, I) share bounds every
+    importance weight of Z by e^T / ``normal_share``."""
+    locations = locations.to(torch.float64)
+    eye = torch.eye(locations.shape[1], dtype=locations.dtype, device=locations.device)
+    locations = torch.cat([torch.zeros_like(eye[:1]), locations])
+    scales = torch.cat([eye[None], scale_trils.to(locations)])
+    weights = weights.to(locations)
+    shares = torch.cat(
+        [weights.new_tensor([normal_share]), (1 - normal_share) * weights / weights.sum()]
+    )
     return MixtureSameFamily(
         Categorical(probs=shares), MultivariateNormal(locations, scale_tril=scales)
     )
@@ -129,19 +147,25 @@ class OptimalPrior(Prior):
         mode (no dropout), as for every score; the draws come from torch seeded with
         ``seed``, the caller's random state left alone.
         """
-        self.eval()
         device = self.device()
-        with seeded_torch(seed, device):
-            proposal: torch.distributions.Distribution
-            if codes is None:
-                zero = torch.zeros(self.latent_dim, dtype=torch.float64, device=device)
-                proposal = MultivariateNormal(zero, scale_tril=torch.diag(zero + 1))
-            else:
-                if codes.ndim != 2 or codes.shape[1] != self.latent_dim or codes.shape[0] < 2:
-                    raise ValueError(
-                        f"codes must be (M >= 2, {self.latent_dim}), got {tuple(codes.shape)}"
-                    )
-                proposal = code_proposal(codes.to(device))
+        if codes is None:
+            zero = torch.zeros(self.latent_dim, dtype=torch.float64, device=device)
+            return self.normalizer_with(
+                MultivariateNormal(zero, scale_tril=torch.diag(zero + 1)), n_samples, seed
+            )
+        if codes.ndim != 2 or codes.shape[1] != self.latent_dim or codes.shape[0] < 2:
+            raise ValueError(f"codes must be (M >= 2, {self.latent_dim}), got {tuple(codes.shape)}")
+        return self.normalizer_with(code_proposal(codes.to(device)), n_samples, seed)
+
+    @torch.no_grad()
+    def normalizer_with(
+        self, proposal: torch.distributions.Distribution, n_samples: int = 100_000, seed: int = 0
+    ) -> NormalizerEstimate:
+        """``normalizer_estimate`` with the proposal r given (a float64 distribution on
+        this prior's device), e.g. to compare proposals
+        (``benchmarks/normalizer_proposals.py``)."""
+        self.eval()
+        with seeded_torch(seed, self.device()):
             parts = []
             for start in range(0, n_samples, NORMALIZER_CHUNK):
                 z = proposal.sample((min(NORMALIZER_CHUNK, n_samples - start),))
