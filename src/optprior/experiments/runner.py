@@ -159,13 +159,12 @@ def draw_figures(
     for path in (result_path, model_path):
         if not path.is_file():
             raise FileNotFoundError(f"no {path.name} in {folder}: not a finished run kept whole")
-    run = run_of(read_result_file(result_path), folder, data_root)
     with run_lock(folder) as owner:
         if owner is not None:
             raise RuntimeError(f"held by {owner}; draw its figures once it is done")
         result = read_result_file(result_path)
-        model = BaseModel.load(model_path, device=device)
-        names = run_figures(model, run.load_data(), folder)
+        data = run_of(result, folder, data_root).load_data()
+        names = run_figures(BaseModel.load(model_path, device=device), data, folder)
         write_result_file(folder, replace(result, figures=sorted({*result.figures, *names})))
     return names
 
@@ -313,8 +312,8 @@ def execute(run: Run) -> RunResult:
     try:
         with stop_at(run.stop_at):
             if time_is_up():  # a finished run keeps its scores until a later --rescore
-                started = "the time limit had passed"
-                return left("stopped", started if finished else f"not started: {started}")
+                why = "the time limit had passed"
+                return left("stopped", why if finished else f"not started: {why}")
             with run_lock(run.folder) as owner:
                 if owner is not None:
                     return left("running", f"being trained by {owner}")
@@ -564,10 +563,11 @@ class RescoreRequest:
         """The names of ``runs`` still to score again (not counting those ``trained``, and
         so scored, by the request's sweeps); once none is left the request is over and
         its file removed (the next ``--rescore`` scores every run again)."""
+        trained = set(trained)
         left = [
             run.name
             for run in runs
-            if run.name not in set(trained)
+            if run.name not in trained
             and (finished := read_result(run)) is not None
             and to_rescore(run, finished)
         ]
