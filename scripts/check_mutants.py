@@ -65,8 +65,8 @@ MUTANTS = [
     (
         "ln Z of T estimated with dropout on",
         "priors/optimal.py",
-        "        self.eval()\n        device",
-        "        device",
+        "        self.eval()\n        with seeded_torch",
+        "        with seeded_torch",
         ["test_fidelity.py"],
     ),
     (
