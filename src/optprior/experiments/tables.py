@@ -232,15 +232,23 @@ def paired_difference(
     seeds = sorted(set(ours) & set(theirs))
     if not seeds:
         return None
-    differences = np.array([ours[k] - theirs[k] for k in seeds])
-    error = differences.std(ddof=1) / math.sqrt(len(seeds)) if len(seeds) > 1 else math.nan
-    return (
-        float(differences.mean()),
-        float(error),
-        len(seeds),
-        int((differences > 0).sum()),
-        int((differences < 0).sum()),
-    )
+    return summarise_differences(np.array([ours[k] - theirs[k] for k in seeds]))
+
+
+def summarise_differences(differences: np.ndarray) -> tuple[float, float, int, int, int]:
+    """Paired differences, shape (seeds,): their mean, its standard error (nan with one
+    seed), the number of seeds and how many lie above and below zero."""
+    n = len(differences)
+    error = differences.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
+    above, below = int((differences > 0).sum()), int((differences < 0).sum())
+    return float(differences.mean()), float(error), n, above, below
+
+
+def difference_cell(summary: tuple[float, float, int, int, int], decimals: int = 2) -> str:
+    """``+mean ± error (above/below of n)`` of a ``summarise_differences`` summary."""
+    mean, error, n, above, below = summary
+    spread = "" if math.isnan(error) else f" ± {error:.{decimals}f}"
+    return f"{mean:+.{decimals}f}{spread} ({above}/{below} of {n})"
 
 
 def paired_table(results: list[RunResult], baseline: str = "cvae") -> str:
@@ -257,12 +265,7 @@ def paired_table(results: list[RunResult], baseline: str = "cvae") -> str:
             cells = []
             for key, _, decimals in PAIRED:
                 found = paired_difference(results, setting, method, key, baseline)
-                if found is None:
-                    cells.append("")
-                    continue
-                mean, error, n, above, below = found
-                spread = "" if math.isnan(error) else f" ± {error:.{decimals}f}"
-                cells.append(f"{mean:+.{decimals}f}{spread} ({above}/{below} of {n})")
+                cells.append("" if found is None else difference_cell(found, decimals))
             if any(cells):
                 lines.append(markdown_row([method, *cells]))
         if lines:

@@ -1,0 +1,126 @@
+"""Were runs stopped by convergence or by noise? Their validation curves, side by side.
+
+Run: ``python scripts/compare_curves.py LABEL=FOLDER/SETTING/METHOD ... [--window 50]
+[--every 100] [--from-epoch 100] [--slope-epochs 200]``,
+e.g. ``cvae=converged-author/faces/cvae optimal=converged-author/faces/optimal``.
+Reads ``seed-<k>/curves.csv`` of every seed that all folders have finished and prints two
+Markdown tables (nats per validation point):
+
+1. per folder: epochs run and best epoch; the epoch-to-epoch noise (standard deviation)
+   of the validation ELBO from ``--from-epoch`` on; its least-squares slope over the
+   ``--slope-epochs`` epochs up to the best one; the highest ``--window``-epoch mean;
+2. the ``--window``-epoch mean of the validation ELBO ending at every ``--every``-th
+   epoch, minus the first folder's for the same seed (mean ± s.e., seeds above/below),
+   up to the last epoch that every run reached, then each at its own highest mean.
+
+A validation ELBO under an optimal prior is not normalised (it counts T), as in training.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from optprior.experiments.convergence import (
+    noise_std,
+    read_validation_curve,
+    slope,
+    trailing_mean,
+)
+from optprior.experiments.markdown import markdown_row, markdown_rule
+from optprior.experiments.records import RESULT_FILE, RunResult, read_result_file
+from optprior.experiments.tables import difference_cell, summarise_differences
+
+
+def finished_runs(folder: Path) -> dict[int, RunResult]:
+    """The finished runs under ``folder`` (``seed-<k>/result.json`` with status ok), by seed."""
+    results = (read_result_file(path) for path in sorted(folder.glob(f"seed-*/{RESULT_FILE}")))
+    return {result.seed: result for result in results if result.ok}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("runs", nargs="+", help="LABEL=FOLDER pairs")
+    parser.add_argument("--window", type=int, default=50, help="epochs in a mean (table 2)")
+    parser.add_argument("--every", type=int, default=100, help="epochs between rows (table 2)")
+    parser.add_argument("--from-epoch", type=int, default=100, help="first epoch looked at")
+    parser.add_argument("--slope-epochs", type=int, default=200, help="epochs in the slope")
+    args = parser.parse_args()
+    labels, folders = [], []
+    for item in args.runs:
+        label, _, folder = item.partition("=")
+        if not folder:
+            parser.error(f"expected LABEL=FOLDER, got {item!r}")
+        labels.append(label)
+        folders.append(Path(folder))
+    runs = [finished_runs(folder) for folder in folders]
+    seeds = sorted(set.intersection(*(set(r) for r in runs)))
+    if not seeds:
+        raise SystemExit("no seed is finished in every folder")
+    curves = [
+        [read_validation_curve(folder / f"seed-{seed}") for seed in seeds] for folder in folders
+    ]
+    smoothed = [[trailing_mean(curve, args.window) for curve in per_seed] for per_seed in curves]
+
+    print(f"\nseeds {', '.join(map(str, seeds))}\n")
+    print(
+        markdown_row(
+            [
+                "runs",
+                "epochs run",
+                "best epoch",
+                f"noise std (epoch {args.from_epoch} on)",
+                f"slope, {args.slope_epochs} epochs to the best (nats/epoch)",
+                f"highest {args.window}-epoch mean",
+            ]
+        )
+    )
+    print(markdown_rule(6))
+    for label, per_seed, means, results in zip(labels, curves, smoothed, runs, strict=True):
+        epochs = [len(curve) for curve in per_seed]
+        best = [results[seed].best_epoch for seed in seeds]
+        noise = [noise_std(curve[args.from_epoch :]) for curve in per_seed]
+        slopes = [
+            slope(curve[max(0, b + 1 - args.slope_epochs) : b + 1])
+            for curve, b in zip(per_seed, best, strict=True)
+        ]
+        cells = [
+            f"{np.mean(epochs):.0f} ({min(epochs)}-{max(epochs)})",
+            f"{np.mean(best):.0f}",
+            f"{np.mean(noise):.2f} ({min(noise):.2f}-{max(noise):.2f})",
+            f"{np.mean(slopes):+.3f}",
+            f"{np.mean([mean.max() for mean in means]):.2f}",
+        ]
+        print(markdown_row([label, *cells]))
+
+    reached = min(len(curve) for per_seed in curves for curve in per_seed)
+    print(f"\n{args.window}-epoch mean of the validation ELBO minus {labels[0]}'s\n")
+    print(markdown_row(["ending at epoch", *labels[1:]]))
+    print(markdown_rule(len(labels)))
+    start = max(args.from_epoch, args.window - 1)
+    for epoch in range(start - start % args.every + args.every, reached, args.every):
+        index = epoch - (args.window - 1)  # the mean of epochs index .. epoch
+        cells = [
+            difference_cell(
+                summarise_differences(
+                    np.array([s[index] - b[index] for s, b in zip(ours, smoothed[0], strict=True)])
+                )
+            )
+            for ours in smoothed[1:]
+        ]
+        print(markdown_row([epoch, *cells]))
+    cells = [
+        difference_cell(
+            summarise_differences(
+                np.array([s.max() - b.max() for s, b in zip(ours, smoothed[0], strict=True)])
+            )
+        )
+        for ours in smoothed[1:]
+    ]
+    print(markdown_row(["each at its highest", *cells]))
+
+
+if __name__ == "__main__":
+    main()
