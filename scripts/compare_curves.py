@@ -11,7 +11,9 @@ Markdown tables (nats per validation point):
    ``--slope-epochs`` epochs up to the best one; the highest ``--window``-epoch mean;
 2. the ``--window``-epoch mean of the validation ELBO ending at every ``--every``-th
    epoch, minus the first folder's for the same seed (mean ± s.e., seeds above/below),
-   up to the last epoch that every run reached, then each at its own highest mean.
+   up to the last epoch that every run reached; then each at its own highest mean, and
+   at its best single epoch up to that last common one (the first author's rule of
+   keeping the best epoch, at a common budget).
 
 A validation ELBO under an optimal prior is not normalised (it counts T), as in training.
 """
@@ -102,24 +104,19 @@ def main() -> None:
     start = max(args.from_epoch, args.window - 1)
     for epoch in range(start - start % args.every + args.every, reached, args.every):
         index = epoch - (args.window - 1)  # the mean of epochs index .. epoch
-        cells = [
-            difference_cell(
-                summarise_differences(
-                    np.array([s[index] - b[index] for s, b in zip(ours, smoothed[0], strict=True)])
-                )
-            )
-            for ours in smoothed[1:]
-        ]
-        print(markdown_row([epoch, *cells]))
-    cells = [
-        difference_cell(
-            summarise_differences(
-                np.array([s.max() - b.max() for s, b in zip(ours, smoothed[0], strict=True)])
-            )
-        )
-        for ours in smoothed[1:]
-    ]
-    print(markdown_row(["each at its highest", *cells]))
+        print(differences_row(epoch, [[mean[index] for mean in means] for means in smoothed]))
+    highest = [[mean.max() for mean in means] for means in smoothed]
+    print(differences_row("each at its highest", highest))
+    best = [[curve[args.from_epoch : reached].max() for curve in per_seed] for per_seed in curves]
+    print(differences_row(f"best single epoch, {args.from_epoch}-{reached - 1}", best))
+
+
+def differences_row(heading: object, values: list[list[float]]) -> str:
+    """A table row of paired differences: ``values[f][k]`` is folder f's number for the
+    k-th seed; one cell per folder after the first, minus the first."""
+    first = np.array(values[0])
+    cells = [difference_cell(summarise_differences(np.array(v) - first)) for v in values[1:]]
+    return markdown_row([heading, *cells])
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ def test_compare_curves_pairs_seeds_at_equal_epochs(tmp_path):
     for epoch in (200, 300):
         assert f"| {epoch} | +3.00 ± 0.00 (2/0 of 2) |" in out
     assert "| 400 |" not in out  # A logged epochs 0..399 only
+    assert "| best single epoch, 100-399 | +3.00 ± 0.00 (2/0 of 2) |" in out
     # B's highest mean is 100 epochs later: 3 nats plus about 1 nat of trend
     highest = next(line for line in out.splitlines() if line.startswith("| each at its highest"))
     assert float(highest.split("|")[2].split("±")[0]) == pytest.approx(4.0, abs=0.5)
