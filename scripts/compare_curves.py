@@ -15,6 +15,10 @@ Markdown tables (nats per validation point):
    at its best single epoch up to that last common one (the first author's rule of
    keeping the best epoch, at a common budget).
 
+With ``--draws N [--data-root DIR]``, table 1 also gives, for runs that kept their
+``model.pt``, how much the final model's validation ELBO moves across N draws of z: the
+part of the noise that is the estimate's rather than the model's.
+
 A validation ELBO under an optimal prior is not normalised (it counts T), as in training.
 """
 
@@ -26,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from optprior.experiments.convergence import (
+    estimate_noise_std,
     noise_std,
     read_validation_curve,
     slope,
@@ -33,7 +38,9 @@ from optprior.experiments.convergence import (
 )
 from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.records import RESULT_FILE, RunResult, read_result_file
+from optprior.experiments.runner import run_of
 from optprior.experiments.tables import difference_cell, summarise_differences
+from optprior.models.base import BaseModel
 
 
 def finished_runs(folder: Path) -> dict[int, RunResult]:
@@ -49,6 +56,14 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=100, help="epochs between rows (table 2)")
     parser.add_argument("--from-epoch", type=int, default=100, help="first epoch looked at")
     parser.add_argument("--slope-epochs", type=int, default=200, help="epochs in the slope")
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=0,
+        help="with this many draws of z, measure the estimate's own noise on runs that kept "
+        "their model.pt (0: do not)",
+    )
+    parser.add_argument("--data-root", default=None, help="dataset folder (with --draws)")
     args = parser.parse_args()
     labels, folders = [], []
     for item in args.runs:
@@ -67,20 +82,20 @@ def main() -> None:
     smoothed = [[trailing_mean(curve, args.window) for curve in per_seed] for per_seed in curves]
 
     print(f"\nseeds {', '.join(map(str, seeds))}\n")
-    print(
-        markdown_row(
-            [
-                "runs",
-                "epochs run",
-                "best epoch",
-                f"noise std (epoch {args.from_epoch} on)",
-                f"slope, {args.slope_epochs} epochs to the best (nats/epoch)",
-                f"highest {args.window}-epoch mean",
-            ]
-        )
-    )
-    print(markdown_rule(6))
-    for label, per_seed, means, results in zip(labels, curves, smoothed, runs, strict=True):
+    headings = [
+        "runs",
+        "epochs run",
+        "best epoch",
+        f"noise std (epoch {args.from_epoch} on)",
+        f"slope, {args.slope_epochs} epochs to the best (nats/epoch)",
+        f"highest {args.window}-epoch mean",
+    ]
+    if args.draws:
+        headings.append(f"the estimate's noise std, final model ({args.draws} draws)")
+    print(markdown_row(headings))
+    print(markdown_rule(len(headings)))
+    columns = zip(labels, folders, curves, smoothed, runs, strict=True)
+    for label, folder, per_seed, means, results in columns:
         epochs = [len(curve) for curve in per_seed]
         best = [results[seed].best_epoch for seed in seeds]
         noise = [noise_std(curve[args.from_epoch :]) for curve in per_seed]
@@ -95,6 +110,8 @@ def main() -> None:
             f"{np.mean(slopes):+.3f}",
             f"{np.mean([mean.max() for mean in means]):.2f}",
         ]
+        if args.draws:
+            cells.append(estimate_noise_cell(folder, results, seeds, args))
         print(markdown_row([label, *cells]))
 
     reached = min(len(curve) for per_seed in curves for curve in per_seed)
@@ -109,6 +126,21 @@ def main() -> None:
     print(differences_row("each at its highest", highest))
     best = [[curve[args.from_epoch : reached].max() for curve in per_seed] for per_seed in curves]
     print(differences_row(f"best single epoch, {args.from_epoch}-{reached - 1}", best))
+
+
+def estimate_noise_cell(
+    folder: Path, results: dict[int, RunResult], seeds: list[int], args: argparse.Namespace
+) -> str:
+    """Mean over the runs of ``seeds`` that kept their ``model.pt`` of the validation
+    ELBO's noise across ``args.draws`` draws of z (``estimate_noise_std``)."""
+    found = []
+    for seed in seeds:
+        run = folder / f"seed-{seed}"
+        if (run / "model.pt").is_file():
+            data = run_of(results[seed], run, args.data_root).load_data()
+            model = BaseModel.load(run / "model.pt")
+            found.append(estimate_noise_std(model, data.val.X, data.val.s, args.draws))
+    return f"{np.mean(found):.2f} ({len(found)} runs)" if found else "no model.pt"
 
 
 def differences_row(heading: object, values: list[list[float]]) -> str:

@@ -7,9 +7,15 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import REPO
+from helpers import REPO, fast
 
-from optprior.experiments.convergence import noise_std, slope, trailing_mean
+from optprior import CVAE
+from optprior.experiments.convergence import (
+    estimate_noise_std,
+    noise_std,
+    slope,
+    trailing_mean,
+)
 
 
 def test_trailing_mean_averages_the_window_ending_at_each_index():
@@ -72,3 +78,16 @@ def test_compare_curves_pairs_seeds_at_equal_epochs(tmp_path):
     # B's highest mean is 100 epochs later: 3 nats plus about 1 nat of trend
     highest = next(line for line in out.splitlines() if line.startswith("| each at its highest"))
     assert float(highest.split("|")[2].split("±")[0]) == pytest.approx(4.0, abs=0.5)
+
+
+def test_the_estimates_noise_is_that_of_independent_draws_per_point(two_tasks):
+    # The mean of N independent per-point ELBOs varies as sqrt(mean variance / N): draws
+    # shared between points or repeated between calls would break this.
+    x, s = two_tasks
+    model = fast(CVAE).fit(x[:60], s[:60])
+    draws = np.stack([model.elbo(x[:60], s[:60], random_state=k) for k in range(200)])
+    expected = np.sqrt(draws.var(axis=0, ddof=1).mean() / draws.shape[1])
+    assert expected > 0
+    assert estimate_noise_std(model, x[:60], s[:60], draws=200) == pytest.approx(expected, rel=0.25)
+    with pytest.raises(ValueError, match="draws must be at least 2"):
+        estimate_noise_std(model, x, s, draws=1)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from optprior.models.base import BaseModel
+
 CURVES_FILE = "curves.csv"
 
 
@@ -46,3 +48,13 @@ def noise_std(values: np.ndarray, window: int = 51) -> float:
 def slope(values: np.ndarray) -> float:
     """Least-squares slope of ``values`` against their index (nats per epoch)."""
     return float(np.polyfit(np.arange(len(values)), values, 1)[0])
+
+
+def estimate_noise_std(model: BaseModel, x: np.ndarray, s: np.ndarray, draws: int = 20) -> float:
+    """Standard deviation of the mean ELBO of points ``x`` (N, D) with tasks ``s`` (N,)
+    over ``draws`` independent draws of z, for one fitted model: the part of a validation
+    curve's epoch-to-epoch noise that is the estimate's, not the model's (nats)."""
+    if draws < 2:
+        raise ValueError(f"draws must be at least 2, got {draws}")
+    means = [model.elbo(x, s, random_state=draw).mean() for draw in range(draws)]
+    return float(np.std(means, ddof=1))
