@@ -70,6 +70,28 @@ MUTANTS = [
         ["test_fidelity.py"],
     ),
     (
+        "annealed ln Z of T with dropout on",
+        "priors/optimal.py",
+        "        self.eval()\n        dtype = self.discriminator.input.linear.weight.dtype\n\n",
+        "        dtype = self.discriminator.input.linear.weight.dtype\n\n",
+        ["test_fidelity.py"],
+    ),
+    (
+        "annealed ln Z: every Langevin move accepted (no Metropolis correction)",
+        "priors/normalizer.py",
+        "accept = torch.rand_like(log_accept).log() < log_accept",
+        "accept = torch.ones_like(log_accept, dtype=torch.bool)",
+        ["test_normalizer.py"],
+    ),
+    (
+        "annealed ln Z: a step's weight taken at the chains after its move",
+        "priors/normalizer.py",
+        "        point, accepted = _mala_move(path, point, float(betas[t]), step)\n",
+        "        point, accepted = _mala_move(path, point, float(betas[t]), step)\n"
+        "        log_weights += (betas[t] - betas[t - 1]).item() * point.ratio.to(torch.float64)\n",
+        ["test_normalizer.py"],
+    ),
+    (
         "ln Z's importance weights without the proposal's density",
         "priors/optimal.py",
         "standard_normal_log_prob(z) + t - proposal.log_prob(z)",

@@ -469,7 +469,11 @@ def test_log_normalizer_is_zero_for_a_density_and_ln_z_for_n_times_e_t(two_tasks
     with torch.no_grad():
         final.weight.zero_()
         final.bias.fill_(0.7)
-    assert model.log_normalizer(x, s) == pytest.approx(0.7, abs=0.02)
-    assert model.log_normalizer(x[:50], s[:50], n_samples=1000) == pytest.approx(0.7, abs=0.05)
-    with pytest.raises(ValueError, match="n_samples"):
-        model.log_normalizer(x, s, n_samples=1)
+    assert model.log_normalizer(x, s, n_temperatures=100) == pytest.approx(0.7, abs=0.02)
+    assert model.log_normalizer(x, s, estimator="importance") == pytest.approx(0.7, abs=0.02)
+    assert model.log_normalizer(x[:50], s[:50], 3, n_temperatures=20) == pytest.approx(
+        0.7, abs=0.05
+    )
+    for density in (fast(CVAE).fit(x, s), model):
+        with pytest.raises(ValueError, match="unknown estimator 'exact': choose one of annealed"):
+            density.log_normalizer(x, s, estimator="exact")

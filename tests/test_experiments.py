@@ -42,6 +42,7 @@ TINY = {
         "test_points": 100,
         "probe_points": 60,
         "figures": False,
+        "normalizer_temperatures": 50,
     },
 }
 

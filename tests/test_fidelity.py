@@ -133,6 +133,9 @@ def test_scoring_uses_t_without_dropout(two_tasks):
         torch.testing.assert_close(got, score(reference, x, s, 20))
     module.prior.train()
     assert module.prior.log_normalizer(5000) == reference.prior.log_normalizer(5000)
+    module.prior.train()
+    annealed = module.prior.normalizer_annealed(50, 20, seed=1)
+    assert annealed == reference.prior.normalizer_annealed(50, 20, seed=1)
 
 
 def test_a_constant_added_to_t_shifts_the_likelihood_by_that_constant(two_tasks):

@@ -42,6 +42,7 @@ warmup_epochs = 1
 n_samples = 5
 probe_points = 20
 figures = false
+normalizer_temperatures = 50
 """
 
 

@@ -22,7 +22,13 @@ TINY = {
     "data": {"n_source": 200, "n_target_val": 50},
     "model": {"latent_dim": 3, "hidden_sizes": [16]},
     "training": {"epochs": 2, "learning_rate": 1e-3},
-    "evaluation": {"n_samples": 5, "test_points": 50, "probe_points": 60, "figures": False},
+    "evaluation": {
+        "n_samples": 5,
+        "test_points": 50,
+        "probe_points": 60,
+        "figures": False,
+        "normalizer_temperatures": 50,
+    },
 }
 
 

@@ -51,15 +51,24 @@ class EvaluationConfig:
         test_points: score at most this many test points per task (0: all).
         probe_points: test points per task for the task probe (tasks balanced).
         figures: draw figures (t-SNE, reconstructions, samples, curves) for the first seed.
+        normalizer_temperatures: temperatures of the annealed estimate of the optimal
+            prior's ln Z (``OptimalPrior.normalizer_annealed``, 500 chains).
     """
 
     n_samples: int = 1000
     test_points: int = 0
     probe_points: int = 1000
     figures: bool = True
+    normalizer_temperatures: int = 1000
 
     def __post_init__(self) -> None:
-        for name, minimum in (("n_samples", 1), ("probe_points", 1), ("test_points", 0)):
+        checked = (
+            ("n_samples", 1),
+            ("probe_points", 1),
+            ("test_points", 0),
+            ("normalizer_temperatures", 1),
+        )
+        for name, minimum in checked:
             setattr(self, name, whole_number(getattr(self, name), f"[evaluation] {name}", minimum))
 
 

@@ -59,7 +59,7 @@ def evaluate(
     (the same, averaged over all scored test points instead: the two differ where several
     tasks of unequal size are scored, as in faces),
     ``test_log_likelihood_normalized`` (the same with the prior divided by its
-    importance-sampled normaliser Z, so that it is a density: equal to the former for
+    estimated normaliser Z, so that it is a density: equal to the former for
     N(0, I) priors),
     ``val_log_likelihood`` (the normalised one on the validation split, the score that
     may choose settings), ``accuracy_logistic`` and ``accuracy_knn`` (classifiers on z
@@ -69,8 +69,9 @@ def evaluate(
     same probe's held-out log-loss; both None with one task), the same from an MLP probe
     (``_mlp``), ``task_hsic`` and ``task_mmd`` with permutation p-values (``_p``;
     ``evaluation.invariance``; absent with one task) and, for the optimal
-    prior, ``prior_log_normalizer`` (ln Z) with ``prior_log_normalizer_draws`` (the
-    effective number of its 1e5 importance draws; ``_normalizer``),
+    prior, ``prior_log_normalizer`` (ln Z by annealed importance sampling) with
+    ``_chains``, and the importance-sampled ``_importance`` with ``_draws``
+    (``_normalizer``),
     ``discriminator_accuracy`` (T telling test z ~ q(z|x,s) from N(0, I) draws; 0.5
     when q(z) matches N(0, I)) and
     ``calibration_error_mean`` / ``_std`` (T(z) minus the exact log ratio of the training
@@ -93,7 +94,7 @@ def _metrics(
     if prior.has_discriminator:
         # N(z; 0, I) e^T integrates to Z = 1 only if T is the exact log ratio.
         optimal, posteriors = cast(OptimalPrior, prior), training_posteriors(model, data)
-        metrics.update(_normalizer(optimal, *posteriors, seed))
+        metrics.update(_normalizer(optimal, *posteriors, seed, config.normalizer_temperatures))
         points = calibration_points(optimal, *posteriors, seed=seed)
         metrics.update(discriminator_calibration(points))
         log_z = cast(float, metrics["prior_log_normalizer"])
@@ -170,7 +171,11 @@ NORMALIZED = ("test_log_likelihood_normalized", "val_log_likelihood")
 
 
 def renormalized(
-    model: BaseModel, data: MultiTaskData, metrics: dict[str, float | None], seed: int
+    model: BaseModel,
+    data: MultiTaskData,
+    metrics: dict[str, float | None],
+    seed: int,
+    temperatures: int,
 ) -> dict[str, float | None]:
     """``metrics`` of ``model`` with ln Z estimated again (``_normalizer``) and the
     ``NORMALIZED`` metrics (and their per-task values) moved by the change in ln Z: each is
@@ -179,7 +184,9 @@ def renormalized(
     prior = model.fitted_module().prior
     if not prior.has_discriminator:
         return metrics
-    new = _normalizer(cast(OptimalPrior, prior), *training_posteriors(model, data), seed)
+    new = _normalizer(
+        cast(OptimalPrior, prior), *training_posteriors(model, data), seed, temperatures
+    )
     shift = cast(float, metrics["prior_log_normalizer"]) - new["prior_log_normalizer"]
     moved = {
         key: value + shift
@@ -209,12 +216,22 @@ def _normalizer(
     logvar: torch.Tensor,
     log_weights: torch.Tensor,
     seed: int,
+    temperatures: int,
 ) -> dict[str, float]:
-    """ln Z of N(z; 0, I) e^T (``prior_log_normalizer``) and the effective number of its
-    draws (``_draws``), the importance sampler's proposal fitted to one code drawn per
-    training posterior (``OptimalPrior.normalizer_from_posteriors``)."""
-    estimate = prior.normalizer_from_posteriors(mu, logvar, log_weights, seed=seed)
+    """ln Z of N(z; 0, I) e^T from codes drawn one per training posterior
+    (``OptimalPrior.normalizer_from_posteriors``), by both estimators: annealed importance
+    sampling over ``temperatures`` (``prior_log_normalizer``, the one the normalised
+    scores use, and ``_chains``, the effective number of its 500 chains) and importance
+    sampling
+    (``_importance``, and ``_draws``, the effective number of its 1e5 draws), which
+    agree where T is near calibrated and part where it is not."""
+    annealed = prior.normalizer_from_posteriors(
+        mu, logvar, log_weights, seed, n_temperatures=temperatures
+    )
+    importance = prior.normalizer_from_posteriors(mu, logvar, log_weights, seed, "importance")
     return {
-        "prior_log_normalizer": estimate.log_z,
-        "prior_log_normalizer_draws": estimate.effective_samples,
+        "prior_log_normalizer": annealed.log_z,
+        "prior_log_normalizer_chains": annealed.effective_samples,
+        "prior_log_normalizer_importance": importance.log_z,
+        "prior_log_normalizer_draws": importance.effective_samples,
     }

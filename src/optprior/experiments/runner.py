@@ -587,7 +587,9 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
     try:
         model, data = run.load_model(), run.load_data()
         if run.rescore == "normalizer":
-            metrics = renormalized(model, data, finished.metrics, run.seed)
+            metrics = renormalized(
+                model, data, finished.metrics, run.seed, run.evaluation.normalizer_temperatures
+            )
         else:
             metrics = evaluate(model, data, run.evaluation, run.seed)
     except Exception as error:

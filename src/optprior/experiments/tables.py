@@ -35,8 +35,10 @@ T_DIAGNOSTICS = (
     ("calibration_error_std", "its standard deviation", 2),
     ("calibration_error_loo_mean", "the same against q without the code's own posterior", 2),
     ("calibration_error_loo_std", "its standard deviation", 2),
-    ("prior_log_normalizer", "ln Z of e^T", 3),
-    ("prior_log_normalizer_draws", "its effective importance draws (of 1e5)", 0),
+    ("prior_log_normalizer", "ln Z of e^T (annealed)", 3),
+    ("prior_log_normalizer_chains", "its effective chains (of 500)", 0),
+    ("prior_log_normalizer_importance", "ln Z, importance-sampled", 3),
+    ("prior_log_normalizer_draws", "its effective draws (of 1e5)", 0),
     ("discriminator_accuracy", "T's accuracy, q(z) vs N(0, I)", 3),
 )
 

@@ -24,6 +24,7 @@ from optprior.module import VAEModule
 from optprior.nn.decoders import DECODERS, Decoder, GaussianDecoder
 from optprior.nn.encoder import GaussianEncoder
 from optprior.priors import OptimalPrior, Prior, StandardNormalPrior
+from optprior.priors.optimal import ANNEALING_TEMPERATURES, check_estimator
 from optprior.training.batches import component_log_weights
 from optprior.training.config import TrainingConfig, recorded_defaults, training_defaults
 from optprior.training.plans import ELBOPlan, TrainingPlan
@@ -322,14 +323,22 @@ class BaseModel(BaseEstimator):
         return mu.cpu().numpy(), logvar.cpu().numpy()
 
     def log_normalizer(
-        self, X: object, s: object = None, n_samples: int = 100_000, random_state: int = 0
+        self,
+        X: object,
+        s: object = None,
+        random_state: int = 0,
+        estimator: str = "annealed",
+        n_temperatures: int = ANNEALING_TEMPERATURES,
     ) -> float:
         """ln Z of the fitted prior (nats): 0 where the prior is a density (N(0, I), the
         exact mixture, the VampPrior); for N(z; 0, I) e^T, the optimal prior as the paper
-        scores it, an importance-sampled estimate (``OptimalPrior.normalizer_estimate``)
-        whose proposal follows the codes of ``X``, ``s``: pass the data the model was
-        fitted on, whose aggregated posterior T estimates. ``score_samples`` minus it is
-        ln p(x | s) under the prior divided by Z, comparable across priors."""
+        scores it, an estimate (``OptimalPrior.normalizer_from_posteriors``: annealed
+        importance sampling over ``n_temperatures`` by default, or
+        ``estimator="importance"``) that starts from
+        the codes of ``X``, ``s``: pass the data the model was fitted on, whose
+        aggregated posterior T estimates. ``score_samples`` minus it is ln p(x | s) under
+        the prior divided by Z, comparable across priors."""
+        check_estimator(estimator)
         module, x, tasks = self._checked(X, s, scored=True)
         if not module.prior.has_discriminator:
             return 0.0
@@ -337,8 +346,11 @@ class BaseModel(BaseEstimator):
         log_weights = component_log_weights(tasks, self.get_params()["discriminator_task_weights"])
         prior = cast(OptimalPrior, module.prior)
         seed = whole_number(random_state, "random_state", 0)
-        n_samples = whole_number(n_samples, "n_samples", 2)
-        return prior.normalizer_from_posteriors(mu, logvar, log_weights, n_samples, seed).log_z
+        temperatures = whole_number(n_temperatures, "n_temperatures", 1)
+        estimate = prior.normalizer_from_posteriors(
+            mu, logvar, log_weights, seed, estimator, temperatures
+        )
+        return estimate.log_z
 
     def transform(self, X: object, s: object = None) -> np.ndarray:
         """Posterior means E[z | x, s]: (N, latent_dim), the task-invariant representation."""

@@ -7,9 +7,8 @@ T(z) = ln q(z) / N(z; 0, I), so the implicit prior is N(z; 0, I) exp(T(z)).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import NamedTuple, cast
+from typing import cast
 
 import torch
 from torch import nn
@@ -21,19 +20,30 @@ from optprior.nn.encoder import kl_to_standard_normal, standard_normal_log_prob
 from optprior.nn.mlp import MLP
 from optprior.priors.base import Prior
 from optprior.priors.mixture import mixture_draws
+from optprior.priors.normalizer import (
+    NormalizerEstimate,
+    annealed_log_normalizer,
+    from_log_weights,
+)
 
 #: Draws of T per forward pass while Z is estimated.
 NORMALIZER_CHUNK = 10_000
 #: The share of N(0, I) in ``code_proposal``.
 NORMAL_SHARE = 0.1
+#: Estimators of Z (``OptimalPrior.normalizer_from_posteriors``), the default first.
+NORMALIZER_ESTIMATORS = ("annealed", "importance")
+#: Chains of the annealed estimate of Z from the training codes, and its temperatures
+#: unless told otherwise.
+ANNEALING_CHAINS, ANNEALING_TEMPERATURES = 500, 1000
+#: Draws of the importance-sampled estimate of Z from the training codes.
+IMPORTANCE_DRAWS = 100_000
 
 
-class NormalizerEstimate(NamedTuple):
-    """``OptimalPrior.normalizer_estimate``: ln Z (nats) and the effective number of its
-    importance-sampling draws, (sum w)^2 / sum w^2."""
-
-    log_z: float
-    effective_samples: float
+def check_estimator(estimator: str) -> None:
+    """ValueError unless ``estimator`` is one of ``NORMALIZER_ESTIMATORS``."""
+    if estimator not in NORMALIZER_ESTIMATORS:
+        choices = ", ".join(NORMALIZER_ESTIMATORS)
+        raise ValueError(f"unknown estimator {estimator!r}: choose one of {choices}")
 
 
 def code_proposal(codes: torch.Tensor, normal_share: float = NORMAL_SHARE) -> MixtureSameFamily:
@@ -172,27 +182,58 @@ class OptimalPrior(Prior):
                 t = self.log_ratio(z.to(self.discriminator.input.linear.weight.dtype))
                 t = t.to(z.dtype)
                 parts.append(standard_normal_log_prob(z) + t - proposal.log_prob(z))
-        log_weights = torch.cat(parts)
-        log_sum = torch.logsumexp(log_weights, 0)
-        return NormalizerEstimate(
-            log_z=float(log_sum - math.log(n_samples)),
-            effective_samples=float(torch.exp(2 * log_sum - torch.logsumexp(2 * log_weights, 0))),
-        )
+        return from_log_weights(torch.cat(parts))
+
+    def normalizer_annealed(
+        self,
+        n_chains: int = 500,
+        n_temperatures: int = 500,
+        seed: int = 0,
+        codes: torch.Tensor | None = None,
+    ) -> NormalizerEstimate:
+        """Z by annealed importance sampling to N(0, I) e^T
+        (``priors.normalizer.annealed_log_normalizer``): ln Z (nats) and the chains'
+        effective number. The chains start from N(0, I), or with ``codes`` (M, D) from
+        ``code_proposal``, nearer the target. It needs no proposal close to N e^T, so it
+        holds where importance sampling leaves a handful of draws (a T far from
+        calibrated); T is put in eval mode (no dropout), as for every score."""
+        self.eval()
+        dtype = self.discriminator.input.linear.weight.dtype
+
+        def log_target(z: torch.Tensor) -> torch.Tensor:
+            return standard_normal_log_prob(z) + self.log_ratio(z.to(dtype)).to(z.dtype)
+
+        device = self.device()
+        if codes is None:
+            zero = torch.zeros(self.latent_dim, dtype=torch.float64, device=device)
+            base: torch.distributions.Distribution = MultivariateNormal(
+                zero, scale_tril=torch.diag(zero + 1)
+            )
+        else:
+            base = code_proposal(codes.to(device))
+        return annealed_log_normalizer(log_target, base, n_chains, n_temperatures, seed)
 
     def normalizer_from_posteriors(
         self,
         mu: torch.Tensor,
         logvar: torch.Tensor,
         log_weights: torch.Tensor,
-        n_samples: int = 100_000,
         seed: int = 0,
+        estimator: str = "annealed",
+        n_temperatures: int = ANNEALING_TEMPERATURES,
     ) -> NormalizerEstimate:
-        """``normalizer_estimate`` with the proposal fitted to one code drawn from the
+        """Z with the proposal, or the chains' start, fitted to one code drawn from the
         mixture of the posteriors (N, D) with weights ln w (N,) (the aggregated posterior T
-        was fitted to: the training points' posteriors, weighted as in T's loss)."""
+        was fitted to: the training points' posteriors, weighted as in T's loss).
+        ``estimator``: ``"annealed"`` (``normalizer_annealed``, ``ANNEALING_CHAINS``
+        chains, ``n_temperatures`` temperatures) or ``"importance"``
+        (``normalizer_estimate``, ``IMPORTANCE_DRAWS`` draws)."""
+        check_estimator(estimator)
         generator = torch.Generator(device=mu.device).manual_seed(seed)
         codes, _ = mixture_draws(mu, logvar, log_weights, mu.shape[0], generator)
-        return self.normalizer_estimate(n_samples, seed, codes)
+        if estimator == "importance":
+            return self.normalizer_estimate(IMPORTANCE_DRAWS, seed, codes)
+        return self.normalizer_annealed(ANNEALING_CHAINS, n_temperatures, seed, codes)
 
     def log_normalizer(
         self, n_samples: int = 100_000, seed: int = 0, codes: torch.Tensor | None = None
