@@ -50,6 +50,15 @@ def test_unknown_method_is_named(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--methods", "vae,gan"])
     assert "unknown method(s) ['gan']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["demo", "--methods", ","])
+    assert "no method given; choose from vae" in capsys.readouterr().err
+
+
+def test_a_method_named_twice_runs_once():
+    from optprior.cli import _methods
+
+    assert _methods("cvae, optimal,cvae") == ("cvae", "optimal")
 
 
 def test_all_methods_is_every_method():
@@ -134,6 +143,19 @@ def test_interrupted_train_goes_on_from_its_checkpoint(tmp_path, capsys, two_tas
     assert len(started) == 2 and model.is_file()
     assert "going on from" in capsys.readouterr().err
     assert not tmp_path.joinpath("model.pt.checkpoint").exists()
+
+
+def test_train_and_embed_refuse_an_out_that_is_no_file_before_any_work(tmp_path, capsys):
+    # The data file does not even exist: --out is checked first, so no training is lost.
+    missing = str(tmp_path / "nope.npz")
+    for out in (str(tmp_path), f"{tmp_path}/new/", "."):
+        assert main(["train", "--data", missing, "--out", out]) == 2
+        assert "--out" in capsys.readouterr().err
+    assert main(["embed", "m.pt", "--data", missing, "--out", str(tmp_path)]) == 2
+    assert f"--out {tmp_path} is a folder: give the file to write" in capsys.readouterr().err
+    assert main(["train", "--data", missing, "--out", str(tmp_path / "no" / "m.pt")]) == 2
+    error = capsys.readouterr().err
+    assert f"the folder {tmp_path / 'no'} does not exist" in error
 
 
 def test_train_reports_bad_data_files(tmp_path, capsys):

@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-from helpers import fast
+from helpers import FAST, fast
 
 from optprior import (
     CVAE,
@@ -477,3 +477,18 @@ def test_log_normalizer_is_zero_for_a_density_and_ln_z_for_n_times_e_t(two_tasks
     for density in (fast(CVAE).fit(x, s), model):
         with pytest.raises(ValueError, match="unknown estimator 'exact': choose one of annealed"):
             density.log_normalizer(x, s, estimator="exact")
+
+
+def test_set_params_after_a_fit_changes_the_next_fit_not_the_fitted_model(two_tasks, tmp_path):
+    # The network keeps the settings it was built with: its codes decode, and the file
+    # it is saved to loads again with those settings and the same codes.
+    x, s = two_tasks
+    model = fast(CVAE).fit(x, s)
+    codes = model.transform(x, s)
+    model.set_params(latent_dim=8, hidden_sizes=(4,))
+    assert model.decode(codes, s).shape == x.shape
+    model.save(tmp_path / "m.pt")
+    loaded = CVAE.load(tmp_path / "m.pt")
+    assert loaded.get_params()["latent_dim"] == FAST["latent_dim"]
+    np.testing.assert_array_equal(loaded.transform(x, s), codes)
+    assert model.fit(x, s).transform(x, s).shape == (len(x), 8)

@@ -509,3 +509,10 @@ def test_figures_are_drawn_again_from_a_finished_runs_model(
     (optimal / "lock").unlink()
     monkeypatch.chdir(optimal)  # a run folder named relative to where the command runs
     assert main(["figures", "."]) == 0 and (optimal / "embedding.png").is_file()
+
+
+def test_status_of_a_folder_without_runs_says_what_it_expected(tmp_path, capsys):
+    # e.g. a setting's folder given instead of the sweep's --out
+    (tmp_path / "mine" / "cvae").mkdir(parents=True)
+    assert main(["status", str(tmp_path / "mine")]) == 2
+    assert "no runs in" in capsys.readouterr().err

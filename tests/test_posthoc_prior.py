@@ -7,6 +7,7 @@ from helpers import FAST, FAST_T, fast
 
 from optprior import CVAE, VAE, OptimalPriorCVAE, PostHocOptimalPriorCVAE, load_model
 from optprior.evaluation import rate_decomposition
+from optprior.models import NotFittedError
 from optprior.priors import OptimalPrior
 
 
@@ -74,7 +75,7 @@ def test_from_cvae_refuses_other_models(trained_prototype_cvae):
     x, s, _ = trained_prototype_cvae
     with pytest.raises(TypeError, match="needs a fitted CVAE, got VAE"):
         PostHocOptimalPriorCVAE.from_cvae(fast(VAE), x, s)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         PostHocOptimalPriorCVAE.from_cvae(fast(CVAE), x, s)
     _, _, cvae = trained_prototype_cvae
     with pytest.raises(ValueError, match="not seen in training"):

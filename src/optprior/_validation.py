@@ -5,8 +5,10 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import os
 from collections.abc import Iterable
 from dataclasses import fields
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard, TypeVar
 
 import numpy as np
@@ -99,8 +101,27 @@ def layer_widths(values: object, name: str) -> tuple[int, ...]:
     return tuple(whole_number(width, f"each of {name}", 1) for width in values)
 
 
+def output_file(path: str, name: str = "--out") -> Path:
+    """``path`` as the file a command will write, checked before any work: not a folder,
+    a file name given, its folder existing. ValueError naming ``name`` otherwise."""
+    given = Path(path)
+    if given.is_dir() or path.endswith(("/", os.sep)):
+        raise ValueError(f"{name} {path} is a folder: give the file to write, e.g. {name} model.pt")
+    if given.name in ("", ".", ".."):
+        raise ValueError(f"{name} {path!r} names no file: give the file to write")
+    if not given.resolve().parent.is_dir():
+        raise ValueError(f"{name} {path}: the folder {given.parent} does not exist")
+    return given
+
+
+#: How far outside [0, 1] Bernoulli data may stray by rounding (a few float32 ulps at 1);
+#: such values are clipped into [0, 1].
+BERNOULLI_SLACK = 1e-6
+
+
 def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarray:
-    """Return ``x`` as a float32 (N, D) array, or raise ``ValueError`` saying what is wrong."""
+    """Return ``x`` as a float32 (N, D) array, or raise ``ValueError`` saying what is wrong
+    (Bernoulli data within ``BERNOULLI_SLACK`` of [0, 1] are clipped into it)."""
     try:
         array = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as error:
@@ -116,6 +137,8 @@ def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarra
     if not finite.all():
         row = int(np.argwhere(~finite)[0, 0])
         raise ValueError(f"{name} contains NaN or infinite values (first in row {row})")
+    if bernoulli and -BERNOULLI_SLACK <= array.min() and array.max() <= 1.0 + BERNOULLI_SLACK:
+        array = np.clip(array, 0.0, 1.0)  # rounding of a rescaling (MinMaxScaler in float32)
     if bernoulli and (array.min() < 0.0 or array.max() > 1.0):
         raise ValueError(
             f"{name} must lie in [0, 1] for the Bernoulli likelihood, got values in "

@@ -28,9 +28,11 @@ def _methods(text: str) -> tuple[str, ...]:
     """The argparse type of ``--methods``: comma-separated method names, or ``all``."""
     if text.strip() == "all":
         return tuple(METHODS)
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(f"no method given; choose from {', '.join(METHODS)}")
     unknown = [n for n in names if n not in METHODS]
-    if unknown or not names:
+    if unknown:
         raise argparse.ArgumentTypeError(
             f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}"
         )
@@ -205,7 +207,11 @@ def _status(args: argparse.Namespace) -> int:
     if not out.is_dir():
         raise FileNotFoundError(f"no folder {out}")
     planned, damaged = planned_runs(out)
-    print(status_table(sweep_status(out, planned)), end="")
+    found = sweep_status(out, planned)
+    if not found and not damaged:
+        expected = "<setting>/<method>/seed-<k>/ (or its plan)"
+        raise FileNotFoundError(f"no runs in {out}: expected {expected}, as --out of a sweep")
+    print(status_table(found), end="")
     for request in sorted(out.glob("rescore-*.json")):  # a --rescore cut short
         metrics = request.stem.split("-", 1)[1]
         print(f"unfinished: --rescore {metrics} ({request}); the same command goes on with it")
@@ -291,9 +297,10 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from optprior._validation import check_data, check_tasks, fraction
+    from optprior._validation import check_data, check_tasks, fraction, output_file
     from optprior.data.user import read_npz, split_by_task
 
+    output_file(args.out)
     arrays = read_npz(args.data)
     s = arrays.s
     s = np.zeros(len(arrays.X), dtype=np.int64) if s is None else check_tasks(s, len(arrays.X))
@@ -318,10 +325,12 @@ def _train(args: argparse.Namespace) -> int:
     checkpoint.unlink(missing_ok=True)
     history = model.fitted_history()
     best = history.epochs[history.best_epoch]
-    score = best.get("val_elbo", best["train_elbo"])
+    which, score = (
+        ("validation", best["val_elbo"]) if "val_elbo" in best else ("training", best["train_elbo"])
+    )
     print(
         f"saved {type(model).__name__} to {args.out} ({len(history.epochs)} epochs, the best "
-        f"epoch {best['epoch']} counting from 0, ELBO {score:.2f})"
+        f"epoch {best['epoch']} counting from 0, {which} ELBO {score:.2f})"
     )
     return 0
 
@@ -372,9 +381,11 @@ def _train_config(path: str, method: str) -> dict[str, Any]:
 
 def _embed(args: argparse.Namespace) -> int:
     from optprior._io import atomic_write
+    from optprior._validation import output_file
     from optprior.data.user import read_npz
     from optprior.models.base import BaseModel
 
+    output_file(args.out)
     model = BaseModel.load(args.model, device=args.device)
     arrays = read_npz(args.data)
     x, s = arrays.X, arrays.s

@@ -206,7 +206,7 @@ def training_posteriors(
     x = binarized(train.X) if data.likelihood == "bernoulli" else train.X
     mu, logvar = (torch.from_numpy(a) for a in model.posterior(x, train.s))
     s = torch.from_numpy(train.s)
-    log_weights = component_log_weights(s, model.get_params()["discriminator_task_weights"])
+    log_weights = component_log_weights(s, model.fitted_settings_["discriminator_task_weights"])
     return mu, logvar, log_weights
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from optprior._io import atomic_torch_save, intact, with_digest
 from optprior._random import seeded_torch
@@ -52,8 +53,9 @@ class UnknownSettingError(TypeError):
     """A keyword that names no setting of the method (nor a run option)."""
 
 
-class NotFittedError(RuntimeError):
-    """The estimator was used before ``fit`` or ``load``."""
+class NotFittedError(SklearnNotFittedError):
+    """The estimator was used before ``fit`` or ``load`` (scikit-learn's NotFittedError,
+    itself a ValueError and an AttributeError, so that scikit-learn code catches it)."""
 
 
 class BaseModel(BaseEstimator):
@@ -111,6 +113,9 @@ class BaseModel(BaseEstimator):
         self.module_: VAEModule | None = None
         self.tasks_: list[int] = []
         self.history_: History | None = None
+        #: The settings the fitted network was built and trained with (``settings``):
+        #: ``set_params`` after a fit changes the next fit, not these.
+        self.fitted_settings_: dict[str, Any] = {}
 
     @classmethod
     def setting_names(cls) -> list[str]:
@@ -127,11 +132,11 @@ class BaseModel(BaseEstimator):
         """Every setting by its flat name (``setting_names``)."""
         return {**flatten(self.config), **flatten(self.training)}
 
-    def settings_by_section(self) -> dict[str, dict[str, Any]]:
-        """The settings split as a config file's tables: ``"model"`` (networks and
-        priors) and ``"training"``."""
+    def settings_by_section(self, fitted: bool = False) -> dict[str, dict[str, Any]]:
+        """The settings (``fitted``: those of the fit, ``fitted_settings_``) split as a
+        config file's tables: ``"model"`` (networks and priors) and ``"training"``."""
         sections = flat_names(self.config_type)
-        values = self.settings()
+        values = self.fitted_settings_ if fitted else self.settings()
         model = {k: v for k, v in values.items() if sections.get(k) == "model"}
         return {"model": model, "training": {k: v for k, v in values.items() if k not in model}}
 
@@ -214,6 +219,16 @@ class BaseModel(BaseEstimator):
         device = self.device
         return torch.from_numpy(array).to(device), torch.from_numpy(tasks).to(device)
 
+    def _set_fitted(self, module: VAEModule, history: History) -> None:
+        """Hold ``module`` and its ``history`` as the fit, built and trained with the
+        current settings (kept in ``fitted_settings_``)."""
+        self.module_, self.history_ = module, history
+        self.fitted_settings_ = self.settings()
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether the model is fitted (``sklearn.utils.validation.check_is_fitted``)."""
+        return self.module_ is not None
+
     def fitted_module(self) -> VAEModule:
         """The fitted network (encoder, decoder, prior); ``NotFittedError`` before
         ``fit`` or ``load``."""
@@ -284,7 +299,7 @@ class BaseModel(BaseEstimator):
             history = Trainer(self.make_plan(module), self.progress).fit(
                 x, tasks, x_val, s_val_t, saving
             )
-        self.module_, self.history_ = module, history  # not a fit stopped half way
+        self._set_fitted(module, history)  # not a fit stopped half way
         return self
 
     # ----------------------------------------------------------------- inference
@@ -343,7 +358,8 @@ class BaseModel(BaseEstimator):
         if not module.prior.has_discriminator:
             return 0.0
         mu, logvar = self._encoded(module, x, tasks)
-        log_weights = component_log_weights(tasks, self.get_params()["discriminator_task_weights"])
+        weights = self.fitted_settings_["discriminator_task_weights"]
+        log_weights = component_log_weights(tasks, weights)
         prior = cast(OptimalPrior, module.prior)
         seed = whole_number(random_state, "random_state", 0)
         temperatures = whole_number(n_temperatures, "n_temperatures", 1)
@@ -428,10 +444,9 @@ class BaseModel(BaseEstimator):
         (N, D)."""
         module = self.fitted_module()
         z = check_data(Z, "Z")
-        if z.shape[1] != self.config.latent_dim:
-            raise ValueError(
-                f"Z has {z.shape[1]} columns, the model's latent_dim is {self.config.latent_dim}"
-            )
+        latent_dim = module.prior.latent_dim
+        if z.shape[1] != latent_dim:
+            raise ValueError(f"Z has {z.shape[1]} columns, the model's latent_dim is {latent_dim}")
         if self.conditional or s is not None:
             tasks = check_tasks(s, z.shape[0], self.tasks_ if self.conditional else None)
         else:
@@ -450,7 +465,7 @@ class BaseModel(BaseEstimator):
         """Write the model atomically (temporary file in the same folder, then rename)."""
         module = self.fitted_module()
         history = self.fitted_history()
-        sections = self.settings_by_section()
+        sections = self.settings_by_section(fitted=True)
         payload = {
             "format": FILE_FORMAT,
             "version": FILE_VERSION,
@@ -473,6 +488,8 @@ class BaseModel(BaseEstimator):
     def load(cls, path: str | os.PathLike, device: str | None = None) -> BaseModel:
         """Read a model written by ``save``; ``BaseModel.load`` returns the saved class."""
         path = Path(path)
+        if device is not None:
+            check_device(device)  # before the file: a device missing here is no fault of it
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {path}")
         try:
@@ -526,15 +543,15 @@ class BaseModel(BaseEstimator):
         check_device(device)
         model = cls(device=device, progress=False, **settings)
         model.tasks_ = list(payload["tasks"])
-        model.module_ = model._build(payload["x_dim"], model.n_tasks_)
+        module = model._build(payload["x_dim"], model.n_tasks_)
         try:
-            model.module_.load_state_dict(payload["state_dict"])
+            module.load_state_dict(payload["state_dict"])
         except RuntimeError as error:
             first = str(error).splitlines()[0]
             raise ModelFileError(f"{path}: its weights do not fit its settings ({first})") from None
-        flush_subnormals_(model.module_)  # files written before the trainer flushed them
-        model.module_.eval()
-        model.history_ = History(**payload["history"])
+        flush_subnormals_(module)  # files written before the trainer flushed them
+        module.eval()
+        model._set_fitted(module, History(**payload["history"]))
         return model
 
 
@@ -544,6 +561,10 @@ def check_device(device: str | torch.device) -> None:
         kind = torch.device(device).type
     except RuntimeError as error:
         raise ValueError(f"device {device!r} is not a torch device: {error}") from None
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"device {device!r}: torch.backends.mps.is_available() is False; use device='cpu'"
+        )
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device {device!r}: torch.cuda.is_available() is False (torch {torch.__version__} "

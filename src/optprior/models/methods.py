@@ -260,16 +260,17 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
                     f"{source.decoder.x_dim}"
                 )
         with self._seeded():
-            self.module_ = self._build(x.shape[1], self.n_tasks_)
-            self.module_.encoder.load_state_dict(source.encoder.state_dict())
-            self.module_.decoder.load_state_dict(source.decoder.state_dict())
-            plan = PriorFitPlan(
-                self.module_, self.training, self.binarizes, self.config.discriminator
-            )
+            module = self._build(x.shape[1], self.n_tasks_)
+            module.encoder.load_state_dict(source.encoder.state_dict())
+            module.decoder.load_state_dict(source.decoder.state_dict())
+            plan = PriorFitPlan(module, self.training, self.binarizes, self.config.discriminator)
             prior_fit = Trainer(plan, self.progress).fit(x, tasks, x_val, s_val_t)
         history = cvae.fitted_history()
-        self.history_ = History(
-            list(history.epochs), history.best_epoch, history.stopped_early, prior_fit.epochs
+        self._set_fitted(
+            module,
+            History(
+                list(history.epochs), history.best_epoch, history.stopped_early, prior_fit.epochs
+            ),
         )
         return self
 
