@@ -1,8 +1,10 @@
 """How well ln Z of a finished optimal-prior run can be estimated: importance sampling
-of Z = E_N(0,I)[e^T] with several proposals fitted to the training codes.
+of Z = E_N(0,I)[e^T] with several proposals fitted to the training codes, and annealed
+importance sampling from the first of them.
 
 Run: ``python benchmarks/normalizer_proposals.py RUN_FOLDER [--data-root ../shared/data]
-[--components 1 3 10 30] [--seeds 0 1 2] [--draws 100000]``, RUN_FOLDER holding a finished
+[--components 1 3 10 30] [--seeds 0 1 2] [--draws 100000] [--temperatures 250 1000]``,
+RUN_FOLDER holding a finished
 run's ``result.json`` and ``model.pt``. Each proposal is N(0, I) with weight 0.1 and, with
 the rest, a Gaussian mixture of K full-covariance components fitted (scikit-learn,
 ``reg_covar`` 1e-4) to one code drawn from each training posterior, the sample T was
@@ -10,7 +12,11 @@ fitted to; K = 1 is the proposal the runs are scored with (``code_proposal``: th
 mean and covariance). Per K and
 sampling seed the table gives ln Z and the effective number of draws (Kish). Where a few
 draws carry every estimate, ln Z moves by nats from seed to seed and no row is to be
-trusted: the likelihoods that divide by Z are then unknown to that extent.
+trusted: the likelihoods that divide by Z are then unknown to that extent. The annealed
+rows (``OptimalPrior.normalizer_annealed``, 500 chains started from the K = 1 proposal,
+the scoring's estimator at its ``normalizer_temperatures``) give ln Z and the effective
+number of chains; ln of their unbiased Z is low in expectation and rises towards ln Z as
+temperatures are added, so rows that agree across temperatures and seeds are trustworthy.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from optprior.experiments.runner import run_of
 from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior
 from optprior.priors.mixture import mixture_draws
-from optprior.priors.optimal import code_proposal, with_normal_share
+from optprior.priors.optimal import ANNEALING_CHAINS, code_proposal, with_normal_share
 
 
 def fitted_proposal(codes: torch.Tensor, components: int) -> MixtureSameFamily:
@@ -49,6 +55,7 @@ def main() -> None:
     parser.add_argument("--components", type=int, nargs="+", default=[1, 3, 10, 30])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--draws", type=int, default=100_000)
+    parser.add_argument("--temperatures", type=int, nargs="*", default=[250, 1000])
     args = parser.parse_args()
     result = read_result_file(args.run / RESULT_FILE)
     model = BaseModel.load(args.run / "model.pt", device="cpu")
@@ -64,15 +71,23 @@ def main() -> None:
     print(f"ln Z recorded by the run: {result.metrics.get('prior_log_normalizer')}")
     print()
     print(
-        "| mixture components | "
-        + " | ".join(f"seed {s}: ln Z (effective draws)" for s in args.seeds)
+        "| estimator | "
+        + " | ".join(f"seed {s}: ln Z (effective draws or chains)" for s in args.seeds)
         + " |"
     )
     print("|---|" + "---|" * len(args.seeds))
     for components in args.components:
         proposal = fitted_proposal(codes, components)
         cells = [prior.normalizer_with(proposal, args.draws, seed) for seed in args.seeds]
-        print(f"| {components} | " + " | ".join(f"{z:.2f} ({n:.0f})" for z, n in cells) + " |")
+        row = f"importance, K = {components}"
+        print(f"| {row} | " + " | ".join(f"{z:.2f} ({n:.0f})" for z, n in cells) + " |", flush=True)
+    for temperatures in args.temperatures:
+        cells = [
+            prior.normalizer_annealed(ANNEALING_CHAINS, temperatures, seed, codes)
+            for seed in args.seeds
+        ]
+        row = f"annealed, {temperatures} temperatures"
+        print(f"| {row} | " + " | ".join(f"{z:.2f} ({n:.0f})" for z, n in cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
