@@ -29,8 +29,8 @@ def fitted(two_tasks):
             lambda x, s: (np.where(np.arange(x.size).reshape(x.shape) == 5, np.inf, x), s),
             "infinite",
         ),
-        (lambda x, s: (x.reshape(len(x), 3, 4), s), "2-D"),
-        (lambda x, s: (x[:, 0], s), "2-D"),
+        (lambda x, s: (x.reshape(len(x), 3, 4), s), r"2-D .*flatten images with X.reshape"),
+        (lambda x, s: (x[:, 0], s), r"2-D \(n_points, n_features\), got shape \(240,\)$"),
         (lambda x, s: (x, s[:-1]), "240 points but s has 239"),
         (lambda x, s: (x, s.reshape(-1, 1)), "1-D"),
         (lambda x, s: (x, s - 1), "negative task index"),
@@ -376,3 +376,10 @@ def test_bernoulli_data_a_rounding_past_zero_or_one_are_clipped_not_refused():
     assert checked.min() == 0.0 and checked.max() == 1.0
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
         check_data(x + 1e-3, bernoulli=True)
+
+
+def test_a_code_array_of_the_wrong_shape_gets_no_advice_about_images(fitted):
+    with pytest.raises(
+        ValueError, match=r"^Z must be 2-D \(n_points, n_features\), got shape \(4,\)$"
+    ):
+        fitted.decode(np.zeros(4), [0])

@@ -127,9 +127,9 @@ def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarra
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be a numeric array: {error}") from None
     if array.ndim != 2:
+        images = f"; flatten images with {name}.reshape(len({name}), -1)" if array.ndim > 2 else ""
         raise ValueError(
-            f"{name} must be 2-D (n_points, n_features), got shape {array.shape}; "
-            "flatten images with X.reshape(len(X), -1)"
+            f"{name} must be 2-D (n_points, n_features), got shape {array.shape}{images}"
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
