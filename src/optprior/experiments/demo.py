@@ -28,6 +28,11 @@ DEMO_SETTINGS: dict[str, Any] = {
     "batch_size": 100,
 }
 
+#: Temperatures of the demo's annealed ln Z (the reproduction takes 1000): on the demo's
+#: optimal prior, 200 and 1000 both read 0.102 and importance sampling 0.100 (session 26),
+#: and 200 cost seconds where 1000 cost half a minute.
+DEMO_TEMPERATURES = 200
+
 
 @dataclass
 class Split:
@@ -89,7 +94,7 @@ def run_demo(
                 "method": name,
                 "test_log_likelihood": log_likelihood,
                 "test_log_likelihood_normalized": log_likelihood
-                - model.log_normalizer(train.x, train.s),
+                - model.log_normalizer(train.x, train.s, n_temperatures=DEMO_TEMPERATURES),
                 "accuracy": downstream_accuracy(
                     z_train, train.y[target_train], mu[target_test], test.y[target_test]
                 ),
