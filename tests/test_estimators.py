@@ -492,3 +492,18 @@ def test_set_params_after_a_fit_changes_the_next_fit_not_the_fitted_model(two_ta
     assert loaded.get_params()["latent_dim"] == FAST["latent_dim"]
     np.testing.assert_array_equal(loaded.transform(x, s), codes)
     assert model.fit(x, s).transform(x, s).shape == (len(x), 8)
+
+
+def test_a_pipeline_passes_the_tasks_to_fit_score_and_routed_transform(two_tasks):
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    x, s = two_tasks
+    pipe = make_pipeline(MinMaxScaler(), fast(CVAE)).fit(x, s)  # s passed as the labels
+    assert np.isfinite(pipe.score(x, s))
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe[-1].set_transform_request(s=True)
+        codes = pipe.transform(x, s=s)
+    assert codes.shape == (len(x), FAST["latent_dim"])
+    np.testing.assert_allclose(codes, pipe[-1].transform(pipe[0].transform(x), s), rtol=1e-6)
