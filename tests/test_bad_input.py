@@ -383,3 +383,16 @@ def test_a_code_array_of_the_wrong_shape_gets_no_advice_about_images(fitted):
         ValueError, match=r"^Z must be 2-D \(n_points, n_features\), got shape \(4,\)$"
     ):
         fitted.decode(np.zeros(4), [0])
+
+
+def test_sparse_data_a_missing_task_to_sample_and_a_zero_batch_are_named(fitted, two_tasks):
+    from scipy import sparse
+
+    x, s = two_tasks
+    with pytest.raises(ValueError, match=r"X is a sparse matrix: pass a dense array \(X.toarray"):
+        fitted.transform(sparse.csr_matrix(x), s)
+    with pytest.raises(ValueError, match="s \\(the task index of each point\\) is required"):
+        fitted.sample(3, None)
+    assert fast(VAE).fit(x, s).sample(3, None).shape == (3, x.shape[1])  # no task to read
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        fitted.posterior(x, s, batch_size=0)

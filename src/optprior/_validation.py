@@ -122,6 +122,8 @@ BERNOULLI_SLACK = 1e-6
 def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarray:
     """Return ``x`` as a float32 (N, D) array, or raise ``ValueError`` saying what is wrong
     (Bernoulli data within ``BERNOULLI_SLACK`` of [0, 1] are clipped into it)."""
+    if hasattr(x, "toarray") and hasattr(x, "nnz"):  # a SciPy sparse matrix
+        raise ValueError(f"{name} is a sparse matrix: pass a dense array ({name}.toarray())")
     try:
         array = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as error:

@@ -240,7 +240,7 @@ def _report(results: list[RunResult], out: Path) -> int:
         print(f"When they finish, `optprior tables {out}` completes the tables.")
     if counts["stopped"]:
         print(
-            f"Stopped at the time limit: {counts['stopped']} of this sweep's runs (trained "
+            f"Stopped at the time limit: {counts['stopped']} of this sweep's runs left (trained "
             "ones keep their checkpoint or model); run the same command again to go on."
         )
         return STOPPED_STATUS

@@ -334,6 +334,7 @@ class BaseModel(BaseEstimator):
         self, X: object, s: object = None, batch_size: int = 4096
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mean and log-variance of q(z | x, s): two (N, latent_dim) arrays."""
+        batch_size = whole_number(batch_size, "batch_size", 1)
         mu, logvar = self._encoded(*self._checked(X, s), batch_size)
         return mu.cpu().numpy(), logvar.cpu().numpy()
 
@@ -428,8 +429,10 @@ class BaseModel(BaseEstimator):
         module = self.fitted_module()
         n = whole_number(n, "n (the number of samples)", 1)
         module.eval()
-        tasks = np.full(n, s) if np.ndim(s) == 0 else np.asarray(s)
-        if tasks.ndim == 1 and tasks.shape[0] != n:
+        if s is None and not self.conditional:
+            s = 0  # a VAE's decoder reads no task
+        tasks = None if s is None else np.full(n, s) if np.ndim(s) == 0 else np.asarray(s)
+        if tasks is not None and tasks.ndim == 1 and tasks.shape[0] != n:
             given = tasks.shape[0]
             raise ValueError(f"s has {given} task indices for n = {n} samples; give one or n")
         task_array = check_tasks(tasks, n, self.tasks_ if self.conditional else None)
