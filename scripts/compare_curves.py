@@ -7,8 +7,9 @@ Reads ``seed-<k>/curves.csv`` of every seed that all folders have finished and p
 Markdown tables (nats per validation point):
 
 1. per folder: epochs run and best epoch; the epoch-to-epoch noise (standard deviation)
-   of the validation ELBO from ``--from-epoch`` on; its least-squares slope over the
-   ``--slope-epochs`` epochs up to the best one; the highest ``--window``-epoch mean;
+   of the validation ELBO from ``--from-epoch`` on (around a 51-epoch mean); its
+   least-squares slope over the ``--slope-epochs`` epochs up to the best one; the
+   highest ``--window``-epoch mean;
 2. the ``--window``-epoch mean of the validation ELBO ending at every ``--every``-th
    epoch, minus the first folder's for the same seed (mean ± s.e., seeds above/below),
    up to the last epoch that every run reached; then each at its own highest mean, and
@@ -41,6 +42,9 @@ from optprior.experiments.records import RESULT_FILE, RunResult, read_result_fil
 from optprior.experiments.runner import run_of
 from optprior.experiments.tables import difference_cell, summarise_differences
 from optprior.models.base import BaseModel
+
+#: Epochs in the centred mean the noise is measured around (``noise_std``).
+NOISE_WINDOW = 51
 
 
 def finished_runs(folder: Path) -> dict[int, RunResult]:
@@ -79,6 +83,9 @@ def main() -> None:
     curves = [
         [read_validation_curve(folder / f"seed-{seed}") for seed in seeds] for folder in folders
     ]
+    shortest = min(len(curve) for per_seed in curves for curve in per_seed)
+    if shortest < args.window:
+        raise SystemExit(f"a run logged {shortest} epochs, fewer than --window {args.window}")
     smoothed = [[trailing_mean(curve, args.window) for curve in per_seed] for per_seed in curves]
 
     print(f"\nseeds {', '.join(map(str, seeds))}\n")
@@ -98,16 +105,18 @@ def main() -> None:
     for label, folder, per_seed, means, results in columns:
         epochs = [len(curve) for curve in per_seed]
         best = [results[seed].best_epoch for seed in seeds]
-        noise = [noise_std(curve[args.from_epoch :]) for curve in per_seed]
-        slopes = [
-            slope(curve[max(0, b + 1 - args.slope_epochs) : b + 1])
+        tails = [curve[args.from_epoch :] for curve in per_seed]
+        noise = [noise_std(tail, NOISE_WINDOW) for tail in tails if len(tail) >= NOISE_WINDOW]
+        spans = [
+            curve[max(0, b + 1 - args.slope_epochs) : b + 1]
             for curve, b in zip(per_seed, best, strict=True)
         ]
+        slopes = [slope(span) for span in spans if len(span) >= 2]
         cells = [
             f"{np.mean(epochs):.0f} ({min(epochs)}-{max(epochs)})",
             f"{np.mean(best):.0f}",
-            f"{np.mean(noise):.2f} ({min(noise):.2f}-{max(noise):.2f})",
-            f"{np.mean(slopes):+.3f}",
+            f"{np.mean(noise):.2f} ({min(noise):.2f}-{max(noise):.2f})" if noise else "too short",
+            f"{np.mean(slopes):+.3f}" if slopes else "too short",
             f"{np.mean([mean.max() for mean in means]):.2f}",
         ]
         if args.draws:

@@ -351,6 +351,15 @@ def test_paired_points_compares_two_runs_on_the_same_points(tmp_path, two_tasks,
     assert "vae/seed-0 minus cvae/seed-0" in other.stdout
     assert "| task-1 | validation | 10 |" in other.stdout and "| task-1 | test |" in other.stdout
     assert result["status"] == "ok"
+    # the curves of the same runs, with the estimate's own noise from their model.pt
+    curves = [sys.executable, str(REPO / "scripts/compare_curves.py"), "--draws", "3"]
+    curves += ["--from-epoch", "0", "--window", "1", "--every", "1"]
+    labelled = [f"{m}={out / 'pair' / m}" for m in ("cvae", "vae")]
+    table = subprocess.run([*curves, *labelled], capture_output=True, text=True)
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if line.startswith(("| cvae", "| vae"))]
+    assert len(rows) == 2 and all(row.endswith("(1 runs) |") for row in rows), table.stdout
+    assert "too short" in rows[0]  # 2 epochs: no 51-epoch mean to measure noise around
 
 
 def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
