@@ -496,7 +496,7 @@ def test_figures_are_drawn_again_from_a_finished_runs_model(
     assert not list(out.glob("mine/*/seed-0/*.png"))  # figures = false
     (cvae / "model.pt").rename(tmp_path / "kept.pt")  # a run without its model: passed over
     capsys.readouterr()
-    assert main(["figures", str(out)]) == 0
+    assert main(["figures", str(out), "--threads", "1"]) == 0
     printed = capsys.readouterr().out
     assert f"{cvae}: skipped, its model.pt was not kept" in printed
     drawn = ["calibration.png", "curves.png", "embedding.png", "reconstructions.png"]

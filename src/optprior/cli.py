@@ -445,7 +445,8 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         choices=RESCORE,
         help="score finished runs again from their saved model.pt (after a metrics change): "
         "every metric (all, the default), or only the optimal prior's ln Z and the "
-        "likelihoods it normalises (normalizer; seconds a run); one cut short by "
+        "likelihoods it normalises (normalizer; 1-2 min a run of a 3 x 500 T on one "
+        "thread); one cut short by "
         "--time-limit or a kill goes on with the runs it had not reached",
     )
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
@@ -586,6 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument(
         "--device", default=None, help="torch device (default: the run's, else the CPU)"
     )
+    figures.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     figures.set_defaults(run=_figures)
 
     status = commands.add_parser(
@@ -735,6 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--data", required=True, help=".npz file with X and optional s")
     embed.add_argument("--out", required=True, help="where to write Z (.npy)")
     embed.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    embed.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     embed.set_defaults(run=_embed)
     return parser
 
