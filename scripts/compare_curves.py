@@ -29,6 +29,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from labelled_runs import labelled_runs
 
 from optprior.experiments.convergence import (
     estimate_noise_std,
@@ -38,19 +39,13 @@ from optprior.experiments.convergence import (
     trailing_mean,
 )
 from optprior.experiments.markdown import markdown_row, markdown_rule
-from optprior.experiments.records import RESULT_FILE, RunResult, read_result_file
+from optprior.experiments.records import RunResult
 from optprior.experiments.runner import run_of
 from optprior.experiments.tables import difference_cell, summarise_differences
 from optprior.models.base import BaseModel
 
 #: Epochs in the centred mean the noise is measured around (``noise_std``).
 NOISE_WINDOW = 51
-
-
-def finished_runs(folder: Path) -> dict[int, RunResult]:
-    """The finished runs under ``folder`` (``seed-<k>/result.json`` with status ok), by seed."""
-    results = (read_result_file(path) for path in sorted(folder.glob(f"seed-*/{RESULT_FILE}")))
-    return {result.seed: result for result in results if result.ok}
 
 
 def main() -> None:
@@ -69,15 +64,7 @@ def main() -> None:
     )
     parser.add_argument("--data-root", default=None, help="dataset folder (with --draws)")
     args = parser.parse_args()
-    labels, folders = [], []
-    for item in args.runs:
-        label, _, folder = item.partition("=")
-        if not folder:
-            parser.error(f"expected LABEL=FOLDER, got {item!r}")
-        labels.append(label)
-        folders.append(Path(folder))
-    runs = [finished_runs(folder) for folder in folders]
-    seeds = sorted(set.intersection(*(set(r) for r in runs)))
+    labels, folders, runs, seeds = labelled_runs(parser, args.runs)
     if not seeds:
         raise SystemExit("no seed is finished in every folder")
     curves = [

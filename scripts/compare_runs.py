@@ -13,21 +13,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import numpy as np
-
-from optprior.experiments.records import RESULT_FILE, read_result_file
-
-
-def finished(folder: Path) -> dict[int, dict[str, float]]:
-    """Metrics of each finished seed under ``folder`` (``seed-<k>/result.json``)."""
-    out = {}
-    for path in sorted(folder.glob(f"seed-*/{RESULT_FILE}")):
-        result = read_result_file(path)
-        if result.ok:
-            out[result.seed] = result.metrics
-    return out
+from labelled_runs import labelled_runs
 
 
 def main() -> None:
@@ -38,16 +26,8 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds")
     args = parser.parse_args()
-    labels, results = [], []
-    for item in args.runs:
-        label, _, folder = item.partition("=")
-        if not folder:
-            parser.error(f"expected LABEL=FOLDER, got {item!r}")
-        labels.append(label)
-        results.append(finished(Path(folder)))
-        if not results[-1]:
-            raise SystemExit(f"{folder}: no finished run (seed-<k>/result.json with status ok)")
-    seeds = sorted(set.intersection(*(set(r) for r in results)))
+    labels, _, runs, seeds = labelled_runs(parser, args.runs)
+    results = [{seed: run.metrics for seed, run in found.items()} for found in runs]
     if args.seeds is not None:
         seeds = [seed for seed in seeds if seed in args.seeds]
     if not seeds:
