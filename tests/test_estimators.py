@@ -494,6 +494,17 @@ def test_set_params_after_a_fit_changes_the_next_fit_not_the_fitted_model(two_ta
     assert model.fit(x, s).transform(x, s).shape == (len(x), 8)
 
 
+def test_a_fitted_bernoulli_model_scores_grey_data_as_fitted_after_set_params(two_tasks):
+    # Scores binarise grey levels as the fitted (Bernoulli) model does, not as the
+    # likelihood named since for the next fit would.
+    x, s = two_tasks
+    grey = np.clip(x * 0.6 + 0.2, 0, 1)
+    model = fast(CVAE).fit(grey, s)
+    before = model.score_samples(grey, s, n_samples=5)
+    model.set_params(likelihood="gaussian")
+    np.testing.assert_array_equal(model.score_samples(grey, s, n_samples=5), before)
+
+
 def test_a_pipeline_passes_the_tasks_to_fit_score_and_routed_transform(two_tasks):
     import sklearn
     from sklearn.pipeline import make_pipeline

@@ -201,14 +201,25 @@ class BaseModel(BaseEstimator):
 
     # ---------------------------------------------------------------- conversion
     def _tensors(
-        self, x: object, s: object, name: str = "X", training: bool = False, scored: bool = False
+        self,
+        x: object,
+        s: object,
+        name: str = "X",
+        training: bool = False,
+        scored: bool = False,
+        fitting: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Checked tensors of data ``x`` and tasks ``s`` (``training``: tasks not yet
         known). ``scored`` data, where training binarises afresh, take one fixed
         Bernoulli draw per point (``evaluation.binarization.binarized_points``: a point
-        scores the same whatever it is scored with; binary data unchanged)."""
-        array = check_data(x, name, bernoulli=self.config.likelihood == "bernoulli")
-        if scored and self.binarizes:
+        scores the same whatever it is scored with; binary data unchanged). The
+        likelihood and binarisation are the fitted model's, or while ``fitting`` (and
+        before any fit) the current settings'."""
+        fitted = self.module_ is not None and not fitting
+        settings = self.fitted_settings_ if fitted else self.settings()
+        bernoulli = settings["likelihood"] == "bernoulli"
+        array = check_data(x, name, bernoulli=bernoulli)
+        if scored and bernoulli and settings["dynamic_binarization"]:
             array = binarized_points(array)
         task_name = "s" if name == "X" else f"s{name[1:]}"
         if self.conditional or s is not None:
@@ -266,7 +277,7 @@ class BaseModel(BaseEstimator):
         with a checkpoint stops at the deadline (``TrainingStopped``), to go on later.
         """
         check_device(self.device)
-        x, tasks = self._tensors(X, s, "X", training=True)
+        x, tasks = self._tensors(X, s, "X", training=True, fitting=True)
         if x.shape[0] < TOO_FEW_POINTS:
             warnings.warn(
                 f"fitting on {x.shape[0]} points: too few to learn a representation or to "
@@ -285,7 +296,7 @@ class BaseModel(BaseEstimator):
         if X_val is None and s_val is not None:
             raise ValueError("s_val is given without X_val: pass both, or neither")
         if X_val is not None:
-            x_val, s_val_t = self._tensors(X_val, s_val, "X_val", scored=True)
+            x_val, s_val_t = self._tensors(X_val, s_val, "X_val", scored=True, fitting=True)
             if x_val.shape[1] != x.shape[1]:
                 raise ValueError(f"X_val has {x_val.shape[1]} features but X has {x.shape[1]}")
         saving = None

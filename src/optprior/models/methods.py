@@ -249,10 +249,10 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     ) -> PostHocOptimalPriorCVAE:
         source = cvae.fitted_module()
         self.tasks_ = list(cvae.tasks_)  # the tasks the CVAE knows, checked in s as in it
-        x, tasks = self._tensors(X, s)
+        x, tasks = self._tensors(X, s, fitting=True)
         x_val = s_val_t = None
         if X_val is not None:
-            x_val, s_val_t = self._tensors(X_val, s_val, "X_val", scored=True)
+            x_val, s_val_t = self._tensors(X_val, s_val, "X_val", scored=True, fitting=True)
         for name, data in (("X", x), ("X_val", x_val)):
             if data is not None and data.shape[1] != source.decoder.x_dim:
                 raise ValueError(
