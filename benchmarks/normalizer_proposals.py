@@ -33,8 +33,12 @@ from optprior.experiments.records import RESULT_FILE, read_result_file
 from optprior.experiments.runner import run_of
 from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior
-from optprior.priors.mixture import mixture_draws
-from optprior.priors.optimal import ANNEALING_CHAINS, code_proposal, with_normal_share
+from optprior.priors.optimal import (
+    ANNEALING_CHAINS,
+    code_proposal,
+    posterior_codes,
+    with_normal_share,
+)
 
 
 def fitted_proposal(codes: torch.Tensor, components: int) -> MixtureSameFamily:
@@ -64,9 +68,7 @@ def main() -> None:
         raise SystemExit(f"{args.run} holds a {type(prior).__name__}, which has no T")
     data = run_of(result, args.run, args.data_root).load_data()
     mu, logvar, log_weights = training_posteriors(model, data)
-    generator = torch.Generator().manual_seed(0)
-    codes, _ = mixture_draws(mu, logvar, log_weights, mu.shape[0], generator)
-    codes = codes.to(torch.float64)
+    codes = posterior_codes(mu, logvar, log_weights, seed=0).to(torch.float64)
     print(f"{result.run}: {codes.shape[0]} training codes in {codes.shape[1]} dimensions")
     print(f"ln Z recorded by the run: {result.metrics.get('prior_log_normalizer')}")
     print()

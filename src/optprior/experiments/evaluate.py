@@ -17,6 +17,7 @@ from optprior.evaluation.metrics import downstream_accuracy, task_probe
 from optprior.experiments.config import EvaluationConfig
 from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior
+from optprior.priors.optimal import ANNEALING_CHAINS, IMPORTANCE_DRAWS, posterior_codes
 from optprior.training.batches import component_log_weights
 
 
@@ -219,16 +220,16 @@ def _normalizer(
     temperatures: int,
 ) -> dict[str, float]:
     """ln Z of N(z; 0, I) e^T from codes drawn one per training posterior
-    (``OptimalPrior.normalizer_from_posteriors``), by both estimators: annealed importance
+    (``posterior_codes``, as ``OptimalPrior.normalizer_from_posteriors`` does), by both
+    estimators: annealed importance
     sampling over ``temperatures`` (``prior_log_normalizer``, the one the normalised
     scores use, and ``_chains``, the effective number of its 500 chains) and importance
     sampling
     (``_importance``, and ``_draws``, the effective number of its 1e5 draws), which
     agree where T is near calibrated and part where it is not."""
-    annealed = prior.normalizer_from_posteriors(
-        mu, logvar, log_weights, seed, n_temperatures=temperatures
-    )
-    importance = prior.normalizer_from_posteriors(mu, logvar, log_weights, seed, "importance")
+    codes = posterior_codes(mu, logvar, log_weights, seed)  # drawn once for both
+    annealed = prior.normalizer_annealed(ANNEALING_CHAINS, temperatures, seed, codes)
+    importance = prior.normalizer_estimate(IMPORTANCE_DRAWS, seed, codes)
     return {
         "prior_log_normalizer": annealed.log_z,
         "prior_log_normalizer_chains": annealed.effective_samples,

@@ -12,7 +12,7 @@ from typing import cast
 
 import torch
 from torch import nn
-from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
+from torch.distributions import Categorical, Distribution, MixtureSameFamily, MultivariateNormal
 from torch.nn import functional as F
 
 from optprior._random import seeded_torch
@@ -44,6 +44,15 @@ def check_estimator(estimator: str) -> None:
     if estimator not in NORMALIZER_ESTIMATORS:
         choices = ", ".join(NORMALIZER_ESTIMATORS)
         raise ValueError(f"unknown estimator {estimator!r}: choose one of {choices}")
+
+
+def posterior_codes(
+    mu: torch.Tensor, logvar: torch.Tensor, log_weights: torch.Tensor, seed: int = 0
+) -> torch.Tensor:
+    """One code per posterior (N, D) drawn from their mixture with weights ln w (N,), from
+    a generator seeded with ``seed``: the sample the estimators of Z start from."""
+    generator = torch.Generator(device=mu.device).manual_seed(seed)
+    return mixture_draws(mu, logvar, log_weights, mu.shape[0], generator)[0]
 
 
 def code_proposal(codes: torch.Tensor, normal_share: float = NORMAL_SHARE) -> MixtureSameFamily:
@@ -157,15 +166,19 @@ class OptimalPrior(Prior):
         mode (no dropout), as for every score; the draws come from torch seeded with
         ``seed``, the caller's random state left alone.
         """
+        return self.normalizer_with(self.start_distribution(codes), n_samples, seed)
+
+    def start_distribution(self, codes: torch.Tensor | None = None) -> Distribution:
+        """Where both estimators of Z draw from (float64, on this prior's device): N(0, I),
+        or with ``codes`` (M >= 2, D) ``code_proposal``; ValueError for codes of another
+        shape."""
         device = self.device()
         if codes is None:
             zero = torch.zeros(self.latent_dim, dtype=torch.float64, device=device)
-            return self.normalizer_with(
-                MultivariateNormal(zero, scale_tril=torch.diag(zero + 1)), n_samples, seed
-            )
+            return MultivariateNormal(zero, scale_tril=torch.diag(zero + 1))
         if codes.ndim != 2 or codes.shape[1] != self.latent_dim or codes.shape[0] < 2:
             raise ValueError(f"codes must be (M >= 2, {self.latent_dim}), got {tuple(codes.shape)}")
-        return self.normalizer_with(code_proposal(codes.to(device)), n_samples, seed)
+        return code_proposal(codes.to(device))
 
     @torch.no_grad()
     def normalizer_with(
@@ -203,14 +216,7 @@ class OptimalPrior(Prior):
         def log_target(z: torch.Tensor) -> torch.Tensor:
             return standard_normal_log_prob(z) + self.log_ratio(z.to(dtype)).to(z.dtype)
 
-        device = self.device()
-        if codes is None:
-            zero = torch.zeros(self.latent_dim, dtype=torch.float64, device=device)
-            base: torch.distributions.Distribution = MultivariateNormal(
-                zero, scale_tril=torch.diag(zero + 1)
-            )
-        else:
-            base = code_proposal(codes.to(device))
+        base = self.start_distribution(codes)
         return annealed_log_normalizer(log_target, base, n_chains, n_temperatures, seed)
 
     def normalizer_from_posteriors(
@@ -229,8 +235,7 @@ class OptimalPrior(Prior):
         chains, ``n_temperatures`` temperatures) or ``"importance"``
         (``normalizer_estimate``, ``IMPORTANCE_DRAWS`` draws)."""
         check_estimator(estimator)
-        generator = torch.Generator(device=mu.device).manual_seed(seed)
-        codes, _ = mixture_draws(mu, logvar, log_weights, mu.shape[0], generator)
+        codes = posterior_codes(mu, logvar, log_weights, seed)
         if estimator == "importance":
             return self.normalizer_estimate(IMPORTANCE_DRAWS, seed, codes)
         return self.normalizer_annealed(ANNEALING_CHAINS, n_temperatures, seed, codes)
