@@ -93,6 +93,37 @@ def test_resumed_fit_equals_uninterrupted_fit(method, extra, two_tasks, tmp_path
     torch.testing.assert_close(again.module_.state_dict(), expected, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("method, extra", [(CVAE, {}), (OptimalPriorCVAE, FAST_T)])
+def test_a_higher_epoch_cap_goes_on_from_the_checkpoint(
+    method, extra, two_tasks, tmp_path, monkeypatch
+):
+    """The cap only ends the loop: a fit interrupted, or finished at a lower cap (not by
+    early stopping), goes on under a higher one and ends as a fit with that cap would; a
+    cap below the epochs already run is refused by name."""
+    x, s = two_tasks
+    data = (x[:200], s[:200], x[200:], s[200:])
+    settings = {**FAST, "patience": 0, **extra}
+    settings.pop("epochs")
+    whole = method(**settings, epochs=7).fit(*data)
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    for first in ("interrupted", "finished"):
+        path = tmp_path / f"{first}.pt"
+        if first == "interrupted":
+            fit_interrupted(method(**settings, epochs=4), data, path, monkeypatch, at=3)
+        else:
+            method(**settings, epochs=4).fit(*data, checkpoint=path)
+        with pytest.raises(CheckpointError, match="more than the cap of 1: raise epochs"):
+            method(**settings, epochs=1).fit(*data, checkpoint=path)
+        with monkeypatch.context() as patch:
+            started = count_epochs(patch)
+            longer = method(**settings, epochs=7).fit(*data, checkpoint=path)
+        assert len(started) == (5 if first == "interrupted" else 3)  # none redone
+        assert without_times(longer) == without_times(whole)
+        torch.testing.assert_close(
+            longer.module_.state_dict(), whole.module_.state_dict(), rtol=0, atol=0
+        )
+
+
 def test_numpy_settings_give_a_checkpoint_that_loads(two_tasks, tmp_path, monkeypatch):
     x, s = two_tasks
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)

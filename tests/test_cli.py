@@ -121,7 +121,10 @@ def test_train_then_embed_own_data(tmp_path, capsys, two_tasks):
     assert np.load(z_path).shape == (len(x), 3)
 
 
-def test_interrupted_train_goes_on_from_its_checkpoint(tmp_path, capsys, two_tasks, monkeypatch):
+@pytest.mark.parametrize("cap", [4, 6])  # the same command, or one with a higher --epochs
+def test_interrupted_train_goes_on_from_its_checkpoint(
+    cap, tmp_path, capsys, two_tasks, monkeypatch
+):
     import numpy as np
 
     from optprior.training import trainer as trainer_module
@@ -138,10 +141,11 @@ def test_interrupted_train_goes_on_from_its_checkpoint(tmp_path, capsys, two_tas
         assert main(command) == 130  # Ctrl-C: one line on how to go on, no traceback
     assert "Run the same command again" in capsys.readouterr().err
     assert tmp_path.joinpath("model.pt.checkpoint").is_file() and not model.exists()
+    command[command.index("--epochs") + 1] = str(cap)
     with monkeypatch.context() as patch:
         started = count_epochs(patch)
         assert main(command) == 0
-    assert len(started) == 2 and model.is_file()
+    assert len(started) == cap - 2 and model.is_file()
     assert "going on from" in capsys.readouterr().err
     assert not tmp_path.joinpath("model.pt.checkpoint").exists()
 

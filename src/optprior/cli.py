@@ -621,8 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and optional s (N,) task indices 0..K-1 (default: one task); other arrays, such as "
         "labels y, are not read. A seeded --val-fraction of each task is held out for early "
         "stopping (never a task's last point). Writes MODEL atomically; while "
-        "training, MODEL.checkpoint every 5 minutes, from which the same command goes on "
-        "after an interruption.",
+        "training, MODEL.checkpoint every 5 minutes, from which the same command (or one "
+        "with a higher --epochs) goes on after an interruption.",
     )
     train.add_argument("--data", required=True, help=".npz file with X and optional s")
     train.add_argument("--out", required=True, help="where to write the model (.pt)")

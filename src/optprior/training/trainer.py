@@ -220,14 +220,21 @@ def identity_differences(
     A ``TrainingConfig`` field (``"settings"``) or model setting (``"model"``) added after
     the checkpoint was written takes the value the code had then (``recorded_defaults``,
     ``model_defaults``); one removed since is ignored; settings T's schedules do not
-    read are left out (``training.config.record_differences``).
+    read are left out (``training.config.record_differences``). So is the epoch cap
+    ``settings.epochs``: it only ends the loop, so a fit may go on under another cap
+    (``Trainer._restore`` checks it against the epochs already run).
     """
     if not isinstance(stored, dict):
         return ["the checkpoint records no identity"]
 
     def read(identity: dict[str, Any]) -> dict[str, Any]:
+        def kept(section: str, name: str) -> bool:
+            if section == "settings" and name == "epochs":
+                return False
+            return reads_setting is None or reads_setting(name)
+
         return {
-            key: {k: v for k, v in value.items() if reads_setting is None or reads_setting(k)}
+            key: {k: v for k, v in value.items() if kept(key, k)}
             if key in ("settings", "model") and isinstance(value, dict)
             else value
             for key, value in identity.items()
@@ -284,7 +291,10 @@ class Trainer:
         the file exists, training goes on from it as if it had never stopped (the same
         model on the same device and thread count); a finished one returns its model at
         once. It must come from a fit with the same settings, identity and data, else
-        ``CheckpointError``. The file is kept; delete it once the model is saved.
+        ``CheckpointError``; only the cap ``epochs`` may differ, if not below the epochs
+        run, and a fit that ended at a lower cap, not by early stopping, goes on to the
+        new one as a fit with that cap would have. The file is kept; delete it once the
+        model is saved.
         """
         config, plan = self.config, self.plan
         generator = torch.Generator().manual_seed(config.seed)
@@ -440,4 +450,15 @@ class Trainer:
         # Only the stored fields: checkpoints written before next_epoch and stale were
         # derived from the history still hold them.
         stored = {f.name: payload["progress"][f.name] for f in fields(_Progress)}
-        return _Progress(**{**stored, "history": History(**stored["history"])})
+        progress = _Progress(**{**stored, "history": History(**stored["history"])})
+        cap = self.config.epochs
+        if progress.next_epoch > cap:
+            raise CheckpointError(
+                f"the checkpoint {path} has trained {progress.next_epoch} epochs, more than "
+                f"the cap of {cap}: raise epochs to at least {progress.next_epoch}, or delete "
+                "it to start training afresh"
+            )
+        # A fit that ended at a lower cap, not by early stopping, goes on to the new one.
+        if progress.finished and not progress.history.stopped_early:
+            progress.finished = progress.next_epoch >= cap
+        return progress
