@@ -19,8 +19,10 @@ from optprior.training import TrainingStopped, stop_at
 from optprior.training import trainer as trainer_module
 
 
-def without_times(model) -> list[dict[str, float]]:
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in model.history_.epochs]
+def without_times(model, curves: str = "epochs") -> list[dict[str, float]]:
+    """The model's curves (``"epochs"``, or T's post-hoc ``"prior_epochs"``) but times."""
+    records = getattr(model.history_, curves)
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
 
 def fit_interrupted(model, data, path, monkeypatch, at: int = 2) -> None:
@@ -336,3 +338,43 @@ def test_a_fit_whose_checkpoint_cannot_be_written_trains_on_past_its_limit(
     with stop_at(time.time()), pytest.warns(UserWarning, match="could not write the checkpoint"):
         model = CVAE(**settings).fit(x, s, checkpoint=tmp_path / "checkpoint.pt")
     assert len(model.history_.epochs) == 3  # stopping would have lost every epoch
+
+
+def test_the_post_hoc_prior_goes_on_from_a_checkpoint_of_t_of_the_same_cvae(
+    two_tasks, tmp_path, monkeypatch
+):
+    """T's fit has a checkpoint of its own (``CHECKPOINT.prior``): interrupted inside
+    it, the fit trains neither the CVAE nor T's finished epochs again and ends as an
+    uninterrupted one; ``from_cvae`` refuses T's checkpoint of another CVAE."""
+    x, s = two_tasks
+    data = (x[:200], s[:200], x[200:], s[200:])
+    settings = {**FAST, **FAST_T, "epochs": 4, "patience": 0}
+    whole = PostHocOptimalPriorCVAE(**settings).fit(*data)
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "checkpoint.pt"
+    cvae_epochs = len(whole.history_.epochs)
+    fit_interrupted(PostHocOptimalPriorCVAE(**settings), data, path, monkeypatch, cvae_epochs + 3)
+    assert PostHocOptimalPriorCVAE.checkpoint_files(path)[1].is_file()
+    with monkeypatch.context() as patch:
+        started = count_epochs(patch)
+        resumed = PostHocOptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
+    assert len(started) == len(whole.history_.prior_epochs) - 2  # T's epochs 0 and 1 kept
+    assert without_times(resumed) == without_times(whole)
+    assert without_times(resumed, "prior_epochs") == without_times(whole, "prior_epochs")
+    torch.testing.assert_close(
+        resumed.module_.state_dict(), whole.module_.state_dict(), rtol=0, atol=0
+    )
+
+    prior = tmp_path / "prior.pt"
+    cvae = CVAE(**{**FAST, "epochs": 4}).fit(*data)
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=2)
+        with pytest.raises(KeyboardInterrupt):
+            PostHocOptimalPriorCVAE.from_cvae(cvae, *data, checkpoint=prior, **FAST_T)
+    other = CVAE(**{**FAST, "epochs": 4, "seed": 1}).fit(*data)
+    with pytest.raises(CheckpointError, match="cvae: "):
+        PostHocOptimalPriorCVAE.from_cvae(other, *data, checkpoint=prior, **FAST_T)
+    with monkeypatch.context() as patch:
+        started = count_epochs(patch)
+        PostHocOptimalPriorCVAE.from_cvae(cvae, *data, checkpoint=prior, **FAST_T)
+    assert len(started) == 3  # T's epoch 0 kept

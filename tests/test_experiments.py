@@ -194,6 +194,44 @@ def test_run_killed_while_training_goes_on_from_its_checkpoint(digits_root, tmp_
 
 
 @pytest.mark.slow
+def test_post_hoc_run_killed_while_t_trains_goes_on_from_its_checkpoint(
+    digits_root, tmp_path, monkeypatch
+):
+    """A post-hoc run that reuses the CVAE of its seed checkpoints T's fit: killed in
+    it, the run trains only T's remaining epochs and scores as an uninterrupted run."""
+    from optprior.training import trainer as trainer_module
+
+    overrides = {**TINY, "seeds": 1, "methods": ["cvae", "posthoc"], "training": {"epochs": 4}}
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    cvae_run, run = plan(config, tmp_path, data_root=digits_root)
+    whole = plan(config, tmp_path / "whole", data_root=digits_root)[1]
+    assert runner.execute(cvae_run).ok
+    whole = replace(whole, cvae_runs=tmp_path)
+    expected = runner.execute(whole)
+    assert expected.cvae_reused
+
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=3)
+        with pytest.raises(KeyboardInterrupt):
+            runner.execute(run)
+    checkpoint = run.folder / "checkpoint.pt"
+    assert checkpoint.is_file() and not (run.folder / "model.pt").exists()
+    with monkeypatch.context() as patch:
+        started = count_epochs(patch)
+        result = runner.execute(run)
+    assert len(started) == len(prior_curves(whole)) - 2  # T's epochs 0 and 1 kept
+    assert result.status == "ok" and result.resumed_from_checkpoint and result.cvae_reused
+    assert not checkpoint.exists()
+    assert result.metrics == expected.metrics
+
+
+def prior_curves(run) -> list[dict[str, str]]:
+    """The rows of a finished post-hoc run's T curves."""
+    return list(csv.DictReader(open(run.folder / "prior_curves.csv")))
+
+
+@pytest.mark.slow
 def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeypatch):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)

@@ -322,7 +322,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         model.fit(x, s, checkpoint=checkpoint)
     model.save(args.out)
-    checkpoint.unlink(missing_ok=True)
+    for path in model.checkpoint_files(checkpoint):
+        path.unlink(missing_ok=True)
     history = model.fitted_history()
     best = history.epochs[history.best_epoch]
     which, score = (

@@ -339,6 +339,7 @@ def train_and_score(run: Run) -> RunResult:
     write_text_atomic(config_path, json.dumps(run.resolved(), indent=2, sort_keys=True))
     remove_leftovers(folder)  # of writes cut off by a kill (the run's lock is held)
     checkpoint = folder / "checkpoint.pt"  # training state, while a run trains
+    checkpoints = METHODS[run.method].checkpoint_files(checkpoint)  # one a stage
     reused_path = folder / REUSED_FILE  # the name of the CVAE run a posthoc run reused
     start = time.perf_counter()
     result = run.result("failed", config=run.resolved(), versions=versions())
@@ -351,38 +352,48 @@ def train_and_score(run: Run) -> RunResult:
             result.resumed_from_model = True
             if reused_path.is_file():
                 result.cvae_reused = reused_path.read_text()
-            checkpoint.unlink(missing_ok=True)  # if killed between model.pt and its removal
+            for path in checkpoints:  # if killed between model.pt and their removal
+                path.unlink(missing_ok=True)
         else:
             # Without a validation split, epochs are chosen on the training ELBO; the
             # estimator binarises Bernoulli validation data once (``BaseModel.fit``).
             x_val, s_val = (data.val.X, data.val.s) if len(data.val.X) else (None, None)
             cvae_run = reusable_cvae(run)
-            if cvae_run is not None:
-                model = PostHocOptimalPriorCVAE.from_cvae(
-                    cvae_run.load_model(),
-                    data.train.X,
-                    data.train.s,
-                    x_val,
-                    s_val,
-                    progress=run.progress,
-                    **prior_settings(run),
-                )
+            if cvae_run is not None:  # T alone is fitted, checkpointed in checkpoint.pt
+                cvae = cvae_run.load_model()
                 result.cvae_reused = cvae_run.name
                 write_text_atomic(reused_path, cvae_run.name)
+
+                def train() -> BaseModel:
+                    return PostHocOptimalPriorCVAE.from_cvae(
+                        cvae,
+                        data.train.X,
+                        data.train.s,
+                        x_val,
+                        s_val,
+                        checkpoint,
+                        progress=run.progress,
+                        **prior_settings(run),
+                    )
             else:
                 reused_path.unlink(missing_ok=True)  # of an attempt that reused one
-                model = run_model(run)
-                resumed = checkpoint.is_file()
-                try:
-                    model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
-                except CheckpointError as error:  # e.g. written by an older optprior
-                    result.checkpoint_discarded = str(error)
-                    checkpoint.unlink()
-                    resumed = False
-                    model.fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
-                result.resumed_from_checkpoint = resumed
+
+                def train() -> BaseModel:
+                    return run_model(run).fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
+
+            resumed = any(path.is_file() for path in checkpoints)
+            try:
+                model = train()
+            except CheckpointError as error:  # e.g. written by an older optprior
+                result.checkpoint_discarded = str(error)
+                for path in checkpoints:
+                    path.unlink(missing_ok=True)
+                resumed = False
+                model = train()
+            result.resumed_from_checkpoint = resumed
             model.save(model_path)
-            checkpoint.unlink(missing_ok=True)
+            for path in checkpoints:
+                path.unlink(missing_ok=True)
             if time_is_up():
                 raise TrainingStopped("trained, not scored: the time limit had passed")
         history = model.fitted_history()

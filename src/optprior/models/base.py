@@ -272,9 +272,10 @@ class BaseModel(BaseEstimator):
         The best epoch's weights (the discriminator included) are kept. ``checkpoint``: a
         file path; the state of training is saved there every few minutes and at the end,
         and a fit started again with the same path, settings and data goes on from it,
-        giving the model an uninterrupted fit gives (``Trainer.fit``). Delete the file
-        once the model is saved. Inside ``optprior.training.stop_at(deadline)``, a fit
-        with a checkpoint stops at the deadline (``TrainingStopped``), to go on later.
+        giving the model an uninterrupted fit gives (``Trainer.fit``). Delete the files
+        (``checkpoint_files``) once the model is saved. Inside
+        ``optprior.training.stop_at(deadline)``, a fit with a checkpoint stops at the
+        deadline (``TrainingStopped``), to go on later.
         """
         check_device(self.device)
         x, tasks = self._tensors(X, s, "X", training=True, fitting=True)
@@ -299,12 +300,7 @@ class BaseModel(BaseEstimator):
             x_val, s_val_t = self._tensors(X_val, s_val, "X_val", scored=True, fitting=True)
             if x_val.shape[1] != x.shape[1]:
                 raise ValueError(f"X_val has {x_val.shape[1]} features but X has {x.shape[1]}")
-        saving = None
-        if checkpoint is not None:
-            sections = self.settings_by_section()
-            identity = {"class": type(self).__name__, "model": sections["model"]}
-            identity["settings"] = sections["training"]
-            saving = Checkpoint(Path(checkpoint), identity, model_defaults(), self.reads_setting)
+        saving = None if checkpoint is None else self._checkpoint(checkpoint)
         with self._seeded():
             module = self._build(x.shape[1], self.n_tasks_)
             history = Trainer(self.make_plan(module), self.progress).fit(
@@ -312,6 +308,24 @@ class BaseModel(BaseEstimator):
             )
         self._set_fitted(module, history)  # not a fit stopped half way
         return self
+
+    @classmethod
+    def checkpoint_files(cls, checkpoint: str | os.PathLike) -> tuple[Path, ...]:
+        """The files a fit given ``checkpoint`` writes (a fit in stages writes one a
+        stage)."""
+        return (Path(checkpoint),)
+
+    def _checkpoint(self, path: str | os.PathLike, **identity: object) -> Checkpoint:
+        """The checkpoint at ``path`` of a fit of this model with these settings, and
+        whatever else ``identity`` names (e.g. the networks a fit starts from)."""
+        sections = self.settings_by_section()
+        identity = {
+            "class": type(self).__name__,
+            "model": sections["model"],
+            "settings": sections["training"],
+            **identity,
+        }
+        return Checkpoint(Path(path), identity, model_defaults(), self.reads_setting)
 
     # ----------------------------------------------------------------- inference
     def _checked(

@@ -5,6 +5,7 @@ decoder."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 from optprior._settings import flat_names
@@ -36,7 +37,7 @@ from optprior.training.penalties import (
     mmd_penalty,
     moyer_information_bound,
 )
-from optprior.training.trainer import time_is_up
+from optprior.training.trainer import fingerprint, time_is_up
 
 
 class VAE(BaseModel):
@@ -201,14 +202,21 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     ) -> PostHocOptimalPriorCVAE:
         """Train a CVAE on ``X`` (N, D), ``s`` (N,), then fit T; both early-stop on ``X_val``.
 
-        ``checkpoint`` covers the CVAE's training (see ``BaseModel.fit``); at the time
-        limit of ``training.stop_at`` the fit stops after the CVAE too, before T's fit,
-        which the next fit with the same checkpoint starts at once.
+        ``checkpoint`` covers the CVAE's training (see ``BaseModel.fit``), and
+        ``CHECKPOINT.prior`` T's (``checkpoint_files``); at the time limit of
+        ``training.stop_at`` the fit stops after the CVAE too, before T's fit, which the
+        next fit with the same checkpoint starts at once.
         """
         cvae = CVAE(**self._params_read_by(CVAE)).fit(X, s, X_val, s_val, checkpoint)
         if checkpoint is not None and time_is_up():
             raise TrainingStopped(f"at the time limit after the CVAE; {checkpoint} goes on to T")
-        return self._fit_prior_of(cvae, X, s, X_val, s_val)
+        prior_checkpoint = None if checkpoint is None else self.checkpoint_files(checkpoint)[1]
+        return self._fit_prior_of(cvae, X, s, X_val, s_val, prior_checkpoint)
+
+    @classmethod
+    def checkpoint_files(cls, checkpoint: str | os.PathLike) -> tuple[Path, ...]:
+        """The CVAE's checkpoint and T's, ``CHECKPOINT.prior``."""
+        return Path(checkpoint), Path(f"{checkpoint}.prior")
 
     def _params_read_by(self, method: type[BaseModel]) -> dict[str, Any]:
         """The settings of this model that ``method`` reads, with the run options."""
@@ -223,13 +231,15 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         s: object,
         X_val: object = None,
         s_val: object = None,
+        checkpoint: str | os.PathLike | None = None,
         **overrides: object,
     ) -> PostHocOptimalPriorCVAE:
         """``cvae``'s networks (copied) with T fitted on its encodings of ``X``, ``s``.
 
-        ``overrides``: settings for the T fit (e.g. ``epochs``, ``patience``,
-        ``discriminator_learning_rate``, ``discriminator_hidden_sizes``) and run options;
-        by default the CVAE's own.
+        ``checkpoint``: T's fit saved and resumed as ``BaseModel.fit`` does; it must come
+        from the same CVAE. ``overrides``: settings for the T fit (e.g. ``epochs``,
+        ``patience``, ``discriminator_learning_rate``, ``discriminator_hidden_sizes``)
+        and run options; by default the CVAE's own.
         """
         if not isinstance(cvae, CVAE):
             raise TypeError(f"from_cvae needs a fitted CVAE, got {type(cvae).__name__}")
@@ -242,10 +252,16 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
             raise ValueError(
                 f"overrides may change T and its training, not the CVAE's networks: {changed}"
             )
-        return model._fit_prior_of(cvae, X, s, X_val, s_val)
+        return model._fit_prior_of(cvae, X, s, X_val, s_val, checkpoint)
 
     def _fit_prior_of(
-        self, cvae: CVAE, X: object, s: object, X_val: object, s_val: object
+        self,
+        cvae: CVAE,
+        X: object,
+        s: object,
+        X_val: object,
+        s_val: object,
+        checkpoint: str | os.PathLike | None = None,
     ) -> PostHocOptimalPriorCVAE:
         source = cvae.fitted_module()
         self.tasks_ = list(cvae.tasks_)  # the tasks the CVAE knows, checked in s as in it
@@ -264,7 +280,11 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
             module.encoder.load_state_dict(source.encoder.state_dict())
             module.decoder.load_state_dict(source.decoder.state_dict())
             plan = PriorFitPlan(module, self.training, self.binarizes, self.config.discriminator)
-            prior_fit = Trainer(plan, self.progress).fit(x, tasks, x_val, s_val_t)
+            saving = None
+            if checkpoint is not None:  # T's fit goes on only from the same CVAE
+                cvae_weights = fingerprint(*source.state_dict().values())
+                saving = self._checkpoint(checkpoint, cvae=cvae_weights)
+            prior_fit = Trainer(plan, self.progress).fit(x, tasks, x_val, s_val_t, saving)
         history = cvae.fitted_history()
         self._set_fitted(
             module,
