@@ -34,6 +34,24 @@ def test_threads_sets_torch_threads_and_refuses_nonsense(monkeypatch, capsys):
         assert "--threads must be a whole number >= 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--samples", "0"],
+        ["demo", "--epochs", "0"],
+        ["compare", "--data", "x.npz", "--out", "o", "--samples", "0"],
+        ["compare", "--data", "x.npz", "--out", "o", "--epochs", "-3"],
+        ["train", "--data", "x.npz", "--out", "m.pt", "--epochs", "0"],
+        ["train", "--data", "x.npz", "--out", "m.pt", "--latent-dim", "0"],
+    ],
+)
+def test_counts_are_refused_by_their_flag_before_any_work(argv, capsys):
+    flag = argv[-2]
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert f"{flag} must be a whole number >= 1, got '{argv[-1]}'" in capsys.readouterr().err
+
+
 def test_seeds_is_a_count_or_seed_numbers_and_ranges(capsys):
     from optprior.cli import _seeds
 

@@ -1,12 +1,14 @@
 """Penalties on the task information of z: zero when the tasks' codes are the same set,
 growing as they move apart; and the penalised estimators fit, save, load and score."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from helpers import fast
 
-from optprior import HSICCVAE, MMDCVAE, AdversarialCVAE, BaseModel
+from optprior import CVAE, HSICCVAE, MMDCVAE, AdversarialCVAE, BaseModel, InvariantCVAE
 from optprior.module import ObjectiveTerms
 from optprior.training.penalties import TaskAdversary, hsic_penalty, mmd_penalty
 
@@ -49,6 +51,22 @@ def test_penalised_models_fit_save_load_and_score(method, two_tasks, tmp_path):
     assert type(loaded) is method
     np.testing.assert_array_equal(loaded.score_samples(x, s, 5), model.score_samples(x, s, 5))
     assert method.reads_setting("invariance_weight")
+
+
+@pytest.mark.parametrize("method", [InvariantCVAE, HSICCVAE, MMDCVAE, AdversarialCVAE])
+def test_a_penalty_of_weight_zero_is_the_cvae(method, two_tasks):
+    x, s = two_tasks
+    data = (x[:200], s[:200], x[200:], s[200:])
+    cvae = fast(CVAE).fit(*data)
+    penalised = fast(method, invariance_weight=0.0).fit(*data)
+    assert penalised.history_.epochs and all(
+        {k: v for k, v in got.items() if k != "seconds"}
+        == {k: v for k, v in expected.items() if k != "seconds"}
+        for got, expected in zip(penalised.history_.epochs, cvae.history_.epochs, strict=True)
+    )
+    expected = cvae.module_.state_dict()
+    for key, value in penalised.module_.state_dict().items():
+        torch.testing.assert_close(value, expected[key], rtol=0, atol=0)
 
 
 def test_the_adversary_learns_the_task_while_the_codes_are_pushed_to_hide_it():
@@ -108,3 +126,15 @@ def test_the_mlp_probe_reads_what_the_linear_probe_cannot():
     assert task_probe(z, s, probe="mlp")["balanced_accuracy"] > 0.9
     with pytest.raises(ValueError, match="unknown probe"):
         task_probe(z, s, probe="svm")
+
+
+@pytest.mark.parametrize("method", [InvariantCVAE, AdversarialCVAE])
+def test_a_penalty_on_one_task_is_named_as_having_nothing_to_remove(method, two_tasks):
+    x, _ = two_tasks
+    one_task = np.zeros(len(x), dtype=np.int64)
+    with pytest.warns(UserWarning, match="s holds one task") as caught:
+        fast(method).fit(x, one_task)
+    assert caught[0].filename == __file__  # the user's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast(method, invariance_weight=0.0).fit(x, one_task)

@@ -40,7 +40,7 @@ def _methods(text: str) -> tuple[str, ...]:
 
 
 def _count(flag: str) -> Callable[[str], int]:
-    """The argparse type of ``flag``: a whole number >= 1 (threads, jobs)."""
+    """The argparse type of ``flag``: a whole number >= 1 (threads, jobs, samples)."""
 
     def parse(text: str) -> int:
         try:
@@ -55,6 +55,7 @@ def _count(flag: str) -> Callable[[str], int]:
 
 
 _threads, _jobs = _count("--threads"), _count("--jobs")
+_samples, _epochs, _latent_dim = _count("--samples"), _count("--epochs"), _count("--latent-dim")
 
 
 def _seeds(text: str) -> int | list[int]:
@@ -501,10 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: the paper's {','.join(PAPER_METHODS)})",
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the split and training")
-    demo.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 300)")
+    demo.add_argument("--epochs", type=_epochs, default=None, help="maximum epochs (default 300)")
     demo.add_argument(
         "--samples",
-        type=int,
+        type=_samples,
         default=200,
         help="importance samples for the test log-likelihood (default 200)",
     )
@@ -646,9 +647,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="decoder likelihood (default bernoulli: X in [0, 1])",
     )
     train.add_argument(
-        "--latent-dim", dest="latent_dim", type=int, default=None, help="size of z (default 40)"
+        "--latent-dim",
+        dest="latent_dim",
+        type=_latent_dim,
+        default=None,
+        help="size of z (default 40)",
     )
-    train.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 200)")
+    train.add_argument("--epochs", type=_epochs, default=None, help="maximum epochs (default 200)")
     train.add_argument(
         "--val-fraction",
         type=float,
@@ -700,7 +705,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="decoder likelihood (default bernoulli: X in [0, 1])",
     )
-    compare.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 200)")
+    compare.add_argument(
+        "--epochs", type=_epochs, default=None, help="maximum epochs (default 200)"
+    )
     compare.add_argument(
         "--test-fraction",
         type=float,
@@ -721,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument(
         "--samples",
-        type=int,
+        type=_samples,
         default=None,
         help="importance samples per point for the log-likelihood (default 1000)",
     )

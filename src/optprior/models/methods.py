@@ -5,9 +5,11 @@ decoder."""
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
+from optprior._random import seeded_torch
 from optprior._settings import flat_names
 from optprior.models.base import RUN_OPTIONS, BaseModel
 from optprior.models.config import (
@@ -62,8 +64,21 @@ class PenalisedCVAE(BaseModel):
     penalty: ClassVar[Penalty]
 
     def make_plan(self, module: VAEModule) -> TrainingPlan:
+        return PenalisedELBOPlan(
+            module, self.training, self.binarizes, self.penalty, self._weight(module)
+        )
+
+    def _weight(self, module: VAEModule) -> float:
+        """The penalty's weight, with a warning where the data hold one task only."""
         weight = self.config.invariance_weight
-        return PenalisedELBOPlan(module, self.training, self.binarizes, self.penalty, weight)
+        if weight and module.encoder.n_tasks < 2:
+            warnings.warn(
+                f"s holds one task, so z carries no task information for {type(self).__name__}'s "
+                f"penalty (invariance_weight={weight}) to remove; pass the task indices s, "
+                "or fit a CVAE",
+                stacklevel=4,
+            )
+        return weight
 
 
 class InvariantCVAE(PenalisedCVAE):
@@ -99,16 +114,21 @@ class AdversarialCVAE(PenalisedCVAE):
     cross-entropy, whose gradient reaches the encoder reversed
     (``penalties.TaskAdversary``, an MLP of ``ADVERSARY_HIDDEN`` ReLU units trained by the
     model's optimiser), so the encoder learns codes the classifier cannot tell apart.
-    Prior N(0, I): scored like the CVAE."""
+    Prior N(0, I): scored like the CVAE. The classifier starts from a stream of its own
+    (``ADVERSARY_SEED``), so the model's draws are the CVAE's and weight 0 is the CVAE."""
 
     ADVERSARY_HIDDEN = (256, 256)
+    #: Added to the training seed for the classifier's starting weights.
+    ADVERSARY_SEED = 7919
 
     def make_plan(self, module: VAEModule) -> TrainingPlan:
         tasks = max(module.encoder.n_tasks, 1)
-        adversary = TaskAdversary(self.config.latent_dim, tasks, self.ADVERSARY_HIDDEN)
+        with seeded_torch(self.training.seed + self.ADVERSARY_SEED):
+            adversary = TaskAdversary(self.config.latent_dim, tasks, self.ADVERSARY_HIDDEN)
         adversary.to(self.device)
-        weight = self.config.invariance_weight
-        return PenalisedELBOPlan(module, self.training, self.binarizes, adversary, weight)
+        return PenalisedELBOPlan(
+            module, self.training, self.binarizes, adversary, self._weight(module)
+        )
 
 
 class VampPriorCVAE(BaseModel):
