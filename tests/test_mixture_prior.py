@@ -206,10 +206,11 @@ def test_bad_mixture_settings_are_named(gaussian_tasks):
     x, s = gaussian_tasks
     with pytest.warns(
         UserWarning, match=r"mixture_components \(500\) is larger than the training set \(200"
-    ):
+    ) as caught:
         model = OptimalPriorCVAE(
             estimator="mixture", mixture_components=500, likelihood="gaussian", **FAST
         ).fit(x, s)
+    assert caught[0].filename == __file__  # the line of the fit
     assert np.isfinite(model.score_samples(x[:5], s[:5], n_samples=5)).all()
     with pytest.raises(ValueError, match="mixture_refresh must be 1"):
         OptimalPriorCVAE(estimator="mixture", mixture_gradient="components", mixture_refresh=5)

@@ -104,3 +104,8 @@ def test_more_pseudo_inputs_than_points_start_as_repeats_with_a_warning(two_task
     matches = (u[:, None, :] == x[None]).all(-1)
     assert matches.any(1).all()
     assert matches.any(0).all()  # every point is some pseudo-input
+    with pytest.warns(UserWarning, match="set vamp_components to at most") as caught:
+        fast(VampPriorCVAE, vamp_components=20, vamp_pseudo_inputs=pseudo_inputs).fit(
+            x.numpy(), s.numpy()
+        )
+    assert caught[0].filename == __file__  # the line of the fit

@@ -68,7 +68,7 @@ class VampPrior(Prior):
                     f"{whose} has {len(pool)} points for {len(rows)} pseudo-inputs: "
                     f"{len(rows) - len(pick)} start as repeats; set vamp_components to at "
                     f"most {len(pool)} to silence this",
-                    stacklevel=2,
+                    stacklevel=6,  # the fit's caller
                 )
                 again = torch.randint(len(pool), (len(rows) - len(pick),), device=x.device)
                 pick = torch.cat([pick, pool[again]])

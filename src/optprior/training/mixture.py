@@ -93,7 +93,7 @@ class MixturePriorPlan(ELBOPlan):
                 f"mixture_components ({self.mixture.components}) is larger than the "
                 f"training set ({x.shape[0]} points): the prior's subset takes all "
                 f"{x.shape[0]}; set mixture_components to at most {x.shape[0]} to silence this",
-                stacklevel=2,
+                stacklevel=4,  # the fit's caller
             )
         self.x, self.s = x, s
         self.log_weights = component_log_weights(s, self.task_weights)
