@@ -16,6 +16,8 @@ Markdown tables (nats per validation point):
    at its best single epoch up to that last common one (the first author's rule of
    keeping the best epoch, at a common budget).
 
+With ``--figure PATH``, it also draws each seed's curves (``curves_figure``) as a PNG.
+
 With ``--draws N [--data-root DIR]``, table 1 also gives, for runs that kept their
 ``model.pt``, how much the final model's validation ELBO moves across N draws of z: the
 part of the noise that is the estimate's rather than the model's.
@@ -38,6 +40,8 @@ from optprior.experiments.convergence import (
     slope,
     trailing_mean,
 )
+from optprior.experiments.curves_figure import curves_figure
+from optprior.experiments.figures import save_figure
 from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.records import RunResult
 from optprior.experiments.runner import run_of
@@ -63,6 +67,7 @@ def main() -> None:
         "their model.pt (0: do not)",
     )
     parser.add_argument("--data-root", default=None, help="dataset folder (with --draws)")
+    parser.add_argument("--figure", type=Path, default=None, help="PNG of each seed's curves")
     args = parser.parse_args()
     labels, folders, runs, seeds = labelled_runs(parser, args.runs)
     if not seeds:
@@ -122,6 +127,11 @@ def main() -> None:
     print(differences_row("each at its highest", highest))
     best = [[curve[args.from_epoch : reached].max() for curve in per_seed] for per_seed in curves]
     print(differences_row(f"best single epoch, {args.from_epoch}-{reached - 1}", best))
+    if args.figure is not None:
+        kept = [[results[seed].best_epoch for seed in seeds] for results in runs]
+        figure = curves_figure(labels, curves, kept, seeds, args.window, args.from_epoch)
+        save_figure(figure, args.figure)
+        print(f"\nwrote {args.figure}")
 
 
 def estimate_noise_cell(

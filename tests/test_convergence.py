@@ -16,6 +16,7 @@ from optprior.experiments.convergence import (
     slope,
     trailing_mean,
 )
+from optprior.experiments.curves_figure import curves_figure
 
 
 def test_trailing_mean_averages_the_window_ending_at_each_index():
@@ -67,7 +68,9 @@ def test_compare_curves_pairs_seeds_at_equal_epochs(tmp_path):
         write_run(b, seed, longer + 3.0, best_epoch=450)
     write_run(a, 2, np.zeros(400), best_epoch=0)  # only in A: left out
     command = [sys.executable, str(REPO / "scripts/compare_curves.py"), f"A={a}", f"B={b}"]
+    command += ["--figure", str(tmp_path / "curves.png")]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
     assert "seeds 0, 1\n" in out
     assert "| A | 400 (400-400) | 350 |" in out
     assert "| B | 500 (500-500) | 450 |" in out
@@ -91,3 +94,22 @@ def test_the_estimates_noise_is_that_of_independent_draws_per_point(two_tasks):
     assert estimate_noise_std(model, x[:60], s[:60], draws=200) == pytest.approx(expected, rel=0.25)
     with pytest.raises(ValueError, match="draws must be at least 2"):
         estimate_noise_std(model, x, s, draws=1)
+
+
+def test_the_curves_figure_draws_each_seed_with_its_trend_and_kept_epoch():
+    rng = np.random.default_rng(0)
+    curves = [[np.linspace(0, 10, 300) + rng.normal(0, 1, 300) for _ in range(4)] for _ in "ab"]
+    curves[1][2][150] = 500.0  # one spike: the axis follows the trends, not it
+    best = [[250, 260, 270, 280], [200, 210, 150, 230]]
+    figure = curves_figure(["a", "b"], curves, best, [0, 1, 2, 3], window=50, from_epoch=20)
+    panels = [ax for ax in figure.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["seed 0", "seed 1", "seed 2", "seed 3"]
+    for k, ax in enumerate(panels):
+        faint_a, mean_a, dot_a, faint_b, mean_b, dot_b = ax.get_lines()
+        assert faint_a.get_xdata()[0] == 20 and mean_a.get_xdata()[0] == 49
+        np.testing.assert_allclose(mean_a.get_ydata(), trailing_mean(curves[0][k], 50))
+        kept = best[1][k]
+        assert (dot_b.get_xdata()[0], dot_b.get_ydata()[0]) == (kept, curves[1][k][kept])
+        assert ax.get_ylim()[1] < 100
+    with pytest.raises(ValueError, match="no seed"):
+        curves_figure(["a"], [[]], [[]], [], window=50)
