@@ -141,6 +141,20 @@ MUTANTS = [
         ["test_penalties.py"],
     ),
     (
+        "the post-hoc T's checkpoint resumed from another CVAE's",
+        "models/methods.py",
+        "saving = self._checkpoint(checkpoint, cvae=cvae_weights)",
+        "saving = self._checkpoint(checkpoint)",
+        ["test_checkpoint.py"],
+    ),
+    (
+        "a fit finished at a lower epoch cap not gone on under a higher one",
+        "training/trainer.py",
+        "            progress.finished = progress.next_epoch >= cap",
+        "            pass",
+        ["test_checkpoint.py"],
+    ),
+    (
         "T never trained (its passes skipped)",
         "training/density_ratio.py",
         "            for _ in range(passes):",
