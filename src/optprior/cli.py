@@ -40,7 +40,7 @@ def _methods(text: str) -> tuple[str, ...]:
 
 
 def _count(flag: str) -> Callable[[str], int]:
-    """The argparse type of ``flag``: a whole number >= 1 (threads, jobs, samples)."""
+    """The argparse type of ``flag``: a whole number >= 1 (a count: threads, epochs...)."""
 
     def parse(text: str) -> int:
         try:
