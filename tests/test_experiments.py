@@ -157,24 +157,14 @@ def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
 
 @pytest.mark.slow
 def test_run_killed_while_training_goes_on_from_its_checkpoint(digits_root, tmp_path, monkeypatch):
-    from optprior.training import trainer as trainer_module
-
     overrides = {**TINY, "seeds": 1, "methods": ["optimal"], "training": {"epochs": 4}}
     (config,) = configs_for("usps-mnist", file_overrides=overrides)
     (whole,) = plan(config, tmp_path / "whole", data_root=digits_root)
     (run,) = plan(config, tmp_path / "killed", data_root=digits_root)
     expected = runner.execute(whole)
 
-    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
-    with monkeypatch.context() as patch:
-        count_epochs(patch, interrupt_at=3)
-        with pytest.raises(KeyboardInterrupt):
-            runner.execute(run)
+    started, result = killed_and_run_again(run, monkeypatch)
     checkpoint = run.folder / "checkpoint.pt"
-    assert checkpoint.is_file() and not (run.folder / "model.pt").exists()
-    with monkeypatch.context() as patch:
-        started = count_epochs(patch)
-        result = runner.execute(run)
     assert len(started) == 2  # epochs 2 and 3
     assert result.status == "ok" and result.resumed_from_checkpoint
     assert not checkpoint.exists()  # removed once model.pt was written
@@ -199,8 +189,6 @@ def test_post_hoc_run_killed_while_t_trains_goes_on_from_its_checkpoint(
 ):
     """A post-hoc run that reuses the CVAE of its seed checkpoints T's fit: killed in
     it, the run trains only T's remaining epochs and scores as an uninterrupted run."""
-    from optprior.training import trainer as trainer_module
-
     overrides = {**TINY, "seeds": 1, "methods": ["cvae", "posthoc"], "training": {"epochs": 4}}
     (config,) = configs_for("usps-mnist", file_overrides=overrides)
     cvae_run, run = plan(config, tmp_path, data_root=digits_root)
@@ -210,20 +198,29 @@ def test_post_hoc_run_killed_while_t_trains_goes_on_from_its_checkpoint(
     expected = runner.execute(whole)
     assert expected.cvae_reused
 
+    started, result = killed_and_run_again(run, monkeypatch)
+    checkpoint = run.folder / "checkpoint.pt"
+    assert len(started) == len(prior_curves(whole)) - 2  # T's epochs 0 and 1 kept
+    assert result.status == "ok" and result.resumed_from_checkpoint and result.cvae_reused
+    assert not checkpoint.exists()
+    assert result.metrics == expected.metrics
+
+
+def killed_and_run_again(run, monkeypatch) -> tuple[list[int], runner.RunResult]:
+    """Execute ``run``, killed (KeyboardInterrupt) as its third epoch starts, with its
+    checkpoint written after every epoch; then again: the epochs the second execution
+    started and its result."""
+    from optprior.training import trainer as trainer_module
+
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     with monkeypatch.context() as patch:
         count_epochs(patch, interrupt_at=3)
         with pytest.raises(KeyboardInterrupt):
             runner.execute(run)
-    checkpoint = run.folder / "checkpoint.pt"
-    assert checkpoint.is_file() and not (run.folder / "model.pt").exists()
+    assert (run.folder / "checkpoint.pt").is_file() and not (run.folder / "model.pt").exists()
     with monkeypatch.context() as patch:
         started = count_epochs(patch)
-        result = runner.execute(run)
-    assert len(started) == len(prior_curves(whole)) - 2  # T's epochs 0 and 1 kept
-    assert result.status == "ok" and result.resumed_from_checkpoint and result.cvae_reused
-    assert not checkpoint.exists()
-    assert result.metrics == expected.metrics
+        return started, runner.execute(run)
 
 
 def prior_curves(run) -> list[dict[str, str]]:
