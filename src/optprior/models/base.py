@@ -418,8 +418,8 @@ class BaseModel(BaseEstimator):
         the training posteriors. ``random_state`` seeds the importance samples, so the
         same call gives the same scores (None: torch's global random stream); they are
         drawn for the call's points together, so a point scored beside others gets other
-        draws, and a score that differs by Monte Carlo noise (a fraction of a nat at 50
-        samples; less with more). Where
+        draws, and a score that differs by Monte Carlo noise (less with more samples).
+        Where
         training binarises [0, 1] data afresh (Bernoulli likelihood,
         ``dynamic_binarization``), grey levels are scored as one fixed Bernoulli draw
         per point (the same for every model: scores compare), binary data as given.
