@@ -22,7 +22,7 @@ from helpers import DATA_ROOT, count_epochs, fast
 
 from optprior.experiments import runner
 from optprior.experiments.config import BASELINE_WEIGHTS, read_config_file, resolve, to_toml
-from optprior.experiments.reproduce import collect, configs_for, reproduce
+from optprior.experiments.reproduce import collect, configs_for, describe_plan, reproduce
 from optprior.experiments.runner import ConfigMismatchError, local_executor, plan, run_sweep
 from optprior.models import CVAE, METHODS
 from optprior.models.base import BaseModel
@@ -695,7 +695,13 @@ def test_a_sweep_runs_the_seeds_named_or_as_many_as_counted(tmp_path):
         ("cvae", 4),
         ("optimal", 4),
     ]
+    assert describe_plan(plan(chosen, tmp_path)).endswith(
+        "4 runs planned (0 finished): usps-mnist: cvae, optimal; seeds 3-4"
+    )
+    gaps = resolve("usps-mnist", {**TINY, "seeds": [0, 2, 3, 5], "methods": ["vae"]})
+    assert describe_plan(plan(gaps, tmp_path)).endswith("usps-mnist: vae; seeds 0, 2-3, 5")
     assert sorted({run.seed for run in plan(resolve("usps-mnist", TINY), tmp_path)}) == [0, 1]
+    assert describe_plan(plan(resolve("usps-mnist", TINY), tmp_path)).endswith("seeds 0-1")
     path = tmp_path / "chosen.toml"
     path.write_text(to_toml(chosen))
     assert "seeds = [3, 4]" in path.read_text()

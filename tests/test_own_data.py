@@ -118,7 +118,8 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
 ):
     argv, out = compare_argv(own_file, tmp_path)
     assert main([*argv, "--quiet"]) == 0
-    printed = capsys.readouterr().out
+    printed, err = capsys.readouterr()
+    assert "3 runs planned (0 finished): mine: vae, cvae, optimal; seed 0" in err  # even quiet
     assert "### mine" in printed and "3 runs ok, 0 failed" in printed
     for method in ("vae", "cvae", "optimal"):
         assert f"| {method} | 1/0 |" in printed
@@ -132,7 +133,8 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     (out / "planned").write_text("")  # no folder for the plans: the sweep goes on without
     assert main([*argv, "--quiet"]) == 0  # finished runs are skipped
     assert (out / "mine/vae/seed-0/result.json").stat().st_mtime_ns == written
-    assert "the runs' plan was not saved" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the runs' plan was not saved" in err and "3 runs planned (3 finished)" in err
 
     def no_training(self, *args, **kwargs):
         raise AssertionError("rescore must not train")

@@ -124,6 +124,7 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
         started = request.open()
         runs = [replace(run, rescore_request=started) for run in runs]
         unfinished = {run.name for run in runs if read_result(run) is None}  # scored when trained
+    tqdm.write(describe_plan(runs), file=sys.stderr)  # even quiet: what --seeds N meant
     try:
         record_plan([run.name for run in runs], out)
     except OSError as error:  # the plan only serves ``optprior status``
@@ -151,6 +152,39 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
         )
     write_tables(collect(out), out)  # every setting ever run into ``out``
     return results
+
+
+def describe_plan(runs: list[Run]) -> str:
+    """One line naming a sweep's runs, e.g. ``6 runs planned (2 finished): usps-mnist:
+    cvae, optimal; seeds 0-2``."""
+    finished = 0
+    for run in runs:
+        try:
+            finished += read_result(run) is not None
+        except ValueError:  # another configuration's run: the sweep itself says so
+            pass
+    groups: dict[str, tuple[list[str], list[int]]] = {}
+    for run in runs:
+        methods, seeds = groups.setdefault(run.setting, ([], []))
+        methods.extend([run.method] if run.method not in methods else [])
+        seeds.extend([run.seed] if run.seed not in seeds else [])
+    parts = [
+        f"{setting}: {', '.join(methods)}; {_seed_ranges(seeds)}"
+        for setting, (methods, seeds) in groups.items()
+    ]
+    return f"{len(runs)} runs planned ({finished} finished): {' | '.join(parts)}"
+
+
+def _seed_ranges(seeds: list[int]) -> str:
+    """``seed 4``, ``seeds 0-4`` or ``seeds 0, 2-3``."""
+    spans: list[list[int]] = []
+    for seed in sorted(seeds):
+        if spans and seed == spans[-1][1] + 1:
+            spans[-1][1] = seed
+        else:
+            spans.append([seed, seed])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+    return f"seed{'s' if len(seeds) > 1 else ''} {text}"
 
 
 def collect(out: Path) -> list[RunResult]:
