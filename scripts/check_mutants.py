@@ -155,6 +155,16 @@ MUTANTS = [
         ["test_checkpoint.py"],
     ),
     (
+        "a sweep under a higher epoch cap scores the lower cap's model.pt",
+        "experiments/runner.py",
+        '            (folder / "model.pt").unlink(missing_ok=True)\n',
+        "            pass\n",
+        [
+            "test_experiments.py::"
+            "test_a_higher_cap_trains_the_runs_that_reached_theirs_on_from_kept_checkpoints"
+        ],
+    ),
+    (
         "T never trained (its passes skipped)",
         "training/density_ratio.py",
         "            for _ in range(passes):",

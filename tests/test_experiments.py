@@ -22,6 +22,7 @@ from helpers import DATA_ROOT, count_epochs, fast
 
 from optprior.experiments import runner
 from optprior.experiments.config import BASELINE_WEIGHTS, read_config_file, resolve, to_toml
+from optprior.experiments.records import RunResult, read_result_file, write_result_file
 from optprior.experiments.reproduce import collect, configs_for, describe_plan, reproduce
 from optprior.experiments.runner import ConfigMismatchError, local_executor, plan, run_sweep
 from optprior.models import CVAE, METHODS
@@ -149,10 +150,69 @@ def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
     result = runner.execute(runs[1])
     assert result.status == "ok" and result.resumed_from_model
 
-    # Another configuration in the same folder is refused, not mixed in.
-    (changed,) = configs_for("usps-mnist", file_overrides={**TINY, "training": {"epochs": 3}})
-    with pytest.raises(ConfigMismatchError, match=r"different configuration \(training.epochs: "):
+    # Another configuration in the same folder is refused, not mixed in; so is a higher
+    # epoch cap, as the runs reached theirs and kept no checkpoint to go on from.
+    training = {**TINY["training"], "learning_rate": 1e-2}
+    (changed,) = configs_for("usps-mnist", file_overrides={**TINY, "training": training})
+    with pytest.raises(ConfigMismatchError, match=r"different configuration \(training.learn"):
         run_sweep(plan(changed, tmp_path, data_root=digits_root), local_executor(1))
+    (raised,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "training": {**TINY["training"], "epochs": 3}}
+    )
+    with pytest.raises(ConfigMismatchError, match=r"cap of 2 epochs, .* --keep-checkpoints"):
+        run_sweep(plan(raised, tmp_path, data_root=digits_root), local_executor(1))
+
+
+@pytest.mark.slow
+def test_a_higher_cap_trains_the_runs_that_reached_theirs_on_from_kept_checkpoints(
+    digits_root, tmp_path
+):
+    """As if trained under the higher cap from the start; a run that stopped early stands
+    (the cap never mattered to it), and a posthoc run is refused (its T fitted a CVAE that
+    trains on)."""
+    (low,) = configs_for("usps-mnist", file_overrides=TINY)
+    (high,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "training": {**TINY["training"], "epochs": 4}}
+    )
+    kept, fresh = tmp_path / "kept", tmp_path / "fresh"
+    run_sweep(plan(low, kept, data_root=digits_root, keep_checkpoints=True), local_executor(1))
+    assert all(all(p.is_file() for p in run.checkpoints) for run in plan(low, kept))
+    went_on = run_sweep(plan(high, kept, data_root=digits_root), local_executor(1))
+    anew = run_sweep(plan(high, fresh, data_root=digits_root), local_executor(1))
+    assert len(went_on) == len(anew) == 4
+    for result, reference in zip(sorted(went_on, key=_name), sorted(anew, key=_name), strict=True):
+        assert result.resumed_from_checkpoint and result.epochs_run == 4 and result.hit_epoch_cap
+        assert result.config == reference.config and result.metrics == reference.metrics
+    assert not any(p.is_file() for run in plan(high, kept) for p in run.checkpoints)
+
+    # Stopped early at epoch 4 of at most 4 (recorded so): its own under a cap of 6.
+    (higher,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "training": {**TINY["training"], "epochs": 6}}
+    )
+    early = plan(higher, kept, data_root=digits_root)[0]
+    stored = read_result_file(early.folder / "result.json")
+    write_result_file(early.folder, replace(stored, stopped_early=True, hit_epoch_cap=False))
+    assert runner.read_result(early) == replace(stored, stopped_early=True, hit_epoch_cap=False)
+    with pytest.raises(ConfigMismatchError, match=r"cap of 4 epochs"):
+        runner.read_result(plan(higher, kept)[1])  # reached its cap, no checkpoint kept
+
+    (posthoc,) = configs_for("usps-mnist", file_overrides={**TINY, "methods": ["posthoc"]})
+    first = plan(posthoc, kept, data_root=digits_root, keep_checkpoints=True)
+    run_sweep(first, local_executor(1))
+    (raised,) = configs_for(
+        "usps-mnist",
+        file_overrides={
+            **TINY,
+            "methods": ["posthoc"],
+            "training": {**TINY["training"], "epochs": 4},
+        },
+    )
+    with pytest.raises(ConfigMismatchError, match=r"different configuration \(training.epochs"):
+        runner.read_result(plan(raised, kept)[0])
+
+
+def _name(result: RunResult) -> str:
+    return result.run
 
 
 @pytest.mark.slow

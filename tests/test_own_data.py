@@ -179,6 +179,20 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     assert "data.sha256_digest" in capsys.readouterr().err  # the file changed under its runs
 
 
+@pytest.mark.slow
+def test_compare_keeps_checkpoints_to_go_on_under_a_higher_cap(own_file, tmp_path, capsys):
+    argv, out = compare_argv(own_file, tmp_path)
+    run = out / "mine/optimal/seed-0"
+    assert main([*argv, "--quiet", "--methods", "optimal", "--keep-checkpoints"]) == 0
+    assert (run / "checkpoint.pt").is_file()
+    assert main([*argv, "--quiet", "--methods", "optimal", "--epochs", "3"]) == 0
+    result = json.loads((run / "result.json").read_text())
+    assert result["epochs_run"] == 3 and result["resumed_from_checkpoint"]
+    assert not (run / "checkpoint.pt").exists()  # not kept this time
+    assert main([*argv, "--quiet", "--methods", "optimal", "--epochs", "4"]) == 2
+    assert "cap of 3 epochs, which it reached" in capsys.readouterr().err
+
+
 def test_compare_refuses_paper_names_odd_names_unknown_keys_and_mixed_executors(
     own_file, tmp_path, capsys
 ):

@@ -152,6 +152,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         args.rescore,
         None if args.cvae_runs is None else Path(args.cvae_runs),
         stop_at=_deadline(args),
+        keep_checkpoints=args.keep_checkpoints,
     )
     return _report(results, out)
 
@@ -184,6 +185,7 @@ def _compare(args: argparse.Namespace) -> int:
         progress=not args.quiet and args.jobs == 1,
         rescore=args.rescore,
         stop_at=_deadline(args),
+        keep_checkpoints=args.keep_checkpoints,
     )
     return _report(sweep(runs, out, executor, not args.quiet), out)
 
@@ -469,6 +471,14 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         "write their checkpoint after their current epoch and stop, trained runs are left "
         f"unscored, the rest do not start; exit status {STOPPED_STATUS} while runs are "
         "left (failed ones are tried again); the same command goes on from there",
+    )
+    parser.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep each run's checkpoint.pt once it has finished (several MB a run), so "
+        "that a later sweep of the same runs under a higher epoch cap (the config's "
+        "[training] epochs, or --epochs) trains those that reached the cap on from there "
+        "(runs that stopped early are kept as they are)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

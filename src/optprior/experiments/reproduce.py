@@ -78,6 +78,7 @@ def reproduce(
     rescore: str | None = None,
     cvae_runs: Path | None = None,
     stop_at: float | None = None,
+    keep_checkpoints: bool = False,
 ) -> list[RunResult]:
     """Run every unfinished run of ``configs`` and write ``results.md`` / ``results.csv``.
 
@@ -85,6 +86,8 @@ def reproduce(
     metrics, or ``"normalizer"``: ln Z alone; ``runner.RESCORE``).
     ``cvae_runs``: where ``posthoc`` runs look for finished CVAE runs (default ``out``).
     ``stop_at``: the ``time.time()`` at which runs stop, resumable (``runner.execute``).
+    ``keep_checkpoints``: keep finished runs' checkpoints, from which the same configs
+    under a higher epoch cap go on (``runner.read_result``).
     """
     check_data(configs, data_root)
     options = {
@@ -93,6 +96,7 @@ def reproduce(
         "rescore": rescore,
         "cvae_runs": None if cvae_runs is None else str(cvae_runs),
         "stop_at": stop_at,
+        "keep_checkpoints": keep_checkpoints,
     }
     runs = [run for config in configs for run in plan(config, out, **options)]
     return sweep(runs, out, executor, progress)

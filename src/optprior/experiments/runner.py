@@ -88,10 +88,17 @@ class Run:
     rescore_request: str | None = None  # the ``RescoreRequest`` (its start) this run is in
     cvae_runs: str | None = None  # where a posthoc run looks for its CVAE (default: out)
     stop_at: float | None = None  # time.time() after which training stops (resumable)
+    keep_checkpoints: bool = False  # so that a higher epoch cap can go on from them
 
     @property
     def folder(self) -> Path:
         return Path(self.out) / self.setting / self.method / f"seed-{self.seed}"
+
+    @property
+    def checkpoints(self) -> tuple[Path, ...]:
+        """The files of its training state while it trains, one a stage
+        (``BaseModel.checkpoint_files``); kept after it ends with ``keep_checkpoints``."""
+        return METHODS[self.method].checkpoint_files(self.folder / "checkpoint.pt")
 
     @property
     def name(self) -> str:
@@ -131,6 +138,7 @@ _WHERE_AND_HOW = (
     "rescore_request",
     "cvae_runs",
     "stop_at",
+    "keep_checkpoints",
 )
 
 
@@ -267,13 +275,39 @@ def read_result(run: Run) -> RunResult | None:
     """The successful result of ``run``, or None (not run, or failed: it is run again).
 
     Raises ``ConfigMismatchError`` if the folder holds a run of another configuration.
+    A result made under a lower epoch cap (``lower_cap``) that stopped early is this
+    run's: the cap was never reached. One that failed is run again, and one that trained
+    to its cap goes on from its kept checkpoint (None), or without one is refused.
     """
     path = run.folder / RESULT_FILE
     if not path.is_file():
         return None
     result = read_result_file(path)
-    refuse_other_config(result.config, run, f"{path} was made")
+    cap = lower_cap(result.config, run)
+    if cap is None:
+        refuse_other_config(result.config, run, f"{path} was made")
+    elif result.ok and result.stopped_early:
+        return result
+    elif result.ok and not any(p.is_file() for p in run.checkpoints):
+        raise ConfigMismatchError(
+            f"{path} was made with a cap of {cap} epochs, which it reached, and kept no "
+            "checkpoint to go on from (optprior reproduce --keep-checkpoints keeps them); "
+            "use another --out folder"
+        )
+    else:
+        return None  # trained on under the higher cap (``train_and_score``)
     return result if result.ok else None
+
+
+def lower_cap(stored: dict[str, Any], run: Run) -> int | None:
+    """The epoch cap of ``stored`` (a run's recorded config) where it is ``run``'s
+    configuration under a lower cap, which the trainer can go on from; else None. Not for
+    posthoc runs, whose T was fitted to the CVAE as it was."""
+    cap, current = stored.get("training", {}).get("epochs"), run.resolved()
+    if run.method == "posthoc" or not isinstance(cap, int) or cap >= run.training["epochs"]:
+        return None
+    lowered = {**current, "training": {**current["training"], "epochs": cap}}
+    return None if config_differences(stored, lowered) else cap
 
 
 def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
@@ -333,13 +367,18 @@ def train_and_score(run: Run) -> RunResult:
     is written, so the next sweep goes on."""
     folder = run.folder
     config_path = folder / "config.json"
-    # An unfinished run of another configuration is refused, its checkpoint and model kept.
+    # An unfinished run of another configuration is refused, its checkpoint and model
+    # kept; one under a lower epoch cap goes on from its checkpoint (if it has one), not
+    # from the model of that cap.
+    checkpoint, checkpoints = folder / "checkpoint.pt", run.checkpoints
     if config_path.is_file():
-        refuse_other_config(json.loads(config_path.read_text()), run, f"{folder} was started")
+        stored = json.loads(config_path.read_text())
+        if lower_cap(stored, run) is None:
+            refuse_other_config(stored, run, f"{folder} was started")
+        else:
+            (folder / "model.pt").unlink(missing_ok=True)
     write_text_atomic(config_path, json.dumps(run.resolved(), indent=2, sort_keys=True))
     remove_leftovers(folder)  # of writes cut off by a kill (the run's lock is held)
-    checkpoint = folder / "checkpoint.pt"  # training state, while a run trains
-    checkpoints = METHODS[run.method].checkpoint_files(checkpoint)  # one a stage
     reused_path = folder / REUSED_FILE  # the name of the CVAE run a posthoc run reused
     start = time.perf_counter()
     result = run.result("failed", config=run.resolved(), versions=versions())
@@ -352,8 +391,8 @@ def train_and_score(run: Run) -> RunResult:
             result.resumed_from_model = True
             if reused_path.is_file():
                 result.cvae_reused = reused_path.read_text()
-            for path in checkpoints:  # if killed between model.pt and their removal
-                path.unlink(missing_ok=True)
+            for path in () if run.keep_checkpoints else checkpoints:  # if killed between
+                path.unlink(missing_ok=True)  # model.pt and their removal
         else:
             # Without a validation split, epochs are chosen on the training ELBO; the
             # estimator binarises Bernoulli validation data once (``BaseModel.fit``).
@@ -392,7 +431,7 @@ def train_and_score(run: Run) -> RunResult:
                 model = train()
             result.resumed_from_checkpoint = resumed
             model.save(model_path)
-            for path in checkpoints:
+            for path in () if run.keep_checkpoints else checkpoints:
                 path.unlink(missing_ok=True)
             if time_is_up():
                 raise TrainingStopped("trained, not scored: the time limit had passed")
