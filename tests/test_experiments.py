@@ -14,6 +14,7 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +22,13 @@ import torch
 from helpers import DATA_ROOT, count_epochs, fast
 
 from optprior.experiments import runner
-from optprior.experiments.config import BASELINE_WEIGHTS, read_config_file, resolve, to_toml
+from optprior.experiments.config import (
+    BASELINE_WEIGHTS,
+    ExperimentConfig,
+    read_config_file,
+    resolve,
+    to_toml,
+)
 from optprior.experiments.records import RunResult, read_result_file, write_result_file
 from optprior.experiments.reproduce import collect, configs_for, describe_plan, reproduce
 from optprior.experiments.runner import ConfigMismatchError, local_executor, plan, run_sweep
@@ -165,50 +172,69 @@ def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
 
 @pytest.mark.slow
 def test_a_higher_cap_trains_the_runs_that_reached_theirs_on_from_kept_checkpoints(
-    digits_root, tmp_path
+    digits_root, tmp_path, monkeypatch
 ):
-    """As if trained under the higher cap from the start; a run that stopped early stands
-    (the cap never mattered to it), and a posthoc run is refused (its T fitted a CVAE that
-    trains on)."""
-    (low,) = configs_for("usps-mnist", file_overrides=TINY)
-    (high,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "training": {**TINY["training"], "epochs": 4}}
-    )
+    """As if trained under the higher cap from the start, even when killed between
+    training and scoring; a run that stopped early stands under any cap it stopped
+    within, and a posthoc run is refused (its T fitted a CVAE that would train on)."""
+
+    def capped(epochs: int, **overrides: Any) -> ExperimentConfig:
+        training = {**TINY["training"], "epochs": epochs}
+        (config,) = configs_for(
+            "usps-mnist", file_overrides={**TINY, **overrides, "training": training}
+        )
+        return config
+
     kept, fresh = tmp_path / "kept", tmp_path / "fresh"
-    run_sweep(plan(low, kept, data_root=digits_root, keep_checkpoints=True), local_executor(1))
-    assert all(all(p.is_file() for p in run.checkpoints) for run in plan(low, kept))
-    went_on = run_sweep(plan(high, kept, data_root=digits_root), local_executor(1))
-    anew = run_sweep(plan(high, fresh, data_root=digits_root), local_executor(1))
+    run_sweep(
+        plan(capped(2), kept, data_root=digits_root, keep_checkpoints=True), local_executor(1)
+    )
+    assert all(all(p.is_file() for p in run.checkpoints) for run in plan(capped(2), kept))
+    high = plan(capped(4), kept, data_root=digits_root)
+
+    def killed(*args: Any) -> None:
+        raise KeyboardInterrupt  # as if killed while scoring, its model.pt saved
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(runner, "evaluate", killed)
+        run_sweep(high, local_executor(1))
+    first = high[0].folder
+    assert (first / "result-epochs-2.json").is_file() and not (first / "result.json").exists()
+    with pytest.raises(ConfigMismatchError, match="was started with a different configuration"):
+        runner.execute(plan(capped(2), kept)[0])  # the lower cap no longer finds it finished
+
+    went_on = run_sweep(high, local_executor(1))
+    anew = run_sweep(plan(capped(4), fresh, data_root=digits_root), local_executor(1))
     assert len(went_on) == len(anew) == 4
     for result, reference in zip(sorted(went_on, key=_name), sorted(anew, key=_name), strict=True):
-        assert result.resumed_from_checkpoint and result.epochs_run == 4 and result.hit_epoch_cap
+        assert (
+            result.resumed_from_model
+            if result.run == high[0].name
+            else result.resumed_from_checkpoint
+        )
+        assert result.epochs_run == 4 and result.hit_epoch_cap
         assert result.config == reference.config and result.metrics == reference.metrics
-    assert not any(p.is_file() for run in plan(high, kept) for p in run.checkpoints)
+    assert not any(p.is_file() for run in high for p in run.checkpoints)
 
-    # Stopped early at epoch 4 of at most 4 (recorded so): its own under a cap of 6.
-    (higher,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "training": {**TINY["training"], "epochs": 6}}
-    )
-    early = plan(higher, kept, data_root=digits_root)[0]
+    # Stopped early after 4 epochs (recorded so): its own under a cap of 6 or 4, not 3.
+    early = plan(capped(6), kept, data_root=digits_root)[0]
     stored = read_result_file(early.folder / "result.json")
-    write_result_file(early.folder, replace(stored, stopped_early=True, hit_epoch_cap=False))
-    assert runner.read_result(early) == replace(stored, stopped_early=True, hit_epoch_cap=False)
-    with pytest.raises(ConfigMismatchError, match=r"cap of 4 epochs"):
-        runner.read_result(plan(higher, kept)[1])  # reached its cap, no checkpoint kept
+    stopped = replace(stored, stopped_early=True, hit_epoch_cap=False)
+    write_result_file(early.folder, replace(stopped, config=early.resolved()))
+    assert runner.read_result(early) == replace(stopped, config=early.resolved())
+    assert runner.read_result(plan(capped(4), kept)[0]) is not None
+    with pytest.raises(ConfigMismatchError, match=r"cap of 6 epochs, and trained 4, more than"):
+        runner.read_result(plan(capped(3), kept)[0])
+    with pytest.raises(ConfigMismatchError, match=r"cap of 4 epochs, which it reached, and kept"):
+        runner.read_result(plan(capped(6), kept)[1])
 
-    (posthoc,) = configs_for("usps-mnist", file_overrides={**TINY, "methods": ["posthoc"]})
-    first = plan(posthoc, kept, data_root=digits_root, keep_checkpoints=True)
-    run_sweep(first, local_executor(1))
-    (raised,) = configs_for(
-        "usps-mnist",
-        file_overrides={
-            **TINY,
-            "methods": ["posthoc"],
-            "training": {**TINY["training"], "epochs": 4},
-        },
+    run_sweep(
+        plan(capped(2, methods=["posthoc"]), kept, data_root=digits_root, keep_checkpoints=True),
+        local_executor(1),
     )
+    assert not any(p.is_file() for p in plan(capped(2, methods=["posthoc"]), kept)[0].checkpoints)
     with pytest.raises(ConfigMismatchError, match=r"different configuration \(training.epochs"):
-        runner.read_result(plan(raised, kept)[0])
+        runner.read_result(plan(capped(4, methods=["posthoc"]), kept)[0])
 
 
 def _name(result: RunResult) -> str:

@@ -149,6 +149,10 @@ def test_stopping_is_recorded_against_the_cap():
     table = runs_table(results)
     assert "| 300 (299), cap |" in table and "| 120 (90) |" in table
     assert "2 of 3 trained runs reached the epoch cap" in table
+    assert "different epoch caps" not in table
+    higher = {**old, "run": "d", "config": {"training": {"epochs": 600}}, "epochs_run": 600}
+    table = runs_table([*results, RunResult.from_dict(higher)])
+    assert "reached different epoch caps: faces/cvae (300, 600)" in table
 
 
 def test_faces_style_scores_average_tasks_and_points(two_tasks):

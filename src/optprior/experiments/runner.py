@@ -275,39 +275,45 @@ def read_result(run: Run) -> RunResult | None:
     """The successful result of ``run``, or None (not run, or failed: it is run again).
 
     Raises ``ConfigMismatchError`` if the folder holds a run of another configuration.
-    A result made under a lower epoch cap (``lower_cap``) that stopped early is this
-    run's: the cap was never reached. One that failed is run again, and one that trained
-    to its cap goes on from its kept checkpoint (None), or without one is refused.
+    A result made under another epoch cap (``other_cap``) that stopped early within this
+    run's cap is this run's: no cap ever bound it. One that failed is run again; one that
+    reached a lower cap goes on from its kept checkpoint (None: ``train_and_score``), or
+    without one is refused, as is one that trained more epochs than this run's cap.
     """
     path = run.folder / RESULT_FILE
     if not path.is_file():
         return None
     result = read_result_file(path)
-    cap = lower_cap(result.config, run)
+    cap, epochs = other_cap(result.config, run), run.training["epochs"]
     if cap is None:
         refuse_other_config(result.config, run, f"{path} was made")
-    elif result.ok and result.stopped_early:
-        return result
-    elif result.ok and not any(p.is_file() for p in run.checkpoints):
-        raise ConfigMismatchError(
-            f"{path} was made with a cap of {cap} epochs, which it reached, and kept no "
-            "checkpoint to go on from (optprior reproduce --keep-checkpoints keeps them); "
-            "use another --out folder"
-        )
-    else:
-        return None  # trained on under the higher cap (``train_and_score``)
-    return result if result.ok else None
-
-
-def lower_cap(stored: dict[str, Any], run: Run) -> int | None:
-    """The epoch cap of ``stored`` (a run's recorded config) where it is ``run``'s
-    configuration under a lower cap, which the trainer can go on from; else None. Not for
-    posthoc runs, whose T was fitted to the CVAE as it was."""
-    cap, current = stored.get("training", {}).get("epochs"), run.resolved()
-    if run.method == "posthoc" or not isinstance(cap, int) or cap >= run.training["epochs"]:
+        return result if result.ok else None
+    if not result.ok:
         return None
-    lowered = {**current, "training": {**current["training"], "epochs": cap}}
-    return None if config_differences(stored, lowered) else cap
+    if result.stopped_early and (result.epochs_run or 0) <= epochs:
+        return result
+    if cap < epochs and any(p.is_file() for p in run.checkpoints):
+        return None
+    why = (
+        "which it reached, and kept no checkpoint to go on from (optprior reproduce "
+        "--keep-checkpoints keeps them)"
+        if cap < epochs
+        else f"and trained {result.epochs_run}, more than the cap of {epochs}"
+    )
+    raise ConfigMismatchError(
+        f"{path} was made with a cap of {cap} epochs, {why}; use another --out folder"
+    )
+
+
+def other_cap(stored: dict[str, Any], run: Run) -> int | None:
+    """The epoch cap of ``stored`` (a run's recorded config) where it is ``run``'s
+    configuration under another cap, which the trainer can go on from where it is lower;
+    else None. Not for posthoc runs, whose T was fitted to the CVAE as it was."""
+    cap, current = stored.get("training", {}).get("epochs"), run.resolved()
+    if run.method == "posthoc" or not isinstance(cap, int) or cap == run.training["epochs"]:
+        return None
+    other = {**current, "training": {**current["training"], "epochs": cap}}
+    return None if config_differences(stored, other) else cap
 
 
 def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
@@ -367,16 +373,22 @@ def train_and_score(run: Run) -> RunResult:
     is written, so the next sweep goes on."""
     folder = run.folder
     config_path = folder / "config.json"
-    # An unfinished run of another configuration is refused, its checkpoint and model
-    # kept; one under a lower epoch cap goes on from its checkpoint (if it has one), not
-    # from the model of that cap.
+    # A run of another configuration is refused, its checkpoint and model kept. One under
+    # a lower epoch cap goes on from its checkpoint where it has one, never from the model
+    # of that cap; its result, if any (``read_result``), is set aside first, so that no
+    # sweep or rescoring takes the run for finished meanwhile.
     checkpoint, checkpoints = folder / "checkpoint.pt", run.checkpoints
     if config_path.is_file():
         stored = json.loads(config_path.read_text())
-        if lower_cap(stored, run) is None:
+        cap = other_cap(stored, run)
+        if cap is None or cap > run.training["epochs"]:
             refuse_other_config(stored, run, f"{folder} was started")
         else:
+            if (folder / RESULT_FILE).is_file():
+                (folder / RESULT_FILE).replace(folder / f"result-epochs-{cap}.json")
             (folder / "model.pt").unlink(missing_ok=True)
+    # Kept for a higher cap to go on from; a posthoc run never goes on (``other_cap``).
+    discarded = () if run.keep_checkpoints and run.method != "posthoc" else checkpoints
     write_text_atomic(config_path, json.dumps(run.resolved(), indent=2, sort_keys=True))
     remove_leftovers(folder)  # of writes cut off by a kill (the run's lock is held)
     reused_path = folder / REUSED_FILE  # the name of the CVAE run a posthoc run reused
@@ -391,8 +403,8 @@ def train_and_score(run: Run) -> RunResult:
             result.resumed_from_model = True
             if reused_path.is_file():
                 result.cvae_reused = reused_path.read_text()
-            for path in () if run.keep_checkpoints else checkpoints:  # if killed between
-                path.unlink(missing_ok=True)  # model.pt and their removal
+            for path in discarded:  # if killed between model.pt and their removal
+                path.unlink(missing_ok=True)
         else:
             # Without a validation split, epochs are chosen on the training ELBO; the
             # estimator binarises Bernoulli validation data once (``BaseModel.fit``).
@@ -431,7 +443,7 @@ def train_and_score(run: Run) -> RunResult:
                 model = train()
             result.resumed_from_checkpoint = resumed
             model.save(model_path)
-            for path in () if run.keep_checkpoints else checkpoints:
+            for path in discarded:
                 path.unlink(missing_ok=True)
             if time_is_up():
                 raise TrainingStopped("trained, not scored: the time limit had passed")

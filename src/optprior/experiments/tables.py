@@ -209,6 +209,16 @@ def runs_table(results: list[RunResult]) -> str:
         f"\n{capped_runs} of {finished} trained runs reached the epoch cap (marked cap) "
         "instead of stopping early."
     )
+    caps: dict[str, set[int]] = defaultdict(set)  # of each setting and method's capped runs
+    for r in results:
+        if r.capped and (cap := r.config.get("training", {}).get("epochs")) is not None:
+            caps[f"{r.setting}/{r.method}"].add(cap)
+    mixed = [f"{name} ({', '.join(map(str, sorted(c)))})" for name, c in caps.items() if len(c) > 1]
+    if mixed:
+        lines.append(
+            f"\nRuns of one method reached different epoch caps: {'; '.join(mixed)}; those "
+            "below the highest are still to go on (`--keep-checkpoints`)."
+        )
     if partial:
         lines.append("\n\\* wall time after the last resume only (no `training_seconds` recorded).")
     return "\n".join(lines) + "\n"
