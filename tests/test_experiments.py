@@ -227,6 +227,10 @@ def test_a_higher_cap_trains_the_runs_that_reached_theirs_on_from_kept_checkpoin
         runner.read_result(plan(capped(3), kept)[0])
     with pytest.raises(ConfigMismatchError, match=r"cap of 4 epochs, which it reached, and kept"):
         runner.read_result(plan(capped(6), kept)[1])
+    for epochs, reused in ((8, True), (3, False)):  # its CVAE stage for a posthoc run
+        posthoc = plan(capped(epochs, methods=["posthoc"]), kept)[0]
+        found = runner.reusable_cvae(posthoc)
+        assert (found is not None and found.folder == early.folder) is reused
 
     run_sweep(
         plan(capped(2, methods=["posthoc"]), kept, data_root=digits_root, keep_checkpoints=True),

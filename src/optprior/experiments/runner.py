@@ -540,8 +540,9 @@ def cvae_stage(config: dict[str, Any]) -> dict[str, Any]:
 def reusable_cvae(run: Run) -> Run | None:
     """For a ``posthoc`` run: the finished ``cvae`` run of the same seed under
     ``run.cvae_runs`` (default ``run.out``) whose configuration equals the run's in
-    everything but the discriminator and evaluation settings; its model is the first
-    stage. Else None."""
+    everything but the discriminator and evaluation settings, and the epoch cap where it
+    stopped early within the run's (``read_result``); its model is the first stage. Else
+    None."""
     if run.method != "posthoc":
         return None
     cvae_run = replace(run, method="cvae", out=run.cvae_runs or run.out)
@@ -549,9 +550,12 @@ def reusable_cvae(run: Run) -> Run | None:
     if not (path.is_file() and (cvae_run.folder / "model.pt").is_file()):
         return None
     stored = read_result_file(path)
-    if stored.ok and same_config(cvae_stage(stored.config), cvae_stage(run.resolved())):
-        return cvae_run
-    return None
+    if not stored.ok:
+        return None
+    stage, wanted = cvae_stage(stored.config), cvae_stage(run.resolved())
+    if stored.stopped_early and (stored.epochs_run or 0) <= run.training["epochs"]:
+        stage["training"] = {**stage.get("training", {}), "epochs": run.training["epochs"]}
+    return cvae_run if same_config(stage, wanted) else None
 
 
 #: What ``--rescore`` scores again: every metric, or only ln Z of the optimal prior and
