@@ -258,6 +258,29 @@ def test_status_estimates_the_time_a_run_has_left_from_its_recent_epochs(tmp_pat
     assert row.startswith("| mine/cvae/seed-0 | interrupted | 30/300 (29) | 2000.0 | 45 min | ")
 
 
+def test_status_estimates_the_sweeps_training_left_from_each_methods_finished_runs():
+    def run(name: str, state: str, seconds: float | None = None) -> dict[str, object]:
+        return {"run": name, "state": state, "training_seconds": seconds}
+
+    statuses = [
+        run("faces/cvae/seed-0", "finished", 100.0),
+        run("faces/cvae/seed-1", "finished", 300.0),
+        run("faces/cvae/seed-2", "finished", 2000.0),  # the median, 300, is the pace
+        {"run": "faces/cvae/seed-3", "state": "not started"},
+        run("faces/cvae/seed-4", "interrupted", 120.0),  # 180 s left
+        run("faces/cvae/seed-5", "interrupted", 400.0),  # past the pace: none left
+        run("usps-mnist/cvae/seed-0", "finished", 60.0),  # another setting's pace
+        {"run": "usps-mnist/cvae/seed-1", "state": "failed"},
+        {"run": "faces/vamp/seed-0", "state": "not started"},
+        {"run": "faces/vamp/seed-1", "state": "not started"},
+    ]
+    line = status.time_left(statuses)
+    assert line.startswith("Left to train: about 9 min for 4 runs")  # 300 + 180 + 0 + 60 s
+    assert line.endswith("none of their method finished: faces/vamp (2).")
+    assert line in status.status_table(statuses)
+    assert status.time_left(statuses[:3]) == ""
+
+
 def test_status_lists_finished_training_interrupted_and_failed_runs(
     own_file, tmp_path, capsys, monkeypatch
 ):

@@ -62,7 +62,8 @@ def run_status(folder: Path) -> dict[str, Any]:
     the last epoch's time, ``seconds_left`` the most an unfinished run's training still
     takes (the epochs left at the median time of its last ``RECENT_EPOCHS``; early
     stopping may end it sooner), ``saved`` the age (s) of the newest of its result, model
-    and checkpoint.
+    and checkpoint, ``training_seconds`` the time its epochs took (a finished run's, or
+    those in its checkpoint).
     """
     status: dict[str, Any] = {"run": "/".join(folder.parts[-3:])}
     mtimes = {
@@ -77,6 +78,7 @@ def run_status(folder: Path) -> dict[str, Any]:
         status["state"] = "finished"
         status["epochs"], status["best_epoch"] = result.epochs_run, result.best_epoch
         status["test_log_likelihood"] = result.metric("test_log_likelihood")
+        status["training_seconds"] = result.training_seconds
         return status
     # A failed run's result stays until its next try ends; its files since then count.
     error = str(result.error or "unknown error").splitlines()[0][:120] if result else ""
@@ -104,6 +106,7 @@ def run_status(folder: Path) -> dict[str, Any]:
         status["epochs"], status["best_epoch"] = len(history.epochs), history.best_epoch
         if history.epochs:
             status["epoch_seconds"] = history.epochs[-1].get("seconds")
+            status["training_seconds"] = sum(e.get("seconds", 0.0) for e in history.epochs)
         recent = [e["seconds"] for e in history.epochs[-RECENT_EPOCHS:] if "seconds" in e]
         if recent and status.get("max_epochs"):
             left = max(0, status["max_epochs"] - len(history.epochs))
@@ -179,4 +182,36 @@ def status_table(statuses: list[dict[str, Any]]) -> str:
         lines.append(markdown_row(cells))
     counts = Counter(s["state"] for s in statuses)
     summary = ", ".join(f"{n} {state}" for state, n in counts.items()) or "no runs"
-    return "\n".join(lines) + f"\n\n{summary}\n"
+    estimate = time_left(statuses)
+    return "\n".join(lines) + f"\n\n{summary}\n" + (f"\n{estimate}\n" if estimate else "")
+
+
+def time_left(statuses: list[dict[str, Any]]) -> str:
+    """A line estimating the training the unfinished runs of ``sweep_status`` still need:
+    for each, the median ``training_seconds`` of the finished runs of its setting and
+    method, less what its checkpoint has trained; empty when every run is finished."""
+
+    def group(s: dict[str, Any]) -> str:
+        return str(s["run"]).rsplit("/", 1)[0]  # <setting>/<method>
+
+    paces: dict[str, list[float]] = {}
+    for s in statuses:
+        if s["state"] == "finished" and s.get("training_seconds") is not None:
+            paces.setdefault(group(s), []).append(s["training_seconds"])
+    todo = [s for s in statuses if s["state"] != "finished"]
+    if not todo:
+        return ""
+    left, unknown = 0.0, Counter(group(s) for s in todo if group(s) not in paces)
+    for s in todo:
+        if group(s) in paces:
+            trained = s.get("training_seconds") or 0.0
+            left += max(0.0, statistics.median(paces[group(s)]) - trained)
+    line = (
+        f"Left to train: about {_duration(left)} for {len(todo) - unknown.total()} runs at "
+        "the pace of their method's finished runs (median), one run at a time"
+    )
+    if unknown:
+        line += "; not counted, none of their method finished: " + ", ".join(
+            f"{name} ({n})" for name, n in sorted(unknown.items())
+        )
+    return line + "."
