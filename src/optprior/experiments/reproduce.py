@@ -15,6 +15,7 @@ from optprior._io import write_text_atomic
 from optprior.data import SETTINGS, load_setting
 from optprior.experiments.config import ExperimentConfig, quick_overrides, resolve
 from optprior.experiments.figures import save_figure
+from optprior.experiments.paired_figure import paired_figure
 from optprior.experiments.records import RESULT_FILE, RunResult, read_result_file
 from optprior.experiments.results_figure import results_figure
 from optprior.experiments.runner import (
@@ -35,6 +36,7 @@ from optprior.experiments.tables import (
 )
 
 RESULTS_FIGURE = "results.png"
+PAIRED_FIGURE = "paired.png"
 
 
 def configs_for(
@@ -198,7 +200,8 @@ def collect(out: Path) -> list[RunResult]:
 
 def write_tables(results: list[RunResult], out: Path) -> None:
     """``results.md`` (summary table, one row per run, figure links), ``results.csv`` and,
-    once a run has finished, ``results.png`` (``results_figure``) under ``out``."""
+    once a run has finished, ``results.png`` (``results_figure``) under ``out``; once a
+    method shares a finished seed with the CVAE, ``paired.png`` (``paired_figure``)."""
     rows = summarize(results)
     figures = []
     for result in sorted(results, key=lambda r: r.run):
@@ -213,10 +216,11 @@ def write_tables(results: list[RunResult], out: Path) -> None:
         pass
     paired = paired_table(results)
     if paired:
+        save_figure(paired_figure(results, title=out.resolve().name), out / PAIRED_FIGURE)
         text += (
             "\n## Against the CVAE, seed by seed\n\nMethod minus CVAE on the same seed "
             "(the same data split): mean ± standard error (seeds above / below, of those "
-            "both finished).\n\n" + paired
+            f"both finished).\n\n![each method minus the CVAE]({PAIRED_FIGURE})\n\n" + paired
         )
     text += "\n## Runs\n\n" + runs_table(results)
     if figures:

@@ -35,7 +35,7 @@ T_DIAGNOSTICS = (
     ("calibration_error_std", "its standard deviation", 2),
     ("calibration_error_loo_mean", "the same against q without the code's own posterior", 2),
     ("calibration_error_loo_std", "its standard deviation", 2),
-    ("prior_log_normalizer", "ln Z of e^T (annealed)", 3),
+    ("prior_log_normalizer", "ln Z of e^T, as scored (annealed where chains are counted)", 3),
     ("prior_log_normalizer_chains", "its effective chains (of 500)", 0),
     ("prior_log_normalizer_importance", "ln Z, importance-sampled", 3),
     ("prior_log_normalizer_draws", "its effective draws (of 1e5)", 0),
@@ -232,6 +232,18 @@ def paired_difference(
     its standard error (nan with one seed), the number of seeds and how many lie above
     and below zero. None where no seed is shared."""
 
+    differences = seed_differences(results, setting, method, key, baseline)
+    if not differences:
+        return None
+    return summarise_differences(np.array(list(differences.values())))
+
+
+def seed_differences(
+    results: list[RunResult], setting: str, method: str, key: str, baseline: str = "cvae"
+) -> dict[int, float]:
+    """``method`` - ``baseline`` in metric ``key``, by seed, over the seeds of ``setting``
+    where both finished with a finite score (in seed order)."""
+
     def scores(name: str) -> dict[int, float]:
         found = (
             (r.seed, r.metric(key))
@@ -241,10 +253,7 @@ def paired_difference(
         return {seed: value for seed, value in found if value is not None and math.isfinite(value)}
 
     ours, theirs = scores(method), scores(baseline)
-    seeds = sorted(set(ours) & set(theirs))
-    if not seeds:
-        return None
-    return summarise_differences(np.array([ours[k] - theirs[k] for k in seeds]))
+    return {k: ours[k] - theirs[k] for k in sorted(set(ours) & set(theirs))}
 
 
 def summarise_differences(differences: np.ndarray) -> tuple[float, float, int, int, int]:

@@ -1,0 +1,54 @@
+"""The paired figure draws each method minus the CVAE on the seeds both finished."""
+
+from __future__ import annotations
+
+import pytest
+
+from optprior.experiments.paired_figure import paired_figure
+from optprior.experiments.records import RunResult
+from optprior.experiments.reproduce import write_tables
+
+
+def _result(method: str, seed: int, nats: float, accuracy: float, status: str = "ok") -> RunResult:
+    metrics = {"test_log_likelihood_normalized": nats, "accuracy_logistic": accuracy}
+    return RunResult(f"faces/{method}/seed-{seed}", "faces", method, seed, status, metrics=metrics)
+
+
+def _drawn(ax) -> dict[float, list[float]]:
+    """The x values drawn on each method row y of ``ax``: seed dots, means and arrows."""
+    rows: dict[float, list[float]] = {}
+    for line in ax.get_lines():
+        if line.get_marker() not in ("o", "s", "<", ">"):  # error bar caps, the zero line
+            continue
+        for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True):
+            rows.setdefault(round(float(y)), []).append(float(x))
+    return rows
+
+
+def test_each_method_minus_the_cvae_on_shared_seeds_far_off_nats_at_the_edge():
+    results = [_result("cvae", seed, 100.0 + seed, 0.8) for seed in range(3)]
+    results += [_result("optimal", seed, 103.0 + seed + seed / 10, 0.9) for seed in range(3)]
+    results += [_result("mixture", seed, -300.0, 0.3) for seed in range(2)]  # -400 and -401
+    results += [_result("vae", 0, 98.0, 0.7), _result("vae", 1, 1e9, 0.7, status="failed")]
+    figure = paired_figure(results)
+    nats, _, accuracy, _ = figure.axes  # one setting: one row of PAIRED_METRICS
+    assert [t.get_text() for t in nats.get_yticklabels()] == ["vae", "optimal", "mixture"]
+    rows = _drawn(nats)
+    assert sorted(rows[1]) == pytest.approx([3.0, 3.1, 3.1, 3.2])  # the seeds and their mean
+    assert sorted(set(rows[0])) == [-2.0]  # vae's one finished seed; the failed one left out
+    low, high = nats.get_xlim()
+    assert low < -2.0 and high > 3.2 and low > -400  # the mixture does not set the scale
+    assert rows[2] == [low]  # ... it is an arrow at the edge
+    assert "-400" in [t.get_text() for t in nats.texts]
+    assert min(_drawn(accuracy)[2]) == pytest.approx(-0.5)  # accuracies drawn whole
+    with pytest.raises(ValueError, match="no method shares a finished seed with cvae"):
+        paired_figure([_result("optimal", 0, 1.0, 0.5), _result("cvae", 1, 1.0, 0.5)])
+
+
+def test_tables_draw_and_link_the_paired_figure(tmp_path):
+    results = [_result(m, seed, 100.0 + seed, 0.8) for m in ("cvae", "vae") for seed in (0, 1)]
+    write_tables(results, tmp_path)
+    assert (tmp_path / "paired.png").is_file()
+    assert "![each method minus the CVAE](paired.png)" in (tmp_path / "results.md").read_text()
+    write_tables(results[:2], tmp_path / "cvae-only")  # nothing to pair: no figure
+    assert not (tmp_path / "cvae-only" / "paired.png").exists()
