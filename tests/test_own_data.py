@@ -273,9 +273,10 @@ def test_status_estimates_the_sweeps_training_left_from_each_methods_finished_ru
         {"run": "usps-mnist/cvae/seed-1", "state": "failed"},
         {"run": "faces/vamp/seed-0", "state": "not started"},
         {"run": "faces/vamp/seed-1", "state": "not started"},
+        {"run": "faces/cvae/seed-6", "state": "scoring"},  # trained: nothing left
     ]
     line = status.time_left(statuses)
-    assert line.startswith("Left to train: about 9 min for 4 runs")  # 300 + 180 + 0 + 60 s
+    assert line.startswith("Left to train: about 9 min for 5 runs")  # 300 + 180 + 0 + 60 + 0 s
     assert line.endswith("none of their method finished: faces/vamp (2).")
     assert line in status.status_table(statuses)
     assert status.time_left(statuses[:3]) == ""

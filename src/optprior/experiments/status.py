@@ -189,7 +189,8 @@ def status_table(statuses: list[dict[str, Any]]) -> str:
 def time_left(statuses: list[dict[str, Any]]) -> str:
     """A line estimating the training the unfinished runs of ``sweep_status`` still need:
     for each, the median ``training_seconds`` of the finished runs of its setting and
-    method, less what its checkpoint has trained; empty when every run is finished."""
+    method, less what its checkpoint has trained (none for a run being scored); empty when
+    every run is finished."""
 
     def group(s: dict[str, Any]) -> str:
         return str(s["run"]).rsplit("/", 1)[0]  # <setting>/<method>
@@ -203,7 +204,7 @@ def time_left(statuses: list[dict[str, Any]]) -> str:
         return ""
     left, unknown = 0.0, Counter(group(s) for s in todo if group(s) not in paces)
     for s in todo:
-        if group(s) in paces:
+        if group(s) in paces and s["state"] != "scoring":
             trained = s.get("training_seconds") or 0.0
             left += max(0.0, statistics.median(paces[group(s)]) - trained)
     line = (
