@@ -255,6 +255,7 @@ def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
     assert "| mine |  | +1.00 (1/0 of 1) |" in paired  # seed 0: -9 against -10
     assert "| usps-mnist/cvae/seed-1 | ok |" in table.split("## Runs")[1]  # one row per run
     assert (tmp_path / "results.csv").is_file()
+    assert not (tmp_path / "paired.png").exists()  # none of its metrics was scored
 
 
 def test_tables_command_names_an_empty_folder(tmp_path, capsys):

@@ -565,3 +565,39 @@ def test_status_of_a_folder_without_runs_says_what_it_expected(tmp_path, capsys)
     (tmp_path / "mine" / "cvae").mkdir(parents=True)
     assert main(["status", str(tmp_path / "mine")]) == 2
     assert "no runs in" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tune_trains_each_weight_and_writes_the_best_on_validation(own_file, tmp_path, capsys):
+    argv, out = compare_argv(own_file, tmp_path)
+    assert main([*argv, "--quiet", "--seeds", "2", "--tune", "hsic=1000,0.1"]) == 0
+    printed = capsys.readouterr().out
+    scores = {}
+    for weight in (0.1, 1000.0):
+        found = [
+            json.loads(
+                (out / f"tune/hsic-{weight:g}/mine/hsic/seed-{seed}/result.json").read_text()
+            )
+            for seed in (0, 1)
+        ]
+        assert {r["config"]["model"]["invariance_weight"] for r in found} == {weight}
+        scores[weight] = np.mean([r["metrics"]["val_log_likelihood"] for r in found])
+        assert f"{scores[weight]:.2f} ({weight:g})" in printed
+    best = max(scores, key=scores.__getitem__)
+    chosen = out / "tune/mine.toml"
+    assert chosen.read_text() == f"[method.hsic]\ninvariance_weight = {best!r}\n"
+    assert not (out / "mine").exists()  # the sweep itself is not run
+
+    # The chosen weights as the sweep's config: its hsic runs train with that weight.
+    assert (
+        main([*argv[:4], str(chosen), *argv[5:], "--quiet", "--methods", "hsic", "--seeds", "1"])
+        == 0
+    )
+    result = json.loads((out / "mine/hsic/seed-0/result.json").read_text())
+    assert result["config"]["model"]["invariance_weight"] == best
+    with pytest.raises(SystemExit):
+        main([*argv, "--tune", "cvae=1,2"])  # no penalty weight to tune
+    assert (
+        "--tune takes METHOD=W1,W2,... of adversarial, hsic, invariant, mmd"
+        in capsys.readouterr().err
+    )

@@ -122,6 +122,16 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weight_grid(text: str) -> tuple[str, list[float]]:
+    """The argparse type of ``--tune`` (``tuning.weight_grid``)."""
+    from optprior.experiments.tuning import weight_grid
+
+    try:
+        return weight_grid(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _sweep_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The config overrides of ``--methods`` and ``--seeds`` where given."""
     cli: dict[str, Any] = {}
@@ -142,6 +152,11 @@ def _reproduce(args: argparse.Namespace) -> int:
     file_overrides = read_config_file(args.config) if args.config else None
     configs = configs_for(args.setting, args.quick, file_overrides, cli, args.protocol)
     out = Path(args.out)
+    if args.tune:
+        from optprior.experiments.reproduce import check_data
+
+        check_data(configs, args.data_root)  # own data (compare) are read when configured
+        return _tune(args, configs, out)
     results = reproduce(
         configs,
         out,
@@ -179,6 +194,8 @@ def _compare(args: argparse.Namespace) -> int:
     file_overrides = read_config_file(args.config) if args.config else {}
     config = own_data_config(args.data, args.name, file_overrides, cli)
     out = Path(args.out)
+    if args.tune:
+        return _tune(args, [config], out)
     runs = plan(
         config,
         out,
@@ -188,6 +205,25 @@ def _compare(args: argparse.Namespace) -> int:
         keep_checkpoints=args.keep_checkpoints,
     )
     return _report(sweep(runs, out, executor, not args.quiet), out)
+
+
+def _tune(args: argparse.Namespace, configs: list[Any], out: Path) -> int:
+    """``--tune``: train each weight of the grids on the configs' seeds, print the scores
+    and write the chosen weights; status 1 where a method has none chosen."""
+    from optprior.experiments.tuning import tune
+
+    grid = dict(args.tune)  # a method's later --tune replaces its earlier one
+    report, complete = tune(
+        configs,
+        grid,
+        out,
+        _executor(args),
+        data_root=getattr(args, "data_root", None),  # compare reads its file's path
+        progress=not args.quiet and args.jobs == 1,
+        stop_at=_deadline(args),
+    )
+    print(report)
+    return 0 if complete else 1
 
 
 def _executor(args: argparse.Namespace) -> Executor:
@@ -480,6 +516,17 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         "that a later sweep of the same runs under a higher epoch cap (the config's "
         "[training] epochs, or --epochs) trains those that reached the cap on from there "
         "(runs that stopped early are kept as they are)",
+    )
+    parser.add_argument(
+        "--tune",
+        type=_weight_grid,
+        action="append",
+        default=None,
+        metavar="METHOD=W1,W2,...",
+        help="instead of the sweep, choose a penalised method's invariance_weight on "
+        "validation: train each weight on the --seeds given (--seeds 1: seed 0) into "
+        "OUT/tune/METHOD-W, print the mean validation ln p(x|s) of each and write the "
+        "best to OUT/tune/SETTING.toml, to pass as --config; repeat for other methods",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
