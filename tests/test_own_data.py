@@ -273,7 +273,7 @@ def test_status_estimates_the_sweeps_training_left_from_each_methods_finished_ru
         {"run": "usps-mnist/cvae/seed-1", "state": "failed"},
         {"run": "faces/vamp/seed-0", "state": "not started"},
         {"run": "faces/vamp/seed-1", "state": "not started"},
-        {"run": "faces/cvae/seed-6", "state": "scoring"},  # trained: nothing left
+        {"run": "faces/cvae/seed-6", "state": "scoring", "trained": True},  # nothing left
     ]
     line = status.time_left(statuses)
     assert line.startswith("Left to train: about 9 min for 5 runs")  # 300 + 180 + 0 + 60 + 0 s
@@ -567,6 +567,15 @@ def test_status_of_a_folder_without_runs_says_what_it_expected(tmp_path, capsys)
     assert "no runs in" in capsys.readouterr().err
 
 
+def test_the_tuned_weight_is_the_best_finite_mean_once_every_weight_finished():
+    from optprior.experiments.tuning import best_weight
+
+    assert best_weight({0.1: math.nan, 1.0: -50.0, 10.0: -40.0}) == 10.0
+    assert best_weight({0.1: -math.inf, 1.0: -50.0}) == 1.0
+    assert best_weight({0.1: -math.inf, 1.0: math.nan}) is None
+    assert best_weight({0.1: -1.0, 1.0: None}) is None  # not finished yet
+
+
 @pytest.mark.slow
 def test_tune_trains_each_weight_and_writes_the_best_on_validation(own_file, tmp_path, capsys):
     argv, out = compare_argv(own_file, tmp_path)
@@ -576,13 +585,13 @@ def test_tune_trains_each_weight_and_writes_the_best_on_validation(own_file, tmp
     for weight in (0.1, 1000.0):
         found = [
             json.loads(
-                (out / f"tune/hsic-{weight:g}/mine/hsic/seed-{seed}/result.json").read_text()
+                (out / f"tune/hsic-{weight!r}/mine/hsic/seed-{seed}/result.json").read_text()
             )
             for seed in (0, 1)
         ]
         assert {r["config"]["model"]["invariance_weight"] for r in found} == {weight}
         scores[weight] = np.mean([r["metrics"]["val_log_likelihood"] for r in found])
-        assert f"{scores[weight]:.2f} ({weight:g})" in printed
+        assert f"{scores[weight]:.2f} ({weight!r})" in printed
     best = max(scores, key=scores.__getitem__)
     chosen = out / "tune/mine.toml"
     assert chosen.read_text() == f"[method.hsic]\ninvariance_weight = {best!r}\n"
@@ -595,6 +604,10 @@ def test_tune_trains_each_weight_and_writes_the_best_on_validation(own_file, tmp
     )
     result = json.loads((out / "mine/hsic/seed-0/result.json").read_text())
     assert result["config"]["model"]["invariance_weight"] == best
+    assert main([*argv, "--quiet", "--seeds", "1", "--tune", "mmd=1"]) == 0
+    tables = chosen.read_text()  # a later method's choice joins the earlier one's
+    assert f"[method.hsic]\ninvariance_weight = {best!r}\n" in tables
+    assert "[method.mmd]\ninvariance_weight = 1.0\n" in tables
     with pytest.raises(SystemExit):
         main([*argv, "--tune", "cvae=1,2"])  # no penalty weight to tune
     assert (

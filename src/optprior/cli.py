@@ -212,6 +212,8 @@ def _tune(args: argparse.Namespace, configs: list[Any], out: Path) -> int:
     and write the chosen weights; status 1 where a method has none chosen."""
     from optprior.experiments.tuning import tune
 
+    if args.rescore:
+        raise ValueError("--tune trains its grid; score finished runs again without it")
     grid = dict(args.tune)  # a method's later --tune replaces its earlier one
     report, complete = tune(
         configs,
@@ -221,6 +223,7 @@ def _tune(args: argparse.Namespace, configs: list[Any], out: Path) -> int:
         data_root=getattr(args, "data_root", None),  # compare reads its file's path
         progress=not args.quiet and args.jobs == 1,
         stop_at=_deadline(args),
+        keep_checkpoints=args.keep_checkpoints,
     )
     print(report)
     return 0 if complete else 1
@@ -525,8 +528,9 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         metavar="METHOD=W1,W2,...",
         help="instead of the sweep, choose a penalised method's invariance_weight on "
         "validation: train each weight on the --seeds given (--seeds 1: seed 0) into "
-        "OUT/tune/METHOD-W, print the mean validation ln p(x|s) of each and write the "
-        "best to OUT/tune/SETTING.toml, to pass as --config; repeat for other methods",
+        "OUT/tune/METHOD-W, print the mean validation ln p(x|s) of each and add the "
+        "best to the [method.NAME] tables of OUT/tune/SETTING.toml, to copy into --config "
+        "files; repeat the option for more methods",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

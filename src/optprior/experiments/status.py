@@ -63,7 +63,7 @@ def run_status(folder: Path) -> dict[str, Any]:
     takes (the epochs left at the median time of its last ``RECENT_EPOCHS``; early
     stopping may end it sooner), ``saved`` the age (s) of the newest of its result, model
     and checkpoint, ``training_seconds`` the time its epochs took (a finished run's, or
-    those in its checkpoint).
+    those in its checkpoint), ``trained`` whether an unfinished run's model is saved.
     """
     status: dict[str, Any] = {"run": "/".join(folder.parts[-3:])}
     mtimes = {
@@ -88,9 +88,10 @@ def run_status(folder: Path) -> dict[str, Any]:
         if mtimes.get(name, 0) > mtimes.get(RESULT_FILE, 0)
     ]
     owner = holder(folder / "lock")
+    status["trained"] = "model.pt" in newer and "checkpoint.pt" not in newer  # not scored
     if owner not in (None, GONE):
-        scoring = "model.pt" in newer and "checkpoint.pt" not in newer  # trained, being scored
-        status["state"], status["owner"] = "scoring" if scoring else "training", owner
+        state = "scoring" if status["trained"] else "training"
+        status["state"], status["owner"] = state, owner
     elif result is not None and not newer:
         status["state"], status["error"] = "failed", error
     else:
@@ -189,8 +190,8 @@ def status_table(statuses: list[dict[str, Any]]) -> str:
 def time_left(statuses: list[dict[str, Any]]) -> str:
     """A line estimating the training the unfinished runs of ``sweep_status`` still need:
     for each, the median ``training_seconds`` of the finished runs of its setting and
-    method, less what its checkpoint has trained (none for a run being scored); empty when
-    every run is finished."""
+    method, less what its checkpoint has trained (none for a trained run, being scored or
+    stopped before it); empty when every run is finished."""
 
     def group(s: dict[str, Any]) -> str:
         return str(s["run"]).rsplit("/", 1)[0]  # <setting>/<method>
@@ -204,7 +205,7 @@ def time_left(statuses: list[dict[str, Any]]) -> str:
         return ""
     left, unknown = 0.0, Counter(group(s) for s in todo if group(s) not in paces)
     for s in todo:
-        if group(s) in paces and s["state"] != "scoring":
+        if group(s) in paces and not s.get("trained"):
             trained = s.get("training_seconds") or 0.0
             left += max(0.0, statistics.median(paces[group(s)]) - trained)
     line = (

@@ -1,19 +1,22 @@
 """Penalty weights chosen on validation data (``reproduce``/``compare --tune``): each weight
 of a method's grid is trained on the sweep's seeds, and the one with the best mean
-validation ln p(x|s) is kept, written as a ``[method.NAME]`` table to pass as ``--config``."""
+validation ln p(x|s) is kept, written as a ``[method.NAME]`` table for ``--config``."""
 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from optprior._io import write_text_atomic
-from optprior.experiments.config import ExperimentConfig
+from optprior.experiments.config import ExperimentConfig, read_config_file
 from optprior.experiments.markdown import markdown_row, markdown_rule
+from optprior.experiments.records import RunResult
 from optprior.experiments.runner import Executor, Run, plan, read_result, run_sweep
 from optprior.models import METHODS
 
@@ -42,13 +45,14 @@ def grid_runs(
     config: ExperimentConfig, grid: dict[str, list[float]], out: Path, **options: Any
 ) -> dict[tuple[str, float], list[Run]]:
     """The runs of each (method, weight) of ``grid`` on ``config``'s seeds, each point in a
-    sweep folder of its own: ``out/tune/METHOD-WEIGHT``."""
+    sweep folder of its own: ``out/tune/METHOD-WEIGHT`` (the weight as Python writes it,
+    so that two weights never share one)."""
     runs = {}
     for method, weights in grid.items():
         for weight in weights:
             own = {**config.method.get(method, {}), WEIGHT: weight}
             point = replace(config, methods=[method], method={**config.method, method: own})
-            runs[(method, weight)] = plan(point, out / "tune" / f"{method}-{weight:g}", **options)
+            runs[(method, weight)] = plan(point, out / "tune" / f"{method}-{weight!r}", **options)
     return runs
 
 
@@ -59,34 +63,60 @@ def tune(
     executor: Executor,
     **options: Any,
 ) -> tuple[str, bool]:
-    """Train every point of ``grid`` on each config's seeds (finished runs are kept), write
-    the chosen weights of each setting to ``out/tune/SETTING.toml`` and return a Markdown
-    report (the mean validation score of each weight, and the chosen one: the best mean;
-    none where a point has an unfinished run) and whether every method has one."""
+    """Train every point of ``grid`` on each config's seeds (finished runs are kept; a
+    failed one is named), add the chosen weights of each setting to the ``[method.NAME]``
+    tables of ``out/tune/SETTING.toml`` and return a Markdown report (the mean validation
+    score of each weight, and the chosen one: the best finite mean; none where a point
+    has an unfinished run) and whether every method has one."""
     report, complete = [], True
+
+    def failed(result: RunResult) -> None:
+        if not result.ok:
+            tqdm.write(f"run {result.run} {result.status}: {result.error}", file=sys.stderr)
+
     for config in configs:
         runs = grid_runs(config, grid, out, **options)
-        run_sweep([run for point in runs.values() for run in point], executor)
+        run_sweep([run for point in runs.values() for run in point], executor, failed)
         rows, chosen = [], {}
         for method, weights in grid.items():
             scores = {w: _mean_score(runs[(method, w)]) for w in weights}
-            finished = {w: s for w, s in scores.items() if s is not None}
-            best = max(finished, key=finished.__getitem__) if len(finished) == len(scores) else None
+            best = best_weight(scores)
             if best is not None:
                 chosen[method] = best
             complete &= best is not None
-            cells = [f"{s:.2f}" if s is not None else "not finished" for s in scores.values()]
-            row = ", ".join(f"{c} ({w:g})" for c, w in zip(cells, weights, strict=True))
-            rows.append(markdown_row([method, row, "" if best is None else f"{best:g}"]))
+            cells = ["not finished" if s is None else f"{s:.2f}" for s in scores.values()]
+            row = ", ".join(f"{c} ({w!r})" for c, w in zip(cells, weights, strict=True))
+            rows.append(markdown_row([method, row, "" if best is None else repr(best)]))
         heading = ["method", f"mean {SCORE} at each weight", "chosen"]
         report += [f"### {config.setting}: seeds {config.seed_numbers()}\n"]
         report += [markdown_row(heading), markdown_rule(3), *rows, ""]
         if chosen:
             path = out / "tune" / f"{config.setting}.toml"
-            tables = [f"[method.{m}]\n{WEIGHT} = {w!r}\n" for m, w in chosen.items()]
-            write_text_atomic(path, "\n".join(tables))
-            report += [f"chosen weights in {path} (pass it as --config, or copy its tables)\n"]
+            tables = _chosen_before(path) | {m: {WEIGHT: w} for m, w in chosen.items()}
+            text = [f"[method.{m}]\n{WEIGHT} = {own[WEIGHT]!r}\n" for m, own in tables.items()]
+            write_text_atomic(path, "\n".join(text))
+            report += [
+                f"chosen weights in {path}: copy its tables into your --config file (or pass "
+                "it as --config where you have none)\n"
+            ]
     return "\n".join(report), complete
+
+
+def best_weight(scores: dict[float, float | None]) -> float | None:
+    """The weight of the highest finite mean score; None while a weight is unfinished
+    (None) or where no score is finite."""
+    if any(score is None for score in scores.values()):
+        return None
+    finite = {w: s for w, s in scores.items() if s is not None and math.isfinite(s)}
+    return max(finite, key=finite.__getitem__) if finite else None
+
+
+def _chosen_before(path: Path) -> dict[str, dict[str, Any]]:
+    """The ``[method.NAME]`` tables an earlier ``--tune`` wrote to ``path`` (none if absent),
+    so that tuning one method after another keeps each choice."""
+    if not path.is_file():
+        return {}
+    return dict(read_config_file(path).get("method", {}))
 
 
 def _mean_score(runs: list[Run]) -> float | None:
