@@ -21,7 +21,8 @@ PAIRED_METRICS = (
     ("test_log_likelihood_normalized", "test ln p(x|s), prior normalised (nats)", True),
     ("val_log_likelihood", "validation ln p(x|s), normalised (nats)", True),
     ("accuracy_logistic", "accuracy (logistic)", False),
-    ("task_probe", "task probe (balanced accuracy)", False),
+    ("task_probe", "task probe, logistic (balanced accuracy)", False),
+    ("task_probe_mlp", "task probe, MLP (balanced accuracy)", False),
 )
 
 

@@ -67,6 +67,9 @@ PAIRED = (
     ("test_log_likelihood_normalized", "test ln p(x|s), prior normalised", 2),
     ("accuracy_logistic", "accuracy (logistic)", 3),
     ("task_probe", "task probe", 3),
+    ("task_probe_mlp", "task probe (MLP)", 3),
+    ("task_information_mlp", "I(S;Z) >= (MLP probe, nats)", 3),
+    ("task_mmd", "MMD^2(z | s, z)", 4),
 )
 
 
