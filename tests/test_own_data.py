@@ -576,6 +576,19 @@ def test_the_tuned_weight_is_the_best_finite_mean_once_every_weight_finished():
     assert best_weight({0.1: -1.0, 1.0: None}) is None  # not finished yet
 
 
+def test_tune_stopped_at_its_time_limit_exits_as_a_sweep_does(
+    own_file, tmp_path, monkeypatch, capsys
+):
+    argv, out = compare_argv(own_file, tmp_path)
+    late = SimpleNamespace(
+        time=lambda: math.inf, monotonic=time.monotonic, perf_counter=time.perf_counter
+    )
+    monkeypatch.setattr(trainer, "time", late)  # past the limit before any run starts
+    assert main([*argv, "--quiet", "--tune", "hsic=1,10", "--time-limit", "60"]) == STOPPED_STATUS
+    assert "| hsic | not finished (1.0), not finished (10.0) |  |" in capsys.readouterr().out
+    assert not (out / "tune" / "mine.toml").exists()
+
+
 @pytest.mark.slow
 def test_tune_trains_each_weight_and_writes_the_best_on_validation(own_file, tmp_path, capsys):
     argv, out = compare_argv(own_file, tmp_path)

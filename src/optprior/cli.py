@@ -209,13 +209,14 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace, configs: list[Any], out: Path) -> int:
     """``--tune``: train each weight of the grids on the configs' seeds, print the scores
-    and write the chosen weights; status 1 where a method has none chosen."""
+    and write the chosen weights; ``STOPPED_STATUS`` while runs stopped at the time limit
+    are left (as a sweep, ``_report``), else 1 if a run failed or a method has no choice."""
     from optprior.experiments.tuning import tune
 
     if args.rescore:
         raise ValueError("--tune trains its grid; score finished runs again without it")
     grid = dict(args.tune)  # a method's later --tune replaces its earlier one
-    report, complete = tune(
+    report, results, complete = tune(
         configs,
         grid,
         out,
@@ -226,7 +227,10 @@ def _tune(args: argparse.Namespace, configs: list[Any], out: Path) -> int:
         keep_checkpoints=args.keep_checkpoints,
     )
     print(report)
-    return 0 if complete else 1
+    statuses = {result.status for result in results}
+    if "stopped" in statuses:
+        return STOPPED_STATUS
+    return 0 if complete and "failed" not in statuses else 1
 
 
 def _executor(args: argparse.Namespace) -> Executor:

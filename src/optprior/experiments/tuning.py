@@ -62,13 +62,13 @@ def tune(
     out: Path,
     executor: Executor,
     **options: Any,
-) -> tuple[str, bool]:
+) -> tuple[str, list[RunResult], bool]:
     """Train every point of ``grid`` on each config's seeds (finished runs are kept; a
     failed one is named), add the chosen weights of each setting to the ``[method.NAME]``
     tables of ``out/tune/SETTING.toml`` and return a Markdown report (the mean validation
     score of each weight, and the chosen one: the best finite mean; none where a point
-    has an unfinished run) and whether every method has one."""
-    report, complete = [], True
+    has an unfinished run), the grid runs' results and whether every method has a choice."""
+    report, results, complete = [], [], True
 
     def failed(result: RunResult) -> None:
         if not result.ok:
@@ -76,7 +76,7 @@ def tune(
 
     for config in configs:
         runs = grid_runs(config, grid, out, **options)
-        run_sweep([run for point in runs.values() for run in point], executor, failed)
+        results += run_sweep([run for point in runs.values() for run in point], executor, failed)
         rows, chosen = [], {}
         for method, weights in grid.items():
             scores = {w: _mean_score(runs[(method, w)]) for w in weights}
@@ -99,7 +99,7 @@ def tune(
                 f"chosen weights in {path}: copy its tables into your --config file (or pass "
                 "it as --config where you have none)\n"
             ]
-    return "\n".join(report), complete
+    return "\n".join(report), results, complete
 
 
 def best_weight(scores: dict[float, float | None]) -> float | None:
