@@ -518,8 +518,8 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-checkpoints",
         action="store_true",
-        help="keep each run's checkpoint.pt once it has finished (about 4 times its model.pt: "
-        "31 MB for a faces run), so "
+        help="keep each run's checkpoint.pt once it has finished (several times its "
+        "model.pt: the weights, the best epoch's and the optimiser's state), so "
         "that a later sweep of the same runs under a higher epoch cap (the config's "
         "[training] epochs, or --epochs) trains those that reached the cap on from there "
         "(runs that stopped early are kept as they are)",

@@ -32,29 +32,29 @@ def paired_figure(results: list[RunResult], baseline: str = "cvae", title: str =
     mean ± standard error (black), a dashed line at no difference; a method far off the
     others' scale (``OFF_SCALE``) is an arrow at the edge with its mean. Raises
     ``ValueError`` when no method shares a finished seed with ``baseline``."""
-    rows: dict[str, dict[str, dict[str, dict[int, float]]]] = {}
+    # Per setting: the methods with a difference to draw, and by metric their seeds'.
+    rows: dict[str, tuple[list[str], dict[str, dict[str, dict[int, float]]]]] = {}
     for setting in sorted({r.setting for r in results}):
-        methods = sorted(
-            {r.method for r in results if r.setting == setting} - {baseline}, key=method_position
-        )
+        candidates = {r.method for r in results if r.setting == setting} - {baseline}
         found = {
             key: {
-                m: d for m in methods if (d := seed_differences(results, setting, m, key, baseline))
+                m: d
+                for m in candidates
+                if (d := seed_differences(results, setting, m, key, baseline))
             }
             for key, *_ in PAIRED_METRICS
         }
-        if any(found.values()):
-            rows[setting] = found
-    if not rows:
-        raise ValueError(f"no method shares a finished seed with {baseline}")
-    figure = Figure(
-        figsize=(3.4 * len(PAIRED_METRICS), 0.35 * _method_rows(rows) + 1.6 * len(rows))
-    )
-    axes = figure.subplots(len(rows), len(PAIRED_METRICS), squeeze=False)
-    for row, (setting, found) in enumerate(rows.items()):
         methods = sorted(
             {m for by_method in found.values() for m in by_method}, key=method_position
         )
+        if methods:
+            rows[setting] = methods, found
+    if not rows:
+        raise ValueError(f"no method shares a finished seed with {baseline}")
+    method_rows = sum(len(methods) for methods, _ in rows.values())
+    figure = Figure(figsize=(3.4 * len(PAIRED_METRICS), 0.35 * method_rows + 1.6 * len(rows)))
+    axes = figure.subplots(len(rows), len(PAIRED_METRICS), squeeze=False)
+    for row, (setting, (methods, found)) in enumerate(rows.items()):
         for column, (key, label, clip) in enumerate(PAIRED_METRICS):
             ax = axes[row, column]
             _panel(ax, [found[key].get(m, {}) for m in methods], clip)
@@ -121,10 +121,3 @@ def _panel(ax: Axes, differences: list[dict[int, float]], clip: bool) -> None:
     ax.axvline(0.0, color="0.3", linestyle="--", linewidth=0.8)
     ax.set_ylim(len(values) - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
-
-
-def _method_rows(rows: dict[str, dict[str, dict[str, dict[int, float]]]]) -> int:
-    """The methods drawn, summed over the settings (the figure's height)."""
-    return sum(
-        len({m for by_method in found.values() for m in by_method}) for found in rows.values()
-    )

@@ -290,7 +290,7 @@ def read_result(run: Run) -> RunResult | None:
         return result if result.ok else None
     if not result.ok:
         return None
-    if result.stopped_early and (result.epochs_run or 0) <= epochs:
+    if stopped_within(result, epochs):
         return result
     if cap < epochs and any(p.is_file() for p in run.checkpoints):
         return None
@@ -303,6 +303,12 @@ def read_result(run: Run) -> RunResult | None:
     raise ConfigMismatchError(
         f"{path} was made with a cap of {cap} epochs, {why}; use another --out folder"
     )
+
+
+def stopped_within(result: RunResult, cap: int) -> bool:
+    """Whether ``result`` stopped early within ``cap`` epochs, so that it is the run of
+    ``cap`` too, whatever cap it was made under: no cap ever bound it."""
+    return bool(result.stopped_early) and (result.epochs_run or 0) <= cap
 
 
 def other_cap(stored: dict[str, Any], run: Run) -> int | None:
@@ -553,7 +559,7 @@ def reusable_cvae(run: Run) -> Run | None:
     if not stored.ok:
         return None
     stage, wanted = cvae_stage(stored.config), cvae_stage(run.resolved())
-    if stored.stopped_early and (stored.epochs_run or 0) <= run.training["epochs"]:
+    if stopped_within(stored, run.training["epochs"]):
         stage["training"] = {**stage.get("training", {}), "epochs": run.training["epochs"]}
     return cvae_run if same_config(stage, wanted) else None
 
