@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import count_epochs
@@ -229,22 +230,28 @@ def test_arrays_under_other_names_are_named_in_a_warning(tmp_path, capsys):
     assert printed.stderr.startswith("optprior: warning: ") and ".py:" not in printed.stderr
 
 
-def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
+def write_results(root: Path, runs: list[tuple[str, str, int, float]]) -> None:
+    """A finished ``result.json`` under ``root`` per (setting, method, seed, test ln p)."""
     import json
 
-    runs = [("cvae", 0, -10.0), ("cvae", 1, -12.0), ("mine", 0, -9.0), ("vae", 0, -13.0)]
-    for method, seed, value in runs:  # cvae: mean -11, sample std sqrt(2)
-        folder = tmp_path / "usps-mnist" / method / f"seed-{seed}"
+    for setting, method, seed, value in runs:
+        folder = root / setting / method / f"seed-{seed}"
         folder.mkdir(parents=True)
         result = {
-            "run": f"usps-mnist/{method}/seed-{seed}",
-            "setting": "usps-mnist",
+            "run": f"{setting}/{method}/seed-{seed}",
+            "setting": setting,
             "method": method,
             "seed": seed,
             "status": "ok",
             "metrics": {"test_log_likelihood": value},
         }
         (folder / "result.json").write_text(json.dumps(result))
+
+
+def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
+    runs = [("cvae", 0, -10.0), ("cvae", 1, -12.0), ("mine", 0, -9.0), ("vae", 0, -13.0)]
+    # cvae: mean -11, sample std sqrt(2)
+    write_results(tmp_path, [("usps-mnist", *run) for run in runs])
     assert main(["tables", str(tmp_path)]) == 0
     assert "4 runs" in capsys.readouterr().out
     table = (tmp_path / "results.md").read_text()
@@ -256,6 +263,26 @@ def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
     assert "| usps-mnist/cvae/seed-1 | ok |" in table.split("## Runs")[1]  # one row per run
     assert (tmp_path / "results.csv").is_file()
     assert not (tmp_path / "paired.png").exists()  # none of its metrics was scored
+
+
+def test_tables_print_one_table_of_the_settings_named_and_write_nothing(tmp_path, capsys):
+    write_results(
+        tmp_path,
+        [("faces", "cvae", 0, 10.0), ("faces", "mine", 0, 13.0), ("usps-mnist", "cvae", 0, -5.0)],
+    )
+    command = ["tables", str(tmp_path), "--print", "paired", "--setting", "faces"]
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("| method |") and "| mine |  | +3.00 (1/0 of 1) |" in printed
+    assert "###" not in printed  # one setting: no heading
+    assert main(["tables", str(tmp_path), "--print", "runs"]) == 0
+    printed = capsys.readouterr().out
+    assert "| faces/mine/seed-0 | ok |" in printed and "| usps-mnist/cvae/seed-0 | ok |" in printed
+    assert main([*command[:-1], "usps-mnist"]) == 2  # its CVAE has nothing to pair with
+    assert "nothing to pair" in capsys.readouterr().err
+    assert main([*command[:-1], "mnist-usps"]) == 2
+    assert "no runs of mnist-usps" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces", "usps-mnist"]  # no tables
 
 
 def test_tables_command_names_an_empty_folder(tmp_path, capsys):

@@ -303,10 +303,36 @@ def _tables(args: argparse.Namespace) -> int:
     if not results:
         expected = "<setting>/<method>/seed-<k>/result.json"
         raise FileNotFoundError(f"no runs in {out}: expected {expected}")
+    if args.setting:
+        found = sorted({r.setting for r in results})
+        unknown = sorted(set(args.setting) - set(found))
+        if unknown:
+            raise ValueError(
+                f"no runs of {', '.join(unknown)} in {out}; its settings: {', '.join(found)}"
+            )
+        results = [r for r in results if r.setting in args.setting]
+    if args.print:
+        print(_printed_table(args.print, results, one_setting=len(args.setting) == 1), end="")
+        return 0
     write_tables(results, out)
     print((out / "results.md").read_text())
     print(f"{len(results)} runs; tables in {out}")
     return 0
+
+
+def _printed_table(name: str, results: list[RunResult], one_setting: bool) -> str:
+    """The Markdown of ``tables --print NAME``; a single setting's paired table without its
+    heading."""
+    from optprior.experiments.tables import markdown_table, paired_table, runs_table, summarize
+
+    if name == "summary":
+        return markdown_table(summarize(results))
+    if name == "paired":
+        text = paired_table(results, headings=not one_setting)
+        if not text:
+            raise ValueError("no method shares a finished seed with the CVAE: nothing to pair")
+        return text
+    return runs_table(results)
 
 
 def _figures(args: argparse.Namespace) -> int:
@@ -634,6 +660,20 @@ def build_parser() -> argparse.ArgumentParser:
         "trained on several machines.",
     )
     tables.add_argument("folder", help="the --out folder of optprior reproduce or compare")
+    tables.add_argument(
+        "--print",
+        choices=["summary", "paired", "runs"],
+        help="print this one table to standard output and write nothing: the mean ± std "
+        "summary, each method minus the CVAE seed by seed, or one row per run",
+    )
+    tables.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="SETTING",
+        help="only this setting's runs (repeat for several); a single setting's paired "
+        "table is printed without its heading",
+    )
     tables.set_defaults(run=_tables)
 
     figures = commands.add_parser(

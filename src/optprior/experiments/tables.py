@@ -275,9 +275,10 @@ def difference_cell(summary: tuple[float, float, int, int, int], decimals: int =
     return f"{mean:+.{decimals}f}{spread} ({above}/{below} of {n})"
 
 
-def paired_table(results: list[RunResult], baseline: str = "cvae") -> str:
+def paired_table(results: list[RunResult], baseline: str = "cvae", headings: bool = True) -> str:
     """Per setting, each method against ``baseline`` seed by seed (``PAIRED`` metrics):
-    mean difference ± standard error, then (seeds above / below). Empty where no method
+    mean difference ± standard error, then (seeds above / below); each setting's table
+    under a ``### SETTING`` heading unless ``headings`` is false. Empty where no method
     shares a seed with the baseline."""
     out = []
     for setting in sorted({r.setting for r in results}):
@@ -294,6 +295,7 @@ def paired_table(results: list[RunResult], baseline: str = "cvae") -> str:
                 lines.append(markdown_row([method, *cells]))
         if lines:
             heading = markdown_row(["method", *(title for _, title, _ in PAIRED)])
-            out += [f"### {setting}\n", heading, markdown_rule(len(PAIRED) + 1)]
+            out += [f"### {setting}\n"] if headings else []
+            out += [heading, markdown_rule(len(PAIRED) + 1)]
             out += [*lines, ""]
     return "\n".join(out) + "\n" if out else ""

@@ -1,0 +1,59 @@
+"""scripts/publish_runs.py: finished runs copied without their weights, tables rewritten."""
+
+import importlib.util
+from pathlib import Path
+
+from optprior.experiments.records import RunResult, write_result_file
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = importlib.util.spec_from_file_location("publish_runs", REPO / "scripts/publish_runs.py")
+publish_runs = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(publish_runs)
+
+
+def finished_run(root: Path, seed: int, value: float, status: str = "ok") -> Path:
+    """A run folder as a sweep leaves it: weights, lock, a set-aside result and a
+    temporary file beside the files that are published."""
+    folder = root / "faces" / "cvae" / f"seed-{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics = {"test_log_likelihood": value}
+    result = RunResult(f"faces/cvae/seed-{seed}", "faces", "cvae", seed, status, metrics=metrics)
+    write_result_file(folder, result)
+    for name in ("config.json", "curves.csv", "curves.png", "model.pt", "checkpoint.pt"):
+        (folder / name).write_text(name)
+    for name in ("lock", "result-epochs-300.json", ".curves.csv.0123456789ab.tmp"):
+        (folder / name).write_text(name)
+    return folder
+
+
+def test_finished_runs_are_published_without_weights_and_tables_follow(tmp_path, capsys):
+    source, target = tmp_path / "out", tmp_path / "published"
+    finished_run(source, 0, 10.0)
+    finished_run(source, 1, 11.0, status="failed")
+    assert publish_runs.main([str(source), str(target)]) == 0
+    published = target / "faces/cvae/seed-0"
+    names = ["config.json", "curves.csv", "curves.png", "result.json"]
+    assert sorted(p.name for p in published.iterdir()) == names
+    assert (published / "curves.csv").read_text() == "curves.csv"
+    assert not (target / "faces/cvae/seed-1").exists()  # not finished
+    assert "| faces/cvae/seed-0 | ok |" in (target / "results.md").read_text()
+    assert "1 runs published, 0 already there" in capsys.readouterr().out
+
+    assert publish_runs.main([str(source), str(target)]) == 0  # nothing new
+    assert "0 runs published, 1 already there" in capsys.readouterr().out
+
+
+def test_a_different_result_is_refused_by_name_unless_replaced(tmp_path, capsys):
+    source, target = tmp_path / "out", tmp_path / "published"
+    finished_run(source, 0, 10.0)
+    assert publish_runs.main([str(source), str(target)]) == 0
+    before = (target / "faces/cvae/seed-0/result.json").read_text()
+    finished_run(source, 0, 12.0)  # trained again, another result
+    finished_run(source, 2, 13.0)
+    assert publish_runs.main([str(source), str(target)]) == 1
+    assert "different result of faces/cvae/seed-0" in capsys.readouterr().err
+    assert (target / "faces/cvae/seed-0/result.json").read_text() == before
+    assert not (target / "faces/cvae/seed-2").exists()  # nothing copied
+    assert publish_runs.main([str(source), str(target), "--replace"]) == 0
+    now = (target / "faces/cvae/seed-0/result.json").read_text()
+    assert now != before and "12.0" in now and (target / "faces/cvae/seed-2").is_dir()
