@@ -576,6 +576,33 @@ def test_the_tuned_weight_is_the_best_finite_mean_once_every_weight_finished():
     assert best_weight({0.1: -1.0, 1.0: None}) is None  # not finished yet
 
 
+def test_within_k_nats_the_tuned_weight_is_the_largest_that_close_to_the_best():
+    from optprior.experiments.tuning import best_weight
+
+    scores = {0.0: -100.0, 0.1: -99.5, 1.0: -100.4, 10.0: -103.0, 100.0: math.nan}
+    assert best_weight(scores) == 0.1
+    assert best_weight(scores, within=1.0) == 1.0  # 0.9 below the best
+    assert best_weight(scores, within=0.5) == 0.1  # -100.4 is 0.9 below
+    assert best_weight(scores, within=10.0) == 10.0  # NaN is never chosen
+    assert best_weight({**scores, 1.0: None}, within=1.0) is None
+
+
+def test_tune_within_says_its_rule_and_needs_tune(own_file, tmp_path, monkeypatch, capsys):
+    argv, _ = compare_argv(own_file, tmp_path)
+    late = SimpleNamespace(
+        time=lambda: math.inf, monotonic=time.monotonic, perf_counter=time.perf_counter
+    )
+    monkeypatch.setattr(trainer, "time", late)  # past the limit before any run starts
+    tune = ["--quiet", "--tune", "hsic=1,10", "--time-limit", "60", "--tune-within", "2"]
+    assert main([*argv, *tune]) == STOPPED_STATUS
+    assert "| chosen (the largest within 2 nats of the best) |" in capsys.readouterr().out
+    assert main([*argv, "--quiet", "--tune-within", "2"]) == 2
+    assert "--tune-within chooses among the weights of --tune" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv, "--tune", "hsic=1", "--tune-within", "-1"])
+    assert "--tune-within must be nats >= 0" in capsys.readouterr().err
+
+
 def test_tune_stopped_at_its_time_limit_exits_as_a_sweep_does(
     own_file, tmp_path, monkeypatch, capsys
 ):

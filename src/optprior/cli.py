@@ -89,6 +89,17 @@ def _minutes(text: str) -> float:
     return value
 
 
+def _nats(text: str) -> float:
+    """The argparse type of ``--tune-within``: finite nats >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"--tune-within must be nats >= 0, got {text!r}")
+    return value
+
+
 def _deadline(args: argparse.Namespace) -> float | None:
     """The ``time.time()`` at which ``--time-limit`` stops the sweep, if given."""
     return None if args.time_limit is None else time.time() + 60 * args.time_limit
@@ -152,7 +163,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     file_overrides = read_config_file(args.config) if args.config else None
     configs = configs_for(args.setting, args.quick, file_overrides, cli, args.protocol)
     out = Path(args.out)
-    if args.tune:
+    if _tuning(args):
         from optprior.experiments.reproduce import check_data
 
         check_data(configs, args.data_root)  # own data (compare) are read when configured
@@ -194,7 +205,7 @@ def _compare(args: argparse.Namespace) -> int:
     file_overrides = read_config_file(args.config) if args.config else {}
     config = own_data_config(args.data, args.name, file_overrides, cli)
     out = Path(args.out)
-    if args.tune:
+    if _tuning(args):
         return _tune(args, [config], out)
     runs = plan(
         config,
@@ -205,6 +216,14 @@ def _compare(args: argparse.Namespace) -> int:
         keep_checkpoints=args.keep_checkpoints,
     )
     return _report(sweep(runs, out, executor, not args.quiet), out)
+
+
+def _tuning(args: argparse.Namespace) -> bool:
+    """Whether the command tunes weights (``--tune``) instead of sweeping; ``--tune-within``
+    without ``--tune`` is refused."""
+    if args.tune_within and not args.tune:
+        raise ValueError("--tune-within chooses among the weights of --tune METHOD=W1,W2,...")
+    return bool(args.tune)
 
 
 def _tune(args: argparse.Namespace, configs: list[Any], out: Path) -> int:
@@ -221,6 +240,7 @@ def _tune(args: argparse.Namespace, configs: list[Any], out: Path) -> int:
         grid,
         out,
         _executor(args),
+        within=args.tune_within,
         data_root=getattr(args, "data_root", None),  # compare reads its file's path
         progress=not args.quiet and args.jobs == 1,
         stop_at=_deadline(args),
@@ -561,6 +581,15 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         "OUT/tune/METHOD-W, print the mean validation ln p(x|s) of each and add the "
         "best to the [method.NAME] tables of OUT/tune/SETTING.toml, to copy into --config "
         "files; repeat the option for more methods",
+    )
+    parser.add_argument(
+        "--tune-within",
+        type=_nats,
+        default=0.0,
+        metavar="NATS",
+        help="with --tune: choose the largest weight whose mean validation ln p(x|s) is at "
+        "most NATS below the best weight's, trading that much likelihood for a stronger "
+        "penalty (default 0: the best)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

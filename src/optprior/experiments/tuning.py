@@ -1,6 +1,8 @@
 """Penalty weights chosen on validation data (``reproduce``/``compare --tune``): each weight
 of a method's grid is trained on the sweep's seeds, and the one with the best mean
-validation ln p(x|s) is kept, written as a ``[method.NAME]`` table for ``--config``."""
+validation ln p(x|s) is kept (or, with ``within``, the largest weight whose mean is within
+that many nats of the best: a penalty's likelihood cost accepted knowingly), written as a
+``[method.NAME]`` table for ``--config``."""
 
 from __future__ import annotations
 
@@ -61,13 +63,15 @@ def tune(
     grid: dict[str, list[float]],
     out: Path,
     executor: Executor,
+    within: float = 0.0,
     **options: Any,
 ) -> tuple[str, list[RunResult], bool]:
     """Train every point of ``grid`` on each config's seeds (finished runs are kept; a
     failed one is named), add the chosen weights of each setting to the ``[method.NAME]``
     tables of ``out/tune/SETTING.toml`` and return a Markdown report (the mean validation
-    score of each weight, and the chosen one: the best finite mean; none where a point
-    has an unfinished run), the grid runs' results and whether every method has a choice."""
+    score of each weight, and the chosen one: ``best_weight`` with ``within``; none where
+    a point has an unfinished run), the grid runs' results and whether every method has a
+    choice."""
     report, results, complete = [], [], True
 
     def failed(result: RunResult) -> None:
@@ -82,14 +86,15 @@ def tune(
         rows, chosen = [], {}
         for method, weights in grid.items():
             scores = {w: _mean_score(runs[(method, w)], by_name) for w in weights}
-            best = best_weight(scores)
+            best = best_weight(scores, within)
             if best is not None:
                 chosen[method] = best
             complete &= best is not None
             cells = ["not finished" if s is None else f"{s:.2f}" for s in scores.values()]
             row = ", ".join(f"{c} ({w!r})" for c, w in zip(cells, weights, strict=True))
             rows.append(markdown_row([method, row, "" if best is None else repr(best)]))
-        heading = ["method", f"mean {SCORE} at each weight", "chosen"]
+        rule = f"chosen (the largest within {within:g} nats of the best)" if within else "chosen"
+        heading = ["method", f"mean {SCORE} at each weight", rule]
         report += [f"### {config.setting}: seeds {config.seed_numbers()}\n"]
         report += [markdown_row(heading), markdown_rule(3), *rows, ""]
         if chosen:
@@ -104,13 +109,17 @@ def tune(
     return "\n".join(report), results, complete
 
 
-def best_weight(scores: dict[float, float | None]) -> float | None:
-    """The weight of the highest finite mean score; None while a weight is unfinished
-    (None) or where no score is finite."""
+def best_weight(scores: dict[float, float | None], within: float = 0.0) -> float | None:
+    """The weight of the highest finite mean score or, with ``within`` (nats >= 0), the
+    largest weight whose score is at most ``within`` below it; None while a weight is
+    unfinished (None) or where no score is finite."""
     if any(score is None for score in scores.values()):
         return None
     finite = {w: s for w, s in scores.items() if s is not None and math.isfinite(s)}
-    return max(finite, key=finite.__getitem__) if finite else None
+    if not finite:
+        return None
+    top = max(finite.values())
+    return max(w for w, s in finite.items() if s >= top - within)
 
 
 def _chosen_before(path: Path) -> dict[str, dict[str, Any]]:
