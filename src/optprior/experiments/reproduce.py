@@ -34,9 +34,11 @@ from optprior.experiments.tables import (
     runs_table,
     summarize,
 )
+from optprior.experiments.tradeoff_figure import tradeoff_figure
 
 RESULTS_FIGURE = "results.png"
 PAIRED_FIGURE = "paired.png"
+TRADEOFF_FIGURE = "tradeoff.png"
 
 
 def configs_for(
@@ -201,7 +203,8 @@ def collect(out: Path) -> list[RunResult]:
 def write_tables(results: list[RunResult], out: Path) -> None:
     """``results.md`` (summary table, one row per run, figure links), ``results.csv`` and,
     once a run has finished, ``results.png`` (``results_figure``) under ``out``; once a
-    method shares a finished seed with the CVAE, ``paired.png`` (``paired_figure``)."""
+    method shares a finished seed with the CVAE, ``paired.png`` (``paired_figure``) and,
+    where the seeds have the MLP probe, ``tradeoff.png`` (``tradeoff_figure``)."""
     rows = summarize(results)
     figures = []
     for result in sorted(results, key=lambda r: r.run):
@@ -225,6 +228,11 @@ def write_tables(results: list[RunResult], out: Path) -> None:
             save_figure(paired_figure(results, title=out.resolve().name), out / PAIRED_FIGURE)
             text += f"![each method minus the CVAE]({PAIRED_FIGURE})\n\n"
         except ValueError:  # none of the figure's metrics is shared with the CVAE
+            pass
+        try:
+            save_figure(tradeoff_figure(results, title=out.resolve().name), out / TRADEOFF_FIGURE)
+            text += f"![likelihood against task dependence]({TRADEOFF_FIGURE})\n\n"
+        except ValueError:  # no run scored both the MLP probe and the likelihood
             pass
         text += paired
     text += "\n## Runs\n\n" + runs_table(results)

@@ -1,0 +1,116 @@
+"""The trade-off figure: what each method gives up in likelihood against how much of the
+task it removes from z, both as differences to the CVAE on the same seed, one panel per
+setting, so that a penalty that buys invariance with likelihood (or over-corrects) shows
+at a glance."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from optprior.experiments.paired_figure import OFF_SCALE
+from optprior.experiments.records import RunResult
+from optprior.experiments.tables import method_position, seed_differences, summarise_differences
+
+#: The axes: (metric key, label), x the task dependence, y the likelihood.
+TRADEOFF_AXES = (
+    ("task_probe_mlp", "task probe, MLP (balanced accuracy): method - CVAE"),
+    ("test_log_likelihood_normalized", "test ln p(x|s), prior normalised (nats): method - CVAE"),
+)
+
+#: (mean, standard error) of x and y: one method's point.
+Point = tuple[float, float, float, float]
+
+
+def tradeoff_points(
+    results: list[RunResult], setting: str, baseline: str = "cvae"
+) -> dict[str, Point]:
+    """Per method of ``setting``, over the seeds where it and ``baseline`` both have both
+    metrics of ``TRADEOFF_AXES``: the mean difference and its standard error (nan with one
+    seed) on each axis; methods in table order."""
+    (x_key, _), (y_key, _) = TRADEOFF_AXES
+    methods = {r.method for r in results if r.setting == setting} - {baseline}
+    points = {}
+    for method in sorted(methods, key=method_position):
+        dx = seed_differences(results, setting, method, x_key, baseline)
+        dy = seed_differences(results, setting, method, y_key, baseline)
+        seeds = sorted(set(dx) & set(dy))
+        if seeds:
+            x_mean, x_error, *_ = summarise_differences(np.array([dx[s] for s in seeds]))
+            y_mean, y_error, *_ = summarise_differences(np.array([dy[s] for s in seeds]))
+            points[method] = x_mean, x_error, y_mean, y_error
+    return points
+
+
+def tradeoff_figure(results: list[RunResult], baseline: str = "cvae", title: str = "") -> Figure:
+    """One panel per setting: each method at its mean difference to ``baseline`` in task
+    dependence (x) and likelihood (y), with standard-error bars; the baseline at the
+    origin. A method whose likelihood difference is ``OFF_SCALE`` times the median of the
+    panel's is an arrow at the bottom or top edge with its value. Raises ``ValueError``
+    when no method shares a seed with both metrics with ``baseline``."""
+    panels = {
+        s: tradeoff_points(results, s, baseline) for s in sorted({r.setting for r in results})
+    }
+    panels = {setting: points for setting, points in panels.items() if points}
+    if not panels:
+        raise ValueError(f"no method shares a seed with both trade-off metrics with {baseline}")
+    methods = sorted({m for points in panels.values() for m in points}, key=method_position)
+    colours = {method: f"C{i % 10}" for i, method in enumerate(methods)}  # alike in every panel
+    figure = Figure(figsize=(5.2 * len(panels), 4.6))
+    for ax, (setting, points) in zip(
+        figure.subplots(1, len(panels), squeeze=False)[0], panels.items(), strict=True
+    ):
+        _panel(ax, points, baseline, colours)
+        ax.set_title(setting)
+        ax.set_xlabel(TRADEOFF_AXES[0][1], fontsize=8)
+        ax.set_ylabel(TRADEOFF_AXES[1][1], fontsize=8)
+    figure.suptitle(
+        f"{title + ': ' if title else ''}likelihood against task dependence, minus {baseline} "
+        "(left: less of the task in z; up: better density)",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    return figure
+
+
+def _panel(ax: Axes, points: dict[str, Point], baseline: str, colours: dict[str, str]) -> None:
+    """The methods' points on ``ax``, the baseline at the origin, far-off ones at the edge."""
+    typical = float(np.median([abs(y) for _, _, y, _ in points.values()]))
+    on_scale = {m: typical == 0 or abs(p[2]) <= OFF_SCALE * typical for m, p in points.items()}
+    bars = [
+        (y - np.nan_to_num(e), y + np.nan_to_num(e))
+        for m, (_, _, y, e) in points.items()
+        if on_scale[m]
+    ]
+    low, high = min(0.0, *(b for b, _ in bars)), max(0.0, *(t for _, t in bars))
+    margin = 0.12 * (high - low) or 1.0
+    low, high = low - margin, high + margin
+    ax.plot([0.0], [0.0], "D", color="0.3")
+    ax.annotate(baseline, (0.0, 0.0), xytext=(5, -10), textcoords="offset points", fontsize=8)
+    for method, (x, x_error, y, y_error) in points.items():
+        if on_scale[method]:
+            ax.errorbar(
+                x,
+                y,
+                xerr=None if np.isnan(x_error) else x_error,
+                yerr=None if np.isnan(y_error) else y_error,
+                fmt="o",
+                color=colours[method],
+                capsize=3,
+            )
+            ax.annotate(method, (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8)
+        else:
+            edge, marker = (low, "v") if y < 0 else (high, "^")
+            ax.plot([x], [edge], marker, color="k")
+            ax.annotate(
+                f"{method} ({y:.3g})",
+                (x, edge),
+                xytext=(5, 4),
+                textcoords="offset points",
+                fontsize=8,
+            )
+    ax.set_ylim(low, high)
+    ax.axhline(0.0, color="0.3", linestyle="--", linewidth=0.8)
+    ax.axvline(0.0, color="0.3", linestyle="--", linewidth=0.8)
+    ax.grid(alpha=0.3)
