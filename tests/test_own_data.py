@@ -280,6 +280,9 @@ def test_status_estimates_the_sweeps_training_left_from_each_methods_finished_ru
     assert line.endswith("none of their method finished: faces/vamp (2).")
     assert line in status.status_table(statuses)
     assert status.time_left(statuses[:3]) == ""
+    assert status.time_left(statuses[8:10]) == (
+        "Left to train: not known yet; not counted, none of their method finished: faces/vamp (2)."
+    )
 
 
 def test_status_lists_finished_training_interrupted_and_failed_runs(

@@ -208,9 +208,12 @@ def time_left(statuses: list[dict[str, Any]]) -> str:
         if group(s) in paces and not s.get("trained"):
             trained = s.get("training_seconds") or 0.0
             left += max(0.0, statistics.median(paces[group(s)]) - trained)
-    line = (
-        f"Left to train: about {_duration(left)} for {len(todo) - unknown.total()} runs at "
-        "the pace of their method's finished runs (median), one run at a time"
+    counted = len(todo) - unknown.total()
+    line = "Left to train: " + (
+        f"about {_duration(left)} for {counted} runs at the pace of their method's finished "
+        "runs (median), one run at a time"
+        if counted
+        else "not known yet"
     )
     if unknown:
         line += "; not counted, none of their method finished: " + ", ".join(
