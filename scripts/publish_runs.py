@@ -8,8 +8,9 @@ curves, figures and result, not its weights (``*.pt``), its lock, a result set a
 under a lower epoch cap (``result-epochs-N.json``) or a temporary file. Each file is
 written atomically and ``result.json`` last, so an interrupted copy never reads as a
 finished run. A run DEST holds with the same ``result.json`` is left as it is; one with a
-different result is refused by name unless ``--replace``. Then DEST's ``results.md``,
-``results.csv`` and figures are written again (``optprior tables DEST``).
+different result is refused by name unless ``--replace``, and then nothing is copied.
+Once a run was copied, DEST's ``results.md``, ``results.csv`` and figures are written
+again (``optprior tables DEST``).
 """
 
 from __future__ import annotations

@@ -192,7 +192,17 @@ def test_train_reports_bad_data_files(tmp_path, capsys):
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a zip")
     assert main(["train", "--data", str(broken), "--out", str(tmp_path / "m.pt")]) == 2
+    error = capsys.readouterr().err
+    assert "is not an .npz file: numpy.savez" in error and "pickle" not in error
+    truncated = tmp_path / "truncated.npz"
+    np.savez(truncated, X=np.zeros((3, 2)))
+    truncated.write_bytes(truncated.read_bytes()[:-30])  # a zip that lost its end
+    assert main(["train", "--data", str(truncated), "--out", str(tmp_path / "m.pt")]) == 2
     assert "not a readable .npz" in capsys.readouterr().err
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, X=np.zeros((3, 2)), s=np.array([0, "a", None], dtype=object))
+    assert main(["train", "--data", str(objects), "--out", str(tmp_path / "m.pt")]) == 2
+    assert "array 's' cannot be read" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "nope.npz"), "--out", "m.pt"]) == 2
     assert "no data file" in capsys.readouterr().err
     # A bad row is named by its row in the file, whichever split it would have fallen in.
@@ -259,7 +269,7 @@ def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
     headline, paired = table.split("## Against the CVAE")
     rows = [line.split(" | ")[0] for line in headline.splitlines() if line.startswith("| ")]
     assert rows[1:4] == ["| vae", "| cvae", "| mine"]  # a method of one's own last
-    assert "| mine |  | +1.00 (1/0 of 1) |" in paired  # seed 0: -9 against -10
+    assert "| mine | +1.00 (1/0 of 1) |" in paired  # seed 0: -9 against -10; no empty column
     assert "| usps-mnist/cvae/seed-1 | ok |" in table.split("## Runs")[1]  # one row per run
     assert (tmp_path / "results.csv").is_file()
     assert not (tmp_path / "paired.png").exists()  # none of its metrics was scored
@@ -273,7 +283,7 @@ def test_tables_print_one_table_of_the_settings_named_and_write_nothing(tmp_path
     command = ["tables", str(tmp_path), "--print", "paired", "--setting", "faces"]
     assert main(command) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith("| method |") and "| mine |  | +3.00 (1/0 of 1) |" in printed
+    assert printed.startswith("| method |") and "| mine | +3.00 (1/0 of 1) |" in printed
     assert "###" not in printed  # one setting: no heading
     assert main(["tables", str(tmp_path), "--print", "runs"]) == 0
     printed = capsys.readouterr().out

@@ -320,7 +320,10 @@ def prior_curves(run) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeypatch):
-    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    evaluation = {**TINY["evaluation"], "mlp_probe": False}
+    (config,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
+    )
     reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
     path = tmp_path / "usps-mnist/optimal/seed-0/result.json"
     old = json.loads(path.read_text())
@@ -379,7 +382,10 @@ def test_discriminator_settings_tell_apart_only_runs_that_have_one(tmp_path):
 
 
 def test_settings_a_schedule_does_not_read_do_not_tell_runs_apart(tmp_path):
-    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    evaluation = {**TINY["evaluation"], "mlp_probe": False}
+    (config,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
+    )
 
     def optimal(**training):
         changed = replace(config, training={**config.training, **training})
@@ -461,7 +467,10 @@ def test_each_baseline_runs_at_its_own_weight(tmp_path):
 
 
 def test_runs_made_on_another_device_count_as_finished(tmp_path):
-    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    evaluation = {**TINY["evaluation"], "mlp_probe": False}
+    (config,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
+    )
     on_gpu = replace(config, training={**config.training, "device": "cuda"})
     changed = replace(config, training={**config.training, "epochs": 3, "device": "cuda"})
     for run, gpu_run, other in zip(
@@ -473,7 +482,10 @@ def test_runs_made_on_another_device_count_as_finished(tmp_path):
 
 @pytest.mark.slow
 def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monkeypatch):
-    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    evaluation = {**TINY["evaluation"], "mlp_probe": False}
+    (config,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
+    )
     cvae_run, posthoc_run = plan(
         replace(config, methods=["cvae", "posthoc"]), tmp_path, data_root=digits_root
     )
@@ -545,7 +557,10 @@ def test_failed_run_is_recorded_and_shown_as_missing(digits_root, tmp_path, monk
             explode(self) if type(self).__name__ == "CVAE" else original(self, *a, **k)
         ),
     )
-    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    evaluation = {**TINY["evaluation"], "mlp_probe": False}
+    (config,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
+    )
     results = reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
     status = {r.method: r.status for r in results}
     assert status == {"cvae": "failed", "optimal": "ok"}
@@ -615,7 +630,7 @@ def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     assert 0.0 <= optimal["discriminator_accuracy"] <= 1.0
     assert math.isfinite(optimal["calibration_error_mean"]) and optimal["calibration_error_std"] > 0
     assert "The discriminator T against the exact mixture" in (tmp_path / "results.md").read_text()
-    assert 0.0 <= optimal["task_probe_mlp"] <= 1.0
+    assert 0.0 <= optimal["task_probe_mlp_cv"] <= 1.0 and "task_probe_mlp" not in optimal
     for metric in ("task_mmd", "task_hsic"):
         assert math.isfinite(optimal[metric]) and 0 < optimal[f"{metric}_p"] <= 1
     assert "How much z depends on the task" in (tmp_path / "results.md").read_text()
@@ -663,7 +678,10 @@ def test_cli_quick_end_to_end(digits_root, tmp_path):
 
 @pytest.mark.slow
 def test_worker_processes_run_the_sweep_and_report_by_run(digits_root, tmp_path, capsys):
-    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    evaluation = {**TINY["evaluation"], "mlp_probe": False}
+    (config,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
+    )
     runs = plan(config, tmp_path, data_root=digits_root)
     results = run_sweep(runs, local_executor(2, progress=True))
     assert sorted(r.method for r in results) == ["cvae", "optimal"]
@@ -692,7 +710,10 @@ class _KilledWhileLogging(runner.Run):
 
 @pytest.mark.slow
 def test_a_worker_killed_while_logging_ends_the_sweep_without_hanging(tmp_path, capsys):
-    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    evaluation = {**TINY["evaluation"], "mlp_probe": False}
+    (config,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
+    )
     runs = [_KilledWhileLogging(**vars(run)) for run in plan(config, tmp_path)]
     outcome: dict[str, BaseException] = {}
 
@@ -736,7 +757,10 @@ def test_an_interrupted_sweep_cancels_the_runs_no_worker_has_taken(tmp_path):
 
 @pytest.mark.slow
 def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
-    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    evaluation = {**TINY["evaluation"], "mlp_probe": False}
+    (config,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
+    )
     (run, _) = plan(config, tmp_path, data_root=digits_root)
     try:
         assert runner._execute_reporting(run, logging.INFO).status == "ok"
@@ -756,7 +780,10 @@ def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
 
 def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'optprior[ray]'")
-    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    evaluation = {**TINY["evaluation"], "mlp_probe": False}
+    (config,) = configs_for(
+        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
+    )
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         executor = runner.ray_executor(progress=True)

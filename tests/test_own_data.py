@@ -43,6 +43,7 @@ n_samples = 5
 probe_points = 20
 figures = false
 normalizer_temperatures = 50
+mlp_probe = false
 """
 
 
@@ -126,6 +127,7 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     result = json.loads((out / "mine/optimal/seed-0/result.json").read_text())
     assert result["config"]["data"]["sha256_digest"] == sha256(own_file)
     assert result["metrics"]["accuracy_logistic"] is not None  # y was read
+    assert "task_probe_mlp_cv" not in result["metrics"]  # [evaluation] mlp_probe = false
     assert (out / "results.png").is_file()
     written = (out / "mine/vae/seed-0/result.json").stat().st_mtime_ns
 
@@ -165,6 +167,7 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
         assert again["metrics"][key] == pytest.approx(value, abs=1e-9), key
     vae = json.loads((out / "mine/vae/seed-0/result.json").read_text())
     assert vae["rescored"]["metrics"] == "all"  # no T: left as it was
+
     written = (out / "mine/vae/seed-0/result.json").stat().st_mtime_ns
 
     moved = tmp_path / "moved" / "mine.npz"  # the same bytes elsewhere: the same runs
@@ -177,6 +180,30 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     np.savez(moved, X=np.full((50, 12), 0.5), s=np.repeat([0, 1], 25))
     assert main([*moved_argv, "--quiet"]) == 2
     assert "data.sha256_digest" in capsys.readouterr().err  # the file changed under its runs
+
+    # Other evaluation settings: refused, naming --rescore, which scores under them.
+    assert main([*argv, "--quiet", "--samples", "7"]) == 2
+    hint = "--rescore scores finished runs again under the new evaluation settings"
+    assert "evaluation.n_samples: 5 -> 7" in (err := capsys.readouterr().err) and hint in err
+    assert main([*argv, "--quiet", "--samples", "7", "--rescore", "normalizer"]) == 2
+    capsys.readouterr()  # ln Z alone would leave the other scores of the old settings
+    with monkeypatch.context() as patch:
+        patch.setattr(BaseModel, "fit", no_training)
+        assert main([*argv, "--quiet", "--methods", "vae", "--samples", "7", "--rescore"]) == 0
+    assert (
+        json.loads((out / "mine/vae/seed-0/result.json").read_text())["config"]["evaluation"][
+            "n_samples"
+        ]
+        == 7
+    )
+    assert main([*argv, "--quiet", "--methods", "vae", "--samples", "7"]) == 0  # finished now
+    assert (
+        json.loads((out / "mine/vae/seed-0/result.json").read_text())["config"]["evaluation"][
+            "n_samples"
+        ]
+        == 7
+    )
+    capsys.readouterr()
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ TINY = {
         "probe_points": 60,
         "figures": False,
         "normalizer_temperatures": 50,
+        "mlp_probe": False,
     },
 }
 

@@ -536,7 +536,8 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         const="all",
         default=None,
         choices=RESCORE,
-        help="score finished runs again from their saved model.pt (after a metrics change): "
+        help="score finished runs again from their saved model.pt (after a metrics change, "
+        "or under other [evaluation] settings, which their results then record): "
         "every metric (all, the default), or only the optimal prior's ln Z and the "
         "likelihoods it normalises (normalizer; 1-2 min a run of a 3 x 500 T on one "
         "thread); one cut short by "

@@ -164,7 +164,7 @@ def _not_found_message(
     else:
         lines.append("These files have no direct download address; get them by hand.")
     lines.append(
-        f"Data root: root=..., else ${ENV_ROOT}, else the user cache "
+        f"Data root: --data-root (root= in Python), else ${ENV_ROOT}, else the user cache "
         f"($XDG_CACHE_HOME/optprior or ~/.cache/optprior); here {directory.parent}."
     )
     return "\n".join(lines)

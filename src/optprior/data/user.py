@@ -44,15 +44,20 @@ def read_npz(path: str | os.PathLike) -> NpzArrays:
     try:
         arrays = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        with path.open("rb") as head:
+            if head.read(4) != b"PK\x03\x04":  # a zip's; numpy's own guess: pickled data
+                raise ValueError(
+                    f"{path} is not an .npz file: numpy.savez(path, X=..., s=...) writes one"
+                ) from None
         raise ValueError(f"{path} is not a readable .npz file ({error})") from None
     if not isinstance(arrays, np.lib.npyio.NpzFile):
         raise ValueError(f"{path} holds a single array, not an .npz file with X and s")
     with arrays:
         if "X" not in arrays:
             raise ValueError(f"{path} has no array 'X' (found: {sorted(arrays.files)})")
-        x = arrays["X"]
-        s = arrays["s"] if "s" in arrays else None
-        y = arrays["y"] if "y" in arrays else None
+        x = _array(arrays, "X", path)
+        s = _array(arrays, "s", path) if "s" in arrays else None
+        y = _array(arrays, "y", path) if "y" in arrays else None
         others = sorted(set(arrays.files) - {"X", "s", "y"})
     if others:
         warnings.warn(
@@ -64,6 +69,17 @@ def read_npz(path: str | os.PathLike) -> NpzArrays:
     if x.ndim > 2:
         x = x.reshape(len(x), -1)
     return NpzArrays(x, s, y, shape)
+
+
+def _array(arrays: np.lib.npyio.NpzFile, name: str, path: Path) -> np.ndarray:
+    """Array ``name`` of the open file; one that only pickle could read (an array of
+    Python objects) is refused by name."""
+    try:
+        return arrays[name]
+    except ValueError as error:
+        raise ValueError(
+            f"{path}: array {name!r} cannot be read ({error}); store numbers, not objects"
+        ) from None
 
 
 def split_by_task(s: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

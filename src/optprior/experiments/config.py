@@ -53,6 +53,8 @@ class EvaluationConfig:
         figures: draw figures (t-SNE, reconstructions, samples, curves) for the first seed.
         normalizer_temperatures: temperatures of the annealed estimate of the optimal
             prior's ln Z (``OptimalPrior.normalizer_annealed``, 500 chains).
+        mlp_probe: score the MLP task probe too (``task_probe_mlp_cv``: seconds per run,
+            its penalty cross-validated; false leaves it out).
     """
 
     n_samples: int = 1000
@@ -60,6 +62,7 @@ class EvaluationConfig:
     probe_points: int = 1000
     figures: bool = True
     normalizer_temperatures: int = 1000
+    mlp_probe: bool = True
 
     def __post_init__(self) -> None:
         checked = (

@@ -68,7 +68,10 @@ def evaluate(
     labels), and, over all tasks of the test split, ``task_probe`` (balanced accuracy of
     predicting s from z), ``task_information`` (a lower bound on I(S;Z) in nats from the
     same probe's held-out log-loss; both None with one task), the same from an MLP probe
-    (``_mlp``), ``task_hsic`` and ``task_mmd`` with permutation p-values (``_p``;
+    with its penalty cross-validated (``_mlp_cv``, unless ``mlp_probe`` is false; ``_mlp``
+    in results before 2026-12-05
+    is an early-stopped MLP that under-reads small sets: ``evaluation.task_probe``),
+    ``task_hsic`` and ``task_mmd`` with permutation p-values (``_p``;
     ``evaluation.invariance``; absent with one task) and, for the optimal
     prior, ``prior_log_normalizer`` (ln Z by annealed importance sampling) with
     ``_chains``, and the importance-sampled ``_importance`` with ``_draws``
@@ -153,9 +156,10 @@ def _metrics(
         leakage = task_probe(mu, probe.s, seed=seed)
         metrics["task_probe"] = leakage["balanced_accuracy"]
         metrics["task_information"] = leakage["information"]
-        nonlinear = task_probe(mu, probe.s, seed=seed, probe="mlp")
-        metrics["task_probe_mlp"] = nonlinear["balanced_accuracy"]
-        metrics["task_information_mlp"] = nonlinear["information"]
+        if config.mlp_probe:
+            nonlinear = task_probe(mu, probe.s, seed=seed, probe="mlp")
+            metrics["task_probe_mlp_cv"] = nonlinear["balanced_accuracy"]
+            metrics["task_information_mlp_cv"] = nonlinear["information"]
         codes, tasks = torch.from_numpy(mu), torch.from_numpy(probe.s)
         metrics.update(kernel_dependence(codes, tasks, seed=seed))
         # I(S;Z) of the mixture of these test posteriors (tasks balanced: at most ln K).

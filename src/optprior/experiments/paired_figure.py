@@ -22,13 +22,15 @@ PAIRED_METRICS = (
     ("val_log_likelihood", "validation ln p(x|s), normalised (nats)", True),
     ("accuracy_logistic", "accuracy (logistic)", False),
     ("task_probe", "task probe, logistic (balanced accuracy)", False),
-    ("task_probe_mlp", "task probe, MLP (balanced accuracy)", False),
+    ("task_probe_mlp_cv", "task probe, MLP (balanced accuracy)", False),
+    ("task_probe_mlp", "task probe, MLP stopped early (under-reads)", False),
 )
 
 
 def paired_figure(results: list[RunResult], baseline: str = "cvae", title: str = "") -> Figure:
-    """One row per setting, one panel per metric (``PAIRED_METRICS``): for each method with
-    seeds in common with ``baseline``, its difference on each seed (grey dots) and their
+    """One row per setting, one panel per metric (``PAIRED_METRICS`` that some run has):
+    for each method with seeds in common with ``baseline``, its difference on each seed
+    (grey dots) and their
     mean ± standard error (black), a dashed line at no difference; a method far off the
     others' scale (``OFF_SCALE``) is an arrow at the edge with its mean. Raises
     ``ValueError`` when no method shares a finished seed with ``baseline``."""
@@ -51,11 +53,13 @@ def paired_figure(results: list[RunResult], baseline: str = "cvae", title: str =
             rows[setting] = methods, found
     if not rows:
         raise ValueError(f"no method shares a finished seed with {baseline}")
+    # The metrics some setting has (a metric of other versions' runs is left out).
+    metrics = [m for m in PAIRED_METRICS if any(found[m[0]] for _, found in rows.values())]
     method_rows = sum(len(methods) for methods, _ in rows.values())
-    figure = Figure(figsize=(3.4 * len(PAIRED_METRICS), 0.35 * method_rows + 1.6 * len(rows)))
-    axes = figure.subplots(len(rows), len(PAIRED_METRICS), squeeze=False)
+    figure = Figure(figsize=(3.4 * len(metrics), 0.35 * method_rows + 1.6 * len(rows)))
+    axes = figure.subplots(len(rows), len(metrics), squeeze=False)
     for row, (setting, (methods, found)) in enumerate(rows.items()):
-        for column, (key, label, clip) in enumerate(PAIRED_METRICS):
+        for column, (key, label, clip) in enumerate(metrics):
             ax = axes[row, column]
             _panel(ax, [found[key].get(m, {}) for m in methods], clip)
             ax.set_yticks(range(len(methods)), methods if column == 0 else [""] * len(methods))

@@ -295,8 +295,7 @@ def read_result(run: Run) -> RunResult | None:
     if cap < epochs and any(p.is_file() for p in run.checkpoints):
         return None
     why = (
-        "which it reached, and kept no checkpoint to go on from (optprior reproduce "
-        "--keep-checkpoints keeps them)"
+        "which it reached, and kept no checkpoint to go on from (--keep-checkpoints keeps them)"
         if cap < epochs
         else f"and trained {result.epochs_run}, more than the cap of {epochs}"
     )
@@ -324,13 +323,22 @@ def other_cap(stored: dict[str, Any], run: Run) -> int | None:
 
 def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
     """Raise ``ConfigMismatchError`` naming the differences if ``stored`` (a run's recorded
-    config) is not ``run``'s configuration (``config_differences``); ``what`` opens the
-    message."""
+    config) is not ``run``'s configuration (``config_differences``), except where only
+    evaluation settings differ and ``run`` rescores all metrics from its kept model;
+    ``what`` opens the message."""
     changed = config_differences(stored, run.resolved())
+    scoring_only = bool(changed) and all(line.startswith("evaluation.") for line in changed)
+    if scoring_only and run.rescore == "all" and (run.folder / "model.pt").is_file():
+        return  # scored again under the new settings, which its result then records
     if changed:
+        hint = (
+            "; --rescore scores finished runs again under the new evaluation settings"
+            if scoring_only
+            else ""
+        )
         raise ConfigMismatchError(
             f"{what} with a different configuration ({'; '.join(changed)}); "
-            "use another --out folder"
+            f"use another --out folder{hint}"
         )
 
 

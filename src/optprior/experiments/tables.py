@@ -46,8 +46,10 @@ T_DIAGNOSTICS = (
 #: Columns of the task-dependence measures beyond the headline's probe.
 INVARIANCE = (
     ("task_probe", "probe (logistic) bal. acc.", 3),
-    ("task_probe_mlp", "probe (MLP) bal. acc.", 3),
-    ("task_information_mlp", "I(S;Z) >= (MLP probe, nats)", 3),
+    ("task_probe_mlp_cv", "probe (MLP) bal. acc.", 3),
+    ("task_information_mlp_cv", "I(S;Z) >= (MLP probe, nats)", 3),
+    ("task_probe_mlp", "probe (MLP stopped early: under-reads) bal. acc.", 3),
+    ("task_information_mlp", "I(S;Z) >= (that probe, nats)", 3),
     (
         "task_mutual_information",
         "I(S;Z) of the test posteriors' mixture (nats; ln K once they do not overlap)",
@@ -67,8 +69,10 @@ PAIRED = (
     ("test_log_likelihood_normalized", "test ln p(x|s), prior normalised", 2),
     ("accuracy_logistic", "accuracy (logistic)", 3),
     ("task_probe", "task probe", 3),
-    ("task_probe_mlp", "task probe (MLP)", 3),
-    ("task_information_mlp", "I(S;Z) >= (MLP probe, nats)", 3),
+    ("task_probe_mlp_cv", "task probe (MLP)", 3),
+    ("task_information_mlp_cv", "I(S;Z) >= (MLP probe, nats)", 3),
+    ("task_probe_mlp", "task probe (MLP stopped early: under-reads)", 3),
+    ("task_information_mlp", "I(S;Z) >= (that probe, nats)", 3),
     ("task_mmd", "MMD^2(z | s, z)", 4),
 )
 
@@ -158,7 +162,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 def _extra_table(
     rows: list[dict[str, Any]], caption: str, columns: tuple[tuple[str, str, int], ...]
 ) -> list[str]:
-    """Lines of a table of ``columns`` for ``rows`` under ``caption`` (none if no rows)."""
+    """Lines of a table of ``columns`` for ``rows`` under ``caption`` (none if no rows),
+    without the columns no row has (metrics of other versions)."""
+    columns = tuple(c for c in columns if any(f"{c[0]}_mean" in row for row in rows))
     if not rows:
         return []
     lines = [caption + "\n", markdown_row(["method", *(t for _, t, _ in columns)])]
@@ -285,17 +291,19 @@ def paired_table(results: list[RunResult], baseline: str = "cvae", headings: boo
         methods = sorted(
             {r.method for r in results if r.setting == setting} - {baseline}, key=method_position
         )
-        lines = []
+        rows = {}
         for method in methods:
             cells = []
             for key, _, decimals in PAIRED:
                 found = paired_difference(results, setting, method, key, baseline)
                 cells.append("" if found is None else difference_cell(found, decimals))
             if any(cells):
-                lines.append(markdown_row([method, *cells]))
-        if lines:
-            heading = markdown_row(["method", *(title for _, title, _ in PAIRED)])
+                rows[method] = cells
+        if rows:  # without the columns no method has (metrics of other versions)
+            kept = [i for i in range(len(PAIRED)) if any(c[i] for c in rows.values())]
+            heading = markdown_row(["method", *(PAIRED[i][1] for i in kept)])
             out += [f"### {setting}\n"] if headings else []
-            out += [heading, markdown_rule(len(PAIRED) + 1)]
-            out += [*lines, ""]
+            out += [heading, markdown_rule(len(kept) + 1)]
+            out += [markdown_row([m, *(c[i] for i in kept)]) for m, c in rows.items()]
+            out += [""]
     return "\n".join(out) + "\n" if out else ""

@@ -1,7 +1,7 @@
 """The trade-off figure: what each method gives up in likelihood against how much of the
-task it removes from z, both as differences to the CVAE on the same seed, one panel per
-setting, so that a penalty that buys invariance with likelihood (or over-corrects) shows
-at a glance."""
+task it removes from z (the logistic probe, which every run has), both as differences to
+the CVAE on the same seed, one panel per setting, so that a penalty that buys invariance
+with likelihood (or over-corrects) shows at a glance."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from optprior.experiments.tables import method_position, seed_differences, summa
 
 #: The axes: (metric key, label), x the task dependence, y the likelihood.
 TRADEOFF_AXES = (
-    ("task_probe_mlp", "task probe, MLP (balanced accuracy): method - CVAE"),
+    ("task_probe", "task probe, logistic (balanced accuracy): method - CVAE"),
     ("test_log_likelihood_normalized", "test ln p(x|s), prior normalised (nats): method - CVAE"),
 )
 

@@ -267,7 +267,9 @@ class BaseModel(BaseEstimator):
         checkpoint: str | os.PathLike | None = None,
     ) -> Self:
         """Train on ``X`` (N, D) with tasks ``s`` (N,); early-stop on ``X_val``/``s_val``
-        (grey levels of Bernoulli data binarised once, as ``score_samples`` does).
+        (grey levels of Bernoulli data binarised once, as ``score_samples`` does). Without
+        validation data the epoch is chosen, and training stopped, on the training ELBO,
+        which keeps improving as the model overfits: hold some points out where you can.
 
         The best epoch's weights (the discriminator included) are kept. ``checkpoint``: a
         file path; the state of training is saved there every few minutes and at the end,
