@@ -19,36 +19,18 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import balanced_accuracy_score, log_loss
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from optprior.evaluation.metrics import task_probe
+from optprior.evaluation.metrics import cross_validated_probe, task_probe
 
 
 def early_stopped_mlp(z: np.ndarray, s: np.ndarray, seed: int = 0) -> dict[str, float]:
     """The MLP probe of the runs published before 2026-12-05: Adam, stopped after 10
     iterations without a better accuracy on a tenth of each training fold."""
     reader = MLPClassifier((64,), max_iter=1000, early_stopping=True, random_state=seed)
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        probabilities = cross_val_predict(
-            make_pipeline(StandardScaler(), reader), z, s, cv=folds, method="predict_proba"
-        )
-    classes = np.unique(s)
-    frequencies = np.bincount(s) / len(s)
-    entropy = float(-(frequencies * np.log(frequencies)).sum())
-    return {
-        "balanced_accuracy": float(balanced_accuracy_score(s, classes[probabilities.argmax(1)])),
-        "information": entropy - float(log_loss(s, probabilities, labels=classes)),
-    }
+    return cross_validated_probe(z, s, reader, seed=seed)
 
 
 def synthetic(kind: str, per_task: int, tasks: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -63,7 +64,6 @@ def task_probe(
     frequencies in ``s`` and the probe's probabilities predicted on held-out folds
     (0 for no information, ln K at most; slightly negative when the probe is miscalibrated).
     """
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     if probe == "logistic":
         reader = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
     elif probe == "mlp":
@@ -73,6 +73,15 @@ def task_probe(
         reader = GridSearchCV(network, penalties, cv=inner, scoring="neg_log_loss")
     else:
         raise ValueError(f"unknown probe {probe!r}; choose one of {PROBES}")
+    return cross_validated_probe(z, s, reader, folds, seed)
+
+
+def cross_validated_probe(
+    z: np.ndarray, s: np.ndarray, reader: Any, folds: int = 5, seed: int = 0
+) -> dict[str, float]:
+    """``task_probe``'s scores of any scikit-learn classifier ``reader`` (fitted on
+    standardised z): its held-out predictions over ``folds`` stratified folds."""
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     model = make_pipeline(StandardScaler(), reader)
     with warnings.catch_warnings():
         # L-BFGS stopped at its step cap under the weakest penalties: those overfit, and
