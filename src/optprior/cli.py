@@ -833,7 +833,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--config",
         default=None,
-        help="TOML file: methods, seeds and tables [data], [model], [training], [evaluation]",
+        help="TOML file: methods, seeds and tables [data], [model], [training], "
+        "[evaluation] and [method.NAME] (one method's settings, e.g. its invariance_weight)",
     )
     compare.add_argument(
         "--likelihood",
