@@ -67,6 +67,8 @@ def publish(source: Path, target: Path, replace: bool = False) -> tuple[list[str
             "--replace publishes the new one over it"
         )
     for name in copied:
+        # A run replaced is unfinished until its new result is in: its result goes first.
+        (target / name / RESULT_FILE).unlink(missing_ok=True)
         for path in published_files(source / name):
             copy_atomically(path, target / name / path.name)
     return copied, same

@@ -10,8 +10,9 @@ docs/*.md, is::
     ...what COMMAND prints...
     <!-- end of output -->
 
-with COMMAND ``optprior ARGS`` or ``python benchmarks/NAME.py ARGS`` (or ``scripts/``),
-run from the repository root with this interpreter and without a shell.
+with COMMAND one that only prints (``optprior tables ... --print``, ``optprior status``,
+``optprior config`` or ``python benchmarks/NAME.py ARGS``), run from the repository root
+with this interpreter and without a shell.
 """
 
 from __future__ import annotations
@@ -31,20 +32,23 @@ from optprior._io import write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(
-    r"(?P<start><!-- output of: (?P<command>.+?) -->\n)"
+    r"(?P<start><!-- output of: (?P<command>[^\n]+?) -->\n)"
     r"(?P<body>.*?)"
     r"(?P<end><!-- end of output -->)",
     re.DOTALL,
 )
-RUNNABLE = ("benchmarks/", "scripts/")
+#: What a block may run: commands that only read (``optprior tables --print``, ``status``,
+#: ``config``) and the benchmarks, which print tables.
+READ_ONLY = {"config", "status"}
 
 
 def output(command: str, root: Path) -> str:
     """What ``command`` prints, run from ``root``: ``optprior`` in this process, a
     repository script in a child process; a failing command raises with its errors, and
-    anything but the repository's own commands is refused."""
+    anything but a repository command that only prints is refused."""
     words = shlex.split(command)
-    if words[:1] == ["optprior"]:
+    printed = words[1:2] == ["tables"] and "--print" in words
+    if words[:1] == ["optprior"] and (printed or words[1:2] and words[1] in READ_ONLY):
         from optprior.cli import main as optprior
 
         printed, errors, here = io.StringIO(), io.StringIO(), Path.cwd()
@@ -55,13 +59,14 @@ def output(command: str, root: Path) -> str:
         finally:
             os.chdir(here)
         done = subprocess.CompletedProcess(words, code, printed.getvalue(), errors.getvalue())
-    elif words[:1] == ["python"] and len(words) > 1 and words[1].startswith(RUNNABLE):
+    elif words[:1] == ["python"] and len(words) > 1 and words[1].startswith("benchmarks/"):
         done = subprocess.run(
             [sys.executable, *words[1:]], cwd=root, capture_output=True, text=True
         )
     else:
         raise ValueError(
-            f"not a repository command (optprior, python benchmarks/ or scripts/): {command}"
+            "not a repository command that only prints (optprior tables --print, status, "
+            f"config; python benchmarks/...): {command}"
         )
     if done.returncode:
         raise RuntimeError(f"`{command}` exited {done.returncode}:\n{done.stderr}")

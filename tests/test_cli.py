@@ -293,6 +293,8 @@ def test_tables_print_one_table_of_the_settings_named_and_write_nothing(tmp_path
     assert main([*command[:-1], "mnist-usps"]) == 2
     assert "no runs of mnist-usps" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces", "usps-mnist"]  # no tables
+    assert main(["tables", str(tmp_path), "--setting", "faces"]) == 2  # would drop the rest
+    assert "--setting selects what --print prints" in capsys.readouterr().err
 
 
 def test_tables_command_names_an_empty_folder(tmp_path, capsys):

@@ -51,6 +51,7 @@ TINY = {
         "probe_points": 60,
         "figures": False,
         "normalizer_temperatures": 50,
+        "mlp_probe": False,
     },
 }
 
@@ -320,10 +321,7 @@ def prior_curves(run) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeypatch):
-    evaluation = {**TINY["evaluation"], "mlp_probe": False}
-    (config,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
-    )
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
     path = tmp_path / "usps-mnist/optimal/seed-0/result.json"
     old = json.loads(path.read_text())
@@ -382,10 +380,7 @@ def test_discriminator_settings_tell_apart_only_runs_that_have_one(tmp_path):
 
 
 def test_settings_a_schedule_does_not_read_do_not_tell_runs_apart(tmp_path):
-    evaluation = {**TINY["evaluation"], "mlp_probe": False}
-    (config,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
-    )
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
 
     def optimal(**training):
         changed = replace(config, training={**config.training, **training})
@@ -467,10 +462,7 @@ def test_each_baseline_runs_at_its_own_weight(tmp_path):
 
 
 def test_runs_made_on_another_device_count_as_finished(tmp_path):
-    evaluation = {**TINY["evaluation"], "mlp_probe": False}
-    (config,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
-    )
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     on_gpu = replace(config, training={**config.training, "device": "cuda"})
     changed = replace(config, training={**config.training, "epochs": 3, "device": "cuda"})
     for run, gpu_run, other in zip(
@@ -482,10 +474,7 @@ def test_runs_made_on_another_device_count_as_finished(tmp_path):
 
 @pytest.mark.slow
 def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monkeypatch):
-    evaluation = {**TINY["evaluation"], "mlp_probe": False}
-    (config,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
-    )
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     cvae_run, posthoc_run = plan(
         replace(config, methods=["cvae", "posthoc"]), tmp_path, data_root=digits_root
     )
@@ -557,10 +546,7 @@ def test_failed_run_is_recorded_and_shown_as_missing(digits_root, tmp_path, monk
             explode(self) if type(self).__name__ == "CVAE" else original(self, *a, **k)
         ),
     )
-    evaluation = {**TINY["evaluation"], "mlp_probe": False}
-    (config,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
-    )
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     results = reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
     status = {r.method: r.status for r in results}
     assert status == {"cvae": "failed", "optimal": "ok"}
@@ -601,7 +587,8 @@ def test_a_run_records_the_commit_of_its_source(tmp_path):
 
 @pytest.mark.slow
 def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
-    (config,) = configs_for("usps-mnist", file_overrides=TINY)
+    with_mlp_probe = {**TINY, "evaluation": {**TINY["evaluation"], "mlp_probe": True}}
+    (config,) = configs_for("usps-mnist", file_overrides=with_mlp_probe)
     reproduce([config], tmp_path, local_executor(1), digits_root, progress=False)
     results = collect(tmp_path)
     assert len(results) == 4
@@ -678,10 +665,7 @@ def test_cli_quick_end_to_end(digits_root, tmp_path):
 
 @pytest.mark.slow
 def test_worker_processes_run_the_sweep_and_report_by_run(digits_root, tmp_path, capsys):
-    evaluation = {**TINY["evaluation"], "mlp_probe": False}
-    (config,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
-    )
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     runs = plan(config, tmp_path, data_root=digits_root)
     results = run_sweep(runs, local_executor(2, progress=True))
     assert sorted(r.method for r in results) == ["cvae", "optimal"]
@@ -710,10 +694,7 @@ class _KilledWhileLogging(runner.Run):
 
 @pytest.mark.slow
 def test_a_worker_killed_while_logging_ends_the_sweep_without_hanging(tmp_path, capsys):
-    evaluation = {**TINY["evaluation"], "mlp_probe": False}
-    (config,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
-    )
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     runs = [_KilledWhileLogging(**vars(run)) for run in plan(config, tmp_path)]
     outcome: dict[str, BaseException] = {}
 
@@ -757,10 +738,7 @@ def test_an_interrupted_sweep_cancels_the_runs_no_worker_has_taken(tmp_path):
 
 @pytest.mark.slow
 def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
-    evaluation = {**TINY["evaluation"], "mlp_probe": False}
-    (config,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
-    )
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     (run, _) = plan(config, tmp_path, data_root=digits_root)
     try:
         assert runner._execute_reporting(run, logging.INFO).status == "ok"
@@ -780,10 +758,7 @@ def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
 
 def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'optprior[ray]'")
-    evaluation = {**TINY["evaluation"], "mlp_probe": False}
-    (config,) = configs_for(
-        "usps-mnist", file_overrides={**TINY, "seeds": 1, "evaluation": evaluation}
-    )
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         executor = runner.ray_executor(progress=True)

@@ -183,7 +183,7 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
 
     # Other evaluation settings: refused, naming --rescore, which scores under them.
     assert main([*argv, "--quiet", "--samples", "7"]) == 2
-    hint = "--rescore scores finished runs again under the new evaluation settings"
+    hint = "--rescore (all metrics) scores finished runs again under the new evaluation"
     assert "evaluation.n_samples: 5 -> 7" in (err := capsys.readouterr().err) and hint in err
     assert main([*argv, "--quiet", "--samples", "7", "--rescore", "normalizer"]) == 2
     capsys.readouterr()  # ln Z alone would leave the other scores of the old settings
@@ -203,6 +203,19 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
         ]
         == 7
     )
+    capsys.readouterr()
+    # A request left unfinished (here: written by hand, naming the rescoring just done)
+    # is gone on with, but a run scored under other evaluation settings is scored again.
+    from optprior.experiments.runner import versions
+
+    vae_result = out / "mine/vae/seed-0/result.json"
+    done = json.loads(vae_result.read_text())["rescored"]["request"]
+    request = {"metrics": "all", "started": done, "versions": versions()}
+    (out / "rescore-all.json").write_text(json.dumps(request))
+    with monkeypatch.context() as patch:
+        patch.setattr(BaseModel, "fit", no_training)
+        assert main([*argv, "--quiet", "--methods", "vae", "--samples", "9", "--rescore"]) == 0
+    assert json.loads(vae_result.read_text())["config"]["evaluation"]["n_samples"] == 9
     capsys.readouterr()
 
 
@@ -626,8 +639,9 @@ def test_tune_within_says_its_rule_and_needs_tune(own_file, tmp_path, monkeypatc
     tune = ["--quiet", "--tune", "hsic=1,10", "--time-limit", "60", "--tune-within", "2"]
     assert main([*argv, *tune]) == STOPPED_STATUS
     assert "| chosen (the largest within 2 nats of the best) |" in capsys.readouterr().out
-    assert main([*argv, "--quiet", "--tune-within", "2"]) == 2
-    assert "--tune-within chooses among the weights of --tune" in capsys.readouterr().err
+    for nats in ("2", "0"):
+        assert main([*argv, "--quiet", "--tune-within", nats]) == 2
+        assert "--tune-within chooses among the weights of --tune" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*argv, "--tune", "hsic=1", "--tune-within", "-1"])
     assert "--tune-within must be nats >= 0" in capsys.readouterr().err

@@ -43,7 +43,7 @@ def test_finished_runs_are_published_without_weights_and_tables_follow(tmp_path,
     assert "0 runs published, 1 already there" in capsys.readouterr().out
 
 
-def test_a_different_result_is_refused_by_name_unless_replaced(tmp_path, capsys):
+def test_a_different_result_is_refused_by_name_unless_replaced(tmp_path, capsys, monkeypatch):
     source, target = tmp_path / "out", tmp_path / "published"
     finished_run(source, 0, 10.0)
     assert publish_runs.main([str(source), str(target)]) == 0
@@ -54,6 +54,15 @@ def test_a_different_result_is_refused_by_name_unless_replaced(tmp_path, capsys)
     assert "different result of faces/cvae/seed-0" in capsys.readouterr().err
     assert (target / "faces/cvae/seed-0/result.json").read_text() == before
     assert not (target / "faces/cvae/seed-2").exists()  # nothing copied
+    copied = []  # the replaced run reads as unfinished while its files are copied
+
+    def copy(path, to):
+        copied.append((to.name, (to.parent / "result.json").exists()))
+        original(path, to)
+
+    original = publish_runs.copy_atomically
+    monkeypatch.setattr(publish_runs, "copy_atomically", copy)
     assert publish_runs.main([str(source), str(target), "--replace"]) == 0
+    assert ("config.json", False) in copied and copied[-1][0] == "result.json"
     now = (target / "faces/cvae/seed-0/result.json").read_text()
     assert now != before and "12.0" in now and (target / "faces/cvae/seed-2").is_dir()

@@ -15,8 +15,9 @@ def test_every_block_of_the_docs_is_what_its_command_prints_now(capsys):
     """The published tables in the docs are regenerated from the run files and compared;
     a number edited by hand, or run files changed without refreshing, fail here."""
     assert refresh_docs.main(["--check"]) == 0, capsys.readouterr()
-    blocks = sum(p.read_text().count("<!-- output of: ") for p in refresh_docs.documents(REPO))
-    assert blocks >= 2
+    documents = refresh_docs.documents(REPO)
+    blocks = sum(len(list(refresh_docs.BLOCK.finditer(p.read_text()))) for p in documents)
+    assert blocks >= 3
 
 
 def test_a_stale_block_is_named_then_rewritten_and_other_text_kept(tmp_path, capsys):
@@ -45,8 +46,11 @@ def test_only_the_repositorys_commands_run(tmp_path):
     with pytest.raises(ValueError, match="not a repository command"):
         refresh_docs.output("python -c 'print(1)'", tmp_path)
     assert not marker.exists()
+    for writes in ("optprior tables docs/results/paper", "python scripts/publish_runs.py a b"):
+        with pytest.raises(ValueError, match="only prints"):  # --check writes nothing
+            refresh_docs.output(writes, REPO)
 
 
 def test_a_failing_command_is_named_with_its_error(tmp_path):
     with pytest.raises(RuntimeError, match="exited 2:\n.*no runs in"):
-        refresh_docs.output("optprior tables .", tmp_path)
+        refresh_docs.output("optprior tables . --print runs", tmp_path)

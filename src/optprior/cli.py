@@ -221,7 +221,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _tuning(args: argparse.Namespace) -> bool:
     """Whether the command tunes weights (``--tune``) instead of sweeping; ``--tune-within``
     without ``--tune`` is refused."""
-    if args.tune_within and not args.tune:
+    if args.tune_within is not None and not args.tune:
         raise ValueError("--tune-within chooses among the weights of --tune METHOD=W1,W2,...")
     return bool(args.tune)
 
@@ -240,7 +240,7 @@ def _tune(args: argparse.Namespace, configs: list[Any], out: Path) -> int:
         grid,
         out,
         _executor(args),
-        within=args.tune_within,
+        within=args.tune_within or 0.0,
         data_root=getattr(args, "data_root", None),  # compare reads its file's path
         progress=not args.quiet and args.jobs == 1,
         stop_at=_deadline(args),
@@ -323,6 +323,8 @@ def _tables(args: argparse.Namespace) -> int:
     if not results:
         expected = "<setting>/<method>/seed-<k>/result.json"
         raise FileNotFoundError(f"no runs in {out}: expected {expected}")
+    if args.setting and not args.print:
+        raise ValueError("--setting selects what --print prints; the folder's tables hold all")
     if args.setting:
         found = sorted({r.setting for r in results})
         unknown = sorted(set(args.setting) - set(found))
@@ -586,7 +588,7 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tune-within",
         type=_nats,
-        default=0.0,
+        default=None,
         metavar="NATS",
         help="with --tune: choose the largest weight whose mean validation ln p(x|s) is at "
         "most NATS below the best weight's, trading that much likelihood for a stronger "
@@ -701,8 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="SETTING",
-        help="only this setting's runs (repeat for several); a single setting's paired "
-        "table is printed without its heading",
+        help="with --print: only this setting's runs (repeat for several); a single "
+        "setting's paired table is printed without its heading",
     )
     tables.set_defaults(run=_tables)
 

@@ -44,11 +44,15 @@ def read_npz(path: str | os.PathLike) -> NpzArrays:
     try:
         arrays = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-        with path.open("rb") as head:
-            if head.read(4) != b"PK\x03\x04":  # a zip's; numpy's own guess: pickled data
-                raise ValueError(
-                    f"{path} is not an .npz file: numpy.savez(path, X=..., s=...) writes one"
-                ) from None
+        try:
+            with path.open("rb") as head:
+                zipped = head.read(4) == b"PK\x03\x04"  # numpy's own guess: pickled data
+        except OSError:
+            zipped = True  # unreadable: numpy's error says why
+        if not zipped:
+            raise ValueError(
+                f"{path} is not an .npz file: numpy.savez(path, X=..., s=...) writes one"
+            ) from None
         raise ValueError(f"{path} is not a readable .npz file ({error})") from None
     if not isinstance(arrays, np.lib.npyio.NpzFile):
         raise ValueError(f"{path} holds a single array, not an .npz file with X and s")

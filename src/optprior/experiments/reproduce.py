@@ -204,7 +204,7 @@ def write_tables(results: list[RunResult], out: Path) -> None:
     """``results.md`` (summary table, one row per run, figure links), ``results.csv`` and,
     once a run has finished, ``results.png`` (``results_figure``) under ``out``; once a
     method shares a finished seed with the CVAE, ``paired.png`` (``paired_figure``) and,
-    where the seeds have the MLP probe, ``tradeoff.png`` (``tradeoff_figure``)."""
+    where those seeds have the task probe, ``tradeoff.png`` (``tradeoff_figure``)."""
     rows = summarize(results)
     figures = []
     for result in sorted(results, key=lambda r: r.run):
@@ -232,7 +232,7 @@ def write_tables(results: list[RunResult], out: Path) -> None:
         try:
             save_figure(tradeoff_figure(results, title=out.resolve().name), out / TRADEOFF_FIGURE)
             text += f"![likelihood against task dependence]({TRADEOFF_FIGURE})\n\n"
-        except ValueError:  # no run scored both the MLP probe and the likelihood
+        except ValueError:  # no run scored both the task probe and the likelihood
             pass
         text += paired
     text += "\n## Runs\n\n" + runs_table(results)

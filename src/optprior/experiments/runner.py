@@ -321,18 +321,30 @@ def other_cap(stored: dict[str, Any], run: Run) -> int | None:
     return None if config_differences(stored, other) else cap
 
 
+def rescorable_differences(stored: dict[str, Any], run: Run) -> bool:
+    """Whether ``stored`` (a run's recorded config) differs from ``run``'s configuration
+    only in evaluation settings that scoring again applies (not ``figures``, which
+    ``rescore`` does not draw)."""
+    changed = config_differences(stored, run.resolved())
+    return bool(changed) and all(
+        line.startswith("evaluation.") and not line.startswith("evaluation.figures")
+        for line in changed
+    )
+
+
 def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
     """Raise ``ConfigMismatchError`` naming the differences if ``stored`` (a run's recorded
     config) is not ``run``'s configuration (``config_differences``), except where only
     evaluation settings differ and ``run`` rescores all metrics from its kept model;
     ``what`` opens the message."""
     changed = config_differences(stored, run.resolved())
-    scoring_only = bool(changed) and all(line.startswith("evaluation.") for line in changed)
+    scoring_only = rescorable_differences(stored, run)
     if scoring_only and run.rescore == "all" and (run.folder / "model.pt").is_file():
         return  # scored again under the new settings, which its result then records
     if changed:
         hint = (
-            "; --rescore scores finished runs again under the new evaluation settings"
+            "; --rescore (all metrics) scores finished runs again under the new evaluation "
+            "settings where their model.pt was kept"
             if scoring_only
             else ""
         )
@@ -582,11 +594,13 @@ def to_rescore(run: Run, finished: RunResult) -> bool:
     """Whether ``--rescore`` scores the finished run again: with ``run.rescore`` set, its
     ``model.pt`` kept, something to score (``normalizer``: a run with a T, whose ln Z
     divides its prior) and, within a request (``run.rescore_request``), not yet scored
-    by it."""
+    by it, or scored under other evaluation settings (``rescorable_differences``)."""
     if not run.rescore or not (run.folder / "model.pt").is_file():
         return False
     if run.rescore == "normalizer" and finished.metrics.get("prior_log_normalizer") is None:
         return False  # no T: nothing is divided by Z
+    if run.rescore == "all" and rescorable_differences(finished.config, run):
+        return True  # scored under other evaluation settings, whatever the request says
     last = finished.rescored or {}
     return run.rescore_request is None or last.get("request") != run.rescore_request
 
