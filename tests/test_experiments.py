@@ -167,7 +167,7 @@ def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
     (raised,) = configs_for(
         "usps-mnist", file_overrides={**TINY, "training": {**TINY["training"], "epochs": 3}}
     )
-    with pytest.raises(ConfigMismatchError, match=r"cap of 2 epochs, .* --keep-checkpoints"):
+    with pytest.raises(ConfigMismatchError, match=r"cap of 2 epochs, .*--keep-checkpoints"):
         run_sweep(plan(raised, tmp_path, data_root=digits_root), local_executor(1))
 
 
