@@ -628,6 +628,7 @@ def test_within_k_nats_the_tuned_weight_is_the_largest_that_close_to_the_best():
     assert best_weight(scores, within=0.5) == 0.1  # -100.4 is 0.9 below
     assert best_weight(scores, within=10.0) == 10.0  # NaN is never chosen
     assert best_weight({**scores, 1.0: None}, within=1.0) is None
+    assert best_weight({0.1: -5.0, 1000.0: -5.0}) == 0.1  # a tie: the weaker penalty
 
 
 def test_tune_within_says_its_rule_and_needs_tune(own_file, tmp_path, monkeypatch, capsys):

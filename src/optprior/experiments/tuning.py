@@ -110,16 +110,17 @@ def tune(
 
 
 def best_weight(scores: dict[float, float | None], within: float = 0.0) -> float | None:
-    """The weight of the highest finite mean score or, with ``within`` (nats >= 0), the
-    largest weight whose score is at most ``within`` below it; None while a weight is
-    unfinished (None) or where no score is finite."""
+    """The weight of the highest finite mean score (the smallest of exact ties) or, with
+    ``within`` (nats > 0), the largest weight whose score is at most ``within`` below it;
+    None while a weight is unfinished (None) or where no score is finite."""
     if any(score is None for score in scores.values()):
         return None
     finite = {w: s for w, s in scores.items() if s is not None and math.isfinite(s)}
     if not finite:
         return None
     top = max(finite.values())
-    return max(w for w, s in finite.items() if s >= top - within)
+    close = [w for w, s in finite.items() if s >= top - within]
+    return max(close) if within else min(close)  # exact ties at 0: the weaker penalty
 
 
 def _chosen_before(path: Path) -> dict[str, dict[str, Any]]:
