@@ -47,8 +47,8 @@ def output(command: str, root: Path) -> str:
     repository script in a child process; a failing command raises with its errors, and
     anything but a repository command that only prints is refused."""
     words = shlex.split(command)
-    printed = words[1:2] == ["tables"] and "--print" in words
-    if words[:1] == ["optprior"] and (printed or words[1:2] and words[1] in READ_ONLY):
+    prints_table = words[1:2] == ["tables"] and "--print" in words
+    if words[:1] == ["optprior"] and (prints_table or words[1:2] and words[1] in READ_ONLY):
         from optprior.cli import main as optprior
 
         printed, errors, here = io.StringIO(), io.StringIO(), Path.cwd()

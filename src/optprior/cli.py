@@ -78,26 +78,27 @@ def _seeds(text: str) -> int | list[int]:
 STOPPED_STATUS = 3
 
 
-def _minutes(text: str) -> float:
-    """The argparse type of ``--time-limit``: minutes > 0."""
+def _number(text: str, option: str, unit: str, zero: bool) -> float:
+    """``text`` as a finite number > 0 (>= 0 with ``zero``), else an argparse error naming
+    ``option`` and ``unit``."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"--time-limit must be minutes > 0, got {text!r}")
+    if not (value >= 0 if zero else value > 0) or math.isinf(value):
+        bound = ">= 0" if zero else "> 0"
+        raise argparse.ArgumentTypeError(f"{option} must be {unit} {bound}, got {text!r}")
     return value
+
+
+def _minutes(text: str) -> float:
+    """The argparse type of ``--time-limit``: minutes > 0."""
+    return _number(text, "--time-limit", "minutes", zero=False)
 
 
 def _nats(text: str) -> float:
-    """The argparse type of ``--tune-within``: finite nats >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not value >= 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"--tune-within must be nats >= 0, got {text!r}")
-    return value
+    """The argparse type of ``--tune-within``: nats >= 0."""
+    return _number(text, "--tune-within", "nats", zero=True)
 
 
 def _deadline(args: argparse.Namespace) -> float | None:

@@ -78,26 +78,30 @@ def paired_figure(results: list[RunResult], baseline: str = "cvae", title: str =
     return figure
 
 
+def on_scale(means: list[float]) -> list[bool]:
+    """Which of a panel's means are drawn in place: within ``OFF_SCALE`` times the median
+    of their absolute values (all where that median is 0); NaN means are not."""
+    finite = [abs(m) for m in means if not np.isnan(m)]
+    typical = float(np.median(finite)) if finite else 0.0
+    return [not np.isnan(m) and (typical == 0 or abs(m) <= OFF_SCALE * typical) for m in means]
+
+
 def _panel(ax: Axes, differences: list[dict[int, float]], clip: bool) -> None:
     """Row y of ``ax``: the seeds' differences of the y-th method (none: left empty), their
     mean ± standard error, or with ``clip`` an arrow at the edge with the mean where it is
     off scale (``OFF_SCALE``)."""
     values = [np.array(list(d.values())) for d in differences]
     means = [float(v.mean()) if len(v) else np.nan for v in values]
-    typical = np.nanmedian(np.abs(means)) if not np.all(np.isnan(means)) else 0.0
-    on_scale = [
-        len(v) > 0 and (not clip or typical == 0 or abs(m) <= OFF_SCALE * typical)
-        for v, m in zip(values, means, strict=True)
-    ]
-    drawn = [v for v, inside in zip(values, on_scale, strict=True) if inside]
+    inside = on_scale(means) if clip else [len(v) > 0 for v in values]
+    drawn = [v for v, kept in zip(values, inside, strict=True) if kept]
     span = np.concatenate([*drawn, [0.0]])
     low, high = float(span.min()), float(span.max())
     margin = 0.1 * (high - low) or 1.0
     low, high = low - margin, high + margin
-    for y, (seeds, mean, inside) in enumerate(zip(values, means, on_scale, strict=True)):
+    for y, (seeds, mean, kept) in enumerate(zip(values, means, inside, strict=True)):
         if not len(seeds):
             continue
-        if not inside:
+        if not kept:
             edge, marker, align = (low, "<", "left") if mean < 0 else (high, ">", "right")
             ax.plot([edge], [y], marker, color="k", markersize=6)
             ax.annotate(

@@ -321,11 +321,10 @@ def other_cap(stored: dict[str, Any], run: Run) -> int | None:
     return None if config_differences(stored, other) else cap
 
 
-def rescorable_differences(stored: dict[str, Any], run: Run) -> bool:
-    """Whether ``stored`` (a run's recorded config) differs from ``run``'s configuration
-    only in evaluation settings that scoring again applies (not ``figures``, which
-    ``rescore`` does not draw)."""
-    changed = config_differences(stored, run.resolved())
+def rescorable(changed: list[str]) -> bool:
+    """Whether ``changed`` (``config_differences`` lines) are differences in evaluation
+    settings alone, which scoring again applies (not ``figures``, which ``rescore`` does
+    not draw)."""
     return bool(changed) and all(
         line.startswith("evaluation.") and not line.startswith("evaluation.figures")
         for line in changed
@@ -338,7 +337,7 @@ def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
     evaluation settings differ and ``run`` rescores all metrics from its kept model;
     ``what`` opens the message."""
     changed = config_differences(stored, run.resolved())
-    scoring_only = rescorable_differences(stored, run)
+    scoring_only = rescorable(changed)
     if scoring_only and run.rescore == "all" and (run.folder / "model.pt").is_file():
         return  # scored again under the new settings, which its result then records
     if changed:
@@ -594,12 +593,12 @@ def to_rescore(run: Run, finished: RunResult) -> bool:
     """Whether ``--rescore`` scores the finished run again: with ``run.rescore`` set, its
     ``model.pt`` kept, something to score (``normalizer``: a run with a T, whose ln Z
     divides its prior) and, within a request (``run.rescore_request``), not yet scored
-    by it, or scored under other evaluation settings (``rescorable_differences``)."""
+    by it, or scored under other evaluation settings (``rescorable``)."""
     if not run.rescore or not (run.folder / "model.pt").is_file():
         return False
     if run.rescore == "normalizer" and finished.metrics.get("prior_log_normalizer") is None:
         return False  # no T: nothing is divided by Z
-    if run.rescore == "all" and rescorable_differences(finished.config, run):
+    if run.rescore == "all" and rescorable(config_differences(finished.config, run.resolved())):
         return True  # scored under other evaluation settings, whatever the request says
     last = finished.rescored or {}
     return run.rescore_request is None or last.get("request") != run.rescore_request

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from optprior.experiments.paired_figure import OFF_SCALE
+from optprior.experiments.paired_figure import on_scale
 from optprior.experiments.records import RunResult
 from optprior.experiments.tables import method_position, seed_differences, summarise_differences
 
@@ -46,8 +46,8 @@ def tradeoff_points(
 def tradeoff_figure(results: list[RunResult], baseline: str = "cvae", title: str = "") -> Figure:
     """One panel per setting: each method at its mean difference to ``baseline`` in task
     dependence (x) and likelihood (y), with standard-error bars; the baseline at the
-    origin. A method whose likelihood difference is ``OFF_SCALE`` times the median of the
-    panel's is an arrow at the bottom or top edge with its value. Raises ``ValueError``
+    origin. A method whose likelihood difference is off the panel's scale (``on_scale``)
+    is an arrow at the bottom or top edge with its value. Raises ``ValueError``
     when no method shares a seed with both metrics with ``baseline``."""
     panels = {
         s: tradeoff_points(results, s, baseline) for s in sorted({r.setting for r in results})
@@ -76,12 +76,11 @@ def tradeoff_figure(results: list[RunResult], baseline: str = "cvae", title: str
 
 def _panel(ax: Axes, points: dict[str, Point], baseline: str, colours: dict[str, str]) -> None:
     """The methods' points on ``ax``, the baseline at the origin, far-off ones at the edge."""
-    typical = float(np.median([abs(y) for _, _, y, _ in points.values()]))
-    on_scale = {m: typical == 0 or abs(p[2]) <= OFF_SCALE * typical for m, p in points.items()}
+    inside = dict(zip(points, on_scale([y for _, _, y, _ in points.values()]), strict=True))
     bars = [
         (y - np.nan_to_num(e), y + np.nan_to_num(e))
         for m, (_, _, y, e) in points.items()
-        if on_scale[m]
+        if inside[m]
     ]
     low, high = min(0.0, *(b for b, _ in bars)), max(0.0, *(t for _, t in bars))
     margin = 0.12 * (high - low) or 1.0
@@ -89,7 +88,7 @@ def _panel(ax: Axes, points: dict[str, Point], baseline: str, colours: dict[str,
     ax.plot([0.0], [0.0], "D", color="0.3")
     ax.annotate(baseline, (0.0, 0.0), xytext=(5, -10), textcoords="offset points", fontsize=8)
     for method, (x, x_error, y, y_error) in points.items():
-        if on_scale[method]:
+        if inside[method]:
             ax.errorbar(
                 x,
                 y,
