@@ -118,3 +118,37 @@ def test_balanced_task_weights_reach_every_discriminator_step(schedule, monkeypa
     assert seen and all(w is not None for w in seen)
     values = np.unique(np.round(torch.cat(seen).numpy(), 4))
     np.testing.assert_allclose(values, [expected[0], expected[1]], rtol=1e-4)
+
+
+def test_scoring_reports_the_same_networks_under_n01_beside_what_t_adds(two_tasks):
+    """``test_log_likelihood_standard_prior`` of a post-hoc T is its CVAE's score (the
+    same encoder and decoder under N(0, I)), whatever T adds; ``prior_gain`` is the
+    normalised score minus it. T is lifted by 3 nats so that scoring with T left in
+    place would miss the CVAE's score by about that much."""
+    from optprior.data import MultiTaskData, TaskSplit
+    from optprior.experiments.config import EvaluationConfig
+    from optprior.experiments.evaluate import evaluate
+
+    x, s = two_tasks
+    split = TaskSplit(X=x, s=s, y=np.arange(len(x)) % 3, index=np.arange(len(x)))
+    data = MultiTaskData("toy", 0, split, split, split, ("a", "b"), (3, 4), "bernoulli", 1)
+    cvae = fast(CVAE).fit(x, s)
+    posthoc = PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, progress=False, **FAST_T)
+    with torch.no_grad():
+        posthoc.module_.prior.discriminator.body[-1].bias += 3.0
+    config = EvaluationConfig(
+        n_samples=200, probe_points=60, figures=False, normalizer_temperatures=50, mlp_probe=False
+    )
+    ours, theirs = evaluate(posthoc, data, config, seed=0), evaluate(cvae, data, config, seed=0)
+    assert ours["test_log_likelihood"] > theirs["test_log_likelihood"] + 2.0
+    assert ours["test_log_likelihood_standard_prior"] == pytest.approx(
+        theirs["test_log_likelihood"], abs=0.05
+    )
+    assert ours["prior_gain"] == pytest.approx(
+        ours["test_log_likelihood_normalized"] - ours["test_log_likelihood_standard_prior"]
+    )
+    assert ours["prior_gain/b"] == pytest.approx(
+        ours["test_log_likelihood_normalized/b"] - ours["test_log_likelihood_standard_prior/b"]
+    )
+    assert isinstance(posthoc.module_.prior, OptimalPrior)  # its own prior back after scoring
+    assert "prior_gain" not in theirs and "test_log_likelihood_standard_prior" not in theirs

@@ -82,6 +82,11 @@ def test_a_metric_some_runs_lack_says_how_many_runs_it_averages():
     assert row["calibration_error_loo_mean_runs"] == 1 and row["calibration_error_mean_runs"] == 3
     table = markdown_table([row])
     assert "| 20.00 (1 of 3 runs) |" in table and "| -7.00 ± 0.00 |" in table
+    assert "What the prior adds" not in table  # no run scored its networks under N(0, I)
+    gain = {"test_log_likelihood_normalized": -99.0, "test_log_likelihood_standard_prior": -100.0}
+    (row,) = summarize([run(0, {**gain, "prior_gain": 1.0})])
+    assert "What the prior adds" in markdown_table([row])
+    assert "| m | -99.00 | -100.00 | 1.00 |" in markdown_table([row])
 
 
 def table_widths(text: str) -> list[list[int]]:

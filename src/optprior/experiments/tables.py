@@ -43,6 +43,14 @@ T_DIAGNOSTICS = (
 )
 
 
+#: Columns of what a prior other than N(0, I) adds on its own networks (``evaluate``).
+PRIOR_GAIN = (
+    ("test_log_likelihood_normalized", "test ln p(x|s), prior normalised", 2),
+    ("test_log_likelihood_standard_prior", "the same encoder and decoder under N(0, I)", 2),
+    ("prior_gain", "the prior's gain (nats)", 2),
+)
+
+
 #: Columns of the task-dependence measures beyond the headline's probe.
 INVARIANCE = (
     ("task_probe", "probe (logistic) bal. acc.", 3),
@@ -148,6 +156,12 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             [r for r in here if "task_mmd_mean" in r],
             "How much z depends on the task (test points, tasks balanced):",
             INVARIANCE,
+        )
+        out += _extra_table(
+            [r for r in here if "prior_gain_mean" in r],
+            "What the prior adds: its own encoder and decoder scored under N(0, I) instead "
+            "(for a post-hoc T, its CVAE stage):",
+            PRIOR_GAIN,
         )
         out += _extra_table(
             [r for r in here if "calibration_error_mean_mean" in r],
