@@ -113,6 +113,31 @@ def test_bad_own_data_is_named(own_file, tmp_path):
     assert own_data_setting("counts", 0, file=counts, likelihood="gaussian")
 
 
+def test_config_prints_the_compare_defaults_of_a_file_and_reads_them_back(
+    own_file, tmp_path, capsys
+):
+    """``optprior config --data FILE`` prints every setting ``compare`` would use on FILE
+    as TOML, which ``compare --config`` takes back unchanged (not the file's name or digest,
+    which the command line gives); an edited value in it is used."""
+    from optprior.experiments.config import own_data_config, read_config_file
+
+    assert main(["config", "--data", str(own_file)]) == 0
+    text = capsys.readouterr().out
+    assert "optprior compare --data" in text and "sha256" not in text
+    assert "latent_dim = 40" in text and "\n[method." not in text
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    assert own_data_config(own_file, None, read_config_file(path)) == own_data_config(
+        own_file, None
+    )
+    path.write_text(text.replace("latent_dim = 40", "latent_dim = 7"))
+    assert own_data_config(own_file, None, read_config_file(path)).model["latent_dim"] == 7
+    assert main(["config", "--data", str(own_file), "--protocol", "fast"]) == 2
+    assert "not --data's" in capsys.readouterr().err
+    assert main(["config"]) == 2
+    assert "one of the two" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     own_file, tmp_path, capsys, monkeypatch

@@ -384,10 +384,17 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from optprior.experiments.config import resolve, to_toml
+    from optprior.experiments.config import own_data_config, own_data_toml, resolve, to_toml
 
-    protocol = args.protocol or "paper"
-    print(to_toml(resolve(args.setting, protocol=protocol), protocol), end="")
+    if (args.setting is None) == (args.data is None):
+        raise ValueError("name a setting of the paper or --data FILE.npz (one of the two)")
+    if args.data is None:
+        protocol = args.protocol or "paper"
+        print(to_toml(resolve(args.setting, protocol=protocol), protocol), end="")
+        return 0
+    if args.protocol is not None:
+        raise ValueError("--protocol chooses among the paper settings' protocols, not --data's")
+    print(own_data_toml(own_data_config(args.data, args.name)), end="")
     return 0
 
 
@@ -749,9 +756,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a setting's built-in protocol as an editable TOML config",
         description="Print the full protocol of `optprior reproduce SETTING` (data options, "
         "model, training and evaluation settings) as TOML; save it, edit it, and pass it back "
-        "with `optprior reproduce SETTING --config FILE`.",
+        "with `optprior reproduce SETTING --config FILE`. With --data FILE.npz instead of a "
+        "setting: the defaults of `optprior compare --data FILE.npz`, to pass back with "
+        "`optprior compare --data FILE.npz --config FILE`.",
     )
-    config.add_argument("setting", choices=SETTINGS, help="the experiment")
+    config.add_argument("setting", nargs="?", choices=SETTINGS, help="the experiment")
+    config.add_argument("--data", help="your own .npz file (as optprior compare reads it)")
+    config.add_argument("--name", help="with --data: the setting's name (default: file stem)")
     _add_protocol_option(config)
     config.set_defaults(run=_config)
 

@@ -429,6 +429,7 @@ def _toml_value(value: Any) -> str:
 _UNSET_NOTES = {
     "image_size": "[height, width]  (default: the setting's own size)",
     "n_source": "2000  (default: the whole source training set)",
+    "target_task": "1  (score this task alone; default: every task)",
     "usps_box": "20  (USPS/MNIST settings: USPS drawn in a centred 20 x 20 box; default: "
     "it fills the canvas)",
 }
@@ -438,7 +439,7 @@ def to_toml(config: ExperimentConfig, protocol: str = "paper") -> str:
     """``config`` as a TOML file that ``resolve`` reads back to the same config; its
     heading names the command of ``protocol``."""
     option = "" if protocol == "paper" else f" --protocol {protocol}"
-    lines = [
+    heading = [
         f"# The protocol of `optprior reproduce {config.setting}{option}`: copy, edit, pass "
         "with --config.",
         "# [data]: options of optprior.data.load_setting; [model], [training]: the methods'",
@@ -447,6 +448,32 @@ def to_toml(config: ExperimentConfig, protocol: str = "paper") -> str:
         "# or [training] by a file replaces them); [evaluation]: EvaluationConfig fields.",
         "# A key left out keeps its default; unknown keys are errors.",
         f"setting = {_toml_value(config.setting)}",
+    ]
+    return _toml(heading, config, set())
+
+
+def own_data_toml(config: ExperimentConfig) -> str:
+    """``config`` (``own_data_config``) as a TOML file that ``own_data_config`` reads back
+    to the same config for the same file: without the setting's name, the file and its
+    digest, which come from the command line."""
+    heading = [
+        f"# The protocol of `optprior compare --data {config.data['file']}`: copy, edit, "
+        "pass with --config.",
+        "# [data]: how the file is split (optprior.data.user.own_data_setting); [model],",
+        "# [training]: the methods' settings (each method reads its own:",
+        "# optprior.models.config; each run sets its own seed); [method.NAME]: settings of",
+        "# method NAME alone; [evaluation]: EvaluationConfig fields. The command line's",
+        "# options replace the file's. A key left out keeps its default; unknown keys are",
+        "# errors.",
+    ]
+    return _toml(heading, config, {"file", "sha256_digest"})
+
+
+def _toml(heading: list[str], config: ExperimentConfig, left_out: set[str]) -> str:
+    """``heading``, then ``config``'s methods, seeds and tables without the [data] keys
+    ``left_out``."""
+    lines = [
+        *heading,
         f"methods = {_toml_value(config.methods)}",
         f"seeds = {_toml_value(config.seeds)}",
     ]
@@ -460,6 +487,8 @@ def to_toml(config: ExperimentConfig, protocol: str = "paper") -> str:
             continue
         lines += ["", f"[{section}]"]
         for key, value in values.items():
+            if section == "data" and key in left_out:
+                continue
             if value is None:
                 lines.append(f"# {key} = {_UNSET_NOTES.get(key, '...')}")
             else:
