@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from labelled_runs import labelled_runs
 
+from optprior._text import counted
 from optprior.experiments.convergence import (
     estimate_noise_std,
     noise_std,
@@ -146,7 +147,7 @@ def estimate_noise_cell(
             data = run_of(results[seed], run, args.data_root).load_data()
             model = BaseModel.load(run / "model.pt")
             found.append(estimate_noise_std(model, data.val.X, data.val.s, args.draws))
-    return f"{np.mean(found):.2f} ({len(found)} runs)" if found else "no model.pt"
+    return f"{np.mean(found):.2f} ({counted(len(found), 'run')})" if found else "no model.pt"
 
 
 def differences_row(heading: object, values: list[list[float]]) -> str:

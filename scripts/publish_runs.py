@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from optprior._io import atomic_write
+from optprior._text import counted
 from optprior.experiments.records import RESULT_FILE, read_result_file
 from optprior.experiments.reproduce import collect, write_tables
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name in copied:
         print(f"published {name}")
-    print(f"{len(copied)} runs published, {len(same)} already there")
+    print(f"{counted(len(copied), 'run')} published, {len(same)} already there")
     if copied:
         write_tables(collect(args.target), args.target)
         print(f"tables in {args.target}")

@@ -466,7 +466,7 @@ def test_paired_points_compares_two_runs_on_the_same_points(tmp_path, two_tasks,
     table = subprocess.run([*curves, *labelled], capture_output=True, text=True)
     assert table.returncode == 0, table.stderr
     rows = [line for line in table.stdout.splitlines() if line.startswith(("| cvae", "| vae"))]
-    assert len(rows) == 2 and all(row.endswith("(1 runs) |") for row in rows), table.stdout
+    assert len(rows) == 2 and all(row.endswith("(1 run) |") for row in rows), table.stdout
     assert "too short" in rows[0]  # 2 epochs: no 51-epoch mean to measure noise around
 
 
@@ -524,7 +524,7 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
     request = out / "rescore-all.json"
     assert rescored(first) is not None and rescored(second) is None and request.is_file()
     printed = capsys.readouterr().out
-    assert "1 runs not scored again yet (--rescore all" in printed
+    assert "1 run not scored again yet (--rescore all" in printed
     assert "seed-1 stopped: not scored again: the time limit had passed" in printed
     assert main(["status", str(out)]) == 0
     assert f"unfinished: --rescore all ({request})" in capsys.readouterr().out

@@ -37,7 +37,7 @@ def test_finished_runs_are_published_without_weights_and_tables_follow(tmp_path,
     assert (published / "curves.csv").read_text() == "curves.csv"
     assert not (target / "faces/cvae/seed-1").exists()  # not finished
     assert "| faces/cvae/seed-0 | ok |" in (target / "results.md").read_text()
-    assert "1 runs published, 0 already there" in capsys.readouterr().out
+    assert "1 run published, 0 already there" in capsys.readouterr().out
 
     assert publish_runs.main([str(source), str(target)]) == 0  # nothing new
     assert "0 runs published, 1 already there" in capsys.readouterr().out

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optprior._text import counted
 from optprior.models.methods import METHODS, PAPER_METHODS
 
 if TYPE_CHECKING:
@@ -298,7 +299,7 @@ def _report(results: list[RunResult], out: Path) -> int:
     counts = Counter(r.status for r in results)
     print((out / "results.md").read_text())
     running = f", {counts['running']} being trained by other processes" if counts["running"] else ""
-    print(f"{counts['ok']} runs ok, {counts['failed']} failed{running}; tables in {out}")
+    print(f"{counted(counts['ok'], 'run')} ok, {counts['failed']} failed{running}; tables in {out}")
     held = sorted((r.run, r.error) for r in results if r.status == "running")
     if held:
         print("Not in the tables yet, held by another sweep:")
@@ -339,7 +340,7 @@ def _tables(args: argparse.Namespace) -> int:
         return 0
     write_tables(results, out)
     print((out / "results.md").read_text())
-    print(f"{len(results)} runs; tables in {out}")
+    print(f"{counted(len(results), 'run')}; tables in {out}")
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from optprior._io import write_text_atomic
+from optprior._text import counted
 from optprior.data import SETTINGS, load_setting
 from optprior.experiments.config import ExperimentConfig, quick_overrides, resolve
 from optprior.experiments.figures import save_figure
@@ -155,7 +156,7 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     bar.close()
     if request is not None and (left := request.close(runs, unfinished)):
         tqdm.write(
-            f"{len(left)} runs not scored again yet (--rescore {request.metrics} of "
+            f"{counted(len(left), 'run')} not scored again yet (--rescore {request.metrics} of "
             f"{started}, {request.path}); the same command goes on with them"
         )
     write_tables(collect(out), out)  # every setting ever run into ``out``
@@ -180,7 +181,7 @@ def describe_plan(runs: list[Run]) -> str:
         f"{setting}: {', '.join(methods)}; {_seed_ranges(seeds)}"
         for setting, (methods, seeds) in groups.items()
     ]
-    return f"{len(runs)} runs planned ({finished} finished): {' | '.join(parts)}"
+    return f"{counted(len(runs), 'run')} planned ({finished} finished): {' | '.join(parts)}"
 
 
 def _seed_ranges(seeds: list[int]) -> str:

@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from optprior._text import counted
 from optprior.data.settings import setting_tasks
 from optprior.experiments.paper import PUBLISHED
 from optprior.experiments.records import RunResult
@@ -139,7 +140,8 @@ def _column_title(setting: str, results: list[RunResult]) -> str:
         return setting
     cap = "/".join(str(c) for c in caps)
     capped = sum(r.capped for r in finished)
-    return f"{setting}\nat most {cap} epochs; {capped} of {len(finished)} runs at the cap"
+    runs = counted(len(finished), "run")
+    return f"{setting}\nat most {cap} epochs; {capped} of {runs} at the cap"
 
 
 def _panel(ax: Axes, key: str, setting: str, by_method: dict[str, dict[int, float]]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from optprior._io import write_text_atomic
+from optprior._text import counted
 from optprior.experiments.lock import GONE, holder
 from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.records import RESULT_FILE, read_result_file
@@ -208,11 +209,11 @@ def time_left(statuses: list[dict[str, Any]]) -> str:
         if group(s) in paces and not s.get("trained"):
             trained = s.get("training_seconds") or 0.0
             left += max(0.0, statistics.median(paces[group(s)]) - trained)
-    counted = len(todo) - unknown.total()
+    known = len(todo) - unknown.total()
     line = "Left to train: " + (
-        f"about {_duration(left)} for {counted} runs at the pace of their method's finished "
-        "runs (median), one run at a time"
-        if counted
+        f"about {_duration(left)} for {counted(known, 'run')} at the pace of their method's "
+        "finished runs (median), one run at a time"
+        if known
         else "not known yet"
     )
     if unknown:
