@@ -8,7 +8,7 @@ from helpers import FAST, FAST_T, fast
 from optprior import CVAE, VAE, OptimalPriorCVAE, PostHocOptimalPriorCVAE, load_model
 from optprior.evaluation import rate_decomposition
 from optprior.models import NotFittedError
-from optprior.priors import OptimalPrior
+from optprior.priors import OptimalPrior, StandardNormalPrior
 
 
 def fit_posthoc(cvae, x, s):
@@ -122,9 +122,9 @@ def test_balanced_task_weights_reach_every_discriminator_step(schedule, monkeypa
 
 def test_scoring_reports_the_same_networks_under_n01_beside_what_t_adds(two_tasks):
     """``test_log_likelihood_standard_prior`` of a post-hoc T is its CVAE's score (the
-    same encoder and decoder under N(0, I)), whatever T adds; ``prior_gain`` is the
-    normalised score minus it. T is lifted by 3 nats so that scoring with T left in
-    place would miss the CVAE's score by about that much."""
+    same encoder and decoder under N(0, I), on the same importance draws as its own),
+    whatever T adds; ``prior_gain`` is the normalised score minus it. T is lifted by 3
+    nats so that scoring with T left in place would miss the CVAE's score by that much."""
     from optprior.data import MultiTaskData, TaskSplit
     from optprior.experiments.config import EvaluationConfig
     from optprior.experiments.evaluate import evaluate
@@ -150,5 +150,11 @@ def test_scoring_reports_the_same_networks_under_n01_beside_what_t_adds(two_task
     assert ours["prior_gain/b"] == pytest.approx(
         ours["test_log_likelihood_normalized/b"] - ours["test_log_likelihood_standard_prior/b"]
     )
-    assert isinstance(posthoc.module_.prior, OptimalPrior)  # its own prior back after scoring
     assert "prior_gain" not in theirs and "test_log_likelihood_standard_prior" not in theirs
+
+    # the same draws under each prior: the N(0, I) column is the CVAE's own score, exactly
+    own = posthoc.fitted_module().prior
+    both = posthoc.score_samples(x, s, 30, random_state=5, priors=[own, StandardNormalPrior(3)])
+    assert both.shape == (2, len(x))
+    np.testing.assert_allclose(both[0], posthoc.score_samples(x, s, 30, random_state=5), 1e-5)
+    np.testing.assert_allclose(both[1], cvae.score_samples(x, s, 30, random_state=5), 1e-5)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
 from optprior.module import VAEModule
+from optprior.priors.base import Prior
 
 #: Budget for one chunk: points x samples x pixels of decoder output. 2^20 floats (4 MiB
 #: per tensor) keep a chunk's activations in cache and out of fresh page-faulting
@@ -62,24 +64,31 @@ def log_marginal_likelihood(
     s: torch.Tensor,
     n_samples: int = 1000,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    priors: Sequence[Prior] | None = None,
 ) -> torch.Tensor:
-    """ln p(x | s) ~= logmeanexp_l [ln p(x|z_l,s) + ln p(z_l) - ln q(z_l|x,s)]: (N,).
+    """ln p(x | s) ~= logmeanexp_l [ln p(x|z_l,s) + ln p(z_l) - ln q(z_l|x,s)]: (N,), or
+    with ``priors`` (P, N): the same draws z_l scored under each of them in place of the
+    module's prior (common random numbers: their differences carry far less Monte Carlo
+    noise than those of separate estimates).
 
     The encoder is the proposal. Points and samples are processed in chunks of at most
     ``max_elements`` decoder outputs, the log-sum-exp accumulated stably across chunks.
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    module.eval()
+    chosen = (module.prior,) if priors is None else tuple(priors)
+    for part in (module, *chosen):
+        part.eval()
     points, samples = _chunks(x.shape[0], n_samples, x.shape[1], max_elements)
     out = []
     for i in range(0, x.shape[0], points):
         xb, sb = x[i : i + points], s[i : i + points]
-        total = torch.full((xb.shape[0],), -math.inf, device=x.device, dtype=x.dtype)
+        total = torch.full((len(chosen), xb.shape[0]), -math.inf, device=x.device, dtype=x.dtype)
         posterior = module.inference(xb, sb)
         for done in range(0, n_samples, samples):
             count = min(samples, n_samples - done)
-            weights = module.log_importance_weights(xb, sb, count, posterior)
-            total = torch.logaddexp(total, torch.logsumexp(weights, dim=0))
+            weights = module.log_importance_weights(xb, sb, count, posterior, chosen)
+            total = torch.logaddexp(total, torch.logsumexp(weights, dim=1))
         out.append(total - math.log(n_samples))
-    return torch.cat(out)
+    scores = torch.cat(out, dim=1)
+    return scores[0] if priors is None else scores

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import cast
 
 import numpy as np
@@ -18,7 +16,6 @@ from optprior.evaluation.invariance import kernel_dependence
 from optprior.evaluation.metrics import downstream_accuracy, task_probe
 from optprior.experiments.config import EvaluationConfig
 from optprior.models.base import BaseModel
-from optprior.module.vae import VAEModule
 from optprior.priors import OptimalPrior, StandardNormalPrior
 from optprior.priors.optimal import ANNEALING_CHAINS, IMPORTANCE_DRAWS, posterior_codes
 from optprior.training.batches import component_log_weights
@@ -65,9 +62,9 @@ def evaluate(
     ``test_log_likelihood_normalized`` (the same with the prior divided by its
     estimated normaliser Z, so that it is a density: equal to the former for
     N(0, I) priors), for a prior other than N(0, I) ``test_log_likelihood_standard_prior``
-    (the same encoder and decoder scored under N(0, I): for a post-hoc T its own CVAE
-    stage) and ``prior_gain`` (the normalised score minus that one: what the fitted prior
-    adds to ln p(x|s) on the same networks),
+    (the same encoder and decoder scored under N(0, I) with the same importance draws:
+    for a post-hoc T its own CVAE stage) and ``prior_gain`` (the normalised score minus
+    that one: what the fitted prior adds to ln p(x|s) on the same networks),
     ``val_log_likelihood`` (the normalised one on the validation split, the score that
     may choose settings), ``accuracy_logistic`` and ``accuracy_knn`` (classifiers on z
     of the labelled training points, scored on the labelled test points; None without
@@ -108,6 +105,7 @@ def _metrics(
         points = calibration_points(optimal, *posteriors, seed=seed)
         metrics.update(discriminator_calibration(points))
         log_z = cast(float, metrics["prior_log_normalizer"])
+    standard = StandardNormalPrior(prior.latent_dim).to(prior.device())
     per_task: dict[str, list[float]] = {}
     test_sums = np.zeros(2)  # the scored points' ln p(x|s), and their number
     for k in scored_tasks(data):
@@ -116,7 +114,10 @@ def _metrics(
         if config.test_points:
             test = balanced_subset(test, config.test_points, seed)
         x_score = binarized(test.X) if bernoulli else test.X
-        per_point = model.score_samples(x_score, test.s, config.n_samples, random_state=None)
+        # the same draws under N(0, I) too, where the prior is another: what it adds
+        priors = None if isinstance(prior, StandardNormalPrior) else (prior, standard)
+        scored = model.score_samples(x_score, test.s, config.n_samples, None, priors)
+        per_point = scored if priors is None else scored[0]
         test_sums += (float(per_point.sum(dtype=np.float64)), len(per_point))
         log_likelihood = float(per_point.mean())
         scores: dict[str, float | None] = {
@@ -124,6 +125,9 @@ def _metrics(
             "test_elbo": float(model.elbo(x_score, test.s, random_state=None).mean()),
             "test_log_likelihood_normalized": log_likelihood - log_z,
         }
+        if priors is not None:
+            scores["test_log_likelihood_standard_prior"] = float(scored[1].mean())
+            scores["prior_gain"] = log_likelihood - log_z - float(scored[1].mean())
         val = data.val.task(k)
         if len(val.s):
             x_val = binarized(val.X) if bernoulli else val.X
@@ -174,49 +178,7 @@ def _metrics(
         )
     else:
         metrics["task_probe"] = metrics["task_information"] = None
-    if not isinstance(prior, StandardNormalPrior):  # last, so the scores above keep their draws
-        metrics.update(_standard_prior_scores(model, data, config, seed, metrics))
     return metrics
-
-
-def _standard_prior_scores(
-    model: BaseModel,
-    data: MultiTaskData,
-    config: EvaluationConfig,
-    seed: int,
-    metrics: dict[str, float | None],
-) -> dict[str, float | None]:
-    """``test_log_likelihood_standard_prior`` and ``prior_gain`` per scored task and their
-    means (``evaluate``), on the test points ``metrics`` were scored on."""
-    bernoulli = data.likelihood == "bernoulli"
-    scores: dict[str, float | None] = {}
-    for k in scored_tasks(data):
-        name, test = data.tasks[k], data.test.task(k)
-        if config.test_points:
-            test = balanced_subset(test, config.test_points, seed)
-        x_score = binarized(test.X) if bernoulli else test.X
-        with standard_prior(model.fitted_module()):
-            per_point = model.score_samples(x_score, test.s, config.n_samples, random_state=None)
-        standard = float(per_point.mean())
-        scores[f"test_log_likelihood_standard_prior/{name}"] = standard
-        normalized = cast(float, metrics[f"test_log_likelihood_normalized/{name}"])
-        scores[f"prior_gain/{name}"] = normalized - standard
-    for metric in ("test_log_likelihood_standard_prior", "prior_gain"):
-        scores[metric] = float(
-            np.mean([v for key, v in scores.items() if key.startswith(metric + "/")])
-        )
-    return scores
-
-
-@contextmanager
-def standard_prior(module: VAEModule) -> Iterator[None]:
-    """``module`` with N(0, I) in place of its prior while inside, its own prior after."""
-    own = module.prior
-    module.prior = StandardNormalPrior(own.latent_dim).to(own.device())
-    try:
-        yield
-    finally:
-        module.prior = own
 
 
 #: The metrics that divide the optimal prior by Z: ln p(x|s) estimates minus ln Z (the

@@ -8,6 +8,7 @@ inference, generation, the per-point terms and the ELBO loss.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -96,15 +97,17 @@ class VAEModule(nn.Module):
         s: torch.Tensor | None,
         n_samples: int,
         posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
+        priors: Sequence[Prior] | None = None,
     ) -> torch.Tensor:
-        """ln p(x|z_l,s) + ln p(z_l) - ln q(z_l|x,s) for z_l ~ q(z|x,s): (n_samples, B).
+        """ln p(x|z_l,s) + ln p(z_l) - ln q(z_l|x,s) for z_l ~ q(z|x,s) under each of
+        ``priors`` (default: the module's own) with the same draws: (P, n_samples, B).
 
         ``posterior`` (mu, logvar), if given, saves re-running the encoder.
         """
         mu, logvar = posterior if posterior is not None else self.inference(x, s)
         z = self.encoder.rsample(mu, logvar, n_samples)
-        return (
-            self.decoder.log_prob(x, z, self._task(s))
-            + self.prior.log_prob(z)
-            - gaussian_log_prob(z, mu, logvar)
+        without_prior = self.decoder.log_prob(x, z, self._task(s)) - gaussian_log_prob(
+            z, mu, logvar
         )
+        chosen = (self.prior,) if priors is None else priors
+        return torch.stack([without_prior + prior.log_prob(z) for prior in chosen])
