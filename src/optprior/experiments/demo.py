@@ -115,7 +115,8 @@ LEAKAGE_NOTE = (
     "as it is; other priors are densities already).\n"
     "Task leakage: how well a classifier tells the two tasks apart from z (balanced "
     "accuracy, 0.5 = chance = z hides the task), and the lower bound on I(S;Z) its "
-    "log-loss gives."
+    "log-loss gives (ln 2 minus the held-out log-loss: below 0, as a probe that learns "
+    "nothing can read, it says only that the probe found no task information)."
 )
 
 
