@@ -65,5 +65,11 @@ def imported_packages(package: str) -> set[str]:
 
 @pytest.mark.parametrize("package", LAYERS)
 def test_packages_import_only_layers_below(package):
-    below = set(LAYERS[: LAYERS.index(package)]) | {"_io", "_random", "_settings", "_text", "_validation"}
+    below = set(LAYERS[: LAYERS.index(package)]) | {
+        "_io",
+        "_random",
+        "_settings",
+        "_text",
+        "_validation",
+    }
     assert imported_packages(package) <= below

@@ -7,6 +7,7 @@ import pytest
 from optprior.experiments.paired_figure import paired_figure
 from optprior.experiments.records import RunResult
 from optprior.experiments.reproduce import write_tables
+from optprior.experiments.tables import paired_table
 
 
 def _result(method: str, seed: int, nats: float, accuracy: float, status: str = "ok") -> RunResult:
@@ -52,3 +53,18 @@ def test_tables_draw_and_link_the_paired_figure(tmp_path):
     assert "![each method minus the CVAE](paired.png)" in (tmp_path / "results.md").read_text()
     write_tables(results[:2], tmp_path / "cvae-only")  # nothing to pair: no figure
     assert not (tmp_path / "cvae-only" / "paired.png").exists()
+
+
+def test_a_gain_within_each_run_is_drawn_and_tabled_as_it_is():
+    """``prior_gain`` is a paired difference within each run (the normalised score minus
+    the same networks' under N(0, I)): the figure and the paired table take each seed's
+    value as it is, not minus the CVAE's, and need no CVAE seed in common."""
+    results = [_result("cvae", 0, 100.0, 0.8)]
+    for seed, gain in enumerate((1.0, 2.0, 3.0)):
+        run = _result("posthoc", seed + 5, 90.0, 0.8)  # seeds the CVAE does not have
+        results.append(RunResult(**{**vars(run), "metrics": {**run.metrics, "prior_gain": gain}}))
+    (gain_panel,) = paired_figure(results).axes
+    assert "own" in gain_panel.get_title()
+    assert sorted(_drawn(gain_panel)[0]) == pytest.approx([1.0, 2.0, 2.0, 3.0])
+    table = paired_table(results)
+    assert "| posthoc | +2.00 ± 0.58 (3/0 of 3) |" in table

@@ -20,6 +20,11 @@ OFF_SCALE = 10.0
 PAIRED_METRICS = (
     ("test_log_likelihood_normalized", "test ln p(x|s), prior normalised (nats)", True),
     ("val_log_likelihood", "validation ln p(x|s), normalised (nats)", True),
+    (
+        "prior_gain",
+        "test ln p(x|s), normalised, minus its own\nnetworks under N(0, I), not the CVAE",
+        True,
+    ),
     ("accuracy_logistic", "accuracy (logistic)", False),
     ("task_probe", "task probe, logistic (balanced accuracy)", False),
     ("task_probe_mlp_cv", "task probe, MLP (balanced accuracy)", False),

@@ -70,11 +70,18 @@ INVARIANCE = (
 )
 
 
+#: Metrics that are a paired difference within each run already: ``seed_differences``
+#: takes them as they are (``prior_gain``: the normalised score minus the same networks'
+#: under N(0, I), for a post-hoc T its own CVAE stage).
+OWN_DIFFERENCES = frozenset({"prior_gain"})
+
+
 #: Metrics compared with the CVAE seed by seed (``paired_table``).
 PAIRED = (
     ("val_log_likelihood", "validation ln p(x|s), prior normalised", 2),
     ("test_log_likelihood", "test ln p(x|s)", 2),
     ("test_log_likelihood_normalized", "test ln p(x|s), prior normalised", 2),
+    ("prior_gain", "the same, against its own networks under N(0, I)", 2),
     ("accuracy_logistic", "accuracy (logistic)", 3),
     ("task_probe", "task probe", 3),
     ("task_probe_mlp_cv", "task probe (MLP)", 3),
@@ -265,7 +272,8 @@ def seed_differences(
     results: list[RunResult], setting: str, method: str, key: str, baseline: str = "cvae"
 ) -> dict[int, float]:
     """``method`` - ``baseline`` in metric ``key``, by seed, over the seeds of ``setting``
-    where both finished with a finite score (in seed order)."""
+    where both finished with a finite score (in seed order); for a key of
+    ``OWN_DIFFERENCES``, ``method``'s own values, each a difference already."""
 
     def scores(name: str) -> dict[int, float]:
         found = (
@@ -275,7 +283,10 @@ def seed_differences(
         )
         return {seed: value for seed, value in found if value is not None and math.isfinite(value)}
 
-    ours, theirs = scores(method), scores(baseline)
+    ours = scores(method)
+    if key in OWN_DIFFERENCES:
+        return dict(sorted(ours.items()))
+    theirs = scores(baseline)
     return {k: ours[k] - theirs[k] for k in sorted(set(ours) & set(theirs))}
 
 
