@@ -58,8 +58,8 @@ MUTANTS = [
     (
         "T left in dropout mode while scoring",
         "evaluation/bounds.py",
-        "    module.eval()\n    points, samples",
-        "    points, samples",
+        "    for part in (module, *chosen):\n        part.eval()\n",
+        "",
         ["test_fidelity.py"],
     ),
     (
@@ -108,8 +108,8 @@ MUTANTS = [
     (
         "importance sampling ignores T",
         "module/vae.py",
-        "            + self.prior.log_prob(z)",
-        "            + (-0.5 * (z.pow(2).sum(-1) + z.shape[-1] * 1.8378770664093453))",
+        "            return without_prior + self.prior.log_prob(z)",
+        "            return without_prior + (-0.5 * (z.pow(2).sum(-1) + z.shape[-1] * 1.8379))",
         ["test_fidelity.py"],
     ),
     (
@@ -163,6 +163,30 @@ MUTANTS = [
             "test_experiments.py::"
             "test_a_higher_cap_trains_the_runs_that_reached_theirs_on_from_kept_checkpoints"
         ],
+    ),
+    (
+        "the prior's gain not moved with a new ln Z",
+        "experiments/evaluate.py",
+        '"val_log_likelihood", "prior_gain")',
+        '"val_log_likelihood")',
+        ["test_own_data.py::test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs"],
+    ),
+    (
+        "the N(0, I) score of the same networks drawn apart from the prior's own",
+        "experiments/evaluate.py",
+        "            standard_score = float(scored[1].mean())",
+        "            standard_score = float(\n"
+        "                model.score_samples(x_score, test.s, config.n_samples, None, priors)"
+        "[1].mean()\n"
+        "            )",
+        ["test_posthoc_prior.py"],
+    ),
+    (
+        "a within-run difference paired with the CVAE's",
+        "experiments/tables.py",
+        'OWN_DIFFERENCES = frozenset({"prior_gain"})',
+        "OWN_DIFFERENCES: frozenset[str] = frozenset()",
+        ["test_paired_figure.py"],
     ),
     (
         "T never trained (its passes skipped)",

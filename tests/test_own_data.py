@@ -136,6 +136,14 @@ def test_config_prints_the_compare_defaults_of_a_file_and_reads_them_back(
     assert "not --data's" in capsys.readouterr().err
     assert main(["config"]) == 2
     assert "one of the two" in capsys.readouterr().err
+    assert main(["config", "faces", "--name", "x"]) == 2
+    assert "--name goes with --data" in capsys.readouterr().err
+    real = tmp_path / "real.npz"  # standardised, as the Gaussian likelihood takes them
+    np.savez(real, X=np.random.default_rng(0).normal(size=(240, 12)), s=np.repeat([0, 1], 120))
+    assert main(["config", "--data", str(real)]) == 2  # Bernoulli by default: refused
+    assert main(["config", "--data", str(real), "--likelihood", "gaussian"]) == 0
+    path.write_text(capsys.readouterr().out)
+    assert read_config_file(path)["model"]["likelihood"] == "gaussian"
 
 
 @pytest.mark.slow
@@ -178,7 +186,8 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     path = out / "mine/optimal/seed-0/result.json"
     off = json.loads(path.read_text())
     normalised = [k for k in off["metrics"] if k.split("/")[0] in NORMALIZED]
-    assert len(normalised) == 6  # test and validation, of the target, both tasks and mean
+    # test, validation and the prior's gain, each of both tasks and their mean
+    assert len(normalised) == 9
     off["metrics"]["prior_log_normalizer"] += 5
     off["metrics"].update({k: off["metrics"][k] - 5 for k in normalised})
     path.write_text(json.dumps(off))

@@ -58,13 +58,15 @@ def test_tables_draw_and_link_the_paired_figure(tmp_path):
 def test_a_gain_within_each_run_is_drawn_and_tabled_as_it_is():
     """``prior_gain`` is a paired difference within each run (the normalised score minus
     the same networks' under N(0, I)): the figure and the paired table take each seed's
-    value as it is, not minus the CVAE's, and need no CVAE seed in common."""
-    results = [_result("cvae", 0, 100.0, 0.8)]
-    for seed, gain in enumerate((1.0, 2.0, 3.0)):
-        run = _result("posthoc", seed + 5, 90.0, 0.8)  # seeds the CVAE does not have
+    value as it is, not minus the CVAE's, on the seeds the CVAE finished too."""
+    results = [_result("cvae", seed, 100.0, 0.8) for seed in range(3)]
+    for seed, gain in enumerate((1.0, 2.0, 3.0, 50.0)):  # the CVAE has no seed 3
+        run = _result("posthoc", seed, 90.0, 0.8)
         results.append(RunResult(**{**vars(run), "metrics": {**run.metrics, "prior_gain": gain}}))
-    (gain_panel,) = paired_figure(results).axes
+    nats, gain_panel, _ = paired_figure(results).axes
     assert "own" in gain_panel.get_title()
     assert sorted(_drawn(gain_panel)[0]) == pytest.approx([1.0, 2.0, 2.0, 3.0])
+    assert sorted(set(_drawn(nats)[0])) == [-10.0]
     table = paired_table(results)
-    assert "| posthoc | +2.00 ± 0.58 (3/0 of 3) |" in table
+    assert "| posthoc | -10.00 ± 0.00 (0/3 of 3) | +2.00 ± 0.58 (3/0 of 3) |" in table
+    assert paired_table([r for r in results if r.method == "posthoc"]) == ""

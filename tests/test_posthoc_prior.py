@@ -122,9 +122,10 @@ def test_balanced_task_weights_reach_every_discriminator_step(schedule, monkeypa
 
 def test_scoring_reports_the_same_networks_under_n01_beside_what_t_adds(two_tasks):
     """``test_log_likelihood_standard_prior`` of a post-hoc T is its CVAE's score (the
-    same encoder and decoder under N(0, I), on the same importance draws as its own),
-    whatever T adds; ``prior_gain`` is the normalised score minus it. T is lifted by 3
-    nats so that scoring with T left in place would miss the CVAE's score by that much."""
+    same encoder and decoder under N(0, I)), from the same importance draws as its own:
+    with T a constant c the two differ by c exactly, which scoring with T left in place
+    (0) or N(0, I) drawn apart (Monte Carlo noise) would miss; ``prior_gain`` is the
+    normalised score minus it."""
     from optprior.data import MultiTaskData, TaskSplit
     from optprior.experiments.config import EvaluationConfig
     from optprior.experiments.evaluate import evaluate
@@ -134,15 +135,19 @@ def test_scoring_reports_the_same_networks_under_n01_beside_what_t_adds(two_task
     data = MultiTaskData("toy", 0, split, split, split, ("a", "b"), (3, 4), "bernoulli", 1)
     cvae = fast(CVAE).fit(x, s)
     posthoc = PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, progress=False, **FAST_T)
+    final = posthoc.module_.prior.discriminator.body[-1]
     with torch.no_grad():
-        posthoc.module_.prior.discriminator.body[-1].bias += 3.0
+        final.weight.zero_()
+        final.bias.fill_(3.0)
     config = EvaluationConfig(
         n_samples=200, probe_points=60, figures=False, normalizer_temperatures=50, mlp_probe=False
     )
     ours, theirs = evaluate(posthoc, data, config, seed=0), evaluate(cvae, data, config, seed=0)
-    assert ours["test_log_likelihood"] > theirs["test_log_likelihood"] + 2.0
+    lift = ours["test_log_likelihood"] - ours["test_log_likelihood_standard_prior"]
+    assert lift == pytest.approx(3.0, abs=1e-4)
     assert ours["test_log_likelihood_standard_prior"] == pytest.approx(
-        theirs["test_log_likelihood"], abs=0.05
+        theirs["test_log_likelihood"],
+        abs=0.05,  # other draws: the normaliser's come first
     )
     assert ours["prior_gain"] == pytest.approx(
         ours["test_log_likelihood_normalized"] - ours["test_log_likelihood_standard_prior"]
@@ -158,3 +163,10 @@ def test_scoring_reports_the_same_networks_under_n01_beside_what_t_adds(two_task
     assert both.shape == (2, len(x))
     np.testing.assert_allclose(both[0], posthoc.score_samples(x, s, 30, random_state=5), 1e-5)
     np.testing.assert_allclose(both[1], cvae.score_samples(x, s, 30, random_state=5), 1e-5)
+    mine = StandardNormalPrior(3).train()
+    posthoc.score_samples(x, s, 5, priors=[mine])
+    assert mine.training  # a caller's prior is left in the mode it was in
+    with pytest.raises(ValueError, match="priors is empty"):
+        posthoc.score_samples(x, s, 5, priors=[])
+    with pytest.raises(ValueError, match=r"priors\[1\] is over 2 dimensions, z over 3"):
+        posthoc.score_samples(x, s, 5, priors=[own, StandardNormalPrior(2)])

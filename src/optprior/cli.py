@@ -390,12 +390,16 @@ def _config(args: argparse.Namespace) -> int:
     if (args.setting is None) == (args.data is None):
         raise ValueError("name a setting of the paper or --data FILE.npz (one of the two)")
     if args.data is None:
+        for option in ("name", "likelihood"):
+            if getattr(args, option) is not None:
+                raise ValueError(f"--{option} goes with --data FILE.npz, not a paper setting")
         protocol = args.protocol or "paper"
         print(to_toml(resolve(args.setting, protocol=protocol), protocol), end="")
         return 0
     if args.protocol is not None:
         raise ValueError("--protocol chooses among the paper settings' protocols, not --data's")
-    print(own_data_toml(own_data_config(args.data, args.name)), end="")
+    given = {"model": {"likelihood": args.likelihood}} if args.likelihood else {}
+    print(own_data_toml(own_data_config(args.data, args.name, given)), end="")
     return 0
 
 
@@ -763,7 +767,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config.add_argument("setting", nargs="?", choices=SETTINGS, help="the experiment")
     config.add_argument("--data", help="your own .npz file (as optprior compare reads it)")
-    config.add_argument("--name", help="with --data: the setting's name (default: file stem)")
+    config.add_argument(
+        "--name", help="with --data: the name compare would give it (checked, not printed)"
+    )
+    config.add_argument(
+        "--likelihood",
+        choices=("bernoulli", "gaussian"),
+        help="with --data: the decoder likelihood (default bernoulli: X in [0, 1])",
+    )
     _add_protocol_option(config)
     config.set_defaults(run=_config)
 

@@ -76,7 +76,8 @@ def log_marginal_likelihood(
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    chosen = (module.prior,) if priors is None else tuple(priors)
+    chosen = checked_priors(module, priors)
+    modes = [part.training for part in chosen]
     for part in (module, *chosen):
         part.eval()
     points, samples = _chunks(x.shape[0], n_samples, x.shape[1], max_elements)
@@ -90,5 +91,25 @@ def log_marginal_likelihood(
             weights = module.log_importance_weights(xb, sb, count, posterior, chosen)
             total = torch.logaddexp(total, torch.logsumexp(weights, dim=1))
         out.append(total - math.log(n_samples))
+    for part, mode in zip(chosen, modes, strict=True):
+        if part is not module.prior:  # a prior of the caller's: as it was
+            part.train(mode)
     scores = torch.cat(out, dim=1)
     return scores[0] if priors is None else scores
+
+
+def checked_priors(module: VAEModule, priors: Sequence[Prior] | None) -> tuple[Prior, ...]:
+    """``priors`` (default: the module's own) as a tuple, each a ``Prior`` over the
+    module's latent dimension; ``ValueError`` (``TypeError``) naming the first that is not."""
+    if priors is None:
+        return (module.prior,)
+    chosen = tuple(priors)
+    if not chosen:
+        raise ValueError("priors is empty: pass at least one prior, or None for the model's")
+    dim = module.prior.latent_dim
+    for i, prior in enumerate(chosen):
+        if not isinstance(prior, Prior):
+            raise TypeError(f"priors[{i}] is a {type(prior).__name__}, not an optprior Prior")
+        if prior.latent_dim != dim:
+            raise ValueError(f"priors[{i}] is over {prior.latent_dim} dimensions, z over {dim}")
+    return chosen

@@ -126,8 +126,9 @@ def _metrics(
             "test_log_likelihood_normalized": log_likelihood - log_z,
         }
         if priors is not None:
-            scores["test_log_likelihood_standard_prior"] = float(scored[1].mean())
-            scores["prior_gain"] = log_likelihood - log_z - float(scored[1].mean())
+            standard_score = float(scored[1].mean())
+            scores["test_log_likelihood_standard_prior"] = standard_score
+            scores["prior_gain"] = log_likelihood - log_z - standard_score
         val = data.val.task(k)
         if len(val.s):
             x_val = binarized(val.X) if bernoulli else val.X
@@ -194,9 +195,10 @@ def renormalized(
     temperatures: int,
 ) -> dict[str, float | None]:
     """``metrics`` of ``model`` with ln Z estimated again (``_normalizer``) and the
-    ``NORMALIZED`` metrics (and their per-task values) moved by the change in ln Z: each is
-    an importance-sampled ln p(x|s) under N(z; 0, I) e^T, unchanged, minus ln Z. Without a
-    T, ``metrics`` as they are."""
+    ``NORMALIZED`` metrics (and their per-task values) moved by the change in ln Z: each
+    holds an importance-sampled ln p(x|s) under N(z; 0, I) e^T, unchanged, minus ln Z
+    (``prior_gain`` then minus a score that has no Z). Without a T, ``metrics`` as they
+    are."""
     prior = model.fitted_module().prior
     if not prior.has_discriminator:
         return metrics

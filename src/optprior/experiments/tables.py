@@ -81,7 +81,7 @@ PAIRED = (
     ("val_log_likelihood", "validation ln p(x|s), prior normalised", 2),
     ("test_log_likelihood", "test ln p(x|s)", 2),
     ("test_log_likelihood_normalized", "test ln p(x|s), prior normalised", 2),
-    ("prior_gain", "the same, against its own networks under N(0, I)", 2),
+    ("prior_gain", "test ln p(x|s), normalised, minus its own networks under N(0, I)", 2),
     ("accuracy_logistic", "accuracy (logistic)", 3),
     ("task_probe", "task probe", 3),
     ("task_probe_mlp_cv", "task probe (MLP)", 3),
@@ -273,7 +273,8 @@ def seed_differences(
 ) -> dict[int, float]:
     """``method`` - ``baseline`` in metric ``key``, by seed, over the seeds of ``setting``
     where both finished with a finite score (in seed order); for a key of
-    ``OWN_DIFFERENCES``, ``method``'s own values, each a difference already."""
+    ``OWN_DIFFERENCES``, ``method``'s own values (each a difference already) on the seeds
+    ``baseline`` finished too, so that every column pairs the same seeds."""
 
     def scores(name: str) -> dict[int, float]:
         found = (
@@ -285,7 +286,8 @@ def seed_differences(
 
     ours = scores(method)
     if key in OWN_DIFFERENCES:
-        return dict(sorted(ours.items()))
+        shared = {r.seed for r in results if r.ok and (r.setting, r.method) == (setting, baseline)}
+        return {seed: ours[seed] for seed in sorted(set(ours) & shared)}
     theirs = scores(baseline)
     return {k: ours[k] - theirs[k] for k in sorted(set(ours) & set(theirs))}
 

@@ -25,7 +25,7 @@ from optprior.models import METHODS
 #: The setting a grid varies, and the score that chooses (the prior-normalised validation
 #: ln p(x|s) of the sweep's seeds, averaged).
 WEIGHT, SCORE = "invariance_weight", "val_log_likelihood"
-SCORE_TITLE = "validation ln p(x|s), prior normalised (nats),"
+SCORE_TITLE = "validation ln p(x|s), prior normalised (nats)"
 
 
 def weight_grid(text: str) -> tuple[str, list[float]]:
@@ -95,7 +95,7 @@ def tune(
             row = ", ".join(f"{c} ({w!r})" for c, w in zip(cells, weights, strict=True))
             rows.append(markdown_row([method, row, "" if best is None else repr(best)]))
         rule = f"chosen (the largest within {within:g} nats of the best)" if within else "chosen"
-        heading = ["method", f"mean {SCORE_TITLE} at each weight", rule]
+        heading = ["method", f"mean {SCORE_TITLE}, at each weight", rule]
         report += [f"### {config.setting}: seeds {config.seed_numbers()}\n"]
         report += [markdown_row(heading), markdown_rule(3), *rows, ""]
         if chosen:

@@ -99,8 +99,9 @@ class VAEModule(nn.Module):
         posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
         priors: Sequence[Prior] | None = None,
     ) -> torch.Tensor:
-        """ln p(x|z_l,s) + ln p(z_l) - ln q(z_l|x,s) for z_l ~ q(z|x,s) under each of
-        ``priors`` (default: the module's own) with the same draws: (P, n_samples, B).
+        """ln p(x|z_l,s) + ln p(z_l) - ln q(z_l|x,s) for z_l ~ q(z|x,s): (n_samples, B)
+        under the module's prior, or with ``priors`` (P, n_samples, B), the same draws
+        under each of them.
 
         ``posterior`` (mu, logvar), if given, saves re-running the encoder.
         """
@@ -109,5 +110,6 @@ class VAEModule(nn.Module):
         without_prior = self.decoder.log_prob(x, z, self._task(s)) - gaussian_log_prob(
             z, mu, logvar
         )
-        chosen = (self.prior,) if priors is None else priors
-        return torch.stack([without_prior + prior.log_prob(z) for prior in chosen])
+        if priors is None:
+            return without_prior + self.prior.log_prob(z)
+        return torch.stack([without_prior + prior.log_prob(z) for prior in priors])
