@@ -70,3 +70,17 @@ def test_a_gain_within_each_run_is_drawn_and_tabled_as_it_is():
     table = paired_table(results)
     assert "| posthoc | -10.00 ± 0.00 (0/3 of 3) | +2.00 ± 0.58 (3/0 of 3) |" in table
     assert paired_table([r for r in results if r.method == "posthoc"]) == ""
+
+
+def test_a_figure_failing_otherwise_than_on_nothing_to_draw_is_not_hidden(tmp_path, monkeypatch):
+    """``write_tables`` leaves a figure out where its runs hold nothing to draw
+    (``NothingToDraw``), but any other error of a figure reaches the caller."""
+    from optprior.experiments import reproduce
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug in the figure")
+
+    results = [_result(m, seed, 100.0 + seed, 0.8) for m in ("cvae", "vae") for seed in (0, 1)]
+    monkeypatch.setattr(reproduce, "paired_figure", broken)
+    with pytest.raises(ValueError, match="a bug in the figure"):
+        write_tables(results, tmp_path)

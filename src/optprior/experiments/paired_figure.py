@@ -9,7 +9,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from optprior.experiments.records import RunResult
-from optprior.experiments.tables import method_position, seed_differences, summarise_differences
+from optprior.experiments.tables import (
+    NothingToDraw,
+    method_position,
+    seed_differences,
+    summarise_differences,
+)
 
 #: In a panel of nats, a method whose mean difference is this many times the median over
 #: the panel's methods is drawn at the edge with its value, so that a collapse of hundreds
@@ -38,7 +43,7 @@ def paired_figure(results: list[RunResult], baseline: str = "cvae", title: str =
     (grey dots) and their
     mean ± standard error (black), a dashed line at no difference; a method far off the
     others' scale (``OFF_SCALE``) is an arrow at the edge with its mean. Raises
-    ``ValueError`` when no method shares a finished seed with ``baseline``."""
+    ``NothingToDraw`` when no method shares a finished seed with ``baseline``."""
     # Per setting: the methods with a difference to draw, and by metric their seeds'.
     rows: dict[str, tuple[list[str], dict[str, dict[str, dict[int, float]]]]] = {}
     for setting in sorted({r.setting for r in results}):
@@ -57,7 +62,7 @@ def paired_figure(results: list[RunResult], baseline: str = "cvae", title: str =
         if methods:
             rows[setting] = methods, found
     if not rows:
-        raise ValueError(f"no method shares a finished seed with {baseline}")
+        raise NothingToDraw(f"no method shares a finished seed with {baseline}")
     # The metrics some setting has (a metric of other versions' runs is left out).
     metrics = [m for m in PAIRED_METRICS if any(found[m[0]] for _, found in rows.values())]
     method_rows = sum(len(methods) for methods, _ in rows.values())

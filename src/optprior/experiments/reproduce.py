@@ -29,6 +29,7 @@ from optprior.experiments.runner import (
 )
 from optprior.experiments.status import record_plan
 from optprior.experiments.tables import (
+    NothingToDraw,
     csv_table,
     markdown_table,
     paired_table,
@@ -216,7 +217,7 @@ def write_tables(results: list[RunResult], out: Path) -> None:
     try:
         save_figure(results_figure(results, title=out.resolve().name), out / RESULTS_FIGURE)
         text += f"\n![every run by setting and method]({RESULTS_FIGURE})\n"
-    except ValueError:  # no finished run has a score to draw yet
+    except NothingToDraw:  # no finished run has a score to draw yet
         pass
     paired = paired_table(results)
     if paired:
@@ -228,12 +229,12 @@ def write_tables(results: list[RunResult], out: Path) -> None:
         try:
             save_figure(paired_figure(results, title=out.resolve().name), out / PAIRED_FIGURE)
             text += f"![each method minus the CVAE]({PAIRED_FIGURE})\n\n"
-        except ValueError:  # none of the figure's metrics is shared with the CVAE
+        except NothingToDraw:  # none of the figure's metrics is shared with the CVAE
             pass
         try:
             save_figure(tradeoff_figure(results, title=out.resolve().name), out / TRADEOFF_FIGURE)
             text += f"![likelihood against task dependence]({TRADEOFF_FIGURE})\n\n"
-        except ValueError:  # no run scored both the task probe and the likelihood
+        except NothingToDraw:  # no run scored both the task probe and the likelihood
             pass
         text += paired
     text += "\n## Runs\n\n" + runs_table(results)

@@ -16,7 +16,7 @@ from optprior._text import counted
 from optprior.data.settings import setting_tasks
 from optprior.experiments.paper import PUBLISHED
 from optprior.experiments.records import RunResult
-from optprior.experiments.tables import method_position
+from optprior.experiments.tables import NothingToDraw, method_position
 
 #: Rows of the figure: (metric key, axis label).
 FIGURE_METRICS = (
@@ -69,7 +69,7 @@ def results_figure(results: list[RunResult], title: str = "") -> Figure:
     an arrow with its value at the panel's edge where it lies off our scale. The task
     probe has its chance level (1/K for K tasks) as a dashed line. Failed runs are left
     out, and so are non-finite scores, which the figure counts in a note. Raises
-    ``ValueError`` when no finished run has a score to draw.
+    ``NothingToDraw`` when no finished run has a score to draw.
     """
     scores: dict[tuple[str, str], dict[str, dict[int, float]]] = defaultdict(
         lambda: defaultdict(dict)
@@ -89,7 +89,7 @@ def results_figure(results: list[RunResult], title: str = "") -> Figure:
     metrics = [(k, label) for k, label in FIGURE_METRICS if any(m == k for m, _ in scores)]
     settings = sorted({setting for _, setting in scores})
     if not settings:
-        raise ValueError("no finished run has a score to draw")
+        raise NothingToDraw("no finished run has a score to draw")
     figure = Figure(figsize=(3.6 * len(settings), 2.8 * len(metrics)))
     axes = figure.subplots(len(metrics), len(settings), squeeze=False)
     for row, (key, label) in enumerate(metrics):

@@ -92,6 +92,11 @@ PAIRED = (
 )
 
 
+class NothingToDraw(ValueError):
+    """The runs hold nothing a figure of them could show (yet): no finished score, or no
+    seed shared with the baseline."""
+
+
 def method_position(method: str) -> tuple[int, str]:
     """Sort key of a method: the order of ``METHODS``, unknown methods last by name."""
     order = list(METHODS)

@@ -11,7 +11,12 @@ from matplotlib.figure import Figure
 
 from optprior.experiments.paired_figure import on_scale
 from optprior.experiments.records import RunResult
-from optprior.experiments.tables import method_position, seed_differences, summarise_differences
+from optprior.experiments.tables import (
+    NothingToDraw,
+    method_position,
+    seed_differences,
+    summarise_differences,
+)
 
 #: The axes: (metric key, label), x the task dependence, y the likelihood.
 TRADEOFF_AXES = (
@@ -47,14 +52,14 @@ def tradeoff_figure(results: list[RunResult], baseline: str = "cvae", title: str
     """One panel per setting: each method at its mean difference to ``baseline`` in task
     dependence (x) and likelihood (y), with standard-error bars; the baseline at the
     origin. A method whose likelihood difference is off the panel's scale (``on_scale``)
-    is an arrow at the bottom or top edge with its value. Raises ``ValueError``
+    is an arrow at the bottom or top edge with its value. Raises ``NothingToDraw``
     when no method shares a seed with both metrics with ``baseline``."""
     panels = {
         s: tradeoff_points(results, s, baseline) for s in sorted({r.setting for r in results})
     }
     panels = {setting: points for setting, points in panels.items() if points}
     if not panels:
-        raise ValueError(f"no method shares a seed with both trade-off metrics with {baseline}")
+        raise NothingToDraw(f"no method shares a seed with both trade-off metrics with {baseline}")
     methods = sorted({m for points in panels.values() for m in points}, key=method_position)
     colours = {method: f"C{i % 10}" for i, method in enumerate(methods)}  # alike in every panel
     figure = Figure(figsize=(5.2 * len(panels), 4.6))
