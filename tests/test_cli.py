@@ -205,6 +205,10 @@ def test_train_reports_bad_data_files(tmp_path, capsys):
     assert "array 's' cannot be read" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "nope.npz"), "--out", "m.pt"]) == 2
     assert "no data file" in capsys.readouterr().err
+    gaps = tmp_path / "gaps.npz"  # as compare, train refuses tasks that skip an index
+    np.savez(gaps, X=np.full((60, 2), 0.5), s=[1] * 30 + [2] * 30)
+    assert main(["train", "--data", str(gaps), "--out", str(tmp_path / "m.pt")]) == 2
+    assert "skips task indices [0]" in capsys.readouterr().err
     # A bad row is named by its row in the file, whichever split it would have fallen in.
     x, s = np.random.default_rng(0).random((40, 3)), np.arange(40) % 2
     for row in range(40):
@@ -344,7 +348,7 @@ def test_train_reads_config_tables_and_refuses_unknown_ones(tmp_path, capsys, tw
     config.write_text('protocol = "fast"\nseeds = 2\n[training]\nepochs = 1\n')
     assert main([*command, "--config", str(config), "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert "['protocol', 'seeds'] are read by optprior reproduce" in err
+    assert "warning: " in err and "['protocol', 'seeds'] are read by optprior reproduce" in err
     assert "does not apply protocol 'fast'" in err and "--protocol fast" in err
     config.write_text("[model]\ndiscriminator_dropout = 1.5\n[training]\nepochs = 1\n")
     assert main([*command, "--config", str(config)]) == 2

@@ -606,7 +606,7 @@ def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     assert result.versions["torch"]
     commit = runner.source_commit()  # this checkout's, where the tests run from one
     assert result.versions.get("optprior commit") == commit
-    threads = max(1, os.cpu_count() or 1)  # one job: every core
+    threads = torch.get_num_threads()  # one job: it ran in this process, with its threads
     assert result.threads == threads
     assert f"| cpu, {threads} thread" in (tmp_path / "results.md").read_text()
     optimal = next(r for r in results if r.method == "optimal").metrics

@@ -136,8 +136,11 @@ def test_config_prints_the_compare_defaults_of_a_file_and_reads_them_back(
     assert "not --data's" in capsys.readouterr().err
     assert main(["config"]) == 2
     assert "one of the two" in capsys.readouterr().err
-    assert main(["config", "faces", "--name", "x"]) == 2
-    assert "--name goes with --data" in capsys.readouterr().err
+    for command in (["config", "faces", "--name", "x"], ["config", "--name", "x"]):
+        assert main(command) == 2
+        assert "--name goes with --data" in capsys.readouterr().err
+    assert main(["compare", "--data", str(own_file), "--config", str(own_file)]) == 2
+    assert "is not a TOML config file" in capsys.readouterr().err
     real = tmp_path / "real.npz"  # standardised, as the Gaussian likelihood takes them
     np.savez(real, X=np.random.default_rng(0).normal(size=(240, 12)), s=np.repeat([0, 1], 120))
     assert main(["config", "--data", str(real)]) == 2  # Bernoulli by default: refused
@@ -219,6 +222,7 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     assert main([*argv, "--quiet", "--samples", "7"]) == 2
     hint = "--rescore (all metrics) scores finished runs again under the new evaluation"
     assert "evaluation.n_samples: 5 -> 7" in (err := capsys.readouterr().err) and hint in err
+    assert "(0 finished, 3 of another configuration)" in err  # the plan line says so too
     assert main([*argv, "--quiet", "--samples", "7", "--rescore", "normalizer"]) == 2
     capsys.readouterr()  # ln Z alone would leave the other scores of the old settings
     with monkeypatch.context() as patch:

@@ -166,6 +166,8 @@ def test_scoring_reports_the_same_networks_under_n01_beside_what_t_adds(two_task
     mine = StandardNormalPrior(3).train()
     posthoc.score_samples(x, s, 5, priors=[mine])
     assert mine.training  # a caller's prior is left in the mode it was in
+    with pytest.raises(TypeError, match=r"pass \[prior\] for one"):
+        posthoc.score_samples(x, s, 5, priors=mine)
     with pytest.raises(ValueError, match="priors is empty"):
         posthoc.score_samples(x, s, 5, priors=[])
     with pytest.raises(ValueError, match=r"priors\[1\] is over 2 dimensions, z over 3"):

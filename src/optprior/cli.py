@@ -387,12 +387,13 @@ def _figures(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> int:
     from optprior.experiments.config import own_data_config, own_data_toml, resolve, to_toml
 
-    if (args.setting is None) == (args.data is None):
-        raise ValueError("name a setting of the paper or --data FILE.npz (one of the two)")
     if args.data is None:
         for option in ("name", "likelihood"):
             if getattr(args, option) is not None:
                 raise ValueError(f"--{option} goes with --data FILE.npz, not a paper setting")
+    if (args.setting is None) == (args.data is None):
+        raise ValueError("name a setting of the paper or --data FILE.npz (one of the two)")
+    if args.data is None:
         protocol = args.protocol or "paper"
         print(to_toml(resolve(args.setting, protocol=protocol), protocol), end="")
         return 0
@@ -404,13 +405,12 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from optprior._validation import check_data, check_tasks, fraction, output_file
-    from optprior.data.user import read_npz, split_by_task
+    from optprior._validation import check_data, fraction, output_file
+    from optprior.data.user import file_tasks, read_npz, split_by_task
 
     output_file(args.out)
     arrays = read_npz(args.data)
-    s = arrays.s
-    s = np.zeros(len(arrays.X), dtype=np.int64) if s is None else check_tasks(s, len(arrays.X))
+    s = file_tasks(arrays, len(arrays.X), args.data)
     fraction(args.val_fraction, "--val-fraction")
     overrides: dict[str, Any] = _train_config(args.config, args.method) if args.config else {}
     for key in ("likelihood", "epochs", "device", "latent_dim", "seed"):
@@ -462,7 +462,10 @@ def _train_config(path: str, method: str) -> dict[str, Any]:
         )
     ignored = sorted(set(raw) & read_by_reproduce - {"method"})
     if ignored:
-        print(f"{path}: {ignored} are read by optprior reproduce, not train", file=sys.stderr)
+        print(
+            f"warning: {path}: {ignored} are read by optprior reproduce and compare, not train",
+            file=sys.stderr,
+        )
     if "protocol" in raw:
         print(
             f"{path}: optprior train does not apply protocol {raw['protocol']!r}; its "

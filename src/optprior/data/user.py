@@ -86,6 +86,22 @@ def _array(arrays: np.lib.npyio.NpzFile, name: str, path: Path) -> np.ndarray:
         ) from None
 
 
+def file_tasks(arrays: NpzArrays, n_points: int, file: str | os.PathLike) -> np.ndarray:
+    """The task indices (n_points,) of a file's arrays (all 0 without ``s``), checked
+    (``check_tasks``) and numbered 0..K-1 without a gap: ``ValueError`` names the
+    indices skipped."""
+    if arrays.s is None:
+        return np.zeros(n_points, np.int64)
+    s = check_tasks(arrays.s, n_points)
+    counts = np.bincount(s)
+    if (counts == 0).any():
+        raise ValueError(
+            f"s in {file} skips task indices {np.flatnonzero(counts == 0).tolist()}: number "
+            "the tasks 0..K-1, e.g. with np.unique(s, return_inverse=True)[1]"
+        )
+    return s
+
+
 def split_by_task(s: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted (train, validation) indices: a seeded ``val_fraction`` of each task's points
     held out, but never a task's last training point, so every task is seen in training."""
@@ -148,14 +164,9 @@ def own_data_setting(
     val_fraction = fraction(val_fraction, "val_fraction (--val-fraction)")
     arrays = read_npz(file)
     x = check_data(arrays.X, "X", bernoulli=likelihood == "bernoulli")
-    s = np.zeros(len(x), np.int64) if arrays.s is None else check_tasks(arrays.s, len(x))
+    s = file_tasks(arrays, len(x), file)
     y = np.full(len(x), -1, np.int64) if arrays.y is None else _labels(arrays.y, len(x))
     counts = np.bincount(s)
-    if (counts == 0).any():
-        raise ValueError(
-            f"s in {file} skips task indices {np.flatnonzero(counts == 0).tolist()}: number "
-            "the tasks 0..K-1, e.g. with np.unique(s, return_inverse=True)[1]"
-        )
     if target_task is not None:
         target_task = whole_number(target_task, "target_task (--target-task)", 0)
         if target_task >= len(counts):

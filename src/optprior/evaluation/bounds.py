@@ -106,6 +106,8 @@ def checked_priors(module: VAEModule, priors: Sequence[Prior] | None) -> tuple[P
     module's latent dimension; ``ValueError`` (``TypeError``) naming the first that is not."""
     if priors is None:
         return (module.prior,)
+    if isinstance(priors, Prior):
+        raise TypeError("priors is a sequence of priors: pass [prior] for one")
     chosen = tuple(priors)
     if not chosen:
         raise ValueError("priors is empty: pass at least one prior, or None for the model's")

@@ -259,6 +259,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path} is not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a TOML config file (not text)") from None
 
 
 def _check_keys(section: str, given: dict[str, Any], valid: set[str]) -> None:

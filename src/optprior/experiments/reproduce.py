@@ -166,13 +166,14 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
 
 def describe_plan(runs: list[Run]) -> str:
     """One line naming a sweep's runs, e.g. ``6 runs planned (2 finished): usps-mnist:
-    cvae, optimal; seeds 0-2``."""
-    finished = 0
+    cvae, optimal; seeds 0-2``, with the finished runs of another configuration counted
+    apart (the sweep itself then says what differs)."""
+    finished = other = 0
     for run in runs:
         try:
             finished += read_result(run) is not None
-        except ValueError:  # another configuration's run: the sweep itself says so
-            pass
+        except ValueError:  # another configuration's run
+            other += 1
     groups: dict[str, tuple[list[str], list[int]]] = {}
     for run in runs:
         methods, seeds = groups.setdefault(run.setting, ([], []))
@@ -182,7 +183,8 @@ def describe_plan(runs: list[Run]) -> str:
         f"{setting}: {', '.join(methods)}; {_seed_ranges(seeds)}"
         for setting, (methods, seeds) in groups.items()
     ]
-    return f"{counted(len(runs), 'run')} planned ({finished} finished): {' | '.join(parts)}"
+    done = f"{finished} finished" + (f", {other} of another configuration" if other else "")
+    return f"{counted(len(runs), 'run')} planned ({done}): {' | '.join(parts)}"
 
 
 def _seed_ranges(seeds: list[int]) -> str:

@@ -29,6 +29,14 @@ HEADLINE = (
 )
 
 
+#: Printed under each headline table: what its likelihood columns are.
+HEADLINE_NOTE = (
+    "test ln p(x|s) is the paper's measure: each method's prior as it is (for T, "
+    "N(z; 0, I) e^T, not normalised), the mean of the scored tasks' means; \"prior "
+    'normalised" divides the prior by its estimated Z, so that methods compare.'
+)
+
+
 #: Columns of the discriminator's diagnostics, shown for the methods that have a T.
 T_DIAGNOSTICS = (
     ("calibration_error_mean", "T - ln q(z)/N(z), mean on z ~ q (nats)", 2),
@@ -74,6 +82,14 @@ INVARIANCE = (
 #: takes them as they are (``prior_gain``: the normalised score minus the same networks'
 #: under N(0, I), for a post-hoc T its own CVAE stage).
 OWN_DIFFERENCES = frozenset({"prior_gain"})
+
+
+#: Printed under a paired table that has an ``OWN_DIFFERENCES`` column.
+OWN_DIFFERENCES_NOTE = (
+    'The column "minus its own networks under N(0, I)" compares each run with itself '
+    "(the same encoder and decoder scored with the N(0, I) prior: for a post-hoc T, its "
+    "own CVAE stage), not with the CVAE run of its seed."
+)
 
 
 #: Metrics compared with the CVAE seed by seed (``paired_table``).
@@ -162,11 +178,14 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
                 if setting in PUBLISHED.get(key, {}):
                     cells.append(PUBLISHED[key][setting].get(row["method"], ""))
             out.append(markdown_row(cells))
-        out.append("")
+        out += ["", HEADLINE_NOTE, ""]
         here = [r for r in rows if r["setting"] == setting]
         out += _extra_table(
             [r for r in here if "task_mmd_mean" in r],
-            "How much z depends on the task (test points, tasks balanced):",
+            "How much z depends on the task (test points, tasks balanced; a probe at chance "
+            "reads 1/K, K tasks): the probes read the posterior means, the mixture's "
+            "I(S;Z) sampled z, which carry less of the task, so it may lie below a probe's "
+            "bound:",
             INVARIANCE,
         )
         out += _extra_table(
@@ -338,4 +357,6 @@ def paired_table(results: list[RunResult], baseline: str = "cvae", headings: boo
             out += [heading, markdown_rule(len(kept) + 1)]
             out += [markdown_row([m, *(c[i] for i in kept)]) for m, c in rows.items()]
             out += [""]
+            if any(PAIRED[i][0] in OWN_DIFFERENCES for i in kept):
+                out += [OWN_DIFFERENCES_NOTE, ""]
     return "\n".join(out) + "\n" if out else ""
