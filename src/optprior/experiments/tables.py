@@ -184,7 +184,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             [r for r in here if "task_mmd_mean" in r],
             "How much z depends on the task (test points, tasks balanced; a probe at chance "
             "reads 1/K, K tasks): the probes read the posterior means, the mixture's "
-            "I(S;Z) sampled z, which carry less of the task, so it may lie below a probe's "
+            "I(S;Z) sampled z, which can carry less of the task, so it may lie below a probe's "
             "bound:",
             INVARIANCE,
         )
