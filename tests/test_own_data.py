@@ -355,6 +355,7 @@ def test_status_estimates_the_sweeps_training_left_from_each_methods_finished_ru
     ]
     line = status.time_left(statuses)
     assert line.startswith("Left to train: about 9 min for 5 runs")  # 300 + 180 + 0 + 60 + 0 s
+    assert "(1 run already past that pace, counted as none left)" in line
     assert line.endswith("none of their method finished: faces/vamp (2).")
     assert line in status.status_table(statuses)
     assert status.time_left(statuses[:3]) == ""

@@ -192,7 +192,8 @@ def time_left(statuses: list[dict[str, Any]]) -> str:
     """A line estimating the training the unfinished runs of ``sweep_status`` still need:
     for each, the median ``training_seconds`` of the finished runs of its setting and
     method, less what its checkpoint has trained (none for a trained run, being scored or
-    stopped before it); empty when every run is finished."""
+    stopped before it), the runs already past that pace named apart, since they will
+    take longer than it says; empty when every run is finished."""
 
     def group(s: dict[str, Any]) -> str:
         return str(s["run"]).rsplit("/", 1)[0]  # <setting>/<method>
@@ -204,11 +205,13 @@ def time_left(statuses: list[dict[str, Any]]) -> str:
     todo = [s for s in statuses if s["state"] != "finished"]
     if not todo:
         return ""
-    left, unknown = 0.0, Counter(group(s) for s in todo if group(s) not in paces)
+    left, past = 0.0, 0
+    unknown = Counter(group(s) for s in todo if group(s) not in paces)
     for s in todo:
         if group(s) in paces and not s.get("trained"):
             trained = s.get("training_seconds") or 0.0
             left += max(0.0, statistics.median(paces[group(s)]) - trained)
+            past += trained > statistics.median(paces[group(s)])
     known = len(todo) - unknown.total()
     line = "Left to train: " + (
         f"about {_duration(left)} for {counted(known, 'run')} at the pace of their method's "
@@ -216,6 +219,8 @@ def time_left(statuses: list[dict[str, Any]]) -> str:
         if known
         else "not known yet"
     )
+    if past:
+        line += f" ({counted(past, 'run')} already past that pace, counted as none left)"
     if unknown:
         line += "; not counted, none of their method finished: " + ", ".join(
             f"{name} ({n})" for name, n in sorted(unknown.items())
