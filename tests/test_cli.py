@@ -138,6 +138,11 @@ def test_train_then_embed_own_data(tmp_path, capsys, two_tasks):
     embed = ["embed", str(model), "--data", str(data), "--out", str(z_path)]
     assert main([*embed, "--threads", "1"]) == 0
     assert np.load(z_path).shape == (len(x), 3)
+    capsys.readouterr()
+    np.savez(data, X=x * 255, s=s)  # grey levels the Bernoulli model was not trained on
+    assert main(embed) == 2
+    error = capsys.readouterr().err
+    assert "scale it as the model's training data were" in error and "--likelihood" not in error
 
 
 @pytest.mark.parametrize("cap", [4, 6])  # the same command, or one with a higher --epochs

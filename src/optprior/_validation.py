@@ -119,9 +119,12 @@ def output_file(path: str, name: str = "--out") -> Path:
 BERNOULLI_SLACK = 1e-6
 
 
-def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarray:
+def check_data(
+    x: object, name: str = "X", bernoulli: bool = False, fitted: bool = False
+) -> np.ndarray:
     """Return ``x`` as a float32 (N, D) array, or raise ``ValueError`` saying what is wrong
-    (Bernoulli data within ``BERNOULLI_SLACK`` of [0, 1] are clipped into it)."""
+    (Bernoulli data within ``BERNOULLI_SLACK`` of [0, 1] are clipped into it; ``fitted``:
+    the data of a fitted model, whose likelihood is no longer a choice)."""
     if hasattr(x, "toarray") and hasattr(x, "nnz"):  # a SciPy sparse matrix
         raise ValueError(f"{name} is a sparse matrix: pass a dense array ({name}.toarray())")
     try:
@@ -142,10 +145,16 @@ def check_data(x: object, name: str = "X", bernoulli: bool = False) -> np.ndarra
     if bernoulli and -BERNOULLI_SLACK <= array.min() and array.max() <= 1.0 + BERNOULLI_SLACK:
         array = np.clip(array, 0.0, 1.0)  # rounding of a rescaling (MinMaxScaler in float32)
     if bernoulli and (array.min() < 0.0 or array.max() > 1.0):
+        fix = (
+            "scale it as the model's training data were"
+            if fitted
+            else "scale it into [0, 1] (e.g. X / 255) or use the Gaussian likelihood "
+            "(likelihood='gaussian', --likelihood gaussian)"
+        )
         raise ValueError(
-            f"{name} must lie in [0, 1] for the Bernoulli likelihood, got values in "
-            f"[{array.min():.8g}, {array.max():.8g}]: scale it into [0, 1] (e.g. X / 255) "
-            "or use the Gaussian likelihood (likelihood='gaussian', --likelihood gaussian)"
+            f"{name} must lie in [0, 1] for the Bernoulli likelihood"
+            f"{' this model was trained with' if fitted else ''}, got values in "
+            f"[{array.min():.8g}, {array.max():.8g}]: {fix}"
         )
     return np.require(array, requirements="W")  # read-only views (pandas) are copied
 

@@ -219,7 +219,7 @@ class BaseModel(BaseEstimator):
         fitted = self.module_ is not None and not fitting
         settings = self.fitted_settings_ if fitted else self.settings()
         bernoulli = settings["likelihood"] == "bernoulli"
-        array = check_data(x, name, bernoulli=bernoulli)
+        array = check_data(x, name, bernoulli=bernoulli, fitted=fitted)
         if scored and bernoulli and settings["dynamic_binarization"]:
             array = binarized_points(array)
         task_name = "s" if name == "X" else f"s{name[1:]}"
