@@ -108,8 +108,8 @@ MUTANTS = [
     (
         "importance sampling ignores T",
         "module/vae.py",
-        "            return without_prior + self.prior.log_prob(z)",
-        "            return without_prior + (-0.5 * (z.pow(2).sum(-1) + z.shape[-1] * 1.8379))",
+        "without_prior + prior.log_prob(z) for prior in chosen",
+        "without_prior - 0.5 * (z.pow(2).sum(-1) + z.shape[-1] * 1.8379) for prior in chosen",
         ["test_fidelity.py"],
     ),
     (

@@ -387,16 +387,18 @@ def _figures(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> int:
     from optprior.experiments.config import own_data_config, own_data_toml, resolve, to_toml
 
+    one_of_two = "name a setting of the paper or --data FILE.npz (one of the two)"
     if args.data is None:
         for option in ("name", "likelihood"):
             if getattr(args, option) is not None:
                 raise ValueError(f"--{option} goes with --data FILE.npz, not a paper setting")
-    if (args.setting is None) == (args.data is None):
-        raise ValueError("name a setting of the paper or --data FILE.npz (one of the two)")
-    if args.data is None:
+        if args.setting is None:
+            raise ValueError(one_of_two)
         protocol = args.protocol or "paper"
         print(to_toml(resolve(args.setting, protocol=protocol), protocol), end="")
         return 0
+    if args.setting is not None:
+        raise ValueError(one_of_two)
     if args.protocol is not None:
         raise ValueError("--protocol chooses among the paper settings' protocols, not --data's")
     given = {"model": {"likelihood": args.likelihood}} if args.likelihood else {}

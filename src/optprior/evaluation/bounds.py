@@ -88,10 +88,7 @@ def log_marginal_likelihood(
         posterior = module.inference(xb, sb)
         for done in range(0, n_samples, samples):
             count = min(samples, n_samples - done)
-            if priors is None:  # the module's own prior: (1, count, B)
-                weights = module.log_importance_weights(xb, sb, count, posterior)[None]
-            else:  # (P, count, B)
-                weights = module.log_importance_weights(xb, sb, count, posterior, chosen)
+            weights = module.log_importance_weights(xb, sb, count, posterior, chosen)
             total = torch.logaddexp(total, torch.logsumexp(weights, dim=1))
         out.append(total - math.log(n_samples))
     for part, mode in zip(chosen, modes, strict=True):

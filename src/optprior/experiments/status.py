@@ -205,13 +205,14 @@ def time_left(statuses: list[dict[str, Any]]) -> str:
     todo = [s for s in statuses if s["state"] != "finished"]
     if not todo:
         return ""
+    pace = {name: statistics.median(seconds) for name, seconds in paces.items()}
     left, past = 0.0, 0
-    unknown = Counter(group(s) for s in todo if group(s) not in paces)
+    unknown = Counter(group(s) for s in todo if group(s) not in pace)
     for s in todo:
-        if group(s) in paces and not s.get("trained"):
+        if group(s) in pace and not s.get("trained"):
             trained = s.get("training_seconds") or 0.0
-            left += max(0.0, statistics.median(paces[group(s)]) - trained)
-            past += trained > statistics.median(paces[group(s)])
+            left += max(0.0, pace[group(s)] - trained)
+            past += trained > pace[group(s)]
     known = len(todo) - unknown.total()
     line = "Left to train: " + (
         f"about {_duration(left)} for {counted(known, 'run')} at the pace of their method's "

@@ -110,6 +110,6 @@ class VAEModule(nn.Module):
         without_prior = self.decoder.log_prob(x, z, self._task(s)) - gaussian_log_prob(
             z, mu, logvar
         )
-        if priors is None:
-            return without_prior + self.prior.log_prob(z)
-        return torch.stack([without_prior + prior.log_prob(z) for prior in priors])
+        chosen = (self.prior,) if priors is None else priors
+        weights = torch.stack([without_prior + prior.log_prob(z) for prior in chosen])
+        return weights[0] if priors is None else weights
