@@ -1,6 +1,7 @@
 """Every bad input raises ValueError (or a subclass) whose message names the problem."""
 
 import os
+import pickle
 import stat
 import warnings
 
@@ -32,7 +33,8 @@ def fitted(two_tasks):
         (lambda x, s: (x.reshape(len(x), 3, 4), s), r"2-D .*flatten images with X.reshape"),
         (lambda x, s: (x[:, 0], s), r"2-D \(n_points, n_features\), got shape \(240,\)$"),
         (lambda x, s: (x, s[:-1]), "240 points but s has 239"),
-        (lambda x, s: (x, s.reshape(-1, 1)), "1-D"),
+        (lambda x, s: (x, s.reshape(-1, 1)), r"1-D .*: pass s.ravel\(\)"),
+        (lambda x, s: (x, np.eye(2)[s]), r"1-D .*for one-hot rows pass s.argmax\(1\)"),
         (lambda x, s: (x, s - 1), "negative task index"),
         (lambda x, s: (x, s + 0.5), r"integer task indices, got 0.5 in row 0"),
         (lambda x, s: (x * 2.0, s), r"\[0, 1\] for the Bernoulli"),
@@ -157,8 +159,10 @@ def test_foreign_and_broken_model_files(tmp_path, fitted):
     fitted.save(good)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[:1000])
-    with pytest.raises(ModelFileError, match="truncated.pt"):
+    with pytest.raises(ModelFileError, match="truncated.pt .*not written by save, or cut short"):
         load_model(truncated)
+    with pytest.raises(IsADirectoryError, match="is a folder: pass the model file in it"):
+        load_model(tmp_path)
     with pytest.raises(ModelFileError, match="holds a model of class CVAE, not OptimalPriorCVAE"):
         OptimalPriorCVAE.load(good)
     with pytest.raises(FileNotFoundError, match="no model file"):
@@ -167,6 +171,13 @@ def test_foreign_and_broken_model_files(tmp_path, fitted):
     torch.save({"model": CVAE}, pickled)  # arbitrary Python objects
     with pytest.raises(ModelFileError, match="holds Python objects") as error:
         load_model(pickled)
+    estimator = tmp_path / "estimator.pt"
+    with estimator.open("wb") as file:
+        pickle.dump(fitted, file)  # torch warns of its pickle protocol: kept inside load
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ModelFileError, match="holds Python objects"):
+            load_model(estimator)
     assert "weights_only=False" not in str(error.value)  # no advice to load it unsafely
     payload = torch.load(good, weights_only=True)
     payload.pop("digest")  # as a file from before checksums: the later checks still hold

@@ -4,8 +4,9 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from optprior.evaluation.metrics import downstream_accuracy, task_probe
+from optprior.evaluation import downstream_accuracy, kernel_dependence, task_dependence, task_probe
 
 
 def test_task_probe_on_invariant_and_revealing_codes():
@@ -47,3 +48,39 @@ def test_downstream_accuracy():
     assert downstream_accuracy(z[:100], y[:100], z[100:], y[100:], "knn") > 0.95
     with pytest.raises(ValueError, match="unknown classifier"):
         downstream_accuracy(z, y, z, y, "forest")
+
+
+def test_task_dependence_takes_arrays_and_reads_shifted_codes_but_not_shared_ones():
+    """Posteriors from one distribution for both tasks read as independent (probe at
+    chance, kernel statistics' p-values not small); shifting one task's means reads as
+    dependent on every measure, and I(S;Z) of well-separated narrow posteriors is ln 2."""
+    rng = np.random.default_rng(0)
+    s = np.repeat([0, 1], 150)
+    mu = rng.normal(size=(300, 3)).astype(np.float32)
+    logvar = np.full_like(mu, -4.0)
+    shared = task_dependence(mu, logvar, s, mlp_probe=False, permutations=49)
+    assert abs(shared["task_probe"] - 0.5) < 0.1
+    assert shared["task_hsic_p"] > 0.05 and shared["task_mmd_p"] > 0.05
+    assert "task_probe_mlp_cv" not in shared
+    mu[:, 0] += 6.0 * s
+    apart = task_dependence(mu, logvar, s, permutations=49)
+    assert apart["task_probe"] > 0.99 and apart["task_probe_mlp_cv"] > 0.99
+    assert apart["task_hsic"] > 10 * shared["task_hsic"] and apart["task_mmd_p"] == 1 / 50
+    assert abs(apart["task_mutual_information"] - math.log(2)) < 0.01
+    torch_codes = kernel_dependence(torch.from_numpy(mu), torch.from_numpy(s), permutations=49)
+    assert torch_codes == {key: apart[key] for key in torch_codes}
+
+
+@pytest.mark.parametrize(
+    ("logvar_shape", "s", "message"),
+    [
+        ((300, 2), np.repeat([0, 1], 150), r"logvar has shape \(300, 2\), mu \(300, 3\)"),
+        ((300, 3), np.repeat([0, 1], 100), "mu has 300 points but s has 200"),
+        ((300, 3), np.zeros(300, int), "one task"),
+        ((300, 3), np.eye(2)[np.repeat([0, 1], 150)], "1-D"),
+    ],
+)
+def test_task_dependence_names_bad_input(logvar_shape, s, message):
+    mu = np.zeros((300, 3))
+    with pytest.raises(ValueError, match=message):
+        task_dependence(mu, np.zeros(logvar_shape), s)

@@ -650,7 +650,7 @@ def test_status_of_a_folder_without_runs_says_what_it_expected(tmp_path, capsys)
 
 
 def test_the_tuned_weight_is_the_best_finite_mean_once_every_weight_finished():
-    from optprior.experiments.tuning import best_weight
+    from optprior.models.selection import best_weight
 
     assert best_weight({0.1: math.nan, 1.0: -50.0, 10.0: -40.0}) == 10.0
     assert best_weight({0.1: -math.inf, 1.0: -50.0}) == 1.0
@@ -659,7 +659,7 @@ def test_the_tuned_weight_is_the_best_finite_mean_once_every_weight_finished():
 
 
 def test_within_k_nats_the_tuned_weight_is_the_largest_that_close_to_the_best():
-    from optprior.experiments.tuning import best_weight
+    from optprior.models.selection import best_weight
 
     scores = {0.0: -100.0, 0.1: -99.5, 1.0: -100.4, 10.0: -103.0, 100.0: math.nan}
     assert best_weight(scores) == 0.1

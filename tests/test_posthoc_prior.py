@@ -5,7 +5,16 @@ import pytest
 import torch
 from helpers import FAST, FAST_T, fast
 
-from optprior import CVAE, VAE, OptimalPriorCVAE, PostHocOptimalPriorCVAE, load_model
+from optprior import (
+    CVAE,
+    MMDCVAE,
+    VAE,
+    AdversarialCVAE,
+    OptimalPriorCVAE,
+    PostHocOptimalPriorCVAE,
+    VampPriorCVAE,
+    load_model,
+)
 from optprior.evaluation import rate_decomposition
 from optprior.models import NotFittedError
 from optprior.priors import OptimalPrior, StandardNormalPrior
@@ -73,8 +82,9 @@ def test_posthoc_fit_trains_both_stages_and_round_trips(tmp_path):
 
 def test_from_cvae_refuses_other_models(trained_prototype_cvae):
     x, s, _ = trained_prototype_cvae
-    with pytest.raises(TypeError, match="needs a fitted CVAE, got VAE"):
-        PostHocOptimalPriorCVAE.from_cvae(fast(VAE), x, s)
+    for other in (VAE, VampPriorCVAE, OptimalPriorCVAE):  # no s, or a prior of their own
+        with pytest.raises(TypeError, match=f"CVAE or penalised CVAE .*got {other.__name__}"):
+            PostHocOptimalPriorCVAE.from_cvae(fast(other), x, s)
     with pytest.raises(NotFittedError, match="not fitted"):
         PostHocOptimalPriorCVAE.from_cvae(fast(CVAE), x, s)
     _, _, cvae = trained_prototype_cvae
@@ -85,6 +95,23 @@ def test_from_cvae_refuses_other_models(trained_prototype_cvae):
     # same shapes, other networks: the CVAE's weights would load into the wrong model
     with pytest.raises(ValueError, match=r"not the CVAE's networks: \['activation'\]"):
         PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, activation="relu")
+
+
+@pytest.mark.parametrize("penalised", [MMDCVAE, AdversarialCVAE])
+def test_from_cvae_puts_t_on_a_penalised_cvae(penalised, two_tasks, tmp_path):
+    """The penalty's weight is not a setting of the post-hoc prior, and the adversary's
+    classifier is not part of the networks: T is fitted to the penalised encoder's
+    codes, which stay the source's."""
+    x, s = two_tasks
+    source = fast(penalised, invariance_weight=10.0).fit(x, s)
+    model = PostHocOptimalPriorCVAE.from_cvae(source, x, s)
+    assert "invariance_weight" not in model.get_params()
+    assert isinstance(model.fitted_module().prior, OptimalPrior)
+    np.testing.assert_array_equal(model.transform(x, s), source.transform(x, s))
+    model.save(tmp_path / "m.pt")
+    np.testing.assert_array_equal(
+        load_model(tmp_path / "m.pt").transform(x, s), source.transform(x, s)
+    )
 
 
 def test_post_hoc_prior_does_not_read_the_joint_schedule():

@@ -160,9 +160,14 @@ def check_data(
 
 
 def check_tasks(
-    s: object, n_points: int, known_tasks: Iterable[int] | None = None, name: str = "s"
+    s: object,
+    n_points: int,
+    known_tasks: Iterable[int] | None = None,
+    name: str = "s",
+    data_name: str = "X",
 ) -> np.ndarray:
-    """Return ``s`` as int64 (N,), checking its length and (if given) that every task is known."""
+    """Return ``s`` as int64 (N,), checking its length against ``data_name``'s
+    ``n_points`` and (if given) that every task is known."""
     if s is None:
         raise ValueError(f"{name} (the task index of each point) is required for this model")
     array = np.asarray(s)
@@ -183,9 +188,14 @@ def check_tasks(
         row = int(np.flatnonzero(np.isnan(array.ravel()))[0])
         raise ValueError(f"{name} has missing task indices (first in row {row})")
     if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (n_points,), got shape {array.shape}")
+        fix = ""
+        if array.ndim == 2 and array.shape[1] == 1:
+            fix = f": pass {name}.ravel()"
+        elif array.ndim == 2 and array.shape[0] == n_points:
+            fix = f"; for one-hot rows pass {name}.argmax(1)"
+        raise ValueError(f"{name} must be 1-D (n_points,), got shape {array.shape}{fix}")
     if array.shape[0] != n_points:
-        raise ValueError(f"X has {n_points} points but {name} has {array.shape[0]}")
+        raise ValueError(f"{data_name} has {n_points} points but {name} has {array.shape[0]}")
     if array.size and not np.issubdtype(array.dtype, np.integer):
         bad = ~np.isfinite(array) | (array != np.round(array))
         if bad.any():

@@ -1,13 +1,14 @@
 """Information terms of Theorem 1 computed from Gaussian posteriors and exact mixtures.
 
 Given posterior parameters ``mu``, ``logvar`` (N, D) of N data points and their task
-indices ``s`` (N,), the empirical aggregated posterior is the mixture
+indices ``s`` (N,) (tensors or arrays), the empirical aggregated posterior is the mixture
 q(z) = 1/N sum_n N(z; mu_n, diag(exp(logvar_n))), and q(z | s=k) the mixture over task
 k's points. All values are in nats.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from optprior.nn.encoder import (
@@ -16,6 +17,9 @@ from optprior.nn.encoder import (
     standard_normal_log_prob,
 )
 from optprior.priors.mixture import gaussian_mixture_log_density
+
+#: Posterior parameters or tasks as the public functions take them.
+TensorOrArray = torch.Tensor | np.ndarray
 
 
 def mixture_log_density(
@@ -47,7 +51,7 @@ def _task_log_densities(
 
 @torch.no_grad()
 def task_mutual_information(
-    mu: torch.Tensor, logvar: torch.Tensor, s: torch.Tensor, n_samples: int = 1, seed: int = 0
+    mu: TensorOrArray, logvar: TensorOrArray, s: TensorOrArray, n_samples: int = 1, seed: int = 0
 ) -> float:
     """I(S; Z) = E[ln q(z | s) - ln q(z)] under the empirical aggregated posterior (nats).
 
@@ -57,6 +61,7 @@ def task_mutual_information(
     about ln 2 at logvar below -1). It is Theorem 1's term for these N points, not an
     estimate of the leakage a new point shows; the probes (``metrics.task_probe``) are.
     """
+    mu, logvar, s = torch.as_tensor(mu), torch.as_tensor(logvar), torch.as_tensor(s)
     z = _draw(mu, logvar, n_samples, seed)
     log_q_task, log_q = _task_log_densities(z, mu, logvar, s, n_samples)
     return float((log_q_task - log_q).mean())
@@ -64,7 +69,7 @@ def task_mutual_information(
 
 @torch.no_grad()
 def rate_decomposition(
-    mu: torch.Tensor, logvar: torch.Tensor, s: torch.Tensor, n_samples: int = 1, seed: int = 0
+    mu: TensorOrArray, logvar: TensorOrArray, s: TensorOrArray, n_samples: int = 1, seed: int = 0
 ) -> dict[str, float]:
     """The terms of Theorem 1 for a N(0, I) prior:
 
@@ -73,6 +78,7 @@ def rate_decomposition(
     ``within_task_information`` sum_k pi_k I(X^(k); Z^(k)) (Monte Carlo estimates
     sharing the same draws).
     """
+    mu, logvar, s = torch.as_tensor(mu), torch.as_tensor(logvar), torch.as_tensor(s)
     rate = kl_to_standard_normal(mu, logvar).mean()
     z = _draw(mu, logvar, n_samples, seed)
     mu_rep, logvar_rep = mu.repeat(n_samples, 1), logvar.repeat(n_samples, 1)

@@ -4,6 +4,7 @@ training penalties (``optprior.training.penalties``)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -39,12 +40,16 @@ def mmd(gram: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def kernel_dependence(
-    z: torch.Tensor, s: torch.Tensor, permutations: int = 200, seed: int = 0
+    z: torch.Tensor | np.ndarray,
+    s: torch.Tensor | np.ndarray,
+    permutations: int = 200,
+    seed: int = 0,
 ) -> dict[str, float]:
-    """``task_hsic`` and ``task_mmd`` of codes z (N, D) and tasks s (N,), each with the
-    p-value of a permutation test of independence (``_p``: the share of ``permutations``
-    random relabellings of s, plus the observed one, whose statistic is at least the
-    observed; small means z depends on s)."""
+    """``task_hsic`` and ``task_mmd`` of codes z (N, D) and tasks s (N,), tensors or
+    arrays, each with the p-value of a permutation test of independence (``_p``: the
+    share of ``permutations`` random relabellings of s, plus the observed one, whose
+    statistic is at least the observed; small means z depends on s)."""
+    z, s = torch.as_tensor(z), torch.as_tensor(s)
     gram = gaussian_gram(z)
     generator = torch.Generator(device=z.device).manual_seed(seed)
     out = {}

@@ -11,9 +11,8 @@ from optprior._random import seeded_torch
 from optprior.data import MultiTaskData, TaskSplit
 from optprior.evaluation.binarization import binarized
 from optprior.evaluation.calibration import calibration_points, discriminator_calibration
-from optprior.evaluation.information import task_mutual_information
-from optprior.evaluation.invariance import kernel_dependence
-from optprior.evaluation.metrics import downstream_accuracy, task_probe
+from optprior.evaluation.dependence import task_dependence
+from optprior.evaluation.metrics import downstream_accuracy
 from optprior.experiments.config import EvaluationConfig
 from optprior.models.base import BaseModel
 from optprior.priors import OptimalPrior, StandardNormalPrior
@@ -164,19 +163,7 @@ def _metrics(
     if prior.has_discriminator:
         metrics["discriminator_accuracy"] = discriminator_accuracy(prior, mu, logvar, seed)
     if len(np.unique(probe.s)) > 1:  # with one task there is nothing to leak
-        leakage = task_probe(mu, probe.s, seed=seed)
-        metrics["task_probe"] = leakage["balanced_accuracy"]
-        metrics["task_information"] = leakage["information"]
-        if config.mlp_probe:
-            nonlinear = task_probe(mu, probe.s, seed=seed, probe="mlp")
-            metrics["task_probe_mlp_cv"] = nonlinear["balanced_accuracy"]
-            metrics["task_information_mlp_cv"] = nonlinear["information"]
-        codes, tasks = torch.from_numpy(mu), torch.from_numpy(probe.s)
-        metrics.update(kernel_dependence(codes, tasks, seed=seed))
-        # I(S;Z) of the mixture of these test posteriors (tasks balanced: at most ln K).
-        metrics["task_mutual_information"] = task_mutual_information(
-            codes, torch.from_numpy(logvar), tasks, n_samples=10, seed=seed
-        )
+        metrics.update(task_dependence(mu, logvar, probe.s, config.mlp_probe, seed=seed))
     else:
         metrics["task_probe"] = metrics["task_information"] = None
     return metrics

@@ -21,10 +21,11 @@ from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.records import RunResult
 from optprior.experiments.runner import Executor, Run, plan, run_sweep
 from optprior.models import METHODS
+from optprior.models.selection import WEIGHT, best_weight
 
-#: The setting a grid varies, and the score that chooses (the prior-normalised validation
-#: ln p(x|s) of the sweep's seeds, averaged).
-WEIGHT, SCORE = "invariance_weight", "val_log_likelihood"
+#: The score that chooses: the prior-normalised validation ln p(x|s) of the sweep's seeds,
+#: averaged (``models.selection.best_weight``).
+SCORE = "val_log_likelihood"
 SCORE_TITLE = "validation ln p(x|s), prior normalised (nats)"
 
 
@@ -108,20 +109,6 @@ def tune(
                 "it as --config where you have none)\n"
             ]
     return "\n".join(report), results, complete
-
-
-def best_weight(scores: dict[float, float | None], within: float = 0.0) -> float | None:
-    """The weight of the highest finite mean score (the smallest of exact ties) or, with
-    ``within`` (nats > 0), the largest weight whose score is at most ``within`` below it;
-    None while a weight is unfinished (None) or where no score is finite."""
-    if any(score is None for score in scores.values()):
-        return None
-    finite = {w: s for w, s in scores.items() if s is not None and math.isfinite(s)}
-    if not finite:
-        return None
-    top = max(finite.values())
-    close = [w for w, s in finite.items() if s >= top - within]
-    return max(close) if within else min(close)  # exact ties at 0: the weaker penalty
 
 
 def _chosen_before(path: Path) -> dict[str, dict[str, Any]]:

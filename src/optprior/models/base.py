@@ -398,7 +398,8 @@ class BaseModel(BaseEstimator):
         return estimate.log_z
 
     def transform(self, X: object, s: object = None) -> np.ndarray:
-        """Posterior means E[z | x, s]: (N, latent_dim), the task-invariant representation."""
+        """Posterior means E[z | x, s]: (N, latent_dim), the representation (how much it
+        still reveals s: ``optprior.evaluation.task_dependence``)."""
         return self.posterior(X, s)[0]
 
     def fit_transform(self, X: object, s: object = None, **fit_options: Any) -> np.ndarray:
@@ -535,14 +536,20 @@ class BaseModel(BaseEstimator):
         path = Path(path)
         if device is not None:
             check_device(device)  # before the file: a device missing here is no fault of it
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder: pass the model file in it")
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {path}")
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's warnings on foreign pickles
+                warnings.simplefilter("ignore")
+                payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises many types for foreign or broken files
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             if reason.startswith("Weights only load failed"):
                 reason = "it holds Python objects, which a model file never does"
+            else:
+                reason = f"not written by save, or cut short; torch: {reason}"
             raise ModelFileError(
                 f"{path} is not a readable optprior model file ({reason})"
             ) from None

@@ -254,17 +254,24 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         checkpoint: str | os.PathLike | None = None,
         **overrides: object,
     ) -> PostHocOptimalPriorCVAE:
-        """``cvae``'s networks (copied) with T fitted on its encodings of ``X``, ``s``.
+        """``cvae``'s networks (copied) with T fitted on its encodings of ``X``, ``s``:
+        a fitted ``CVAE``, or a CVAE trained with a penalty on task information
+        (``InvariantCVAE``, ``HSICCVAE``, ``MMDCVAE``, ``AdversarialCVAE``), whose more
+        invariant codes T then models.
 
         ``checkpoint``: T's fit saved and resumed as ``BaseModel.fit`` does; it must come
         from the same CVAE. ``overrides``: settings for the T fit (e.g. ``epochs``,
         ``patience``, ``discriminator_learning_rate``, ``discriminator_hidden_sizes``)
         and run options; by default the CVAE's own.
         """
-        if not isinstance(cvae, CVAE):
-            raise TypeError(f"from_cvae needs a fitted CVAE, got {type(cvae).__name__}")
+        if not isinstance(cvae, CVAE | PenalisedCVAE):
+            raise TypeError(
+                "from_cvae needs a fitted CVAE or penalised CVAE (N(0, I) prior, s an "
+                f"input), got {type(cvae).__name__}"
+            )
         cvae.fitted_module()
-        given = cvae.get_params()
+        names = {*cls.setting_names(), *RUN_OPTIONS}  # not the penalty's weight
+        given = {k: v for k, v in cvae.get_params().items() if k in names}
         model = cls(**{**given, **overrides})
         networks = flat_names(NetworkConfig)
         changed = [k for k, v in overrides.items() if k in networks and v != given[k]]
@@ -276,7 +283,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
 
     def _fit_prior_of(
         self,
-        cvae: CVAE,
+        cvae: CVAE | PenalisedCVAE,
         X: object,
         s: object,
         X_val: object,

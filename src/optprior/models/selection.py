@@ -1,0 +1,90 @@
+"""Choosing a penalty weight with scikit-learn's searches (``GridSearchCV``): scorers of
+the held-out likelihood and of the task information the codes keep, and the refit rule
+of ``optprior compare --tune-within``, which accepts a stated likelihood cost for a
+stronger penalty. The likelihood alone always prefers the weakest penalty."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from optprior._validation import one_of, whole_number
+from optprior.evaluation.metrics import PROBES, task_probe
+
+#: The setting a penalty grid varies.
+WEIGHT = "invariance_weight"
+
+Scorer = Callable[[Any, Any, Any], float]
+
+
+def best_weight(scores: Mapping[float, float | None], within: float = 0.0) -> float | None:
+    """The weight of the highest finite mean score (the smallest of exact ties) or, with
+    ``within`` (nats > 0), the largest weight whose score is at most ``within`` below it;
+    None while a weight is unfinished (None) or where no score is finite."""
+    if any(score is None for score in scores.values()):
+        return None
+    finite = {w: s for w, s in scores.items() if s is not None and math.isfinite(s)}
+    if not finite:
+        return None
+    top = max(finite.values())
+    close = [w for w, s in finite.items() if s >= top - within]
+    return max(close) if within else min(close)  # exact ties at 0: the weaker penalty
+
+
+def log_likelihood_scorer(n_samples: int = 100) -> Scorer:
+    """A scorer (``scoring=``) of the mean held-out ln p(x|s) in nats from ``n_samples``
+    importance samples a point (the search passes the tasks as its labels). For priors
+    with a normaliser (the optimal prior's N(0, I) e^T) this is before dividing by Z:
+    compare such models with ``model.score_samples(...) - model.log_normalizer(X, s)``."""
+    n_samples = whole_number(n_samples, "n_samples", 1)
+
+    def scorer(model: Any, X: Any, s: Any) -> float:
+        return float(model.score(X, s, n_samples=n_samples))
+
+    return scorer
+
+
+def task_information_scorer(probe: str = "logistic") -> Scorer:
+    """A scorer of minus the lower bound on I(S;Z) (nats) that a cross-validated
+    ``probe`` (``evaluation.metrics.task_probe``) reads from the held-out codes: larger is
+    more invariant (0: nothing readable). Each held-out fold needs points of every task:
+    stratify the folds by task (``StratifiedKFold``)."""
+    one_of(probe, "probe", PROBES)
+
+    def scorer(model: Any, X: Any, s: Any) -> float:
+        return -task_probe(model.transform(X, s), np.asarray(s), probe=probe)["information"]
+
+    return scorer
+
+
+def largest_weight_within(nats: float, scorer: str = "log_likelihood") -> Callable[..., int]:
+    """A ``refit=`` rule for a search over ``invariance_weight`` alone, scored by
+    ``scoring={scorer: log_likelihood_scorer(), ...}``: the candidate of the largest weight
+    whose mean held-out score is at most ``nats`` below the best (``nats = 0``: the best
+    score, the weaker penalty on ties). Returns the candidate's index in ``cv_results_``."""
+    if not (isinstance(nats, int | float) and math.isfinite(nats) and nats >= 0):
+        raise ValueError(f"nats must be a finite number >= 0, got {nats!r}")
+
+    def refit(cv_results: Mapping[str, Any]) -> int:
+        key = f"param_{WEIGHT}"
+        if key not in cv_results or f"mean_test_{scorer}" not in cv_results:
+            raise ValueError(
+                f"largest_weight_within needs a grid over {WEIGHT} and a scorer named "
+                f"{scorer!r} (scoring={{{scorer!r}: log_likelihood_scorer(), ...}})"
+            )
+        weights = [float(w) for w in cv_results[key]]
+        if len(set(weights)) != len(weights):
+            raise ValueError(
+                f"largest_weight_within chooses among weights alone: vary only {WEIGHT} in "
+                "the grid and set the other settings on the estimator"
+            )
+        scores = dict(zip(weights, map(float, cv_results[f"mean_test_{scorer}"]), strict=True))
+        chosen = best_weight(scores, nats)
+        if chosen is None:
+            raise ValueError(f"no weight has a finite mean {scorer}: every fit failed")
+        return weights.index(chosen)
+
+    return refit

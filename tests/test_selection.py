@@ -1,0 +1,96 @@
+"""Choosing a penalty weight with scikit-learn's searches (``optprior.models.selection``)."""
+
+import math
+
+import numpy as np
+import pytest
+from helpers import fast
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from optprior import MMDCVAE
+from optprior.evaluation import task_probe
+from optprior.models.selection import (
+    largest_weight_within,
+    log_likelihood_scorer,
+    task_information_scorer,
+)
+
+
+def results(weights, scores):
+    """``cv_results_`` as a search over ``invariance_weight`` scored ``log_likelihood``."""
+    return {
+        "param_invariance_weight": np.ma.masked_array(weights, dtype=object),
+        "mean_test_log_likelihood": np.array(scores),
+    }
+
+
+def test_the_refit_rule_takes_the_largest_weight_within_the_stated_cost():
+    cv = results([0.0, 1.0, 10.0, 100.0], [-100.0, -100.5, -102.0, -110.0])
+    assert largest_weight_within(0)(cv) == 0  # the best likelihood
+    assert largest_weight_within(2.0)(cv) == 2  # 10: 2 nats below the best
+    assert largest_weight_within(1.99)(cv) == 1
+    assert largest_weight_within(50)(cv) == 3
+    tied = results([10.0, 1.0], [-100.0, -100.0])
+    assert largest_weight_within(0)(tied) == 1  # exact ties: the weaker penalty
+    failed = results([0.0, 1.0, 10.0], [math.nan, -105.0, -104.0])  # a failed fit is nan
+    assert largest_weight_within(0)(failed) == 2
+    assert largest_weight_within(1)(failed) == 2
+
+
+@pytest.mark.parametrize(
+    ("cv", "nats", "message"),
+    [
+        (results([0.0, 1.0], [-1.0, -2.0]), -1, "nats must be a finite number >= 0"),
+        (results([0.0, 1.0], [-1.0, -2.0]), math.inf, "nats must be a finite number >= 0"),
+        (results([1.0, 1.0], [-1.0, -2.0]), 1, "vary only invariance_weight"),
+        (results([0.0, 1.0], [math.nan, math.nan]), 1, "every fit failed"),
+        ({"param_latent_dim": [1, 2], "mean_test_score": [0, 0]}, 1, "a grid over invariance"),
+    ],
+)
+def test_the_refit_rule_names_what_it_cannot_use(cv, nats, message):
+    with pytest.raises(ValueError, match=message):
+        largest_weight_within(nats)(cv)
+
+
+def test_a_search_scores_likelihood_and_task_information_and_refits_the_chosen_weight(
+    two_tasks,
+):
+    x, s = two_tasks
+    folds = StratifiedKFold(2, shuffle=True, random_state=0)
+    scoring = {
+        "log_likelihood": log_likelihood_scorer(n_samples=20),
+        "task_information": task_information_scorer(),
+    }
+    weights = [0.0, 1.0, 100.0]
+    search = GridSearchCV(
+        fast(MMDCVAE),
+        {"invariance_weight": weights},
+        scoring=scoring,
+        refit=largest_weight_within(1e6),  # any cost accepted: the strongest penalty
+        cv=folds,
+    ).fit(x, s)
+    assert search.best_index_ == 2
+    assert search.best_estimator_.get_params()["invariance_weight"] == 100.0
+    for name in scoring:
+        assert np.isfinite(search.cv_results_[f"mean_test_{name}"]).all()
+    likelihoods = search.cv_results_["mean_test_log_likelihood"]
+    cheapest = GridSearchCV(
+        fast(MMDCVAE),
+        {"invariance_weight": weights},
+        scoring=scoring,
+        refit=largest_weight_within(0),
+        cv=folds,
+    ).fit(x, s)
+    assert cheapest.best_index_ == int(np.argmax(likelihoods))
+
+    model = search.best_estimator_
+    information = task_probe(model.transform(x, s), s)["information"]
+    assert task_information_scorer()(model, x, s) == -information
+    assert log_likelihood_scorer(20)(model, x, s) == model.score(x, s, n_samples=20)
+
+
+def test_scorers_name_bad_settings():
+    with pytest.raises(ValueError, match="probe"):
+        task_information_scorer("forest")
+    with pytest.raises(ValueError, match="n_samples"):
+        log_likelihood_scorer(0)
