@@ -273,6 +273,7 @@ def test_learning_rate_falls_after_each_stretch_without_a_better_epoch_and_resum
         torch.testing.assert_close(resumed.module_.state_dict()[key], value, rtol=0, atol=0)
 
 
+@pytest.mark.filterwarnings("ignore:the kept epoch")  # a fit made to go stale, by design
 @pytest.mark.parametrize(
     "method, extra",
     [

@@ -2,6 +2,7 @@
 
 import math
 import re
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -88,6 +89,28 @@ def test_best_epoch_is_restored(two_tasks):
     history = model.history_
     best = max(history.epochs, key=lambda r: r["val_elbo"])
     assert history.best_epoch == best["epoch"]
+
+
+@pytest.mark.parametrize("falling", [True, False])
+def test_a_model_kept_from_the_warm_up_is_named(falling, two_tasks, monkeypatch):
+    """A monitored ELBO that only falls once the KL weight is full keeps a warm-up epoch,
+    a model close to its start: the fit warns. One that rises keeps a later epoch."""
+    from optprior.training.plans import ELBOPlan
+
+    def score(self, record, epoch):
+        return -float(epoch) if falling else float(epoch)
+
+    monkeypatch.setattr(ELBOPlan, "score", score)
+    x, s = two_tasks
+    model = fast(CVAE, epochs=4, warmup_epochs=2)
+    if falling:
+        with pytest.warns(UserWarning, match=r"kept epoch, 1 of 4, came before the KL warm-up"):
+            model.fit(x, s)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.fit(x, s)
+    assert model.history_.best_epoch == (0 if falling else 3)
 
 
 def test_early_stopping_stops(two_tasks):

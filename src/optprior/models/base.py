@@ -59,6 +59,23 @@ class NotFittedError(SklearnNotFittedError):
     itself a ValueError and an AttributeError, so that scikit-learn code catches it)."""
 
 
+def _warn_if_kept_in_warmup(history: History, training: TrainingConfig, validated: bool) -> None:
+    """Warn where the kept epoch came before the KL weight reached 1 although later epochs,
+    at full weight, were trained: the monitored ELBO only fell after the warm-up, so the
+    model is close to its start (a penalty or a learning rate too strong, typically)."""
+    full = next((e for e in range(len(history.epochs)) if training.kl_weight(e) >= 1.0), None)
+    if full is None or not 0 <= history.best_epoch < full:
+        return
+    monitored = "validation" if validated else "training"
+    warnings.warn(
+        f"the kept epoch, {history.best_epoch + 1} of {len(history.epochs)}, came before the "
+        f"KL warm-up ended (epoch {full + 1}): no epoch at full KL weight had a better "
+        f"{monitored} ELBO, so the model is close to its start. Lower the penalty's weight "
+        "or the learning rate, or keep a full-weight epoch with select_after_warmup=True",
+        stacklevel=3,
+    )
+
+
 class BaseModel(BaseEstimator):
     """A VAE-family estimator with the scikit-learn contract (``get_params``,
     ``set_params``, ``clone``, ``score``; usable in ``GridSearchCV`` and ``Pipeline``).
@@ -310,6 +327,7 @@ class BaseModel(BaseEstimator):
                 x, tasks, x_val, s_val_t, saving
             )
         self._set_fitted(module, history)  # not a fit stopped half way
+        _warn_if_kept_in_warmup(history, self.training, x_val is not None)
         return self
 
     @classmethod
