@@ -76,6 +76,14 @@ def test_wrong_feature_count(fitted, two_tasks):
         fast(CVAE).fit(x, s, np.zeros((2, 5)), [0, 1])
 
 
+def test_a_length_mismatch_names_the_arrays_it_compares(fitted, two_tasks):
+    x, s = two_tasks
+    with pytest.raises(ValueError, match="X_val has 50 points but s_val has 40"):
+        fast(CVAE).fit(x, s, x[:50], s[:40])
+    with pytest.raises(ValueError, match="Z has 5 points but s has 4"):
+        fitted.decode(np.zeros((5, fitted.get_params()["latent_dim"])), s[:4])
+
+
 def test_bad_validation_tasks(two_tasks):
     x, s = two_tasks
     with pytest.raises(ValueError, match="s_val"):
@@ -161,7 +169,7 @@ def test_foreign_and_broken_model_files(tmp_path, fitted):
     truncated.write_bytes(good.read_bytes()[:1000])
     with pytest.raises(ModelFileError, match="truncated.pt .*not written by save, or cut short"):
         load_model(truncated)
-    with pytest.raises(IsADirectoryError, match="is a folder: pass the model file in it"):
+    with pytest.raises(FileNotFoundError, match="is a folder, not a model file"):
         load_model(tmp_path)
     with pytest.raises(ModelFileError, match="holds a model of class CVAE, not OptimalPriorCVAE"):
         OptimalPriorCVAE.load(good)

@@ -91,26 +91,28 @@ def test_best_epoch_is_restored(two_tasks):
     assert history.best_epoch == best["epoch"]
 
 
-@pytest.mark.parametrize("falling", [True, False])
-def test_a_model_kept_from_the_warm_up_is_named(falling, two_tasks, monkeypatch):
-    """A monitored ELBO that only falls once the KL weight is full keeps a warm-up epoch,
-    a model close to its start: the fit warns. One that rises keeps a later epoch."""
+@pytest.mark.parametrize("best", [0, 1, 3])
+def test_a_model_kept_from_the_warm_up_is_named(best, two_tasks, monkeypatch):
+    """A monitored ELBO that only falls once the KL weight is full (from epoch 1 here)
+    keeps a warm-up epoch, a model close to its start: the fit warns. One kept at full
+    weight, the first such epoch included, does not."""
     from optprior.training.plans import ELBOPlan
 
     def score(self, record, epoch):
-        return -float(epoch) if falling else float(epoch)
+        return -abs(epoch - best)
 
     monkeypatch.setattr(ELBOPlan, "score", score)
     x, s = two_tasks
-    model = fast(CVAE, epochs=4, warmup_epochs=2)
-    if falling:
-        with pytest.warns(UserWarning, match=r"kept epoch, 1 of 4, came before the KL warm-up"):
+    model = fast(CVAE, epochs=4, warmup_epochs=2)  # KL weight 0.5, then 1 from epoch 1
+    if best == 0:
+        kept = r"kept epoch, 1 of 4, came before the KL warm-up ended \(epoch 2\): .* training ELBO"
+        with pytest.warns(UserWarning, match=kept):
             model.fit(x, s)
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             model.fit(x, s)
-    assert model.history_.best_epoch == (0 if falling else 3)
+    assert model.history_.best_epoch == best
 
 
 def test_early_stopping_stops(two_tasks):

@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from optprior import MMDCVAE
 from optprior.evaluation import task_probe
 from optprior.models.selection import (
+    WEIGHT,
     largest_weight_within,
     log_likelihood_scorer,
     task_information_scorer,
@@ -30,6 +31,7 @@ def test_the_refit_rule_takes_the_largest_weight_within_the_stated_cost():
     assert largest_weight_within(2.0)(cv) == 2  # 10: 2 nats below the best
     assert largest_weight_within(1.99)(cv) == 1
     assert largest_weight_within(50)(cv) == 3
+    assert largest_weight_within(np.float32(2.0))(cv) == 2  # NumPy numbers are numbers
     tied = results([10.0, 1.0], [-100.0, -100.0])
     assert largest_weight_within(0)(tied) == 1  # exact ties: the weaker penalty
     failed = results([0.0, 1.0, 10.0], [math.nan, -105.0, -104.0])  # a failed fit is nan
@@ -45,6 +47,25 @@ def test_the_refit_rule_takes_the_largest_weight_within_the_stated_cost():
         (results([1.0, 1.0], [-1.0, -2.0]), 1, "vary only invariance_weight"),
         (results([0.0, 1.0], [math.nan, math.nan]), 1, "every fit failed"),
         ({"param_latent_dim": [1, 2], "mean_test_score": [0, 0]}, 1, "a grid over invariance"),
+        (results([0.0, 1.0], [-1.0, -2.0]), True, "nats must be a finite number >= 0"),
+        (  # a list of grids, one without the weight: its candidate's cell is masked
+            {
+                "param_invariance_weight": np.ma.masked_array([0, 10, 0], mask=[0, 0, 1]),
+                "params": [{WEIGHT: 0}, {WEIGHT: 10}, {"latent_dim": 2}],
+                "mean_test_log_likelihood": np.array([-2.0, -3.0, -1.0]),
+            },
+            1,
+            "vary only invariance_weight",
+        ),
+        (
+            {
+                "param_invariance_weight": np.ma.masked_array([0, 10]),
+                "params": [{WEIGHT: 0, "latent_dim": 2}, {WEIGHT: 10, "latent_dim": 2}],
+                "mean_test_log_likelihood": np.array([-2.0, -3.0]),
+            },
+            1,
+            "vary only invariance_weight",
+        ),
     ],
 )
 def test_the_refit_rule_names_what_it_cannot_use(cv, nats, message):

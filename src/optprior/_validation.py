@@ -28,7 +28,7 @@ def plain_numbers_(config: DataclassInstance) -> None:
             setattr(config, field.name, value.item())
 
 
-def _is_real(value: object) -> TypeGuard[float]:
+def is_real(value: object) -> TypeGuard[float]:
     """Whether ``value`` is a real number (Python, NumPy, ``Fraction``...) but not a bool.
 
     Typed as float: the type stubs of ``numbers.Real`` lack most of its operations."""
@@ -58,7 +58,7 @@ def one_of(value: object, name: str, choices: tuple[str, ...]) -> None:
 def whole_number(value: object, name: str, minimum: int) -> int:
     """``value`` as an int >= ``minimum`` (3.0 and ``np.int64(3)`` are taken as 3), or a
     ``ValueError`` naming it."""
-    if not (_is_real(value) and math.isfinite(value) and value == int(value)):
+    if not (is_real(value) and math.isfinite(value) and value == int(value)):
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
@@ -69,7 +69,7 @@ def fraction(value: object, name: str, zero_allowed: bool = True) -> float:
     """``value`` as a float in [0, 1) (``zero_allowed``) or (0, 1), or a ``ValueError``
     naming it."""
     low = "[0" if zero_allowed else "(0"
-    if not _is_real(value):
+    if not is_real(value):
         raise ValueError(f"{name} must be a number in {low}, 1), got {value!r}")
     if not (0.0 <= value < 1.0 if zero_allowed else 0.0 < value < 1.0):
         raise ValueError(f"{name} must lie in {low}, 1), got {value}")

@@ -34,7 +34,8 @@ def task_dependence(
       most the entropy of the task frequencies), from 10 draws per point.
 
     Use held-out points, about as many per task (``evaluation.metrics.task_probe`` says
-    what each probe reads)."""
+    what each probe reads). The kernel statistics hold an (N, N) Gram matrix (400 MB at
+    N = 10,000) and pass over it twice per permutation: a few thousand points suffice."""
     means = check_data(mu, "mu")
     log_variances = check_data(logvar, "logvar")
     if log_variances.shape != means.shape:

@@ -4,8 +4,9 @@ training penalties (``optprior.training.penalties``)."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
+
+from optprior.evaluation.information import TensorOrArray
 
 
 def gaussian_gram(z: torch.Tensor) -> torch.Tensor:
@@ -40,10 +41,7 @@ def mmd(gram: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def kernel_dependence(
-    z: torch.Tensor | np.ndarray,
-    s: torch.Tensor | np.ndarray,
-    permutations: int = 200,
-    seed: int = 0,
+    z: TensorOrArray, s: TensorOrArray, permutations: int = 200, seed: int = 0
 ) -> dict[str, float]:
     """``task_hsic`` and ``task_mmd`` of codes z (N, D) and tasks s (N,), tensors or
     arrays, each with the p-value of a permutation test of independence (``_p``: the

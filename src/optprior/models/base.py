@@ -61,8 +61,8 @@ class NotFittedError(SklearnNotFittedError):
 
 def _warn_if_kept_in_warmup(history: History, training: TrainingConfig, validated: bool) -> None:
     """Warn where the kept epoch came before the KL weight reached 1 although later epochs,
-    at full weight, were trained: the monitored ELBO only fell after the warm-up, so the
-    model is close to its start (a penalty or a learning rate too strong, typically)."""
+    at full weight, were trained: the monitored ELBO only fell after the warm-up (a
+    penalty or a learning rate too strong, or a small training set overfitted)."""
     full = next((e for e in range(len(history.epochs)) if training.kl_weight(e) >= 1.0), None)
     if full is None or not 0 <= history.best_epoch < full:
         return
@@ -70,8 +70,9 @@ def _warn_if_kept_in_warmup(history: History, training: TrainingConfig, validate
     warnings.warn(
         f"the kept epoch, {history.best_epoch + 1} of {len(history.epochs)}, came before the "
         f"KL warm-up ended (epoch {full + 1}): no epoch at full KL weight had a better "
-        f"{monitored} ELBO, so the model is close to its start. Lower the penalty's weight "
-        "or the learning rate, or keep a full-weight epoch with select_after_warmup=True",
+        f"{monitored} ELBO, so the model is close to its start. A penalty's weight or the "
+        "learning rate may be too high, or the training set small enough to overfit; "
+        "select_after_warmup=True keeps a full-weight epoch",
         stacklevel=3,
     )
 
@@ -242,7 +243,7 @@ class BaseModel(BaseEstimator):
         task_name = "s" if name == "X" else f"s{name[1:]}"
         if self.conditional or s is not None:
             known = None if training or not self.conditional else self.tasks_
-            tasks = check_tasks(s, array.shape[0], known, task_name)
+            tasks = check_tasks(s, array.shape[0], known, task_name, data_name=name)
         else:
             tasks = np.zeros(array.shape[0], dtype=np.int64)
         device = self.device
@@ -512,7 +513,8 @@ class BaseModel(BaseEstimator):
         if z.shape[1] != latent_dim:
             raise ValueError(f"Z has {z.shape[1]} columns, the model's latent_dim is {latent_dim}")
         if self.conditional or s is not None:
-            tasks = check_tasks(s, z.shape[0], self.tasks_ if self.conditional else None)
+            known = self.tasks_ if self.conditional else None
+            tasks = check_tasks(s, z.shape[0], known, data_name="Z")
         else:
             tasks = np.zeros(z.shape[0], dtype=np.int64)
         module.eval()
@@ -554,8 +556,8 @@ class BaseModel(BaseEstimator):
         path = Path(path)
         if device is not None:
             check_device(device)  # before the file: a device missing here is no fault of it
-        if path.is_dir():
-            raise IsADirectoryError(f"{path} is a folder: pass the model file in it")
+        if path.is_dir():  # a FileNotFoundError, as every caller expects of a missing file
+            raise FileNotFoundError(f"{path} is a folder, not a model file: pass the file in it")
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {path}")
         try:

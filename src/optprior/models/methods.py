@@ -227,7 +227,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         ``training.stop_at`` the fit stops after the CVAE too, before T's fit, which the
         next fit with the same checkpoint starts at once.
         """
-        cvae = CVAE(**self._params_read_by(CVAE)).fit(X, s, X_val, s_val, checkpoint)
+        cvae = CVAE(**_read_by(CVAE, self.get_params())).fit(X, s, X_val, s_val, checkpoint)
         if checkpoint is not None and time_is_up():
             raise TrainingStopped(f"at the time limit after the CVAE; {checkpoint} goes on to T")
         prior_checkpoint = None if checkpoint is None else self.checkpoint_files(checkpoint)[1]
@@ -237,11 +237,6 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     def checkpoint_files(cls, checkpoint: str | os.PathLike) -> tuple[Path, ...]:
         """The CVAE's checkpoint and T's, ``CHECKPOINT.prior``."""
         return Path(checkpoint), Path(f"{checkpoint}.prior")
-
-    def _params_read_by(self, method: type[BaseModel]) -> dict[str, Any]:
-        """The settings of this model that ``method`` reads, with the run options."""
-        names = {*method.setting_names(), *RUN_OPTIONS}
-        return {k: v for k, v in self.get_params().items() if k in names}
 
     @classmethod
     def from_cvae(
@@ -257,7 +252,9 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         """``cvae``'s networks (copied) with T fitted on its encodings of ``X``, ``s``:
         a fitted ``CVAE``, or a CVAE trained with a penalty on task information
         (``InvariantCVAE``, ``HSICCVAE``, ``MMDCVAE``, ``AdversarialCVAE``), whose more
-        invariant codes T then models.
+        invariant codes T then models. The penalty is the source's alone: the model
+        returned holds no trace of it, and its own ``fit`` (or a ``clone``'s) trains a
+        plain CVAE before T.
 
         ``checkpoint``: T's fit saved and resumed as ``BaseModel.fit`` does; it must come
         from the same CVAE. ``overrides``: settings for the T fit (e.g. ``epochs``,
@@ -270,8 +267,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
                 f"input), got {type(cvae).__name__}"
             )
         cvae.fitted_module()
-        names = {*cls.setting_names(), *RUN_OPTIONS}  # not the penalty's weight
-        given = {k: v for k, v in cvae.get_params().items() if k in names}
+        given = _read_by(cls, cvae.get_params())  # not a penalty's weight
         model = cls(**{**given, **overrides})
         networks = flat_names(NetworkConfig)
         changed = [k for k, v in overrides.items() if k in networks and v != given[k]]
@@ -320,6 +316,12 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
             ),
         )
         return self
+
+
+def _read_by(method: type[BaseModel], params: dict[str, Any]) -> dict[str, Any]:
+    """The settings of ``params`` that ``method`` reads, with the run options."""
+    names = {*method.setting_names(), *RUN_OPTIONS}
+    return {k: v for k, v in params.items() if k in names}
 
 
 #: The paper's three methods, the default of every experiment.

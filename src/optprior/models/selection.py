@@ -1,7 +1,7 @@
 """Choosing a penalty weight with scikit-learn's searches (``GridSearchCV``): scorers of
 the held-out likelihood and of the task information the codes keep, and the refit rule
 of ``optprior compare --tune-within``, which accepts a stated likelihood cost for a
-stronger penalty. The likelihood alone always prefers the weakest penalty."""
+stronger penalty. The likelihood alone tends to prefer the weakest penalty."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from optprior._validation import one_of, whole_number
+from optprior._validation import is_real, one_of, whole_number
 from optprior.evaluation.metrics import PROBES, task_probe
 
 #: The setting a penalty grid varies.
@@ -38,7 +38,8 @@ def log_likelihood_scorer(n_samples: int = 100) -> Scorer:
     """A scorer (``scoring=``) of the mean held-out ln p(x|s) in nats from ``n_samples``
     importance samples a point (the search passes the tasks as its labels). For priors
     with a normaliser (the optimal prior's N(0, I) e^T) this is before dividing by Z:
-    compare such models with ``model.score_samples(...) - model.log_normalizer(X, s)``."""
+    compare such models with ``model.score_samples(...) - model.log_normalizer(X, s)``,
+    ``X``, ``s`` the data the model was fitted on."""
     n_samples = whole_number(n_samples, "n_samples", 1)
 
     def scorer(model: Any, X: Any, s: Any) -> float:
@@ -60,31 +61,37 @@ def task_information_scorer(probe: str = "logistic") -> Scorer:
     return scorer
 
 
-def largest_weight_within(nats: float, scorer: str = "log_likelihood") -> Callable[..., int]:
+def largest_weight_within(
+    nats: float, scoring_key: str = "log_likelihood"
+) -> Callable[[Mapping[str, Any]], int]:
     """A ``refit=`` rule for a search over ``invariance_weight`` alone, scored by
-    ``scoring={scorer: log_likelihood_scorer(), ...}``: the candidate of the largest weight
-    whose mean held-out score is at most ``nats`` below the best (``nats = 0``: the best
-    score, the weaker penalty on ties). Returns the candidate's index in ``cv_results_``."""
-    if not (isinstance(nats, int | float) and math.isfinite(nats) and nats >= 0):
+    ``scoring={scoring_key: log_likelihood_scorer(), ...}``: the candidate of the largest
+    weight whose mean held-out score is at most ``nats`` below the best (``nats = 0``: the
+    best score, the weaker penalty on ties). Returns the candidate's index in
+    ``cv_results_``."""
+    if not (is_real(nats) and math.isfinite(nats) and nats >= 0):
         raise ValueError(f"nats must be a finite number >= 0, got {nats!r}")
 
     def refit(cv_results: Mapping[str, Any]) -> int:
-        key = f"param_{WEIGHT}"
-        if key not in cv_results or f"mean_test_{scorer}" not in cv_results:
+        key, score_key = f"param_{WEIGHT}", f"mean_test_{scoring_key}"
+        if key not in cv_results or score_key not in cv_results:
             raise ValueError(
                 f"largest_weight_within needs a grid over {WEIGHT} and a scorer named "
-                f"{scorer!r} (scoring={{{scorer!r}: log_likelihood_scorer(), ...}})"
+                f"{scoring_key!r} (scoring={{{scoring_key!r}: log_likelihood_scorer(), ...}})"
             )
-        weights = [float(w) for w in cv_results[key]]
-        if len(set(weights)) != len(weights):
+        column = cv_results[key]
+        varied = [set(params) for params in cv_results.get("params", [])]
+        weights = [float(w) for w in np.ma.getdata(column)]
+        alone = not np.ma.getmaskarray(column).any() and all(v == {WEIGHT} for v in varied)
+        if not alone or len(set(weights)) != len(weights):
             raise ValueError(
                 f"largest_weight_within chooses among weights alone: vary only {WEIGHT} in "
                 "the grid and set the other settings on the estimator"
             )
-        scores = dict(zip(weights, map(float, cv_results[f"mean_test_{scorer}"]), strict=True))
+        scores = dict(zip(weights, map(float, cv_results[score_key]), strict=True))
         chosen = best_weight(scores, nats)
         if chosen is None:
-            raise ValueError(f"no weight has a finite mean {scorer}: every fit failed")
+            raise ValueError(f"no weight has a finite mean {scoring_key}: every fit failed")
         return weights.index(chosen)
 
     return refit
