@@ -115,6 +115,25 @@ def test_a_model_kept_from_the_warm_up_is_named(best, two_tasks, monkeypatch):
     assert model.history_.best_epoch == best
 
 
+def test_beta_weights_the_kl_term_of_the_loss_and_ends_the_warm_up(two_tasks):
+    """The loss is beta KL - reconstruction on every batch, so on the epoch's averages;
+    the warm-up rises to beta, and an epoch at the end of it counts as full weight."""
+    from optprior.training import TrainingConfig
+
+    config = TrainingConfig(warmup_epochs=4, beta=0.5)
+    assert [config.kl_weight(e) for e in (0, 3, 10)] == [0.125, 0.5, 0.5]
+    assert config.warmup_share(3) == 1.0
+    x, s = two_tasks
+    model = fast(CVAE, epochs=2, warmup_epochs=0, beta=0.25).fit(x, s)
+    for record in model.history_.epochs:
+        assert record["beta"] == 0.25
+        reconstruction = record["train_elbo"] + record["train_kl"]
+        expected = 0.25 * record["train_kl"] - reconstruction
+        assert math.isclose(record["train_loss"], expected, rel_tol=1e-5)
+    with pytest.raises(ValueError, match="beta must be a positive finite number"):
+        CVAE(beta=0.0)
+
+
 def test_early_stopping_stops(two_tasks):
     x, s = two_tasks
     # A learning rate this small cannot improve a noisy validation score for long.

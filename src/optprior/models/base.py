@@ -63,7 +63,7 @@ def _warn_if_kept_in_warmup(history: History, training: TrainingConfig, validate
     """Warn where the kept epoch came before the KL weight reached 1 although later epochs,
     at full weight, were trained: the monitored ELBO only fell after the warm-up (a
     penalty or a learning rate too strong, or a small training set overfitted)."""
-    full = next((e for e in range(len(history.epochs)) if training.kl_weight(e) >= 1.0), None)
+    full = next((e for e in range(len(history.epochs)) if training.warmup_share(e) >= 1.0), None)
     if full is None or not 0 <= history.best_epoch < full:
         return
     monitored = "validation" if validated else "training"

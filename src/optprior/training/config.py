@@ -254,12 +254,17 @@ class TrainingConfig:
         epochs: maximum number of passes over the training data.
         batch_size: points per model step.
         learning_rate: Adam step size of encoder and decoder.
-        warmup_epochs: the KL weight rises linearly to 1 over this many epochs (0: no
-            warm-up): from 1/warmup_epochs in the first epoch, or from 0 with
+        warmup_epochs: the KL weight rises linearly to ``beta`` over this many epochs
+            (0: no warm-up): from beta/warmup_epochs in the first epoch, or from 0 with
             ``warmup_from_zero``.
         warmup_from_zero: the KL weight of epoch e is e/warmup_epochs (0 in the first
             epoch, 1 from epoch warmup_epochs on, as in vae_iop) instead of
             (e + 1)/warmup_epochs.
+        beta: the KL weight once the warm-up is over (a beta-VAE's beta; 1, the default,
+            trains the ELBO). The monitored ELBO that chooses the epoch is the ELBO,
+            whatever beta. Moyer's loss, (1 + lambda) on the reconstruction beside its
+            penalty, trains as beta = 1 / (1 + lambda) would without the penalty, up to
+            the loss's scale, which Adam ignores.
         select_after_warmup: only epochs with the full KL weight may be kept or start
             the patience count (vae_iop chooses no epoch during warm-up); if training
             ends before one, the last epoch is kept.
@@ -288,6 +293,7 @@ class TrainingConfig:
     learning_rate: float = 1e-4
     warmup_epochs: int = 10
     warmup_from_zero: bool = False
+    beta: float = 1.0
     select_after_warmup: bool = False
     patience: int = 20
     learning_rate_patience: int = 0
@@ -298,7 +304,12 @@ class TrainingConfig:
     seed: int = 0
 
     def kl_weight(self, epoch: int) -> float:
-        """beta, the weight of the KL term in epoch ``epoch`` (0-based) of the warm-up."""
+        """The weight of the KL term in epoch ``epoch`` (0-based): ``beta`` times the
+        warm-up's share."""
+        return self.beta * self.warmup_share(epoch)
+
+    def warmup_share(self, epoch: int) -> float:
+        """How far epoch ``epoch`` (0-based) is through the warm-up: in (0, 1], 1 from its end."""
         if not self.warmup_epochs:
             return 1.0
         return min(1.0, (epoch + (0 if self.warmup_from_zero else 1)) / self.warmup_epochs)
@@ -318,6 +329,8 @@ class TrainingConfig:
             setattr(self, name, whole_number(getattr(self, name), name, 0))
         if not self.learning_rate > 0:  # also refuses NaN
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0 < self.beta < math.inf:
+            raise ValueError(f"beta must be a positive finite number, got {self.beta}")
         if not 0 < self.learning_rate_factor < 1:
             raise ValueError(
                 f"learning_rate_factor must lie in (0, 1), got {self.learning_rate_factor}"

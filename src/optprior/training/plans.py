@@ -193,7 +193,7 @@ class ELBOPlan(TrainingPlan):
 
     def selects(self, epoch: int) -> bool:
         """Every epoch, or with ``select_after_warmup`` those of full KL weight."""
-        return not self.config.select_after_warmup or self.config.kl_weight(epoch) >= 1.0
+        return not self.config.select_after_warmup or self.config.warmup_share(epoch) >= 1.0
 
 
 class PenalisedELBOPlan(ELBOPlan):
