@@ -116,7 +116,10 @@ LEAKAGE_NOTE = (
     "Task leakage: how well a classifier tells the two tasks apart from z (balanced "
     "accuracy, 0.5 = chance = z hides the task), and the lower bound on I(S;Z) its "
     "log-loss gives (ln 2 minus the held-out log-loss: below 0, as a probe that learns "
-    "nothing can read, it says only that the probe found no task information)."
+    "nothing can read, it says only that the probe found no task information).\n"
+    "One seed on a toy set: over seeds 0-4 (--seed) the optimal prior's normalised "
+    "score minus the CVAE's ran from -0.30 to +0.27 nats; `optprior reproduce` runs the "
+    "paper's settings over seeds (README, Results so far)."
 )
 
 
