@@ -32,7 +32,7 @@ from optprior.experiments.config import (
 from optprior.experiments.records import RunResult, read_result_file, write_result_file
 from optprior.experiments.reproduce import collect, configs_for, describe_plan, reproduce
 from optprior.experiments.runner import ConfigMismatchError, local_executor, plan, run_sweep
-from optprior.models import CVAE, METHODS
+from optprior.models import CVAE, METHODS, InvariantCVAE, PostHocInvariantCVAE
 from optprior.models.base import BaseModel
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -438,9 +438,11 @@ def test_each_baseline_runs_at_its_own_weight(tmp_path):
         ("faces", "faces"),
         ("svhn-synth", "usps-mnist"),
     ):
+        chosen = {m: v["invariance_weight"] for m, v in BASELINE_WEIGHTS[own].items()}
         assert weights(setting) == {
             **{m: 1.0 for m in METHODS},
-            **{m: v["invariance_weight"] for m, v in BASELINE_WEIGHTS[own].items()},
+            **chosen,
+            "posthoc-invariant": chosen["invariant"],  # its first stage is Moyer's
         }
     assert weights()["hsic"] == 100.0 and weights("faces")["hsic"] == 10.0
     everywhere = weights(model={"invariance_weight": 5.0})
@@ -531,6 +533,44 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     alone = replace(posthoc_run, out=str(tmp_path / "alone"))
     result = runner.execute(alone)
     assert result.status == "ok" and result.cvae_reused is None
+
+
+@pytest.mark.slow
+def test_posthoc_invariant_run_reuses_the_invariant_run_at_its_weight(
+    digits_root, tmp_path, monkeypatch
+):
+    overrides = {**TINY, "seeds": 1, "method": {"posthoc-invariant": {"invariance_weight": 0.5}}}
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    cvae_run, invariant_run, posthoc_run = plan(
+        replace(
+            config,
+            methods=["cvae", "invariant", "posthoc-invariant"],
+            method={**config.method, "invariant": {"invariance_weight": 0.5}},
+        ),
+        tmp_path,
+        data_root=digits_root,
+    )
+    for run in (cvae_run, invariant_run):
+        assert runner.execute(run).status == "ok"
+    assert runner.reusable_cvae(posthoc_run).name == invariant_run.name  # not the CVAE's
+    at_another_weight = replace(posthoc_run, model={**posthoc_run.model, "invariance_weight": 1})
+    assert runner.reusable_cvae(at_another_weight) is None
+
+    def no_training(self, *args, **kwargs):
+        raise AssertionError("the first stage must come from the invariant run")
+
+    monkeypatch.setattr(InvariantCVAE, "fit", no_training)
+    result = runner.execute(posthoc_run)
+    assert result.status == "ok", result.traceback
+    assert result.cvae_reused == invariant_run.name
+    model = posthoc_run.load_model()
+    assert type(model) is PostHocInvariantCVAE
+    assert model.get_params()["invariance_weight"] == 0.5
+    source = invariant_run.load_model()
+    for old, new in zip(
+        source.module_.encoder.parameters(), model.module_.encoder.parameters(), strict=True
+    ):
+        torch.testing.assert_close(old, new)
 
 
 @pytest.mark.slow

@@ -10,7 +10,9 @@ from optprior import (
     MMDCVAE,
     VAE,
     AdversarialCVAE,
+    InvariantCVAE,
     OptimalPriorCVAE,
+    PostHocInvariantCVAE,
     PostHocOptimalPriorCVAE,
     VampPriorCVAE,
     load_model,
@@ -120,6 +122,22 @@ def test_from_cvae_puts_t_on_a_penalised_cvae(penalised, trained_prototype_cvae,
     model.save(tmp_path / "m.pt")
     loaded = load_model(tmp_path / "m.pt")
     np.testing.assert_array_equal(loaded.transform(x, s), source.transform(x, s))
+
+
+def test_posthoc_invariant_fits_moyers_cvae_then_t(two_tasks, tmp_path):
+    """Its first stage is the InvariantCVAE its settings make, and only that: a plain
+    CVAE is refused as a source, whose penalty weight it would misstate."""
+    x, s = two_tasks
+    model = fast(PostHocInvariantCVAE, invariance_weight=0.5).fit(x, s)
+    moyer = fast(InvariantCVAE, invariance_weight=0.5).fit(x, s)
+    np.testing.assert_array_equal(model.transform(x, s), moyer.transform(x, s))
+    assert isinstance(model.fitted_module().prior, OptimalPrior)
+    again = PostHocInvariantCVAE.from_cvae(moyer, x, s, **FAST_T)
+    assert again.get_params()["invariance_weight"] == 0.5
+    with pytest.raises(TypeError, match="needs a fitted InvariantCVAE, got CVAE"):
+        PostHocInvariantCVAE.from_cvae(fast(CVAE).fit(x, s), x, s)
+    model.save(tmp_path / "m.pt")
+    assert type(load_model(tmp_path / "m.pt")) is PostHocInvariantCVAE
 
 
 def test_post_hoc_prior_does_not_read_the_joint_schedule():

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -315,7 +315,7 @@ def other_cap(stored: dict[str, Any], run: Run) -> int | None:
     configuration under another cap, which the trainer can go on from where it is lower;
     else None. Not for posthoc runs, whose T was fitted to the CVAE as it was."""
     cap, current = stored.get("training", {}).get("epochs"), run.resolved()
-    if run.method == "posthoc" or not isinstance(cap, int) or cap == run.training["epochs"]:
+    if source_method(run.method) or not isinstance(cap, int) or cap == run.training["epochs"]:
         return None
     other = {**current, "training": {**current["training"], "epochs": cap}}
     return None if config_differences(stored, other) else cap
@@ -413,7 +413,7 @@ def train_and_score(run: Run) -> RunResult:
                 (folder / RESULT_FILE).replace(folder / f"result-epochs-{cap}.json")
             (folder / "model.pt").unlink(missing_ok=True)
     # Kept for a higher cap to go on from; a posthoc run never goes on (``other_cap``).
-    discarded = () if run.keep_checkpoints and run.method != "posthoc" else checkpoints
+    discarded = () if run.keep_checkpoints and not source_method(run.method) else checkpoints
     write_text_atomic(config_path, json.dumps(run.resolved(), indent=2, sort_keys=True))
     remove_leftovers(folder)  # of writes cut off by a kill (the run's lock is held)
     reused_path = folder / REUSED_FILE  # the name of the CVAE run a posthoc run reused
@@ -440,8 +440,10 @@ def train_and_score(run: Run) -> RunResult:
                 result.cvae_reused = cvae_run.name
                 write_text_atomic(reused_path, cvae_run.name)
 
+                posthoc = cast(type[PostHocOptimalPriorCVAE], METHODS[run.method])
+
                 def train() -> BaseModel:
-                    return PostHocOptimalPriorCVAE.from_cvae(
+                    return posthoc.from_cvae(
                         cvae,
                         data.train.X,
                         data.train.s,
@@ -545,39 +547,48 @@ def without_data_file(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def prior_settings(run: Run) -> dict[str, Any]:
-    """The settings of a ``posthoc`` run that its CVAE does not read (T's)."""
+    """The settings of a post-hoc run that its first stage does not read (T's)."""
     settings = {**run.model, **run.training}
+    method, source = METHODS[run.method], METHODS[source_method(run.method) or "cvae"]
     return {
-        k: v
-        for k, v in settings.items()
-        if PostHocOptimalPriorCVAE.reads_setting(k) and not METHODS["cvae"].reads_setting(k)
+        k: v for k, v in settings.items() if method.reads_setting(k) and not source.reads_setting(k)
     }
 
 
-def cvae_stage(config: dict[str, Any]) -> dict[str, Any]:
-    """What of a resolved run config makes its CVAE: method cvae, only the settings a
-    CVAE reads and no evaluation settings (scoring does not change the model)."""
-    stage = {**without_unread(config, "cvae"), "method": "cvae"}
+def source_method(method: str) -> str | None:
+    """The method whose model is the first stage of a post-hoc ``method`` (``cvae`` for
+    ``posthoc``, ``invariant`` for ``posthoc-invariant``); None for other methods."""
+    model = METHODS[method]
+    if not issubclass(model, PostHocOptimalPriorCVAE):
+        return None
+    return next(name for name, other in METHODS.items() if other is model.source)
+
+
+def source_stage(config: dict[str, Any], source: str) -> dict[str, Any]:
+    """What of a resolved run config makes its first stage: method ``source``, only the
+    settings it reads and no evaluation settings (scoring does not change the model)."""
+    stage = {**without_unread(config, source), "method": source}
     stage.pop("evaluation", None)
     return stage
 
 
 def reusable_cvae(run: Run) -> Run | None:
-    """For a ``posthoc`` run: the finished ``cvae`` run of the same seed under
-    ``run.cvae_runs`` (default ``run.out``) whose configuration equals the run's in
-    everything but the discriminator and evaluation settings, and the epoch cap where it
-    stopped early within the run's (``read_result``); its model is the first stage. Else
-    None."""
-    if run.method != "posthoc":
+    """For a post-hoc run (``source_method``): the finished run of its source method
+    (``cvae``, ``invariant``) and seed under ``run.cvae_runs`` (default ``run.out``) whose
+    configuration equals the run's in everything but the discriminator and evaluation
+    settings, and the epoch cap where it stopped early within the run's
+    (``read_result``); its model is the first stage. Else None."""
+    source = source_method(run.method)
+    if source is None:
         return None
-    cvae_run = replace(run, method="cvae", out=run.cvae_runs or run.out)
+    cvae_run = replace(run, method=source, out=run.cvae_runs or run.out)
     path = cvae_run.folder / RESULT_FILE
     if not (path.is_file() and (cvae_run.folder / "model.pt").is_file()):
         return None
     stored = read_result_file(path)
     if not stored.ok:
         return None
-    stage, wanted = cvae_stage(stored.config), cvae_stage(run.resolved())
+    stage, wanted = source_stage(stored.config, source), source_stage(run.resolved(), source)
     if stopped_within(stored, run.training["epochs"]):
         stage["training"] = {**stage.get("training", {}), "epochs": run.training["epochs"]}
     return cvae_run if same_config(stage, wanted) else None

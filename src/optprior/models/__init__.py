@@ -6,6 +6,7 @@ from optprior.models.config import (
     NetworkConfig,
     OptimalPriorConfig,
     PenalisedCVAEConfig,
+    PostHocPenalisedConfig,
     PostHocPriorConfig,
     VampPriorCVAEConfig,
 )
@@ -20,6 +21,7 @@ from optprior.models.methods import (
     InvariantCVAE,
     MixturePriorCVAE,
     OptimalPriorCVAE,
+    PostHocInvariantCVAE,
     PostHocOptimalPriorCVAE,
     VampPriorCVAE,
 )
@@ -30,6 +32,7 @@ __all__ = [
     "PenalisedCVAEConfig",
     "VampPriorCVAEConfig",
     "PostHocPriorConfig",
+    "PostHocPenalisedConfig",
     "OptimalPriorConfig",
     "MixturePriorConfig",
     "ModelFileError",
@@ -44,6 +47,7 @@ __all__ = [
     "OptimalPriorCVAE",
     "MixturePriorCVAE",
     "PostHocOptimalPriorCVAE",
+    "PostHocInvariantCVAE",
     "METHODS",
     "PAPER_METHODS",
 ]

@@ -122,6 +122,12 @@ class PostHocPriorConfig(NetworkConfig):
 
 
 @dataclass
+class PostHocPenalisedConfig(PostHocPriorConfig, PenalisedCVAEConfig):
+    """A penalised CVAE given the optimal prior afterwards: ``invariance_weight`` for the
+    first stage, T's settings for the second."""
+
+
+@dataclass
 class OptimalPriorConfig(PostHocPriorConfig):
     """The optimal prior trained jointly with the model.
 

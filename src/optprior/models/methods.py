@@ -17,6 +17,7 @@ from optprior.models.config import (
     NetworkConfig,
     OptimalPriorConfig,
     PenalisedCVAEConfig,
+    PostHocPenalisedConfig,
     PostHocPriorConfig,
     VampPriorCVAEConfig,
 )
@@ -210,7 +211,9 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     ``from_cvae`` adds the second to a CVAE already trained.
     """
 
-    config_type = PostHocPriorConfig
+    config_type: ClassVar[type[NetworkConfig]] = PostHocPriorConfig
+    #: The model of the first stage, trained by ``fit`` with the settings it reads.
+    source: ClassVar[type[BaseModel]] = CVAE
 
     def fit(
         self,
@@ -227,7 +230,8 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         ``training.stop_at`` the fit stops after the CVAE too, before T's fit, which the
         next fit with the same checkpoint starts at once.
         """
-        cvae = CVAE(**_read_by(CVAE, self.get_params())).fit(X, s, X_val, s_val, checkpoint)
+        source = self.source(**_read_by(self.source, self.get_params()))
+        cvae = source.fit(X, s, X_val, s_val, checkpoint)
         if checkpoint is not None and time_is_up():
             raise TrainingStopped(f"at the time limit after the CVAE; {checkpoint} goes on to T")
         prior_checkpoint = None if checkpoint is None else self.checkpoint_files(checkpoint)[1]
@@ -261,6 +265,11 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         ``patience``, ``discriminator_learning_rate``, ``discriminator_hidden_sizes``)
         and run options; by default the CVAE's own.
         """
+        if cls.source is not CVAE and not isinstance(cvae, cls.source):
+            raise TypeError(
+                f"{cls.__name__}.from_cvae needs a fitted {cls.source.__name__}, got "
+                f"{type(cvae).__name__}"
+            )
         if not isinstance(cvae, CVAE | PenalisedCVAE):
             raise TypeError(
                 "from_cvae needs a fitted CVAE or penalised CVAE (N(0, I) prior, s an "
@@ -324,6 +333,16 @@ def _read_by(method: type[BaseModel], params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k in names}
 
 
+class PostHocInvariantCVAE(PostHocOptimalPriorCVAE):
+    """Moyer's penalty, then the optimal prior: an ``InvariantCVAE`` trained at
+    ``invariance_weight``, then T fitted to its fixed encoder's aggregated posterior, so
+    that the prior models the penalised, more invariant codes; its encoder, and so its
+    task dependence, stays the first stage's."""
+
+    config_type = PostHocPenalisedConfig
+    source = InvariantCVAE
+
+
 #: The paper's three methods, the default of every experiment.
 PAPER_METHODS: tuple[str, ...] = ("vae", "cvae", "optimal")
 
@@ -333,6 +352,7 @@ METHODS: dict[str, type[BaseModel]] = {
     "optimal": OptimalPriorCVAE,
     "mixture": MixturePriorCVAE,
     "posthoc": PostHocOptimalPriorCVAE,
+    "posthoc-invariant": PostHocInvariantCVAE,
     "invariant": InvariantCVAE,
     "hsic": HSICCVAE,
     "mmd": MMDCVAE,
