@@ -93,9 +93,9 @@ def test_best_epoch_is_restored(two_tasks):
 
 @pytest.mark.parametrize("best", [0, 1, 3])
 def test_a_model_kept_from_the_warm_up_is_named(best, two_tasks, monkeypatch):
-    """A monitored ELBO that only falls once the KL weight is full (from epoch 1 here)
-    keeps a warm-up epoch, a model close to its start: the fit warns. One kept at full
-    weight, the first such epoch included, does not."""
+    """A monitored ELBO that only falls once the KL weight is full (beta, from epoch 1
+    here) keeps a warm-up epoch, a model close to its start: the fit warns. One kept at
+    full weight, the first such epoch included, does not."""
     from optprior.training.plans import ELBOPlan
 
     def score(self, record, epoch):
@@ -103,7 +103,7 @@ def test_a_model_kept_from_the_warm_up_is_named(best, two_tasks, monkeypatch):
 
     monkeypatch.setattr(ELBOPlan, "score", score)
     x, s = two_tasks
-    model = fast(CVAE, epochs=4, warmup_epochs=2)  # KL weight 0.5, then 1 from epoch 1
+    model = fast(CVAE, epochs=4, warmup_epochs=2, beta=0.8)  # KL weight 0.4, then 0.8
     if best == 0:
         kept = r"kept epoch, 1 of 4, came before the KL warm-up ended \(epoch 2\): .* training ELBO"
         with pytest.warns(UserWarning, match=kept):
@@ -132,6 +132,17 @@ def test_beta_weights_the_kl_term_of_the_loss_and_ends_the_warm_up(two_tasks):
         assert math.isclose(record["train_loss"], expected, rel_tol=1e-5)
     with pytest.raises(ValueError, match="beta must be a positive finite number"):
         CVAE(beta=0.0)
+
+
+def test_select_after_warmup_counts_beta_as_full_weight(two_tasks, monkeypatch):
+    """Epochs at the KL weight beta < 1 are past the warm-up: the best of them is kept
+    (not the last epoch, as when no epoch may be kept)."""
+    from optprior.training.plans import ELBOPlan
+
+    monkeypatch.setattr(ELBOPlan, "score", lambda self, record, epoch: -abs(epoch - 2))
+    x, s = two_tasks
+    model = fast(CVAE, epochs=5, warmup_epochs=2, beta=0.5, select_after_warmup=True)
+    assert model.fit(x, s).history_.best_epoch == 2
 
 
 def test_early_stopping_stops(two_tasks):

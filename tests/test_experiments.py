@@ -535,6 +535,17 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     assert result.status == "ok" and result.cvae_reused is None
 
 
+def test_post_hoc_runs_never_go_on_under_another_cap(tmp_path):
+    """A post-hoc run's T was fitted to its first stage as that was: unlike a model
+    trained under a lower cap, it is not one the trainer can go on from."""
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    for method, goes_on in (("cvae", True), ("posthoc", False), ("posthoc-invariant", False)):
+        (run,) = plan(replace(config, methods=[method]), tmp_path)
+        resolved = run.resolved()
+        lower = {**resolved["training"], "epochs": run.training["epochs"] - 1}
+        assert (runner.other_cap({**resolved, "training": lower}, run) is not None) is goes_on
+
+
 @pytest.mark.slow
 def test_posthoc_invariant_run_reuses_the_invariant_run_at_its_weight(
     digits_root, tmp_path, monkeypatch

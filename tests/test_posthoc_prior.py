@@ -92,10 +92,14 @@ def test_from_cvae_refuses_other_models(trained_prototype_cvae):
     _, _, cvae = trained_prototype_cvae
     with pytest.raises(ValueError, match="not seen in training"):
         PostHocOptimalPriorCVAE.from_cvae(cvae, x, np.full(len(x), 5))
-    with pytest.raises(ValueError, match=r"not the CVAE's networks: \['latent_dim'\]"):
+    with pytest.raises(
+        ValueError, match=r"not the first stage's networks or settings: \['latent_dim'\]"
+    ):
         PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, latent_dim=7)
     # same shapes, other networks: the CVAE's weights would load into the wrong model
-    with pytest.raises(ValueError, match=r"not the CVAE's networks: \['activation'\]"):
+    with pytest.raises(
+        ValueError, match=r"not the first stage's networks or settings: \['activation'\]"
+    ):
         PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, activation="relu")
 
 
@@ -134,6 +138,11 @@ def test_posthoc_invariant_fits_moyers_cvae_then_t(two_tasks, tmp_path):
     assert isinstance(model.fitted_module().prior, OptimalPrior)
     again = PostHocInvariantCVAE.from_cvae(moyer, x, s, **FAST_T)
     assert again.get_params()["invariance_weight"] == 0.5
+    for setting, value in (("invariance_weight", 3.0), ("beta", 0.2)):  # the source's
+        with pytest.raises(
+            ValueError, match=rf"first stage's networks or settings: \['{setting}'\]"
+        ):
+            PostHocInvariantCVAE.from_cvae(moyer, x, s, **{setting: value})
     with pytest.raises(TypeError, match="needs a fitted InvariantCVAE, got CVAE"):
         PostHocInvariantCVAE.from_cvae(fast(CVAE).fit(x, s), x, s)
     model.save(tmp_path / "m.pt")

@@ -690,8 +690,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--cvae-runs",
         default=None,
-        help="folder of finished cvae runs that posthoc runs start from (default: OUT); "
-        "a cvae run is used when its config matches except for the discriminator settings",
+        help="folder of finished runs that post-hoc runs start from: cvae runs for posthoc, "
+        "invariant runs for posthoc-invariant (default: OUT); such a run is used when its "
+        "config matches except for the discriminator settings",
     )
     rep.add_argument(
         "--data-root",

@@ -99,7 +99,9 @@ BASELINE_WEIGHTS: dict[str, dict[str, dict[str, Any]]] = {
 def baseline_weights(setting: str) -> dict[str, dict[str, Any]]:
     """The ``[method.NAME]`` tables of ``setting``'s protocol: each penalised baseline's
     weight (``BASELINE_WEIGHTS``, usps-mnist's where the setting has none of its own);
-    ``posthoc-invariant`` trains its first stage at Moyer's."""
+    ``posthoc-invariant`` trains its first stage at Moyer's. A ``[method.invariant]``
+    weight of a config file is Moyer's alone: give ``[method.posthoc-invariant]`` the
+    same, or it trains a Moyer model of its own rather than reuse the invariant run."""
     tables = BASELINE_WEIGHTS.get(setting, BASELINE_WEIGHTS["usps-mnist"])
     return {**tables, "posthoc-invariant": tables["invariant"]}
 

@@ -29,8 +29,9 @@ class RunResult:
     ``wall_seconds``: this process's time on the run; ``threads``: torch's CPU thread
     count in that process (None in results written before it was recorded). ``stopped_early``,
     ``hit_epoch_cap`` and ``training_seconds`` are None in results written before they
-    were recorded. ``resumed_from_*``, ``checkpoint_discarded`` and ``cvae_reused`` say
-    where training started; ``rescored`` when and by what the metrics were computed
+    were recorded. ``resumed_from_*``, ``checkpoint_discarded`` and ``cvae_reused`` (the
+    first-stage run a post-hoc run reused: a cvae or invariant run) say where training
+    started; ``rescored`` when and by what the metrics were computed
     again. ``extra``: fields of a newer optprior, kept as they were.
     """
 

@@ -60,8 +60,8 @@ class NotFittedError(SklearnNotFittedError):
 
 
 def _warn_if_kept_in_warmup(history: History, training: TrainingConfig, validated: bool) -> None:
-    """Warn where the kept epoch came before the KL weight reached 1 although later epochs,
-    at full weight, were trained: the monitored ELBO only fell after the warm-up (a
+    """Warn where the kept epoch came before the warm-up ended although later epochs, at
+    full KL weight, were trained: the monitored ELBO only fell after the warm-up (a
     penalty or a learning rate too strong, or a small training set overfitted)."""
     full = next((e for e in range(len(history.epochs)) if training.warmup_share(e) >= 1.0), None)
     if full is None or not 0 <= history.best_epoch < full:

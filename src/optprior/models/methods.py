@@ -202,6 +202,17 @@ class MixturePriorCVAE(BaseModel):
         )
 
 
+#: Settings of a post-hoc method's first stage that T's fit does not read: the model's
+#: values are the source's, so ``from_cvae`` may not override them.
+FIRST_STAGE_ONLY = (
+    "invariance_weight",
+    "beta",
+    "warmup_epochs",
+    "warmup_from_zero",
+    "select_after_warmup",
+)
+
+
 class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     """A CVAE trained with the N(0, I) prior, then given the optimal prior: T is fitted to
     the aggregated posterior of the fixed encoder, which with decoder stays the CVAE's.
@@ -223,12 +234,14 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         s_val: object = None,
         checkpoint: str | os.PathLike | None = None,
     ) -> PostHocOptimalPriorCVAE:
-        """Train a CVAE on ``X`` (N, D), ``s`` (N,), then fit T; both early-stop on ``X_val``.
+        """Train the first stage (``source``: a CVAE, Moyer's ``InvariantCVAE`` for
+        ``PostHocInvariantCVAE``) on ``X`` (N, D), ``s`` (N,), then fit T; both
+        early-stop on ``X_val``.
 
-        ``checkpoint`` covers the CVAE's training (see ``BaseModel.fit``), and
+        ``checkpoint`` covers the first stage's training (see ``BaseModel.fit``), and
         ``CHECKPOINT.prior`` T's (``checkpoint_files``); at the time limit of
-        ``training.stop_at`` the fit stops after the CVAE too, before T's fit, which the
-        next fit with the same checkpoint starts at once.
+        ``training.stop_at`` the fit stops after the first stage too, before T's fit,
+        which the next fit with the same checkpoint starts at once.
         """
         source = self.source(**_read_by(self.source, self.get_params()))
         cvae = source.fit(X, s, X_val, s_val, checkpoint)
@@ -256,14 +269,16 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         """``cvae``'s networks (copied) with T fitted on its encodings of ``X``, ``s``:
         a fitted ``CVAE``, or a CVAE trained with a penalty on task information
         (``InvariantCVAE``, ``HSICCVAE``, ``MMDCVAE``, ``AdversarialCVAE``), whose more
-        invariant codes T then models. The penalty is the source's alone: the model
-        returned holds no trace of it, and its own ``fit`` (or a ``clone``'s) trains a
-        plain CVAE before T.
+        invariant codes T then models. On ``PostHocOptimalPriorCVAE`` the penalty is the
+        source's alone: the model returned holds no trace of it, and its own ``fit`` (or a
+        ``clone``'s) trains a plain CVAE before T; ``PostHocInvariantCVAE`` keeps
+        Moyer's weight and trains its ``InvariantCVAE`` again.
 
         ``checkpoint``: T's fit saved and resumed as ``BaseModel.fit`` does; it must come
         from the same CVAE. ``overrides``: settings for the T fit (e.g. ``epochs``,
         ``patience``, ``discriminator_learning_rate``, ``discriminator_hidden_sizes``)
-        and run options; by default the CVAE's own.
+        and run options; by default the CVAE's own. The first stage's networks and
+        ``FIRST_STAGE_ONLY`` settings are the source's.
         """
         if cls.source is not CVAE and not isinstance(cvae, cls.source):
             raise TypeError(
@@ -278,11 +293,12 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         cvae.fitted_module()
         given = _read_by(cls, cvae.get_params())  # not a penalty's weight
         model = cls(**{**given, **overrides})
-        networks = flat_names(NetworkConfig)
-        changed = [k for k, v in overrides.items() if k in networks and v != given[k]]
+        fixed = {*flat_names(NetworkConfig), *FIRST_STAGE_ONLY}
+        changed = [k for k, v in overrides.items() if k in fixed & set(given) and v != given[k]]
         if changed:
             raise ValueError(
-                f"overrides may change T and its training, not the CVAE's networks: {changed}"
+                "overrides may change T and its training, not the first stage's networks "
+                f"or settings: {changed}"
             )
         return model._fit_prior_of(cvae, X, s, X_val, s_val, checkpoint)
 

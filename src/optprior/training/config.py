@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optprior._settings import differences, flat_defaults, flat_names, in_current_terms
-from optprior._validation import as_given, layer_widths, one_of, plain_numbers_, whole_number
+from optprior._validation import (
+    as_given,
+    is_real,
+    layer_widths,
+    one_of,
+    plain_numbers_,
+    whole_number,
+)
 
 DISCRIMINATOR_SCHEDULES = ("interleaved", "deferred", "epoch")
 # Schedules that train T on the z the model steps drew (no encoder pass of their own).
@@ -309,7 +316,7 @@ class TrainingConfig:
         return self.beta * self.warmup_share(epoch)
 
     def warmup_share(self, epoch: int) -> float:
-        """How far epoch ``epoch`` (0-based) is through the warm-up: in (0, 1], 1 from its end."""
+        """How far epoch ``epoch`` (0-based) is through the warm-up: in [0, 1], 1 from its end."""
         if not self.warmup_epochs:
             return 1.0
         return min(1.0, (epoch + (0 if self.warmup_from_zero else 1)) / self.warmup_epochs)
@@ -329,7 +336,7 @@ class TrainingConfig:
             setattr(self, name, whole_number(getattr(self, name), name, 0))
         if not self.learning_rate > 0:  # also refuses NaN
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if not 0 < self.beta < math.inf:
+        if not (is_real(self.beta) and 0 < self.beta < math.inf):
             raise ValueError(f"beta must be a positive finite number, got {self.beta}")
         if not 0 < self.learning_rate_factor < 1:
             raise ValueError(
