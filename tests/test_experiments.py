@@ -474,6 +474,15 @@ def test_runs_made_on_another_device_count_as_finished(tmp_path):
         assert not runner.same_config(run.resolved(), other.resolved())
 
 
+def forbid_fit(monkeypatch: pytest.MonkeyPatch, model: type[BaseModel], why: str) -> None:
+    """Make ``model.fit`` fail with ``why``: a post-hoc run must reuse its first stage."""
+
+    def no_training(self, *args, **kwargs):
+        raise AssertionError(why)
+
+    monkeypatch.setattr(model, "fit", no_training)
+
+
 @pytest.mark.slow
 def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monkeypatch):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
@@ -482,10 +491,7 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     )
     assert runner.execute(cvae_run).status == "ok"
 
-    def no_training(self, *args, **kwargs):
-        raise AssertionError("the CVAE stage must come from the cvae run")
-
-    monkeypatch.setattr(CVAE, "fit", no_training)
+    forbid_fit(monkeypatch, CVAE, "the CVAE stage must come from the cvae run")
     result = runner.execute(posthoc_run)
     assert result.status == "ok", result.traceback
     assert result.cvae_reused == cvae_run.name
@@ -567,10 +573,7 @@ def test_posthoc_invariant_run_reuses_the_invariant_run_at_its_weight(
     at_another_weight = replace(posthoc_run, model={**posthoc_run.model, "invariance_weight": 1})
     assert runner.reusable_cvae(at_another_weight) is None
 
-    def no_training(self, *args, **kwargs):
-        raise AssertionError("the first stage must come from the invariant run")
-
-    monkeypatch.setattr(InvariantCVAE, "fit", no_training)
+    forbid_fit(monkeypatch, InvariantCVAE, "the first stage must come from the invariant run")
     result = runner.execute(posthoc_run)
     assert result.status == "ok", result.traceback
     assert result.cvae_reused == invariant_run.name
