@@ -319,7 +319,7 @@ def test_the_post_hoc_prior_stops_between_its_cvae_and_t(two_tasks, tmp_path):
     with stop_at(time.time()):
         with pytest.raises(TrainingStopped, match="after epoch 1 of at most 2"):
             PostHocOptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
-        with pytest.raises(TrainingStopped, match="after the CVAE; .* goes on to T"):
+        with pytest.raises(TrainingStopped, match="after the first stage; .* goes on to T"):
             PostHocOptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
     model = PostHocOptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
     whole = PostHocOptimalPriorCVAE(**settings).fit(*data)

@@ -549,9 +549,11 @@ def without_data_file(config: dict[str, Any]) -> dict[str, Any]:
 def prior_settings(run: Run) -> dict[str, Any]:
     """The settings of a post-hoc run that its first stage does not read (T's)."""
     settings = {**run.model, **run.training}
-    method, source = METHODS[run.method], METHODS[source_method(run.method) or "cvae"]
+    method = cast(type[PostHocOptimalPriorCVAE], METHODS[run.method])
     return {
-        k: v for k, v in settings.items() if method.reads_setting(k) and not source.reads_setting(k)
+        k: v
+        for k, v in settings.items()
+        if method.reads_setting(k) and not method.source.reads_setting(k)
     }
 
 

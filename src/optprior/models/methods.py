@@ -246,7 +246,9 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         source = self.source(**_read_by(self.source, self.get_params()))
         cvae = source.fit(X, s, X_val, s_val, checkpoint)
         if checkpoint is not None and time_is_up():
-            raise TrainingStopped(f"at the time limit after the CVAE; {checkpoint} goes on to T")
+            raise TrainingStopped(
+                f"at the time limit after the first stage; {checkpoint} goes on to T"
+            )
         prior_checkpoint = None if checkpoint is None else self.checkpoint_files(checkpoint)[1]
         return self._fit_prior_of(cvae, X, s, X_val, s_val, prior_checkpoint)
 
