@@ -702,35 +702,43 @@ def test_tune_stopped_at_its_time_limit_exits_as_a_sweep_does(
 
 @pytest.mark.slow
 def test_tune_trains_each_weight_and_writes_the_best_on_validation(own_file, tmp_path, capsys):
-    argv, out = compare_argv(own_file, tmp_path)
-    assert main([*argv, "--quiet", "--seeds", "2", "--tune", "hsic=1000,0.1"]) == 0
+    trained = TINY.replace("epochs = 2", "epochs = 10\nlearning_rate = 1e-2")
+    argv, out = compare_argv(own_file, tmp_path, trained)
+    assert main([*argv, "--quiet", "--seeds", "2", "--tune", "invariant=1000,0"]) == 0
     printed = capsys.readouterr().out
     scores = {}
-    for weight in (0.1, 1000.0):
+    for weight in (0.0, 1000.0):
         found = [
             json.loads(
-                (out / f"tune/hsic-{weight!r}/mine/hsic/seed-{seed}/result.json").read_text()
+                (
+                    out / f"tune/invariant-{weight!r}/mine/invariant/seed-{seed}/result.json"
+                ).read_text()
             )
             for seed in (0, 1)
         ]
         assert {r["config"]["model"]["invariance_weight"] for r in found} == {weight}
         scores[weight] = np.mean([r["metrics"]["val_log_likelihood"] for r in found])
         assert f"{scores[weight]:.2f} ({weight!r})" in printed
+    # Moyer's penalty at 1000 costs likelihood: a report that gave every weight one
+    # weight's score (the runs share their names across the grid) would fail here.
+    assert abs(scores[0.0] - scores[1000.0]) > 0.05
     best = max(scores, key=scores.__getitem__)
     chosen = out / "tune/mine.toml"
-    assert chosen.read_text() == f"[method.hsic]\ninvariance_weight = {best!r}\n"
+    assert chosen.read_text() == f"[method.invariant]\ninvariance_weight = {best!r}\n"
     assert not (out / "mine").exists()  # the sweep itself is not run
 
-    # The chosen weights as the sweep's config: its hsic runs train with that weight.
+    # The chosen weights as the sweep's config: its invariant runs train with that weight.
     assert (
-        main([*argv[:4], str(chosen), *argv[5:], "--quiet", "--methods", "hsic", "--seeds", "1"])
+        main(
+            [*argv[:4], str(chosen), *argv[5:], "--quiet", "--methods", "invariant", "--seeds", "1"]
+        )
         == 0
     )
-    result = json.loads((out / "mine/hsic/seed-0/result.json").read_text())
+    result = json.loads((out / "mine/invariant/seed-0/result.json").read_text())
     assert result["config"]["model"]["invariance_weight"] == best
     assert main([*argv, "--quiet", "--seeds", "1", "--tune", "mmd=1"]) == 0
     tables = chosen.read_text()  # a later method's choice joins the earlier one's
-    assert f"[method.hsic]\ninvariance_weight = {best!r}\n" in tables
+    assert f"[method.invariant]\ninvariance_weight = {best!r}\n" in tables
     assert "[method.mmd]\ninvariance_weight = 1.0\n" in tables
     with pytest.raises(SystemExit):
         main([*argv, "--tune", "cvae=1,2"])  # no penalty weight to tune

@@ -19,7 +19,7 @@ from optprior._io import write_text_atomic
 from optprior.experiments.config import ExperimentConfig, read_config_file
 from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.records import RunResult
-from optprior.experiments.runner import Executor, Run, plan, run_sweep
+from optprior.experiments.runner import Executor, Run, plan, read_result, run_sweep
 from optprior.models import METHODS
 from optprior.models.selection import WEIGHT, best_weight
 
@@ -84,10 +84,9 @@ def tune(
         runs = grid_runs(config, grid, out, **options)
         swept = run_sweep([run for point in runs.values() for run in point], executor, failed)
         results += swept
-        by_name = {result.run: result for result in swept}
         rows, chosen = [], {}
         for method, weights in grid.items():
-            scores = {w: _mean_score(runs[(method, w)], by_name) for w in weights}
+            scores = {w: _mean_score(runs[(method, w)]) for w in weights}
             best = best_weight(scores, within)
             if best is not None:
                 chosen[method] = best
@@ -119,13 +118,14 @@ def _chosen_before(path: Path) -> dict[str, dict[str, Any]]:
     return dict(read_config_file(path).get("method", {}))
 
 
-def _mean_score(runs: list[Run], results: dict[str, RunResult]) -> float | None:
-    """The mean ``SCORE`` of ``runs`` from their sweep's ``results`` (by run name), None
-    unless every one finished with one."""
+def _mean_score(runs: list[Run]) -> float | None:
+    """The mean ``SCORE`` of ``runs`` from their folders' results (a run's name is the
+    same at every weight of the grid: only its folder tells them apart), None unless every
+    one finished with one."""
     scores = []
     for run in runs:
-        result = results.get(run.name)
-        score = None if result is None or not result.ok else result.metric(SCORE)
+        result = read_result(run)
+        score = None if result is None else result.metric(SCORE)
         if score is None:
             return None
         scores.append(score)
