@@ -14,6 +14,7 @@ FAST = {
     "latent_dim": 3,
     "hidden_sizes": (16,),
     "epochs": 3,
+    "warmup_epochs": 1,  # a fit of 3 epochs ends its warm-up (else it warns)
     "batch_size": 50,
     "progress": False,
 }

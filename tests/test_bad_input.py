@@ -60,6 +60,41 @@ def test_unseen_task_at_transform(fitted, two_tasks):
         fitted.sample(3, s=5)
 
 
+def test_one_task_index_is_every_points(fitted, two_tasks):
+    """A scalar s (as ``sample`` takes it) is the task of every point; an unseen one is
+    still named."""
+    x, _ = two_tasks
+    every = np.ones(len(x), dtype=np.int64)
+    np.testing.assert_array_equal(fitted.transform(x, 1), fitted.transform(x, every))
+    z = fitted.transform(x[:5], 1)
+    np.testing.assert_array_equal(fitted.decode(z, 1), fitted.decode(z, every[:5]))
+    with pytest.raises(ValueError, match=r"task indices \[7\] that were not seen"):
+        fitted.transform(x, 7)
+
+
+def test_dataframe_columns_are_recorded_and_checked_as_scikit_learn_does(two_tasks, tmp_path):
+    """A DataFrame's column names are ``feature_names_in_``: data with other columns, or
+    the same in another order, are refused by name (also after save and load); missing
+    values (pd.NA) are named as such."""
+    pd = pytest.importorskip("pandas")
+    x, s = two_tasks
+    columns = [f"pixel-{j}" for j in range(x.shape[1])]
+    frame = pd.DataFrame(x, columns=columns)
+    model = fast(CVAE).fit(frame, s)
+    assert list(model.feature_names_in_) == columns
+    np.testing.assert_array_equal(model.transform(frame, s), model.transform(x, s))
+    model.save(tmp_path / "m.pt")
+    for fitted in (model, load_model(tmp_path / "m.pt")):
+        swapped = frame[[columns[1], columns[0], *columns[2:]]]
+        with pytest.raises(ValueError, match=r"X's columns are not .*'pixel-1' for 'pixel-0'"):
+            fitted.transform(swapped, s)
+    assert not hasattr(fast(CVAE).fit(x, s), "feature_names_in_")  # an array has no names
+    gappy = frame.astype(object)
+    gappy.iloc[3, 2] = pd.NA
+    with pytest.raises(ValueError, match=r"fill or drop its missing values \(pd.NA, None\)"):
+        model.transform(gappy, s)
+
+
 def test_task_missing_from_training_is_unseen(two_tasks):
     x, s = two_tasks
     with pytest.warns(UserWarning, match=r"s uses 2 of the task indices 0..2"):

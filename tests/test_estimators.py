@@ -115,6 +115,40 @@ def test_a_model_kept_from_the_warm_up_is_named(best, two_tasks, monkeypatch):
     assert model.history_.best_epoch == best
 
 
+@pytest.mark.parametrize("epochs", [2, 3])
+def test_a_fit_that_ends_inside_the_warm_up_is_named(epochs, two_tasks):
+    """Fewer epochs than the warm-up (a natural quick try) never train at full KL weight:
+    the fit warns. One epoch at full weight (epoch 3 of a 3-epoch warm-up) does not."""
+    x, s = two_tasks
+    model = fast(CVAE, epochs=epochs, warmup_epochs=3)
+    if epochs == 2:
+        with pytest.warns(UserWarning, match=r"all 2 epochs trained came before the KL warm-up"):
+            model.fit(x, s)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.fit(x, s)
+
+
+@pytest.mark.parametrize(("scale", "shift"), [(1.0, 0.0), (100.0, 0.0), (1.0, 50.0)])
+def test_gaussian_data_off_the_decoders_scale_are_named(scale, shift):
+    """Data the Gaussian decoder cannot fit well (a spread beyond its largest standard
+    deviation, e^1 by default, or a mean far from 0) get a warning; standardised data
+    none."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 3))
+    x = (x - x.mean(axis=0)) * scale + shift  # centred exactly: one cause at a time
+    s = np.repeat([0, 1], 30)
+    model = fast(CVAE, likelihood="gaussian", epochs=1, warmup_epochs=0)
+    if scale == 1.0 and shift == 0.0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.fit(x, s)
+    else:
+        with pytest.warns(UserWarning, match=r"standardise X \(sklearn.preprocessing"):
+            model.fit(x, s)
+
+
 def test_beta_weights_the_kl_term_of_the_loss_and_ends_the_warm_up(two_tasks):
     """The loss is beta KL - reconstruction on every batch, so on the epoch's averages;
     the warm-up rises to beta, and an epoch at the end of it counts as full weight."""
@@ -570,8 +604,9 @@ def test_a_pipeline_passes_the_tasks_to_fit_score_and_routed_transform(two_tasks
     from sklearn.preprocessing import MinMaxScaler
 
     x, s = two_tasks
-    pipe = make_pipeline(MinMaxScaler(), fast(CVAE)).fit(x, s)  # s passed as the labels
+    pipe = make_pipeline(MinMaxScaler(clip=True), fast(CVAE)).fit(x, s)  # s as the labels
     assert np.isfinite(pipe.score(x, s))
+    assert np.isfinite(pipe.score(x * 1.1, s))  # beyond the training range: clipped
     with sklearn.config_context(enable_metadata_routing=True):
         pipe[-1].set_transform_request(s=True)
         codes = pipe.transform(x, s=s)

@@ -24,6 +24,7 @@ from helpers import DATA_ROOT, count_epochs, fast
 from optprior.experiments import runner
 from optprior.experiments.config import (
     BASELINE_WEIGHTS,
+    DEFAULT_PROTOCOL,
     ExperimentConfig,
     read_config_file,
     resolve,
@@ -44,7 +45,7 @@ TINY = {
     "methods": ["cvae", "optimal"],
     "data": {"n_source": 300, "n_target_val": 50},
     "model": {"latent_dim": 4, "hidden_sizes": [32], "discriminator_hidden_sizes": [32]},
-    "training": {"epochs": 2, "learning_rate": 1e-3},
+    "training": {"epochs": 2, "learning_rate": 1e-3, "warmup_epochs": 1},
     "evaluation": {
         "n_samples": 5,
         "test_points": 100,
@@ -68,7 +69,8 @@ def digits_root():
 def test_config_files_state_the_built_in_protocol(path):
     raw = read_config_file(path)
     built_in = resolve(raw["setting"])
-    assert resolve(raw["setting"], raw) == built_in
+    assert raw["protocol"] == DEFAULT_PROTOCOL == "author"
+    assert configs_for(raw["setting"], file_overrides=raw) == [built_in]
     assert path.read_text() == to_toml(built_in)  # every value written out, none stale
 
 
@@ -692,6 +694,8 @@ def test_cli_quick_end_to_end(digits_root, tmp_path):
             "reproduce",
             "usps-mnist",
             "--quick",
+            "--protocol",
+            "paper",
             "--quiet",
             "--out",
             str(tmp_path),

@@ -104,3 +104,31 @@ def test_a_base_near_the_target_needs_fewer_temperatures():
     assert from_near.log_z == pytest.approx(8.5, abs=0.05)
     assert from_near.effective_samples > 150
     assert annealed(affine, DIM, 200, 10).effective_samples < 50
+
+
+def test_the_proposal_is_drawn_component_by_component_with_its_own_moments():
+    """``draw`` of a defensive Gaussian mixture (N(0, I) share and two full-covariance
+    components whose Cholesky factors are not symmetric) matches the mixture's mean and
+    covariance in closed form; other distributions are drawn by their own ``sample``."""
+    from optprior.priors.optimal import draw, with_normal_share
+
+    torch.manual_seed(0)
+    locations = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 0.0, 1.0]], dtype=torch.float64)
+    trils = torch.tensor(
+        [
+            [[1.0, 0, 0], [0.9, 0.5, 0], [-0.7, 0.4, 0.3]],
+            [[0.4, 0, 0], [-1.2, 1.0, 0], [0, 0.8, 2.0]],
+        ],
+        dtype=torch.float64,
+    )
+    proposal = with_normal_share(locations, trils, torch.tensor([1.0, 3.0]))
+    z = draw(proposal, 200_000)
+    weights = proposal.mixture_distribution.probs
+    gaussians = proposal.component_distribution
+    mean = weights @ gaussians.loc
+    second = gaussians.covariance_matrix + gaussians.loc[:, :, None] * gaussians.loc[:, None]
+    covariance = torch.einsum("k,kij->ij", weights, second) - torch.outer(mean, mean)
+    assert z.shape == (200_000, 3) and z.dtype == torch.float64
+    torch.testing.assert_close(z.mean(0), mean, atol=0.03, rtol=0)
+    torch.testing.assert_close(torch.cov(z.T), covariance, atol=0.05, rtol=0)
+    assert draw(normal(3), 4).shape == (4, 3)

@@ -687,6 +687,43 @@ def test_tune_within_says_its_rule_and_needs_tune(own_file, tmp_path, monkeypatc
     assert "--tune-within must be nats >= 0" in capsys.readouterr().err
 
 
+def test_method_tables_of_methods_left_out_are_named(own_file, tmp_path, monkeypatch, capsys):
+    """A file of [method.NAME] tables alone (what --tune writes) passed as --config runs the
+    default methods: the tables it would leave unused are named, unless --methods (or the
+    file's methods) chose the sweep's methods."""
+    argv, _ = compare_argv(own_file, tmp_path, TINY + "[method.hsic]\ninvariance_weight = 10.0\n")
+    late = SimpleNamespace(
+        time=lambda: math.inf, monotonic=time.monotonic, perf_counter=time.perf_counter
+    )
+    monkeypatch.setattr(trainer, "time", late)  # past the limit: nothing is trained
+    stopped = ["--quiet", "--time-limit", "60"]
+    assert main([*argv, *stopped]) == STOPPED_STATUS
+    assert (
+        "has [method.NAME] tables for hsic, which this sweep does not run (it runs cvae, "
+        "optimal, vae): add them with --methods" in capsys.readouterr().err
+    )
+    assert main([*argv, *stopped, "--methods", "cvae,hsic"]) == STOPPED_STATUS
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_quick_compare_is_one_seed_of_a_small_budget_the_options_override(
+    own_file, tmp_path, monkeypatch
+):
+    planned = []
+    monkeypatch.setattr(
+        "optprior.experiments.runner.plan",
+        lambda chosen, *args, **kwargs: planned.append(chosen) or [],
+    )
+    data = ["compare", "--data", str(own_file), "--out", str(tmp_path), "--quiet", "--quick"]
+    assert main(data) == 0 and main([*data, "--epochs", "7"]) == 0
+    quick, shorter = planned
+    assert quick.seeds == 1 and quick.training["epochs"] == 30
+    assert shorter.training["epochs"] == 7  # the option over --quick
+    evaluation = quick.evaluation
+    assert (evaluation.n_samples, evaluation.normalizer_temperatures) == (50, 100)
+    assert not evaluation.mlp_probe
+
+
 def test_tune_stopped_at_its_time_limit_exits_as_a_sweep_does(
     own_file, tmp_path, monkeypatch, capsys
 ):
@@ -725,6 +762,7 @@ def test_tune_trains_each_weight_and_writes_the_best_on_validation(own_file, tmp
     best = max(scores, key=scores.__getitem__)
     chosen = out / "tune/mine.toml"
     assert chosen.read_text() == f"[method.invariant]\ninvariance_weight = {best!r}\n"
+    assert "as --config where you have none) and run the sweep with --methods invariant" in printed
     assert not (out / "mine").exists()  # the sweep itself is not run
 
     # The chosen weights as the sweep's config: its invariant runs train with that weight.

@@ -10,22 +10,34 @@ from helpers import FAST, fast
 from scipy.stats import norm
 
 from optprior import CVAE, OptimalPriorCVAE
+from optprior.data import SETTINGS
 from optprior.experiments.config import AUTHOR, read_config_file, resolve, to_toml
 from optprior.experiments.config import FAST as FAST_PROTOCOL
+from optprior.experiments.reproduce import configs_for
 from optprior.nn import GaussianDecoder
 from optprior.nn.mlp import Dropout
 from optprior.priors import OptimalPrior
 from optprior.training import TrainingConfig
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "author"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "paper"
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.stem)
-def test_author_config_files_state_the_author_protocol(path):
+def test_paper_config_files_state_the_paper_protocol(path):
     raw = read_config_file(path)
-    built_in = resolve(raw["setting"], protocol="author")
-    assert resolve(raw["setting"], raw) == built_in
-    assert path.read_text() == to_toml(built_in, "author")
+    built_in = resolve(raw["setting"], protocol="paper")
+    assert raw["protocol"] == "paper"
+    assert configs_for(raw["setting"], file_overrides=raw) == [built_in]
+    assert path.read_text() == to_toml(built_in, "paper")
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_the_default_protocol_is_the_authors(setting):
+    """``optprior reproduce SETTING`` without --protocol runs the first author's protocol,
+    and ``--protocol paper`` the setting's defaults alone."""
+    built_in, paper = resolve(setting), resolve(setting, protocol="paper")
+    assert configs_for(setting) == [built_in]
+    assert built_in != paper
     for section in ("model", "training"):
         for key, value in AUTHOR[section].items():
             assert getattr(built_in, section)[key] == value
@@ -40,7 +52,7 @@ def test_fast_protocol_trains_until_it_stops_improving():
     """The fast protocol lowers the learning rate on plateaus and stops on patience long
     before its cap (patience a multiple of the decay's, so the rate falls before the stop);
     everything else is the paper protocol's."""
-    fast, paper = resolve("usps-mnist", protocol="fast"), resolve("usps-mnist")
+    fast, paper = resolve("usps-mnist", protocol="fast"), resolve("usps-mnist", protocol="paper")
     training = fast.training
     assert training["learning_rate_patience"] > 0 and training["patience"] > 0
     assert training["patience"] % training["learning_rate_patience"] == 0

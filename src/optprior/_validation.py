@@ -103,14 +103,17 @@ def layer_widths(values: object, name: str) -> tuple[int, ...]:
 
 def output_file(path: str, name: str = "--out") -> Path:
     """``path`` as the file a command will write, checked before any work: not a folder,
-    a file name given, its folder existing. ValueError naming ``name`` otherwise."""
+    a file name given, no file where a folder above it goes (missing folders are made
+    when it is written, as ``save`` makes them). ValueError naming ``name`` otherwise."""
     given = Path(path)
     if given.is_dir() or path.endswith(("/", os.sep)):
         raise ValueError(f"{name} {path} is a folder: give the file to write, e.g. {name} model.pt")
     if given.name in ("", ".", ".."):
         raise ValueError(f"{name} {path!r} names no file: give the file to write")
-    if not given.resolve().parent.is_dir():
-        raise ValueError(f"{name} {path}: the folder {given.parent} does not exist")
+    folder = given.resolve().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{name} {path}: {existing} is a file, not a folder")
     return given
 
 
@@ -130,7 +133,9 @@ def check_data(
     try:
         array = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a numeric array: {error}") from None
+        missing = any(kind in str(error) for kind in ("NAType", "NoneType"))
+        hint = "; fill or drop its missing values (pd.NA, None) first" if missing else ""
+        raise ValueError(f"{name} must be a numeric array: {error}{hint}") from None
     if array.ndim != 2:
         images = f"; flatten images with {name}.reshape(len({name}), -1)" if array.ndim > 2 else ""
         raise ValueError(
@@ -146,7 +151,8 @@ def check_data(
         array = np.clip(array, 0.0, 1.0)  # rounding of a rescaling (MinMaxScaler in float32)
     if bernoulli and (array.min() < 0.0 or array.max() > 1.0):
         fix = (
-            "scale it as the model's training data were"
+            "scale it as the model's training data were, and clip what lies beyond their "
+            "range (np.clip(X, 0, 1); MinMaxScaler(clip=True) in a Pipeline)"
             if fitted
             else "scale it into [0, 1] (e.g. X / 255) or use the Gaussian likelihood "
             "(likelihood='gaussian', --likelihood gaussian)"
@@ -167,10 +173,13 @@ def check_tasks(
     data_name: str = "X",
 ) -> np.ndarray:
     """Return ``s`` as int64 (N,), checking its length against ``data_name``'s
-    ``n_points`` and (if given) that every task is known."""
+    ``n_points`` and (if given) that every task is known; one task index (a scalar) is
+    every point's."""
     if s is None:
         raise ValueError(f"{name} (the task index of each point) is required for this model")
     array = np.asarray(s)
+    if array.ndim == 0:
+        array = np.full(n_points, array)
     if array.dtype.kind in "USO":
         labels = array.dtype.kind != "O" or any(isinstance(v, str) for v in array.ravel())
         if not labels:

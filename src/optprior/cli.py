@@ -165,6 +165,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     file_overrides = read_config_file(args.config) if args.config else None
     configs = configs_for(args.setting, args.quick, file_overrides, cli, args.protocol)
     out = Path(args.out)
+    _warn_of_unswept_tables(args, file_overrides, configs)
     if _tuning(args):
         from optprior.experiments.reproduce import check_data
 
@@ -186,7 +187,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from optprior.experiments.config import own_data_config, read_config_file
+    from optprior.experiments.config import OWN_QUICK, own_data_config, read_config_file
     from optprior.experiments.reproduce import sweep
     from optprior.experiments.runner import plan
 
@@ -205,8 +206,10 @@ def _compare(args: argparse.Namespace) -> int:
     for table, values in tables.items():
         cli[table] = {key: value for key, value in values.items() if value is not None}
     file_overrides = read_config_file(args.config) if args.config else {}
-    config = own_data_config(args.data, args.name, file_overrides, cli)
+    quick = OWN_QUICK if args.quick else {}
+    config = own_data_config(args.data, args.name, quick, file_overrides, cli)
     out = Path(args.out)
+    _warn_of_unswept_tables(args, file_overrides, [config])
     if _tuning(args):
         return _tune(args, [config], out)
     runs = plan(
@@ -218,6 +221,26 @@ def _compare(args: argparse.Namespace) -> int:
         keep_checkpoints=args.keep_checkpoints,
     )
     return _report(sweep(runs, out, executor, not args.quiet), out)
+
+
+def _warn_of_unswept_tables(
+    args: argparse.Namespace, file_overrides: dict[str, Any] | None, configs: list[Any]
+) -> None:
+    """Warn where the --config file has ``[method.NAME]`` tables for methods the sweep does
+    not run although neither the file nor --methods chose the methods (a --tune file
+    passed alone): their settings would be silently unused."""
+    if args.methods or "methods" in (file_overrides or {}):
+        return
+    tables = (file_overrides or {}).get("method", {})
+    swept = {method for config in configs for method in config.methods}
+    unswept = sorted(set(tables if isinstance(tables, dict) else ()) - swept)
+    if unswept and not args.tune:
+        print(
+            f"warning: {args.config} has [method.NAME] tables for {', '.join(unswept)}, which "
+            f"this sweep does not run (it runs {', '.join(sorted(swept))}): add them with "
+            f"--methods or the file's methods = [...]",
+            file=sys.stderr,
+        )
 
 
 def _tuning(args: argparse.Namespace) -> bool:
@@ -385,7 +408,13 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from optprior.experiments.config import own_data_config, own_data_toml, resolve, to_toml
+    from optprior.experiments.config import (
+        DEFAULT_PROTOCOL,
+        own_data_config,
+        own_data_toml,
+        resolve,
+        to_toml,
+    )
 
     one_of_two = "name a setting of the paper or --data FILE.npz (one of the two)"
     if args.data is None:
@@ -394,7 +423,7 @@ def _config(args: argparse.Namespace) -> int:
                 raise ValueError(f"--{option} goes with --data FILE.npz, not a paper setting")
         if args.setting is None:
             raise ValueError(one_of_two)
-        protocol = args.protocol or "paper"
+        protocol = args.protocol or DEFAULT_PROTOCOL
         print(to_toml(resolve(args.setting, protocol=protocol), protocol), end="")
         return 0
     if args.setting is not None:
@@ -523,12 +552,12 @@ def _add_protocol_option(parser: argparse.ArgumentParser) -> None:
         "--protocol",
         choices=list(PROTOCOLS),
         default=None,
-        help="the built-in protocol: paper (the default, unless a --config file names "
-        "another as its top-level protocol; at most 300 epochs, as the first published "
-        "runs), author (the first author's vae_iop wherever the paper is silent, up to "
-        "1000 epochs: docs/fidelity.md) or fast (Adam at 3e-4 with decay on plateau, "
-        "stopping early at about the paper protocol's cost, below author's likelihoods: "
-        "docs/performance.md)",
+        help="the built-in protocol: author (the default, unless a --config file names "
+        "another as its top-level protocol: the first author's vae_iop wherever the paper "
+        "is silent, up to 1000 epochs, the converged reproduction's: docs/fidelity.md), "
+        "paper (at most 300 epochs, as the first published runs) or fast (Adam at 3e-4 "
+        "with decay on plateau, stopping early at about the paper protocol's cost, below "
+        "author's likelihoods: docs/performance.md)",
     )
 
 
@@ -900,6 +929,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_samples,
         default=None,
         help="importance samples per point for the log-likelihood (default 1000)",
+    )
+    compare.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: one seed, 30 epochs, 50 importance samples, ln Z over 100 "
+        "temperatures, no MLP probe (the config file and the other options override it)",
     )
     _add_sweep_options(compare)
     compare.set_defaults(run=_compare)

@@ -161,9 +161,13 @@ FAST: dict[str, Any] = {
     },
 }
 
-#: Named protocols, applied over a setting's defaults: ``paper`` (the built-in one, which
-#: made the published runs of docs/results.md), ``author`` and ``fast``.
+#: Named protocols, applied over a setting's defaults: ``paper`` (the setting's defaults
+#: alone, which made the first published runs of docs/results.md), ``author`` and ``fast``.
 PROTOCOLS: dict[str, dict[str, Any]] = {"paper": {}, "author": AUTHOR, "fast": FAST}
+
+#: The protocol of ``optprior reproduce`` and ``config`` when neither the command line
+#: nor the config file names one: the first author's, that of the converged reproduction.
+DEFAULT_PROTOCOL = "author"
 
 #: A small budget for smoke runs: ``usps-mnist`` in a few minutes on 2 cores.
 QUICK: dict[str, Any] = {
@@ -171,6 +175,14 @@ QUICK: dict[str, Any] = {
     "model": {"hidden_sizes": [200, 200], "discriminator_hidden_sizes": [200, 200]},
     "training": {"epochs": 15, "learning_rate": 1e-3, "warmup_epochs": 3, "patience": 5},
     "evaluation": {"n_samples": 50, "test_points": 500, "probe_points": 300},
+}
+
+#: ``optprior compare --quick``: a smoke run of a user's file in seconds to minutes, its
+#: scores noisier (fewer importance samples and annealing temperatures, no MLP probe).
+OWN_QUICK: dict[str, Any] = {
+    "seeds": 1,
+    "training": {"epochs": 30},
+    "evaluation": {"n_samples": 50, "normalizer_temperatures": 100, "mlp_probe": False},
 }
 
 
@@ -238,7 +250,7 @@ def quick_overrides(setting: str) -> dict[str, Any]:
     return QUICK if setting == "faces" else merge(QUICK, {"data": {"n_source": 2000}})
 
 
-def default_config(setting: str, protocol: str = "paper") -> dict[str, Any]:
+def default_config(setting: str, protocol: str = DEFAULT_PROTOCOL) -> dict[str, Any]:
     """The built-in protocol of ``setting`` (``protocol``, a key of ``PROTOCOLS``) as a
     plain dictionary."""
     check_setting(setting)
@@ -288,12 +300,23 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values))
 
 
-def resolve(setting: str, *overrides: dict[str, Any], protocol: str = "paper") -> ExperimentConfig:
+def resolve(
+    setting: str, *overrides: dict[str, Any], protocol: str | None = None
+) -> ExperimentConfig:
     """The built-in ``protocol`` of ``setting`` with ``overrides`` applied in order,
-    validated."""
+    validated. The protocol is ``protocol``, else the one an override names (a config
+    file's top-level ``protocol``), else ``DEFAULT_PROTOCOL``; the two may not differ."""
+    named = {update["protocol"] for update in overrides if "protocol" in update}
+    if len(named) > 1:
+        raise ValueError(f"the overrides name different protocols: {sorted(named)}")
+    if named and protocol is not None and named != {protocol}:
+        raise ValueError(
+            f"the config file names protocol {named.pop()!r}, --protocol says {protocol!r}"
+        )
+    protocol = protocol or (named.pop() if named else DEFAULT_PROTOCOL)
     raw = default_config(setting, protocol)
     for update in overrides:
-        raw = layered(raw, update)
+        raw = layered(raw, {key: value for key, value in update.items() if key != "protocol"})
     check_setting(raw["setting"])
     _check_keys("top level", raw, {f.name for f in fields(ExperimentConfig)})
     data_options = setting_options(raw["setting"])
@@ -441,10 +464,11 @@ _UNSET_NOTES = {
 }
 
 
-def to_toml(config: ExperimentConfig, protocol: str = "paper") -> str:
-    """``config`` as a TOML file that ``resolve`` reads back to the same config; its
-    heading names the command of ``protocol``."""
-    option = "" if protocol == "paper" else f" --protocol {protocol}"
+def to_toml(config: ExperimentConfig, protocol: str = DEFAULT_PROTOCOL) -> str:
+    """``config`` as a TOML file that ``optprior reproduce --config`` reads back to the
+    same config: it names ``protocol`` (the one ``config`` was resolved under), so that
+    the keys it leaves unset keep that protocol's defaults."""
+    option = "" if protocol == DEFAULT_PROTOCOL else f" --protocol {protocol}"
     heading = [
         f"# The protocol of `optprior reproduce {config.setting}{option}`: copy, edit, pass "
         "with --config.",
@@ -454,6 +478,7 @@ def to_toml(config: ExperimentConfig, protocol: str = "paper") -> str:
         "# or [training] by a file replaces them); [evaluation]: EvaluationConfig fields.",
         "# A key left out keeps its default; unknown keys are errors.",
         f"setting = {_toml_value(config.setting)}",
+        f"protocol = {_toml_value(protocol)}",
     ]
     return _toml(heading, config, set())
 

@@ -50,18 +50,14 @@ def configs_for(
     cli_overrides: dict[str, Any] | None = None,
     protocol: str | None = None,
 ) -> list[ExperimentConfig]:
-    """Resolved configs: the ``protocol``'s defaults, then ``--quick``, then the config
-    file, then the CLI. The protocol is ``protocol``, else the one the config file names
-    (its top-level ``protocol``), else ``paper``; the two may not differ."""
+    """Resolved configs: the protocol's defaults (``resolve``: ``protocol``, else the one
+    the config file names, else ``author``), then ``--quick``, then the config file, then
+    the CLI."""
     names = SETTINGS if setting == "all" else (setting,)
     file_overrides = dict(file_overrides or {})
     wanted = file_overrides.pop("setting", None)
     if wanted is not None and wanted != setting:
         raise ValueError(f"the config file is for setting {wanted!r}, not {setting!r}")
-    named = file_overrides.pop("protocol", None)
-    if named is not None and protocol is not None and named != protocol:
-        raise ValueError(f"the config file names protocol {named!r}, --protocol says {protocol!r}")
-    protocol = protocol or named or "paper"
     return [
         resolve(
             name,

@@ -103,9 +103,11 @@ def tune(
             tables = _chosen_before(path) | {m: {WEIGHT: w} for m, w in chosen.items()}
             text = [f"[method.{m}]\n{WEIGHT} = {own[WEIGHT]!r}\n" for m, own in tables.items()]
             write_text_atomic(path, "\n".join(text))
+            methods = ",".join(tables)
             report += [
                 f"chosen weights in {path}: copy its tables into your --config file (or pass "
-                "it as --config where you have none)\n"
+                f"it as --config where you have none) and run the sweep with --methods "
+                f"{methods} (and any others)\n"
             ]
     return "\n".join(report), results, complete
 

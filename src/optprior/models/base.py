@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 #: ``fit`` warns below this many training points.
 TOO_FEW_POINTS = 10
+#: Size of a feature mean (Gaussian likelihood) beyond which ``fit`` advises standardising.
+OFF_CENTRE = 10.0
 FILE_FORMAT = "optprior-model"
 FILE_VERSION = 1
 _MODEL_CLASSES: dict[str, type[BaseModel]] = {}
@@ -59,20 +62,51 @@ class NotFittedError(SklearnNotFittedError):
     itself a ValueError and an AttributeError, so that scikit-learn code catches it)."""
 
 
-def _warn_if_kept_in_warmup(history: History, training: TrainingConfig, validated: bool) -> None:
-    """Warn where the kept epoch came before the warm-up ended although later epochs, at
-    full KL weight, were trained: the monitored ELBO only fell after the warm-up (a
-    penalty or a learning rate too strong, or a small training set overfitted)."""
-    full = next((e for e in range(len(history.epochs)) if training.warmup_share(e) >= 1.0), None)
+def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool) -> None:
+    """Warn where no epoch reached the full KL weight (the fit ended inside the warm-up),
+    or where the kept epoch came before the warm-up ended although later epochs, at full
+    KL weight, were trained: the monitored ELBO only fell after the warm-up (a penalty or
+    a learning rate too strong, or a small training set overfitted)."""
+    trained = len(history.epochs)
+    full = next((e for e in range(trained) if training.warmup_share(e) >= 1.0), None)
+    if full is None and trained:
+        warnings.warn(
+            f"all {trained} epochs trained came before the KL warm-up ended "
+            f"(warmup_epochs={training.warmup_epochs}): the model never trained at full KL "
+            "weight, so it is not yet a VAE of its ELBO; train more epochs than "
+            "warmup_epochs, or shorten the warm-up",
+            stacklevel=3,
+        )
+        return
     if full is None or not 0 <= history.best_epoch < full:
         return
     monitored = "validation" if validated else "training"
     warnings.warn(
-        f"the kept epoch, {history.best_epoch + 1} of {len(history.epochs)}, came before the "
+        f"the kept epoch, {history.best_epoch + 1} of {trained}, came before the "
         f"KL warm-up ended (epoch {full + 1}): no epoch at full KL weight had a better "
         f"{monitored} ELBO, so the model is close to its start. A penalty's weight or the "
         "learning rate may be too high, or the training set small enough to overfit; "
         "select_after_warmup=True keeps a full-weight epoch",
+        stacklevel=3,
+    )
+
+
+def _warn_if_unscaled(x: torch.Tensor, logvar_bounds: tuple[float, float]) -> None:
+    """Warn where Gaussian-likelihood data ``x`` (N, D) are not on the scale the decoder
+    can model: a feature's standard deviation above the largest the decoder's bounded
+    variance allows (e^(upper / 2)), or features centred far from 0 (the decoder's
+    output starts near 0)."""
+    spread = float(x.std(dim=0).max()) if x.shape[0] > 1 else 0.0
+    offset = float(x.mean(dim=0).abs().max())
+    largest = math.exp(logvar_bounds[1] / 2)
+    if spread <= largest and offset <= OFF_CENTRE:
+        return
+    warnings.warn(
+        f"X's features have standard deviations up to {spread:.3g} and means up to "
+        f"{offset:.3g} in size, but the Gaussian decoder's standard deviation is at most "
+        f"{largest:.3g} (gaussian_logvar_bounds {list(logvar_bounds)}) and its output starts "
+        "near 0: standardise X (sklearn.preprocessing.StandardScaler, fitted on the "
+        "training data) or widen gaussian_logvar_bounds, or the likelihoods will be poor",
         stacklevel=3,
     )
 
@@ -85,7 +119,8 @@ class BaseModel(BaseEstimator):
     (the dataclass of the method's settings: ``optprior.models.config``), ``make_prior``
     and ``make_plan`` (how the module is fitted: ``optprior.training.plans``).
     Arrays: ``X`` (N, D) float in [0, 1] for the Bernoulli likelihood, any finite
-    values for the Gaussian one; ``s`` (N,) integer task indices 0..K-1.
+    values for the Gaussian one; ``s`` (N,) integer task indices 0..K-1 (one index:
+    every point's).
 
     Settings come from a ``config_type`` instance and a ``TrainingConfig`` or as keywords
     by their flat names, e.g. ``CVAE(latent_dim=10, epochs=50, likelihood="gaussian")``,
@@ -238,6 +273,7 @@ class BaseModel(BaseEstimator):
         settings = self.fitted_settings_ if fitted else self.settings()
         bernoulli = settings["likelihood"] == "bernoulli"
         array = check_data(x, name, bernoulli=bernoulli, fitted=fitted)
+        self._check_feature_names(x, name, fitting)
         if scored and bernoulli and settings["dynamic_binarization"]:
             array = binarized_points(array)
         task_name = "s" if name == "X" else f"s{name[1:]}"
@@ -248,6 +284,27 @@ class BaseModel(BaseEstimator):
             tasks = np.zeros(array.shape[0], dtype=np.int64)
         device = self.device
         return torch.from_numpy(array).to(device), torch.from_numpy(tasks).to(device)
+
+    def _check_feature_names(self, x: object, name: str, fitting: bool) -> None:
+        """Record the column names of the training data ``X`` (a DataFrame's, all strings)
+        as ``feature_names_in_``, as scikit-learn does; data passed later with other
+        names, or in another order, are refused by name."""
+        names = feature_names(x)
+        if fitting and name == "X":
+            if names is None:
+                self.__dict__.pop("feature_names_in_", None)
+            else:
+                self.feature_names_in_ = names
+            return
+        fitted = getattr(self, "feature_names_in_", None)
+        if names is None or fitted is None or np.array_equal(names, fitted):
+            return
+        differ = [f"{a!r} for {b!r}" for a, b in zip(names, fitted, strict=False) if a != b]
+        shown = ", ".join(differ[:3]) or f"{len(names)} columns for {len(fitted)}"
+        raise ValueError(
+            f"{name}'s columns are not those the model was fitted on, in that order ({shown}): "
+            f"select them as X[model.feature_names_in_]"
+        )
 
     def _set_fitted(self, module: VAEModule, history: History) -> None:
         """Hold ``module`` and its ``history`` as the fit, built and trained with the
@@ -306,6 +363,8 @@ class BaseModel(BaseEstimator):
                 "choose an epoch; the model will mostly reflect its random start",
                 stacklevel=2,
             )
+        if self.config.likelihood == "gaussian":
+            _warn_if_unscaled(x, self.config.gaussian_logvar_bounds)
         self.tasks_ = sorted(set(tasks.tolist())) if self.conditional else [0]
         if len(self.tasks_) < self.n_tasks_:
             warnings.warn(
@@ -328,7 +387,7 @@ class BaseModel(BaseEstimator):
                 x, tasks, x_val, s_val_t, saving
             )
         self._set_fitted(module, history)  # not a fit stopped half way
-        _warn_if_kept_in_warmup(history, self.training, x_val is not None)
+        _warn_of_warmup(history, self.training, x_val is not None)
         return self
 
     @classmethod
@@ -540,6 +599,7 @@ class BaseModel(BaseEstimator):
             "training": {**sections["training"], "device": str(self.device)},
             "x_dim": module.decoder.x_dim,
             "tasks": list(self.tasks_),
+            "feature_names": _listed(getattr(self, "feature_names_in_", None)),
             "state_dict": module.state_dict(),
             "history": {
                 "epochs": history.epochs,
@@ -615,6 +675,8 @@ class BaseModel(BaseEstimator):
         check_device(device)
         model = cls(device=device, progress=False, **settings)
         model.tasks_ = list(payload["tasks"])
+        if payload.get("feature_names") is not None:  # files before 2026-12-05 have none
+            model.feature_names_in_ = np.asarray(payload["feature_names"], dtype=object)
         module = model._build(payload["x_dim"], model.n_tasks_)
         try:
             module.load_state_dict(payload["state_dict"])
@@ -625,6 +687,19 @@ class BaseModel(BaseEstimator):
         module.eval()
         model._set_fitted(module, History(**payload["history"]))
         return model
+
+
+def feature_names(x: object) -> np.ndarray | None:
+    """The column names of a DataFrame ``x`` (object array) where every one is a string,
+    as scikit-learn takes them; None for arrays and other column labels."""
+    columns = getattr(x, "columns", None)
+    if columns is None or not all(isinstance(c, str) for c in columns):
+        return None
+    return np.asarray(columns, dtype=object)
+
+
+def _listed(names: np.ndarray | None) -> list[str] | None:
+    return None if names is None else [str(n) for n in names]
 
 
 def check_device(device: str | torch.device) -> None:
