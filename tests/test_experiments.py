@@ -858,6 +858,23 @@ def test_a_sweep_runs_the_seeds_named_or_as_many_as_counted(tmp_path):
     assert resolve("usps-mnist", read_config_file(path)) == chosen
 
 
+def test_runs_of_another_protocol_are_refused_with_the_protocol_named(tmp_path):
+    """Runs made under the paper protocol (the default before 2026-12-05), met by a sweep
+    under the default: the refusal says to name their protocol; a lone setting changed
+    by hand gets no such advice."""
+    from optprior.experiments.runner import refuse_other_config
+
+    (paper,) = plan(resolve("usps-mnist", TINY, protocol="paper"), tmp_path)[:1]
+    (author,) = plan(resolve("usps-mnist", TINY), tmp_path)[:1]
+    with pytest.raises(ConfigMismatchError, match=r"warmup_from_zero.*--protocol paper or fast"):
+        refuse_other_config(paper.resolved(), author, "made")
+    faster = {**TINY, "training": {**TINY["training"], "learning_rate": 1e-2}}
+    (edited,) = plan(resolve("usps-mnist", faster, protocol="paper"), tmp_path)[:1]
+    with pytest.raises(ConfigMismatchError) as refused:
+        refuse_other_config(edited.resolved(), paper, "made")
+    assert "learning_rate" in str(refused.value) and "--protocol" not in str(refused.value)
+
+
 def test_a_config_file_may_name_its_protocol():
     named = {"setting": "faces", "protocol": "fast", "seeds": 2}
     (config,) = configs_for("faces", file_overrides=named)

@@ -44,7 +44,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from optprior._io import remove_leftovers, write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.data.user import own_data_options, own_data_setting
-from optprior.experiments.config import EvaluationConfig, ExperimentConfig
+from optprior.experiments.config import PROTOCOLS, EvaluationConfig, ExperimentConfig
 from optprior.experiments.evaluate import evaluate, renormalized
 from optprior.experiments.lock import run_lock
 from optprior.experiments.records import (
@@ -331,6 +331,16 @@ def rescorable(changed: list[str]) -> bool:
     )
 
 
+#: The settings (``section.key``) in which the built-in protocols differ: runs refused for
+#: several of these alone were made under another protocol.
+PROTOCOL_KEYS = {
+    f"{section}.{key}"
+    for values in PROTOCOLS.values()
+    for section in values
+    for key in values[section]
+}
+
+
 def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
     """Raise ``ConfigMismatchError`` naming the differences if ``stored`` (a run's recorded
     config) is not ``run``'s configuration (``config_differences``), except where only
@@ -341,12 +351,18 @@ def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
     if scoring_only and run.rescore == "all" and (run.folder / "model.pt").is_file():
         return  # scored again under the new settings, which its result then records
     if changed:
-        hint = (
-            "; --rescore (all metrics) scores finished runs again under the new evaluation "
-            "settings where their model.pt was kept"
-            if scoring_only
-            else ""
-        )
+        hint = ""
+        if scoring_only:
+            hint = (
+                "; --rescore (all metrics) scores finished runs again under the new "
+                "evaluation settings where their model.pt was kept"
+            )
+        elif len(changed) >= 3 and {line.split(":")[0] for line in changed} <= PROTOCOL_KEYS:
+            hint = (
+                "; only settings that tell the built-in protocols apart differ: the runs "
+                "were made under another protocol (reproduce's default is `author` since "
+                "2026-12-05): name theirs with --protocol paper or fast"
+            )
         raise ConfigMismatchError(
             f"{what} with a different configuration ({'; '.join(changed)}); "
             f"use another --out folder{hint}"
