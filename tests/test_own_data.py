@@ -625,6 +625,11 @@ def test_figures_are_drawn_again_from_a_finished_runs_model(
     assert f"{optimal}: {', '.join(drawn)}" in printed
     assert all((optimal / name).is_file() for name in drawn)
     assert json.loads((optimal / "result.json").read_text())["figures"] == drawn
+    assert "links them in OUT/results.md" in printed
+    assert main(["figures", str(cvae)]) == 0  # nothing to draw: said, not 'links them'
+    nothing = capsys.readouterr()
+    assert "links them" not in nothing.out
+    assert "no figures drawn: none of these runs kept its model.pt" in nothing.err
     assert main(["figures", str(optimal / "nowhere")]) == 2
     assert "no folder" in capsys.readouterr().err
     # A run held by another process is passed over, named; the others are drawn.

@@ -393,17 +393,21 @@ def _figures(args: argparse.Namespace) -> int:
         runs += found or sorted(p.parent for p in folder.glob("*/*/seed-*/result.json"))
     if not runs:
         raise FileNotFoundError(f"no finished runs in {', '.join(args.folders)}")
-    failed = 0
+    failed = drawn = 0
     for run in runs:
         if not (run / "model.pt").is_file():
             print(f"{run}: skipped, its model.pt was not kept")
             continue
         try:
             print(f"{run}: {', '.join(draw_figures(run, args.data_root, args.device))}")
+            drawn += 1
         except Exception as error:  # the other runs are drawn all the same
             failed += 1
             print(f"{run}: not drawn: {type(error).__name__}: {error}", file=sys.stderr)
-    print("`optprior tables OUT` links them in OUT/results.md.")
+    if drawn:
+        print("`optprior tables OUT` links them in OUT/results.md.")
+    elif not failed:
+        print("no figures drawn: none of these runs kept its model.pt", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -545,16 +549,19 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_protocol_option(parser: argparse.ArgumentParser) -> None:
+def _add_protocol_option(parser: argparse.ArgumentParser, takes_config: bool = True) -> None:
     from optprior.experiments.config import PROTOCOLS
 
+    unless = (
+        ", unless a --config file names another as its top-level protocol" if takes_config else ""
+    )
     parser.add_argument(
         "--protocol",
         choices=list(PROTOCOLS),
         default=None,
-        help="the built-in protocol: author (the default, unless a --config file names "
-        "another as its top-level protocol: the first author's vae_iop wherever the paper "
-        "is silent, up to 1000 epochs, the converged reproduction's: docs/fidelity.md), "
+        help=f"the built-in protocol: author (the default{unless}: the first author's vae_iop "
+        "wherever the paper is silent, up to 1000 epochs, the converged reproduction's: "
+        "docs/fidelity.md), "
         "paper (at most 300 epochs, as the first published runs) or fast (Adam at 3e-4 "
         "with decay on plateau, stopping early at about the paper protocol's cost, below "
         "author's likelihoods: docs/performance.md)",
@@ -617,7 +624,7 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         help="keep each run's checkpoint.pt once it has finished (several times its "
         "model.pt: the weights, the best epoch's and the optimiser's state), so "
         "that a later sweep of the same runs under a higher epoch cap (the config's "
-        "[training] epochs, or --epochs) trains those that reached the cap on from there "
+        "[training] epochs; compare's --epochs) trains those that reached the cap on from there "
         "(runs that stopped early are kept as they are)",
     )
     parser.add_argument(
@@ -810,7 +817,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("bernoulli", "gaussian"),
         help="with --data: the decoder likelihood (default bernoulli: X in [0, 1])",
     )
-    _add_protocol_option(config)
+    _add_protocol_option(config, takes_config=False)
     config.set_defaults(run=_config)
 
     train = commands.add_parser(
