@@ -10,7 +10,14 @@ import pytest
 import torch
 from helpers import fast
 
-from optprior import CVAE, VAE, OptimalPriorConfig, OptimalPriorCVAE, load_model
+from optprior import (
+    CVAE,
+    VAE,
+    OptimalPriorConfig,
+    OptimalPriorCVAE,
+    PostHocOptimalPriorCVAE,
+    load_model,
+)
 from optprior._io import write_text_atomic
 from optprior._validation import check_data
 from optprior.models import ModelFileError, NotFittedError
@@ -89,9 +96,18 @@ def test_dataframe_columns_are_recorded_and_checked_as_scikit_learn_does(two_tas
         with pytest.raises(ValueError, match=r"X's columns are not .*'pixel-1' for 'pixel-0'"):
             fitted.transform(swapped, s)
     assert not hasattr(fast(CVAE).fit(x, s), "feature_names_in_")  # an array has no names
+    # A post-hoc T on the model keeps its names and refuses its columns swapped.
+    posthoc = PostHocOptimalPriorCVAE.from_cvae(model, frame, s, epochs=1)
+    assert list(posthoc.feature_names_in_) == columns
+    with pytest.raises(ValueError, match=r"X's columns are not .*'pixel-1' for 'pixel-0'"):
+        PostHocOptimalPriorCVAE.from_cvae(model, swapped, s, epochs=1)
+    # A refit refused for its validation data's columns leaves the fitted names alone.
+    with pytest.raises(ValueError, match=r"X_val's columns are not"):
+        model.fit(frame, s, swapped, s)
+    assert list(model.feature_names_in_) == columns
     gappy = frame.astype(object)
     gappy.iloc[3, 2] = pd.NA
-    with pytest.raises(ValueError, match=r"fill or drop its missing values \(pd.NA, None\)"):
+    with pytest.raises(ValueError, match=r"fill or drop its missing values \(pd.NA\)"):
         model.transform(gappy, s)
 
 

@@ -130,6 +130,17 @@ def test_a_fit_that_ends_inside_the_warm_up_is_named(epochs, two_tasks):
             model.fit(x, s)
 
 
+def test_a_fit_stopped_early_inside_the_warm_up_blames_the_patience(two_tasks, monkeypatch):
+    from optprior.training.plans import ELBOPlan
+
+    monkeypatch.setattr(ELBOPlan, "score", lambda self, record, epoch: -epoch)  # never better
+    x, s = two_tasks
+    model = fast(CVAE, epochs=50, warmup_epochs=40, patience=2)
+    with pytest.warns(UserWarning, match=r"all 3 epochs .* early stopping ended it \(patience=2\)"):
+        model.fit(x, s)
+    assert model.history_.stopped_early
+
+
 @pytest.mark.parametrize(("scale", "shift"), [(1.0, 0.0), (100.0, 0.0), (1.0, 50.0)])
 def test_gaussian_data_off_the_decoders_scale_are_named(scale, shift):
     """Data the Gaussian decoder cannot fit well (a spread beyond its largest standard

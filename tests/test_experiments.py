@@ -866,8 +866,13 @@ def test_runs_of_another_protocol_are_refused_with_the_protocol_named(tmp_path):
 
     (paper,) = plan(resolve("usps-mnist", TINY, protocol="paper"), tmp_path)[:1]
     (author,) = plan(resolve("usps-mnist", TINY), tmp_path)[:1]
-    with pytest.raises(ConfigMismatchError, match=r"warmup_from_zero.*--protocol paper or fast"):
+    with pytest.raises(ConfigMismatchError, match=r"warmup_from_zero.*--protocol \(paper, au"):
         refuse_other_config(paper.resolved(), author, "made")
+    other = {**TINY, "model": {**TINY["model"], "latent_dim": 5, "hidden_sizes": [8]}}
+    (wider,) = plan(resolve("usps-mnist", other, protocol="paper"), tmp_path)[:1]
+    with pytest.raises(ConfigMismatchError) as refused:  # protocol keys and others differ
+        refuse_other_config(wider.resolved(), author, "made")
+    assert "latent_dim" in str(refused.value) and "--protocol" not in str(refused.value)
     faster = {**TINY, "training": {**TINY["training"], "learning_rate": 1e-2}}
     (edited,) = plan(resolve("usps-mnist", faster, protocol="paper"), tmp_path)[:1]
     with pytest.raises(ConfigMismatchError) as refused:

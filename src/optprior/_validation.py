@@ -133,8 +133,7 @@ def check_data(
     try:
         array = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as error:
-        missing = any(kind in str(error) for kind in ("NAType", "NoneType"))
-        hint = "; fill or drop its missing values (pd.NA, None) first" if missing else ""
+        hint = "; fill or drop its missing values (pd.NA) first" if "NAType" in str(error) else ""
         raise ValueError(f"{name} must be a numeric array: {error}{hint}") from None
     if array.ndim != 2:
         images = f"; flatten images with {name}.reshape(len({name}), -1)" if array.ndim > 2 else ""

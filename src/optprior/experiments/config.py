@@ -306,7 +306,7 @@ def resolve(
     """The built-in ``protocol`` of ``setting`` with ``overrides`` applied in order,
     validated. The protocol is ``protocol``, else the one an override names (a config
     file's top-level ``protocol``), else ``DEFAULT_PROTOCOL``; the two may not differ."""
-    named = {update["protocol"] for update in overrides if "protocol" in update}
+    named = {str(update["protocol"]) for update in overrides if "protocol" in update}
     if len(named) > 1:
         raise ValueError(f"the overrides name different protocols: {sorted(named)}")
     if named and protocol is not None and named != {protocol}:

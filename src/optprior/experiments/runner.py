@@ -44,7 +44,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from optprior._io import remove_leftovers, write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.data.user import own_data_options, own_data_setting
-from optprior.experiments.config import PROTOCOLS, EvaluationConfig, ExperimentConfig
+from optprior.experiments.config import (
+    DEFAULT_PROTOCOL,
+    PROTOCOLS,
+    EvaluationConfig,
+    ExperimentConfig,
+)
 from optprior.experiments.evaluate import evaluate, renormalized
 from optprior.experiments.lock import run_lock
 from optprior.experiments.records import (
@@ -360,8 +365,8 @@ def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
         elif len(changed) >= 3 and {line.split(":")[0] for line in changed} <= PROTOCOL_KEYS:
             hint = (
                 "; only settings that tell the built-in protocols apart differ: the runs "
-                "were made under another protocol (reproduce's default is `author` since "
-                "2026-12-05): name theirs with --protocol paper or fast"
+                f"were made under another protocol (reproduce's default is {DEFAULT_PROTOCOL} "
+                f"since 2026-12-05): name theirs with --protocol ({', '.join(PROTOCOLS)})"
             )
         raise ConfigMismatchError(
             f"{what} with a different configuration ({'; '.join(changed)}); "

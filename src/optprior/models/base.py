@@ -70,11 +70,16 @@ def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool)
     trained = len(history.epochs)
     full = next((e for e in range(trained) if training.warmup_share(e) >= 1.0), None)
     if full is None and trained:
+        fix = (
+            f"early stopping ended it (patience={training.patience}): raise patience, or "
+            "select_after_warmup=True counts it from the warm-up's end"
+            if history.stopped_early
+            else "train more epochs than warmup_epochs, or shorten the warm-up"
+        )
         warnings.warn(
             f"all {trained} epochs trained came before the KL warm-up ended "
             f"(warmup_epochs={training.warmup_epochs}): the model never trained at full KL "
-            "weight, so it is not yet a VAE of its ELBO; train more epochs than "
-            "warmup_epochs, or shorten the warm-up",
+            f"weight, so it is not yet a VAE of its ELBO; {fix}",
             stacklevel=3,
         )
         return
@@ -273,7 +278,8 @@ class BaseModel(BaseEstimator):
         settings = self.fitted_settings_ if fitted else self.settings()
         bernoulli = settings["likelihood"] == "bernoulli"
         array = check_data(x, name, bernoulli=bernoulli, fitted=fitted)
-        self._check_feature_names(x, name, fitting)
+        if not fitting:  # a fit checks its data's names itself (``fit_feature_names``)
+            check_feature_names(x, getattr(self, "feature_names_in_", None), name)
         if scored and bernoulli and settings["dynamic_binarization"]:
             array = binarized_points(array)
         task_name = "s" if name == "X" else f"s{name[1:]}"
@@ -285,32 +291,18 @@ class BaseModel(BaseEstimator):
         device = self.device
         return torch.from_numpy(array).to(device), torch.from_numpy(tasks).to(device)
 
-    def _check_feature_names(self, x: object, name: str, fitting: bool) -> None:
-        """Record the column names of the training data ``X`` (a DataFrame's, all strings)
-        as ``feature_names_in_``, as scikit-learn does; data passed later with other
-        names, or in another order, are refused by name."""
-        names = feature_names(x)
-        if fitting and name == "X":
-            if names is None:
-                self.__dict__.pop("feature_names_in_", None)
-            else:
-                self.feature_names_in_ = names
-            return
-        fitted = getattr(self, "feature_names_in_", None)
-        if names is None or fitted is None or np.array_equal(names, fitted):
-            return
-        differ = [f"{a!r} for {b!r}" for a, b in zip(names, fitted, strict=False) if a != b]
-        shown = ", ".join(differ[:3]) or f"{len(names)} columns for {len(fitted)}"
-        raise ValueError(
-            f"{name}'s columns are not those the model was fitted on, in that order ({shown}): "
-            f"select them as X[model.feature_names_in_]"
-        )
-
-    def _set_fitted(self, module: VAEModule, history: History) -> None:
+    def _set_fitted(
+        self, module: VAEModule, history: History, names: np.ndarray | None = None
+    ) -> None:
         """Hold ``module`` and its ``history`` as the fit, built and trained with the
-        current settings (kept in ``fitted_settings_``)."""
+        current settings (kept in ``fitted_settings_``), on data whose column names were
+        ``names`` (``feature_names_in_``, as scikit-learn keeps them; None: no names)."""
         self.module_, self.history_ = module, history
         self.fitted_settings_ = self.settings()
+        if names is None:
+            self.__dict__.pop("feature_names_in_", None)
+        else:
+            self.feature_names_in_ = names
 
     def __sklearn_is_fitted__(self) -> bool:
         """Whether the model is fitted (``sklearn.utils.validation.check_is_fitted``)."""
@@ -373,6 +365,7 @@ class BaseModel(BaseEstimator):
                 f"0..{len(self.tasks_) - 1} with np.unique(s, return_inverse=True)[1]",
                 stacklevel=2,
             )
+        names = fit_feature_names(X, X_val)
         x_val = s_val_t = None
         if X_val is None and s_val is not None:
             raise ValueError("s_val is given without X_val: pass both, or neither")
@@ -386,7 +379,7 @@ class BaseModel(BaseEstimator):
             history = Trainer(self.make_plan(module), self.progress).fit(
                 x, tasks, x_val, s_val_t, saving
             )
-        self._set_fitted(module, history)  # not a fit stopped half way
+        self._set_fitted(module, history, names)  # not a fit stopped half way
         _warn_of_warmup(history, self.training, x_val is not None)
         return self
 
@@ -675,8 +668,6 @@ class BaseModel(BaseEstimator):
         check_device(device)
         model = cls(device=device, progress=False, **settings)
         model.tasks_ = list(payload["tasks"])
-        if payload.get("feature_names") is not None:  # files before 2026-12-05 have none
-            model.feature_names_in_ = np.asarray(payload["feature_names"], dtype=object)
         module = model._build(payload["x_dim"], model.n_tasks_)
         try:
             module.load_state_dict(payload["state_dict"])
@@ -685,7 +676,9 @@ class BaseModel(BaseEstimator):
             raise ModelFileError(f"{path}: its weights do not fit its settings ({first})") from None
         flush_subnormals_(module)  # files written before the trainer flushed them
         module.eval()
-        model._set_fitted(module, History(**payload["history"]))
+        names = payload.get("feature_names")  # files before 2026-12-05 have none
+        names = None if names is None else np.asarray(names, dtype=object)
+        model._set_fitted(module, History(**payload["history"]), names)
         return model
 
 
@@ -696,6 +689,33 @@ def feature_names(x: object) -> np.ndarray | None:
     if columns is None or not all(isinstance(c, str) for c in columns):
         return None
     return np.asarray(columns, dtype=object)
+
+
+def check_feature_names(x: object, fitted: np.ndarray | None, name: str = "X") -> None:
+    """ValueError where ``x`` is a DataFrame whose column names are not ``fitted`` (the
+    names a model was fitted on), in that order; data without names, or a model fitted
+    without them, pass."""
+    names = feature_names(x)
+    if names is None or fitted is None or np.array_equal(names, fitted):
+        return
+    differ = [f"{a!r} for {b!r}" for a, b in zip(names, fitted, strict=False) if a != b]
+    shown = ", ".join(differ[:3]) or f"{len(names)} columns for {len(fitted)}"
+    raise ValueError(
+        f"{name}'s columns are not those the model was fitted on, in that order ({shown}): "
+        f"select them as X[model.feature_names_in_]"
+    )
+
+
+def fit_feature_names(
+    X: object, X_val: object = None, fitted: np.ndarray | None = None
+) -> np.ndarray | None:
+    """The column names a fit records: ``X``'s, or for a model built on a fitted one
+    (``from_cvae``) that model's ``fitted`` names; ``X`` and ``X_val`` are checked
+    against them (``check_feature_names``)."""
+    names = feature_names(X) if fitted is None else fitted
+    for name, data in (("X", X), ("X_val", X_val)):
+        check_feature_names(data, names, name)
+    return names
 
 
 def _listed(names: np.ndarray | None) -> list[str] | None:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from optprior._random import seeded_torch
 from optprior._settings import flat_names
-from optprior.models.base import RUN_OPTIONS, BaseModel
+from optprior.models.base import RUN_OPTIONS, BaseModel, fit_feature_names
 from optprior.models.config import (
     MixturePriorConfig,
     NetworkConfig,
@@ -315,6 +315,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     ) -> PostHocOptimalPriorCVAE:
         source = cvae.fitted_module()
         self.tasks_ = list(cvae.tasks_)  # the tasks the CVAE knows, checked in s as in it
+        names = fit_feature_names(X, X_val, getattr(cvae, "feature_names_in_", None))
         x, tasks = self._tensors(X, s, fitting=True)
         x_val = s_val_t = None
         if X_val is not None:
@@ -341,6 +342,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
             History(
                 list(history.epochs), history.best_epoch, history.stopped_early, prior_fit.epochs
             ),
+            names,
         )
         return self
 
