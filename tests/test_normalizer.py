@@ -1,11 +1,19 @@
 """priors.normalizer: ln Z of N(z; 0, I) e^f(z) by annealed importance sampling, against
 closed forms, from N(0, I) and from other bases."""
 
+import importlib.util
 import math
 
 import pytest
 import torch
-from torch.distributions import Independent, Normal
+from helpers import REPO
+from torch.distributions import (
+    Categorical,
+    Independent,
+    MixtureSameFamily,
+    MultivariateNormal,
+    Normal,
+)
 
 from optprior.nn.encoder import standard_normal_log_prob
 from optprior.priors.normalizer import annealed_log_normalizer, sigmoid_schedule
@@ -123,12 +131,18 @@ def test_the_proposal_is_drawn_component_by_component_with_its_own_moments():
     )
     proposal = with_normal_share(locations, trils, torch.tensor([1.0, 3.0]))
     z = draw(proposal, 200_000)
-    weights = proposal.mixture_distribution.probs
-    gaussians = proposal.component_distribution
-    mean = weights @ gaussians.loc
-    second = gaussians.covariance_matrix + gaussians.loc[:, :, None] * gaussians.loc[:, None]
-    covariance = torch.einsum("k,kij->ij", weights, second) - torch.outer(mean, mean)
+    spec = importlib.util.spec_from_file_location(
+        "proposal_draws", REPO / "benchmarks/proposal_draws.py"
+    )
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    mean, covariance = benchmark.exact_moments(proposal)
     assert z.shape == (200_000, 3) and z.dtype == torch.float64
     torch.testing.assert_close(z.mean(0), mean, atol=0.03, rtol=0)
     torch.testing.assert_close(torch.cov(z.T), covariance, atol=0.05, rtol=0)
     assert draw(normal(3), 4).shape == (4, 3)
+    batched = MixtureSameFamily(  # a batch of mixtures: drawn by torch's own sample
+        Categorical(torch.ones(2, 2)),
+        MultivariateNormal(torch.zeros(2, 2, 3), scale_tril=torch.eye(3).expand(2, 2, 3, 3)),
+    )
+    assert draw(batched, 4).shape == (4, 2, 3)

@@ -98,7 +98,11 @@ def draw(proposal: Distribution, n: int) -> torch.Tensor:
     ``MixtureSameFamily.sample`` draws every component for every draw through an
     (n, K, D, D) product, many times slower at D = 40 (``benchmarks/proposal_draws.py``)."""
     gaussians = getattr(proposal, "component_distribution", None)
-    if not (isinstance(proposal, MixtureSameFamily) and isinstance(gaussians, MultivariateNormal)):
+    if (
+        not isinstance(proposal, MixtureSameFamily)
+        or proposal.batch_shape != ()  # a batch of mixtures: torch's own sample
+        or not isinstance(gaussians, MultivariateNormal)
+    ):
         return proposal.sample((n,))
     which = proposal.mixture_distribution.sample((n,))
     noise = torch.randn(n, gaussians.event_shape[0], dtype=gaussians.loc.dtype, device=which.device)
