@@ -51,8 +51,8 @@ def configs_for(
     protocol: str | None = None,
 ) -> list[ExperimentConfig]:
     """Resolved configs: the protocol's defaults (``resolve``: ``protocol``, else the one
-    the config file names, else ``author``), then ``--quick``, then the config file, then
-    the CLI."""
+    the config file names, else ``DEFAULT_PROTOCOL``), then ``--quick``, then the config
+    file, then the CLI."""
     names = SETTINGS if setting == "all" else (setting,)
     file_overrides = dict(file_overrides or {})
     wanted = file_overrides.pop("setting", None)

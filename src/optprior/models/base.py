@@ -712,9 +712,12 @@ def fit_feature_names(
     """The column names a fit records: ``X``'s, or for a model built on a fitted one
     (``from_cvae``) that model's ``fitted`` names; ``X`` and ``X_val`` are checked
     against them (``check_feature_names``)."""
-    names = feature_names(X) if fitted is None else fitted
-    for name, data in (("X", X), ("X_val", X_val)):
-        check_feature_names(data, names, name)
+    if fitted is None:
+        names = feature_names(X)
+    else:
+        names = fitted
+        check_feature_names(X, names)
+    check_feature_names(X_val, names, "X_val")
     return names
 
 
