@@ -187,3 +187,30 @@ def test_faces_style_scores_average_tasks_and_points(two_tasks):
     # each draw's ln q(z|s) - ln q(z) is at most ln 2 (two balanced tasks); the mean of
     # draws may fall a little below 0 where z barely depends on s
     assert -0.05 <= metrics["task_mutual_information"] <= math.log(2) + 1e-9
+
+
+def test_weights_tuned_under_a_protocol_run_again_under_it(tmp_path, monkeypatch, capsys):
+    """``reproduce --tune`` writes the protocol it tuned under as the file's top-level
+    ``protocol``, so the file passed as ``--config`` sweeps under that protocol; tuning into
+    a file of another protocol is refused (it could name one only)."""
+    from optprior.cli import main
+    from optprior.experiments import reproduce, tuning
+
+    monkeypatch.setattr(reproduce, "check_data", lambda *args: None)
+    monkeypatch.setattr(tuning, "run_sweep", lambda *args: [])  # nothing is trained
+    monkeypatch.setattr(tuning, "_mean_score", lambda runs: -100.0)
+    out, chosen = tmp_path / "out", tmp_path / "out" / "tune" / "usps-mnist.toml"
+    argv = ["reproduce", "usps-mnist", "--out", str(out), "--seeds", "1", "--quiet"]
+    assert main([*argv, "--tune", "hsic=10", "--protocol", "paper"]) == 0
+    raw = read_config_file(chosen)
+    assert raw == {"protocol": "paper", "method": {"hsic": {"invariance_weight": 10.0}}}
+    (swept,) = configs_for("usps-mnist", file_overrides=raw)
+    assert swept.training == resolve("usps-mnist", protocol="paper").training
+
+    assert main([*argv, "--tune", "mmd=1", "--config", str(chosen)]) == 0  # the file's own
+    assert set(read_config_file(chosen)["method"]) == {"hsic", "mmd"}
+    capsys.readouterr()
+    assert main([*argv, "--tune", "mmd=1"]) == 2  # under the default, into a paper file
+    assert "holds weights tuned under protocol 'paper', and this --tune runs under 'author'" in (
+        capsys.readouterr().err
+    )

@@ -156,7 +156,7 @@ def _sweep_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from optprior.experiments.config import read_config_file
+    from optprior.experiments.config import chosen_protocol, read_config_file
     from optprior.experiments.reproduce import configs_for, reproduce
 
     cli = _sweep_overrides(args)
@@ -170,7 +170,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         from optprior.experiments.reproduce import check_data
 
         check_data(configs, args.data_root)  # own data (compare) are read when configured
-        return _tune(args, configs, out)
+        return _tune(args, configs, out, chosen_protocol(args.protocol, file_overrides or {}))
     results = reproduce(
         configs,
         out,
@@ -251,10 +251,13 @@ def _tuning(args: argparse.Namespace) -> bool:
     return bool(args.tune)
 
 
-def _tune(args: argparse.Namespace, configs: list[Any], out: Path) -> int:
-    """``--tune``: train each weight of the grids on the configs' seeds, print the scores
-    and write the chosen weights; ``STOPPED_STATUS`` while runs stopped at the time limit
-    are left (as a sweep, ``_report``), else 1 if a run failed or a method has no choice."""
+def _tune(
+    args: argparse.Namespace, configs: list[Any], out: Path, protocol: str | None = None
+) -> int:
+    """``--tune``: train each weight of the grids on the configs' seeds (of a paper setting
+    under ``protocol``), print the scores and write the chosen weights; ``STOPPED_STATUS``
+    while runs stopped at the time limit are left (as a sweep, ``_report``), else 1 if a
+    run failed or a method has no choice."""
     from optprior.experiments.tuning import tune
 
     if args.rescore:
@@ -266,6 +269,7 @@ def _tune(args: argparse.Namespace, configs: list[Any], out: Path) -> int:
         out,
         _executor(args),
         within=args.tune_within or 0.0,
+        protocol=protocol,
         data_root=getattr(args, "data_root", None),  # compare reads its file's path
         progress=not args.quiet and args.jobs == 1,
         stop_at=_deadline(args),

@@ -300,12 +300,10 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values))
 
 
-def resolve(
-    setting: str, *overrides: dict[str, Any], protocol: str | None = None
-) -> ExperimentConfig:
-    """The built-in ``protocol`` of ``setting`` with ``overrides`` applied in order,
-    validated. The protocol is ``protocol``, else the one an override names (a config
-    file's top-level ``protocol``), else ``DEFAULT_PROTOCOL``; the two may not differ."""
+def chosen_protocol(protocol: str | None, *overrides: dict[str, Any]) -> str:
+    """The protocol a sweep runs under: ``protocol`` (``--protocol``), else the one an
+    override names (a config file's top-level ``protocol``), else ``DEFAULT_PROTOCOL``; the
+    two may not differ."""
     named = {str(update["protocol"]) for update in overrides if "protocol" in update}
     if len(named) > 1:
         raise ValueError(f"the overrides name different protocols: {sorted(named)}")
@@ -313,8 +311,15 @@ def resolve(
         raise ValueError(
             f"the config file names protocol {named.pop()!r}, --protocol says {protocol!r}"
         )
-    protocol = protocol or (named.pop() if named else DEFAULT_PROTOCOL)
-    raw = default_config(setting, protocol)
+    return protocol or (named.pop() if named else DEFAULT_PROTOCOL)
+
+
+def resolve(
+    setting: str, *overrides: dict[str, Any], protocol: str | None = None
+) -> ExperimentConfig:
+    """The built-in ``protocol`` of ``setting`` with ``overrides`` applied in order,
+    validated, under ``chosen_protocol(protocol, *overrides)``."""
+    raw = default_config(setting, chosen_protocol(protocol, *overrides))
     for update in overrides:
         raw = layered(raw, {key: value for key, value in update.items() if key != "protocol"})
     check_setting(raw["setting"])

@@ -6,6 +6,7 @@ that many nats of the best: a penalty's likelihood cost accepted knowingly), wri
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from dataclasses import replace
@@ -66,6 +67,7 @@ def tune(
     out: Path,
     executor: Executor,
     within: float = 0.0,
+    protocol: str | None = None,
     **options: Any,
 ) -> tuple[str, list[RunResult], bool]:
     """Train every point of ``grid`` on each config's seeds (finished runs are kept; a
@@ -73,7 +75,9 @@ def tune(
     tables of ``out/tune/SETTING.toml`` and return a Markdown report (the mean validation
     score of each weight, and the chosen one: ``best_weight`` with ``within``; none where
     a point has an unfinished run), the grid runs' results and whether every method has a
-    choice."""
+    choice. ``protocol`` (that of a paper setting's configs; None for one's own data) is
+    written as the file's top-level ``protocol``, so that passing the file as ``--config``
+    runs the chosen weights under the protocol they were chosen under."""
     report, results, complete = [], [], True
 
     def failed(result: RunResult) -> None:
@@ -81,6 +85,8 @@ def tune(
             tqdm.write(f"run {result.run} {result.status}: {result.error}", file=sys.stderr)
 
     for config in configs:
+        path = out / "tune" / f"{config.setting}.toml"
+        before = _read_before(path, protocol)
         runs = grid_runs(config, grid, out, **options)
         swept = run_sweep([run for point in runs.values() for run in point], executor, failed)
         results += swept
@@ -99,9 +105,10 @@ def tune(
         report += [f"### {config.setting}: seeds {config.seed_numbers()}\n"]
         report += [markdown_row(heading), markdown_rule(3), *rows, ""]
         if chosen:
-            path = out / "tune" / f"{config.setting}.toml"
-            tables = _chosen_before(path) | {m: {WEIGHT: w} for m, w in chosen.items()}
+            tables = before | {m: {WEIGHT: w} for m, w in chosen.items()}
             text = [f"[method.{m}]\n{WEIGHT} = {own[WEIGHT]!r}\n" for m, own in tables.items()]
+            if protocol is not None:
+                text.insert(0, f"protocol = {json.dumps(protocol)}\n")
             write_text_atomic(path, "\n".join(text))
             methods = ",".join(tables)
             report += [
@@ -112,12 +119,19 @@ def tune(
     return "\n".join(report), results, complete
 
 
-def _chosen_before(path: Path) -> dict[str, dict[str, Any]]:
+def _read_before(path: Path, protocol: str | None) -> dict[str, dict[str, Any]]:
     """The ``[method.NAME]`` tables an earlier ``--tune`` wrote to ``path`` (none if absent),
-    so that tuning one method after another keeps each choice."""
+    so that tuning one method after another keeps each choice; refused where that tuning
+    ran under another protocol than ``protocol`` (the file could name only one)."""
     if not path.is_file():
         return {}
-    return dict(read_config_file(path).get("method", {}))
+    earlier = read_config_file(path)
+    if earlier.get("protocol") != protocol:
+        raise ValueError(
+            f"{path} holds weights tuned under protocol {earlier.get('protocol')!r}, and this "
+            f"--tune runs under {protocol!r}: choose another --out, or remove the file"
+        )
+    return dict(earlier.get("method", {}))
 
 
 def _mean_score(runs: list[Run]) -> float | None:
