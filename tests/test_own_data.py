@@ -388,8 +388,8 @@ def test_status_lists_finished_training_interrupted_and_failed_runs(
     failed_result.update(status="failed", error="ValueError: bad\nmore")
     (failed / "result.json").write_text(json.dumps(failed_result))
 
-    def table() -> dict[str, str]:
-        assert main(["status", str(out)]) == 0
+    def table(folder: Path = out) -> dict[str, str]:
+        assert main(["status", str(folder)]) == 0
         lines = capsys.readouterr().out.splitlines()
         rows = [line for line in lines if line.startswith("| ") and not line.startswith("| run ")]
         names = [line.split(" | ")[0][2:] for line in rows]
@@ -426,6 +426,19 @@ def test_status_lists_finished_training_interrupted_and_failed_runs(
     assert " | scoring | " in table()["mine/vae/seed-1"]  # trained again, being scored
     (failed / "lock").unlink()
     assert " | interrupted | " in table()["mine/vae/seed-1"]
+
+    # A part of the sweep: one run's folder (also as "."), a setting's or a method's.
+    everything = set(table())
+    monkeypatch.chdir(folder)
+    parts = {
+        folder: {"mine/optimal/seed-0"},
+        Path("."): {"mine/optimal/seed-0"},  # named by the folders above it
+        out / "mine": everything,
+        out / "mine" / "vae": {"mine/vae/seed-0", "mine/vae/seed-1"},
+    }
+    for part, names in parts.items():
+        assert set(table(part)) == names
+    assert " | interrupted | 2/7 (" in table(Path("."))["mine/optimal/seed-0"]
 
     # A run a sweep planned but none has started has no folder; the sweeps' plans name it.
     (plan,) = (out / "planned").glob("*.json")

@@ -304,8 +304,8 @@ def _status(args: argparse.Namespace) -> int:
     planned, damaged = planned_runs(out)
     found = sweep_status(out, planned)
     if not found and not damaged:
-        expected = "<setting>/<method>/seed-<k>/ (or its plan)"
-        raise FileNotFoundError(f"no runs in {out}: expected {expected}, as --out of a sweep")
+        expected = "<setting>/<method>/seed-<k>/ (or its plan), as --out of a sweep, or a part"
+        raise FileNotFoundError(f"no runs in {out}: expected {expected}")
     print(status_table(found), end="")
     for request in sorted(out.glob("rescore-*.json")):  # a --rescore cut short
         metrics = request.stem.split("-", 1)[1]
@@ -799,7 +799,11 @@ def build_parser() -> argparse.ArgumentParser:
         "A run with a checkpoint also shows its epochs so far and at most how long is left "
         "at its recent epoch times.",
     )
-    status.add_argument("folder", help="the --out folder of optprior reproduce or compare")
+    status.add_argument(
+        "folder",
+        help="the --out folder of optprior reproduce or compare, or one of its setting, "
+        "method or run folders",
+    )
     status.set_defaults(run=_status)
 
     config = commands.add_parser(

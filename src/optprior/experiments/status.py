@@ -117,12 +117,12 @@ def run_status(folder: Path) -> dict[str, Any]:
 
 
 def sweep_status(out: Path, planned: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """``run_status`` of every run folder under ``out`` and ``not started`` for each run
-    of ``planned`` (``planned_runs``) without one, by name; a folder whose files cannot be
-    read (e.g. written by another version, or being replaced) is ``unreadable`` with the
-    reason."""
+    """``run_status`` of every run folder in ``out`` (``run_folders``) and ``not started``
+    for each run of ``planned`` (``planned_runs``) without one, by name; a folder whose
+    files cannot be read (e.g. written by another version, or being replaced) is
+    ``unreadable`` with the reason."""
     statuses = []
-    for folder in sorted(f for f in out.glob("*/*/seed-*") if f.is_dir()):
+    for folder in run_folders(out):
         try:
             statuses.append(run_status(folder))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
@@ -131,6 +131,16 @@ def sweep_status(out: Path, planned: Iterable[str] = ()) -> list[dict[str, Any]]
     seen = {s["run"] for s in statuses}
     statuses += [{"run": name, "state": "not started"} for name in planned if name not in seen]
     return sorted(statuses, key=lambda s: s["run"])
+
+
+def run_folders(out: Path) -> list[Path]:
+    """The run folders (``<setting>/<method>/seed-<k>``) of ``out``: a sweep's ``--out``,
+    one of its setting or method folders, or a run folder itself."""
+    out = out.resolve()  # "." names its run by the folders above it
+    if out.name.startswith("seed-"):
+        return [out]
+    found = [f for pattern in ("*/*/seed-*", "*/seed-*", "seed-*") for f in out.glob(pattern)]
+    return sorted(f for f in found if f.is_dir())
 
 
 def _duration(seconds: float | None) -> str:
