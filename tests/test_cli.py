@@ -275,7 +275,9 @@ def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
     # cvae: mean -11, sample std sqrt(2)
     write_results(tmp_path, [("usps-mnist", *run) for run in runs])
     assert main(["tables", str(tmp_path)]) == 0
-    assert "4 runs" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "4 runs; all tables in" in printed and "## Runs" not in printed  # the summary
+    assert "### usps-mnist" in printed and "| cvae | 2/0 | -11.00 ± 1.41 |" in printed
     table = (tmp_path / "results.md").read_text()
     assert "| cvae | 2/0 | -11.00 ± 1.41 |" in table
     headline, paired = table.split("## Against the CVAE")

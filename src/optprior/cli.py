@@ -366,8 +366,11 @@ def _tables(args: argparse.Namespace) -> int:
         print(_printed_table(args.print, results, one_setting=len(args.setting) == 1), end="")
         return 0
     write_tables(results, out)
-    print((out / "results.md").read_text())
-    print(f"{counted(len(results), 'run')}; tables in {out}")
+    print(_printed_table("summary", results, one_setting=False))
+    print(
+        f"{counted(len(results), 'run')}; all tables in {out / 'results.md'} and "
+        f"{out / 'results.csv'} (--print paired or runs prints one of them)"
+    )
     return 0
 
 
@@ -748,7 +751,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rewrite FOLDER/results.md, FOLDER/results.csv (mean ± std over seeds, "
         "the paper's numbers beside them) and FOLDER/results.png from every "
         "FOLDER/<setting>/<method>/seed-<k>/result.json, e.g. after gathering run folders "
-        "trained on several machines.",
+        "trained on several machines, and print the summary table.",
     )
     tables.add_argument("folder", help="the --out folder of optprior reproduce or compare")
     tables.add_argument(
