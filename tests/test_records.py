@@ -31,6 +31,14 @@ def test_every_published_result_reads_and_writes_back_unchanged():
         assert result.run == f"{result.setting}/{result.method}/seed-{result.seed}"
 
 
+def test_every_published_figure_is_listed_in_its_runs_result():
+    """results.md links the figures a run's result lists: one drawn later (``optprior
+    figures``) and copied without its result would be published unlinked."""
+    for path in sorted(RESULTS.glob("*/*/*/seed-*/result.json")):
+        drawn = {figure.name for figure in path.parent.glob("*.png")}
+        assert drawn == set(read_result_file(path).figures), path
+
+
 def test_fields_of_a_newer_version_are_kept_and_unset_fields_are_not_written(tmp_path):
     result = RunResult("faces/cvae/seed-0", "faces", "cvae", 0, "ok", extra={"new": [1, 2]})
     result.stopped_early = False  # recorded: not the default None
