@@ -80,10 +80,15 @@ def test_every_setting_has_a_config_file():
     )
 
 
+def test_all_methods_in_a_config_file_as_on_the_command_line():
+    assert resolve("usps-mnist", {"methods": "all"}).methods == list(METHODS)
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
         ({"methods": ["gan"]}, r"unknown method\(s\) \['gan'\]; valid: vae, cvae, optimal"),
+        ({"methods": "cvae"}, r"methods must be a list of method names, .* or \"all\"; got 'cvae'"),
         (
             {"training": {"epoch": 3}},
             r"unknown key\(s\) \['epoch'\] in \[training\] \(did you mean 'epochs'\?\); valid: \[",

@@ -385,15 +385,21 @@ def _validated(raw: dict[str, Any], data: dict[str, Any]) -> ExperimentConfig:
     """``raw``'s methods, seeds, [model], [training] and [evaluation] checked, every
     default filled in (so a run records its full configuration; value errors surface
     now, not in the middle of a sweep), with the data options ``data``."""
-    unknown_methods = [m for m in raw["methods"] if m not in METHODS]
-    if unknown_methods or not raw["methods"]:
+    methods = list(METHODS) if raw["methods"] == "all" else raw["methods"]
+    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+        raise ValueError(
+            f'methods must be a list of method names, e.g. ["cvae", "optimal"], or "all"; '
+            f"got {raw['methods']!r}"
+        )
+    unknown_methods = [m for m in methods if m not in METHODS]
+    if unknown_methods or not methods:
         raise ValueError(f"unknown method(s) {unknown_methods}; valid: {', '.join(METHODS)}")
     model, training = settings_checked(raw["model"], raw["training"])
     own = methods_checked(raw.get("method", {}), model, training)
     _check_keys("evaluation", raw["evaluation"], {f.name for f in fields(EvaluationConfig)})
     return ExperimentConfig(
         setting=raw["setting"],
-        methods=list(raw["methods"]),
+        methods=list(methods),
         seeds=_checked_seeds(raw["seeds"]),
         data=_plain(data),
         model=_plain(model),
