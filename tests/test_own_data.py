@@ -755,6 +755,38 @@ def test_tune_stopped_at_its_time_limit_exits_as_a_sweep_does(
     assert not (out / "tune" / "mine.toml").exists()
 
 
+def test_a_tuned_first_stage_weight_is_its_post_hoc_methods_too(
+    own_file, tmp_path, monkeypatch, capsys
+):
+    """``posthoc-invariant`` reuses the ``invariant`` runs of its weight: tuning Moyer's
+    weight writes it for both, and a sweep that runs the two at different weights warns."""
+    from optprior.experiments import tuning
+
+    monkeypatch.setattr(tuning, "run_sweep", lambda *args: [])  # nothing is trained
+    monkeypatch.setattr(tuning, "_mean_score", lambda runs: -1.0)
+    argv, out = compare_argv(own_file, tmp_path)
+    assert main([*argv, "--quiet", "--seeds", "1", "--tune", "invariant=10"]) == 0
+    printed = capsys.readouterr().out
+    assert "posthoc-invariant takes invariant's weight (its first stage)" in printed
+    assert "run the sweep with --methods invariant (and any others)" in printed
+    chosen = tomllib.loads((out / "tune" / "mine.toml").read_text())["method"]
+    assert chosen == {m: {"invariance_weight": 10.0} for m in ("invariant", "posthoc-invariant")}
+
+    late = SimpleNamespace(
+        time=lambda: math.inf, monotonic=time.monotonic, perf_counter=time.perf_counter
+    )
+    monkeypatch.setattr(trainer, "time", late)  # past the limit: nothing is trained
+    both = ["--quiet", "--time-limit", "60", "--methods", "invariant,posthoc-invariant"]
+    weights = {"invariant": "10.0", "posthoc-invariant": "1.0"}
+    for shared in (False, True):
+        tables = [f"[method.{m}]\ninvariance_weight = {w}\n" for m, w in weights.items()]
+        argv, _ = compare_argv(own_file, tmp_path, TINY + "".join(tables))
+        assert main([*argv, *both]) == STOPPED_STATUS
+        warned = "warning: mine: posthoc-invariant runs at invariance_weight 1.0 and invariant at"
+        assert (warned in capsys.readouterr().err) is not shared
+        weights["posthoc-invariant"] = "10.0"
+
+
 @pytest.mark.slow
 def test_tune_trains_each_weight_and_writes_the_best_on_validation(own_file, tmp_path, capsys):
     trained = TINY.replace("epochs = 2", "epochs = 10\nlearning_rate = 1e-2")
@@ -779,7 +811,9 @@ def test_tune_trains_each_weight_and_writes_the_best_on_validation(own_file, tmp
     assert abs(scores[0.0] - scores[1000.0]) > 0.05
     best = max(scores, key=scores.__getitem__)
     chosen = out / "tune/mine.toml"
-    assert chosen.read_text() == f"[method.invariant]\ninvariance_weight = {best!r}\n"
+    assert chosen.read_text() == "\n".join(
+        f"[method.{m}]\ninvariance_weight = {best!r}\n" for m in ("invariant", "posthoc-invariant")
+    )
     assert "as --config where you have none) and run the sweep with --methods invariant" in printed
     assert not (out / "mine").exists()  # the sweep itself is not run
 

@@ -166,6 +166,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     configs = configs_for(args.setting, args.quick, file_overrides, cli, args.protocol)
     out = Path(args.out)
     _warn_of_unswept_tables(args, file_overrides, configs)
+    _warn_of_unshared_weights(configs)
     if _tuning(args):
         from optprior.experiments.reproduce import check_data
 
@@ -210,6 +211,7 @@ def _compare(args: argparse.Namespace) -> int:
     config = own_data_config(args.data, args.name, quick, file_overrides, cli)
     out = Path(args.out)
     _warn_of_unswept_tables(args, file_overrides, [config])
+    _warn_of_unshared_weights([config])
     if _tuning(args):
         return _tune(args, [config], out)
     runs = plan(
@@ -241,6 +243,23 @@ def _warn_of_unswept_tables(
             f"--methods or the file's methods = [...]",
             file=sys.stderr,
         )
+
+
+def _warn_of_unshared_weights(configs: list[Any]) -> None:
+    """Warn where a post-hoc method runs beside its source method at another penalty
+    weight (``runner.unshared_source_weights``): both in one table, but not one model."""
+    from optprior.experiments.runner import unshared_source_weights
+
+    for config in configs:
+        for method, weights in unshared_source_weights(config).items():
+            source = next(m for m in weights if m != method)
+            print(
+                f"warning: {config.setting}: {method} runs at invariance_weight "
+                f"{weights[method]!r} and {source} at {weights[source]!r}, so {method} trains "
+                f"a first stage of its own rather than reuse the {source} runs: give "
+                f"[method.{method}] the same weight as [method.{source}] to pair them",
+                file=sys.stderr,
+            )
 
 
 def _tuning(args: argparse.Namespace) -> bool:

@@ -60,6 +60,7 @@ from optprior.experiments.records import (
 )
 from optprior.models.base import BaseModel, model_defaults
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
+from optprior.models.selection import WEIGHT
 from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.trainer import CheckpointError, TrainingStopped, stop_at, time_is_up
 
@@ -585,6 +586,21 @@ def source_method(method: str) -> str | None:
     if not issubclass(model, PostHocOptimalPriorCVAE):
         return None
     return next(name for name, other in METHODS.items() if other is model.source)
+
+
+def unshared_source_weights(config: ExperimentConfig) -> dict[str, dict[str, Any]]:
+    """Each post-hoc method of ``config`` that runs beside its source method at another
+    penalty weight (``posthoc-invariant`` beside ``invariant``), with the two methods'
+    weights: its runs then train a first stage of their own, not the source's runs, which
+    a table of the two side by side does not show."""
+    unshared = {}
+    for method in config.methods:
+        source = source_method(method)
+        if source in config.methods and METHODS[method].reads_setting(WEIGHT):
+            weights = {m: config.settings_of(m)[0].get(WEIGHT) for m in (method, source)}
+            if weights[method] != weights[source]:
+                unshared[method] = weights
+    return unshared
 
 
 def source_stage(config: dict[str, Any], source: str) -> dict[str, Any]:

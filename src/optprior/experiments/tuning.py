@@ -20,7 +20,14 @@ from optprior._io import write_text_atomic
 from optprior.experiments.config import ExperimentConfig, read_config_file
 from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.records import RunResult
-from optprior.experiments.runner import Executor, Run, plan, read_result, run_sweep
+from optprior.experiments.runner import (
+    Executor,
+    Run,
+    plan,
+    read_result,
+    run_sweep,
+    source_method,
+)
 from optprior.models import METHODS
 from optprior.models.selection import WEIGHT, best_weight
 
@@ -90,7 +97,7 @@ def tune(
         runs = grid_runs(config, grid, out, **options)
         swept = run_sweep([run for point in runs.values() for run in point], executor, failed)
         results += swept
-        rows, chosen = [], {}
+        rows, chosen, shared = [], {}, {}
         for method, weights in grid.items():
             scores = {w: _mean_score(runs[(method, w)]) for w in weights}
             best = best_weight(scores, within)
@@ -100,23 +107,34 @@ def tune(
             cells = ["not finished" if s is None else f"{s:.2f}" for s in scores.values()]
             row = ", ".join(f"{c} ({w!r})" for c, w in zip(cells, weights, strict=True))
             rows.append(markdown_row([method, row, "" if best is None else repr(best)]))
+            for dependent in _post_hoc_of(method):  # its first stage: the same weight
+                if best is not None and dependent not in grid:
+                    chosen[dependent] = best
+                    shared[dependent] = f"{dependent} takes {method}'s weight (its first stage)"
         rule = f"chosen (the largest within {within:g} nats of the best)" if within else "chosen"
         heading = ["method", f"mean {SCORE_TITLE}, at each weight", rule]
         report += [f"### {config.setting}: seeds {config.seed_numbers()}\n"]
         report += [markdown_row(heading), markdown_rule(3), *rows, ""]
+        report += [f"{'; '.join(shared.values())}\n"] if shared else []
         if chosen:
             tables = before | {m: {WEIGHT: w} for m, w in chosen.items()}
             text = [f"[method.{m}]\n{WEIGHT} = {own[WEIGHT]!r}\n" for m, own in tables.items()]
             if protocol is not None:
                 text.insert(0, f"protocol = {json.dumps(protocol)}\n")
             write_text_atomic(path, "\n".join(text))
-            methods = ",".join(tables)
+            methods = ",".join(m for m in tables if source_method(m) not in tables)
             report += [
                 f"chosen weights in {path}: copy its tables into your --config file (or pass "
                 f"it as --config where you have none) and run the sweep with --methods "
                 f"{methods} (and any others)\n"
             ]
     return "\n".join(report), results, complete
+
+
+def _post_hoc_of(method: str) -> list[str]:
+    """The post-hoc methods whose first stage is ``method`` (``posthoc-invariant`` for
+    ``invariant``) and that read its weight."""
+    return [m for m in METHODS if source_method(m) == method and METHODS[m].reads_setting(WEIGHT)]
 
 
 def _read_before(path: Path, protocol: str | None) -> dict[str, dict[str, Any]]:
