@@ -1,10 +1,15 @@
-"""Constants shared by the tests: fast model settings and where the staged data lie."""
+"""Constants shared by the tests: fast model settings, where the staged data lie, and a
+warnings guard."""
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from optprior.data.download import data_root
 from optprior.models.base import RUN_OPTIONS, BaseModel
@@ -60,3 +65,13 @@ def fast(method: type[BaseModel], **settings: Any) -> BaseModel:
     small = {**FAST, **FAST_T, **FAST_MIXTURE}
     read = {k: v for k, v in small.items() if method.reads_setting(k) or k in RUN_OPTIONS}
     return method(**{**read, **settings})
+
+
+@contextmanager
+def no_warnings() -> Iterator[None]:
+    """Every warning an error, but the ``ConvergenceWarning`` of a fit that used all its
+    epochs: the tests' fits of a few epochs end at their cap on purpose."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield

@@ -3,12 +3,11 @@
 import os
 import pickle
 import stat
-import warnings
 
 import numpy as np
 import pytest
 import torch
-from helpers import fast
+from helpers import fast, no_warnings
 
 from optprior import (
     CVAE,
@@ -233,8 +232,7 @@ def test_foreign_and_broken_model_files(tmp_path, fitted):
     estimator = tmp_path / "estimator.pt"
     with estimator.open("wb") as file:
         pickle.dump(fitted, file)  # torch warns of its pickle protocol: kept inside load
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with no_warnings():
         with pytest.raises(ModelFileError, match="holds Python objects"):
             load_model(estimator)
     assert "weights_only=False" not in str(error.value)  # no advice to load it unsafely
@@ -315,8 +313,7 @@ def test_read_only_arrays_are_taken_without_warnings(two_tasks):
     x, s = (a.copy() for a in two_tasks)
     x.setflags(write=False)  # as pandas hands out its values
     s.setflags(write=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with no_warnings():
         fast(CVAE).fit(x, s).transform(x, s)
 
 
@@ -402,8 +399,7 @@ def test_fitting_on_a_handful_of_points_warns(two_tasks):
     x, s = two_tasks
     with pytest.warns(UserWarning, match="fitting on 3 points: too few"):
         fast(CVAE).fit(x[[0, 1, 239]], s[[0, 1, 239]])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with no_warnings():
         fast(CVAE).fit(x, s)
 
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, fast
+from helpers import FAST, fast, no_warnings
 
 from optprior import (
     CVAE,
@@ -109,8 +109,7 @@ def test_a_model_kept_from_the_warm_up_is_named(best, two_tasks, monkeypatch):
         with pytest.warns(UserWarning, match=kept):
             model.fit(x, s)
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+        with no_warnings():
             model.fit(x, s)
     assert model.history_.best_epoch == best
 
@@ -125,8 +124,7 @@ def test_a_fit_that_ends_inside_the_warm_up_is_named(epochs, two_tasks):
         with pytest.warns(UserWarning, match=r"all 2 epochs trained came before the KL warm-up"):
             model.fit(x, s)
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+        with no_warnings():
             model.fit(x, s)
 
 
@@ -141,6 +139,34 @@ def test_a_fit_stopped_early_inside_the_warm_up_blames_the_patience(two_tasks, m
     assert model.history_.stopped_early
 
 
+@pytest.mark.parametrize(
+    ("best", "patience", "warned"),
+    [(5, 20, True), (5, 0, True), (3, 3, True), (2, 2, False), (2, 0, False), (4, 0, False)],
+)
+def test_a_fit_still_improving_when_its_epochs_ran_out_is_named(
+    best, patience, warned, two_tasks, monkeypatch
+):
+    """scikit-learn's ConvergenceWarning where the fit trained all its epochs with its kept
+    epoch among the last ``patience`` (the last one without early stopping): not where
+    early stopping ended it, nor where the kept epoch lies further back."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from optprior.training.plans import ELBOPlan
+
+    monkeypatch.setattr(ELBOPlan, "score", lambda self, record, epoch: -abs(epoch - best))
+    x, s = two_tasks
+    model = fast(CVAE, epochs=6, warmup_epochs=0, patience=patience)
+    if warned:
+        with pytest.warns(ConvergenceWarning, match=r"trained all 6 epochs and kept epoch"):
+            model.fit(x, s)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.fit(x, s)
+    assert model.history_.best_epoch == best
+    assert model.history_.stopped_early is (patience > 0 and not warned)
+
+
 @pytest.mark.parametrize(("scale", "shift"), [(1.0, 0.0), (100.0, 0.0), (1.0, 50.0)])
 def test_gaussian_data_off_the_decoders_scale_are_named(scale, shift):
     """Data the Gaussian decoder cannot fit well (a spread beyond its largest standard
@@ -152,8 +178,7 @@ def test_gaussian_data_off_the_decoders_scale_are_named(scale, shift):
     s = np.repeat([0, 1], 30)
     model = fast(CVAE, likelihood="gaussian", epochs=1, warmup_epochs=0)
     if scale == 1.0 and shift == 0.0:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+        with no_warnings():
             model.fit(x, s)
     else:
         with pytest.warns(UserWarning, match=r"standardise X \(sklearn.preprocessing"):

@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields, replace
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from optprior._io import remove_leftovers, write_text_atomic
@@ -483,7 +485,9 @@ def train_and_score(run: Run) -> RunResult:
 
             resumed = any(path.is_file() for path in checkpoints)
             try:
-                model = train()
+                with warnings.catch_warnings():  # recorded as hit_epoch_cap, in the report
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model = train()
             except CheckpointError as error:  # e.g. written by an older optprior
                 result.checkpoint_discarded = str(error)
                 for path in checkpoints:

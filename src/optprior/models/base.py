@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from optprior._io import atomic_torch_save, intact, with_digest
@@ -62,11 +63,11 @@ class NotFittedError(SklearnNotFittedError):
     itself a ValueError and an AttributeError, so that scikit-learn code catches it)."""
 
 
-def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool) -> None:
+def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool) -> bool:
     """Warn where no epoch reached the full KL weight (the fit ended inside the warm-up),
     or where the kept epoch came before the warm-up ended although later epochs, at full
     KL weight, were trained: the monitored ELBO only fell after the warm-up (a penalty or
-    a learning rate too strong, or a small training set overfitted)."""
+    a learning rate too strong, or a small training set overfitted). Whether it warned."""
     trained = len(history.epochs)
     full = next((e for e in range(trained) if training.warmup_share(e) >= 1.0), None)
     if full is None and trained:
@@ -82,9 +83,9 @@ def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool)
             f"weight, so it is not yet a VAE of its ELBO; {fix}",
             stacklevel=3,
         )
-        return
+        return True
     if full is None or not 0 <= history.best_epoch < full:
-        return
+        return False
     monitored = "validation" if validated else "training"
     warnings.warn(
         f"the kept epoch, {history.best_epoch + 1} of {trained}, came before the "
@@ -92,6 +93,25 @@ def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool)
         f"{monitored} ELBO, so the model is close to its start. A penalty's weight or the "
         "learning rate may be too high, or the training set small enough to overfit; "
         "select_after_warmup=True keeps a full-weight epoch",
+        stacklevel=3,
+    )
+    return True
+
+
+def _warn_if_unconverged(history: History, training: TrainingConfig) -> None:
+    """scikit-learn's ``ConvergenceWarning`` where the fit ran out of epochs while its
+    monitored ELBO was still improving: it trained all ``epochs`` and its kept epoch is
+    among the last ``patience`` (the last one, without early stopping), so early stopping
+    never ended it. A sweep records this as ``hit_epoch_cap`` instead."""
+    trained, window = len(history.epochs), training.patience or 1
+    if history.stopped_early or trained < training.epochs or history.best_epoch < trained - window:
+        return
+    warnings.warn(
+        f"the fit trained all {trained} epochs and kept epoch {history.best_epoch + 1}, "
+        f"within its last {window}: the monitored ELBO was still improving when the epochs "
+        "ran out, so the model has not converged; raise epochs (or learning_rate), and "
+        "early stopping (patience) ends the fit once it stops improving",
+        ConvergenceWarning,
         stacklevel=3,
     )
 
@@ -380,7 +400,8 @@ class BaseModel(BaseEstimator):
                 x, tasks, x_val, s_val_t, saving
             )
         self._set_fitted(module, history, names)  # not a fit stopped half way
-        _warn_of_warmup(history, self.training, x_val is not None)
+        if not _warn_of_warmup(history, self.training, x_val is not None):
+            _warn_if_unconverged(history, self.training)
         return self
 
     @classmethod
