@@ -94,7 +94,13 @@ def test_dataframe_columns_are_recorded_and_checked_as_scikit_learn_does(two_tas
         swapped = frame[[columns[1], columns[0], *columns[2:]]]
         with pytest.raises(ValueError, match=r"X's columns are not .*'pixel-1' for 'pixel-0'"):
             fitted.transform(swapped, s)
-    assert not hasattr(fast(CVAE).fit(x, s), "feature_names_in_")  # an array has no names
+    unnamed = fast(CVAE).fit(x, s)
+    assert not hasattr(unnamed, "feature_names_in_")  # an array has no names
+    assert unnamed.n_features_in_ == model.n_features_in_ == x.shape[1]
+    assert not hasattr(CVAE(), "n_features_in_")  # before fit, as scikit-learn's
+    with pytest.warns(UserWarning, match="X has feature names, but the model was fitted") as w:
+        unnamed.score(swapped, s)  # columns unchecked: the user is told, on their line
+    assert w[0].filename == __file__
     # A post-hoc T on the model keeps its names and refuses its columns swapped.
     posthoc = PostHocOptimalPriorCVAE.from_cvae(model, frame, s, epochs=1)
     assert list(posthoc.feature_names_in_) == columns

@@ -6,6 +6,7 @@ import difflib
 import math
 import numbers
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
@@ -223,3 +224,12 @@ def check_tasks(
                 f"(known tasks: {sorted(known)})"
             )
     return array
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` at which a warning raised by the caller of this function names
+    the first frame outside optprior: the user's line, however deep the call."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("optprior"):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -20,7 +20,13 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from optprior._io import atomic_torch_save, intact, with_digest
 from optprior._random import seeded_torch
 from optprior._settings import flat_names, flatten, in_current_terms, unflatten
-from optprior._validation import check_data, check_tasks, did_you_mean, whole_number
+from optprior._validation import (
+    check_data,
+    check_tasks,
+    did_you_mean,
+    user_stacklevel,
+    whole_number,
+)
 from optprior.evaluation.binarization import binarized_points
 from optprior.evaluation.bounds import elbo, log_marginal_likelihood
 from optprior.models.config import NetworkConfig
@@ -277,6 +283,12 @@ class BaseModel(BaseEstimator):
     @property
     def n_tasks_(self) -> int:
         return max(self.tasks_) + 1 if self.tasks_ else 0
+
+    @property
+    def n_features_in_(self) -> int:
+        """The number of features (columns of X) the model was fitted on, as scikit-learn
+        names it; ``NotFittedError`` (an AttributeError) before ``fit``."""
+        return self.fitted_module().decoder.x_dim
 
     # ---------------------------------------------------------------- conversion
     def _tensors(
@@ -714,9 +726,15 @@ def feature_names(x: object) -> np.ndarray | None:
 
 def check_feature_names(x: object, fitted: np.ndarray | None, name: str = "X") -> None:
     """ValueError where ``x`` is a DataFrame whose column names are not ``fitted`` (the
-    names a model was fitted on), in that order; data without names, or a model fitted
-    without them, pass."""
+    names a model was fitted on), in that order; data without names pass, and a model
+    fitted without them warns that it cannot check them (as scikit-learn does)."""
     names = feature_names(x)
+    if names is not None and fitted is None:
+        warnings.warn(
+            f"{name} has feature names, but the model was fitted without them (on an array): "
+            "its columns are taken by position, unchecked",
+            stacklevel=user_stacklevel(),
+        )
     if names is None or fitted is None or np.array_equal(names, fitted):
         return
     differ = [f"{a!r} for {b!r}" for a, b in zip(names, fitted, strict=False) if a != b]
@@ -738,7 +756,8 @@ def fit_feature_names(
     else:
         names = fitted
         check_feature_names(X, names)
-    check_feature_names(X_val, names, "X_val")
+    if names is not None:
+        check_feature_names(X_val, names, "X_val")
     return names
 
 
