@@ -69,6 +69,9 @@ def test_task_dependence_takes_arrays_and_reads_shifted_codes_but_not_shared_one
     assert abs(apart["task_mutual_information"] - math.log(2)) < 0.01
     torch_codes = kernel_dependence(torch.from_numpy(mu), torch.from_numpy(s), permutations=49)
     assert torch_codes == {key: apart[key] for key in torch_codes}
+    # Codes alone (another tool's representation): every measure but the mixture's I(S;Z).
+    codes = task_dependence(mu, None, s, permutations=49)
+    assert codes == {key: value for key, value in apart.items() if key != "task_mutual_information"}
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,9 @@ def task_dependence(
 ) -> dict[str, float]:
     """How much the posteriors q(z | x_n, s_n) = N(mu_n, diag e^{logvar_n}) of N points,
     ``mu`` and ``logvar`` (N, D) arrays (``model.posterior(X, s)``), reveal their tasks
-    ``s`` (N,) of at least two tasks. Codes are the posterior means except for I(S;Z):
+    ``s`` (N,) of at least two tasks. Codes are the posterior means except for I(S;Z);
+    ``logvar`` None scores codes alone (``mu``: any representation, e.g. another tool's),
+    all but ``task_mutual_information``:
 
     - ``task_probe``, ``task_information``: a cross-validated logistic probe's balanced
       accuracy (1/K: nothing linearly readable) and its lower bound on I(S;Z) in nats;
@@ -37,8 +39,8 @@ def task_dependence(
     what each probe reads). The kernel statistics hold an (N, N) Gram matrix (400 MB at
     N = 10,000) and pass over it twice per permutation: a few thousand points suffice."""
     means = check_data(mu, "mu")
-    log_variances = check_data(logvar, "logvar")
-    if log_variances.shape != means.shape:
+    log_variances = None if logvar is None else check_data(logvar, "logvar")
+    if log_variances is not None and log_variances.shape != means.shape:
         raise ValueError(f"logvar has shape {log_variances.shape}, mu {means.shape}")
     tasks = check_tasks(s, means.shape[0], data_name="mu")
     if len(np.unique(tasks)) < 2:
@@ -53,7 +55,8 @@ def task_dependence(
         measures["task_information_mlp_cv"] = mlp["information"]
     codes, labels = torch.from_numpy(means), torch.from_numpy(tasks)
     measures.update(kernel_dependence(codes, labels, permutations, seed))
-    measures["task_mutual_information"] = task_mutual_information(
-        codes, torch.from_numpy(log_variances), labels, n_samples=10, seed=seed
-    )
+    if log_variances is not None:
+        measures["task_mutual_information"] = task_mutual_information(
+            codes, torch.from_numpy(log_variances), labels, n_samples=10, seed=seed
+        )
     return measures
