@@ -105,6 +105,9 @@ def test_bad_own_data_is_named(own_file, tmp_path):
     labels = saved("labels.npz", X=np.full((40, 2), 0.5), y=[0, 1, -2, 0] * 10)
     with pytest.raises(ValueError, match="-1 where a point has none"):
         own_data_setting("labels", 0, file=labels)
+    named = saved("named.npz", X=np.full((40, 2), 0.5), y=["cat", "dog"] * 20)
+    with pytest.raises(ValueError, match=r"dtype <U3.*np.unique\(y, return_inverse=True\)"):
+        own_data_setting("named", 0, file=named)
     whole = saved("whole.npz", X=np.full((40, 2), 0.5), y=np.tile([0.0, 1.0, -1.0, 2.0], 10))
     assert own_data_setting("whole", 0, file=whole).train.y.dtype == np.int64
     counts = saved("counts.npz", X=np.full((40, 2), 255.0))

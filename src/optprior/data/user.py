@@ -126,6 +126,11 @@ def _labels(y: np.ndarray, n_points: int) -> np.ndarray:
         raise ValueError(
             f"y must hold a whole class label per point ({n_points},), -1 where a point has "
             f"none; got dtype {y.dtype}, shape {y.shape}"
+            + (
+                " (number named labels, e.g. with np.unique(y, return_inverse=True)[1])"
+                if y.dtype.kind in "USO"
+                else ""
+            )
         )
     return y.astype(np.int64)
 
