@@ -289,6 +289,23 @@ def test_tables_command_summarises_gathered_runs(tmp_path, capsys):
     assert not (tmp_path / "paired.png").exists()  # none of its metrics was scored
 
 
+def test_tables_name_the_penalty_weight_each_method_trained_at(tmp_path, capsys):
+    """A table of penalised methods side by side says each one's weight (two weights
+    among a method's runs are both named); unpenalised methods have none."""
+    import json
+
+    runs = [("cvae", 0, -10.0), ("hsic", 0, -11.0), ("hsic", 1, -12.0), ("mmd", 0, -9.0)]
+    write_results(tmp_path, [("usps-mnist", *run) for run in runs])
+    for (method, seed, _), weight in zip(runs, (1.0, 100.0, 10.0, 1.0), strict=True):
+        path = tmp_path / "usps-mnist" / method / f"seed-{seed}" / "result.json"
+        result = json.loads(path.read_text())
+        path.write_text(json.dumps({**result, "config": {"model": {"invariance_weight": weight}}}))
+    assert main(["tables", str(tmp_path)]) == 0
+    line = "Penalty weights (`invariance_weight`) the runs trained at: hsic 10, 100; mmd 1."
+    assert line in capsys.readouterr().out and line in (tmp_path / "results.md").read_text()
+    assert "invariance_weight" in (tmp_path / "results.csv").read_text().splitlines()[0]
+
+
 def test_tables_print_one_table_of_the_settings_named_and_write_nothing(tmp_path, capsys):
     write_results(
         tmp_path,

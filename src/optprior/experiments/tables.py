@@ -14,6 +14,7 @@ from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.paper import PUBLISHED
 from optprior.experiments.records import RunResult
 from optprior.models.methods import METHODS
+from optprior.models.selection import WEIGHT
 
 #: Columns of the headline table: (metric key, heading, decimals).
 HEADLINE = (
@@ -139,6 +140,9 @@ def summarize(results: list[RunResult]) -> list[dict[str, Any]]:
             "runs_ok": len(ok),
             "runs_failed": len(group) - len(ok),
         }
+        weights = sorted({w for r in ok if (w := _penalty_weight(r)) is not None})
+        if weights:
+            row[WEIGHT] = ", ".join(f"{w:g}" for w in weights)
         keys = sorted({k for r in ok for k, v in r.metrics.items() if v is not None})
         for key in keys:
             values = np.array([v for r in ok if (v := r.metric(key)) is not None])
@@ -147,6 +151,16 @@ def summarize(results: list[RunResult]) -> list[dict[str, Any]]:
             row[f"{key}_runs"] = len(values)
         rows.append(row)
     return rows
+
+
+def _penalty_weight(result: RunResult) -> float | None:
+    """The ``invariance_weight`` a run of a penalised method trained at (None for other
+    methods, and for runs whose config does not record it)."""
+    method = METHODS.get(result.method)
+    if method is None or not method.reads_setting(WEIGHT):
+        return None
+    weight = result.config.get("model", {}).get(WEIGHT)
+    return None if weight is None else float(weight)
 
 
 def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
@@ -180,6 +194,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             out.append(markdown_row(cells))
         out += ["", HEADLINE_NOTE, ""]
         here = [r for r in rows if r["setting"] == setting]
+        weighted = [f"{r['method']} {r[WEIGHT]}" for r in here if WEIGHT in r]
+        if weighted:
+            out += [f"Penalty weights (`{WEIGHT}`) the runs trained at: {'; '.join(weighted)}.", ""]
         out += _extra_table(
             [r for r in here if "task_mmd_mean" in r],
             "How much z depends on the task (test points, tasks balanced; a probe at chance "
