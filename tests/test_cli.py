@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import count_epochs
 
+from optprior import load_model
 from optprior.cli import main
 
 
@@ -128,10 +129,16 @@ def test_train_then_embed_own_data(tmp_path, capsys, two_tasks):
             "2",
             "--latent-dim",
             "3",
+            "--hidden-sizes",
+            "8,4",
+            "--learning-rate",
+            "1e-3",
             "--quiet",
         ]
     )
     assert code == 0 and model.is_file()
+    trained = load_model(model).get_params()
+    assert (trained["hidden_sizes"], trained["learning_rate"]) == ((8, 4), 1e-3)
     assert not tmp_path.joinpath("model.pt.checkpoint").exists()
     assert "saved CVAE" in capsys.readouterr().out
     z_path = tmp_path / "z.npy"
@@ -350,7 +357,6 @@ def test_split_by_task_keeps_every_task_in_training():
 def test_train_reads_config_tables_and_refuses_unknown_ones(tmp_path, capsys, two_tasks):
     import numpy as np
 
-    from optprior import load_model
 
     x, s = two_tasks
     data = tmp_path / "rare.npz"

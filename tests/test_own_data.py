@@ -737,9 +737,16 @@ def test_quick_compare_is_one_seed_of_a_small_budget_the_options_override(
     )
     data = ["compare", "--data", str(own_file), "--out", str(tmp_path), "--quiet", "--quick"]
     assert main(data) == 0 and main([*data, "--epochs", "7"]) == 0
-    quick, shorter = planned
+    small = ["--latent-dim", "3", "--hidden-sizes", "8,4", "--learning-rate", "1e-3"]
+    assert main([*data, *small]) == 0
+    quick, shorter, smaller = planned
     assert quick.seeds == 1 and quick.training["epochs"] == 30
     assert shorter.training["epochs"] == 7  # the option over --quick
+    assert (smaller.model["latent_dim"], smaller.model["hidden_sizes"]) == (3, [8, 4])
+    assert smaller.training["learning_rate"] == 1e-3
+    for bad in (["--hidden-sizes", "8,0"], ["--learning-rate", "-1"]):
+        with pytest.raises(SystemExit):
+            main([*data, *bad])
     evaluation = quick.evaluation
     assert (evaluation.n_samples, evaluation.normalizer_temperatures) == (50, 100)
     assert not evaluation.mlp_probe

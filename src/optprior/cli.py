@@ -92,6 +92,24 @@ def _number(text: str, option: str, unit: str, zero: bool) -> float:
     return value
 
 
+def _hidden_sizes(text: str) -> list[int]:
+    """The argparse type of ``--hidden-sizes``: layer widths >= 1 separated by commas."""
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"--hidden-sizes takes layer widths >= 1 separated by commas (64,64), got {text!r}"
+        )
+    return sizes
+
+
+def _learning_rate(text: str) -> float:
+    """The argparse type of ``--learning-rate``: Adam's step size > 0."""
+    return _number(text, "--learning-rate", "a step size", zero=False)
+
+
 def _minutes(text: str) -> float:
     """The argparse type of ``--time-limit``: minutes > 0."""
     return _number(text, "--time-limit", "minutes", zero=False)
@@ -200,8 +218,16 @@ def _compare(args: argparse.Namespace) -> int:
             "val_fraction": args.val_fraction,
             "target_task": args.target_task,
         },
-        "model": {"likelihood": args.likelihood},
-        "training": {"epochs": args.epochs, "device": args.device},
+        "model": {
+            "likelihood": args.likelihood,
+            "latent_dim": args.latent_dim,
+            "hidden_sizes": args.hidden_sizes,
+        },
+        "training": {
+            "epochs": args.epochs,
+            "learning_rate": args.learning_rate,
+            "device": args.device,
+        },
         "evaluation": {"n_samples": args.samples},
     }
     for table, values in tables.items():
@@ -474,7 +500,7 @@ def _train(args: argparse.Namespace) -> int:
     s = file_tasks(arrays, len(arrays.X), args.data)
     fraction(args.val_fraction, "--val-fraction")
     overrides: dict[str, Any] = _train_config(args.config, args.method) if args.config else {}
-    for key in ("likelihood", "epochs", "device", "latent_dim", "seed"):
+    for key in (*NETWORK_OPTIONS, "likelihood", "epochs", "device", "seed"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     overrides["progress"] = not args.quiet
@@ -880,13 +906,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="decoder likelihood (default bernoulli: X in [0, 1])",
     )
-    train.add_argument(
-        "--latent-dim",
-        dest="latent_dim",
-        type=_latent_dim,
-        default=None,
-        help="size of z (default 40)",
-    )
+    _add_network_options(train)
     train.add_argument("--epochs", type=_epochs, default=None, help="maximum epochs (default 200)")
     train.add_argument(
         "--val-fraction",
@@ -943,6 +963,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--epochs", type=_epochs, default=None, help="maximum epochs (default 200)"
     )
+    _add_network_options(compare)
     compare.add_argument(
         "--test-fraction",
         type=float,
@@ -989,6 +1010,32 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     embed.set_defaults(run=_embed)
     return parser
+
+
+#: The options of ``_add_network_options``, by their settings' names.
+NETWORK_OPTIONS = ("latent_dim", "hidden_sizes", "learning_rate")
+
+
+def _add_network_options(parser: argparse.ArgumentParser) -> None:
+    """The size of z and of the networks, and Adam's step size: what a quick try on
+    one's own data changes first."""
+    parser.add_argument(
+        "--latent-dim", type=_latent_dim, default=None, help="size of z (default 40)"
+    )
+    parser.add_argument(
+        "--hidden-sizes",
+        type=_hidden_sizes,
+        default=None,
+        help="widths of the encoder's and decoder's hidden layers, e.g. 64,64 (default "
+        "500,500,500)",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=_learning_rate,
+        default=None,
+        help="Adam's step size (default 1e-4; standardised Gaussian data of a few hundred "
+        "points often want 1e-3 or more)",
+    )
 
 
 def _format_warning(message: Warning | str, *where: object, **more: object) -> str:
