@@ -202,7 +202,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             "How much z depends on the task (test points, tasks balanced; a probe at chance "
             "reads 1/K, K tasks): the probes read the posterior means, the mixture's "
             "I(S;Z) sampled z, which can carry less of the task, so it may lie below a probe's "
-            "bound:",
+            "bound; a permutation p is at least 1/(permutations + 1), so its floor (0.005 at "
+            "the default 200) reads as at most that:",
             INVARIANCE,
         )
         out += _extra_table(
