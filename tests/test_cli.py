@@ -357,7 +357,6 @@ def test_split_by_task_keeps_every_task_in_training():
 def test_train_reads_config_tables_and_refuses_unknown_ones(tmp_path, capsys, two_tasks):
     import numpy as np
 
-
     x, s = two_tasks
     data = tmp_path / "rare.npz"
     rare = np.concatenate([s[s == 0], [1]])  # task 1 has a single point

@@ -167,6 +167,21 @@ def test_a_fit_still_improving_when_its_epochs_ran_out_is_named(
     assert model.history_.stopped_early is (patience > 0 and not warned)
 
 
+def test_a_fits_warnings_name_the_users_line_through_stages_and_pipelines(two_tasks):
+    """The first stage of a post-hoc model, or a model inside a Pipeline, warns on the
+    line that called fit, not inside optprior or scikit-learn."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import make_pipeline
+
+    x, s = two_tasks
+    posthoc = fast(PostHocOptimalPriorCVAE, epochs=3, warmup_epochs=0)
+    pipe = make_pipeline(fast(CVAE, epochs=3, warmup_epochs=0))
+    for fit in (lambda: posthoc.fit(x, s), lambda: pipe.fit(x, s)):  # s goes as y
+        with pytest.warns(ConvergenceWarning) as caught:
+            fit()
+        assert {w.filename for w in caught} == {__file__}
+
+
 @pytest.mark.parametrize(("scale", "shift"), [(1.0, 0.0), (100.0, 0.0), (1.0, 50.0)])
 def test_gaussian_data_off_the_decoders_scale_are_named(scale, shift):
     """Data the Gaussian decoder cannot fit well (a spread beyond its largest standard

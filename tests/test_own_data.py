@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -63,6 +64,21 @@ def compare_argv(data, tmp_path, toml: str = TINY) -> tuple[list[str], Path]:
     config.write_text(toml)
     out = tmp_path / "runs"
     return ["compare", "--data", str(data), "--config", str(config), "--out", str(out)], out
+
+
+def test_a_sweep_marks_runs_at_their_cap_instead_of_warning(own_file, tmp_path, capsys):
+    """A run that used all its epochs is marked "cap" in the runs table; the fit's
+    ConvergenceWarning, one per run, is silenced."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    argv, _ = compare_argv(
+        own_file, tmp_path, TINY.replace("warmup_epochs = 1", "warmup_epochs = 0")
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*argv, "--methods", "cvae", "--quiet", "--learning-rate", "1e-2"]) == 0
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert "| mine/cvae/seed-0 | ok | cpu, 1 thread | 2 (1), cap |" in capsys.readouterr().out
 
 
 def test_splits_share_the_test_set_and_draw_validation_by_seed(own_file):
@@ -781,6 +797,9 @@ def test_a_tuned_first_stage_weight_is_its_post_hoc_methods_too(
     assert "run the sweep with --methods invariant (and any others)" in printed
     chosen = tomllib.loads((out / "tune" / "mine.toml").read_text())["method"]
     assert chosen == {m: {"invariance_weight": 10.0} for m in ("invariant", "posthoc-invariant")}
+    # Tuned on its own, the post-hoc method keeps its weight and is named for the sweep.
+    assert main([*argv, "--quiet", "--seeds", "1", "--tune", "posthoc-invariant=1"]) == 0
+    assert "--methods invariant,posthoc-invariant (and" in capsys.readouterr().out
 
     late = SimpleNamespace(
         time=lambda: math.inf, monotonic=time.monotonic, perf_counter=time.perf_counter

@@ -197,7 +197,8 @@ def test_weights_tuned_under_a_protocol_run_again_under_it(tmp_path, monkeypatch
     from optprior.experiments import reproduce, tuning
 
     monkeypatch.setattr(reproduce, "check_data", lambda *args: None)
-    monkeypatch.setattr(tuning, "run_sweep", lambda *args: [])  # nothing is trained
+    trained = []
+    monkeypatch.setattr(tuning, "run_sweep", lambda runs, *args: trained.append(runs) or [])
     monkeypatch.setattr(tuning, "_mean_score", lambda runs: -100.0)
     out, chosen = tmp_path / "out", tmp_path / "out" / "tune" / "usps-mnist.toml"
     argv = ["reproduce", "usps-mnist", "--out", str(out), "--seeds", "1", "--quiet"]
@@ -214,3 +215,11 @@ def test_weights_tuned_under_a_protocol_run_again_under_it(tmp_path, monkeypatch
     assert "holds weights tuned under protocol 'paper', and this --tune runs under 'author'" in (
         capsys.readouterr().err
     )
+    # Every setting's earlier file is read before any training: a refusal costs none.
+    trained.clear()
+    chosen.rename(chosen.with_name("faces.toml"))  # the last setting's, of another protocol
+    assert main([*argv[:1], "all", *argv[2:], "--tune", "mmd=1"]) == 2
+    assert not trained and "faces.toml holds weights tuned under" in capsys.readouterr().err
+    chosen.write_text("[method.hsic]\ninvariance_weight = 10.0\n")  # an older file
+    assert main([*argv, "--tune", "mmd=1", "--protocol", "paper"]) == 2
+    assert "names no protocol (written before --tune recorded it)" in capsys.readouterr().err

@@ -226,10 +226,20 @@ def check_tasks(
     return array
 
 
+#: Packages whose frames a warning skips to name the user's line (``user_stacklevel``):
+#: optprior's own, and scikit-learn's, through which a Pipeline or a search calls it.
+_LIBRARY_FRAMES = ("optprior", "sklearn")
+
+
 def user_stacklevel() -> int:
     """The ``stacklevel`` at which a warning raised by the caller of this function names
-    the first frame outside optprior: the user's line, however deep the call."""
+    the first frame outside optprior and scikit-learn: the user's line, however deep the
+    call (a model in a Pipeline included)."""
+
+    def in_library(name: str) -> bool:
+        return any(name == root or name.startswith(f"{root}.") for root in _LIBRARY_FRAMES)
+
     frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("optprior"):
+    while frame.f_back is not None and in_library(frame.f_globals.get("__name__", "")):
         frame, level = frame.f_back, level + 1
     return level

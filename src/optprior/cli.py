@@ -277,13 +277,12 @@ def _warn_of_unshared_weights(configs: list[Any]) -> None:
     from optprior.experiments.runner import unshared_source_weights
 
     for config in configs:
-        for method, weights in unshared_source_weights(config).items():
-            source = next(m for m in weights if m != method)
+        for method, weight, source, source_weight in unshared_source_weights(config):
             print(
-                f"warning: {config.setting}: {method} runs at invariance_weight "
-                f"{weights[method]!r} and {source} at {weights[source]!r}, so {method} trains "
-                f"a first stage of its own rather than reuse the {source} runs: give "
-                f"[method.{method}] the same weight as [method.{source}] to pair them",
+                f"warning: {config.setting}: {method} runs at invariance_weight {weight!r} "
+                f"and {source} at {source_weight!r}, so {method} trains a first stage of its "
+                f"own rather than reuse the {source} runs: give [method.{method}] the same "
+                f"weight as [method.{source}] to pair them",
                 file=sys.stderr,
             )
 

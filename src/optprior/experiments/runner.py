@@ -484,16 +484,16 @@ def train_and_score(run: Run) -> RunResult:
                     return run_model(run).fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
 
             resumed = any(path.is_file() for path in checkpoints)
-            try:
-                with warnings.catch_warnings():  # recorded as hit_epoch_cap, in the report
-                    warnings.simplefilter("ignore", ConvergenceWarning)
+            with warnings.catch_warnings():  # a run at its cap is marked so in the tables
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                try:
                     model = train()
-            except CheckpointError as error:  # e.g. written by an older optprior
-                result.checkpoint_discarded = str(error)
-                for path in checkpoints:
-                    path.unlink(missing_ok=True)
-                resumed = False
-                model = train()
+                except CheckpointError as error:  # e.g. written by an older optprior
+                    result.checkpoint_discarded = str(error)
+                    for path in checkpoints:
+                        path.unlink(missing_ok=True)
+                    resumed = False
+                    model = train()
             result.resumed_from_checkpoint = resumed
             model.save(model_path)
             for path in discarded:
@@ -592,18 +592,18 @@ def source_method(method: str) -> str | None:
     return next(name for name, other in METHODS.items() if other is model.source)
 
 
-def unshared_source_weights(config: ExperimentConfig) -> dict[str, dict[str, Any]]:
-    """Each post-hoc method of ``config`` that runs beside its source method at another
-    penalty weight (``posthoc-invariant`` beside ``invariant``), with the two methods'
-    weights: its runs then train a first stage of their own, not the source's runs, which
-    a table of the two side by side does not show."""
-    unshared = {}
+def unshared_source_weights(config: ExperimentConfig) -> list[tuple[str, Any, str, Any]]:
+    """(post-hoc method, its weight, source method, its weight) for each post-hoc method
+    of ``config`` that runs beside its source method at another penalty weight
+    (``posthoc-invariant`` beside ``invariant``): its runs then train a first stage of
+    their own, not the source's runs, which a table of the two side by side hides."""
+    unshared = []
     for method in config.methods:
         source = source_method(method)
         if source in config.methods and METHODS[method].reads_setting(WEIGHT):
-            weights = {m: config.settings_of(m)[0].get(WEIGHT) for m in (method, source)}
-            if weights[method] != weights[source]:
-                unshared[method] = weights
+            own, sources = (config.settings_of(m)[0].get(WEIGHT) for m in (method, source))
+            if own != sources:
+                unshared.append((method, own, source, sources))
     return unshared
 
 

@@ -91,9 +91,10 @@ def tune(
         if not result.ok:
             tqdm.write(f"run {result.run} {result.status}: {result.error}", file=sys.stderr)
 
-    for config in configs:
-        path = out / "tune" / f"{config.setting}.toml"
-        before = _read_before(path, protocol)
+    paths = {config.setting: out / "tune" / f"{config.setting}.toml" for config in configs}
+    earlier = {setting: _read_before(path, protocol) for setting, path in paths.items()}
+    for config in configs:  # every earlier file read first: a refusal costs no training
+        path, before = paths[config.setting], earlier[config.setting]
         runs = grid_runs(config, grid, out, **options)
         swept = run_sweep([run for point in runs.values() for run in point], executor, failed)
         results += swept
@@ -122,7 +123,7 @@ def tune(
             if protocol is not None:
                 text.insert(0, f"protocol = {json.dumps(protocol)}\n")
             write_text_atomic(path, "\n".join(text))
-            methods = ",".join(m for m in tables if source_method(m) not in tables)
+            methods = ",".join(m for m in tables if not _follows_its_source(m, tables))
             report += [
                 f"chosen weights in {path}: copy its tables into your --config file (or pass "
                 f"it as --config where you have none) and run the sweep with --methods "
@@ -137,6 +138,13 @@ def _post_hoc_of(method: str) -> list[str]:
     return [m for m in METHODS if source_method(m) == method and METHODS[m].reads_setting(WEIGHT)]
 
 
+def _follows_its_source(method: str, tables: dict[str, dict[str, Any]]) -> bool:
+    """Whether ``method``'s table only repeats its source method's weight (the post-hoc
+    table a tuned source writes), so that the sweep need not name it."""
+    source = source_method(method)
+    return source in tables and tables[source] == tables[method]
+
+
 def _read_before(path: Path, protocol: str | None) -> dict[str, dict[str, Any]]:
     """The ``[method.NAME]`` tables an earlier ``--tune`` wrote to ``path`` (none if absent),
     so that tuning one method after another keeps each choice; refused where that tuning
@@ -144,10 +152,17 @@ def _read_before(path: Path, protocol: str | None) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     earlier = read_config_file(path)
-    if earlier.get("protocol") != protocol:
+    named = earlier.get("protocol")
+    if named is None and protocol is not None:
         raise ValueError(
-            f"{path} holds weights tuned under protocol {earlier.get('protocol')!r}, and this "
-            f"--tune runs under {protocol!r}: choose another --out, or remove the file"
+            f"{path} names no protocol (written before --tune recorded it): add a first line "
+            f'protocol = "..." naming the one its weights were tuned under (the default was '
+            f'"paper" before 2026-12-05), or choose another --out'
+        )
+    if named != protocol:
+        raise ValueError(
+            f"{path} holds weights tuned under protocol {named!r}, and this --tune runs "
+            f"under {protocol!r}: choose another --out, or remove the file"
         )
     return dict(earlier.get("method", {}))
 

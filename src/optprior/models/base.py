@@ -87,7 +87,7 @@ def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool)
             f"all {trained} epochs trained came before the KL warm-up ended "
             f"(warmup_epochs={training.warmup_epochs}): the model never trained at full KL "
             f"weight, so it is not yet a VAE of its ELBO; {fix}",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
         return True
     if full is None or not 0 <= history.best_epoch < full:
@@ -99,16 +99,17 @@ def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool)
         f"{monitored} ELBO, so the model is close to its start. A penalty's weight or the "
         "learning rate may be too high, or the training set small enough to overfit; "
         "select_after_warmup=True keeps a full-weight epoch",
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     return True
 
 
 def _warn_if_unconverged(history: History, training: TrainingConfig) -> None:
     """scikit-learn's ``ConvergenceWarning`` where the fit ran out of epochs while its
-    monitored ELBO was still improving: it trained all ``epochs`` and its kept epoch is
-    among the last ``patience`` (the last one, without early stopping), so early stopping
-    never ended it. A sweep records this as ``hit_epoch_cap`` instead."""
+    monitored ELBO was still improving: it trained all ``epochs`` and early stopping never
+    ended it (its kept epoch lies within the last ``patience``), or, without early
+    stopping (``patience=0``), its kept epoch is the last. A sweep silences it and marks
+    the runs that reached their epoch cap in its runs table."""
     trained, window = len(history.epochs), training.patience or 1
     if history.stopped_early or trained < training.epochs or history.best_epoch < trained - window:
         return
@@ -118,7 +119,7 @@ def _warn_if_unconverged(history: History, training: TrainingConfig) -> None:
         "ran out, so the model has not converged; raise epochs (or learning_rate), and "
         "early stopping (patience) ends the fit once it stops improving",
         ConvergenceWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
 
 
@@ -138,7 +139,7 @@ def _warn_if_unscaled(x: torch.Tensor, logvar_bounds: tuple[float, float]) -> No
         f"{largest:.3g} (gaussian_logvar_bounds {list(logvar_bounds)}) and its output starts "
         "near 0: standardise X (sklearn.preprocessing.StandardScaler, fitted on the "
         "training data) or widen gaussian_logvar_bounds, or the likelihoods will be poor",
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
 
 
@@ -385,7 +386,7 @@ class BaseModel(BaseEstimator):
             warnings.warn(
                 f"fitting on {x.shape[0]} points: too few to learn a representation or to "
                 "choose an epoch; the model will mostly reflect its random start",
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         if self.config.likelihood == "gaussian":
             _warn_if_unscaled(x, self.config.gaussian_logvar_bounds)
@@ -395,7 +396,7 @@ class BaseModel(BaseEstimator):
                 f"s uses {len(self.tasks_)} of the task indices 0..{self.tasks_[-1]}: every "
                 "index up to the largest gets input weights of its own, used or not; map them to "
                 f"0..{len(self.tasks_) - 1} with np.unique(s, return_inverse=True)[1]",
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         names = fit_feature_names(X, X_val)
         x_val = s_val_t = None
@@ -756,8 +757,7 @@ def fit_feature_names(
     else:
         names = fitted
         check_feature_names(X, names)
-    if names is not None:
-        check_feature_names(X_val, names, "X_val")
+    check_feature_names(X_val, names, "X_val")
     return names
 
 
