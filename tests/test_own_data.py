@@ -679,6 +679,24 @@ def test_figures_are_drawn_again_from_a_finished_runs_model(
     assert main(["figures", "."]) == 0 and (optimal / "embedding.png").is_file()
 
 
+def test_the_embedding_names_a_few_classes_and_scales_many(own_file, tmp_path):
+    """Class labels get a colour and a legend entry each (two here: no colour bar of a
+    continuous 0-1 scale); many classes share a colour bar."""
+    from optprior.experiments.figures import LEGEND_CLASSES, embedding_figure
+
+    data = own_data_setting("mine", 0, file=str(own_file))
+    model = CVAE(latent_dim=2, hidden_sizes=(8,), epochs=1, warmup_epochs=0, progress=False)
+    model.fit(data.train.X, data.train.s)
+    figure = embedding_figure(model, data)
+    assert len(figure.axes) == 2  # no colour bar
+    assert [t.get_text() for t in figure.axes[1].get_legend().get_texts()] == ["0", "1"]
+    x = np.load(own_file)
+    many = tmp_path / "many.npz"
+    np.savez(many, X=x["X"], s=x["s"], y=np.arange(len(x["s"])) % (LEGEND_CLASSES + 1))
+    figure = embedding_figure(model, own_data_setting("many", 0, file=str(many)))
+    assert len(figure.axes) == 3 and figure.axes[1].get_legend() is None  # a colour bar
+
+
 def test_status_of_a_folder_without_runs_says_what_it_expected(tmp_path, capsys):
     # e.g. a setting's folder given instead of the sweep's --out
     (tmp_path / "mine" / "cvae").mkdir(parents=True)

@@ -42,6 +42,11 @@ def _show_grid(axes_row: np.ndarray, images: np.ndarray, label: str) -> None:
     axes_row[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
 
 
+#: At most this many classes get a colour and a legend entry each in ``embedding_figure``;
+#: more share a colour scale.
+LEGEND_CLASSES = 10
+
+
 def embedding_figure(model: BaseModel, data: MultiTaskData, seed: int = 0) -> Figure:
     """t-SNE of posterior means of test points, coloured by task and by class."""
     subset = balanced_subset(data.test, 500, seed)
@@ -56,9 +61,18 @@ def embedding_figure(model: BaseModel, data: MultiTaskData, seed: int = 0) -> Fi
     axes[0].legend(markerscale=3, title="task")
     axes[0].set_title("z coloured by task (mixed = task-invariant)")
     labelled = subset.y >= 0
-    points = axes[1].scatter(*xy[labelled].T, s=6, c=subset.y[labelled], cmap="tab10", alpha=0.8)
     axes[1].scatter(*xy[~labelled].T, s=6, c="lightgray", alpha=0.5)
-    figure.colorbar(points, ax=axes[1], label="class")
+    classes = np.unique(subset.y[labelled])
+    if len(classes) <= LEGEND_CLASSES:  # a colour per class, named
+        for label in classes:
+            axes[1].scatter(*xy[subset.y == label].T, s=6, alpha=0.8, label=str(label))
+        if len(classes):
+            axes[1].legend(markerscale=3, title="class", fontsize="small")
+    else:
+        points = axes[1].scatter(
+            *xy[labelled].T, s=6, c=subset.y[labelled], cmap="viridis", alpha=0.8
+        )
+        figure.colorbar(points, ax=axes[1], label="class")
     axes[1].set_title("z coloured by class (grey: unlabelled)")
     for ax in axes:
         ax.set_xticks([])
