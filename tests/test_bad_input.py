@@ -192,8 +192,19 @@ def test_unknown_settings_and_values():
                 OptimalPriorCVAE(**{name: value})
     with pytest.raises(ValueError, match="discriminator_weight_decay must be >= 0, got nan"):
         OptimalPriorCVAE(discriminator_weight_decay=float("nan"))
-    with pytest.raises(ValueError, match="unknown activation"):
-        fast(CVAE, **{"activation": "swishy"}).fit(np.zeros((4, 2)), [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="unknown activation 'swishy'"):
+        CVAE(activation="swishy")  # at construction: a sweep refuses it before any run
+    # A value of the wrong type is named as a bad value, not a TypeError of a comparison.
+    for name in (
+        "learning_rate",
+        "learning_rate_factor",
+        "discriminator_learning_rate",
+        "discriminator_weight_decay",
+        "discriminator_dropout",
+        "discriminator_fraction",
+    ):
+        with pytest.raises(ValueError, match=f"^{name} must .* got 'a'"):
+            OptimalPriorCVAE(**{name: "a"})
 
 
 def test_not_fitted(two_tasks):

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from optprior._validation import as_given, layer_widths, one_of, plain_numbers_, whole_number
+from optprior.nn.mlp import ACTIVATIONS
 from optprior.training.config import (
     TASK_WEIGHTS,
     DiscriminatorConfig,
@@ -54,6 +55,7 @@ class NetworkConfig:
         plain_numbers_(self)
         one_of(self.likelihood, "likelihood", LIKELIHOODS)
         one_of(self.gaussian_variance, "gaussian_variance", GAUSSIAN_VARIANCES)
+        one_of(self.activation, "activation", tuple(ACTIVATIONS))  # now, not at fit
         self.latent_dim = whole_number(self.latent_dim, "latent_dim", 1)
         self.hidden_sizes = as_given(
             layer_widths(self.hidden_sizes, "hidden_sizes"), self.hidden_sizes

@@ -220,8 +220,8 @@ class OptimalPrior(Prior):
 
     def normalizer_annealed(
         self,
-        n_chains: int = 500,
-        n_temperatures: int = 500,
+        n_chains: int = ANNEALING_CHAINS,
+        n_temperatures: int = ANNEALING_TEMPERATURES,
         seed: int = 0,
         codes: torch.Tensor | None = None,
     ) -> NormalizerEstimate:

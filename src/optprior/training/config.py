@@ -28,8 +28,6 @@ _READ_BY_SCHEDULES = {
     "discriminator_epochs": ("epoch",),
     "discriminator_fraction": ("epoch",),
 }
-# The settings of T's schedule during joint training (a post-hoc T fit reads none).
-SCHEDULE_SETTINGS = ("discriminator_schedule", *_READ_BY_SCHEDULES)
 # What records (run configs, checkpoints) written before a field existed were made with,
 # where that is not the field's default.
 VALUES_BEFORE_FIELD: dict[str, Any] = {"discriminator_fraction": 1.0, "mixture_subset": "drawn"}
@@ -142,14 +140,14 @@ class DiscriminatorConfig:
         self.hidden_sizes = as_given(
             layer_widths(self.hidden_sizes, "discriminator_hidden_sizes"), self.hidden_sizes
         )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("discriminator_dropout must lie in [0, 1)")
-        if not self.learning_rate > 0:  # also refuses NaN
+        if not (is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"discriminator_dropout must lie in [0, 1), got {self.dropout!r}")
+        if not (is_real(self.learning_rate) and self.learning_rate > 0):  # refuses NaN too
             raise ValueError(
-                f"discriminator_learning_rate must be positive, got {self.learning_rate}"
+                f"discriminator_learning_rate must be positive, got {self.learning_rate!r}"
             )
-        if not self.weight_decay >= 0:
-            raise ValueError(f"discriminator_weight_decay must be >= 0, got {self.weight_decay}")
+        if not (is_real(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"discriminator_weight_decay must be >= 0, got {self.weight_decay!r}")
 
 
 @dataclass
@@ -187,8 +185,8 @@ class DiscriminatorSchedule:
         one_of(self.schedule, "discriminator_schedule", DISCRIMINATOR_SCHEDULES)
         for name in ("steps", "interval", "epochs"):
             setattr(self, name, whole_number(getattr(self, name), f"discriminator_{name}", 1))
-        if not 0 < self.fraction <= 1:
-            raise ValueError(f"discriminator_fraction must be in (0, 1], got {self.fraction}")
+        if not (is_real(self.fraction) and 0 < self.fraction <= 1):
+            raise ValueError(f"discriminator_fraction must be in (0, 1], got {self.fraction!r}")
 
     @property
     def pooled(self) -> bool:
@@ -334,11 +332,11 @@ class TrainingConfig:
             setattr(self, name, whole_number(getattr(self, name), name, 1))
         for name in ("warmup_epochs", "patience", "learning_rate_patience", "seed"):
             setattr(self, name, whole_number(getattr(self, name), name, 0))
-        if not self.learning_rate > 0:  # also refuses NaN
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not (is_real(self.learning_rate) and self.learning_rate > 0):  # refuses NaN too
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if not (is_real(self.beta) and 0 < self.beta < math.inf):
             raise ValueError(f"beta must be a positive finite number, got {self.beta}")
-        if not 0 < self.learning_rate_factor < 1:
+        if not (is_real(self.learning_rate_factor) and 0 < self.learning_rate_factor < 1):
             raise ValueError(
-                f"learning_rate_factor must lie in (0, 1), got {self.learning_rate_factor}"
+                f"learning_rate_factor must lie in (0, 1), got {self.learning_rate_factor!r}"
             )
