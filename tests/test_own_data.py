@@ -829,9 +829,19 @@ def test_a_tuned_first_stage_weight_is_its_post_hoc_methods_too(
         tables = [f"[method.{m}]\ninvariance_weight = {w}\n" for m, w in weights.items()]
         argv, _ = compare_argv(own_file, tmp_path, TINY + "".join(tables))
         assert main([*argv, *both]) == STOPPED_STATUS
-        warned = "warning: mine: posthoc-invariant runs at invariance_weight 1.0 and invariant at"
+        warned = (
+            "warning: mine: posthoc-invariant trains a first stage of its own rather than "
+            "reuse the invariant runs, as their settings differ (invariant's -> "
+            "posthoc-invariant's: model.invariance_weight: 10.0 -> 1.0)"
+        )
         assert (warned in capsys.readouterr().err) is not shared
         weights["posthoc-invariant"] = "10.0"
+    # Any setting of the first stage counts, as for the reuse itself, not the weight alone.
+    narrower = "[method.posthoc-invariant]\ninvariance_weight = 10.0\nhidden_sizes = [8]\n"
+    tables = "[method.invariant]\ninvariance_weight = 10.0\n" + narrower
+    argv, _ = compare_argv(own_file, tmp_path, TINY + tables)
+    assert main([*argv, *both]) == STOPPED_STATUS
+    assert "model.hidden_sizes: [16] -> [8])" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -184,7 +184,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     configs = configs_for(args.setting, args.quick, file_overrides, cli, args.protocol)
     out = Path(args.out)
     _warn_of_unswept_tables(args, file_overrides, configs)
-    _warn_of_unshared_weights(configs)
+    _warn_of_unshared_first_stages(configs)
     if _tuning(args):
         from optprior.experiments.reproduce import check_data
 
@@ -237,7 +237,7 @@ def _compare(args: argparse.Namespace) -> int:
     config = own_data_config(args.data, args.name, quick, file_overrides, cli)
     out = Path(args.out)
     _warn_of_unswept_tables(args, file_overrides, [config])
-    _warn_of_unshared_weights([config])
+    _warn_of_unshared_first_stages([config])
     if _tuning(args):
         return _tune(args, [config], out)
     runs = plan(
@@ -271,18 +271,18 @@ def _warn_of_unswept_tables(
         )
 
 
-def _warn_of_unshared_weights(configs: list[Any]) -> None:
-    """Warn where a post-hoc method runs beside its source method at another penalty
-    weight (``runner.unshared_source_weights``): both in one table, but not one model."""
-    from optprior.experiments.runner import unshared_source_weights
+def _warn_of_unshared_first_stages(configs: list[Any]) -> None:
+    """Warn where a post-hoc method runs beside its source method but cannot reuse its
+    runs (``runner.unshared_first_stages``): both in one table, but not one model."""
+    from optprior.experiments.runner import unshared_first_stages
 
     for config in configs:
-        for method, weight, source, source_weight in unshared_source_weights(config):
+        for method, source, differences in unshared_first_stages(config):
             print(
-                f"warning: {config.setting}: {method} runs at invariance_weight {weight!r} "
-                f"and {source} at {source_weight!r}, so {method} trains a first stage of its "
-                f"own rather than reuse the {source} runs: give [method.{method}] the same "
-                f"weight as [method.{source}] to pair them",
+                f"warning: {config.setting}: {method} trains a first stage of its own rather "
+                f"than reuse the {source} runs, as their settings differ ({source}'s -> "
+                f"{method}'s: {'; '.join(differences)}): give [method.{method}] the same "
+                f"values as [method.{source}] to pair them",
                 file=sys.stderr,
             )
 

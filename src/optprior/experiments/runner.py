@@ -62,7 +62,6 @@ from optprior.experiments.records import (
 )
 from optprior.models.base import BaseModel, model_defaults
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
-from optprior.models.selection import WEIGHT
 from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.trainer import CheckpointError, TrainingStopped, stop_at, time_is_up
 
@@ -592,18 +591,21 @@ def source_method(method: str) -> str | None:
     return next(name for name, other in METHODS.items() if other is model.source)
 
 
-def unshared_source_weights(config: ExperimentConfig) -> list[tuple[str, Any, str, Any]]:
-    """(post-hoc method, its weight, source method, its weight) for each post-hoc method
-    of ``config`` that runs beside its source method at another penalty weight
-    (``posthoc-invariant`` beside ``invariant``): its runs then train a first stage of
-    their own, not the source's runs, which a table of the two side by side hides."""
+def unshared_first_stages(config: ExperimentConfig) -> list[tuple[str, str, list[str]]]:
+    """(post-hoc method, source method, differences) for each post-hoc method of
+    ``config`` run beside its source method whose first stage is not the source's runs
+    (``reusable_cvae``'s rule: ``source_stage`` configs that differ, e.g. another
+    ``invariance_weight``), each difference ``config_differences``' line from the
+    source's value to the post-hoc method's: a table of the two side by side hides it."""
+    runs = {run.method: run for run in plan(replace(config, seeds=1), "")}
     unshared = []
-    for method in config.methods:
+    for method, run in runs.items():
         source = source_method(method)
-        if source in config.methods and METHODS[method].reads_setting(WEIGHT):
-            own, sources = (config.settings_of(m)[0].get(WEIGHT) for m in (method, source))
-            if own != sources:
-                unshared.append((method, own, source, sources))
+        if source in runs:
+            stages = (source_stage(r.resolved(), source) for r in (runs[source], run))
+            differences = config_differences(*stages)
+            if differences:
+                unshared.append((method, source, differences))
     return unshared
 
 
