@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optprior._text import counted
+from optprior._validation import layer_widths
 from optprior.models.methods import METHODS, PAPER_METHODS
 
 if TYPE_CHECKING:
@@ -93,16 +94,14 @@ def _number(text: str, option: str, unit: str, zero: bool) -> float:
 
 
 def _hidden_sizes(text: str) -> list[int]:
-    """The argparse type of ``--hidden-sizes``: layer widths >= 1 separated by commas."""
+    """The argparse type of ``--hidden-sizes``: layer widths >= 1 separated by commas
+    (``layer_widths``, as the setting is checked)."""
     try:
-        sizes = [int(part) for part in text.split(",")]
+        return list(layer_widths([int(part) for part in text.split(",")], "--hidden-sizes"))
     except ValueError:
-        sizes = []
-    if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(
             f"--hidden-sizes takes layer widths >= 1 separated by commas (64,64), got {text!r}"
-        )
-    return sizes
+        ) from None
 
 
 def _learning_rate(text: str) -> float:
@@ -184,7 +183,6 @@ def _reproduce(args: argparse.Namespace) -> int:
     configs = configs_for(args.setting, args.quick, file_overrides, cli, args.protocol)
     out = Path(args.out)
     _warn_of_unswept_tables(args, file_overrides, configs)
-    _warn_of_unshared_first_stages(configs)
     if _tuning(args):
         from optprior.experiments.reproduce import check_data
 
@@ -237,7 +235,6 @@ def _compare(args: argparse.Namespace) -> int:
     config = own_data_config(args.data, args.name, quick, file_overrides, cli)
     out = Path(args.out)
     _warn_of_unswept_tables(args, file_overrides, [config])
-    _warn_of_unshared_first_stages([config])
     if _tuning(args):
         return _tune(args, [config], out)
     runs = plan(
@@ -269,22 +266,6 @@ def _warn_of_unswept_tables(
             f"--methods or the file's methods = [...]",
             file=sys.stderr,
         )
-
-
-def _warn_of_unshared_first_stages(configs: list[Any]) -> None:
-    """Warn where a post-hoc method runs beside its source method but cannot reuse its
-    runs (``runner.unshared_first_stages``): both in one table, but not one model."""
-    from optprior.experiments.runner import unshared_first_stages
-
-    for config in configs:
-        for method, source, differences in unshared_first_stages(config):
-            print(
-                f"warning: {config.setting}: {method} trains a first stage of its own rather "
-                f"than reuse the {source} runs, as their settings differ ({source}'s -> "
-                f"{method}'s: {'; '.join(differences)}): give [method.{method}] the same "
-                f"values as [method.{source}] to pair them",
-                file=sys.stderr,
-            )
 
 
 def _tuning(args: argparse.Namespace) -> bool:

@@ -26,6 +26,7 @@ from optprior.experiments.runner import (
     plan,
     read_result,
     run_sweep,
+    unshared_first_stages,
 )
 from optprior.experiments.status import record_plan
 from optprior.experiments.tables import (
@@ -131,6 +132,14 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
         runs = [replace(run, rescore_request=started) for run in runs]
         unfinished = {run.name for run in runs if read_result(run) is None}  # scored when trained
     tqdm.write(describe_plan(runs), file=sys.stderr)  # even quiet: what --seeds N meant
+    for setting, method, source, differences in unshared_first_stages(runs):
+        tqdm.write(
+            f"warning: {setting}: {method} trains a first stage of its own rather than reuse "
+            f"the {source} runs, as their settings differ ({source}'s -> {method}'s: "
+            f"{'; '.join(differences)}): give [method.{method}] the same values as "
+            f"[method.{source}] to pair them",
+            file=sys.stderr,
+        )
     try:
         record_plan([run.name for run in runs], out)
     except OSError as error:  # the plan only serves ``optprior status``

@@ -591,21 +591,25 @@ def source_method(method: str) -> str | None:
     return next(name for name, other in METHODS.items() if other is model.source)
 
 
-def unshared_first_stages(config: ExperimentConfig) -> list[tuple[str, str, list[str]]]:
-    """(post-hoc method, source method, differences) for each post-hoc method of
-    ``config`` run beside its source method whose first stage is not the source's runs
+def unshared_first_stages(runs: list[Run]) -> list[tuple[str, str, str, list[str]]]:
+    """(setting, post-hoc method, source method, differences) for each post-hoc method
+    of ``runs`` run beside its source method whose first stage is not the source's runs
     (``reusable_cvae``'s rule: ``source_stage`` configs that differ, e.g. another
-    ``invariance_weight``), each difference ``config_differences``' line from the
-    source's value to the post-hoc method's: a table of the two side by side hides it."""
-    runs = {run.method: run for run in plan(replace(config, seeds=1), "")}
+    ``invariance_weight``), from each method's first run; each difference is a
+    ``config_differences`` line from the source's value to the post-hoc method's. A
+    table of the two side by side hides it."""
+    first: dict[tuple[str, str], Run] = {}
+    for run in runs:
+        first.setdefault((run.setting, run.method), run)
     unshared = []
-    for method, run in runs.items():
-        source = source_method(method)
-        if source in runs:
-            stages = (source_stage(r.resolved(), source) for r in (runs[source], run))
+    for (setting, method), run in first.items():
+        name = source_method(method)
+        source = None if name is None else first.get((setting, name))
+        if source is not None:
+            stages = (source_stage(r.resolved(), source.method) for r in (source, run))
             differences = config_differences(*stages)
             if differences:
-                unshared.append((method, source, differences))
+                unshared.append((setting, method, source.method, differences))
     return unshared
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from optprior._settings import differences, flat_defaults, flat_names, in_current_terms
 from optprior._validation import (
     as_given,
+    fraction,
     is_real,
     layer_widths,
     one_of,
@@ -140,8 +141,7 @@ class DiscriminatorConfig:
         self.hidden_sizes = as_given(
             layer_widths(self.hidden_sizes, "discriminator_hidden_sizes"), self.hidden_sizes
         )
-        if not (is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
-            raise ValueError(f"discriminator_dropout must lie in [0, 1), got {self.dropout!r}")
+        fraction(self.dropout, "discriminator_dropout")  # checked, kept as given
         if not (is_real(self.learning_rate) and self.learning_rate > 0):  # refuses NaN too
             raise ValueError(
                 f"discriminator_learning_rate must be positive, got {self.learning_rate!r}"
