@@ -12,7 +12,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from optprior.data.download import data_root
-from optprior.models.base import RUN_OPTIONS, BaseModel
+from optprior.models.base import BaseModel
 
 #: Model settings small enough for unit tests.
 FAST = {
@@ -61,10 +61,8 @@ FAST_MIXTURE = {"mixture_components": 100}
 
 def fast(method: type[BaseModel], **settings: Any) -> BaseModel:
     """``method`` at the small size of ``FAST``, ``FAST_T`` and ``FAST_MIXTURE`` (those of
-    their settings the method reads) with ``settings`` on top."""
-    small = {**FAST, **FAST_T, **FAST_MIXTURE}
-    read = {k: v for k, v in small.items() if method.reads_setting(k) or k in RUN_OPTIONS}
-    return method(**{**read, **settings})
+    their settings it reads with its choices) with ``settings`` on top."""
+    return method(**method.settings_read({**FAST, **FAST_T, **FAST_MIXTURE}, settings))
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from optprior import (
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
 )
+from optprior.models import IgnoredSettingsWarning
 from optprior.training import TrainingStopped, stop_at
 from optprior.training import trainer as trainer_module
 
@@ -224,7 +225,8 @@ def test_settings_the_schedule_does_not_read_leave_its_checkpoint_valid(
     with pytest.raises(CheckpointError, match="discriminator_schedule: 'interleaved' -> 'epoch'"):
         fast(OptimalPriorCVAE, discriminator_schedule="epoch").fit(x, s, checkpoint=path)
     started = count_epochs(monkeypatch)
-    OptimalPriorCVAE(**interleaved, discriminator_epochs=4).fit(x, s, checkpoint=path)
+    with pytest.warns(IgnoredSettingsWarning, match="does not read discriminator_epochs"):
+        OptimalPriorCVAE(**interleaved, discriminator_epochs=4).fit(x, s, checkpoint=path)
     assert len(started) == FAST["epochs"] - 1
 
 

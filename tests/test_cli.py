@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import count_epochs
+from helpers import count_epochs, no_warnings
 
 from optprior import load_model
 from optprior.cli import main
@@ -399,6 +399,23 @@ def test_train_reads_config_tables_and_refuses_unknown_ones(tmp_path, capsys, tw
     assert "[method.hsic] sets ['vamp_components'], which hsic does not read" in (
         capsys.readouterr().err
     )
+
+    # Shared settings this method's choices leave unread are dropped; its own table's are
+    # kept, and the fit names them.
+    from optprior.models import IgnoredSettingsWarning
+
+    optimal = ["train", "--data", str(data), "--out", str(model), "--method", "optimal"]
+    config.write_text(
+        "[model]\nlatent_dim = 2\n[training]\nepochs = 1\nwarmup_epochs = 0\nmixture_refresh = 3\n"
+    )
+    with no_warnings():
+        assert main([*optimal, "--config", str(config), "--quiet"]) == 0
+    assert load_model(model).get_params()["mixture_refresh"] != 3
+    config.write_text(
+        "[training]\nepochs = 1\nwarmup_epochs = 0\n[method.optimal]\nmixture_refresh = 3\n"
+    )
+    with pytest.warns(IgnoredSettingsWarning, match="does not read mixture_refresh"):
+        assert main([*optimal, "--config", str(config), "--quiet"]) == 0
 
     config.write_text("epochs = 1\n[trainig]\nepochs = 1\n")
     assert main([*command, "--config", str(config)]) == 2

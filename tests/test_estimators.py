@@ -182,6 +182,50 @@ def test_a_fits_warnings_name_the_users_line_through_stages_and_pipelines(two_ta
         assert {w.filename for w in caught} == {__file__}
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"estimator": "mixture", "discriminator_epochs": 3}, "estimator='mixture' does not"),
+        ({"mixture_components": 50}, "estimator='discriminator' does not read mixture_comp"),
+        (
+            {"discriminator_schedule": "interleaved", "discriminator_fraction": 0.25},
+            "discriminator_schedule='interleaved' does not read discriminator_fraction",
+        ),
+        ({"estimator": "mixture", "discriminator_task_weights": "balanced"}, None),
+        ({"discriminator_schedule": "epoch", "discriminator_epochs": 2}, None),
+    ],
+)
+def test_settings_the_models_choices_leave_unread_are_named_at_fit(settings, message, two_tasks):
+    """A setting set away from its default that the fit does not read with the model's
+    other choices (the exact mixture reads none of T's but its task weights, T no
+    mixture_* setting, a schedule not another's settings) is named, with the choice, at
+    the user's line; settings the fit reads, not."""
+    from optprior.models import IgnoredSettingsWarning
+
+    x, s = two_tasks
+    model = fast(OptimalPriorCVAE, epochs=1, warmup_epochs=0, **settings)
+    if message is None:
+        with no_warnings():
+            model.fit(x, s)
+        return
+    with pytest.warns(IgnoredSettingsWarning, match=re.escape(message)) as caught:
+        model.fit(x, s)
+    assert {w.filename for w in caught if w.category is IgnoredSettingsWarning} == {__file__}
+
+
+def test_settings_meant_for_several_methods_are_kept_where_a_model_reads_them():
+    """``settings_read``: of settings shared by several methods, those the method reads
+    with its choices; its own settings are kept whole, for fit to warn of."""
+    shared = {"latent_dim": 2, "discriminator_epochs": 2, "mixture_components": 5}
+    shared["vamp_components"] = 3
+    mixture = OptimalPriorCVAE.settings_read(shared, {"estimator": "mixture"})
+    assert mixture == {"latent_dim": 2, "mixture_components": 5, "estimator": "mixture"}
+    assert OptimalPriorCVAE.settings_read(shared) == {"latent_dim": 2, "discriminator_epochs": 2}
+    own = {"estimator": "mixture", "discriminator_epochs": 4}
+    assert OptimalPriorCVAE.settings_read(shared, own)["discriminator_epochs"] == 4
+    assert CVAE.settings_read({**shared, "device": "cpu"}) == {"latent_dim": 2, "device": "cpu"}
+
+
 @pytest.mark.parametrize(("scale", "shift"), [(1.0, 0.0), (100.0, 0.0), (1.0, 50.0)])
 def test_gaussian_data_off_the_decoders_scale_are_named(scale, shift):
     """Data the Gaussian decoder cannot fit well (a spread beyond its largest standard

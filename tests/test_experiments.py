@@ -11,6 +11,7 @@ import signal
 import subprocess
 import threading
 import time
+import warnings
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
@@ -138,6 +139,24 @@ def test_unknown_setting_lists_valid_ones():
         resolve("mnist-svhn")
     with pytest.raises(ValueError, match="config file is for setting 'faces'"):
         configs_for("usps-mnist", file_overrides={"setting": "faces"})
+
+
+def test_a_sweep_gives_each_method_the_settings_it_may_read_without_warning(digits_root, tmp_path):
+    """A config file's settings go to every method whose class reads them: the optimal
+    prior's T run gets the exact mixture's too, which its fit ignores; a sweep does not
+    warn of them (a model fitted by hand does: ``IgnoredSettingsWarning``)."""
+    from optprior.models import IgnoredSettingsWarning
+
+    training = {**TINY["training"], "mixture_refresh": 3}  # for the exact mixture's runs
+    overrides = {**TINY, "methods": ["optimal"], "training": training}
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    run = plan(config, tmp_path, data_root=digits_root)[0]
+    assert runner.run_model(run).ignored_settings() == {
+        "mixture_refresh": "estimator='discriminator'"
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IgnoredSettingsWarning)
+        assert runner.execute(run).status == "ok"
 
 
 @pytest.mark.slow

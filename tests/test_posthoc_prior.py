@@ -1,9 +1,11 @@
 """The post-hoc optimal prior: T fitted to a trained CVAE's aggregated posterior."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, FAST_T, fast
+from helpers import FAST, FAST_T, fast, no_warnings
 
 from optprior import (
     CVAE,
@@ -234,3 +236,31 @@ def test_scoring_reports_the_same_networks_under_n01_beside_what_t_adds(two_task
         posthoc.score_samples(x, s, 5, priors=[])
     with pytest.raises(ValueError, match=r"priors\[1\] is over 2 dimensions, z over 3"):
         posthoc.score_samples(x, s, 5, priors=[own, StandardNormalPrior(2)])
+
+
+@pytest.mark.parametrize(("best", "warned"), [(4, True), (1, False)])
+def test_a_fit_of_t_still_improving_when_its_epochs_ran_out_is_named(
+    best, warned, two_tasks, monkeypatch
+):
+    """The post-hoc T's own fit gets scikit-learn's ConvergenceWarning where it trained
+    all its epochs with its kept epoch among the last ``patience``; not where its
+    monitored loss stopped improving before."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from optprior.training.density_ratio import PriorFitPlan
+
+    x, s = two_tasks
+    with no_warnings():
+        cvae = fast(CVAE, epochs=2, warmup_epochs=0).fit(x, s)
+    monkeypatch.setattr(PriorFitPlan, "score", lambda self, record, epoch: -abs(epoch - best))
+
+    def fit_t():
+        return PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, epochs=5, patience=2)
+
+    if warned:
+        with pytest.warns(ConvergenceWarning, match=r"the fit of T trained all 5 epochs and kept"):
+            fit_t()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert len(fit_t().history_.prior_epochs) == 4  # stopped 2 epochs after its best

@@ -512,11 +512,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_config(path: str, method: str) -> dict[str, Any]:
     """The settings of a TOML file's [model] and [training] tables that ``method`` reads
-    (with the run option ``device``), with its [method.METHOD] table's over them, for
-    ``optprior train``; every one is checked, so a file written for ``optprior
-    reproduce`` serves every method."""
+    (with the run option ``device``; ``BaseModel.settings_read``), with its
+    [method.METHOD] table's over them, for ``optprior train``; every one is checked, so a
+    file written for ``optprior reproduce`` serves every method."""
     from optprior.experiments.config import ExperimentConfig, read_config_file, settings_checked
-    from optprior.models.base import RUN_OPTIONS
 
     raw = read_config_file(path)
     read_by_reproduce = {f.name for f in fields(ExperimentConfig)} - {"model", "training"}
@@ -552,9 +551,7 @@ def _train_config(path: str, method: str) -> dict[str, Any]:
     unread = sorted(set(own) - names)
     if unread:
         raise ValueError(f"{path}: [method.{method}] sets {unread}, which {method} does not read")
-    given = {**model, **training, **seed}
-    reads = METHODS[method].reads_setting
-    return {k: v for k, v in given.items() if reads(k) or k in RUN_OPTIONS} | own
+    return METHODS[method].settings_read({**model, **training, **seed}, own)
 
 
 def _embed(args: argparse.Namespace) -> int:

@@ -60,7 +60,7 @@ from optprior.experiments.records import (
     read_result_file,
     write_result_file,
 )
-from optprior.models.base import BaseModel, model_defaults
+from optprior.models.base import BaseModel, IgnoredSettingsWarning, model_defaults
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
 from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.trainer import CheckpointError, TrainingStopped, stop_at, time_is_up
@@ -483,8 +483,11 @@ def train_and_score(run: Run) -> RunResult:
                     return run_model(run).fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
 
             resumed = any(path.is_file() for path in checkpoints)
-            with warnings.catch_warnings():  # a run at its cap is marked so in the tables
+            # A run at its cap is marked so in the tables; a config file's settings go to
+            # every method whose class reads them, whatever its estimator or schedule.
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
+                warnings.simplefilter("ignore", IgnoredSettingsWarning)
                 try:
                     model = train()
                 except CheckpointError as error:  # e.g. written by an older optprior

@@ -1,6 +1,11 @@
 """The user-facing estimators (one per method) and their settings (one class per method)."""
 
-from optprior.models.base import BaseModel, ModelFileError, NotFittedError
+from optprior.models.base import (
+    BaseModel,
+    IgnoredSettingsWarning,
+    ModelFileError,
+    NotFittedError,
+)
 from optprior.models.config import (
     MixturePriorConfig,
     NetworkConfig,
@@ -37,6 +42,7 @@ __all__ = [
     "MixturePriorConfig",
     "ModelFileError",
     "NotFittedError",
+    "IgnoredSettingsWarning",
     "VAE",
     "CVAE",
     "InvariantCVAE",

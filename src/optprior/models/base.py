@@ -36,7 +36,12 @@ from optprior.nn.encoder import GaussianEncoder
 from optprior.priors import OptimalPrior, Prior, StandardNormalPrior
 from optprior.priors.optimal import ANNEALING_TEMPERATURES, check_estimator
 from optprior.training.batches import component_log_weights
-from optprior.training.config import TrainingConfig, recorded_defaults, training_defaults
+from optprior.training.config import (
+    TrainingConfig,
+    recorded_defaults,
+    schedule_reads,
+    training_defaults,
+)
 from optprior.training.plans import ELBOPlan, TrainingPlan
 from optprior.training.trainer import Checkpoint, History, Trainer, flush_subnormals_
 
@@ -62,6 +67,11 @@ class ModelFileError(ValueError):
 
 class UnknownSettingError(TypeError):
     """A keyword that names no setting of the method (nor a run option)."""
+
+
+class IgnoredSettingsWarning(UserWarning):
+    """Settings given away from their defaults that the fit, with the model's other
+    choices (the optimal prior's estimator, T's schedule), does not read."""
 
 
 class NotFittedError(SklearnNotFittedError):
@@ -104,20 +114,40 @@ def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool)
     return True
 
 
-def _warn_if_unconverged(history: History, training: TrainingConfig) -> None:
-    """scikit-learn's ``ConvergenceWarning`` where the fit ran out of epochs while its
-    monitored ELBO was still improving: it trained all ``epochs`` and early stopping never
-    ended it (its kept epoch lies within the last ``patience``), or, without early
-    stopping (``patience=0``), its kept epoch is the last. A sweep silences it and marks
-    the runs that reached their epoch cap in its runs table."""
+def _warn_of_ignored_settings(model: BaseModel) -> None:
+    """``IgnoredSettingsWarning`` naming each setting ``model``'s fit will not read, and
+    the choice that leaves it unread (``BaseModel.ignored_settings``)."""
+    by_choice: dict[str, list[str]] = {}
+    for name, why in model.ignored_settings().items():
+        by_choice.setdefault(why, []).append(name)
+    for why, names in by_choice.items():
+        warnings.warn(
+            f"{type(model).__name__} with {why} does not read {', '.join(names)}: "
+            "the fit ignores them",
+            IgnoredSettingsWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+
+def warn_if_unconverged(
+    history: History,
+    training: TrainingConfig,
+    fit: str = "the fit",
+    monitored: str = "the monitored ELBO",
+) -> None:
+    """scikit-learn's ``ConvergenceWarning`` where ``fit`` (of the model, or of T) ran out
+    of epochs while its ``monitored`` score was still improving: it trained all ``epochs``
+    and early stopping never ended it (its kept epoch lies within the last ``patience``),
+    or, without early stopping (``patience=0``), its kept epoch is the last. A sweep
+    silences it and marks the runs that reached their epoch cap in its runs table."""
     trained, window = len(history.epochs), training.patience or 1
     if history.stopped_early or trained < training.epochs or history.best_epoch < trained - window:
         return
     warnings.warn(
-        f"the fit trained all {trained} epochs and kept epoch {history.best_epoch + 1}, "
-        f"within its last {window}: the monitored ELBO was still improving when the epochs "
-        "ran out, so the model has not converged; raise epochs (or learning_rate), and "
-        "early stopping (patience) ends the fit once it stops improving",
+        f"{fit} trained all {trained} epochs and kept epoch {history.best_epoch + 1}, "
+        f"within its last {window}: {monitored} was still improving when the epochs ran "
+        "out, so it has not converged; raise epochs (or learning_rate), and early stopping "
+        "(patience) ends the fit once it stops improving",
         ConvergenceWarning,
         stacklevel=user_stacklevel(),
     )
@@ -211,8 +241,46 @@ class BaseModel(BaseEstimator):
 
     @classmethod
     def reads_setting(cls, name: str) -> bool:
-        """Whether the setting ``name`` (a flat name) can change a fit of this method."""
+        """Whether the setting ``name`` (a flat name) can change a fit of this method
+        (under some choice of its other settings: a model's ``ignored_settings`` are
+        those its own choices leave unread)."""
         return name in cls.setting_names()
+
+    @classmethod
+    def settings_read(
+        cls, shared: dict[str, Any], own: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Of ``shared`` (settings and run options meant for several methods, e.g. a
+        config file's tables), those this method reads with the choices they and ``own``
+        make (``reads_setting``, then ``ignored_settings``: the optimal prior's
+        ``mixture_*`` under T), with ``own`` over them, kept whole so that ``fit`` warns
+        of any it ignores."""
+        own = own or {}
+        read = {k: v for k, v in shared.items() if cls.reads_setting(k) or k in RUN_OPTIONS}
+        read.update(own)
+        ignored = set(cls(**read).ignored_settings()) - set(own)
+        return {k: v for k, v in read.items() if k not in ignored}
+
+    def ignored_settings(self) -> dict[str, str]:
+        """The settings set away from their defaults that a fit with the other settings
+        does not read -> the choice that leaves them unread, e.g.
+        ``{"discriminator_epochs": "discriminator_schedule='interleaved'"}``."""
+        defaults = type(self)().settings()
+        ignored = {}
+        for name, value in self.settings().items():
+            why = self._unread_because(name)
+            if why is not None and value != defaults[name]:
+                ignored[name] = why
+        return ignored
+
+    def _unread_because(self, name: str) -> str | None:
+        """The setting, by name and value, under which a fit does not read setting
+        ``name`` (None: it reads it): here a schedule-specific setting of T under
+        another schedule."""
+        schedule = self.settings().get("discriminator_schedule")
+        if schedule is None or schedule_reads(schedule, name):
+            return None
+        return f"discriminator_schedule={schedule!r}"
 
     def settings(self) -> dict[str, Any]:
         """Every setting by its flat name (``setting_names``)."""
@@ -381,6 +449,7 @@ class BaseModel(BaseEstimator):
         deadline (``TrainingStopped``), to go on later.
         """
         check_device(self.device)
+        _warn_of_ignored_settings(self)
         x, tasks = self._tensors(X, s, "X", training=True, fitting=True)
         if x.shape[0] < TOO_FEW_POINTS:
             warnings.warn(
@@ -414,7 +483,7 @@ class BaseModel(BaseEstimator):
             )
         self._set_fitted(module, history, names)  # not a fit stopped half way
         if not _warn_of_warmup(history, self.training, x_val is not None):
-            _warn_if_unconverged(history, self.training)
+            warn_if_unconverged(history, self.training)
         return self
 
     @classmethod

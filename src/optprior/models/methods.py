@@ -11,7 +11,12 @@ from typing import Any, ClassVar
 
 from optprior._random import seeded_torch
 from optprior._settings import flat_names
-from optprior.models.base import RUN_OPTIONS, BaseModel, fit_feature_names
+from optprior.models.base import (
+    RUN_OPTIONS,
+    BaseModel,
+    fit_feature_names,
+    warn_if_unconverged,
+)
 from optprior.models.config import (
     MixturePriorConfig,
     NetworkConfig,
@@ -180,6 +185,17 @@ class OptimalPriorCVAE(BaseModel):
             return MixturePriorPlan(module, self.training, binarizes, c.mixture, task_weights)
         return DensityRatioPlan(module, self.training, binarizes, c.discriminator, c.schedule)
 
+    def _unread_because(self, name: str) -> str | None:
+        """The exact mixture reads no setting of T but its task weights; T, no
+        ``mixture_*`` setting."""
+        estimator = getattr(self.config, "estimator", "discriminator")
+        if estimator == "mixture":
+            of_t = name.startswith("discriminator_") and name != "discriminator_task_weights"
+            return "estimator='mixture'" if of_t else None
+        if name.startswith("mixture_"):
+            return f"estimator={estimator!r}"
+        return super()._unread_because(name)
+
 
 class MixturePriorCVAE(BaseModel):
     """The optimal prior computed exactly: a CVAE whose prior is q(z), the mixture of the
@@ -336,6 +352,9 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
                 cvae_weights = fingerprint(*source.state_dict().values())
                 saving = self._checkpoint(checkpoint, cvae=cvae_weights)
             prior_fit = Trainer(plan, self.progress).fit(x, tasks, x_val, s_val_t, saving)
+        warn_if_unconverged(
+            prior_fit, self.training, "the fit of T", "T's logistic loss on the monitored codes"
+        )
         history = cvae.fitted_history()
         self._set_fitted(
             module,
