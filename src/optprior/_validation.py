@@ -7,7 +7,7 @@ import math
 import numbers
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard, TypeVar
@@ -50,10 +50,11 @@ def did_you_mean(unknown: Iterable[str], valid: Iterable[str]) -> str:
     return " (did you mean " + ", ".join(f"{v!r} for {k!r}" for k, v in fixes.items()) + "?)"
 
 
-def one_of(value: object, name: str, choices: tuple[str, ...]) -> None:
-    """A ``ValueError`` naming ``name`` and the ``choices`` unless ``value`` is one."""
+def one_of(value: object, name: str, choices: Collection[str]) -> None:
+    """A ``ValueError`` naming ``name`` and the ``choices`` (a tuple, or a dict's keys)
+    unless ``value`` is one."""
     if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
 
 
 def whole_number(value: object, name: str, minimum: int) -> int:

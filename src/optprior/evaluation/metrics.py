@@ -15,15 +15,16 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from optprior._validation import one_of
+
 CLASSIFIERS = ("logistic", "knn")
 
 
 def _classifier(name: str):
-    if name == "logistic":
-        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=0))
+    one_of(name, "classifier", CLASSIFIERS)
     if name == "knn":
         return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=5))
-    raise ValueError(f"unknown classifier {name!r}; choose one of {CLASSIFIERS}")
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=0))
 
 
 def downstream_accuracy(
@@ -64,15 +65,14 @@ def task_probe(
     frequencies in ``s`` and the probe's probabilities predicted on held-out folds
     (0 for no information, ln K at most; slightly negative when the probe is miscalibrated).
     """
+    one_of(probe, "probe", PROBES)
     if probe == "logistic":
         reader = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
-    elif probe == "mlp":
+    else:
         network = MLPClassifier((64,), solver="lbfgs", max_iter=100, random_state=seed)
         inner = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
         penalties = {"alpha": list(MLP_PENALTIES)}
         reader = GridSearchCV(network, penalties, cv=inner, scoring="neg_log_loss")
-    else:
-        raise ValueError(f"unknown probe {probe!r}; choose one of {PROBES}")
     with warnings.catch_warnings():
         if probe == "mlp":
             # L-BFGS stopped at its step cap under the weakest penalties: those overfit,

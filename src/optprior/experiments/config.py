@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from optprior._validation import did_you_mean, whole_number
+from optprior._validation import did_you_mean, one_of, whole_number
 from optprior.data import SETTINGS, setting_options
 from optprior.data.user import own_data_options, own_data_setting, sha256
 from optprior.models.base import all_setting_defaults
@@ -254,8 +254,7 @@ def default_config(setting: str, protocol: str = DEFAULT_PROTOCOL) -> dict[str, 
     """The built-in protocol of ``setting`` (``protocol``, a key of ``PROTOCOLS``) as a
     plain dictionary."""
     check_setting(setting)
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    one_of(protocol, "protocol", PROTOCOLS)
     base = merge(_BASE, {"setting": setting, "method": baseline_weights(setting)})
     if setting not in ("usps-mnist", "mnist-usps"):
         base = merge(base, _GAUSSIAN)

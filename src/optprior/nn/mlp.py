@@ -8,6 +8,8 @@ from itertools import pairwise
 import torch
 from torch import nn
 
+from optprior._validation import one_of
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "relu": nn.ReLU,
@@ -19,12 +21,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 def make_activation(name: str) -> nn.Module:
     """Return a fresh activation module by name (one of ``ACTIVATIONS``)."""
-    try:
-        return ACTIVATIONS[name]()
-    except KeyError:
-        raise ValueError(
-            f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}"
-        ) from None
+    one_of(name, "activation", ACTIVATIONS)
+    return ACTIVATIONS[name]()
 
 
 class Dropout(nn.Module):

@@ -16,6 +16,7 @@ from torch.distributions import Categorical, Distribution, MixtureSameFamily, Mu
 from torch.nn import functional as F
 
 from optprior._random import seeded_torch
+from optprior._validation import one_of
 from optprior.nn.encoder import kl_to_standard_normal, standard_normal_log_prob
 from optprior.nn.mlp import MLP
 from optprior.priors.base import Prior
@@ -41,9 +42,7 @@ IMPORTANCE_DRAWS = 100_000
 
 def check_estimator(estimator: str) -> None:
     """ValueError unless ``estimator`` is one of ``NORMALIZER_ESTIMATORS``."""
-    if estimator not in NORMALIZER_ESTIMATORS:
-        choices = ", ".join(NORMALIZER_ESTIMATORS)
-        raise ValueError(f"unknown estimator {estimator!r}: choose one of {choices}")
+    one_of(estimator, "estimator", NORMALIZER_ESTIMATORS)
 
 
 def posterior_codes(
