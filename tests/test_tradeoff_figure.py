@@ -55,3 +55,21 @@ def test_tables_draw_the_tradeoff_figure_where_runs_have_the_probe(tmp_path):
     no_probe = [_result(m, s, 1.0 + s, None) for m in ("cvae", "hsic") for s in (0, 1)]
     write_tables(no_probe, tmp_path / "no-probe")
     assert not (tmp_path / "no-probe" / "tradeoff.png").exists()
+
+
+def test_labels_of_methods_close_together_do_not_overlap():
+    """Methods at nearly the same point get labels side by side, not on top of each
+    other, and inside the axes."""
+    results = [_result("cvae", seed, 100.0 + seed, 0.8) for seed in range(3)]
+    for method, shift in (("adversarial", 0.0), ("mmd", 0.001), ("hsic", 0.002)):
+        results += [_result(method, s, 101.0 + s, 0.79 + shift) for s in range(3)]
+    figure = tradeoff_figure(results)
+    (ax,) = figure.axes
+    renderer = figure.canvas.get_renderer()
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    assert set(boxes) == {"cvae", "adversarial", "mmd", "hsic"}
+    for a in boxes:
+        assert ax.bbox.contains(boxes[a].x0, boxes[a].y0)
+        assert ax.bbox.contains(boxes[a].x1, boxes[a].y1)
+        for b in boxes:
+            assert a == b or not boxes[a].overlaps(boxes[b]), (a, b)

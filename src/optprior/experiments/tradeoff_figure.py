@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from optprior.experiments.paired_figure import on_scale
 from optprior.experiments.records import RunResult
@@ -63,10 +65,12 @@ def tradeoff_figure(results: list[RunResult], baseline: str = "cvae", title: str
     methods = sorted({m for points in panels.values() for m in points}, key=method_position)
     colours = {method: f"C{i % 10}" for i, method in enumerate(methods)}  # alike in every panel
     figure = Figure(figsize=(5.2 * len(panels), 4.6))
+    FigureCanvasAgg(figure)  # measures the labels as they will be drawn
+    labelled = []
     for ax, (setting, points) in zip(
         figure.subplots(1, len(panels), squeeze=False)[0], panels.items(), strict=True
     ):
-        _panel(ax, points, baseline, colours)
+        labelled.append((ax, _panel(ax, points, baseline, colours)))
         ax.set_title(setting)
         ax.set_xlabel(TRADEOFF_AXES[0][1], fontsize=8)
         ax.set_ylabel(TRADEOFF_AXES[1][1], fontsize=8)
@@ -76,11 +80,60 @@ def tradeoff_figure(results: list[RunResult], baseline: str = "cvae", title: str
         fontsize=9,
     )
     figure.tight_layout()
+    for ax, labels in labelled:  # where the axes finally lie
+        place_labels(ax, labels)
     return figure
 
 
-def _panel(ax: Axes, points: dict[str, Point], baseline: str, colours: dict[str, str]) -> None:
-    """The methods' points on ``ax``, the baseline at the origin, far-off ones at the edge."""
+#: Where a label may sit beside its point: (dx, dy) in points, horizontal alignment;
+#: tried in turn until one lies inside the axes and overlaps no label placed before.
+LABEL_SPOTS = (
+    ((5, 4), "left"),
+    ((5, -12), "left"),
+    ((-5, 4), "right"),
+    ((-5, -12), "right"),
+    ((0, 9), "center"),
+    ((0, -18), "center"),
+)
+
+
+def place_labels(ax: Axes, labels: list[tuple[str, tuple[float, float]]]) -> None:
+    """Annotate ``ax`` with each (text, (x, y)) of ``labels`` at the first of
+    ``LABEL_SPOTS`` whose box lies inside the axes and overlaps none placed before (or at
+    the spot of least overlap), so that methods close together stay readable."""
+    renderer = ax.figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    placed: list[Bbox] = []
+    for text, xy in labels:
+        tried = []
+        for offset, align in LABEL_SPOTS:
+            label = ax.annotate(
+                text, xy, xytext=offset, textcoords="offset points", fontsize=8, ha=align
+            )
+            box = label.get_window_extent(renderer)
+            outside = box.width * box.height - _overlap(box, ax.bbox)
+            overlap = outside + sum(_overlap(box, other) for other in placed)
+            tried.append((overlap, label, box))
+            if overlap == 0.0:
+                break
+        overlap, kept, box = min(tried, key=lambda t: t[0])
+        for _, label, _ in tried:
+            if label is not kept:
+                label.remove()
+        placed.append(box)
+
+
+def _overlap(a: Bbox, b: Bbox) -> float:
+    """The area (display units squared) two boxes share."""
+    width = min(a.x1, b.x1) - max(a.x0, b.x0)
+    height = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(width, 0.0) * max(height, 0.0)
+
+
+def _panel(
+    ax: Axes, points: dict[str, Point], baseline: str, colours: dict[str, str]
+) -> list[tuple[str, tuple[float, float]]]:
+    """The methods' points on ``ax``, the baseline at the origin, far-off ones at the
+    edge; returns their labels, (text, (x, y)), for ``place_labels``."""
     inside = dict(zip(points, on_scale([y for _, _, y, _ in points.values()]), strict=True))
     bars = [
         (y - np.nan_to_num(e), y + np.nan_to_num(e))
@@ -91,7 +144,7 @@ def _panel(ax: Axes, points: dict[str, Point], baseline: str, colours: dict[str,
     margin = 0.12 * (high - low) or 1.0
     low, high = low - margin, high + margin
     ax.plot([0.0], [0.0], "D", color="0.3")
-    ax.annotate(baseline, (0.0, 0.0), xytext=(5, -10), textcoords="offset points", fontsize=8)
+    labels = [(baseline, (0.0, 0.0))]
     for method, (x, x_error, y, y_error) in points.items():
         if inside[method]:
             ax.errorbar(
@@ -103,18 +156,13 @@ def _panel(ax: Axes, points: dict[str, Point], baseline: str, colours: dict[str,
                 color=colours[method],
                 capsize=3,
             )
-            ax.annotate(method, (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8)
+            labels.append((method, (x, y)))
         else:
             edge, marker = (low, "v") if y < 0 else (high, "^")
             ax.plot([x], [edge], marker, color="k")
-            ax.annotate(
-                f"{method} ({y:.3g})",
-                (x, edge),
-                xytext=(5, 4),
-                textcoords="offset points",
-                fontsize=8,
-            )
+            labels.append((f"{method} ({y:.3g})", (x, edge)))
     ax.set_ylim(low, high)
     ax.axhline(0.0, color="0.3", linestyle="--", linewidth=0.8)
     ax.axvline(0.0, color="0.3", linestyle="--", linewidth=0.8)
     ax.grid(alpha=0.3)
+    return labels
