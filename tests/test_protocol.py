@@ -223,3 +223,30 @@ def test_weights_tuned_under_a_protocol_run_again_under_it(tmp_path, monkeypatch
     chosen.write_text("[method.hsic]\ninvariance_weight = 10.0\n")  # an older file
     assert main([*argv, "--tune", "mmd=1", "--protocol", "paper"]) == 2
     assert "names no protocol (written before --tune recorded it)" in capsys.readouterr().err
+
+
+def test_a_config_file_naming_no_protocol_is_told_which_it_runs_under(
+    tmp_path, capsys, monkeypatch
+):
+    """reproduce --config with a file that names no protocol (an older file, written
+    when the default was the paper's) says it runs under the default; a file or a
+    --protocol naming one hears nothing."""
+    from optprior.cli import main
+    from optprior.experiments import reproduce as reproduce_module
+
+    ran = []
+    monkeypatch.setattr(
+        reproduce_module, "reproduce", lambda configs, *a, **k: ran.append(configs) or []
+    )
+    config = tmp_path / "old.toml"
+    command = ["reproduce", "usps-mnist", "--config", str(config), "--out", str(tmp_path)]
+    note = "names no protocol: it runs under 'author', the default since 2026-12-05"
+    for text, options, told in [
+        ("seeds = 1\n", [], True),
+        ('protocol = "paper"\nseeds = 1\n', [], False),
+        ("seeds = 1\n", ["--protocol", "paper"], False),
+    ]:
+        config.write_text(text)
+        main([*command, *options, "--quiet"])
+        assert (note in capsys.readouterr().err) is told
+    assert [configs[0].training["epochs"] for configs in ran] == [1000, 300, 300]

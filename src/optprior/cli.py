@@ -183,6 +183,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     configs = configs_for(args.setting, args.quick, file_overrides, cli, args.protocol)
     out = Path(args.out)
     _warn_of_unswept_tables(args, file_overrides, configs)
+    _note_default_protocol(args, file_overrides)
     if _tuning(args):
         from optprior.experiments.reproduce import check_data
 
@@ -266,6 +267,22 @@ def _warn_of_unswept_tables(
             f"--methods or the file's methods = [...]",
             file=sys.stderr,
         )
+
+
+def _note_default_protocol(args: argparse.Namespace, file_overrides: dict[str, Any] | None) -> None:
+    """Say which protocol a --config file that names none runs under (with no
+    --protocol): the default changed from "paper" to "author" on 2026-12-05, so an
+    older file's unset settings now take the author's values."""
+    from optprior.experiments.config import DEFAULT_PROTOCOL
+
+    if file_overrides is None or args.protocol or "protocol" in file_overrides:
+        return
+    print(
+        f"{args.config} names no protocol: it runs under {DEFAULT_PROTOCOL!r}, the default "
+        f'since 2026-12-05 (before, "paper"); add protocol = "paper" or "{DEFAULT_PROTOCOL}" '
+        "to the file to choose",
+        file=sys.stderr,
+    )
 
 
 def _tuning(args: argparse.Namespace) -> bool:
