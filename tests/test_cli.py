@@ -406,15 +406,16 @@ def test_train_reads_config_tables_and_refuses_unknown_ones(tmp_path, capsys, tw
 
     optimal = ["train", "--data", str(data), "--out", str(model), "--method", "optimal"]
     config.write_text(
-        "[model]\nlatent_dim = 2\n[training]\nepochs = 1\nwarmup_epochs = 0\nmixture_refresh = 3\n"
+        "[model]\nlatent_dim = 2\n[training]\nepochs = 1\nwarmup_epochs = 0\n"
+        "mixture_components = 30\n"
     )
     with no_warnings():
         assert main([*optimal, "--config", str(config), "--quiet"]) == 0
-    assert load_model(model).get_params()["mixture_refresh"] != 3
+    assert load_model(model).get_params()["mixture_components"] != 30
     config.write_text(
-        "[training]\nepochs = 1\nwarmup_epochs = 0\n[method.optimal]\nmixture_refresh = 3\n"
+        "[training]\nepochs = 1\nwarmup_epochs = 0\n[method.optimal]\nmixture_components = 30\n"
     )
-    with pytest.warns(IgnoredSettingsWarning, match="does not read mixture_refresh"):
+    with pytest.warns(IgnoredSettingsWarning, match="does not read mixture_components"):
         assert main([*optimal, "--config", str(config), "--quiet"]) == 0
 
     config.write_text("epochs = 1\n[trainig]\nepochs = 1\n")

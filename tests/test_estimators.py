@@ -191,7 +191,9 @@ def test_a_fits_warnings_name_the_users_line_through_stages_and_pipelines(two_ta
             {"discriminator_schedule": "interleaved", "discriminator_fraction": 0.25},
             "discriminator_schedule='interleaved' does not read discriminator_fraction",
         ),
+        ({"estimator": "mixture", "mixture_refresh": 3}, "mixture_subset='recent' does not"),
         ({"estimator": "mixture", "discriminator_task_weights": "balanced"}, None),
+        ({"estimator": "mixture", "mixture_subset": "drawn", "mixture_refresh": 3}, None),
         ({"discriminator_schedule": "epoch", "discriminator_epochs": 2}, None),
     ],
 )

@@ -135,7 +135,9 @@ def test_missing_data_stops_the_sweep_before_any_folder_is_made(tmp_path, monkey
 
 
 def test_unknown_setting_lists_valid_ones():
-    with pytest.raises(ValueError, match="valid settings: usps-mnist, mnist-usps"):
+    with pytest.raises(
+        ValueError, match="unknown setting 'mnist-svhn'; choose one of usps-mnist, mnist-usps"
+    ):
         resolve("mnist-svhn")
     with pytest.raises(ValueError, match="config file is for setting 'faces'"):
         configs_for("usps-mnist", file_overrides={"setting": "faces"})
@@ -147,12 +149,12 @@ def test_a_sweep_gives_each_method_the_settings_it_may_read_without_warning(digi
     warn of them (a model fitted by hand does: ``IgnoredSettingsWarning``)."""
     from optprior.models import IgnoredSettingsWarning
 
-    training = {**TINY["training"], "mixture_refresh": 3}  # for the exact mixture's runs
+    training = {**TINY["training"], "mixture_components": 30}  # for the exact mixture's runs
     overrides = {**TINY, "methods": ["optimal"], "training": training}
     (config,) = configs_for("usps-mnist", file_overrides=overrides)
     run = plan(config, tmp_path, data_root=digits_root)[0]
     assert runner.run_model(run).ignored_settings() == {
-        "mixture_refresh": "estimator='discriminator'"
+        "mixture_components": "estimator='discriminator'"
     }
     with warnings.catch_warnings():
         warnings.simplefilter("error", IgnoredSettingsWarning)
@@ -994,3 +996,18 @@ def test_a_sweeps_workers_end_when_it_is_killed(tmp_path):
     if not ended:
         os.kill(worker, signal.SIGKILL)
     assert ended, "the worker outlived the sweep that started it"
+
+
+@pytest.mark.parametrize(
+    ("epochs", "stopped_early", "prior_epochs", "capped"),
+    [(5, False, 0, True), (5, True, 0, False), (3, False, 0, False), (3, True, 5, True)],
+)
+def test_a_run_is_marked_at_its_cap_where_its_fit_or_ts_ran_every_epoch(
+    epochs, stopped_early, prior_epochs, capped
+):
+    """The runs table's "cap": every allowed epoch ran without early stopping, in the
+    model's fit or in a post-hoc T's own (on the same cap)."""
+    from optprior.training.trainer import History
+
+    history = History([{}] * epochs, epochs - 1, stopped_early, [{}] * prior_epochs)
+    assert runner.reached_epoch_cap(history, 5) is capped

@@ -258,8 +258,11 @@ def test_a_fit_of_t_still_improving_when_its_epochs_ran_out_is_named(
         return PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, epochs=5, patience=2)
 
     if warned:
-        with pytest.warns(ConvergenceWarning, match=r"the fit of T trained all 5 epochs and kept"):
+        with pytest.warns(
+            ConvergenceWarning, match=r"the fit of T trained all 5 epochs and kept"
+        ) as w:
             fit_t()
+        assert "raise epochs (or discriminator_learning_rate)" in str(w[0].message)
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("error")

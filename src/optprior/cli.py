@@ -271,16 +271,20 @@ def _warn_of_unswept_tables(
 
 def _note_default_protocol(args: argparse.Namespace, file_overrides: dict[str, Any] | None) -> None:
     """Say which protocol a --config file that names none runs under (with no
-    --protocol): the default changed from "paper" to "author" on 2026-12-05, so an
-    older file's unset settings now take the author's values."""
-    from optprior.experiments.config import DEFAULT_PROTOCOL
+    --protocol): the default changed on ``DEFAULT_PROTOCOL_SINCE``, so an older file's
+    unset settings now take the new default's values."""
+    from optprior.experiments.config import (
+        DEFAULT_PROTOCOL,
+        DEFAULT_PROTOCOL_SINCE,
+        FORMER_DEFAULT_PROTOCOL,
+    )
 
     if file_overrides is None or args.protocol or "protocol" in file_overrides:
         return
     print(
         f"{args.config} names no protocol: it runs under {DEFAULT_PROTOCOL!r}, the default "
-        f'since 2026-12-05 (before, "paper"); add protocol = "paper" or "{DEFAULT_PROTOCOL}" '
-        "to the file to choose",
+        f"since {DEFAULT_PROTOCOL_SINCE} (before, {FORMER_DEFAULT_PROTOCOL!r}); add "
+        f'protocol = "{FORMER_DEFAULT_PROTOCOL}" or "{DEFAULT_PROTOCOL}" to the file to choose',
         file=sys.stderr,
     )
 

@@ -111,9 +111,15 @@ def test_unverified_corrupt_file_still_gives_clear_error(tmp_path: Path) -> None
         load("olivetti", "test", tmp_path, verify=False)
 
 
-@pytest.mark.parametrize(("name", "split"), [("cifar", "train"), ("mnist", "valid")])
-def test_unknown_names(name: str, split: str, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="valid: "):
+@pytest.mark.parametrize(
+    ("name", "split", "message"),
+    [
+        ("cifar", "train", "unknown dataset 'cifar'; choose one of mnist, usps"),
+        ("mnist", "valid", "unknown split 'valid'; choose one of train, test"),
+    ],
+)
+def test_unknown_names(name: str, split: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=message):
         load(name, split, tmp_path)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optprior._validation import one_of
 from optprior.data import readers
 from optprior.data.download import ENV_ROOT, data_root, download_file, downloads_allowed
 from optprior.data.errors import DatasetNotFoundError
@@ -88,8 +89,7 @@ def read_native(
     Lets callers subsample a large dataset before converting it to float32.
     """
     spec = get_dataset(name)
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    one_of(split, "split", SPLITS)
     directory = data_root(root) / name
     chosen = _resolve(spec, split, directory, variant, download)
     paths = [directory / f.name for f in chosen.files(split)]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from optprior._validation import one_of
+
 SPLITS = ("train", "test")
 
 _ROWEIS = "https://cs.nyu.edu/~roweis/data/"
@@ -251,7 +253,5 @@ DATASETS: dict[str, DatasetSpec] = {
 
 def get_dataset(name: str) -> DatasetSpec:
     """The registry entry of ``name``; ValueError listing the valid names otherwise."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}") from None
+    one_of(name, "dataset", DATASETS)
+    return DATASETS[name]

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from optprior._validation import fraction, whole_number
+from optprior._validation import fraction, one_of, whole_number
 from optprior.data.datasets import read_native
 from optprior.data.transforms import in_centred_box, resize_images, to_float01
 
@@ -105,8 +105,7 @@ def setting_tasks(name: str) -> int | None:
 
 def setting_options(name: str) -> dict[str, Any]:
     """The keyword options that ``load_setting(name, ...)`` accepts, with their defaults."""
-    if name not in SETTINGS:
-        raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
+    one_of(name, "setting", SETTINGS)
     function = _faces if name == "faces" else _two_task
     parameters = inspect.signature(function).parameters.values()
     return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}

@@ -168,6 +168,9 @@ PROTOCOLS: dict[str, dict[str, Any]] = {"paper": {}, "author": AUTHOR, "fast": F
 #: The protocol of ``optprior reproduce`` and ``config`` when neither the command line
 #: nor the config file names one: the first author's, that of the converged reproduction.
 DEFAULT_PROTOCOL = "author"
+#: The default before ``DEFAULT_PROTOCOL``, and the day it changed: a config file written
+#: before then that names no protocol was meant for this one.
+FORMER_DEFAULT_PROTOCOL, DEFAULT_PROTOCOL_SINCE = "paper", "2026-12-05"
 
 #: A small budget for smoke runs: ``usps-mnist`` in a few minutes on 2 cores.
 QUICK: dict[str, Any] = {
@@ -262,8 +265,7 @@ def default_config(setting: str, protocol: str = DEFAULT_PROTOCOL) -> dict[str, 
 
 
 def check_setting(setting: str) -> None:
-    if setting not in SETTINGS:
-        raise ValueError(f"unknown setting {setting!r}; valid settings: {', '.join(SETTINGS)}")
+    one_of(setting, "setting", SETTINGS)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -63,7 +63,13 @@ from optprior.experiments.records import (
 from optprior.models.base import BaseModel, IgnoredSettingsWarning, model_defaults
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
 from optprior.training.config import record_differences, recorded_defaults
-from optprior.training.trainer import CheckpointError, TrainingStopped, stop_at, time_is_up
+from optprior.training.trainer import (
+    CheckpointError,
+    History,
+    TrainingStopped,
+    stop_at,
+    time_is_up,
+)
 
 logger = logging.getLogger(__name__)
 #: Beside a posthoc run's model.pt: the name of the CVAE run whose model it reused, read
@@ -516,9 +522,7 @@ def train_and_score(run: Run) -> RunResult:
         result.training_seconds = sum(record.get("seconds", 0.0) for record in epochs)
         result.best_epoch = history.best_epoch
         result.stopped_early = history.stopped_early
-        # The cap was reached when every allowed epoch ran without early stopping.
-        cap = run.training["epochs"]
-        result.hit_epoch_cap = not history.stopped_early and len(history.epochs) >= cap
+        result.hit_epoch_cap = reached_epoch_cap(history, run.training["epochs"])
         if run.evaluation.figures and run.seed == 0:
             from optprior.experiments.figures import run_figures
 
@@ -532,6 +536,14 @@ def train_and_score(run: Run) -> RunResult:
     result.wall_seconds = time.perf_counter() - start
     write_result_file(folder, result)
     return result
+
+
+def reached_epoch_cap(history: History, cap: int) -> bool:
+    """Whether a fit ran every allowed epoch (``cap``) without early stopping, or a
+    post-hoc T's own fit (``History.prior_epochs``, on the same cap) ran them all."""
+    return (not history.stopped_early and len(history.epochs) >= cap) or len(
+        history.prior_epochs
+    ) >= cap
 
 
 def run_model(run: Run) -> BaseModel:

@@ -17,7 +17,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from optprior._io import write_text_atomic
-from optprior.experiments.config import ExperimentConfig, read_config_file
+from optprior.experiments.config import (
+    DEFAULT_PROTOCOL_SINCE,
+    FORMER_DEFAULT_PROTOCOL,
+    ExperimentConfig,
+    read_config_file,
+)
 from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.records import RunResult
 from optprior.experiments.runner import (
@@ -157,7 +162,8 @@ def _read_before(path: Path, protocol: str | None) -> dict[str, dict[str, Any]]:
         raise ValueError(
             f"{path} names no protocol (written before --tune recorded it): add a first line "
             f'protocol = "..." naming the one its weights were tuned under (the default was '
-            f'"paper" before 2026-12-05), or choose another --out'
+            f'"{FORMER_DEFAULT_PROTOCOL}" before {DEFAULT_PROTOCOL_SINCE}), or choose another '
+            "--out"
         )
     if named != protocol:
         raise ValueError(

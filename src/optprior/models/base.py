@@ -37,9 +37,9 @@ from optprior.priors import OptimalPrior, Prior, StandardNormalPrior
 from optprior.priors.optimal import ANNEALING_TEMPERATURES, check_estimator
 from optprior.training.batches import component_log_weights
 from optprior.training.config import (
+    CONDITIONAL_READS,
     TrainingConfig,
     recorded_defaults,
-    schedule_reads,
     training_defaults,
 )
 from optprior.training.plans import ELBOPlan, TrainingPlan
@@ -134,9 +134,11 @@ def warn_if_unconverged(
     training: TrainingConfig,
     fit: str = "the fit",
     monitored: str = "the monitored ELBO",
+    rate: str = "learning_rate",
 ) -> None:
-    """scikit-learn's ``ConvergenceWarning`` where ``fit`` (of the model, or of T) ran out
-    of epochs while its ``monitored`` score was still improving: it trained all ``epochs``
+    """scikit-learn's ``ConvergenceWarning`` where ``fit`` (of the model, or of T, whose
+    step size is ``rate``) ran out of epochs while its ``monitored`` score was still
+    improving: it trained all ``epochs``
     and early stopping never ended it (its kept epoch lies within the last ``patience``),
     or, without early stopping (``patience=0``), its kept epoch is the last. A sweep
     silences it and marks the runs that reached their epoch cap in its runs table."""
@@ -146,7 +148,7 @@ def warn_if_unconverged(
     warnings.warn(
         f"{fit} trained all {trained} epochs and kept epoch {history.best_epoch + 1}, "
         f"within its last {window}: {monitored} was still improving when the epochs ran "
-        "out, so it has not converged; raise epochs (or learning_rate), and early stopping "
+        f"out, so it has not converged; raise epochs (or {rate}), and early stopping "
         "(patience) ends the fit once it stops improving",
         ConvergenceWarning,
         stacklevel=user_stacklevel(),
@@ -275,12 +277,14 @@ class BaseModel(BaseEstimator):
 
     def _unread_because(self, name: str) -> str | None:
         """The setting, by name and value, under which a fit does not read setting
-        ``name`` (None: it reads it): here a schedule-specific setting of T under
-        another schedule."""
-        schedule = self.settings().get("discriminator_schedule")
-        if schedule is None or schedule_reads(schedule, name):
+        ``name`` (None: it reads it): here one read only under other values of another
+        (``CONDITIONAL_READS``: a schedule's settings of T, the exact mixture's
+        ``mixture_refresh`` under ``mixture_subset="recent"``)."""
+        if name not in CONDITIONAL_READS:
             return None
-        return f"discriminator_schedule={schedule!r}"
+        governing, reading = CONDITIONAL_READS[name]
+        value = self.settings().get(governing)
+        return None if value is None or value in reading else f"{governing}={value!r}"
 
     def settings(self) -> dict[str, Any]:
         """Every setting by its flat name (``setting_names``)."""

@@ -55,7 +55,7 @@ class NetworkConfig:
         plain_numbers_(self)
         one_of(self.likelihood, "likelihood", LIKELIHOODS)
         one_of(self.gaussian_variance, "gaussian_variance", GAUSSIAN_VARIANCES)
-        one_of(self.activation, "activation", tuple(ACTIVATIONS))  # now, not at fit
+        one_of(self.activation, "activation", ACTIVATIONS)  # now, not at fit
         self.latent_dim = whole_number(self.latent_dim, "latent_dim", 1)
         self.hidden_sizes = as_given(
             layer_widths(self.hidden_sizes, "hidden_sizes"), self.hidden_sizes

@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from optprior._random import seeded_torch
 from optprior._settings import flat_names
 from optprior.models.base import (
-    RUN_OPTIONS,
     BaseModel,
     fit_feature_names,
     warn_if_unconverged,
@@ -187,12 +186,12 @@ class OptimalPriorCVAE(BaseModel):
 
     def _unread_because(self, name: str) -> str | None:
         """The exact mixture reads no setting of T but its task weights; T, no
-        ``mixture_*`` setting."""
+        ``mixture_*`` setting; then the rules of ``BaseModel._unread_because``."""
         estimator = getattr(self.config, "estimator", "discriminator")
-        if estimator == "mixture":
-            of_t = name.startswith("discriminator_") and name != "discriminator_task_weights"
-            return "estimator='mixture'" if of_t else None
-        if name.startswith("mixture_"):
+        of_t = name.startswith("discriminator_") and name != "discriminator_task_weights"
+        if estimator == "mixture" and of_t:
+            return "estimator='mixture'"
+        if estimator != "mixture" and name.startswith("mixture_"):
             return f"estimator={estimator!r}"
         return super()._unread_because(name)
 
@@ -259,7 +258,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         ``training.stop_at`` the fit stops after the first stage too, before T's fit,
         which the next fit with the same checkpoint starts at once.
         """
-        source = self.source(**_read_by(self.source, self.get_params()))
+        source = self.source(**self.source.settings_read(self.get_params()))
         cvae = source.fit(X, s, X_val, s_val, checkpoint)
         if checkpoint is not None and time_is_up():
             raise TrainingStopped(
@@ -309,7 +308,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
                 f"input), got {type(cvae).__name__}"
             )
         cvae.fitted_module()
-        given = _read_by(cls, cvae.get_params())  # not a penalty's weight
+        given = cls.settings_read(cvae.get_params())  # not a penalty's weight
         model = cls(**{**given, **overrides})
         fixed = {*flat_names(NetworkConfig), *FIRST_STAGE_ONLY}
         changed = [k for k, v in overrides.items() if k in fixed & set(given) and v != given[k]]
@@ -353,7 +352,11 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
                 saving = self._checkpoint(checkpoint, cvae=cvae_weights)
             prior_fit = Trainer(plan, self.progress).fit(x, tasks, x_val, s_val_t, saving)
         warn_if_unconverged(
-            prior_fit, self.training, "the fit of T", "T's logistic loss on the monitored codes"
+            prior_fit,
+            self.training,
+            "the fit of T",
+            "T's logistic loss on the monitored codes",
+            "discriminator_learning_rate",
         )
         history = cvae.fitted_history()
         self._set_fitted(
@@ -364,12 +367,6 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
             names,
         )
         return self
-
-
-def _read_by(method: type[BaseModel], params: dict[str, Any]) -> dict[str, Any]:
-    """The settings of ``params`` that ``method`` reads, with the run options."""
-    names = {*method.setting_names(), *RUN_OPTIONS}
-    return {k: v for k, v in params.items() if k in names}
 
 
 class PostHocInvariantCVAE(PostHocOptimalPriorCVAE):

@@ -34,6 +34,13 @@ _READ_BY_SCHEDULES = {
 VALUES_BEFORE_FIELD: dict[str, Any] = {"discriminator_fraction": 1.0, "mixture_subset": "drawn"}
 
 
+#: Settings read only under some values of another: name -> (that setting, those values).
+CONDITIONAL_READS: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{name: ("discriminator_schedule", read) for name, read in _READ_BY_SCHEDULES.items()},
+    "mixture_refresh": ("mixture_subset", ("drawn",)),
+}
+
+
 def schedule_reads(schedule: object, name: str) -> bool:
     """Whether a fit with T on ``schedule`` reads the training setting ``name``
     (each schedule-specific setting only under the schedules that use it)."""
