@@ -660,13 +660,18 @@ def test_log_normalizer_is_zero_for_a_density_and_ln_z_for_n_times_e_t(two_tasks
         final.weight.zero_()
         final.bias.fill_(0.7)
     assert model.log_normalizer(x, s, n_temperatures=100) == pytest.approx(0.7, abs=0.02)
-    assert model.log_normalizer(x, s, estimator="importance") == pytest.approx(0.7, abs=0.02)
+    assert model.log_normalizer(x, s, sampler="importance") == pytest.approx(0.7, abs=0.02)
+    with pytest.warns(FutureWarning, match="the keyword estimator= is now sampler="):
+        by_former_name = model.log_normalizer(x, s, estimator="importance")
+    assert by_former_name == model.log_normalizer(x, s, sampler="importance")
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['samplr'\]"):
+        model.log_normalizer(x, s, samplr="importance")
     assert model.log_normalizer(x[:50], s[:50], 3, n_temperatures=20) == pytest.approx(
         0.7, abs=0.05
     )
     for density in (fast(CVAE).fit(x, s), model):
-        with pytest.raises(ValueError, match="unknown estimator .exact.; choose one of annealed"):
-            density.log_normalizer(x, s, estimator="exact")
+        with pytest.raises(ValueError, match="unknown sampler .exact.; choose one of annealed"):
+            density.log_normalizer(x, s, sampler="exact")
 
 
 def test_set_params_after_a_fit_changes_the_next_fit_not_the_fitted_model(two_tasks, tmp_path):

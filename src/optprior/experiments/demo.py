@@ -31,7 +31,7 @@ DEMO_SETTINGS: dict[str, Any] = {
 #: Temperatures of the demo's annealed ln Z (the reproduction takes 1000): on the demo's
 #: optimal prior (``DEMO_SETTINGS``, seed 0), ``model.log_normalizer(train.x, train.s,
 #: n_temperatures=...)`` read 0.102 at 200 and at 1000 temperatures, and 0.100 with
-#: ``estimator="importance"`` (session 26); 200 cost seconds, 1000 half a minute.
+#: ``sampler="importance"`` (session 26); 200 cost seconds, 1000 half a minute.
 DEMO_TEMPERATURES = 200
 
 

@@ -34,7 +34,7 @@ from optprior.module import VAEModule
 from optprior.nn.decoders import DECODERS, Decoder, GaussianDecoder
 from optprior.nn.encoder import GaussianEncoder
 from optprior.priors import OptimalPrior, Prior, StandardNormalPrior
-from optprior.priors.optimal import ANNEALING_TEMPERATURES, check_estimator
+from optprior.priors.optimal import ANNEALING_TEMPERATURES, check_sampler
 from optprior.training.batches import component_log_weights
 from optprior.training.config import (
     CONDITIONAL_READS,
@@ -112,6 +112,22 @@ def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool)
         stacklevel=user_stacklevel(),
     )
     return True
+
+
+def _renamed_keyword(given: dict[str, str], old: str, new: str, value: str) -> str:
+    """``value`` of keyword ``new``, or that ``given`` under its former name ``old``
+    (with a ``FutureWarning``); ``TypeError`` for any other keyword in ``given``."""
+    unknown = sorted(set(given) - {old})
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s) {unknown}")
+    if old not in given:
+        return value
+    warnings.warn(
+        f"the keyword {old}= is now {new}=; {old}= will be removed",
+        FutureWarning,
+        stacklevel=user_stacklevel(),
+    )
+    return given[old]
 
 
 def _warn_of_ignored_settings(model: BaseModel) -> None:
@@ -549,18 +565,21 @@ class BaseModel(BaseEstimator):
         X: object,
         s: object = None,
         random_state: int = 0,
-        estimator: str = "annealed",
+        sampler: str = "annealed",
         n_temperatures: int = ANNEALING_TEMPERATURES,
+        **deprecated: str,
     ) -> float:
         """ln Z of the fitted prior (nats): 0 where the prior is a density (N(0, I), the
         exact mixture, the VampPrior); for N(z; 0, I) e^T, the optimal prior as the paper
         scores it, an estimate (``OptimalPrior.normalizer_from_posteriors``: annealed
         importance sampling over ``n_temperatures`` by default, or
-        ``estimator="importance"``) that starts from
-        the codes of ``X``, ``s``: pass the data the model was fitted on, whose
-        aggregated posterior T estimates. ``score_samples`` minus it is ln p(x | s) under
-        the prior divided by Z, comparable across priors."""
-        check_estimator(estimator)
+        ``sampler="importance"``) that starts from the codes of ``X``, ``s``: pass the
+        data the model was fitted on, whose aggregated posterior T estimates.
+        ``score_samples`` minus it is ln p(x | s) under the prior divided by Z, comparable
+        across priors. (``estimator=``, this keyword's name before 2026-12-06, when it
+        was also the optimal prior's setting, is taken with a ``FutureWarning``.)"""
+        sampler = _renamed_keyword(deprecated, "estimator", "sampler", sampler)
+        check_sampler(sampler)
         module, x, tasks = self._checked(X, s, scored=True)
         if not module.prior.has_discriminator:
             return 0.0
@@ -571,7 +590,7 @@ class BaseModel(BaseEstimator):
         seed = whole_number(random_state, "random_state", 0)
         temperatures = whole_number(n_temperatures, "n_temperatures", 1)
         estimate = prior.normalizer_from_posteriors(
-            mu, logvar, log_weights, seed, estimator, temperatures
+            mu, logvar, log_weights, seed, sampler, temperatures
         )
         return estimate.log_z
 

@@ -31,8 +31,9 @@ from optprior.priors.normalizer import (
 NORMALIZER_CHUNK = 10_000
 #: The share of N(0, I) in ``code_proposal``.
 NORMAL_SHARE = 0.1
-#: Estimators of Z (``OptimalPrior.normalizer_from_posteriors``), the default first.
-NORMALIZER_ESTIMATORS = ("annealed", "importance")
+#: Samplers that estimate Z (``OptimalPrior.normalizer_from_posteriors``), the default
+#: first.
+NORMALIZER_SAMPLERS = ("annealed", "importance")
 #: Chains of the annealed estimate of Z from the training codes, and its temperatures
 #: unless told otherwise.
 ANNEALING_CHAINS, ANNEALING_TEMPERATURES = 500, 1000
@@ -40,9 +41,9 @@ ANNEALING_CHAINS, ANNEALING_TEMPERATURES = 500, 1000
 IMPORTANCE_DRAWS = 100_000
 
 
-def check_estimator(estimator: str) -> None:
-    """ValueError unless ``estimator`` is one of ``NORMALIZER_ESTIMATORS``."""
-    one_of(estimator, "estimator", NORMALIZER_ESTIMATORS)
+def check_sampler(sampler: str) -> None:
+    """ValueError unless ``sampler`` is one of ``NORMALIZER_SAMPLERS``."""
+    one_of(sampler, "sampler", NORMALIZER_SAMPLERS)
 
 
 def posterior_codes(
@@ -245,18 +246,18 @@ class OptimalPrior(Prior):
         logvar: torch.Tensor,
         log_weights: torch.Tensor,
         seed: int = 0,
-        estimator: str = "annealed",
+        sampler: str = "annealed",
         n_temperatures: int = ANNEALING_TEMPERATURES,
     ) -> NormalizerEstimate:
         """Z with the proposal, or the chains' start, fitted to one code drawn from the
         mixture of the posteriors (N, D) with weights ln w (N,) (the aggregated posterior T
         was fitted to: the training points' posteriors, weighted as in T's loss).
-        ``estimator``: ``"annealed"`` (``normalizer_annealed``, ``ANNEALING_CHAINS``
+        ``sampler``: ``"annealed"`` (``normalizer_annealed``, ``ANNEALING_CHAINS``
         chains, ``n_temperatures`` temperatures) or ``"importance"``
         (``normalizer_estimate``, ``IMPORTANCE_DRAWS`` draws)."""
-        check_estimator(estimator)
+        check_sampler(sampler)
         codes = posterior_codes(mu, logvar, log_weights, seed)
-        if estimator == "importance":
+        if sampler == "importance":
             return self.normalizer_estimate(IMPORTANCE_DRAWS, seed, codes)
         return self.normalizer_annealed(ANNEALING_CHAINS, n_temperatures, seed, codes)
 
