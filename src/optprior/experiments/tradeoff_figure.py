@@ -115,7 +115,7 @@ def place_labels(ax: Axes, labels: list[tuple[str, tuple[float, float]]]) -> Non
             tried.append((overlap, label, box))
             if overlap == 0.0:
                 break
-        overlap, kept, box = min(tried, key=lambda t: t[0])
+        _, kept, box = min(tried, key=lambda t: t[0])
         for _, label, _ in tried:
             if label is not kept:
                 label.remove()

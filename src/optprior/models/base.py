@@ -71,7 +71,8 @@ class UnknownSettingError(TypeError):
 
 class IgnoredSettingsWarning(UserWarning):
     """Settings given away from their defaults that the fit, with the model's other
-    choices (the optimal prior's estimator, T's schedule), does not read."""
+    choices (the optimal prior's estimator, T's schedule, the mixture's subset), does not
+    read."""
 
 
 class NotFittedError(SklearnNotFittedError):
@@ -154,10 +155,10 @@ def warn_if_unconverged(
 ) -> None:
     """scikit-learn's ``ConvergenceWarning`` where ``fit`` (of the model, or of T, whose
     step size is ``rate``) ran out of epochs while its ``monitored`` score was still
-    improving: it trained all ``epochs``
-    and early stopping never ended it (its kept epoch lies within the last ``patience``),
-    or, without early stopping (``patience=0``), its kept epoch is the last. A sweep
-    silences it and marks the runs that reached their epoch cap in its runs table."""
+    improving: it trained all ``epochs`` and early stopping never ended it (its kept
+    epoch lies within the last ``patience``), or, without early stopping
+    (``patience=0``), its kept epoch is the last. A sweep silences it and marks the runs
+    that reached their epoch cap in its runs table (``runner.reached_epoch_cap``)."""
     trained, window = len(history.epochs), training.patience or 1
     if history.stopped_early or trained < training.epochs or history.best_epoch < trained - window:
         return
