@@ -284,23 +284,24 @@ class BaseModel(BaseEstimator):
         """The settings set away from their defaults that a fit with the other settings
         does not read -> the choice that leaves them unread, e.g.
         ``{"discriminator_epochs": "discriminator_schedule='interleaved'"}``."""
-        defaults = type(self)().settings()
+        defaults, settings = type(self)().settings(), self.settings()
         ignored = {}
-        for name, value in self.settings().items():
-            why = self._unread_because(name)
+        for name, value in settings.items():
+            why = self._unread_because(name, settings)
             if why is not None and value != defaults[name]:
                 ignored[name] = why
         return ignored
 
-    def _unread_because(self, name: str) -> str | None:
-        """The setting, by name and value, under which a fit does not read setting
-        ``name`` (None: it reads it): here one read only under other values of another
-        (``CONDITIONAL_READS``: a schedule's settings of T, the exact mixture's
-        ``mixture_refresh`` under ``mixture_subset="recent"``)."""
+    def _unread_because(self, name: str, settings: dict[str, Any]) -> str | None:
+        """The setting, by name and value, under which a fit with ``settings`` (this
+        model's, ``settings()``) does not read setting ``name`` (None: it reads it): here
+        one read only under other values of another (``CONDITIONAL_READS``: a schedule's
+        settings of T, the exact mixture's ``mixture_refresh`` under
+        ``mixture_subset="recent"``)."""
         if name not in CONDITIONAL_READS:
             return None
         governing, reading = CONDITIONAL_READS[name]
-        value = self.settings().get(governing)
+        value = settings.get(governing)
         return None if value is None or value in reading else f"{governing}={value!r}"
 
     def settings(self) -> dict[str, Any]:

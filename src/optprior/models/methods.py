@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from optprior._random import seeded_torch
 from optprior._settings import flat_names
@@ -184,16 +184,16 @@ class OptimalPriorCVAE(BaseModel):
             return MixturePriorPlan(module, self.training, binarizes, c.mixture, task_weights)
         return DensityRatioPlan(module, self.training, binarizes, c.discriminator, c.schedule)
 
-    def _unread_because(self, name: str) -> str | None:
+    def _unread_because(self, name: str, settings: dict[str, Any]) -> str | None:
         """The exact mixture reads no setting of T but its task weights; T, no
         ``mixture_*`` setting; then the rules of ``BaseModel._unread_because``."""
-        estimator = getattr(self.config, "estimator", "discriminator")
+        estimator = settings.get("estimator", "discriminator")
         of_t = name.startswith("discriminator_") and name != "discriminator_task_weights"
         if estimator == "mixture" and of_t:
             return "estimator='mixture'"
         if estimator != "mixture" and name.startswith("mixture_"):
             return f"estimator={estimator!r}"
-        return super()._unread_because(name)
+        return super()._unread_because(name, settings)
 
 
 class MixturePriorCVAE(BaseModel):
