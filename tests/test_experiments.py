@@ -1011,3 +1011,25 @@ def test_a_run_is_marked_at_its_cap_where_its_fit_or_ts_ran_every_epoch(
 
     history = History([{}] * epochs, epochs - 1, stopped_early, [{}] * prior_epochs)
     assert runner.reached_epoch_cap(history, 5) is capped
+
+
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_the_normalizers_codes_are_of_the_data_as_training_saw_them(dynamic):
+    """ln Z and T's calibration start from the training points' codes: binarised once
+    where training drew Bernoulli data afresh, the grey levels themselves where it
+    trained on them (binarising those would estimate Z of another q(z))."""
+    from optprior.data import MultiTaskData, TaskSplit
+    from optprior.evaluation.binarization import binarized
+    from optprior.experiments.evaluate import training_posteriors
+    from optprior.models import OptimalPriorCVAE
+
+    rng = np.random.default_rng(0)
+    x, s = rng.random((80, 6)).astype(np.float32), np.repeat([0, 1], 40)
+    split = TaskSplit(X=x, s=s, y=np.zeros(80, dtype=np.int64), index=np.arange(80))
+    data = MultiTaskData("toy", 0, split, split, split, ("a", "b"), (3, 4), "bernoulli", 1)
+    model = fast(OptimalPriorCVAE, dynamic_binarization=dynamic, epochs=1).fit(x, s)
+    mu, logvar, _ = training_posteriors(model, data)
+    seen_by_training = binarized(x) if dynamic else x
+    expected_mu, expected_logvar = model.posterior(seen_by_training, s)
+    np.testing.assert_array_equal(mu.numpy(), expected_mu)
+    np.testing.assert_array_equal(logvar.numpy(), expected_logvar)

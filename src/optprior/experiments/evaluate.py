@@ -204,11 +204,13 @@ def renormalized(
 def training_posteriors(
     model: BaseModel, data: MultiTaskData
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The posteriors of the training points (mu, logvar: (N, D); one fixed binarisation
-    of Bernoulli data) and their weights ln w (N,) in the aggregated posterior T was
-    trained for (``component_log_weights``)."""
+    """The posteriors of the training points (mu, logvar: (N, D)) and their weights ln w
+    (N,) in the aggregated posterior T was trained for (``component_log_weights``): of
+    the data as training saw them, one fixed binarisation of Bernoulli data where
+    training drew them afresh (``dynamic_binarization``), else the data as given."""
     train = data.train
-    x = binarized(train.X) if data.likelihood == "bernoulli" else train.X
+    drawn = data.likelihood == "bernoulli" and model.fitted_settings_["dynamic_binarization"]
+    x = binarized(train.X) if drawn else train.X
     mu, logvar = (torch.from_numpy(a) for a in model.posterior(x, train.s))
     s = torch.from_numpy(train.s)
     log_weights = component_log_weights(s, model.fitted_settings_["discriminator_task_weights"])
