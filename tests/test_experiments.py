@@ -481,7 +481,13 @@ def test_each_baseline_runs_at_its_own_weight(tmp_path):
     for table, message in (
         (
             {"cvae": {"invariance_weight": 1.0}},
-            r"unknown key\(s\) \['invariance_weight'\] in \[method.cvae\]",
+            r"unknown key\(s\) \['invariance_weight'\] in \[method.cvae\], which cvae does "
+            r"not read: invariance_weight is read by posthoc-invariant, invariant, hsic, mmd, "
+            r"adversarial \(set it in their tables",
+        ),
+        (  # a typo of another method's setting: the fix named, not a setting of cvae's
+            {"cvae": {"invariance_wieght": 1.0}},
+            r"invariance_wieght \(did you mean 'invariance_weight'\?\); cvae reads \[",
         ),
         ({"hsci": {"invariance_weight": 1.0}}, "unknown method 'hsci' in \\[method.hsci\\]"),
         ({"hsic": {"invariance_weight": -1.0}}, "invariance_weight must be a finite number >= 0"),

@@ -450,11 +450,35 @@ def methods_checked(
         if not isinstance(own, dict):
             raise ValueError(f"[method.{name}] must be a table of settings, not a value")
         method = METHODS[name]
-        _check_keys(f"method.{name}", own, {k for k in method.setting_names() if k != "seed"})
+        _check_method_keys(name, own)
         given = {k: v for k, v in {**model, **training, **own}.items() if method.reads_setting(k)}
         settings = method(device=training["device"], **given).settings()
         checked[name] = {k: settings[k] for k in own}
     return checked
+
+
+def _check_method_keys(name: str, own: dict[str, Any]) -> None:
+    """``ValueError`` naming the keys of ``[method.NAME]`` that method ``name`` does not
+    read: a setting of other methods with the methods that read it (the tables it
+    belongs in), any other key with the likely fix of a typo."""
+    valid = {k for k in METHODS[name].setting_names() if k != "seed"}
+    unknown = sorted(set(own) - valid)
+    if not unknown:
+        return
+    every = {k for method in METHODS.values() for k in method.setting_names()} - {"seed"}
+    parts = []
+    for key in unknown:
+        readers = [m for m, method in METHODS.items() if key in method.setting_names()]
+        parts.append(
+            f"{key} is read by {', '.join(readers)} (set it in their tables, or in [model] "
+            "or [training] for every method that reads it)"
+            if readers
+            else key + did_you_mean([key], every)
+        )
+    raise ValueError(
+        f"unknown key(s) {unknown} in [method.{name}], which {name} does not read: "
+        f"{'; '.join(parts)}; {name} reads {sorted(valid)}"
+    )
 
 
 def _toml_value(value: Any) -> str:

@@ -132,7 +132,7 @@ def format_table(rows: list[dict[str, float | str]]) -> str:
         "accuracy",
         "task probe (bal. acc.)",
         "I(S;Z) >= (nats)",
-        "epochs (best)",
+        "epochs (best, from 0)",
         "seconds",
     )
     lines = [markdown_row(header), markdown_rule(len(header))]
