@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -253,6 +254,16 @@ def test_arrays_under_other_names_are_named_in_a_warning(tmp_path, capsys):
     command = ["train", "--data", str(path), "--out", str(tmp_path / "m.pt"), "--epochs", "1"]
     with pytest.warns(UserWarning, match=r"arrays \['labels', 'task'\] are not read"):
         assert main([*command, "--quiet"]) == 0
+    # compare says it once, as it checks the file, not again as each run loads it
+    from optprior.experiments.config import own_data_config
+    from optprior.experiments.runner import plan
+
+    with pytest.warns(UserWarning, match="are not read") as caught:
+        config = own_data_config(path, None, {"data": {"val_fraction": 0.2}})
+    assert len(caught) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan(config, tmp_path / "runs")[0].load_data()
     # The command prints it as its own warning, without the line of our source that warned.
     cli = [sys.executable, "-m", "optprior.cli", *command, "--quiet"]
     printed = subprocess.run(cli, capture_output=True, text=True, check=True)

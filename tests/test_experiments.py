@@ -161,6 +161,18 @@ def test_a_sweep_gives_each_method_the_settings_it_may_read_without_warning(digi
         assert runner.execute(run).status == "ok"
 
 
+def test_a_sweeps_training_warnings_name_their_run(digits_root, tmp_path):
+    """Among the warnings of many runs, each names the run it is about."""
+    overrides = {**TINY, "seeds": 1, "methods": ["cvae"]}
+    overrides["training"] = {**TINY["training"], "warmup_epochs": 5}  # ends inside it
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    (run,) = plan(config, tmp_path, data_root=digits_root)
+    with pytest.warns(UserWarning) as caught:
+        assert runner.execute(run).status == "ok"
+    messages = [str(w.message) for w in caught if "KL warm-up" in str(w.message)]
+    assert messages and all(m.startswith("usps-mnist/cvae/seed-0: all 2 epochs") for m in messages)
+
+
 @pytest.mark.slow
 def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
     (config,) = configs_for("usps-mnist", file_overrides=TINY)

@@ -31,6 +31,10 @@ class NpzArrays(NamedTuple):
     shape: tuple[int, ...]
 
 
+#: The words of the warning that names the arrays of an .npz file ``read_npz`` ignores.
+UNREAD_ARRAYS = "are not read"
+
+
 def read_npz(path: str | os.PathLike) -> NpzArrays:
     """The arrays of ``path``; images (N, H, W[, C]) are flattened to (N, D).
 
@@ -65,7 +69,7 @@ def read_npz(path: str | os.PathLike) -> NpzArrays:
         others = sorted(set(arrays.files) - {"X", "s", "y"})
     if others:
         warnings.warn(
-            f"{path}: arrays {others} are not read; task indices go in an array named 's' "
+            f"{path}: arrays {others} {UNREAD_ARRAYS}; task indices go in an array named 's' "
             "and class labels in 'y'",
             stacklevel=2,
         )

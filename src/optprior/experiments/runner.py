@@ -45,7 +45,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from optprior._io import remove_leftovers, write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
-from optprior.data.user import own_data_options, own_data_setting
+from optprior.data.user import UNREAD_ARRAYS, own_data_options, own_data_setting
 from optprior.experiments.config import (
     DEFAULT_PROTOCOL,
     PROTOCOLS,
@@ -122,7 +122,9 @@ class Run:
         options naming a ``file`` are a user's own data (``optprior compare``)."""
         if "file" in self.data:
             likelihood = self.model["likelihood"]
-            return own_data_setting(self.setting, self.seed, likelihood=likelihood, **self.data)
+            with warnings.catch_warnings():  # the config's check said so once already
+                warnings.filterwarnings("ignore", f".*{UNREAD_ARRAYS}", UserWarning)
+                return own_data_setting(self.setting, self.seed, likelihood=likelihood, **self.data)
         return load_setting(self.setting, self.seed, self.data_root, **self.data)
 
     def load_model(self) -> BaseModel:
@@ -491,7 +493,7 @@ def train_and_score(run: Run) -> RunResult:
             resumed = any(path.is_file() for path in checkpoints)
             # A run at its cap is marked so in the tables; a config file's settings go to
             # every method whose class reads them, whatever its estimator or schedule.
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 warnings.simplefilter("ignore", IgnoredSettingsWarning)
                 try:
@@ -502,6 +504,8 @@ def train_and_score(run: Run) -> RunResult:
                         path.unlink(missing_ok=True)
                     resumed = False
                     model = train()
+            for warning in caught:  # among a sweep's, each says which run it is of
+                warnings.warn(f"{run.name}: {warning.message}", warning.category, stacklevel=1)
             result.resumed_from_checkpoint = resumed
             model.save(model_path)
             for path in discarded:
