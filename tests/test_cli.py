@@ -65,6 +65,9 @@ def test_seeds_is_a_count_or_seed_numbers_and_ranges(capsys):
         with pytest.raises(SystemExit):
             main(["reproduce", "usps-mnist", "--seeds", bad])
         assert "--seeds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # seed 0 meant: the way to say it named
+        main(["reproduce", "usps-mnist", "--seeds", "00"])
+    assert "for seed 0 alone pass 0-0" in capsys.readouterr().err
 
 
 def test_unknown_method_is_named(capsys):

@@ -47,6 +47,8 @@ def test_save_then_load_gives_identical_outputs(method, two_tasks, tmp_path):
     model.save(path)
     loaded = load_model(path)
     assert type(loaded) is method and loaded.tasks_ == model.tasks_
+    # its settings as saved; progress, a display option not saved, at its default
+    assert loaded.get_params() == {**model.get_params(), "progress": True}
     np.testing.assert_array_equal(loaded.transform(x, s), model.transform(x, s))
     for m in (model, loaded):
         torch.manual_seed(3)
@@ -708,6 +710,8 @@ def test_a_pipeline_passes_the_tasks_to_fit_score_and_routed_transform(two_tasks
     x, s = two_tasks
     pipe = make_pipeline(MinMaxScaler(clip=True), fast(CVAE)).fit(x, s)  # s as the labels
     assert np.isfinite(pipe.score(x, s))
+    with pytest.raises(ValueError, match=r"set_transform_request\(s=True\), then pipe.transfo"):
+        pipe.transform(x)  # without the tasks routed: the way to route them named
     assert np.isfinite(pipe.score(x * 1.1, s))  # beyond the training range: clipped
     with sklearn.config_context(enable_metadata_routing=True):
         pipe[-1].set_transform_request(s=True)

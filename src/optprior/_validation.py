@@ -177,7 +177,13 @@ def check_tasks(
     ``n_points`` and (if given) that every task is known; one task index (a scalar) is
     every point's."""
     if s is None:
-        raise ValueError(f"{name} (the task index of each point) is required for this model")
+        raise ValueError(
+            f"{name} (the task index of each point) is required for this model: pass it "
+            "beside the data; a scikit-learn Pipeline passes it to fit and score as the "
+            "labels, and to transform only as metadata: inside sklearn.config_context("
+            "enable_metadata_routing=True), pipe[-1].set_transform_request(s=True), then "
+            "pipe.transform(X, s=s)"
+        )
     array = np.asarray(s)
     if array.ndim == 0:
         array = np.full(n_points, array)

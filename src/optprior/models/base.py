@@ -794,7 +794,7 @@ class BaseModel(BaseEstimator):
             if device.startswith("cuda") and not torch.cuda.is_available():
                 device = "cpu"  # a model trained on a GPU, read on a machine without
         check_device(device)
-        model = cls(device=device, progress=False, **settings)
+        model = cls(device=device, **settings)  # progress: the default, as unsaved
         model.tasks_ = list(payload["tasks"])
         module = model._build(payload["x_dim"], model.n_tasks_)
         try:
