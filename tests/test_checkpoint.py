@@ -14,8 +14,9 @@ from optprior import (
     InvariantCVAE,
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
+    load_model,
 )
-from optprior.models import IgnoredSettingsWarning
+from optprior.models import IgnoredSettingsWarning, ModelFileError
 from optprior.training import TrainingStopped, stop_at
 from optprior.training import trainer as trainer_module
 
@@ -137,6 +138,15 @@ def test_numpy_settings_give_a_checkpoint_that_loads(two_tasks, tmp_path, monkey
         started = count_epochs(patch)
         CVAE(**settings).fit(x, s, checkpoint=path)
     assert len(started) == FAST["epochs"] - 1
+
+
+def test_a_checkpoint_read_as_a_model_file_says_what_it_is(two_tasks, tmp_path, monkeypatch):
+    x, s = two_tasks
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "checkpoint.pt"
+    fit_interrupted(CVAE(**FAST), (x, s), path, monkeypatch)
+    with pytest.raises(ModelFileError, match="is a training checkpoint .* fit again with"):
+        load_model(path)
 
 
 def test_checkpoint_of_another_fit_is_refused(two_tasks, tmp_path, monkeypatch):

@@ -754,6 +754,12 @@ class BaseModel(BaseEstimator):
             raise ModelFileError(
                 f"{path} is not a readable optprior model file ({reason})"
             ) from None
+        if isinstance(payload, dict) and {"identity", "module", "progress"} <= payload.keys():
+            raise ModelFileError(
+                f"{path} is a training checkpoint (fit's checkpoint=), not a model file: fit "
+                "again with the same data and checkpoint= to go on from it (a finished fit "
+                "returns at once), then model.save(path)"
+            )
         if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
             raise ModelFileError(f"{path} is not an optprior model file")
         if not intact(payload):
