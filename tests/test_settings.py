@@ -88,7 +88,7 @@ def test_a_model_file_with_every_methods_settings_loads(two_tasks, tmp_path):
     payload["training"].update(discriminator_epochs=4, mixture_components=9, progress=True)
     torch.save(payload, path)
     loaded = load_model(path)
-    assert type(loaded) is CVAE and loaded.get_params() == {**model.get_params(), "progress": False}
+    assert type(loaded) is CVAE and loaded.get_params() == {**model.get_params(), "progress": True}
     assert (loaded.transform(x, s) == model.transform(x, s)).all()
     optimal = fast(OptimalPriorCVAE, discriminator_epochs=2).fit(x, s)
     optimal.save(path)
