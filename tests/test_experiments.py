@@ -22,7 +22,7 @@ import pytest
 import torch
 from helpers import DATA_ROOT, count_epochs, fast
 
-from optprior.experiments import runner
+from optprior.experiments import executors, runner
 from optprior.experiments.config import (
     BASELINE_WEIGHTS,
     DEFAULT_PROTOCOL,
@@ -31,9 +31,10 @@ from optprior.experiments.config import (
     resolve,
     to_toml,
 )
+from optprior.experiments.executors import local_executor
 from optprior.experiments.records import RunResult, read_result_file, write_result_file
 from optprior.experiments.reproduce import collect, configs_for, describe_plan, reproduce
-from optprior.experiments.runner import ConfigMismatchError, local_executor, plan, run_sweep
+from optprior.experiments.runner import ConfigMismatchError, plan, run_sweep
 from optprior.models import CVAE, METHODS, InvariantCVAE, PostHocInvariantCVAE
 from optprior.models.base import BaseModel
 
@@ -843,12 +844,12 @@ def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     (run, _) = plan(config, tmp_path, data_root=digits_root)
     try:
-        assert runner._execute_reporting(run, logging.INFO).status == "ok"
-        again = runner._execute_reporting(replace(run, rescore="all"), logging.INFO)
+        assert executors._execute_reporting(run, logging.INFO).status == "ok"
+        again = executors._execute_reporting(replace(run, rescore="all"), logging.INFO)
     finally:  # this process is no Ray worker
         package = logging.getLogger("optprior")
-        while runner._worker_handlers:
-            package.removeHandler(runner._worker_handlers.pop())
+        while executors._worker_handlers:
+            package.removeHandler(executors._worker_handlers.pop())
         package.setLevel(logging.NOTSET)
         package.propagate = True
     assert again.status == "ok" and again.rescored is not None
@@ -863,7 +864,7 @@ def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        executor = runner.ray_executor(progress=True)
+        executor = executors.ray_executor(progress=True)
         results = run_sweep(plan(config, tmp_path, data_root=digits_root), executor)
     finally:
         ray.shutdown()
@@ -964,7 +965,7 @@ _ORPHAN_SCRIPT = """
 import os, time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from optprior.experiments.runner import _start_worker
+from optprior.experiments.executors import _start_worker
 
 if __name__ == "__main__":
     context = get_context("spawn")

@@ -335,7 +335,7 @@ def _tune(
 
 def _executor(args: argparse.Namespace) -> Executor:
     """The sweep executor ``--executor``, ``--address`` and ``--jobs`` ask for."""
-    from optprior.experiments.runner import local_executor, ray_executor
+    from optprior.experiments.executors import local_executor, ray_executor
 
     if args.executor == "ray":
         if args.jobs != 1:

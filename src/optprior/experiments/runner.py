@@ -20,14 +20,8 @@ import csv
 import io
 import json
 import logging
-import logging.handlers
-import multiprocessing
-import multiprocessing.connection
-import os
 import platform
 import subprocess
-import sys
-import threading
 import time
 import traceback
 import warnings
@@ -41,7 +35,6 @@ from typing import Any, cast
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from optprior._io import remove_leftovers, write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
@@ -75,7 +68,8 @@ logger = logging.getLogger(__name__)
 #: Beside a posthoc run's model.pt: the name of the CVAE run whose model it reused, read
 #: again if the run is killed before its result is written.
 REUSED_FILE = "cvae_reused.txt"
-_CURRENT_RUN: ContextVar[str] = ContextVar("optprior_run", default="(no run)")
+#: The name of the run this process (or thread) is executing, for log records.
+CURRENT_RUN: ContextVar[str] = ContextVar("optprior_run", default="(no run)")
 
 
 class ConfigMismatchError(ValueError):
@@ -398,7 +392,7 @@ def execute(run: Run) -> RunResult:
         return finished
     if run.threads:
         torch.set_num_threads(run.threads)
-    token = _CURRENT_RUN.set(run.name)
+    token = CURRENT_RUN.set(run.name)
 
     def left(status: str, why: str) -> RunResult:
         if finished is None:
@@ -418,7 +412,7 @@ def execute(run: Run) -> RunResult:
                     return train_and_score(run)
                 return rescore(run, finished) if to_rescore(run, finished) else finished
     finally:
-        _CURRENT_RUN.reset(token)
+        CURRENT_RUN.reset(token)
 
 
 def train_and_score(run: Run) -> RunResult:
@@ -792,153 +786,6 @@ def curves_csv(epochs: list[dict[str, float]]) -> str:
 
 
 Executor = Callable[[list[Run], Callable[[RunResult], None]], None]
-
-
-class _RunName(logging.Filter):
-    """Names the run this process is executing in every record (``record.run``)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.run = _CURRENT_RUN.get()
-        return True
-
-
-#: How a worker's records read: time, run, message.
-LOG_FORMAT = logging.Formatter("%(asctime)s %(run)s: %(message)s", "%H:%M:%S")
-#: Seconds a sweep with worker processes waits, at its end, for their last log records.
-LISTENER_SECONDS = 10.0
-_worker_handlers: list[logging.Handler] = []  # what ``_report_to`` attached in this process
-
-
-def _report_to(handler: logging.Handler, level: int) -> None:
-    """Send this worker process's optprior records from ``level`` up to ``handler``, each
-    named by the run being executed (in place of one attached before: Ray reuses
-    workers)."""
-    package = logging.getLogger("optprior")
-    while _worker_handlers:
-        package.removeHandler(_worker_handlers.pop())
-    handler.addFilter(_RunName())
-    package.addHandler(handler)
-    package.setLevel(level)
-    package.propagate = False  # not twice where the root logger has handlers too
-    _worker_handlers.append(handler)
-
-
-def _start_worker(queue: Any, level: int) -> None:
-    """Process-pool initializer: the worker's records go to the sweep's ``queue``, and the
-    worker ends with the process that started it (``_end_with_parent``)."""
-    _report_to(logging.handlers.QueueHandler(queue), level)
-    _end_with_parent()
-
-
-def _end_with_parent() -> None:
-    """End this worker process as soon as its parent process ends. A sweep killed by a
-    signal sent to it alone (``kill PID``; Ctrl+C reaches the workers too) would otherwise
-    leave its workers training on, holding their runs' locks, so that the sweep started
-    again skips those runs; killed, the run goes on from its checkpoint instead."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
-
-
-def _execute_reporting(run: Run, level: int) -> RunResult:
-    """``execute`` in a Ray worker, its records from ``level`` up on the worker's stderr
-    (which Ray shows the driver)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LOG_FORMAT)
-    _report_to(handler, level)
-    return execute(run)
-
-
-def _print_records(queue: Any) -> None:
-    """Listener thread of ``local_executor``: prints the workers' records from ``queue``
-    to stderr, through tqdm so that they do not break the progress bar drawn there, until
-    it reads None."""
-    printer = logging.getLogger(f"{__name__}.workers")
-    printer.propagate = False  # the records were shown by no handler of this process yet
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LOG_FORMAT)
-    printer.handlers = [handler]
-    with logging_redirect_tqdm([printer]):
-        while (record := queue.get()) is not None:
-            printer.handle(record)
-
-
-def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
-    """Runs in this process (``jobs == 1``) or in ``jobs`` worker processes.
-
-    With ``jobs > 1`` the workers' log records come to this process's stderr, named by
-    run; with ``progress`` these include each run's epochs (at most one line a minute) and
-    scoring, in place of the progress bars a single process draws.
-    """
-
-    def run_all(runs: list[Run], done: Callable[[RunResult], None]) -> None:
-        if jobs == 1:
-            for run in runs:
-                done(execute(run))
-            return
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        from multiprocessing import get_context
-
-        context = get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        runs = [replace(run, threads=threads, progress=False) for run in runs]
-        queue = context.Queue()
-        listener = threading.Thread(target=_print_records, args=(queue,), daemon=True)
-        listener.start()
-        try:
-            with ProcessPoolExecutor(
-                jobs,
-                mp_context=context,
-                initializer=_start_worker,
-                initargs=(queue, logging.INFO if progress else logging.WARNING),
-            ) as pool:
-                futures = [pool.submit(execute, run) for run in runs]
-                try:
-                    for future in as_completed(futures):
-                        done(future.result())
-                except BaseException:  # e.g. Ctrl+C: the runs still queued do not start
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
-        finally:
-            # The workers have exited, so every record they sent precedes this None. A
-            # worker killed while writing to the queue can leave its lock held or a record
-            # half sent: then neither the None nor the process's exit waits for ever.
-            queue.put(None)
-            queue.cancel_join_thread()
-            listener.join(LISTENER_SECONDS)
-
-    return run_all
-
-
-def ray_executor(address: str | None = None, progress: bool = False) -> Executor:
-    """Runs as Ray tasks, on a cluster at ``address`` or a local Ray instance.
-
-    With ``progress``, the tasks' log lines (as ``local_executor``'s workers write them)
-    are shown here, when this call starts Ray (``log_to_driver``).
-    """
-    try:
-        import ray
-    except ImportError:
-        raise ValueError("the Ray executor needs Ray: pip install 'optprior[ray]'") from None
-
-    def run_all(runs: list[Run], done: Callable[[RunResult], None]) -> None:
-        if not ray.is_initialized():
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=progress)
-        gpus = 1 if str(runs[0].training.get("device", "cpu")).startswith("cuda") else 0
-        remote = ray.remote(num_cpus=1, num_gpus=gpus)(_execute_reporting)
-        level = logging.INFO if progress else logging.WARNING
-        pending = [remote.remote(replace(run, progress=False, threads=1), level) for run in runs]
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            done(ray.get(ready[0]))
-
-    return run_all
 
 
 def run_sweep(

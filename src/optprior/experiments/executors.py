@@ -1,0 +1,168 @@
+"""Executors of a sweep's runs: in this process, in local worker processes (their log
+records printed here, named by run; each worker ends with its parent), or as Ray tasks.
+An executor takes the runs and a callback for each result (``runner.Executor``)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing
+import multiprocessing.connection
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from optprior.experiments.records import RunResult
+from optprior.experiments.runner import CURRENT_RUN, Executor, Run, execute
+
+
+class _RunName(logging.Filter):
+    """Names the run this process is executing in every record (``record.run``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.run = CURRENT_RUN.get()
+        return True
+
+
+#: How a worker's records read: time, run, message.
+LOG_FORMAT = logging.Formatter("%(asctime)s %(run)s: %(message)s", "%H:%M:%S")
+#: Seconds a sweep with worker processes waits, at its end, for their last log records.
+LISTENER_SECONDS = 10.0
+_worker_handlers: list[logging.Handler] = []  # what ``_report_to`` attached in this process
+
+
+def _report_to(handler: logging.Handler, level: int) -> None:
+    """Send this worker process's optprior records from ``level`` up to ``handler``, each
+    named by the run being executed (in place of one attached before: Ray reuses
+    workers)."""
+    package = logging.getLogger("optprior")
+    while _worker_handlers:
+        package.removeHandler(_worker_handlers.pop())
+    handler.addFilter(_RunName())
+    package.addHandler(handler)
+    package.setLevel(level)
+    package.propagate = False  # not twice where the root logger has handlers too
+    _worker_handlers.append(handler)
+
+
+def _start_worker(queue: Any, level: int) -> None:
+    """Process-pool initializer: the worker's records go to the sweep's ``queue``, and the
+    worker ends with the process that started it (``_end_with_parent``)."""
+    _report_to(logging.handlers.QueueHandler(queue), level)
+    _end_with_parent()
+
+
+def _end_with_parent() -> None:
+    """End this worker process as soon as its parent process ends. A sweep killed by a
+    signal sent to it alone (``kill PID``; Ctrl+C reaches the workers too) would otherwise
+    leave its workers training on, holding their runs' locks, so that the sweep started
+    again skips those runs; killed, the run goes on from its checkpoint instead."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def _execute_reporting(run: Run, level: int) -> RunResult:
+    """``execute`` in a Ray worker, its records from ``level`` up on the worker's stderr
+    (which Ray shows the driver)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LOG_FORMAT)
+    _report_to(handler, level)
+    return execute(run)
+
+
+def _print_records(queue: Any) -> None:
+    """Listener thread of ``local_executor``: prints the workers' records from ``queue``
+    to stderr, through tqdm so that they do not break the progress bar drawn there, until
+    it reads None."""
+    printer = logging.getLogger(f"{__name__}.workers")
+    printer.propagate = False  # the records were shown by no handler of this process yet
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LOG_FORMAT)
+    printer.handlers = [handler]
+    with logging_redirect_tqdm([printer]):
+        while (record := queue.get()) is not None:
+            printer.handle(record)
+
+
+def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
+    """Runs in this process (``jobs == 1``) or in ``jobs`` worker processes.
+
+    With ``jobs > 1`` the workers' log records come to this process's stderr, named by
+    run; with ``progress`` these include each run's epochs (at most one line a minute) and
+    scoring, in place of the progress bars a single process draws.
+    """
+
+    def run_all(runs: list[Run], done: Callable[[RunResult], None]) -> None:
+        if jobs == 1:
+            for run in runs:
+                done(execute(run))
+            return
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from multiprocessing import get_context
+
+        context = get_context("spawn")
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        runs = [replace(run, threads=threads, progress=False) for run in runs]
+        queue = context.Queue()
+        listener = threading.Thread(target=_print_records, args=(queue,), daemon=True)
+        listener.start()
+        try:
+            with ProcessPoolExecutor(
+                jobs,
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(queue, logging.INFO if progress else logging.WARNING),
+            ) as pool:
+                futures = [pool.submit(execute, run) for run in runs]
+                try:
+                    for future in as_completed(futures):
+                        done(future.result())
+                except BaseException:  # e.g. Ctrl+C: the runs still queued do not start
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+        finally:
+            # The workers have exited, so every record they sent precedes this None. A
+            # worker killed while writing to the queue can leave its lock held or a record
+            # half sent: then neither the None nor the process's exit waits for ever.
+            queue.put(None)
+            queue.cancel_join_thread()
+            listener.join(LISTENER_SECONDS)
+
+    return run_all
+
+
+def ray_executor(address: str | None = None, progress: bool = False) -> Executor:
+    """Runs as Ray tasks, on a cluster at ``address`` or a local Ray instance.
+
+    With ``progress``, the tasks' log lines (as ``local_executor``'s workers write them)
+    are shown here, when this call starts Ray (``log_to_driver``).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("the Ray executor needs Ray: pip install 'optprior[ray]'") from None
+
+    def run_all(runs: list[Run], done: Callable[[RunResult], None]) -> None:
+        if not ray.is_initialized():
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=progress)
+        gpus = 1 if str(runs[0].training.get("device", "cpu")).startswith("cuda") else 0
+        remote = ray.remote(num_cpus=1, num_gpus=gpus)(_execute_reporting)
+        level = logging.INFO if progress else logging.WARNING
+        pending = [remote.remote(replace(run, progress=False, threads=1), level) for run in runs]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            done(ray.get(ready[0]))
+
+    return run_all
