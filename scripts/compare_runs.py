@@ -20,10 +20,13 @@ from labelled_runs import labelled_runs
 
 def decimals(values: np.ndarray) -> int:
     """Decimals that show a metric's values to about three significant digits where they
-    lie below 1 (a probe's accuracy 0.982, MMD^2 0.0194), two for log-likelihoods."""
+    lie in [0, 1] (a probe's accuracy 0.982 or 1.000, MMD^2 0.0194), two for
+    log-likelihoods."""
     finite = np.abs(values[np.isfinite(values)])
     largest = float(finite.max()) if finite.size else 1.0
-    return max(2, 2 - math.floor(math.log10(largest))) if largest > 0 else 2
+    if largest <= 0:
+        return 2
+    return max(3 if largest <= 1 else 2, 2 - math.floor(math.log10(largest)))
 
 
 def main() -> None:

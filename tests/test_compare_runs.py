@@ -53,14 +53,15 @@ def test_paired_differences_over_common_finished_seeds(tmp_path):
 
 def test_metrics_below_one_keep_their_significant_digits(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    for seed, (x, y) in enumerate([(0.982, 0.975), (0.988, 0.979)]):
+    for seed, (x, y) in enumerate([(0.982, 0.975), (0.988, 0.979), (1.0, 0.997)]):
         write_run(a, seed, x)
         write_run(b, seed, y)
     command = [sys.executable, str(REPO / "scripts/compare_runs.py"), f"A={a}", f"B={b}"]
     out = subprocess.run(
         [*command, "--metrics", "val_log_likelihood"], capture_output=True, text=True, check=True
     ).stdout
-    assert "| mean | 0.985 | 0.977 |" in out and "-0.008 ± 0.001" in out
+    assert "| 2 | 1.000 | 0.997 |" in out  # a probe at 1 keeps the decimals of the rest
+    assert "| mean | 0.990 | 0.984 |" in out and "-0.006 ± 0.002" in out
 
 
 def test_a_folder_without_finished_runs_is_named(tmp_path):

@@ -712,6 +712,8 @@ def test_a_pipeline_passes_the_tasks_to_fit_score_and_routed_transform(two_tasks
     assert np.isfinite(pipe.score(x, s))
     with pytest.raises(ValueError, match=r"set_transform_request\(s=True\), then pipe.transfo"):
         pipe.transform(x)  # without the tasks routed: the way to route them named
+    with pytest.raises(ValueError, match=r"required for this model$"):  # no Pipeline there
+        pipe[-1].decode(np.zeros((2, FAST["latent_dim"])))
     assert np.isfinite(pipe.score(x * 1.1, s))  # beyond the training range: clipped
     with sklearn.config_context(enable_metadata_routing=True):
         pipe[-1].set_transform_request(s=True)

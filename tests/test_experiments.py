@@ -502,6 +502,7 @@ def test_each_baseline_runs_at_its_own_weight(tmp_path):
             {"cvae": {"invariance_wieght": 1.0}},
             r"invariance_wieght \(did you mean 'invariance_weight'\?\); cvae reads \[",
         ),
+        ({"cvae": {"seed": 1}}, r"\['seed'\] in \[method.cvae\], .*: seed is set per run by"),
         ({"hsci": {"invariance_weight": 1.0}}, "unknown method 'hsci' in \\[method.hsci\\]"),
         ({"hsic": {"invariance_weight": -1.0}}, "invariance_weight must be a finite number >= 0"),
         ({"optimal": {"discriminator_dropout": 2.0}}, "discriminator_dropout must lie in"),

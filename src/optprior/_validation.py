@@ -172,17 +172,14 @@ def check_tasks(
     known_tasks: Iterable[int] | None = None,
     name: str = "s",
     data_name: str = "X",
+    missing_hint: str = "",
 ) -> np.ndarray:
     """Return ``s`` as int64 (N,), checking its length against ``data_name``'s
     ``n_points`` and (if given) that every task is known; one task index (a scalar) is
-    every point's."""
+    every point's. ``missing_hint`` ends the message where ``s`` is None."""
     if s is None:
         raise ValueError(
-            f"{name} (the task index of each point) is required for this model: pass it "
-            "beside the data; a scikit-learn Pipeline passes it to fit and score as the "
-            "labels, and to transform only as metadata: inside sklearn.config_context("
-            "enable_metadata_routing=True), pipe[-1].set_transform_request(s=True), then "
-            "pipe.transform(X, s=s)"
+            f"{name} (the task index of each point) is required for this model{missing_hint}"
         )
     array = np.asarray(s)
     if array.ndim == 0:

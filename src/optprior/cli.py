@@ -63,12 +63,12 @@ _samples, _epochs, _latent_dim = _count("--samples"), _count("--epochs"), _count
 def _seeds(text: str) -> int | list[int]:
     """The argparse type of ``--seeds``: a count N (seeds 0..N-1), or seed numbers and
     ranges separated by commas (``3-4``, ``0,2``, ``4-4`` for seed 4 alone)."""
-    if text.isdigit() and int(text) == 0:
-        raise argparse.ArgumentTypeError(
-            "--seeds 0 would run no seed: a single number is a count of seeds from 0; "
-            "for seed 0 alone pass 0-0 (or 1)"
-        )
     if text.isdigit():
+        if int(text) == 0:
+            raise argparse.ArgumentTypeError(
+                "--seeds 0 would run no seed: a single number is a count of seeds from 0; "
+                "for seed 0 alone pass 0-0 (or 1)"
+            )
         return _count("--seeds")(text)
     numbers: list[int] = []
     for part in text.split(","):
@@ -531,7 +531,8 @@ def _train(args: argparse.Namespace) -> int:
     )
     print(
         f"saved {type(model).__name__} to {args.out} (kept epoch {best['epoch'] + 1} of "
-        f"{len(history.epochs)} trained, {which} ELBO {score:.2f})"
+        f"{len(history.epochs)} trained, {best['epoch']} counting from 0 as tables do, "
+        f"{which} ELBO {score:.2f})"
     )
     return 0
 

@@ -31,8 +31,8 @@ class NpzArrays(NamedTuple):
     shape: tuple[int, ...]
 
 
-#: The words of the warning that names the arrays of an .npz file ``read_npz`` ignores.
-UNREAD_ARRAYS = "are not read"
+class UnreadArraysWarning(UserWarning):
+    """An .npz file holds arrays that ``read_npz`` does not read (a misnamed ``s``?)."""
 
 
 def read_npz(path: str | os.PathLike) -> NpzArrays:
@@ -69,8 +69,9 @@ def read_npz(path: str | os.PathLike) -> NpzArrays:
         others = sorted(set(arrays.files) - {"X", "s", "y"})
     if others:
         warnings.warn(
-            f"{path}: arrays {others} {UNREAD_ARRAYS}; task indices go in an array named 's' "
+            f"{path}: arrays {others} are not read; task indices go in an array named 's' "
             "and class labels in 'y'",
+            UnreadArraysWarning,
             stacklevel=2,
         )
     shape = tuple(x.shape[1:])

@@ -459,22 +459,26 @@ def methods_checked(
 
 def _check_method_keys(name: str, own: dict[str, Any]) -> None:
     """``ValueError`` naming the keys of ``[method.NAME]`` that method ``name`` does not
-    read: a setting of other methods with the methods that read it (the tables it
-    belongs in), any other key with the likely fix of a typo."""
-    valid = {k for k in METHODS[name].setting_names() if k != "seed"}
+    read: a setting the sweep sets per run (``seed``: ``seeds``), a setting of other
+    methods with the methods that read it (the tables it belongs in), any other key with
+    the likely fix of a typo."""
+    valid = {k for k in METHODS[name].setting_names() if k not in RUN_CONTROLLED}
     unknown = sorted(set(own) - valid)
     if not unknown:
         return
-    every = {k for method in METHODS.values() for k in method.setting_names()} - {"seed"}
+    every = {k for method in METHODS.values() for k in method.setting_names()} - RUN_CONTROLLED
     parts = []
     for key in unknown:
         readers = [m for m, method in METHODS.items() if key in method.setting_names()]
-        parts.append(
-            f"{key} is read by {', '.join(readers)} (set it in their tables, or in [model] "
-            "or [training] for every method that reads it)"
-            if readers
-            else key + did_you_mean([key], every)
-        )
+        if key in RUN_CONTROLLED:
+            parts.append(f"{key} is set per run by the sweep (its seeds: --seeds or seeds)")
+        elif readers:
+            parts.append(
+                f"{key} is read by {', '.join(readers)} (set it in their tables, or in "
+                "[model] or [training] for every method that reads it)"
+            )
+        else:
+            parts.append(key + did_you_mean([key], every))
     raise ValueError(
         f"unknown key(s) {unknown} in [method.{name}], which {name} does not read: "
         f"{'; '.join(parts)}; {name} reads {sorted(valid)}"

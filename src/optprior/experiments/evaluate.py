@@ -209,7 +209,8 @@ def training_posteriors(
     the data as training saw them, one fixed binarisation of Bernoulli data where
     training drew them afresh (``dynamic_binarization``), else the data as given."""
     train = data.train
-    drawn = data.likelihood == "bernoulli" and model.fitted_settings_["dynamic_binarization"]
+    fitted = model.fitted_settings_  # as the fit was made, whatever set_params did since
+    drawn = fitted["likelihood"] == "bernoulli" and fitted["dynamic_binarization"]
     x = binarized(train.X) if drawn else train.X
     mu, logvar = (torch.from_numpy(a) for a in model.posterior(x, train.s))
     s = torch.from_numpy(train.s)

@@ -25,7 +25,8 @@ import subprocess
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
@@ -38,7 +39,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from optprior._io import remove_leftovers, write_text_atomic
 from optprior.data import MultiTaskData, load_setting, setting_options
-from optprior.data.user import UNREAD_ARRAYS, own_data_options, own_data_setting
+from optprior.data.user import UnreadArraysWarning, own_data_options, own_data_setting
 from optprior.experiments.config import (
     DEFAULT_PROTOCOL,
     PROTOCOLS,
@@ -117,7 +118,7 @@ class Run:
         if "file" in self.data:
             likelihood = self.model["likelihood"]
             with warnings.catch_warnings():  # the config's check said so once already
-                warnings.filterwarnings("ignore", f".*{UNREAD_ARRAYS}", UserWarning)
+                warnings.simplefilter("ignore", UnreadArraysWarning)
                 return own_data_setting(self.setting, self.seed, likelihood=likelihood, **self.data)
         return load_setting(self.setting, self.seed, self.data_root, **self.data)
 
@@ -487,7 +488,7 @@ def train_and_score(run: Run) -> RunResult:
             resumed = any(path.is_file() for path in checkpoints)
             # A run at its cap is marked so in the tables; a config file's settings go to
             # every method whose class reads them, whatever its estimator or schedule.
-            with warnings.catch_warnings(record=True) as caught:
+            with warnings_named(run.name):  # among a sweep's, each says which run it is of
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 warnings.simplefilter("ignore", IgnoredSettingsWarning)
                 try:
@@ -498,8 +499,6 @@ def train_and_score(run: Run) -> RunResult:
                         path.unlink(missing_ok=True)
                     resumed = False
                     model = train()
-            for warning in caught:  # among a sweep's, each says which run it is of
-                warnings.warn(f"{run.name}: {warning.message}", warning.category, stacklevel=1)
             result.resumed_from_checkpoint = resumed
             model.save(model_path)
             for path in discarded:
@@ -534,6 +533,20 @@ def train_and_score(run: Run) -> RunResult:
     result.wall_seconds = time.perf_counter() - start
     write_result_file(folder, result)
     return result
+
+
+@contextmanager
+def warnings_named(name: str) -> Iterator[None]:
+    """Inside, a warning is shown as ``name: message`` when it is raised (its category,
+    source line and filters unchanged); the warnings' state as it was afterwards."""
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, *where: Any, **more: Any) -> None:
+            shown(f"{name}: {message}", *where, **more)
+
+        warnings.showwarning = show
+        yield
 
 
 def reached_epoch_cap(history: History, cap: int) -> bool:

@@ -59,6 +59,13 @@ _MODEL_CLASSES: dict[str, type[BaseModel]] = {}
 
 #: Options of an estimator that say where and how visibly it runs, not what it fits.
 RUN_OPTIONS = ("device", "progress")
+#: How the tasks reach a model in a scikit-learn Pipeline, said where X's are missing.
+PIPELINE_TASKS = (
+    ": pass it beside X; a scikit-learn Pipeline passes it to fit and score as the "
+    "labels, and to transform only as metadata: inside sklearn.config_context("
+    "enable_metadata_routing=True), pipe[-1].set_transform_request(s=True), then "
+    "pipe.transform(X, s=s)"
+)
 
 
 class ModelFileError(ValueError):
@@ -408,7 +415,8 @@ class BaseModel(BaseEstimator):
         task_name = "s" if name == "X" else f"s{name[1:]}"
         if self.conditional or s is not None:
             known = None if training or not self.conditional else self.tasks_
-            tasks = check_tasks(s, array.shape[0], known, task_name, data_name=name)
+            hint = PIPELINE_TASKS if name == "X" else ""
+            tasks = check_tasks(s, array.shape[0], known, task_name, name, hint)
         else:
             tasks = np.zeros(array.shape[0], dtype=np.int64)
         device = self.device
@@ -756,9 +764,10 @@ class BaseModel(BaseEstimator):
             ) from None
         if isinstance(payload, dict) and {"identity", "module", "progress"} <= payload.keys():
             raise ModelFileError(
-                f"{path} is a training checkpoint (fit's checkpoint=), not a model file: fit "
-                "again with the same data and checkpoint= to go on from it (a finished fit "
-                "returns at once), then model.save(path)"
+                f"{path} is a training checkpoint (the checkpoint= of fit or from_cvae; "
+                "CHECKPOINT.prior is T's stage), not a model file: call the same fit again "
+                "with the same data and checkpoint=CHECKPOINT to go on from it (a finished "
+                "fit returns at once), then model.save(path)"
             )
         if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
             raise ModelFileError(f"{path} is not an optprior model file")
