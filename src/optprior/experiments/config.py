@@ -471,7 +471,8 @@ def _check_method_keys(name: str, own: dict[str, Any]) -> None:
     for key in unknown:
         readers = [m for m, method in METHODS.items() if key in method.setting_names()]
         if key in RUN_CONTROLLED:
-            parts.append(f"{key} is set per run by the sweep (its seeds: --seeds or seeds)")
+            how = "--seeds, or the top-level seeds" if key == "seed" else "--quiet"
+            parts.append(f"{key} is set per run by the sweep ({how})")
         elif readers:
             parts.append(
                 f"{key} is read by {', '.join(readers)} (set it in their tables, or in "
