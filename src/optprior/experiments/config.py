@@ -28,7 +28,7 @@ from typing import Any
 from optprior._validation import did_you_mean, one_of, whole_number
 from optprior.data import SETTINGS, setting_options
 from optprior.data.user import own_data_options, own_data_setting, sha256
-from optprior.models.base import all_setting_defaults
+from optprior.models.base import all_setting_defaults, setting_readers
 from optprior.models.methods import METHODS, PAPER_METHODS
 
 if sys.version_info >= (3, 11):
@@ -469,7 +469,7 @@ def _check_method_keys(name: str, own: dict[str, Any]) -> None:
     every = {k for method in METHODS.values() for k in method.setting_names()} - RUN_CONTROLLED
     parts = []
     for key in unknown:
-        readers = [m for m, method in METHODS.items() if key in method.setting_names()]
+        readers = setting_readers(key, METHODS)
         if key in RUN_CONTROLLED:
             how = "--seeds, or the top-level seeds" if key == "seed" else "--quiet"
             parts.append(f"{key} is set per run by the sweep ({how})")

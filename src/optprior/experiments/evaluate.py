@@ -14,7 +14,7 @@ from optprior.evaluation.calibration import calibration_points, discriminator_ca
 from optprior.evaluation.dependence import task_dependence
 from optprior.evaluation.metrics import downstream_accuracy
 from optprior.experiments.config import EvaluationConfig
-from optprior.models.base import BaseModel
+from optprior.models.base import BaseModel, draws_binary
 from optprior.priors import OptimalPrior, StandardNormalPrior
 from optprior.priors.optimal import ANNEALING_CHAINS, IMPORTANCE_DRAWS, posterior_codes
 from optprior.training.batches import component_log_weights
@@ -209,9 +209,8 @@ def training_posteriors(
     the data as training saw them, one fixed binarisation of Bernoulli data where
     training drew them afresh (``dynamic_binarization``), else the data as given."""
     train = data.train
-    fitted = model.fitted_settings_  # as the fit was made, whatever set_params did since
-    drawn = fitted["likelihood"] == "bernoulli" and fitted["dynamic_binarization"]
-    x = binarized(train.X) if drawn else train.X
+    # as the fit was made, whatever set_params did since
+    x = binarized(train.X) if draws_binary(model.fitted_settings_) else train.X
     mu, logvar = (torch.from_numpy(a) for a in model.posterior(x, train.s))
     s = torch.from_numpy(train.s)
     log_weights = component_log_weights(s, model.fitted_settings_["discriminator_task_weights"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -43,7 +43,13 @@ from optprior.training.config import (
     training_defaults,
 )
 from optprior.training.plans import ELBOPlan, TrainingPlan
-from optprior.training.trainer import Checkpoint, History, Trainer, flush_subnormals_
+from optprior.training.trainer import (
+    Checkpoint,
+    History,
+    Trainer,
+    flush_subnormals_,
+    is_checkpoint,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -376,7 +382,7 @@ class BaseModel(BaseEstimator):
     @property
     def binarizes(self) -> bool:
         """Whether training draws Bernoulli data afresh at every use."""
-        return self.config.likelihood == "bernoulli" and self.training.dynamic_binarization
+        return draws_binary(self.settings())
 
     @property
     def n_tasks_(self) -> int:
@@ -410,7 +416,7 @@ class BaseModel(BaseEstimator):
         array = check_data(x, name, bernoulli=bernoulli, fitted=fitted)
         if not fitting:  # a fit checks its data's names itself (``fit_feature_names``)
             check_feature_names(x, getattr(self, "feature_names_in_", None), name)
-        if scored and bernoulli and settings["dynamic_binarization"]:
+        if scored and draws_binary(settings):
             array = binarized_points(array)
         task_name = "s" if name == "X" else f"s{name[1:]}"
         if self.conditional or s is not None:
@@ -762,7 +768,7 @@ class BaseModel(BaseEstimator):
             raise ModelFileError(
                 f"{path} is not a readable optprior model file ({reason})"
             ) from None
-        if isinstance(payload, dict) and {"identity", "module", "progress"} <= payload.keys():
+        if is_checkpoint(payload):
             raise ModelFileError(
                 f"{path} is a training checkpoint (the checkpoint= of fit or from_cvae; "
                 "CHECKPOINT.prior is T's stage), not a model file: call the same fit again "
@@ -908,12 +914,21 @@ def all_setting_defaults() -> dict[str, dict[str, Any]]:
     return {"model": model_defaults(), "training": training_defaults()}
 
 
+def draws_binary(settings: Mapping[str, Any]) -> bool:
+    """Whether a fit with ``settings`` (flat, as ``BaseModel.settings``) draws Bernoulli
+    data afresh at every use (``dynamic_binarization`` with the Bernoulli likelihood)."""
+    return settings["likelihood"] == "bernoulli" and bool(settings["dynamic_binarization"])
+
+
+def setting_readers(name: str, classes: Mapping[str, type[BaseModel]]) -> list[str]:
+    """The names, of ``classes`` (a name per model class), of the methods that read
+    setting ``name``."""
+    return [method for method, cls in classes.items() if cls.reads_setting(name)]
+
+
 def _unknown_settings_message(name: str, unknown: list[str]) -> str:
     """Why ``name`` refuses the settings ``unknown``: the methods that read them, if any."""
-    readers = {
-        setting: [m for m, cls in _MODEL_CLASSES.items() if cls.reads_setting(setting)]
-        for setting in unknown
-    }
+    readers = {setting: setting_readers(setting, _MODEL_CLASSES) for setting in unknown}
     valid = sorted(_MODEL_CLASSES[name].setting_names() + list(RUN_OPTIONS))
     parts = [
         f"{setting} (a setting of {', '.join(methods)})"

@@ -462,3 +462,8 @@ class Trainer:
         if progress.finished and not progress.history.stopped_early:
             progress.finished = progress.next_epoch >= cap
         return progress
+
+
+def is_checkpoint(payload: object) -> bool:
+    """Whether ``payload``, a file's contents, is a training checkpoint (``Trainer._save``)."""
+    return isinstance(payload, dict) and {"identity", "module", "progress"} <= payload.keys()
