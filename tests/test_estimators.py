@@ -522,14 +522,14 @@ def test_fit_logs_its_epochs_on_request(two_tasks, caplog, monkeypatch):
     assert lines[0].startswith("model epochs 1/3 (")
     assert "val_elbo" in lines[0] and "train_loss" in lines[0]
     best = model.history_.best_epoch
-    assert lines[-1] == f"model: 3 epochs in all; keeping epoch {best}"
+    assert lines[-1] == f"model: 3 epochs in all; keeping epoch {best} (from 0)"
 
     caplog.clear()
     with caplog.at_level("INFO", logger="optprior"):
         PostHocOptimalPriorCVAE.from_cvae(model, x[:200], s[:200], x[200:], s[200:])
     lines = [r.getMessage() for r in caplog.records if r.name == "optprior.training.trainer"]
     assert lines[0].startswith("prior epochs 1/3 (") and "monitored" in lines[0]
-    assert re.fullmatch(r"prior: [1-3] epochs in all; keeping epoch [0-2]", lines[-1])
+    assert re.fullmatch(r"prior: [1-3] epochs in all; keeping epoch [0-2] \(from 0\)", lines[-1])
 
 
 def test_scikit_learn_clone_grid_search_and_pipeline(two_tasks):

@@ -4,7 +4,7 @@ growing as they move apart; and the penalised estimators fit, save, load and sco
 import numpy as np
 import pytest
 import torch
-from helpers import fast, no_warnings
+from helpers import FAST, fast, no_warnings
 
 from optprior import CVAE, HSICCVAE, MMDCVAE, AdversarialCVAE, BaseModel, InvariantCVAE
 from optprior.module import ObjectiveTerms
@@ -37,6 +37,25 @@ def test_the_penalty_sends_a_gradient_to_the_codes(penalty):
     s = torch.arange(40) % 2
     penalty(terms_of(z), s).backward()
     assert float(z.grad.abs().max()) > 0
+
+
+@pytest.mark.parametrize("penalty", PENALTIES)
+def test_a_batch_of_one_point_has_no_penalty(penalty):
+    z = torch.randn(1, 3, generator=torch.Generator().manual_seed(2)).requires_grad_(True)
+    value = penalty(terms_of(z), torch.tensor([1]))
+    assert float(value) == 0.0
+    value.backward()
+    assert torch.isfinite(z.grad).all()
+
+
+@pytest.mark.parametrize("method", [HSICCVAE, MMDCVAE])
+def test_a_last_batch_of_one_point_trains(method, two_tasks):
+    """101 training points in batches of 50 leave the last batch a single point."""
+    x, s = two_tasks
+    train, val = np.r_[0:51, 120:170], np.r_[100:120, 220:240]
+    with no_warnings():
+        model = fast(method, invariance_weight=5.0).fit(x[train], s[train], x[val], s[val])
+    assert len(model.history_.epochs) == FAST["epochs"]
 
 
 @pytest.mark.parametrize("method", [HSICCVAE, MMDCVAE, AdversarialCVAE])

@@ -105,6 +105,40 @@ def test_from_cvae_refuses_other_models(trained_prototype_cvae):
         PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, activation="relu")
 
 
+def test_from_cvae_takes_the_settings_the_cvae_was_fitted_with(two_tasks):
+    """Settings changed on the CVAE after its fit do not reach T's model: its networks
+    (and binarisation, seed) are those of the weights it loads."""
+    x, s = two_tasks
+    with no_warnings():
+        cvae = fast(CVAE, epochs=1, warmup_epochs=0).fit(x, s)
+    cvae.set_params(hidden_sizes=(8,), seed=5)
+    with no_warnings():
+        model = PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, epochs=1)
+    assert model.get_params()["hidden_sizes"] == FAST["hidden_sizes"]
+    assert model.get_params()["seed"] == cvae.fitted_settings_["seed"]
+
+
+def test_t_is_monitored_on_the_codes_of_binarised_data_without_validation(monkeypatch):
+    """Without X_val, T's epoch is chosen on codes of the training data binarised as T is
+    trained on them, never of the grey levels the fit does not see."""
+    from optprior.module import VAEModule
+
+    rng = np.random.default_rng(0)
+    x, s = rng.random((120, 12)).astype(np.float32), np.repeat([0, 1], 60)
+    with no_warnings():
+        cvae = fast(CVAE, epochs=1, warmup_epochs=0).fit(x, s)
+    encoded, inference = [], VAEModule.inference
+
+    def recording(self, x, s):
+        encoded.append(x.detach().clone())
+        return inference(self, x, s)
+
+    monkeypatch.setattr(VAEModule, "inference", recording)
+    with no_warnings():
+        PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, epochs=1, **FAST_T)
+    assert encoded and all(bool(((e == 0) | (e == 1)).all()) for e in encoded)
+
+
 @pytest.mark.parametrize("penalised", [MMDCVAE, AdversarialCVAE])
 def test_from_cvae_puts_t_on_a_penalised_cvae(penalised, trained_prototype_cvae, tmp_path):
     """The penalty's weight is not a setting of the post-hoc prior, and the adversary's

@@ -11,11 +11,13 @@ from optprior.evaluation.information import TensorOrArray
 
 def gaussian_gram(z: torch.Tensor) -> torch.Tensor:
     """exp(-|z_i - z_j|^2 / m) for codes z (N, D): (N, N), with m the median of the
-    pairwise squared distances (the median heuristic; taken without gradient)."""
+    pairwise squared distances (the median heuristic; taken without gradient). A single
+    code has no pair, and its kernel with itself is 1 whatever m."""
     squared = z.pow(2).sum(-1)
     distances = (squared[:, None] + squared[None, :] - 2.0 * z @ z.T).clamp_min(0.0)
     off_diagonal = ~torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
-    scale = distances.detach()[off_diagonal].median().clamp_min(1e-12)
+    pairs = distances.detach()[off_diagonal]
+    scale = pairs.median().clamp_min(1e-12) if pairs.numel() else distances.new_ones(())
     return torch.exp(-distances / scale)
 
 

@@ -308,7 +308,8 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
                 f"input), got {type(cvae).__name__}"
             )
         cvae.fitted_module()
-        given = cls.settings_read(cvae.get_params())  # not a penalty's weight
+        # the settings it was fitted with (not a penalty's weight), its run options now
+        given = cls.settings_read({**cvae.get_params(), **cvae.fitted_settings_})
         model = cls(**{**given, **overrides})
         fixed = {*flat_names(NetworkConfig), *FIRST_STAGE_ONLY}
         changed = [k for k, v in overrides.items() if k in fixed & set(given) and v != given[k]]

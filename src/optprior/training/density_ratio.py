@@ -178,8 +178,8 @@ class PriorFitPlan(TrainingPlan):
 
     Each epoch is one pass of T over freshly encoded training data. The monitored score is
     minus T's logistic loss (dropout off) on encoded validation data (training data if
-    none) against N(0, I) draws, both drawn once so every epoch is judged on the same
-    points.
+    none, binarised as the fit binarises them) against N(0, I) draws, both drawn once so
+    every epoch is judged on the same points.
     """
 
     what = "prior"
@@ -200,7 +200,10 @@ class PriorFitPlan(TrainingPlan):
 
     def start(self, x: torch.Tensor, s: torch.Tensor, validation: Validation | None) -> None:
         super().start(x, s, validation)
-        x_check, s_check = (x, s) if validation is None else validation[:2]
+        if validation is None:  # validation data come binarised once, per point
+            x_check, s_check = (binarize(x) if self.binarize else x), s
+        else:
+            x_check, s_check = validation[:2]
         self.module.eval()
         with torch.no_grad():
             z = self.module.encoder.rsample(*self.module.inference(x_check, s_check))

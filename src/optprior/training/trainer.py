@@ -130,7 +130,7 @@ class _EpochLog:
         if time.monotonic() - self.logged_at >= LOG_SECONDS:
             text = ", ".join(f"{name} {value}" for name, value in scores.items())
             logger.info(
-                "%s epochs %d/%d (%.1f s the last): %s; best epoch %d",
+                "%s epochs %d/%d (%.1f s the last): %s; best epoch %d (from 0)",
                 self.what,
                 epoch + 1,
                 self.total,
@@ -143,7 +143,9 @@ class _EpochLog:
     def end(self, epochs: int, stopped_early: bool, best: int) -> None:
         if self.ran:
             early = " (stopped early)" if stopped_early else ""
-            logger.info("%s: %d epochs in all%s; keeping epoch %d", self.what, epochs, early, best)
+            logger.info(
+                "%s: %d epochs in all%s; keeping epoch %d (from 0)", self.what, epochs, early, best
+            )
 
 
 def _read_checkpoint(path: str | os.PathLike, mmap: bool = False) -> Any:
