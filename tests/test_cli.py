@@ -227,7 +227,7 @@ def test_train_reports_bad_data_files(tmp_path, capsys):
     gaps = tmp_path / "gaps.npz"  # as compare, train refuses tasks that skip an index
     np.savez(gaps, X=np.full((60, 2), 0.5), s=[1] * 30 + [2] * 30)
     assert main(["train", "--data", str(gaps), "--out", str(tmp_path / "m.pt")]) == 2
-    assert "skips task indices [0]" in capsys.readouterr().err
+    assert "skips 1 task indices [0] of 0..2" in capsys.readouterr().err
     # A bad row is named by its row in the file, whichever split it would have fallen in.
     x, s = np.random.default_rng(0).random((40, 3)), np.arange(40) % 2
     for row in range(40):

@@ -116,8 +116,16 @@ def test_bad_own_data_is_named(own_file, tmp_path):
     with pytest.raises(ValueError, match=r"task\(s\) \[1\] .* fewer than 5 test points"):
         own_data_setting("few", 0, file=few)
     gaps = saved("gaps.npz", X=np.full((60, 2), 0.5), s=[0] * 30 + [2] * 30)
-    with pytest.raises(ValueError, match=r"skips task indices \[1\].*return_inverse"):
+    with pytest.raises(ValueError, match=r"skips 1 task indices \[1\] of 0..2.*return_inverse"):
         own_data_setting("gaps", 0, file=gaps)
+    ids = saved("ids.npz", X=np.full((60, 2), 0.5), s=[3, 3_000_000_000] * 30)  # subject ids
+    with pytest.raises(
+        ValueError, match=r"skips 2999999999 task indices \[0, 1, 2, 4, .*, '\.\.\.'\]"
+    ):
+        own_data_setting("ids", 0, file=ids)
+    huge = saved("huge.npz", X=np.full((40, 2), 0.5), y=[0.0, 1e30] * 20)
+    with pytest.raises(ValueError, match=r"y holds 1e\+30 in row 1, too large for a class label"):
+        own_data_setting("huge", 0, file=huge)
     labels = saved("labels.npz", X=np.full((40, 2), 0.5), y=[0, 1, -2, 0] * 10)
     with pytest.raises(ValueError, match="-1 where a point has none"):
         own_data_setting("labels", 0, file=labels)

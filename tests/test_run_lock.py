@@ -12,7 +12,7 @@ from helpers import DATA_ROOT, count_epochs
 
 from optprior.experiments import lock as lock_module
 from optprior.experiments import runner
-from optprior.experiments.lock import STALE_SECONDS, holder, run_lock
+from optprior.experiments.lock import STALE_SECONDS, holder, lock_lost, run_lock
 from optprior.experiments.reproduce import configs_for
 from optprior.experiments.runner import plan
 
@@ -136,6 +136,53 @@ def test_owner_touches_its_lock_and_removes_only_its_own(tmp_path, monkeypatch):
         assert time.time() - path.stat().st_mtime < 5  # the heartbeat touched it
         write_lock(tmp_path, "some-other-host", 1)  # taken over by another process
     assert path.is_file()  # not ours any more: left in place
+
+
+def test_a_lock_taken_over_is_known_lost_to_its_first_owner(tmp_path):
+    assert lock_lost() is None  # outside a lock
+    with run_lock(tmp_path) as owner:
+        assert owner is None and lock_lost() is None
+        write_lock(tmp_path, "some-other-host", 7)  # taken over while this one was paused
+        assert "lost the lock" in lock_lost() and "to some-other-host:7" in lock_lost()
+        (tmp_path / "lock").unlink()
+        assert "(removed)" in lock_lost()
+    assert lock_lost() is None
+
+
+def test_a_run_whose_lock_is_taken_over_stops_and_writes_nothing(run, monkeypatch):
+    """A sweep paused past ``STALE_SECONDS`` loses its run to another; on waking it stops
+    at the end of its epoch, writing no checkpoint, model or result (a failed one
+    neither), and leaves the run to the process that holds it."""
+    from optprior.training.trainer import Trainer
+
+    original = Trainer._train_epoch
+
+    def taken_over(self, *args):
+        write_lock(run.folder, "some-other-host", 7)
+        return original(self, *args)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", taken_over)
+    result = runner.execute(run)
+    assert result.status == "running" and "to some-other-host:7" in result.error
+    assert "abandoned after epoch 1" in result.error
+    written = {p.name for p in run.folder.iterdir()}
+    assert written == {"config.json", "lock"}  # the lock is the other process's
+    monkeypatch.undo()
+    (run.folder / "lock").unlink()  # the other process ends without a trace
+    assert runner.execute(run).status == "ok"
+
+
+def test_a_run_whose_lock_is_taken_over_while_scoring_writes_no_result(run, monkeypatch):
+    original = runner.evaluate
+
+    def taken_over(*args):
+        write_lock(run.folder, "some-other-host", 7)
+        return original(*args)
+
+    monkeypatch.setattr(runner, "evaluate", taken_over)
+    result = runner.execute(run)
+    assert result.status == "running" and "to some-other-host:7" in result.error
+    assert not (run.folder / "result.json").exists()
 
 
 def test_lock_is_released_when_training_fails(tmp_path):

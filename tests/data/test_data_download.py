@@ -33,9 +33,11 @@ def test_download_writes_verified_file(tmp_path: Path) -> None:
 
 
 def test_download_with_wrong_checksum_leaves_nothing(tmp_path: Path) -> None:
-    source, _ = _source(tmp_path)
+    source, actual = _source(tmp_path)
     dest = tmp_path / "root" / "file.bin"
-    with pytest.raises(OSError, match="wrong checksum"):
+    with pytest.raises(
+        OSError, match=f"wrong checksum: got md5 {actual}, sha256 .*; expected md5 0"
+    ):
         download_file(FileSpec("file.bin", md5=("0" * 32,), urls=(source.as_uri(),)), dest)
     assert not dest.parent.exists()  # nothing left, not even the folder it made
     dest.parent.mkdir()  # a folder that was there before stays, without leftovers
@@ -50,6 +52,31 @@ def test_download_tries_the_next_address(tmp_path: Path) -> None:
     dest = tmp_path / "file.bin"
     download_file(FileSpec("file.bin", md5=(md5,), urls=(missing, source.as_uri())), dest)
     assert dest.read_bytes() == source.read_bytes()
+
+
+def test_a_response_cut_off_tries_the_next_address(tmp_path: Path, monkeypatch) -> None:
+    """A server that closes a response early raises http.client.IncompleteRead, not an
+    OSError: it is a failed address like any other."""
+    import http.client
+    import urllib.request
+
+    source, md5 = _source(tmp_path)
+    opened = urllib.request.urlopen
+
+    def cut_off(url, **kwargs):
+        if url.startswith("https:"):
+            raise http.client.IncompleteRead(b"", 100)
+        return opened(url, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", cut_off)
+    dest = tmp_path / "root" / "file.bin"
+    spec = FileSpec("file.bin", md5=(md5,), urls=("https://example.org/cut", source.as_uri()))
+    download_file(spec, dest)
+    assert dest.read_bytes() == source.read_bytes()
+    elsewhere = tmp_path / "other" / "file.bin"
+    with pytest.raises(OSError, match=r"example.org/cut: IncompleteRead"):
+        download_file(FileSpec("file.bin", md5=(md5,), urls=(spec.urls[0],)), elsewhere)
+    assert not elsewhere.parent.exists()
 
 
 def test_downloads_allowed(monkeypatch: pytest.MonkeyPatch) -> None:

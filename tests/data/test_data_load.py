@@ -101,6 +101,7 @@ def test_corrupt_file_names_file_and_checksum(tmp_path: Path, fakes) -> None:
     assert str(path) in str(info.value)
     assert "5aeb024d42b8a6091f30e5eb18c8a48d" in str(info.value)
     assert info.value.path == path
+    assert f"fresh copy from {DATASETS['frey'].variants[0].train[0].source}" in str(info.value)
 
 
 def test_unverified_corrupt_file_still_gives_clear_error(tmp_path: Path) -> None:

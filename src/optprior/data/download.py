@@ -9,6 +9,7 @@ place with :func:`os.replace`; on any failure the temporary file is removed.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import urllib.request
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from optprior._io import atomic_write
-from optprior.data.integrity import matches
+from optprior.data.integrity import file_digests, matches
 from optprior.data.registry import FileSpec
 
 ENV_ROOT = "OPTPRIOR_DATA"
@@ -56,8 +57,9 @@ def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> Non
         try:
             _fetch(url, spec, dest, timeout)
             return
-        except (OSError, ValueError) as exc:  # URLError, timeouts, bad checksum
-            failures.append(f"{url}: {exc}")
+        # URLError, timeouts, a response cut off (IncompleteRead), bad checksum
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            failures.append(f"{url}: {type(exc).__name__}: {exc}")
     for folder in created:  # deepest first: a failed download leaves no new folders
         with contextlib.suppress(OSError):  # not empty: another process wrote there
             folder.rmdir()
@@ -76,4 +78,7 @@ def _fetch(url: str, spec: FileSpec, dest: Path, timeout: float) -> None:
                 bar.update(len(chunk))
         out.flush()
         if not matches(tmp, spec):
-            raise ValueError(f"wrong checksum, expected {spec.expected}")
+            md5, sha256 = file_digests(tmp)
+            raise ValueError(
+                f"wrong checksum: got md5 {md5}, sha256 {sha256}; expected {spec.expected}"
+            )

@@ -19,14 +19,22 @@ class CorruptDatasetError(ValueError):
         path: the offending file.
         reason: what is wrong with it.
         expected: the checksum(s) the file should have, or ``None`` where none is known.
+        source: where to get a fresh copy, or ``None`` where the caller does not know.
     """
 
-    def __init__(self, path: Path | str, reason: str, expected: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        reason: str,
+        expected: str | None = None,
+        source: str | None = None,
+    ) -> None:
         self.path = Path(path)
         self.reason = reason
         self.expected = expected
+        self.source = source
         message = f"dataset file {self.path} is corrupt or unreadable: {reason}"
         if expected:
             message += f" (expected {expected})"
-        message += ". Delete it and get a fresh copy."
+        message += ". Delete it and get a fresh copy" + (f" from {source}." if source else ".")
         super().__init__(message)

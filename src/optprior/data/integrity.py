@@ -64,6 +64,6 @@ def verify_file(path: Path, spec: FileSpec) -> None:
         return
     if not matches(path, spec):
         raise CorruptDatasetError(
-            path, "checksum mismatch (truncated or wrong file?)", spec.expected
+            path, "checksum mismatch (truncated or wrong file?)", spec.expected, spec.source
         )
     _verified.add(key)

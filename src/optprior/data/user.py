@@ -98,11 +98,14 @@ def file_tasks(arrays: NpzArrays, n_points: int, file: str | os.PathLike) -> np.
     if arrays.s is None:
         return np.zeros(n_points, np.int64)
     s = check_tasks(arrays.s, n_points)
-    counts = np.bincount(s)
-    if (counts == 0).any():
+    used = np.unique(s)
+    if used.size and used[-1] + 1 > used.size:  # the first 10 gaps lie below used.size + 10
+        skipped = np.setdiff1d(np.arange(min(used[-1], used.size + 10)), used)
+        count = used[-1] + 1 - used.size
+        listed = skipped[:10].tolist() + (["..."] if count > 10 else [])
         raise ValueError(
-            f"s in {file} skips task indices {np.flatnonzero(counts == 0).tolist()}: number "
-            "the tasks 0..K-1, e.g. with np.unique(s, return_inverse=True)[1]"
+            f"s in {file} skips {count} task indices {listed} of 0..{used[-1]}: number the "
+            f"{used.size} tasks 0..{used.size - 1}, e.g. with np.unique(s, return_inverse=True)[1]"
         )
     return s
 
@@ -136,6 +139,12 @@ def _labels(y: np.ndarray, n_points: int) -> np.ndarray:
                 if y.dtype.kind in "USO"
                 else ""
             )
+        )
+    if y.size and y.max() >= 2**63:  # would wrap round to a negative int64: unlabelled
+        row = int(np.argmax(y))
+        raise ValueError(
+            f"y holds {y[row].item()!r} in row {row}, too large for a class label: number "
+            "the classes 0..C-1, e.g. with np.unique(y, return_inverse=True)[1]"
         )
     return y.astype(np.int64)
 

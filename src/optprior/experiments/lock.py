@@ -7,10 +7,10 @@ training each one twice. The lock is ``<run folder>/lock``, created atomically
 owner touches it every ``HEARTBEAT_SECONDS``. A lock is stale, and taken over, when its
 process is gone (same host, no such process) or when it has not been touched for
 ``STALE_SECONDS`` (its host died, or its job was killed): so a process paused for longer
-than that loses its runs to other sweeps. The owner removes the lock only while it still
-holds its token. Two processes that find the same stale lock at the same instant may
-both take it over: the lock prevents duplicate work in the usual case, it is not a
-guarantee.
+than that loses its runs to other sweeps, and once it wakes ``lock_lost`` says so, for it
+to stop writing there. The owner removes the lock only while it still holds its token.
+Two processes that find the same stale lock at the same instant may both take it over:
+the lock prevents duplicate work in the usual case, it is not a guarantee.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 #: How often the owner touches its lock (seconds).
@@ -31,6 +32,8 @@ HEARTBEAT_SECONDS = 30.0
 STALE_SECONDS = 300.0
 
 GONE = "gone"  # what ``holder`` returns when the file vanished while it looked
+#: The lock file and token this context holds (``run_lock``), for ``lock_lost``.
+_HELD: ContextVar[tuple[Path, str] | None] = ContextVar("held_run_lock", default=None)
 
 
 def _alive(pid: int) -> bool:
@@ -72,6 +75,34 @@ def _owns(path: Path, token: str) -> bool:
         return False
 
 
+def lock_lost() -> str | None:
+    """Why the lock this context holds (inside ``run_lock``) is no longer its own, else
+    None (also outside one, or where the file cannot be read just now): another process
+    took it over, stale after this one went ``STALE_SECONDS`` without touching it (paused
+    or suspended), or it was removed. The run is then the other process's to write."""
+    held = _HELD.get()
+    if held is None:
+        return None
+    path, token = held
+    try:
+        owner = json.loads(path.read_text())
+    except FileNotFoundError:
+        owner = None
+    except OSError:
+        return None
+    except ValueError:  # being written by a process taking it over
+        owner = {}
+    if isinstance(owner, dict) and owner.get("token") == token:
+        return None
+    taker = f"{owner.get('host')}:{owner.get('pid')}" if isinstance(owner, dict) else None
+    return (
+        f"lost the lock of {path.parent} "
+        + (f"to {taker}" if taker and "None" not in taker else "(removed)")
+        + f", untouched over {STALE_SECONDS:.0f} s (this process paused?); the run is "
+        "left to the process that holds it"
+    )
+
+
 def _heartbeat(path: Path, token: str, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_SECONDS):
         if _owns(path, token):
@@ -101,9 +132,11 @@ def run_lock(folder: Path) -> Iterator[str | None]:
         stop = threading.Event()
         beat = threading.Thread(target=_heartbeat, args=(path, token, stop), daemon=True)
         beat.start()
+        held = _HELD.set((path, token))
         try:
             yield None
         finally:
+            _HELD.reset(held)
             stop.set()
             beat.join()
             if _owns(path, token):

@@ -47,7 +47,7 @@ from optprior.experiments.config import (
     ExperimentConfig,
 )
 from optprior.experiments.evaluate import evaluate, renormalized
-from optprior.experiments.lock import run_lock
+from optprior.experiments.lock import lock_lost, run_lock
 from optprior.experiments.records import (
     RESULT_FILE,
     RunResult,
@@ -61,6 +61,7 @@ from optprior.training.trainer import (
     CheckpointError,
     History,
     TrainingStopped,
+    abandon_if,
     stop_at,
     time_is_up,
 )
@@ -381,7 +382,8 @@ def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
 
 def execute(run: Run) -> RunResult:
     """Train and score ``run`` unless finished; returns its result (status ``ok`` or
-    ``failed``, ``running`` when another process holds the run's lock, or ``stopped`` at
+    ``failed``, ``running`` when another process holds the run's lock or took it over
+    while this one was paused, or ``stopped`` at
     ``run.stop_at``: not started, or its training or scoring left for the next sweep).
 
     With ``run.rescore``, a finished run is scored again where ``to_rescore`` says so
@@ -409,9 +411,10 @@ def execute(run: Run) -> RunResult:
                 if owner is not None:
                     return left("running", f"being trained by {owner}")
                 finished = read_result(run)  # as the process that held the lock left it
-                if finished is None:
-                    return train_and_score(run)
-                return rescore(run, finished) if to_rescore(run, finished) else finished
+                with abandon_if(lock_lost):  # taken over while this process was paused
+                    if finished is None:
+                        return train_and_score(run)
+                    return rescore(run, finished) if to_rescore(run, finished) else finished
     finally:
         CURRENT_RUN.reset(token)
 
@@ -421,7 +424,9 @@ def train_and_score(run: Run) -> RunResult:
     write its files; the caller holds the run's lock. At the time limit of the enclosing
     ``stop_at`` (``execute``) training stops with its checkpoint written, and a model
     trained by then is saved but not scored: the result is ``stopped`` and no result file
-    is written, so the next sweep goes on."""
+    is written, so the next sweep goes on. A run whose lock another process took over
+    (``lock_lost``: this one was paused) stops as soon as it sees it, writing no model or
+    result, failed or not: ``running``, as the other process holds it."""
     folder = run.folder
     config_path = folder / "config.json"
     # A run of another configuration is refused, its checkpoint and model kept. One under
@@ -500,6 +505,8 @@ def train_and_score(run: Run) -> RunResult:
                     resumed = False
                     model = train()
             result.resumed_from_checkpoint = resumed
+            if lost := lock_lost():  # the model and result are the new owner's to write
+                raise TrainingStopped(lost)
             model.save(model_path)
             for path in discarded:
                 path.unlink(missing_ok=True)
@@ -526,11 +533,13 @@ def train_and_score(run: Run) -> RunResult:
             result.figures = run_figures(model, data, folder)
         result.status = "ok"
     except TrainingStopped as stopped:  # not a failure: nothing is written, to go on later
-        return run.result("stopped", error=str(stopped))
+        return run.result("running" if lock_lost() else "stopped", error=str(stopped))
     except Exception as error:  # a failed run is recorded and the sweep goes on
         result.error = f"{type(error).__name__}: {error}"
         result.traceback = traceback.format_exc()
     result.wall_seconds = time.perf_counter() - start
+    if lost := lock_lost():  # also of a failure it may have caused (files removed)
+        return run.result("running", error=lost)
     write_result_file(folder, result)
     return result
 
@@ -784,6 +793,8 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
     if finished.rescored:  # the record of an earlier rescoring is kept inside this one
         rescored["earlier"] = finished.rescored
     result = replace(finished, config=run.resolved(), metrics=metrics, rescored=rescored)
+    if lost := lock_lost():
+        return replace(finished, status="running", error=f"not scored again: {lost}")
     write_result_file(run.folder, result)
     return result
 

@@ -45,11 +45,34 @@ class History:
 CHECKPOINT_SECONDS = 300.0
 #: The time (``time.time()``, seconds) after which fits with a checkpoint stop (``stop_at``).
 _STOP_AT: ContextVar[float | None] = ContextVar("optprior_stop_at", default=None)
+#: Why a fit must stop at once, writing nothing, or None: ``abandon_if``'s check.
+_ABANDON_IF: ContextVar[Callable[[], str | None] | None] = ContextVar(
+    "optprior_abandon_if", default=None
+)
 
 
 class TrainingStopped(Exception):
     """A fit stopped at its time limit (``stop_at``) with its checkpoint written: the
-    same fit given the same checkpoint goes on from there."""
+    same fit given the same checkpoint goes on from there; or abandoned (``abandon_if``)
+    with nothing written."""
+
+
+@contextlib.contextmanager
+def abandon_if(check: Callable[[], str | None]) -> Iterator[None]:
+    """Inside, a ``Trainer.fit`` calls ``check`` after each epoch; a reason it returns
+    stops the fit there without writing its checkpoint (``TrainingStopped``): e.g. a
+    sweep's run whose lock another process has taken over, the files being its now."""
+    token = _ABANDON_IF.set(check)
+    try:
+        yield
+    finally:
+        _ABANDON_IF.reset(token)
+
+
+def abandoned() -> str | None:
+    """The reason of the enclosing ``abandon_if``'s check, or None (also outside one)."""
+    check = _ABANDON_IF.get()
+    return None if check is None else check()
 
 
 @contextlib.contextmanager
@@ -338,6 +361,9 @@ class Trainer:
             }
             bar.set_postfix(scores)
             log.epoch(epoch, record["seconds"], scores, history.best_epoch)
+            if reason := abandoned():
+                bar.close()
+                raise TrainingStopped(f"abandoned after epoch {epoch + 1}: {reason}")
             every = config.learning_rate_patience
             if selected and every and progress.stale and progress.stale % every == 0:
                 plan.scale_learning_rate(config.learning_rate_factor)
