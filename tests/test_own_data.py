@@ -123,6 +123,9 @@ def test_bad_own_data_is_named(own_file, tmp_path):
         ValueError, match=r"skips 2999999999 task indices \[0, 1, 2, 4, .*, '\.\.\.'\]"
     ):
         own_data_setting("ids", 0, file=ids)
+    empty = saved("empty.npz", X=np.zeros((0, 4, 4)), s=np.zeros(0, int))
+    with pytest.raises(ValueError, match=r"empty.npz: X of shape \(0, 4, 4\) holds no points"):
+        own_data_setting("empty", 0, file=empty)
     huge = saved("huge.npz", X=np.full((40, 2), 0.5), y=[0.0, 1e30] * 20)
     with pytest.raises(ValueError, match=r"y holds 1e\+30 in row 1, too large for a class label"):
         own_data_setting("huge", 0, file=huge)

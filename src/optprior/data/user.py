@@ -74,6 +74,8 @@ def read_npz(path: str | os.PathLike) -> NpzArrays:
             UnreadArraysWarning,
             stacklevel=2,
         )
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"{path}: X of shape {x.shape} holds no points (one row per point)")
     shape = tuple(x.shape[1:])
     if x.ndim > 2:
         x = x.reshape(len(x), -1)
