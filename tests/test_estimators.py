@@ -591,6 +591,25 @@ def test_scores_and_samples_repeat_and_leave_the_callers_stream(two_tasks):
         model.score_samples(x[:3], s[:3], random_state=0.5)
 
 
+def test_a_points_score_does_not_depend_on_the_points_scored_with_it(two_tasks):
+    """Each point's importance samples (and ELBO draws) come from a stream keyed by the
+    point, its task and random_state: a subset, a reordering or one point alone score as
+    in the whole set (scikit-learn's sample-order and subset invariance)."""
+    x, s = two_tasks
+    model = fast(CVAE).fit(x, s)
+    whole = model.score_samples(x, s, n_samples=30)
+    order = np.random.default_rng(1).permutation(len(x))
+    np.testing.assert_allclose(model.score_samples(x[order], s[order], 30), whole[order], 1e-5)
+    np.testing.assert_allclose(model.score_samples(x[7:8], s[7:8], 30), whole[7:8], 1e-5)
+    elbo = model.elbo(x, s, n_samples=3)
+    np.testing.assert_allclose(model.elbo(x[order], s[order], 3), elbo[order], 1e-5)
+    np.testing.assert_allclose(model.elbo(x[7:8], s[7:8], 3), elbo[7:8], 1e-5)
+    duplicated = model.score_samples(np.repeat(x[7:8], 2, 0), np.repeat(s[7:8], 2), 30)
+    assert duplicated[0] == duplicated[1]
+    again = model.score_samples(x[7:8], s[7:8], 30, random_state=1)
+    assert abs(again[0] - whole[7]) > 1e-4  # the seed still moves the draws
+
+
 def test_decode_and_reconstruct(two_tasks):
     x, s = two_tasks
     model = fast(CVAE).fit(x, s)

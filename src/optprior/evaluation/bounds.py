@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from optprior.module import VAEModule
@@ -38,8 +40,11 @@ def elbo(
     s: torch.Tensor,
     n_samples: int = 1,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    seed: int | None = None,
 ) -> torch.Tensor:
-    """ELBO per point averaged over ``n_samples`` draws of z (nats): (N,).
+    """ELBO per point averaged over ``n_samples`` draws of z (nats): (N,). The draws are
+    each point's own under ``seed`` (``point_noise``), or with None torch's global
+    stream's, one draw per chunk of points (as training's validation ELBO takes them).
 
     Uses the prior's ``kl`` (closed form for N(0, I); for the optimal prior the closed
     form KL(q || N(0, I)) minus T at the drawn z).
@@ -50,11 +55,44 @@ def elbo(
     for i in range(0, x.shape[0], points):
         xb, sb = x[i : i + points], s[i : i + points]
         total = torch.zeros(xb.shape[0], device=x.device)
+        posterior = module.inference(xb, sb)
+        streams = None if seed is None else point_streams(xb, sb, seed)
         for _ in range(n_samples):
-            terms = module.objective_terms(xb, sb)
+            noise = None if streams is None else point_noise(streams, 1, posterior[0])[0]
+            terms = module.objective_terms(xb, sb, posterior=posterior, noise=noise)
             total += terms.reconstruction - terms.kl
         out.append(total / n_samples)
     return torch.cat(out)
+
+
+def point_streams(x: torch.Tensor, s: torch.Tensor, seed: int) -> list[torch.Generator]:
+    """One CPU random stream per point of ``x`` (B, x_dim) with tasks ``s`` (B,), keyed by
+    ``seed`` and the point's float32 values and task: a point's draws do not depend on the
+    points drawn with it, nor on their order."""
+    rows = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+    streams = []
+    for row, task in zip(rows, s.tolist(), strict=True):
+        digest = hashlib.blake2b(row.tobytes(), digest_size=8, key=f"{seed}:{task}".encode())
+        streams.append(torch.Generator().manual_seed(int.from_bytes(digest.digest(), "little")))
+    return streams
+
+
+def drawn_seed() -> int:
+    """A seed for ``point_streams`` from torch's global stream (seed that, and the draws
+    repeat)."""
+    return int(torch.randint(0, 2**62, ()))
+
+
+def point_noise(
+    streams: Sequence[torch.Generator] | None, n_samples: int, mu: torch.Tensor
+) -> torch.Tensor:
+    """Standard normal noise (n_samples, B, D) for posterior means ``mu`` (B, D), on their
+    device: the next draws of each point's stream (drawn on the CPU), or with None of
+    torch's global stream."""
+    if streams is None:
+        return torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
+    noise = torch.stack([torch.randn(n_samples, mu.shape[1], generator=g) for g in streams], 1)
+    return noise.to(device=mu.device, dtype=mu.dtype)
 
 
 @torch.no_grad()
@@ -65,14 +103,18 @@ def log_marginal_likelihood(
     n_samples: int = 1000,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
     priors: Sequence[Prior] | None = None,
+    seed: int | None = None,
 ) -> torch.Tensor:
     """ln p(x | s) ~= logmeanexp_l [ln p(x|z_l,s) + ln p(z_l) - ln q(z_l|x,s)]: (N,), or
     with ``priors`` (P, N): the same draws z_l scored under each of them in place of the
     module's prior (common random numbers: their differences carry far less Monte Carlo
     noise than those of separate estimates).
 
-    The encoder is the proposal. Points and samples are processed in chunks of at most
-    ``max_elements`` decoder outputs, the log-sum-exp accumulated stably across chunks.
+    The encoder is the proposal. The draws are each point's own under ``seed``
+    (``point_noise``: a point's estimate then does not depend on the points beside it), or
+    with None torch's global stream's. Points and samples are processed in chunks of at
+    most ``max_elements`` decoder outputs, the log-sum-exp accumulated stably across
+    chunks.
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
@@ -86,9 +128,10 @@ def log_marginal_likelihood(
         xb, sb = x[i : i + points], s[i : i + points]
         total = torch.full((len(chosen), xb.shape[0]), -math.inf, device=x.device, dtype=x.dtype)
         posterior = module.inference(xb, sb)
+        streams = None if seed is None else point_streams(xb, sb, seed)
         for done in range(0, n_samples, samples):
-            count = min(samples, n_samples - done)
-            weights = module.log_importance_weights(xb, sb, count, posterior, chosen)
+            noise = point_noise(streams, min(samples, n_samples - done), posterior[0])
+            weights = module.log_importance_weights(xb, sb, noise, posterior, chosen)
             total = torch.logaddexp(total, torch.logsumexp(weights, dim=1))
         out.append(total - math.log(n_samples))
     for part, mode in zip(chosen, modes, strict=True):

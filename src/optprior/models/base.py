@@ -28,7 +28,7 @@ from optprior._validation import (
     whole_number,
 )
 from optprior.evaluation.binarization import binarized_points
-from optprior.evaluation.bounds import elbo, log_marginal_likelihood
+from optprior.evaluation.bounds import drawn_seed, elbo, log_marginal_likelihood
 from optprior.models.config import NetworkConfig
 from optprior.module import VAEModule
 from optprior.nn.decoders import DECODERS, Decoder, GaussianDecoder
@@ -644,10 +644,10 @@ class BaseModel(BaseEstimator):
 
         The optimal-prior model uses its prior: N(z; 0, I) exp(T(z)), or the mixture of
         the training posteriors. ``random_state`` seeds the importance samples, so the
-        same call gives the same scores (None: torch's global random stream); they are
-        drawn for the call's points together, so a point scored beside others gets other
-        draws, and a score that differs by Monte Carlo noise (less with more samples).
-        Where
+        same call gives the same scores (None: a seed from torch's global random stream);
+        each point's are drawn from a stream keyed by the point, its task and the seed
+        (``evaluation.bounds.point_streams``), so a point scores the same alone, among
+        others or reordered. Where
         training binarises [0, 1] data afresh (Bernoulli likelihood,
         ``dynamic_binarization``), grey levels are scored as one fixed Bernoulli draw
         per point (the same for every model: scores compare), binary data as given.
@@ -655,7 +655,12 @@ class BaseModel(BaseEstimator):
         n_samples = whole_number(n_samples, "n_samples", 1)
         module, x, tasks = self._checked(X, s, scored=True)
         with self._drawing(random_state):
-            return log_marginal_likelihood(module, x, tasks, n_samples, priors=priors).cpu().numpy()
+            seed = drawn_seed()
+        return (
+            log_marginal_likelihood(module, x, tasks, n_samples, priors=priors, seed=seed)
+            .cpu()
+            .numpy()
+        )
 
     def score(
         self, X: object, s: object = None, n_samples: int = 1000, random_state: int | None = 0
@@ -673,7 +678,8 @@ class BaseModel(BaseEstimator):
         n_samples = whole_number(n_samples, "n_samples", 1)
         module, x, tasks = self._checked(X, s, scored=True)
         with self._drawing(random_state):
-            return elbo(module, x, tasks, n_samples).cpu().numpy()
+            seed = drawn_seed()
+        return elbo(module, x, tasks, n_samples, seed=seed).cpu().numpy()
 
     @torch.no_grad()
     def sample(self, n: int, s: ArrayLike = 0, random_state: int | None = 0) -> np.ndarray:

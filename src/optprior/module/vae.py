@@ -70,18 +70,23 @@ class VAEModule(nn.Module):
         s: torch.Tensor | None,
         prior: Prior | None = None,
         posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
+        noise: torch.Tensor | None = None,
     ) -> ObjectiveTerms:
         """One-sample terms per point for a batch (shapes in ``ObjectiveTerms``), the KL
         to ``prior`` if given (a training plan's estimate of the module's prior), else to
         the module's own. ``posterior`` (mu, logvar) of ``x``, if given, saves
-        re-running the encoder.
+        re-running the encoder; z is mu + sigma * ``noise`` (B, D) where given, else drawn
+        from torch's global stream.
 
         The ELBO is ``reconstruction - kl``. For the optimal prior the KL is
         KL(q(z|x,s) || N(0, I)) in closed form minus T at the drawn z (an unbiased
         estimate of KL(q || N e^T)), so gradients reach the encoder through z inside T.
         """
         mu, logvar = posterior if posterior is not None else self.inference(x, s)
-        z = self.encoder.rsample(mu, logvar)
+        if noise is None:
+            z = self.encoder.rsample(mu, logvar)
+        else:
+            z = torch.addcmul(mu, torch.exp(0.5 * logvar), noise)
         reconstruction = self.decoder.log_prob(x, z, self._task(s))
         kl = (self.prior if prior is None else prior).kl(z, mu, logvar)
         return ObjectiveTerms(reconstruction, kl, z, mu, logvar)
@@ -95,18 +100,18 @@ class VAEModule(nn.Module):
         self,
         x: torch.Tensor,
         s: torch.Tensor | None,
-        n_samples: int,
+        noise: torch.Tensor,
         posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
         priors: Sequence[Prior] | None = None,
     ) -> torch.Tensor:
-        """ln p(x|z_l,s) + ln p(z_l) - ln q(z_l|x,s) for z_l ~ q(z|x,s): (n_samples, B)
-        under the module's prior, or with ``priors`` (P, n_samples, B), the same draws
-        under each of them.
+        """ln p(x|z_l,s) + ln p(z_l) - ln q(z_l|x,s) for the draws z_l = mu + sigma *
+        ``noise`` of q(z|x,s), ``noise`` (L, B, D) standard normal: (L, B) under the
+        module's prior, or with ``priors`` (P, L, B), the same draws under each of them.
 
         ``posterior`` (mu, logvar), if given, saves re-running the encoder.
         """
         mu, logvar = posterior if posterior is not None else self.inference(x, s)
-        z = self.encoder.rsample(mu, logvar, n_samples)
+        z = torch.addcmul(mu, torch.exp(0.5 * logvar), noise)
         without_prior = self.decoder.log_prob(x, z, self._task(s)) - gaussian_log_prob(
             z, mu, logvar
         )
