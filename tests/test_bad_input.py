@@ -37,14 +37,26 @@ def fitted(two_tasks):
             "infinite",
         ),
         (lambda x, s: (x.reshape(len(x), 3, 4), s), r"2-D .*flatten images with X.reshape"),
-        (lambda x, s: (x[:, 0], s), r"2-D \(n_points, n_features\), got shape \(240,\)$"),
+        (
+            lambda x, s: (x[:, 0], s),
+            r"2-D \(n_points, n_features\), got shape \(240,\). Reshape your data: "
+            r"X.reshape\(1, -1\) for one point, X.reshape\(-1, 1\) for one feature$",
+        ),
+        (lambda x, s: (x + 0j, s), r"Complex data not supported: X holds complex numbers"),
         (lambda x, s: (x, s[:-1]), "240 points but s has 239"),
         (lambda x, s: (x, s.reshape(-1, 1)), r"1-D .*: pass s.ravel\(\)"),
         (lambda x, s: (x, np.eye(2)[s]), r"1-D .*for one-hot rows pass s.argmax\(1\)"),
         (lambda x, s: (x, s - 1), "negative task index"),
         (lambda x, s: (x, s + 0.5), r"integer task indices, got 0.5 in row 0"),
         (lambda x, s: (x * 2.0, s), r"\[0, 1\] for the Bernoulli"),
-        (lambda x, s: (x[:0], s[:0]), "empty"),
+        (
+            lambda x, s: (x[:0], s[:0]),
+            r"X has 0 sample\(s\) \(shape=\(0, 12\)\) while a minimum of 1 is required",
+        ),
+        (
+            lambda x, s: (x[:, :0], s),
+            r"X has 0 feature\(s\) \(shape=\(240, 0\)\) while a minimum of 1 is required",
+        ),
         (lambda x, s: (x, None), "task index of each point"),
         (lambda x, s: (x.astype(str).astype(object) + "a", s), "numeric array"),
         (lambda x, s: (x, np.array(["usps", "mnist"])[s]), r"integer task indices 0\.\.K-1"),
@@ -126,7 +138,7 @@ def test_task_missing_from_training_is_unseen(two_tasks):
 
 def test_wrong_feature_count(fitted, two_tasks):
     x, s = two_tasks
-    with pytest.raises(ValueError, match="13 features, the model was fitted on 12"):
+    with pytest.raises(ValueError, match="13 features, but CVAE is expecting 12 features as input"):
         fitted.transform(np.zeros((2, 13)), [0, 1])
     with pytest.raises(ValueError, match="X_val has 5 features"):
         fast(CVAE).fit(x, s, np.zeros((2, 5)), [0, 1])
@@ -463,7 +475,7 @@ def test_bernoulli_data_a_rounding_past_zero_or_one_are_clipped_not_refused():
 
 def test_a_code_array_of_the_wrong_shape_gets_no_advice_about_images(fitted):
     with pytest.raises(
-        ValueError, match=r"^Z must be 2-D \(n_points, n_features\), got shape \(4,\)$"
+        ValueError, match=r"^Z must be 2-D \(n_points, n_features\), got shape \(4,\). Reshape"
     ):
         fitted.decode(np.zeros(4), [0])
 

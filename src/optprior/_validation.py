@@ -133,17 +133,32 @@ def check_data(
     if hasattr(x, "toarray") and hasattr(x, "nnz"):  # a SciPy sparse matrix
         raise ValueError(f"{name} is a sparse matrix: pass a dense array ({name}.toarray())")
     try:
-        array = np.asarray(x, dtype=np.float32)
+        array = np.asarray(x)
+        if array.dtype.kind != "c":  # float32 would drop imaginary parts with a warning
+            array = np.asarray(array, dtype=np.float32)
     except (TypeError, ValueError) as error:
         hint = "; fill or drop its missing values (pd.NA) first" if "NAType" in str(error) else ""
         raise ValueError(f"{name} must be a numeric array: {error}{hint}") from None
-    if array.ndim != 2:
-        images = f"; flatten images with {name}.reshape(len({name}), -1)" if array.ndim > 2 else ""
+    if array.dtype.kind == "c":
         raise ValueError(
-            f"{name} must be 2-D (n_points, n_features), got shape {array.shape}{images}"
+            f"Complex data not supported: {name} holds complex numbers; pass real values "
+            "(np.abs, .real)"
         )
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {array.shape})")
+    if array.ndim != 2:
+        fix = (
+            f"; flatten images with {name}.reshape(len({name}), -1)"
+            if array.ndim > 2
+            else f". Reshape your data: {name}.reshape(1, -1) for one point, "
+            f"{name}.reshape(-1, 1) for one feature"
+            if array.ndim == 1
+            else ""
+        )
+        raise ValueError(f"{name} must be 2-D (n_points, n_features), got shape {array.shape}{fix}")
+    for axis, what in ((0, "sample"), (1, "feature")):  # scikit-learn's words
+        if array.shape[axis] == 0:
+            raise ValueError(
+                f"{name} has 0 {what}(s) (shape={array.shape}) while a minimum of 1 is required."
+            )
     finite = np.isfinite(array)
     if not finite.all():
         row = int(np.argwhere(~finite)[0, 0])

@@ -441,6 +441,15 @@ class BaseModel(BaseEstimator):
         else:
             self.feature_names_in_ = names
 
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags (1.6+): a transformer (``transform``: codes), whose
+        output is float32 whatever the input's dtype."""
+        from sklearn.utils import TransformerTags
+
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
+        return tags
+
     def __sklearn_is_fitted__(self) -> bool:
         """Whether the model is fitted (``sklearn.utils.validation.check_is_fitted``)."""
         return self.module_ is not None
@@ -548,8 +557,9 @@ class BaseModel(BaseEstimator):
         module = self.fitted_module()
         x, tasks = self._tensors(X, s, scored=scored)
         if x.shape[1] != module.decoder.x_dim:
-            raise ValueError(
-                f"X has {x.shape[1]} features, the model was fitted on {module.decoder.x_dim}"
+            raise ValueError(  # scikit-learn's words
+                f"X has {x.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{module.decoder.x_dim} features as input"
             )
         return module, x, tasks
 
