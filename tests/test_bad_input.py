@@ -134,6 +134,9 @@ def test_task_missing_from_training_is_unseen(two_tasks):
         model = fast(CVAE).fit(x, np.where(s == 1, 2, 0))  # tasks 0 and 2, none of 1
     with pytest.raises(ValueError, match=r"\[1\] that were not seen"):
         model.score_samples(x[:3], [1, 1, 1], n_samples=2)
+    ids = np.where(s == 1, 10**6, 0)  # e.g. subject ids: a million unused weights
+    with pytest.raises(ValueError, match=r"s skips 999999 task indices below its largest"):
+        fast(CVAE).fit(x, ids)
 
 
 def test_wrong_feature_count(fitted, two_tasks):

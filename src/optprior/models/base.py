@@ -205,6 +205,12 @@ def _warn_if_unscaled(x: torch.Tensor, logvar_bounds: tuple[float, float]) -> No
     )
 
 
+#: The most task indices below the largest that no training point has, let through with
+#: a warning (each gets input weights of its own: a year as the task costs little, a
+#: subject id of millions would cost gigabytes).
+MOST_UNUSED_TASKS = 100_000
+
+
 class BaseModel(BaseEstimator):
     """A VAE-family estimator with the scikit-learn contract (``get_params``,
     ``set_params``, ``clone``, ``score``; usable in ``GridSearchCV`` and ``Pipeline``).
@@ -504,7 +510,16 @@ class BaseModel(BaseEstimator):
             )
         if self.config.likelihood == "gaussian":
             _warn_if_unscaled(x, self.config.gaussian_logvar_bounds)
-        self.tasks_ = sorted(set(tasks.tolist())) if self.conditional else [0]
+        seen = sorted(set(tasks.tolist())) if self.conditional else [0]
+        unused = seen[-1] + 1 - len(seen)
+        if unused > MOST_UNUSED_TASKS:  # e.g. subject ids: weights no point trains
+            raise ValueError(
+                f"s skips {unused} task indices below its largest, {seen[-1]} (at most "
+                f"{MOST_UNUSED_TASKS:,} are let through): every index up to the largest gets "
+                f"input weights of its own; map the {len(seen)} tasks to 0..{len(seen) - 1} "
+                "with np.unique(s, return_inverse=True)[1]"
+            )
+        self.tasks_ = seen
         if len(self.tasks_) < self.n_tasks_:
             warnings.warn(
                 f"s uses {len(self.tasks_)} of the task indices 0..{self.tasks_[-1]}: every "
