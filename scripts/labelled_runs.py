@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from optprior.experiments.records import RESULT_FILE, RunResult, read_result_file
+from optprior.experiments.runner import unlike_pairs
 
 
 def finished_runs(folder: Path) -> dict[int, RunResult]:
@@ -33,4 +34,7 @@ def labelled_runs(
         if not found:
             raise SystemExit(f"{folder}: no finished run (seed-<k>/result.json with status ok)")
     seeds = sorted(set.intersection(*(set(found) for found in runs)))
+    unlike = unlike_pairs([found[seed] for found in runs for seed in seeds])
+    if unlike:
+        raise SystemExit("runs of other data or scoring, not paired: " + "; ".join(unlike))
     return labels, folders, runs, seeds

@@ -24,6 +24,7 @@ from optprior._io import atomic_write
 from optprior._text import counted
 from optprior.experiments.records import RESULT_FILE, read_result_file
 from optprior.experiments.reproduce import collect, write_tables
+from optprior.experiments.runner import unlike_pairs
 
 
 def published_files(run: Path) -> list[Path]:
@@ -48,8 +49,9 @@ def copy_atomically(source: Path, target: Path) -> None:
 
 def publish(source: Path, target: Path, replace: bool = False) -> tuple[list[str], list[str]]:
     """Copy ``source``'s finished runs into ``target``; returns (copied, already there).
-    Raises ValueError naming the runs ``target`` holds with a different result, before
-    copying anything, unless ``replace``."""
+    Raises ValueError, before copying anything, naming the runs ``target`` holds with a
+    different result (unless ``replace``), or the runs that its tables would pair by seed
+    with runs of other data or scoring (``runner.unlike_pairs``)."""
     runs = [p.parent for p in sorted(source.glob(f"*/*/seed-*/{RESULT_FILE}"))]
     finished = [run for run in runs if read_result_file(run / RESULT_FILE).ok]
     copied, same, differ = [], [], []
@@ -66,6 +68,14 @@ def publish(source: Path, target: Path, replace: bool = False) -> tuple[list[str
         raise ValueError(
             f"{target} holds a different result of {', '.join(differ)}: "
             "--replace publishes the new one over it"
+        )
+    kept = [r for r in collect(target) if r.run not in copied] if target.is_dir() else []
+    unlike = unlike_pairs([*kept, *(read_result_file(source / n / RESULT_FILE) for n in copied)])
+    if unlike:
+        raise ValueError(
+            f"{target}'s tables would pair runs of other data or scoring seed by seed: "
+            + "; ".join(unlike)
+            + ". Publish them to a folder of their own"
         )
     for name in copied:
         # A run replaced is unfinished until its new result is in: its result goes first.

@@ -7,11 +7,11 @@ import sys
 from helpers import REPO
 
 
-def write_run(folder, seed, value, status="ok"):
+def write_run(folder, seed, value, status="ok", config=None):
     path = folder / f"seed-{seed}" / "result.json"
     path.parent.mkdir(parents=True)
     result = {"run": f"usps-mnist/optimal/seed-{seed}", "setting": "usps-mnist"}
-    result.update(method="optimal", seed=seed, status=status)
+    result.update(method="optimal", seed=seed, status=status, config=config or {})
     result["metrics"] = {"val_log_likelihood": value}
     path.write_text(json.dumps(result))
 
@@ -74,3 +74,19 @@ def test_a_folder_without_finished_runs_is_named(tmp_path):
         text=True,
     )
     assert done.returncode != 0 and f"{typo}: no finished run" in done.stderr
+
+
+def test_runs_of_other_data_or_scoring_are_not_paired(tmp_path):
+    """A --quick folder (fewer test points) set beside a full one is refused, not
+    compared on other points."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_run(a, 0, -10.0)
+    write_run(b, 0, -9.0, config={"setting": "usps-mnist", "evaluation": {"test_points": 500}})
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts/compare_runs.py"), f"A={a}", f"B={b}"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert "not paired: usps-mnist/optimal/seed-0 against usps-mnist/optimal/seed-0" in done.stderr
+    assert "evaluation.test_points: 0 -> 500" in done.stderr or "500 -> 0" in done.stderr

@@ -3,6 +3,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from optprior.experiments.records import RunResult, write_result_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -11,13 +13,17 @@ publish_runs = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(publish_runs)
 
 
-def finished_run(root: Path, seed: int, value: float, status: str = "ok") -> Path:
+def finished_run(
+    root: Path, seed: int, value: float, status: str = "ok", method: str = "cvae", **data
+) -> Path:
     """A run folder as a sweep leaves it: weights, lock, a set-aside result and a
-    temporary file beside the files that are published."""
-    folder = root / "faces" / "cvae" / f"seed-{seed}"
+    temporary file beside the files that are published; ``data`` options in its config."""
+    folder = root / "faces" / method / f"seed-{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     metrics = {"test_log_likelihood": value}
-    result = RunResult(f"faces/cvae/seed-{seed}", "faces", "cvae", seed, status, metrics=metrics)
+    config = {"setting": "faces", "data": data}
+    name = f"faces/{method}/seed-{seed}"
+    result = RunResult(name, "faces", method, seed, status, config=config, metrics=metrics)
     write_result_file(folder, result)
     for name in ("config.json", "curves.csv", "curves.png", "model.pt", "checkpoint.pt"):
         (folder / name).write_text(name)
@@ -66,3 +72,28 @@ def test_a_different_result_is_refused_by_name_unless_replaced(tmp_path, capsys,
     assert ("config.json", False) in copied and copied[-1][0] == "result.json"
     now = (target / "faces/cvae/seed-0/result.json").read_text()
     assert now != before and "12.0" in now and (target / "faces/cvae/seed-2").is_dir()
+
+
+def test_runs_of_other_data_are_not_published_beside_others(tmp_path, capsys):
+    """A run whose data or scoring differ from the runs its tables would pair it with
+    (a --quick run beside full ones) is refused, naming both and what differs."""
+    source, target = tmp_path / "out", tmp_path / "published"
+    finished_run(source, 0, 10.0)
+    assert publish_runs.main([str(source), str(target)]) == 0
+    quick = tmp_path / "quick"
+    finished_run(quick, 0, 9.0, method="optimal", val_fraction=0.2)
+    assert publish_runs.main([str(quick), str(target)]) == 1
+    error = capsys.readouterr().err
+    assert "faces/optimal/seed-0 against faces/cvae/seed-0: data.val_fraction: 0.1 -> 0.2" in error
+    assert not (target / "faces/optimal").exists()
+    finished_run(source, 0, 9.0, method="optimal")  # the same data: published
+    assert publish_runs.main([str(source), str(target)]) == 0
+
+
+def test_tables_warn_of_runs_paired_though_they_differ(tmp_path):
+    from optprior.experiments.reproduce import collect, write_tables
+
+    finished_run(tmp_path, 0, 10.0)
+    finished_run(tmp_path, 0, 9.0, method="optimal", val_fraction=0.2)
+    with pytest.warns(UserWarning, match=r"paired by seed though they differ: .*val_fraction"):
+        write_tables(collect(tmp_path), tmp_path)

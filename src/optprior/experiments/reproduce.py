@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from optprior.experiments.runner import (
     plan,
     read_result,
     run_sweep,
+    unlike_pairs,
     unshared_first_stages,
 )
 from optprior.experiments.status import record_plan
@@ -214,6 +216,8 @@ def write_tables(results: list[RunResult], out: Path) -> None:
     once a run has finished, ``results.png`` (``results_figure``) under ``out``; once a
     method shares a finished seed with the CVAE, ``paired.png`` (``paired_figure``) and,
     where those seeds have the task probe, ``tradeoff.png`` (``tradeoff_figure``)."""
+    for line in unlike_pairs(results):  # e.g. a quick run published beside full ones
+        warnings.warn(f"{out}: paired by seed though they differ: {line}", stacklevel=2)
     rows = summarize(results)
     figures = []
     for result in sorted(results, key=lambda r: r.run):

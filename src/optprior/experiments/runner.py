@@ -38,6 +38,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from optprior._io import remove_leftovers, write_text_atomic
+from optprior._settings import differences
 from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.data.user import UnreadArraysWarning, own_data_options, own_data_setting
 from optprior.experiments.config import (
@@ -274,6 +275,48 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
         json.loads(json.dumps(d)) for d in (stored, current, defaults)
     )
     return record_differences(stored, current, defaults, training="training")
+
+
+#: The evaluation fields that decide which test points a run is scored on, and how.
+SCORING_FIELDS = ("test_points", "n_samples")
+#: Data options that leave the points as they are: how files are fetched and checked, and
+#: where a user's file lies (its SHA-256 is compared).
+UNSCORED_DATA = ("verify", "download", "file")
+
+
+def scoring_differences(a: RunResult, b: RunResult) -> list[str]:
+    """Where two runs of one setting differ in what a comparison seed by seed needs them
+    to share (``_settings.differences`` lines): their data options (the splits and
+    points; not ``UNSCORED_DATA``) and the test points and importance samples they were
+    scored with. A field absent from an older record takes its default."""
+
+    def ground(result: RunResult) -> dict[str, Any]:
+        own = "file" in result.config.get("data", {})
+        config = without_data_file(result.config)
+        data = config.get("data", {})
+        defaults = own_data_options() if own else setting_options(result.setting)
+        evaluation = {**asdict(EvaluationConfig()), **config.get("evaluation", {})}
+        return {
+            "data": {k: v for k, v in {**defaults, **data}.items() if k not in UNSCORED_DATA},
+            "evaluation": {k: evaluation[k] for k in SCORING_FIELDS},
+        }
+
+    return differences(*(json.loads(json.dumps(ground(r))) for r in (a, b)))
+
+
+def unlike_pairs(results: list[RunResult]) -> list[str]:
+    """The finished runs of ``results`` that a seed-by-seed comparison would pair with
+    another of their setting and seed unlike it (``scoring_differences``): one line each,
+    naming both runs and what differs."""
+    first: dict[tuple[str, int], RunResult] = {}
+    lines = []
+    for result in sorted((r for r in results if r.ok), key=lambda r: r.run):
+        key = (result.setting, result.seed)
+        if key not in first:
+            first[key] = result
+        elif differences := scoring_differences(first[key], result):
+            lines.append(f"{result.run} against {first[key].run}: {'; '.join(differences)}")
+    return lines
 
 
 def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
