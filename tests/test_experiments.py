@@ -583,7 +583,11 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     monkeypatch.undo()
     faster = {**posthoc_run.training, "learning_rate": 1e-2}
     other = replace(ablation, out=str(tmp_path / "other"), training=faster)
-    assert runner.reusable_cvae(other) is None
+    with pytest.warns(UserWarning, match="made with other settings; .* trains its own first"):
+        assert runner.reusable_cvae(other) is None  # --cvae-runs was given: said so
+    typo = replace(ablation, cvae_runs=str(tmp_path / "typo"))
+    with pytest.warns(UserWarning, match=r"--cvae-runs .*typo: no finished run kept whole"):
+        assert runner.reusable_cvae(typo) is None
     alone = replace(posthoc_run, out=str(tmp_path / "alone"))
     result = runner.execute(alone)
     assert result.status == "ok" and result.cvae_reused is None
@@ -771,9 +775,9 @@ def test_cli_quick_end_to_end(digits_root, tmp_path):
 def test_worker_processes_run_the_sweep_and_report_by_run(digits_root, tmp_path, capsys):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     runs = plan(config, tmp_path, data_root=digits_root)
-    results = run_sweep(runs, local_executor(2, progress=True))
+    results = run_sweep(runs, local_executor(2, progress=True, threads=3))  # --threads 3
     assert sorted(r.method for r in results) == ["cvae", "optimal"]
-    assert all(r.status == "ok" for r in results)
+    assert all(r.status == "ok" and r.threads == 3 for r in results)
     lines = capsys.readouterr().err.splitlines()
     for method in ("cvae", "optimal"):
         mine = [line for line in lines if f" usps-mnist/{method}/seed-0: " in line]
@@ -1056,3 +1060,21 @@ def test_the_normalizers_codes_are_of_the_data_as_training_saw_them(dynamic):
     expected_mu, expected_logvar = model.posterior(seen_by_training, s)
     np.testing.assert_array_equal(mu.numpy(), expected_mu)
     np.testing.assert_array_equal(logvar.numpy(), expected_logvar)
+
+
+def test_post_hoc_runs_are_planned_after_their_first_stages(tmp_path):
+    """Seed by seed, but every post-hoc run after all other runs, so that its first stage
+    (the CVAE, Moyer's model) is finished or under way when it starts and is reused."""
+    overrides = {"methods": ["posthoc-invariant", "posthoc", "invariant", "cvae"], "seeds": 2}
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    order = [(run.method, run.seed) for run in plan(config, tmp_path)]
+    assert order == [
+        ("invariant", 0),
+        ("cvae", 0),
+        ("invariant", 1),
+        ("cvae", 1),
+        ("posthoc-invariant", 0),
+        ("posthoc", 0),
+        ("posthoc-invariant", 1),
+        ("posthoc", 1),
+    ]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import tomllib
+import torch
 from helpers import REPO
 
 from optprior import CVAE
@@ -904,3 +905,22 @@ def test_tune_trains_each_weight_and_writes_the_best_on_validation(own_file, tmp
         "--tune takes METHOD=W1,W2,... of adversarial, hsic, invariant, mmd"
         in capsys.readouterr().err
     )
+
+
+def test_a_sweep_refuses_options_it_cannot_honour_before_any_work(own_file, tmp_path, capsys):
+    """--out naming a file, a device this machine lacks, and --tune with options only a
+    sweep reads or without validation data: each refused up front (exit 2), nothing run."""
+    argv, out = compare_argv(own_file, tmp_path)
+    taken = tmp_path / "taken.txt"
+    taken.write_text("")
+    assert main([*argv[:-1], str(taken)]) == 2
+    assert f"--out {taken} is a file" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main([*argv, "--device", "cuda"]) == 2
+        assert "torch.cuda.is_available() is False" in capsys.readouterr().err
+    tune = [*argv, "--tune", "invariant=0,1"]
+    assert main([*tune, "--methods", "cvae"]) == 2
+    assert "--methods are for sweeps" in capsys.readouterr().err
+    assert main([*tune, "--val-fraction", "0"]) == 2
+    assert "--val-fraction 0 leaves none" in capsys.readouterr().err
+    assert not out.exists()

@@ -177,6 +177,20 @@ def _sweep_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return cli
 
 
+def _sweep_out(args: argparse.Namespace, configs: list[Any]) -> Path:
+    """``--out``, refused if it is a file; and the device of the configs' runs checked
+    where they train in this machine's processes (Ray workers may hold other devices)."""
+    from optprior.models.base import check_device
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: name a folder for the runs")
+    if args.executor != "ray":
+        for device in sorted({config.training.get("device", "cpu") for config in configs}):
+            check_device(device)
+    return out
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from optprior.experiments.config import chosen_protocol, read_config_file
     from optprior.experiments.reproduce import configs_for, reproduce
@@ -186,7 +200,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         cli["training"] = {"device": args.device}
     file_overrides = read_config_file(args.config) if args.config else None
     configs = configs_for(args.setting, args.quick, file_overrides, cli, args.protocol)
-    out = Path(args.out)
+    out = _sweep_out(args, configs)
     _warn_of_unswept_tables(args, file_overrides, configs)
     _note_default_protocol(args, file_overrides)
     if _tuning(args):
@@ -239,7 +253,7 @@ def _compare(args: argparse.Namespace) -> int:
     file_overrides = read_config_file(args.config) if args.config else {}
     quick = OWN_QUICK if args.quick else {}
     config = own_data_config(args.data, args.name, quick, file_overrides, cli)
-    out = Path(args.out)
+    out = _sweep_out(args, [config])
     _warn_of_unswept_tables(args, file_overrides, [config])
     if _tuning(args):
         return _tune(args, [config], out)
@@ -313,6 +327,15 @@ def _tune(
 
     if args.rescore:
         raise ValueError("--tune trains its grid; score finished runs again without it")
+    sweeps_only = {"--methods": args.methods, "--cvae-runs": getattr(args, "cvae_runs", None)}
+    ignored = [flag for flag, value in sweeps_only.items() if value]
+    if ignored:
+        raise ValueError(
+            f"--tune trains the methods it names, each whole; {' and '.join(ignored)} "
+            "are for sweeps"
+        )
+    if any(config.data.get("val_fraction") == 0 for config in configs):
+        raise ValueError("--tune chooses on validation scores: --val-fraction 0 leaves none")
     grid = dict(args.tune)  # a method's later --tune replaces its earlier one
     report, results, complete = tune(
         configs,
@@ -343,7 +366,7 @@ def _executor(args: argparse.Namespace) -> Executor:
         return ray_executor(args.address, progress=not args.quiet)
     if args.address is not None:
         raise ValueError("--address is the Ray cluster of --executor ray")
-    return local_executor(args.jobs, progress=not args.quiet)
+    return local_executor(args.jobs, progress=not args.quiet, threads=args.threads)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -660,8 +683,7 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=_threads,
         default=None,
-        help=f"{THREADS_HELP}; with --jobs N each worker takes cores / N instead, and "
-        "each Ray task 1",
+        help=f"{THREADS_HELP}; with --jobs N each worker's (default cores / N), each Ray task 1",
     )
     parser.add_argument(
         "--time-limit",

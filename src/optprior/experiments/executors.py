@@ -96,8 +96,9 @@ def _print_records(queue: Any) -> None:
             printer.handle(record)
 
 
-def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
-    """Runs in this process (``jobs == 1``) or in ``jobs`` worker processes.
+def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = None) -> Executor:
+    """Runs in this process (``jobs == 1``) or in ``jobs`` worker processes, each with
+    ``threads`` torch threads (default: the cores shared out, cores // jobs).
 
     With ``jobs > 1`` the workers' log records come to this process's stderr, named by
     run; with ``progress`` these include each run's epochs (at most one line a minute) and
@@ -113,8 +114,8 @@ def local_executor(jobs: int = 1, progress: bool = False) -> Executor:
         from multiprocessing import get_context
 
         context = get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        runs = [replace(run, threads=threads, progress=False) for run in runs]
+        each = threads or max(1, (os.cpu_count() or 1) // jobs)
+        runs = [replace(run, threads=each, progress=False) for run in runs]
         queue = context.Queue()
         listener = threading.Thread(target=_print_records, args=(queue,), daemon=True)
         listener.start()

@@ -191,8 +191,10 @@ def draw_figures(
 
 def plan(config: ExperimentConfig, out: str | Path, **options: Any) -> list[Run]:
     """The runs of ``config``: every method x seed (``seed_numbers``), each with its method's
-    settings (``ExperimentConfig.settings_of``)."""
-    return [
+    settings (``ExperimentConfig.settings_of``); seed by seed, but the post-hoc methods'
+    runs after all others, so that their first stages (``source_method``) are finished,
+    or further on, when they start (``reusable_cvae``)."""
+    runs = [
         Run(
             config.setting,
             method,
@@ -206,6 +208,7 @@ def plan(config: ExperimentConfig, out: str | Path, **options: Any) -> list[Run]
         for seed in config.seed_numbers()
         for method in config.methods
     ]
+    return sorted(runs, key=lambda run: source_method(run.method) is not None)  # stable
 
 
 #: The folder of the optprior package, whose source commit a result records.
@@ -704,21 +707,32 @@ def reusable_cvae(run: Run) -> Run | None:
     (``cvae``, ``invariant``) and seed under ``run.cvae_runs`` (default ``run.out``) whose
     configuration equals the run's in everything but the discriminator and evaluation
     settings, and the epoch cap where it stopped early within the run's
-    (``read_result``); its model is the first stage. Else None."""
+    (``read_result``); its model is the first stage. Else None, with a warning where
+    ``run.cvae_runs`` was given (the run then trains its own first stage)."""
     source = source_method(run.method)
     if source is None:
         return None
     cvae_run = replace(run, method=source, out=run.cvae_runs or run.out)
     path = cvae_run.folder / RESULT_FILE
+    why = None
     if not (path.is_file() and (cvae_run.folder / "model.pt").is_file()):
-        return None
-    stored = read_result_file(path)
-    if not stored.ok:
-        return None
-    stage, wanted = source_stage(stored.config, source), source_stage(run.resolved(), source)
-    if stopped_within(stored, run.training["epochs"]):
-        stage["training"] = {**stage.get("training", {}), "epochs": run.training["epochs"]}
-    return cvae_run if same_config(stage, wanted) else None
+        why = f"no finished run kept whole (result.json and model.pt) in {cvae_run.folder}"
+    elif not (stored := read_result_file(path)).ok:
+        why = f"{cvae_run.folder} failed"
+    else:
+        stage = source_stage(stored.config, source)
+        wanted = source_stage(run.resolved(), source)
+        if stopped_within(stored, run.training["epochs"]):
+            stage["training"] = {**stage.get("training", {}), "epochs": run.training["epochs"]}
+        if same_config(stage, wanted):
+            return cvae_run
+        why = f"{cvae_run.folder} was made with other settings"
+    if run.cvae_runs:
+        warnings.warn(
+            f"--cvae-runs {run.cvae_runs}: {why}; {run.name} trains its own first stage",
+            stacklevel=2,
+        )
+    return None
 
 
 #: What ``--rescore`` scores again: every metric, or only ln Z of the optimal prior and
