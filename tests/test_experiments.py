@@ -33,7 +33,13 @@ from optprior.experiments.config import (
 )
 from optprior.experiments.executors import local_executor
 from optprior.experiments.records import RunResult, read_result_file, write_result_file
-from optprior.experiments.reproduce import collect, configs_for, describe_plan, reproduce
+from optprior.experiments.reproduce import (
+    collect,
+    configs_for,
+    describe_plan,
+    reproduce,
+    sweep,
+)
 from optprior.experiments.runner import ConfigMismatchError, plan, run_sweep
 from optprior.models import CVAE, METHODS, InvariantCVAE, PostHocInvariantCVAE
 from optprior.models.base import BaseModel
@@ -205,6 +211,11 @@ def test_sweep_resumes_without_redoing_finished_runs(digits_root, tmp_path):
     (changed,) = configs_for("usps-mnist", file_overrides={**TINY, "training": training})
     with pytest.raises(ConfigMismatchError, match=r"different configuration \(training.learn"):
         run_sweep(plan(changed, tmp_path, data_root=digits_root), local_executor(1))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    rescoring = plan(changed, tmp_path, data_root=digits_root, rescore="all")
+    with pytest.raises(ConfigMismatchError):  # refused before its request or plan is written
+        sweep(rescoring, tmp_path, local_executor(1), progress=False)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     (raised,) = configs_for(
         "usps-mnist", file_overrides={**TINY, "training": {**TINY["training"], "epochs": 3}}
     )

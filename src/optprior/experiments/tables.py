@@ -278,10 +278,11 @@ def runs_table(results: list[RunResult]) -> str:
         cells.append("" if score is None else f"{score:.2f}")
         lines.append(markdown_row(cells))
     finished = sum(r.epochs_run is not None for r in results)
-    lines.append(
-        f"\n{capped_runs} of {finished} trained runs reached the epoch cap (marked cap) "
-        "instead of stopping early."
-    )
+    if finished:  # none yet where every run failed or stopped
+        lines.append(
+            f"\n{capped_runs} of {finished} trained runs reached the epoch cap (marked cap) "
+            "instead of stopping early."
+        )
     caps: dict[str, set[int]] = defaultdict(set)  # of each setting and method's capped runs
     for r in results:
         if r.capped and (cap := r.config.get("training", {}).get("epochs")) is not None:
