@@ -885,6 +885,11 @@ def test_tune_trains_each_weight_and_writes_the_best_on_validation(own_file, tmp
     )
     assert "as --config where you have none) and run the sweep with --methods invariant" in printed
     assert not (out / "mine").exists()  # the sweep itself is not run
+    assert main(["status", str(out)]) == 0  # the grid's runs, by grid point
+    listed = capsys.readouterr().out
+    for weight in (0.0, 1000.0):
+        assert f"--tune grid point invariant-{weight!r} (" in listed
+    assert listed.count("| mine/invariant/seed-1 | finished |") == 2
 
     # The chosen weights as the sweep's config: its invariant runs train with that weight.
     assert (

@@ -377,10 +377,17 @@ def _status(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no folder {out}")
     planned, damaged = planned_runs(out)
     found = sweep_status(out, planned)
-    if not found and not damaged:
+    # --tune's grid: one sweep folder per method and weight, OUT/tune/METHOD-W
+    grids = [(g, sweep_status(g)) for g in sorted((out / "tune").glob("*")) if g.is_dir()]
+    grids = [(grid, statuses) for grid, statuses in grids if statuses]
+    if not found and not damaged and not grids:
         expected = "<setting>/<method>/seed-<k>/ (or its plan), as --out of a sweep, or a part"
         raise FileNotFoundError(f"no runs in {out}: expected {expected}")
-    print(status_table(found), end="")
+    if found or damaged:
+        print(status_table(found), end="")
+    for grid, statuses in grids:
+        print(f"\n--tune grid point {grid.name} ({grid}):\n")
+        print(status_table(statuses), end="")
     for request in sorted(out.glob("rescore-*.json")):  # a --rescore cut short
         metrics = request.stem.split("-", 1)[1]
         print(f"unfinished: --rescore {metrics} ({request}); the same command goes on with it")
