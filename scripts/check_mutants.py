@@ -1,4 +1,5 @@
-"""Break each mechanism of the optimal prior once and check that the tests catch it.
+"""Break each mechanism of the optimal prior (and a few of the library around it) once
+and check that the tests catch it.
 
 Every mutant is a copy of ``src/`` with one line changed, tested in a temporary folder
 (the working tree is not touched). Prints one row per mutant with the tests that failed;
@@ -194,6 +195,27 @@ MUTANTS = [
         "            for _ in range(passes):",
         "            for _ in range(0):",
         ["test_theorems.py"],
+    ),
+    (
+        "a point's importance samples drawn with the points beside it (no stream of its own)",
+        "evaluation/bounds.py",
+        "        streams = None if seed is None else point_streams(xb, sb, seed)\n        for done",
+        "        streams = None\n        for done",
+        ["test_estimators.py::test_a_points_score_does_not_depend_on_the_points_scored_with_it"],
+    ),
+    (
+        "the median heuristic of a one-point batch (HSIC, MMD penalties): no pair, nan",
+        "evaluation/invariance.py",
+        "pairs.median().clamp_min(1e-12) if pairs.numel() else distances.new_ones(())",
+        "pairs.median().clamp_min(1e-12)",
+        ["test_penalties.py"],
+    ),
+    (
+        "a sweep that lost its run's lock to another process trains on",
+        "training/trainer.py",
+        "            if reason := abandoned():",
+        "            if (reason := abandoned()) and False:",
+        ["test_run_lock.py"],
     ),
 ]
 
