@@ -46,13 +46,16 @@ def test_threads_sets_torch_threads_and_refuses_nonsense(monkeypatch, capsys):
         ["compare", "--data", "x.npz", "--out", "o", "--epochs", "-3"],
         ["train", "--data", "x.npz", "--out", "m.pt", "--epochs", "0"],
         ["train", "--data", "x.npz", "--out", "m.pt", "--latent-dim", "0"],
+        ["demo", "--seed", "-1"],
+        ["train", "--data", "x.npz", "--out", "m.pt", "--seed", "1.5"],
     ],
 )
 def test_counts_are_refused_by_their_flag_before_any_work(argv, capsys):
     flag = argv[-2]
+    least = 0 if flag == "--seed" else 1
     with pytest.raises(SystemExit):
         main(argv)
-    assert f"{flag} must be a whole number >= 1, got '{argv[-1]}'" in capsys.readouterr().err
+    assert f"{flag} must be a whole number >= {least}, got '{argv[-1]}'" in capsys.readouterr().err
 
 
 def test_seeds_is_a_count_or_seed_numbers_and_ranges(capsys):

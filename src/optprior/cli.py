@@ -41,22 +41,25 @@ def _methods(text: str) -> tuple[str, ...]:
     return names
 
 
-def _count(flag: str) -> Callable[[str], int]:
-    """The argparse type of ``flag``: a whole number >= 1 (a count: threads, epochs...)."""
+def _count(flag: str, least: int = 1) -> Callable[[str], int]:
+    """The argparse type of ``flag``: a whole number >= ``least`` (a count: threads,
+    epochs...; a seed from 0)."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            value = 0
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be a whole number >= 1, got {text!r}")
+            value = least - 1
+        if value < least:
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be a whole number >= {least}, got {text!r}"
+            )
         return value
 
     return parse
 
 
-_threads, _jobs = _count("--threads"), _count("--jobs")
+_threads, _jobs, _seed = _count("--threads"), _count("--jobs"), _count("--seed", 0)
 _samples, _epochs, _latent_dim = _count("--samples"), _count("--epochs"), _count("--latent-dim")
 
 
@@ -764,7 +767,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated methods from {','.join(METHODS)}, or all "
         f"(default: the paper's {','.join(PAPER_METHODS)})",
     )
-    demo.add_argument("--seed", type=int, default=0, help="seed of the split and training")
+    demo.add_argument("--seed", type=_seed, default=0, help="seed of the split and training")
     demo.add_argument("--epochs", type=_epochs, default=None, help="maximum epochs (default 300)")
     demo.add_argument(
         "--samples",
@@ -950,7 +953,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         default=None,
         help="seed of the split and training (default: the config's, else 0)",
     )
