@@ -670,8 +670,9 @@ def test_figures_are_drawn_again_from_a_finished_runs_model(
     assert all((optimal / name).is_file() for name in drawn)
     assert json.loads((optimal / "result.json").read_text())["figures"] == drawn
     assert "links them in OUT/results.md" in printed
-    assert main(["figures", str(cvae)]) == 0  # nothing to draw: said, not 'links them'
-    nothing = capsys.readouterr()
+    assert main(["figures", str(out / "mine" / "cvae")]) == 0  # a method's folder, as status
+    nothing = capsys.readouterr()  # nothing to draw: said, not 'links them'
+    assert f"{cvae}: skipped" in nothing.out
     assert "links them" not in nothing.out
     assert "no figures drawn: none of these runs kept its model.pt" in nothing.err
     assert main(["figures", str(optimal / "nowhere")]) == 2

@@ -475,13 +475,13 @@ def _printed_table(name: str, results: list[RunResult], one_setting: bool) -> st
 
 def _figures(args: argparse.Namespace) -> int:
     from optprior.experiments.runner import draw_figures
+    from optprior.experiments.status import run_folders
 
     runs = []
-    for folder in map(Path, args.folders):
+    for folder in map(Path, args.folders):  # as status takes them: a sweep's or a part
         if not folder.is_dir():
             raise FileNotFoundError(f"no folder {folder}")
-        found = [folder] if (folder / "result.json").is_file() else []
-        runs += found or sorted(p.parent for p in folder.glob("*/*/seed-*/result.json"))
+        runs += [run for run in run_folders(folder) if (run / "result.json").is_file()]
     if not runs:
         raise FileNotFoundError(f"no finished runs in {', '.join(args.folders)}")
     failed = drawn = 0
