@@ -127,6 +127,7 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     Runs with ``rescore`` are scored again within one ``RescoreRequest`` of ``out``: the
     unfinished one, if a rescoring was cut short, so that finished rescorings are kept.
     """
+    tqdm.write(describe_plan(runs), file=sys.stderr)  # even quiet: what --seeds N meant
     # A folder's run of another configuration is refused before anything is written.
     unfinished = {run.name for run in runs if read_result(run) is None}  # scored when trained
     kind = next((run.rescore for run in runs if run.rescore), None)
@@ -134,7 +135,6 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     if request is not None:
         started = request.open()
         runs = [replace(run, rescore_request=started) for run in runs]
-    tqdm.write(describe_plan(runs), file=sys.stderr)  # even quiet: what --seeds N meant
     for setting, method, source, differences in unshared_first_stages(runs):
         tqdm.write(
             f"warning: {setting}: {method} trains a first stage of its own rather than reuse "
