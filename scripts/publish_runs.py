@@ -69,7 +69,7 @@ def publish(source: Path, target: Path, replace: bool = False) -> tuple[list[str
             f"{target} holds a different result of {', '.join(differ)}: "
             "--replace publishes the new one over it"
         )
-    kept = [r for r in collect(target) if r.run not in copied] if target.is_dir() else []
+    kept = [r for r in collect(target) if r.run not in copied]  # none in a new folder
     unlike = unlike_pairs([*kept, *(read_result_file(source / n / RESULT_FILE) for n in copied)])
     if unlike:
         raise ValueError(

@@ -38,6 +38,7 @@ from optprior.experiments.reproduce import (
     configs_for,
     describe_plan,
     reproduce,
+    stored_results,
     sweep,
 )
 from optprior.experiments.runner import ConfigMismatchError, plan, run_sweep
@@ -901,6 +902,11 @@ def test_committed_configs_resolve(path):
     assert configs_for(raw["setting"], file_overrides=raw)[0].setting == raw["setting"]
 
 
+def planned(runs):
+    """The plan line a sweep of ``runs`` prints."""
+    return describe_plan(runs, stored_results(runs))
+
+
 def test_a_sweep_runs_the_seeds_named_or_as_many_as_counted(tmp_path):
     (chosen,) = configs_for("usps-mnist", file_overrides=TINY, cli_overrides={"seeds": [4, 3]})
     assert [(run.method, run.seed) for run in plan(chosen, tmp_path)] == [
@@ -909,13 +915,13 @@ def test_a_sweep_runs_the_seeds_named_or_as_many_as_counted(tmp_path):
         ("cvae", 4),
         ("optimal", 4),
     ]
-    assert describe_plan(plan(chosen, tmp_path)).endswith(
+    assert planned(plan(chosen, tmp_path)).endswith(
         "4 runs planned (0 finished): usps-mnist: cvae, optimal; seeds 3-4"
     )
     gaps = resolve("usps-mnist", {**TINY, "seeds": [0, 2, 3, 5], "methods": ["vae"]})
-    assert describe_plan(plan(gaps, tmp_path)).endswith("usps-mnist: vae; seeds 0, 2-3, 5")
+    assert planned(plan(gaps, tmp_path)).endswith("usps-mnist: vae; seeds 0, 2-3, 5")
     assert sorted({run.seed for run in plan(resolve("usps-mnist", TINY), tmp_path)}) == [0, 1]
-    assert describe_plan(plan(resolve("usps-mnist", TINY), tmp_path)).endswith("seeds 0-1")
+    assert planned(plan(resolve("usps-mnist", TINY), tmp_path)).endswith("seeds 0-1")
     path = tmp_path / "chosen.toml"
     path.write_text(to_toml(chosen))
     assert "seeds = [3, 4]" in path.read_text()

@@ -77,12 +77,6 @@ def point_streams(x: torch.Tensor, s: torch.Tensor, seed: int) -> list[torch.Gen
     return streams
 
 
-def drawn_seed() -> int:
-    """A seed for ``point_streams`` from torch's global stream (seed that, and the draws
-    repeat)."""
-    return int(torch.randint(0, 2**62, ()))
-
-
 def point_noise(
     streams: Sequence[torch.Generator] | None, n_samples: int, mu: torch.Tensor
 ) -> torch.Tensor:

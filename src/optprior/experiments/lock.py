@@ -87,19 +87,19 @@ def lock_lost() -> str | None:
     try:
         owner = json.loads(path.read_text())
     except FileNotFoundError:
-        owner = None
+        whom = "(removed)"
     except OSError:
         return None
     except ValueError:  # being written by a process taking it over
-        owner = {}
-    if isinstance(owner, dict) and owner.get("token") == token:
-        return None
-    taker = f"{owner.get('host')}:{owner.get('pid')}" if isinstance(owner, dict) else None
+        whom = "to a process taking it over"
+    else:
+        if isinstance(owner, dict) and owner.get("token") == token:
+            return None
+        owner = owner if isinstance(owner, dict) else {}
+        whom = f"to {owner.get('host', '?')}:{owner.get('pid', '?')}"
     return (
-        f"lost the lock of {path.parent} "
-        + (f"to {taker}" if taker and "None" not in taker else "(removed)")
-        + f", untouched over {STALE_SECONDS:.0f} s (this process paused?); the run is "
-        "left to the process that holds it"
+        f"lost the lock of {path.parent} {whom}, untouched over {STALE_SECONDS:.0f} s "
+        "(this process paused?); the run is left to the process that holds it"
     )
 
 

@@ -21,6 +21,7 @@ from optprior.experiments.paired_figure import paired_figure
 from optprior.experiments.records import RESULT_FILE, RunResult, read_result_file
 from optprior.experiments.results_figure import results_figure
 from optprior.experiments.runner import (
+    ConfigMismatchError,
     Executor,
     RescoreRequest,
     Run,
@@ -127,9 +128,12 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     Runs with ``rescore`` are scored again within one ``RescoreRequest`` of ``out``: the
     unfinished one, if a rescoring was cut short, so that finished rescorings are kept.
     """
-    tqdm.write(describe_plan(runs), file=sys.stderr)  # even quiet: what --seeds N meant
+    stored = stored_results(runs)
+    tqdm.write(describe_plan(runs, stored), file=sys.stderr)  # even quiet: what --seeds N meant
     # A folder's run of another configuration is refused before anything is written.
-    unfinished = {run.name for run in runs if read_result(run) is None}  # scored when trained
+    if refusal := next((r for r in stored.values() if isinstance(r, ConfigMismatchError)), None):
+        raise refusal
+    unfinished = {name for name, result in stored.items() if result is None}  # scored when trained
     kind = next((run.rescore for run in runs if run.rescore), None)
     request = None if kind is None else RescoreRequest(out, kind)
     if request is not None:
@@ -172,16 +176,27 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     return results
 
 
-def describe_plan(runs: list[Run]) -> str:
-    """One line naming a sweep's runs, e.g. ``6 runs planned (2 finished): usps-mnist:
-    cvae, optimal; seeds 0-2``, with the finished runs of another configuration counted
-    apart (the sweep itself then says what differs)."""
-    finished = other = 0
+def stored_results(runs: list[Run]) -> dict[str, RunResult | ConfigMismatchError | None]:
+    """By run name, what each run's folder holds (``read_result``): its finished result,
+    None, or the refusal of a run of another configuration."""
+    stored: dict[str, RunResult | ConfigMismatchError | None] = {}
     for run in runs:
         try:
-            finished += read_result(run) is not None
-        except ValueError:  # another configuration's run
-            other += 1
+            stored[run.name] = read_result(run)
+        except ConfigMismatchError as refusal:
+            stored[run.name] = refusal
+    return stored
+
+
+def describe_plan(
+    runs: list[Run], stored: dict[str, RunResult | ConfigMismatchError | None]
+) -> str:
+    """One line naming a sweep's runs, e.g. ``6 runs planned (2 finished): usps-mnist:
+    cvae, optimal; seeds 0-2``, from what their folders hold (``stored_results``), the
+    finished runs of another configuration counted apart (the sweep itself then says what
+    differs)."""
+    finished = sum(isinstance(result, RunResult) for result in stored.values())
+    other = sum(isinstance(result, ConfigMismatchError) for result in stored.values())
     groups: dict[str, tuple[list[str], list[int]]] = {}
     for run in runs:
         methods, seeds = groups.setdefault(run.setting, ([], []))

@@ -28,7 +28,7 @@ from optprior._validation import (
     whole_number,
 )
 from optprior.evaluation.binarization import binarized_points
-from optprior.evaluation.bounds import drawn_seed, elbo, log_marginal_likelihood
+from optprior.evaluation.bounds import elbo, log_marginal_likelihood
 from optprior.models.config import NetworkConfig
 from optprior.module import VAEModule
 from optprior.nn.decoders import DECODERS, Decoder, GaussianDecoder
@@ -679,8 +679,7 @@ class BaseModel(BaseEstimator):
         """
         n_samples = whole_number(n_samples, "n_samples", 1)
         module, x, tasks = self._checked(X, s, scored=True)
-        with self._drawing(random_state):
-            seed = drawn_seed()
+        seed = _stream_seed(random_state)
         return (
             log_marginal_likelihood(module, x, tasks, n_samples, priors=priors, seed=seed)
             .cpu()
@@ -702,9 +701,7 @@ class BaseModel(BaseEstimator):
         ``random_state`` and the binarisation of grey levels as in ``score_samples``."""
         n_samples = whole_number(n_samples, "n_samples", 1)
         module, x, tasks = self._checked(X, s, scored=True)
-        with self._drawing(random_state):
-            seed = drawn_seed()
-        return elbo(module, x, tasks, n_samples, seed=seed).cpu().numpy()
+        return elbo(module, x, tasks, n_samples, seed=_stream_seed(random_state)).cpu().numpy()
 
     @torch.no_grad()
     def sample(self, n: int, s: ArrayLike = 0, random_state: int | None = 0) -> np.ndarray:
@@ -943,6 +940,14 @@ def all_setting_defaults() -> dict[str, dict[str, Any]]:
     """Every method's settings with their defaults, as a config file's ``"model"`` and
     ``"training"`` tables."""
     return {"model": model_defaults(), "training": training_defaults()}
+
+
+def _stream_seed(random_state: int | None) -> int:
+    """The seed of the points' importance-sample streams (``bounds.point_streams``):
+    ``random_state``, or with None one drawn from torch's global stream."""
+    if random_state is None:
+        return int(torch.randint(0, 2**62, ()))
+    return whole_number(random_state, "random_state", 0)
 
 
 def draws_binary(settings: Mapping[str, Any]) -> bool:
