@@ -6,6 +6,9 @@ import sys
 
 from helpers import REPO
 
+from optprior.experiments.records import RunResult
+from optprior.experiments.runner import scoring_differences
+
 
 def write_run(folder, seed, value, status="ok", config=None):
     path = folder / f"seed-{seed}" / "result.json"
@@ -90,3 +93,23 @@ def test_runs_of_other_data_or_scoring_are_not_paired(tmp_path):
     assert done.returncode != 0
     assert "not paired: usps-mnist/optimal/seed-0 against usps-mnist/optimal/seed-0" in done.stderr
     assert "evaluation.test_points: 0 -> 500" in done.stderr or "500 -> 0" in done.stderr
+
+
+def test_runs_read_from_other_dataset_files_differ_where_both_recorded_them():
+    """Two UMIST variants hold other faces and split them otherwise: such runs are not
+    paired; a run that recorded no files (written before they were) is not refused."""
+
+    def result(files):
+        return RunResult("faces/cvae/seed-0", "faces", "cvae", 0, "ok", data_files=files)
+
+    cropped = {"dataset": "umist", "variant": "cropped", "name": "umist_cropped.mat"}
+    small = {"dataset": "umist", "variant": "32x32", "name": "UMIST.mat"}
+    cropped, small = [{**cropped, "sha256": "a" * 64}], [{**small, "sha256": "b" * 64}]
+    assert scoring_differences(result(cropped), result(cropped)) == []
+    assert scoring_differences(result(cropped), result(small)) == [
+        "data files.umist: 'cropped/umist_cropped.mat sha256 aaaaaaaaaaaa' -> "
+        "'32x32/UMIST.mat sha256 bbbbbbbbbbbb'"
+    ]
+    other_bytes = [{**cropped[0], "sha256": "c" * 64}]
+    assert len(scoring_differences(result(cropped), result(other_bytes))) == 1
+    assert scoring_differences(result(cropped), result([])) == []

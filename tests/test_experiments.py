@@ -22,6 +22,7 @@ import pytest
 import torch
 from helpers import DATA_ROOT, count_epochs, fast
 
+from optprior.data.registry import get_dataset
 from optprior.experiments import executors, runner
 from optprior.experiments.config import (
     BASELINE_WEIGHTS,
@@ -46,6 +47,7 @@ from optprior.models import CVAE, METHODS, InvariantCVAE, PostHocInvariantCVAE
 from optprior.models.base import BaseModel
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+(USPS_H5_SHA256,) = get_dataset("usps").variant("h5").train[0].sha256
 DIGITS = ("usps/usps.h5", "mnist/train-images-idx3-ubyte.gz", "mnist/t10k-images-idx3-ubyte.gz")
 
 #: A budget far below --quick, for tests of the sweep machinery.
@@ -401,6 +403,26 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
     assert new["config"]["training"]["discriminator_weight_decay"] == 0.0
     assert "rescored" in new and new["wall_seconds"] == old["wall_seconds"]
     assert new["rescored"]["threads"] == torch.get_num_threads()  # of the scoring process
+    # The files it was trained on and scored on again: USPS's h5 comes before libsvm.
+    usps = {"dataset": "usps", "variant": "h5", "name": "usps.h5", "sha256": USPS_H5_SHA256}
+    assert usps in new["data_files"] and usps in new["rescored"]["data_files"]
+    assert {f["dataset"] for f in new["data_files"]} == {"usps", "mnist"}
+
+    # Scored again on other bytes than it was trained on: refused, the result kept.
+    trained_on = json.loads(path.read_text())
+    for record in trained_on["data_files"]:
+        if record["dataset"] == "usps":
+            record["sha256"] = "0" * 64
+    path.write_text(json.dumps(trained_on))
+    results = reproduce(
+        [config], tmp_path, local_executor(1), digits_root, progress=False, rescore="all"
+    )
+    (refused,) = [r for r in results if r.run == "usps-mnist/optimal/seed-0"]
+    assert refused.status == "failed" and "not those it was trained on" in refused.error
+    assert "usps: 'h5/usps.h5 sha256 000000000000' -> 'h5/usps.h5 sha256 734f88c54110'" in (
+        refused.error
+    )
+    assert json.loads(path.read_text()) == trained_on
 
     # A run made with a non-default value of the new field is another configuration.
     changed = {

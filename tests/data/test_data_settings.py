@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,38 @@ def test_faces(shared: Path, require) -> None:
     other = load_setting("faces", 4, shared)
     assert not np.array_equal(data.val.index, other.val.index)
     np.testing.assert_array_equal(data.test.index, other.test.index)
+
+
+def test_faces_record_the_umist_variant_that_decides_the_split(tmp_path: Path, fakes) -> None:
+    """The cropped original comes before the 32 x 32 copy when both are present; the files
+    read, with their SHA-256, are recorded (runs read from other ones are not paired)."""
+    fakes.frey(tmp_path / "frey" / "frey_rawface.mat", n=20)
+    fakes.olivetti(tmp_path / "olivetti" / "olivettifaces.mat", subjects=3)
+    fakes.umist_32(tmp_path / "umist" / "UMIST.mat", counts=(5, 5))
+    small = load_setting("faces", 0, tmp_path, download=False, verify=False)
+    assert [(f.dataset, f.variant, f.name) for f in small.files] == [
+        ("frey", "mat", "frey_rawface.mat"),
+        ("olivetti", "mat", "olivettifaces.mat"),
+        ("umist", "32x32", "UMIST.mat"),
+    ]
+    digest = hashlib.sha256((tmp_path / "umist" / "UMIST.mat").read_bytes()).hexdigest()
+    assert small.files[-1].sha256 == digest
+    fakes.umist_cropped(tmp_path / "umist" / "umist_cropped.mat", counts=(5, 5, 5))
+    cropped = load_setting("faces", 0, tmp_path, download=False, verify=False)
+    assert cropped.files[-1].variant == "cropped" and cropped.files[:2] == small.files[:2]
+    assert len(cropped.test.task(2)) != len(small.test.task(2))
+
+
+def test_two_task_settings_record_each_file_once(usps_mnist: dict[str, MultiTaskData]) -> None:
+    names = [(f.dataset, f.name) for f in usps_mnist["seed0"].files]
+    assert sorted(names) == sorted(
+        [("usps", "usps.h5")]
+        + [
+            ("mnist", f"{p}-{k}-idx{d}-ubyte.gz")
+            for p in ("train", "t10k")
+            for k, d in (("images", 3), ("labels", 1))
+        ]
+    )
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from optprior._validation import one_of
 from optprior.data import readers
 from optprior.data.download import ENV_ROOT, data_root, download_file, downloads_allowed
 from optprior.data.errors import DatasetNotFoundError
-from optprior.data.integrity import verify_file
+from optprior.data.integrity import remembered_digests, verify_file
 from optprior.data.registry import DATASETS, SPLITS, DatasetSpec, Variant, get_dataset
 from optprior.data.transforms import to_float01
 
@@ -101,6 +102,33 @@ def read_native(
         keep = face_split_indices(len(images), split)
         images, labels = images[keep], labels[keep]
     return images, labels
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file a split was read from: the dataset, its variant (which decides the faces' test
+    split), the file's name and the SHA-256 of its bytes."""
+
+    dataset: str
+    variant: str
+    name: str
+    sha256: str
+
+
+def source_files(
+    name: str, split: str, root: str | os.PathLike[str] | None = None, *, variant: str | None = None
+) -> tuple[SourceFile, ...]:
+    """The files that :func:`read_native` reads ``split`` of ``name`` from, as it chooses
+    them now (the first variant present, or ``variant``), with their SHA-256; downloads
+    nothing (``DatasetNotFoundError`` where they are missing)."""
+    spec = get_dataset(name)
+    one_of(split, "split", SPLITS)
+    directory = data_root(root) / name
+    chosen = _resolve(spec, split, directory, variant, download=False)
+    return tuple(
+        SourceFile(name, chosen.name, f.name, remembered_digests(directory / f.name)[1])
+        for f in chosen.files(split)
+    )
 
 
 def face_split_indices(n: int, split: str) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Checksum verification of dataset files.
 
-Each file is hashed the first time it is used in a process; the result is remembered for that
-path, size and modification time, so later loads in the same process cost nothing. Nothing is
-written next to the data, so read-only data directories work.
+Each file is hashed the first time it is used in a process; its digests are remembered for that
+path, size and modification time, so later loads and records of it in the same process cost
+nothing. Nothing is written next to the data, so read-only data directories work.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import hashlib
 import os
 import zlib
 from pathlib import Path
+from typing import cast
 
 from optprior.data.errors import CorruptDatasetError
 from optprior.data.registry import FileSpec
 
 _CHUNK = 1 << 20
-_verified: set[tuple[str, int, int]] = set()
+_Key = tuple[str, int, int]  # resolved path, size, modification time (ns)
+_verified: set[_Key] = set()
+_digests: dict[_Key, tuple[str, str]] = {}
 
 
 def file_digests(
@@ -30,6 +33,20 @@ def file_digests(
             for digest in digests:
                 digest.update(chunk)
     return tuple(digest.hexdigest() for digest in digests)
+
+
+def _key(path: Path) -> _Key:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+def remembered_digests(path: Path) -> tuple[str, str]:
+    """(md5, sha256) hex digests of ``path``, hashed once per path, size and modification
+    time in a process."""
+    key = _key(path)
+    if key not in _digests:
+        _digests[key] = cast(tuple[str, str], file_digests(path))
+    return _digests[key]
 
 
 def gunzip_md5(path: Path) -> str:
@@ -45,7 +62,7 @@ def matches(path: Path, spec: FileSpec) -> bool:
     """Whether ``path`` has one of the checksums of ``spec`` (True where none is known)."""
     if spec.expected is None:
         return True
-    md5, sha256 = file_digests(path)
+    md5, sha256 = remembered_digests(path)
     if md5 in spec.md5 or sha256 in spec.sha256:
         return True
     if spec.content_md5 is None:
@@ -58,8 +75,7 @@ def matches(path: Path, spec: FileSpec) -> bool:
 
 def verify_file(path: Path, spec: FileSpec) -> None:
     """Raise :class:`CorruptDatasetError` unless ``path`` matches a checksum of ``spec``."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = _key(path)
     if key in _verified:
         return
     if not matches(path, spec):

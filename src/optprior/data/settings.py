@@ -21,7 +21,7 @@ from typing import Any, cast
 import numpy as np
 
 from optprior._validation import fraction, one_of, whole_number
-from optprior.data.datasets import read_native
+from optprior.data.datasets import SourceFile, read_native, source_files
 from optprior.data.transforms import in_centred_box, resize_images, to_float01
 
 SETTINGS: tuple[str, ...] = ("usps-mnist", "mnist-usps", "synth-svhn", "svhn-synth", "faces")
@@ -79,6 +79,8 @@ class MultiTaskData:
         likelihood: decoder family, 'bernoulli' (digits in [0, 1], to be binarised by the
             model) or 'gaussian' (continuous pixels).
         target_task: the task scored in a two-task setting; None when every task is scored.
+        files: the dataset files the splits were read from, each once (empty for a user's
+            arrays, known by their file's SHA-256 instead).
     """
 
     name: str
@@ -90,6 +92,7 @@ class MultiTaskData:
     image_shape: tuple[int, ...]
     likelihood: str
     target_task: int | None
+    files: tuple[SourceFile, ...] = ()
 
     @property
     def n_tasks(self) -> int:
@@ -164,8 +167,11 @@ def _two_task(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
     )
 
+    files: list[SourceFile] = []
+
     def read(task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
         images, labels = read_native(task, split, root, download=download, verify=verify)
+        files.extend(source_files(task, split, root))
         if task == "usps" and usps_box is not None:
             images = in_centred_box(to_float01(images), (usps_box, usps_box), size)
         return images, labels
@@ -201,6 +207,7 @@ def _two_task(
         image_shape=size + ((3,) if colour else ()),
         likelihood="gaussian" if colour else "bernoulli",
         target_task=1,
+        files=tuple(dict.fromkeys(files)),
     )
 
 
@@ -216,8 +223,10 @@ def _faces(
     val_fraction = fraction(val_fraction, "val_fraction")
     seeds = np.random.SeedSequence(seed).spawn(len(FACE_TASKS))
     train, val, test = [], [], []
+    files: list[SourceFile] = []
     for task, task_seed in zip(FACE_TASKS, seeds, strict=True):
         x, y = read_native(task, "train", root, download=download, verify=verify)
+        files += source_files(task, "train", root)  # one file a face dataset, both splits
         order = np.random.default_rng(task_seed).permutation(len(x))
         n_val = round(val_fraction * len(x))
         train.append(_take(x, y, order[n_val:]))
@@ -234,6 +243,7 @@ def _faces(
         image_shape=size,
         likelihood="gaussian",
         target_task=None,
+        files=tuple(files),
     )
 
 

@@ -32,7 +32,10 @@ class RunResult:
     were recorded. ``resumed_from_*``, ``checkpoint_discarded`` and ``cvae_reused`` (the
     first-stage run a post-hoc run reused: a cvae or invariant run) say where training
     started; ``rescored`` when and by what the metrics were computed
-    again. ``extra``: fields of a newer optprior, kept as they were.
+    again. ``data_files``: the dataset files its splits were read from
+    (``MultiTaskData.files``: dataset, variant, name, sha256; empty for a user's data and
+    in results written before they were recorded). ``extra``: fields of a newer optprior,
+    kept as they were.
     """
 
     run: str
@@ -58,6 +61,7 @@ class RunResult:
     checkpoint_discarded: str | None = None
     cvae_reused: str | None = None
     rescored: dict[str, Any] | None = None
+    data_files: list[dict[str, str]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -287,11 +287,28 @@ SCORING_FIELDS = ("test_points", "n_samples")
 UNSCORED_DATA = ("verify", "download", "file")
 
 
+def file_records(data: MultiTaskData) -> list[dict[str, str]]:
+    """The dataset files ``data`` was read from, as ``RunResult.data_files`` holds them."""
+    return [asdict(file) for file in data.files]
+
+
+def files_by_dataset(records: list[dict[str, str]]) -> dict[str, str]:
+    """``data_files`` records as one line a dataset: its variant, file names and SHA-256
+    prefixes, which decide the points it holds (for the faces, also the test split)."""
+    lines: dict[str, list[str]] = {}
+    for record in records:
+        line = f"{record['variant']}/{record['name']} sha256 {record['sha256'][:12]}"
+        lines.setdefault(record["dataset"], []).append(line)
+    return {dataset: ", ".join(found) for dataset, found in lines.items()}
+
+
 def scoring_differences(a: RunResult, b: RunResult) -> list[str]:
     """Where two runs of one setting differ in what a comparison seed by seed needs them
     to share (``_settings.differences`` lines): their data options (the splits and
-    points; not ``UNSCORED_DATA``) and the test points and importance samples they were
-    scored with. A field absent from an older record takes its default."""
+    points; not ``UNSCORED_DATA``), the dataset files read where both runs recorded them
+    (``data_files``: a variant or a copy of other bytes), and the test points and
+    importance samples they were scored with. A field absent from an older record takes
+    its default."""
 
     def ground(result: RunResult) -> dict[str, Any]:
         own = "file" in result.config.get("data", {})
@@ -304,7 +321,11 @@ def scoring_differences(a: RunResult, b: RunResult) -> list[str]:
             "evaluation": {k: evaluation[k] for k in SCORING_FIELDS},
         }
 
-    return differences(*(json.loads(json.dumps(ground(r))) for r in (a, b)))
+    grounds = [ground(r) for r in (a, b)]
+    if a.data_files and b.data_files:
+        for result, grounded in zip((a, b), grounds, strict=True):
+            grounded["data files"] = files_by_dataset(result.data_files)
+    return differences(*json.loads(json.dumps(grounds)))
 
 
 def unlike_pairs(results: list[RunResult]) -> list[str]:
@@ -499,6 +520,7 @@ def train_and_score(run: Run) -> RunResult:
     result.threads = torch.get_num_threads()
     try:
         data = run.load_data()
+        result.data_files = file_records(data)
         model_path = folder / "model.pt"
         if model_path.is_file():  # trained, then stopped or killed before its result
             model = run.load_model()
@@ -831,6 +853,15 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
     logger.info("scoring again from model.pt" + (" (ln Z)" if run.rescore == "normalizer" else ""))
     try:
         model, data = run.load_model(), run.load_data()
+        if finished.data_files and (
+            changed := differences(
+                files_by_dataset(finished.data_files), files_by_dataset(file_records(data))
+            )
+        ):
+            raise ValueError(
+                "its dataset files are not those it was trained on (a variant, or a copy "
+                f"of other bytes, now comes first): {'; '.join(changed)}"
+            )
         if run.rescore == "normalizer":
             metrics = renormalized(
                 model, data, finished.metrics, run.seed, run.evaluation.normalizer_temperatures
@@ -846,6 +877,7 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
         "versions": versions(),
         "seconds": time.perf_counter() - start,
         "threads": torch.get_num_threads(),
+        "data_files": file_records(data),
     }
     if finished.rescored:  # the record of an earlier rescoring is kept inside this one
         rescored["earlier"] = finished.rescored
