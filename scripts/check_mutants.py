@@ -217,6 +217,41 @@ MUTANTS = [
         "            if (reason := abandoned()) and False:",
         ["test_run_lock.py"],
     ),
+    (
+        "the kept epoch's weights copied by reference (the model ends at its last epoch)",
+        "training/trainer.py",
+        "progress.best_state = copy.deepcopy(self.module.state_dict())",
+        "progress.best_state = self.module.state_dict()",
+        ["test_estimators.py::test_the_kept_epochs_weights_are_restored"],
+    ),
+    (
+        "balanced task weights never reach T's loss",
+        "training/density_ratio.py",
+        "        self.task_weights = task_weights(s, self.settings.task_weights)",
+        "        self.task_weights = None",
+        ["test_estimators.py::test_balanced_task_weights_reach_the_prior_fit"],
+    ),
+    (
+        "a probe's predicted task weighs the larger tasks (argmax p(s | z))",
+        "evaluation/metrics.py",
+        "classes[(probabilities / frequencies).argmax(1)]",
+        "classes[probabilities.argmax(1)]",
+        ["test_metrics.py"],
+    ),
+    (
+        "HSIC's Gram matrix centred on one side only",
+        "evaluation/invariance.py",
+        " - gram.mean(1, keepdim=True) + gram.mean()",
+        "",
+        ["test_penalties.py"],
+    ),
+    (
+        "Theorem 1's I(S;Z) and within-task information swapped",
+        "evaluation/information.py",
+        '"task_information": float((log_q_task - log_q).mean()),\n        "aggregate_kl"',
+        '"task_information": float((log_q_point - log_q_task).mean()),\n        "aggregate_kl"',
+        ["test_theorems.py"],
+    ),
 ]
 
 

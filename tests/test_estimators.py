@@ -93,6 +93,59 @@ def test_best_epoch_is_restored(two_tasks):
     assert history.best_epoch == best["epoch"]
 
 
+def test_the_kept_epochs_weights_are_restored(two_tasks, monkeypatch):
+    """A fit whose first epoch scores best ends with that epoch's weights, those of a fit
+    of one epoch with the same seed, not the weights its last epoch left."""
+    from optprior.training.plans import ELBOPlan
+
+    monkeypatch.setattr(ELBOPlan, "score", lambda self, record, epoch: -float(epoch))
+    x, s = two_tasks
+
+    def fitted(epochs):
+        model = fast(CVAE, epochs=epochs, warmup_epochs=0, learning_rate=1e-2)
+        return model.fit(x[:200], s[:200], x[200:], s[200:])
+
+    kept, first = fitted(3), fitted(1)
+    assert kept.history_.best_epoch == 0 and len(kept.history_.epochs) == 3
+    ours = kept.module_.state_dict()
+    for name, value in first.module_.state_dict().items():
+        torch.testing.assert_close(ours[name], value, rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.parametrize("estimator", ["discriminator", "mixture"])
+def test_balanced_task_weights_reach_the_prior_fit(estimator, two_tasks, monkeypatch):
+    """With tasks of 120 and 30 points, ``discriminator_task_weights="balanced"`` weighs
+    T's positives by N / (K n_s) (150/240 and 150/60), and the exact mixture's components
+    by 1 / (K n_s); ``"data"`` leaves T's unweighted and the mixture's at 1/N."""
+    from optprior.priors.optimal import OptimalPrior
+
+    x, s = two_tasks[0][:150], two_tasks[1][:150]
+    seen = []
+    loss = OptimalPrior.discriminator_loss
+
+    def spy(self, z_posterior, z_normal=None, weights=None):
+        seen.append(None if weights is None else {round(w, 5) for w in weights.tolist()})
+        return loss(self, z_posterior, z_normal, weights)
+
+    monkeypatch.setattr(OptimalPrior, "discriminator_loss", spy)
+    for mode, t_weights, shares in (
+        ("balanced", {0.625, 2.5}, [1 / 240, 1 / 60]),
+        ("data", None, [1 / 150, 1 / 150]),
+    ):
+        seen.clear()
+        model = fast(
+            OptimalPriorCVAE, epochs=1, estimator=estimator, discriminator_task_weights=mode
+        ).fit(x, s)
+        if estimator == "discriminator":
+            if t_weights is None:
+                assert seen and all(w is None for w in seen)
+            else:
+                assert None not in seen and set().union(*seen) == t_weights
+        else:
+            weights = model.module_.prior.log_weights.exp().numpy()
+            np.testing.assert_allclose(weights, np.where(s == 0, *shares), rtol=1e-6)
+
+
 @pytest.mark.parametrize("best", [0, 1, 3])
 def test_a_model_kept_from_the_warm_up_is_named(best, two_tasks, monkeypatch):
     """A monitored ELBO that only falls once the KL weight is full (beta, from epoch 1

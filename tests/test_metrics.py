@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy import integrate, stats
 
 from optprior.evaluation import downstream_accuracy, kernel_dependence, task_dependence, task_probe
 
@@ -20,6 +21,36 @@ def test_task_probe_on_invariant_and_revealing_codes():
     revealing = task_probe(z, s)
     assert revealing["balanced_accuracy"] > 0.99
     assert abs(revealing["information"] - math.log(2)) < 0.02
+
+
+def test_task_probe_on_tasks_of_unequal_size_against_the_closed_forms():
+    """Tasks of 80% and 20%, the second shifting one coordinate by 1.5 (unit variances).
+    The Bayes decision of highest balanced accuracy thresholds it at 0.75, for
+    Phi(0.75) = 0.773 (argmax p(s | z) would weigh the large task: 0.692). The logistic
+    probe, the true family of the log-odds, reads I(S;Z), found by quadrature, when its
+    probabilities follow the task frequencies (0.143 of 0.150; fitted with tasks balanced,
+    0.020). In noise it reads 0 (fitted with tasks balanced, -0.19; with ln 2 in place of
+    H(S), +0.19)."""
+    rng = np.random.default_rng(0)
+    s = (np.arange(4000) % 5 == 0).astype(np.int64)
+    z = rng.normal(size=(4000, 3))
+    noise = task_probe(z, s)
+    assert abs(noise["balanced_accuracy"] - 0.5) < 0.03 and abs(noise["information"]) < 0.01
+    z[:, 0] += 1.5 * s
+    probe = task_probe(z, s)
+    assert abs(probe["balanced_accuracy"] - stats.norm.cdf(0.75)) < 0.02
+
+    def joint(x, task):  # p(s, z_0)
+        return (0.2 if task else 0.8) * stats.norm.pdf(x - 1.5 * task)
+
+    def conditional_entropy(x):  # p(z_0) H(S | z_0)
+        terms = [joint(x, task) for task in (0, 1)]
+        marginal = sum(terms)
+        return -sum(j * np.log(j / marginal) for j in terms)
+
+    entropy = -(0.8 * math.log(0.8) + 0.2 * math.log(0.2))
+    information = entropy - integrate.quad(conditional_entropy, -12, 14)[0]
+    assert 0.1 < information < 0.2 and abs(probe["information"] - information) < 0.015
 
 
 @pytest.mark.slow

@@ -31,6 +31,29 @@ def test_zero_for_equal_task_codes_and_growing_with_their_distance(penalty):
     assert abs(float(penalty(terms_of(torch.cat([codes, codes + 3.0])), one_task))) < 1e-6
 
 
+def test_kernel_statistics_are_their_formulas_on_tasks_of_unequal_size():
+    """Seven codes in tasks of 4, 2 and 1 (with equal tasks, centring one side of the Gram
+    matrix or the other gives the same HSIC): the median-heuristic Gaussian Gram matrix,
+    HSIC = tr(K H L H) / N^2 and each task's MMD^2 against all codes, written out."""
+    from optprior.evaluation.invariance import gaussian_gram, hsic, mmd
+
+    rng = np.random.default_rng(0)
+    z, s = rng.normal(size=(7, 3)) * [1.0, 2.0, 0.5], np.array([0, 0, 0, 0, 1, 1, 2])
+    squared = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
+    gram = np.exp(-squared / np.median(squared[~np.eye(7, dtype=bool)]))
+    ours = gaussian_gram(torch.from_numpy(z))
+    np.testing.assert_allclose(ours.numpy(), gram, rtol=1e-10)
+    centring, same = np.eye(7) - 1 / 7, (s[:, None] == s[None, :]).astype(float)
+    expected = np.trace(gram @ centring @ same @ centring) / 49
+    np.testing.assert_allclose(float(hsic(ours, torch.from_numpy(s))), expected, rtol=1e-10)
+    gaps = []
+    for task in range(3):
+        a = np.flatnonzero(s == task)
+        within, across = gram[np.ix_(a, a)].sum() / len(a) ** 2, gram[a].sum() / (7 * len(a))
+        gaps.append(within + gram.sum() / 49 - 2 * across)
+    np.testing.assert_allclose(float(mmd(ours, torch.from_numpy(s))), np.mean(gaps), rtol=1e-10)
+
+
 @pytest.mark.parametrize("penalty", PENALTIES)
 def test_the_penalty_sends_a_gradient_to_the_codes(penalty):
     z = torch.randn(40, 3, generator=torch.Generator().manual_seed(1)).requires_grad_(True)

@@ -47,6 +47,21 @@ def test_theorem1_rate_decomposes():
     assert terms["rate"] > terms["task_information"]
 
 
+def test_theorem1_terms_in_their_limits():
+    """The sum of the terms is the rate whatever each term is: each is checked apart.
+    Tasks 50 apart: I(S;Z) is the entropy of the task frequencies (6, 4, 8). One posterior
+    for every point: q(z) is that posterior, so I(S;Z) and the within-task information are
+    0 and KL(q(z) || N(0, I)) is the rate, in closed form."""
+    mu, logvar, s = random_posteriors()
+    apart = rate_decomposition(mu + 50.0 * s[:, None], logvar, s, n_samples=200)
+    frequencies = torch.tensor([6.0, 4.0, 8.0]) / 18
+    entropy = float(-(frequencies * frequencies.log()).sum())
+    assert abs(apart["task_information"] - entropy) < 1e-4
+    one = rate_decomposition(mu[:1].expand(18, -1), logvar[:1].expand(18, -1), s, n_samples=2000)
+    assert abs(one["task_information"]) < 1e-5 and abs(one["within_task_information"]) < 1e-5
+    assert abs(one["aggregate_kl"] - one["rate"]) < 0.03 * one["rate"]
+
+
 def test_task_information_limits():
     mu, logvar, _ = random_posteriors((5, 5), seed=1)
     # Same posteriors in both tasks: z says nothing about s.

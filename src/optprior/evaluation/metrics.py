@@ -64,10 +64,13 @@ def task_probe(
     I(S;Z) >= H(S) - E[-ln p_probe(s | z)] in nats, with H(S) the entropy of the task
     frequencies in ``s`` and the probe's probabilities predicted on held-out folds
     (0 for no information, ln K at most; slightly negative when the probe is miscalibrated).
+    Both probes are fitted unweighted, so that their probabilities follow the task
+    frequencies the bound is taken under; tasks of unequal size are weighed equally in the
+    decision instead (``cross_validated_probe``).
     """
     one_of(probe, "probe", PROBES)
     if probe == "logistic":
-        reader = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+        reader = LogisticRegression(max_iter=2000, random_state=seed)
     else:
         network = MLPClassifier((64,), solver="lbfgs", max_iter=100, random_state=seed)
         inner = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
@@ -85,13 +88,16 @@ def cross_validated_probe(
     z: np.ndarray, s: np.ndarray, reader: Any, folds: int = 5, seed: int = 0
 ) -> dict[str, float]:
     """``task_probe``'s scores of any scikit-learn classifier ``reader`` (fitted on
-    standardised z): its held-out predictions over ``folds`` stratified folds."""
+    standardised z): its held-out predictions over ``folds`` stratified folds. Each point's
+    predicted task maximises p(s | z) / p(s), the decision of highest balanced accuracy
+    for probabilities calibrated to the task frequencies p(s) (argmax p(s | z) where the
+    tasks are equally frequent)."""
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     model = make_pipeline(StandardScaler(), reader)
     probabilities = cross_val_predict(model, z, s, cv=splitter, method="predict_proba")
     classes = np.unique(s)
-    predicted = classes[probabilities.argmax(1)]
     frequencies = np.bincount(np.searchsorted(classes, s)) / len(s)
+    predicted = classes[(probabilities / frequencies).argmax(1)]
     entropy = float(-(frequencies * np.log(frequencies)).sum())
     cross_entropy = float(log_loss(s, probabilities, labels=classes))
     return {
