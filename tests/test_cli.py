@@ -148,6 +148,9 @@ def test_train_then_embed_own_data(tmp_path, capsys, two_tasks):
     assert (trained["hidden_sizes"], trained["learning_rate"]) == ((8, 4), 1e-3)
     assert not tmp_path.joinpath("model.pt.checkpoint").exists()
     assert "saved CVAE" in capsys.readouterr().out
+    again = ["train", "--data", str(data), "--out", str(model), "--epochs", "1"]
+    assert main([*again, "--latent-dim", "3", "--hidden-sizes", "8,4", "--quiet"]) == 0
+    assert f"{model} exists: training anew, to replace it" in capsys.readouterr().err
     z_path = tmp_path / "z.npy"
     embed = ["embed", str(model), "--data", str(data), "--out", str(z_path)]
     assert main([*embed, "--threads", "1"]) == 0
@@ -354,7 +357,13 @@ def test_tables_print_one_table_of_the_settings_named_and_write_nothing(tmp_path
 
 def test_tables_command_names_an_empty_folder(tmp_path, capsys):
     assert main(["tables", str(tmp_path)]) == 2
-    assert "no runs in" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no runs in" in err and "--tune" not in err
+    (tmp_path / "tune" / "hsic-1.0").mkdir(parents=True)  # a --tune grid's folder alone
+    assert main(["tables", str(tmp_path)]) == 2
+    assert f"a --tune grid's runs are under {tmp_path / 'tune' / 'hsic-1.0'}" in (
+        capsys.readouterr().err
+    )
 
 
 def test_split_by_task_keeps_every_task_in_training():
@@ -398,7 +407,8 @@ def test_train_reads_config_tables_and_refuses_unknown_ones(tmp_path, capsys, tw
     assert main([*command, "--config", str(config), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "warning: " in err and "['protocol', 'seeds'] are read by optprior reproduce" in err
-    assert "does not apply protocol 'fast'" in err and "--protocol fast" in err
+    assert "those it leaves out take the estimator's defaults, not protocol 'fast'" in err
+    assert "--protocol fast" in err
     config.write_text("[model]\ndiscriminator_dropout = 1.5\n[training]\nepochs = 1\n")
     assert main([*command, "--config", str(config)]) == 2
     assert "discriminator_dropout must lie in [0, 1)" in capsys.readouterr().err

@@ -28,6 +28,7 @@ from optprior.experiments.config import (
     BASELINE_WEIGHTS,
     DEFAULT_PROTOCOL,
     ExperimentConfig,
+    quick_overrides,
     read_config_file,
     resolve,
     to_toml,
@@ -35,6 +36,7 @@ from optprior.experiments.config import (
 from optprior.experiments.executors import local_executor
 from optprior.experiments.records import RunResult, read_result_file, write_result_file
 from optprior.experiments.reproduce import (
+    check_data,
     collect,
     configs_for,
     describe_plan,
@@ -89,6 +91,22 @@ def test_every_setting_has_a_config_file():
     assert sorted(p.stem for p in CONFIGS.glob("*.toml")) == sorted(
         ["usps-mnist", "mnist-usps", "synth-svhn", "svhn-synth", "faces"]
     )
+
+
+def test_quick_shrinks_a_config_file_written_out_in_full_and_keeps_its_choices():
+    """A file from ``optprior config`` states every value: --quick comes after it (its
+    budget shrunk, its method and penalty choices kept), the command line after both."""
+    full = read_config_file(CONFIGS / "usps-mnist.toml")
+    full["methods"] = ["cvae", "hsic"]
+    full["method"]["hsic"]["invariance_weight"] = 7.0
+    (quick,) = configs_for("usps-mnist", quick=True, file_overrides=full)
+    built_in_quick = resolve("usps-mnist", quick_overrides("usps-mnist"))
+    assert quick.seeds == built_in_quick.seeds and quick.training == built_in_quick.training
+    assert quick.model == built_in_quick.model and quick.data == built_in_quick.data
+    assert quick.methods == ["cvae", "hsic"] and quick.method["hsic"]["invariance_weight"] == 7.0
+    cli = {"training": {"epochs": 3}}
+    (ours,) = configs_for("usps-mnist", quick=True, file_overrides=full, cli_overrides=cli)
+    assert ours.training["epochs"] == 3
 
 
 def test_all_methods_in_a_config_file_as_on_the_command_line():
@@ -922,6 +940,15 @@ def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
 def test_committed_configs_resolve(path):
     raw = read_config_file(path)
     assert configs_for(raw["setting"], file_overrides=raw)[0].setting == raw["setting"]
+
+
+def test_a_sweep_says_which_dataset_files_it_reads(digits_root, capsys):
+    check_data(configs_for("usps-mnist", file_overrides=TINY), digits_root)
+    assert (
+        "usps-mnist reads usps/usps.h5 (h5), mnist/train-images-idx3-ubyte.gz (idx), "
+        "mnist/train-labels-idx1-ubyte.gz (idx), mnist/t10k-images-idx3-ubyte.gz (idx), "
+        "mnist/t10k-labels-idx1-ubyte.gz (idx)"
+    ) in capsys.readouterr().err
 
 
 def planned(runs):

@@ -307,7 +307,14 @@ def test_compare_refuses_paper_names_odd_names_unknown_keys_and_mixed_executors(
 ):
     argv = ["compare", "--data", str(own_file), "--out", str(tmp_path / "runs")]
     assert main([*argv, "--name", "usps-mnist"]) == 2
-    assert "names a setting of the paper: pass --name" in capsys.readouterr().err
+    assert "names a setting of the paper: choose another --name" in capsys.readouterr().err
+    faces = tmp_path / "faces.npz"
+    faces.write_bytes(own_file.read_bytes())
+    assert main(["compare", "--data", str(faces), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "'faces' (from the file name 'faces.npz') names a setting of the paper: pass --name" in err
+    )
     for name in ("a/b", "../up", "two words"):
         assert main([*argv, "--name", name]) == 2
         assert "cannot name the runs' folder" in capsys.readouterr().err
@@ -349,6 +356,9 @@ def test_vectors_get_no_image_figures(tmp_path, two_tasks, capsys):
     assert main([*argv, "--methods", "cvae", "--quiet"]) == 0
     figures = json.loads((out / "vectors/cvae/seed-0/result.json").read_text())["figures"]
     assert figures == ["curves.png", "embedding.png"]
+    lines = (out / "results.md").read_text().splitlines()
+    (row,) = [line for line in lines if line.startswith("| cvae | 1/0 |")]
+    assert "| n/a | n/a |" in row and "missing" not in row  # accuracy: no y
 
 
 def test_status_estimates_the_time_a_run_has_left_from_its_recent_epochs(tmp_path, monkeypatch):
@@ -797,6 +807,12 @@ def test_quick_compare_is_one_seed_of_a_small_budget_the_options_override(
     evaluation = quick.evaluation
     assert (evaluation.n_samples, evaluation.normalizer_temperatures) == (50, 100)
     assert not evaluation.mlp_probe
+    # A config file's budget is shrunk by --quick, its other choices kept.
+    config = tmp_path / "mine.toml"
+    config.write_text("seeds = 4\n[training]\nepochs = 500\n[model]\nlatent_dim = 5\n")
+    assert main([*data, "--config", str(config)]) == 0
+    assert planned[-1].seeds == 1 and planned[-1].training["epochs"] == 30
+    assert planned[-1].model["latent_dim"] == 5
 
 
 def test_tune_stopped_at_its_time_limit_exits_as_a_sweep_does(

@@ -255,7 +255,7 @@ def _compare(args: argparse.Namespace) -> int:
         cli[table] = {key: value for key, value in values.items() if value is not None}
     file_overrides = read_config_file(args.config) if args.config else {}
     quick = OWN_QUICK if args.quick else {}
-    config = own_data_config(args.data, args.name, quick, file_overrides, cli)
+    config = own_data_config(args.data, args.name, file_overrides, quick, cli)
     out = _sweep_out(args, [config])
     _warn_of_unswept_tables(args, file_overrides, [config])
     if _tuning(args):
@@ -435,7 +435,9 @@ def _tables(args: argparse.Namespace) -> int:
     results = collect(out)
     if not results:
         expected = "<setting>/<method>/seed-<k>/result.json"
-        raise FileNotFoundError(f"no runs in {out}: expected {expected}")
+        grids = sorted(str(p) for p in (out / "tune").glob("*") if p.is_dir())
+        tuned = f"; a --tune grid's runs are under {', '.join(grids)}" if grids else ""
+        raise FileNotFoundError(f"no runs in {out}: expected {expected}{tuned}")
     if args.setting and not args.print:
         raise ValueError("--setting selects what --print prints; the folder's tables hold all")
     if args.setting:
@@ -550,6 +552,12 @@ def _train(args: argparse.Namespace) -> int:
     checkpoint = Path(f"{args.out}.checkpoint")  # the state of training, while it trains
     if checkpoint.is_file():
         print(f"going on from {checkpoint}", file=sys.stderr)
+    elif Path(args.out).is_file():  # its checkpoint went when it finished
+        print(
+            f"{args.out} exists: training anew, to replace it (only an interrupted training "
+            f"goes on, from {checkpoint})",
+            file=sys.stderr,
+        )
     if len(val):  # the estimator binarises Bernoulli validation data once, as it scores
         model.fit(x[train], s[train], x[val], s[val], checkpoint=checkpoint)
     else:
@@ -594,8 +602,9 @@ def _train_config(path: str, method: str) -> dict[str, Any]:
         )
     if "protocol" in raw:
         print(
-            f"{path}: optprior train does not apply protocol {raw['protocol']!r}; its "
-            f"settings are printed by `optprior config SETTING --protocol {raw['protocol']}`",
+            f"{path}: optprior train takes the file's settings; those it leaves out take "
+            f"the estimator's defaults, not protocol {raw['protocol']!r}'s (`optprior config "
+            f"SETTING --protocol {raw['protocol']}` writes every one out)",
             file=sys.stderr,
         )
     for table in ("model", "training"):
@@ -809,7 +818,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--quick",
         action="store_true",
-        help="a small budget for smoke runs (usps-mnist in a few minutes)",
+        help="a small budget for smoke runs (usps-mnist in a few minutes), over a --config "
+        "file's values (its other choices kept); the command line's options come last",
     )
     rep.add_argument(
         "--cvae-runs",
@@ -1028,7 +1038,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick",
         action="store_true",
         help="a smoke run: one seed, 30 epochs, 50 importance samples, ln Z over 100 "
-        "temperatures, no MLP probe (the config file and the other options override it)",
+        "temperatures, no MLP probe (over a --config file's values; the command line's "
+        "other options come last)",
     )
     _add_sweep_options(compare)
     compare.set_defaults(run=_compare)

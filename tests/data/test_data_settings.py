@@ -163,7 +163,11 @@ def test_options(colour_root: Path) -> None:
     assert len(data.train.task(1)) == 10 and len(data.val.task(1)) == 5
     with pytest.raises(ValueError, match="cannot draw"):
         load_setting("svhn-synth", 1, colour_root, n_target_train=300)
-    with pytest.raises(TypeError):
+    with pytest.raises(
+        ValueError,
+        match=r"\['n_tagret_train'\] of setting 'svhn-synth' \(did "
+        r"you mean 'n_target_train'\?\); it takes image_size, n_target_train",
+    ):
         load_setting("svhn-synth", 1, colour_root, n_tagret_train=10)
 
 

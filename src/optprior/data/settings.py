@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from optprior._validation import fraction, one_of, whole_number
+from optprior._validation import did_you_mean, fraction, one_of, whole_number
 from optprior.data.datasets import SourceFile, read_native, source_files
 from optprior.data.transforms import in_centred_box, resize_images, to_float01
 
@@ -127,8 +127,15 @@ def load_setting(name: str, seed: int, root: Root = None, **options: Any) -> Mul
     official files byte for byte). Options of ``faces``: ``image_size`` ((28, 20), Frey's size),
     ``val_fraction`` of each task's training part (0.1), ``download``, ``verify``.
 
-    Same seed, same points; the test sets do not depend on the seed.
+    Same seed, same points; the test sets do not depend on the seed. An option the
+    setting does not take is a ValueError naming the ones it does.
     """
+    valid = setting_options(name)
+    if unknown := sorted(set(options) - set(valid)):
+        raise ValueError(
+            f"unknown option(s) {unknown} of setting {name!r}{did_you_mean(unknown, valid)}; "
+            f"it takes {', '.join(valid)}"
+        )
     if name in _PAIRS:
         return _two_task(name, seed, root, **options)
     if name == "faces":

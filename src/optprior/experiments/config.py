@@ -345,7 +345,8 @@ def own_data_config(
     source = "--name" if name else f"the file name {file.name!r}"
     name = name or file.stem
     if name in SETTINGS:
-        raise ValueError(f"{name!r} (from {source}) names a setting of the paper: pass --name")
+        fix = "choose another --name" if source == "--name" else "pass --name"
+        raise ValueError(f"{name!r} (from {source}) names a setting of the paper: {fix}")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise ValueError(
             f"{name!r} (from {source}) cannot name the runs' folder: use letters, digits, "

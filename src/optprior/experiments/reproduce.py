@@ -55,8 +55,9 @@ def configs_for(
     protocol: str | None = None,
 ) -> list[ExperimentConfig]:
     """Resolved configs: the protocol's defaults (``resolve``: ``protocol``, else the one
-    the config file names, else ``DEFAULT_PROTOCOL``), then ``--quick``, then the config
-    file, then the CLI."""
+    the config file names, else ``DEFAULT_PROTOCOL``), then the config file, then
+    ``--quick`` (a file written out by ``optprior config`` sets every value: its budget
+    is shrunk, its other choices kept), then the CLI."""
     names = SETTINGS if setting == "all" else (setting,)
     file_overrides = dict(file_overrides or {})
     wanted = file_overrides.pop("setting", None)
@@ -65,8 +66,8 @@ def configs_for(
     return [
         resolve(
             name,
-            quick_overrides(name) if quick else {},
             file_overrides,
+            quick_overrides(name) if quick else {},
             cli_overrides or {},
             protocol=protocol,
         )
@@ -112,12 +113,15 @@ def check_data(configs: list[ExperimentConfig], data_root: str | None) -> None:
     """Load each setting's data once (the first seed's splits) before any run starts, so
     that a missing or corrupt file stops the sweep with one error naming the file and the
     data root, before any run folder or table is written (``DatasetNotFoundError``,
-    ``CorruptDatasetError``)."""
+    ``CorruptDatasetError``). Says which files each setting reads: a dataset's variants
+    (USPS's h5 or libsvm, UMist's original or 32 x 32 copy) hold other pixels."""
     checked = set()
     for config in configs:
         key = json.dumps([config.setting, config.data], sort_keys=True)
         if key not in checked:
-            load_setting(config.setting, 0, data_root, **config.data)
+            data = load_setting(config.setting, 0, data_root, **config.data)
+            files = ", ".join(f"{f.dataset}/{f.name} ({f.variant})" for f in data.files)
+            tqdm.write(f"{config.setting} reads {files}", file=sys.stderr)
             checked.add(key)
 
 
