@@ -163,8 +163,21 @@ def test_config_prints_the_compare_defaults_of_a_file_and_reads_them_back(
     )
     path.write_text(text.replace("latent_dim = 40", "latent_dim = 7"))
     assert own_data_config(own_file, None, read_config_file(path)).model["latent_dim"] == 7
-    assert main(["config", "--data", str(own_file), "--protocol", "fast"]) == 2
-    assert "not --data's" in capsys.readouterr().err
+    # A built-in protocol's networks and training, over the estimators' defaults.
+    assert main(["config", "--data", str(own_file), "--protocol", "author"]) == 0
+    path.write_text(capsys.readouterr().out)
+    author = own_data_config(own_file, None, read_config_file(path))
+    assert author == own_data_config(own_file, None, protocol="author")
+    assert author == own_data_config(own_file, None, {"protocol": "author"})
+    assert author.training["epochs"] == 1000 and author.training["warmup_epochs"] == 100
+    assert author.model["discriminator_hidden_sizes"] == [500, 500, 500]
+    assert author.seeds == 3 and author.model["latent_dim"] == 40  # not the protocol's
+    paper = own_data_config(own_file, None, {"training": {"epochs": 20}}, protocol="paper")
+    assert (paper.training["epochs"], paper.training["patience"]) == (20, 30)
+    with pytest.raises(ValueError, match="names protocol 'fast', --protocol says 'author'"):
+        own_data_config(own_file, None, {"protocol": "fast"}, protocol="author")
+    with pytest.raises(ValueError, match="setting 'faces' is for `optprior reproduce`"):
+        own_data_config(own_file, None, read_config_file(REPO / "configs" / "faces.toml"))
     assert main(["config"]) == 2
     assert "one of the two" in capsys.readouterr().err
     for command in (["config", "faces", "--name", "x"], ["config", "--name", "x"]):

@@ -255,7 +255,9 @@ def _compare(args: argparse.Namespace) -> int:
         cli[table] = {key: value for key, value in values.items() if value is not None}
     file_overrides = read_config_file(args.config) if args.config else {}
     quick = OWN_QUICK if args.quick else {}
-    config = own_data_config(args.data, args.name, file_overrides, quick, cli)
+    config = own_data_config(
+        args.data, args.name, file_overrides, quick, cli, protocol=args.protocol
+    )
     out = _sweep_out(args, [config])
     _warn_of_unswept_tables(args, file_overrides, [config])
     if _tuning(args):
@@ -525,10 +527,9 @@ def _config(args: argparse.Namespace) -> int:
         return 0
     if args.setting is not None:
         raise ValueError(one_of_two)
-    if args.protocol is not None:
-        raise ValueError("--protocol chooses among the paper settings' protocols, not --data's")
     given = {"model": {"likelihood": args.likelihood}} if args.likelihood else {}
-    print(own_data_toml(own_data_config(args.data, args.name, given)), end="")
+    config = own_data_config(args.data, args.name, given, protocol=args.protocol)
+    print(own_data_toml(config), end="")
     return 0
 
 
@@ -647,17 +648,27 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_protocol_option(parser: argparse.ArgumentParser, takes_config: bool = True) -> None:
+def _add_protocol_option(
+    parser: argparse.ArgumentParser, takes_config: bool = True, own_data: bool = False
+) -> None:
+    """``--protocol``: its default is author for the paper's settings (unless a --config
+    file names another, where ``takes_config``); for a user's data (``own_data``: with
+    --data), the estimators' own defaults."""
     from optprior.experiments.config import PROTOCOLS
 
-    unless = (
-        ", unless a --config file names another as its top-level protocol" if takes_config else ""
-    )
+    unless = ", unless a --config file names another as its top-level protocol"
+    intro, default = "the built-in protocol", "the default" + (unless if takes_config else "")
+    if own_data:
+        intro = (
+            "a built-in protocol's networks and training for --data, in place of the "
+            "estimators' own defaults (a --config file's top-level protocol names one too)"
+        )
+        default = "the default for a paper setting" if not takes_config else ""
     parser.add_argument(
         "--protocol",
         choices=list(PROTOCOLS),
         default=None,
-        help=f"the built-in protocol: author (the default{unless}: the first author's vae_iop "
+        help=f"{intro}: author ({default + ': ' if default else ''}the first author's vae_iop "
         "wherever the paper is silent, up to 1000 epochs, the converged reproduction's: "
         "docs/fidelity.md), "
         "paper (at most 300 epochs, as the first published runs) or fast (Adam at 3e-4 "
@@ -919,7 +930,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("bernoulli", "gaussian"),
         help="with --data: the decoder likelihood (default bernoulli: X in [0, 1])",
     )
-    _add_protocol_option(config, takes_config=False)
+    _add_protocol_option(config, takes_config=False, own_data=True)
     config.set_defaults(run=_config)
 
     train = commands.add_parser(
@@ -1041,6 +1052,7 @@ def build_parser() -> argparse.ArgumentParser:
         "temperatures, no MLP probe (over a --config file's values; the command line's "
         "other options come last)",
     )
+    _add_protocol_option(compare, own_data=True)
     _add_sweep_options(compare)
     compare.set_defaults(run=_compare)
 

@@ -331,16 +331,36 @@ def resolve(
     return _validated(raw, data)
 
 
+def protocol_settings(protocol: str) -> dict[str, Any]:
+    """The ``[model]`` and ``[training]`` tables of the built-in ``protocol`` that hold for
+    any data (a user's, ``optprior compare``): the paper protocol's training budget with
+    ``protocol``'s choices over it."""
+    one_of(protocol, "protocol", PROTOCOLS)
+    chosen = merge({"model": {}, "training": _BASE["training"]}, PROTOCOLS[protocol])
+    return {table: copy.deepcopy(chosen[table]) for table in ("model", "training")}
+
+
 def own_data_config(
-    file: str | Path, name: str | None, *overrides: dict[str, Any]
+    file: str | Path, name: str | None, *overrides: dict[str, Any], protocol: str | None = None
 ) -> ExperimentConfig:
     """The experiment of ``optprior compare``: the methods on a user's ``.npz`` file as a
     setting named ``name`` (default: the file's stem), with ``overrides`` (top-level
-    ``methods`` and ``seeds``; tables ``[data]``, options of
+    ``methods``, ``seeds`` and ``protocol``; tables ``[data]``, options of
     ``optprior.data.user.own_data_setting``; ``[model]``, ``[training]``, ``[evaluation]``)
     applied in order to the defaults: VAE, CVAE and the optimal prior, 3 seeds, the
-    estimators' own defaults. The file's SHA-256 is recorded with the runs. Loads the
-    first seed's splits, so that bad data fail here, before any training."""
+    estimators' own defaults, or where ``protocol`` or an override names one, that
+    built-in protocol's settings (``protocol_settings``). The file's SHA-256 is recorded
+    with the runs. Loads the first seed's splits, so that bad data fail here, before any
+    training."""
+    for update in overrides:
+        if "setting" in update:
+            raise ValueError(
+                f"a config file naming setting {update['setting']!r} is for `optprior "
+                "reproduce`; for your data, `optprior config --data FILE.npz` writes one "
+                "(with --protocol for a built-in protocol's settings)"
+            )
+    named = any("protocol" in update for update in overrides)
+    chosen = chosen_protocol(protocol, *overrides) if protocol or named else None
     file = Path(file)
     source = "--name" if name else f"the file name {file.name!r}"
     name = name or file.stem
@@ -354,8 +374,10 @@ def own_data_config(
         )
     raw: dict[str, Any] = {"methods": list(PAPER_METHODS), "seeds": 3}
     raw.update({table: {} for table in ("data", "model", "training", "method", "evaluation")})
+    if chosen is not None:
+        raw = layered(raw, protocol_settings(chosen))
     for update in overrides:
-        raw = layered(raw, update)
+        raw = layered(raw, {key: value for key, value in update.items() if key != "protocol"})
     _check_keys("top level", raw, {f.name for f in fields(ExperimentConfig)} - {"setting"})
     options = own_data_options()
     _check_keys("data", raw["data"], set(options) - {"file", "sha256_digest"})
