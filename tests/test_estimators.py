@@ -93,6 +93,23 @@ def test_best_epoch_is_restored(two_tasks):
     assert history.best_epoch == best["epoch"]
 
 
+def test_samples_are_the_decoded_draws_of_the_fitted_prior_under_the_task_given(
+    two_tasks, monkeypatch
+):
+    """``sample(n, s)`` decodes n draws of the model's own prior (here T's, which a draw
+    from N(0, I) would bypass) with the task s, one index or one per draw."""
+    x, s = two_tasks
+    model = fast(OptimalPriorCVAE).fit(x[:200], s[:200])
+    module = model.module_
+    z = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
+    monkeypatch.setattr(type(module.prior), "sample", lambda self, n: z[:n])
+    with torch.no_grad():
+        for tasks in (0, 1, [1, 0, 1, 1]):
+            decoded = module.generate(z, torch.as_tensor(np.broadcast_to(tasks, 4)))
+            np.testing.assert_array_equal(model.sample(4, s=tasks), decoded.numpy())
+    assert not np.array_equal(model.sample(4, s=0), model.sample(4, s=1))
+
+
 def test_the_kept_epochs_weights_are_restored(two_tasks, monkeypatch):
     """A fit whose first epoch scores best ends with that epoch's weights, those of a fit
     of one epoch with the same seed, not the weights its last epoch left."""
@@ -462,13 +479,25 @@ def test_epoch_schedule_fits_t_on_a_fresh_share_of_distinct_points(
         assert set(passes[0].tolist()) != set(passes[1].tolist())
 
 
-@pytest.mark.parametrize("schedule", ["interleaved", "deferred"])
-def test_pooled_schedules_train_t_once_on_every_drawn_z(schedule, two_tasks, monkeypatch):
-    """T sees exactly the z the model steps drew, each once; deferred T steps come last."""
+@pytest.mark.parametrize(
+    "schedule, steps, interval",
+    [("interleaved", 1, 2), ("deferred", 1, 2), ("interleaved", 3, 4), ("deferred", 2, 3)],
+)
+def test_pooled_schedules_train_t_once_on_every_drawn_z(
+    schedule, steps, interval, two_tasks, monkeypatch
+):
+    """T sees exactly the z the model steps drew: every ``interval`` batches' z pooled
+    (the last pool what is left), ``steps`` T steps on each pool; deferred T steps come
+    last."""
     from optprior.training import DensityRatioPlan
 
     x, s = two_tasks
-    model = fast(OptimalPriorCVAE, discriminator_schedule=schedule)
+    model = fast(
+        OptimalPriorCVAE,
+        discriminator_schedule=schedule,
+        discriminator_steps=steps,
+        discriminator_interval=interval,
+    )
     module = model._build(x.shape[1], 2)
     plan = DensityRatioPlan(
         module, model.training, True, model.config.discriminator, model.config.schedule
@@ -492,7 +521,10 @@ def test_pooled_schedules_train_t_once_on_every_drawn_z(schedule, two_tasks, mon
     x_t, s_t = torch.from_numpy(x), torch.from_numpy(s)
     plan.start(x_t, s_t, None)
     plan.train_epoch(x_t, s_t, 0, torch.Generator())
-    torch.testing.assert_close(torch.cat(seen), torch.cat(drawn), rtol=0, atol=0)
+    pools = [torch.cat(drawn[i : i + interval]) for i in range(0, len(drawn), interval)]
+    assert len(drawn) == 5 and len(seen) == steps * len(pools)  # 240 points, batches of 50
+    expected = torch.cat([pool for pool in pools for _ in range(steps)])
+    torch.testing.assert_close(torch.cat(seen), expected, rtol=0, atol=0)
     first_t = events.index("T")
     t_moves_mid_epoch = "model" in events[first_t:]
     assert t_moves_mid_epoch == (schedule == "interleaved")

@@ -412,3 +412,29 @@ def test_narrow_components_far_from_the_origin_keep_their_density_in_float32():
         1,
     ) - math.log(49 / 50)
     torch.testing.assert_close(loo.log_prob(z.float()).double(), expected_loo, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "gradient, refresh, subset", [("z", 5, "recent"), ("components", 1, "drawn")]
+)
+def test_the_mixture_is_made_of_posteriors_of_binarised_data(
+    gradient, refresh, subset, monkeypatch
+):
+    """Grey levels under a Bernoulli likelihood are binarised wherever the encoder sees
+    them: the prior's components (the subset of a step and the whole mixture of an epoch)
+    are posteriors of 0/1 data, as the ELBO's are."""
+    from optprior.module import VAEModule
+
+    rng = np.random.default_rng(0)
+    x, s = rng.random((120, 12)).astype(np.float32), np.repeat([0, 1], 60)
+    encoded, inference = [], VAEModule.inference
+
+    def recording(self, x, s):
+        encoded.append(x.detach().clone())
+        return inference(self, x, s)
+
+    monkeypatch.setattr(VAEModule, "inference", recording)
+    settings = {**FAST, "epochs": 2, "mixture_components": 30}
+    settings.update(mixture_gradient=gradient, mixture_refresh=refresh, mixture_subset=subset)
+    MixturePriorCVAE(**settings).fit(x, s)
+    assert len(encoded) > 4 and all(bool(((e == 0) | (e == 1)).all()) for e in encoded)

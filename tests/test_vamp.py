@@ -19,13 +19,23 @@ def built(**settings):
     return model, model._build(12, 2)
 
 
-@pytest.mark.parametrize("pseudo_inputs", ["per_task", "shared"])
-def test_prior_is_the_mean_of_the_encoders_posteriors_at_its_pseudo_inputs(pseudo_inputs):
-    _, module = built(vamp_components=4, vamp_pseudo_inputs=pseudo_inputs)
+@pytest.mark.parametrize(
+    "pseudo_inputs, likelihood",
+    [("per_task", "bernoulli"), ("shared", "bernoulli"), ("per_task", "gaussian")],
+)
+def test_prior_is_the_mean_of_the_encoders_posteriors_at_its_pseudo_inputs(
+    pseudo_inputs, likelihood
+):
+    """Pseudo-inputs outside [0, 1] are clamped into it for Bernoulli data, the pixels'
+    range, and taken as they are for Gaussian data."""
+    _, module = built(vamp_components=4, vamp_pseudo_inputs=pseudo_inputs, likelihood=likelihood)
     prior = module.prior
     rows = 4 if pseudo_inputs == "shared" else 8
     assert prior.pseudo_inputs.shape == (rows, 12)
-    u = prior.pseudo_inputs.clamp(0, 1)
+    with torch.no_grad():
+        prior.pseudo_inputs[0], prior.pseudo_inputs[1, :6] = 2.0, -1.0
+    bernoulli = likelihood == "bernoulli"
+    u = prior.pseudo_inputs.clamp(0, 1) if bernoulli else prior.pseudo_inputs
     if pseudo_inputs == "shared":  # every pseudo-input under both tasks
         inputs, tasks = torch.cat([u, u]), torch.tensor([0] * 4 + [1] * 4)
     else:  # four of each task's own
