@@ -780,6 +780,46 @@ def test_log_normalizer_is_zero_for_a_density_and_ln_z_for_n_times_e_t(two_tasks
             density.log_normalizer(x, s, sampler="exact")
 
 
+@pytest.mark.parametrize("weights", ["data", "balanced"])
+def test_log_normalizer_starts_from_the_posteriors_of_the_data_weighted_as_t_was(
+    weights, two_tasks, monkeypatch
+):
+    """ln Z's proposal (or the chains' start) is fitted to codes of the posteriors of the
+    X, s given, each weighted as in T's loss, and the sampler and temperatures asked for
+    are the ones run."""
+    from optprior.priors import optimal
+    from optprior.training.batches import component_log_weights
+
+    x, s = two_tasks[0][:150], two_tasks[1][:150]  # tasks of 120 and 30 points
+    model = fast(OptimalPriorCVAE, discriminator_task_weights=weights).fit(x, s)
+    mu, logvar = model.posterior(x, s)
+    drawn, ran = [], []
+    codes_of = optimal.posterior_codes
+    monkeypatch.setattr(
+        optimal, "posterior_codes", lambda *args: drawn.append(args) or codes_of(*args)
+    )
+    for name in ("normalizer_estimate", "normalizer_annealed"):
+        method = getattr(optimal.OptimalPrior, name)
+
+        def recording(self, *args, name=name, method=method):
+            ran.append((name, args))
+            return method(self, *args)
+
+        monkeypatch.setattr(optimal.OptimalPrior, name, recording)
+    model.log_normalizer(x, s, n_temperatures=7)
+    model.log_normalizer(x, s, sampler="importance")
+    expected = component_log_weights(torch.from_numpy(s), weights)
+    for posterior_mu, posterior_logvar, log_weights, _ in drawn:
+        np.testing.assert_allclose(posterior_mu.numpy(), mu, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(posterior_logvar.numpy(), logvar, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(log_weights, expected)
+    assert len(drawn) == 2 and [name for name, _ in ran] == [
+        "normalizer_annealed",  # (chains, temperatures, seed, codes)
+        "normalizer_estimate",  # (draws, seed, codes)
+    ]
+    assert ran[0][1][1] == 7 and all(isinstance(args[-1], torch.Tensor) for _, args in ran)
+
+
 def test_set_params_after_a_fit_changes_the_next_fit_not_the_fitted_model(two_tasks, tmp_path):
     # The network keeps the settings it was built with: its codes decode, and the file
     # it is saved to loads again with those settings and the same codes.
