@@ -482,3 +482,21 @@ def test_a_bug_keeps_its_traceback_while_user_errors_get_one_line(monkeypatch, c
             cli.main(["status", "runs"])
     assert cli.main(["status", "no-such-folder"]) == 2
     assert capsys.readouterr().err.startswith("optprior: error: no folder")
+
+
+def test_a_bare_rescore_before_the_setting_rescores_all():
+    """argparse alone takes ``usps-mnist`` for --rescore's value and refuses it."""
+    from optprior.cli import build_parser, with_rescore_value
+
+    parser = build_parser()
+    for argv, rescore in (
+        (["reproduce", "--rescore", "usps-mnist"], "all"),
+        (["reproduce", "--rescore", "normalizer", "usps-mnist"], "normalizer"),
+        (["reproduce", "--rescore", "--quiet", "usps-mnist"], "all"),
+        (["reproduce", "usps-mnist", "--rescore"], "all"),
+        (["reproduce", "usps-mnist"], None),
+    ):
+        args = parser.parse_args(with_rescore_value(argv))
+        assert (args.setting, args.rescore) == ("usps-mnist", rescore)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["reproduce", "--rescore", "usps-mnist"])

@@ -1101,8 +1101,22 @@ def _format_warning(message: Warning | str, *where: object, **more: object) -> s
     return f"optprior: warning: {message}\n"
 
 
+def with_rescore_value(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``all`` put after a bare ``--rescore`` that another word follows
+    (``--rescore usps-mnist``), which argparse would take for the option's value."""
+    from optprior.experiments.runner import RESCORE
+
+    out = list(argv)
+    for i, word in enumerate(out[:-1]):
+        following = out[i + 1]
+        if word == "--rescore" and following not in RESCORE and not following.startswith("-"):
+            out.insert(i + 1, "all")
+            break
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(with_rescore_value(sys.argv[1:] if argv is None else argv))
     if getattr(args, "threads", None) is not None:
         import torch
 
