@@ -189,6 +189,14 @@ def test_interrupted_train_goes_on_from_its_checkpoint(
     assert len(started) == cap - 2 and model.is_file()
     assert "going on from" in capsys.readouterr().err
     assert not tmp_path.joinpath("model.pt.checkpoint").exists()
+    # Kept once finished, a checkpoint lets a higher cap train on from the cap reached.
+    command.append("--keep-checkpoint")
+    assert main(command) == 0 and tmp_path.joinpath("model.pt.checkpoint").is_file()
+    command[command.index("--epochs") + 1] = str(cap + 2)
+    with monkeypatch.context() as patch:
+        started = count_epochs(patch)
+        assert main(command) == 0
+    assert len(started) == 2 and "going on from" in capsys.readouterr().err
 
 
 def test_train_and_embed_refuse_an_out_that_is_no_file_before_any_work(tmp_path, capsys):

@@ -555,8 +555,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"going on from {checkpoint}", file=sys.stderr)
     elif Path(args.out).is_file():  # its checkpoint went when it finished
         print(
-            f"{args.out} exists: training anew, to replace it (only an interrupted training "
-            f"goes on, from {checkpoint})",
+            f"{args.out} exists: training anew, to replace it (an interrupted training goes "
+            f"on from {checkpoint}, as does a finished one trained with --keep-checkpoint)",
             file=sys.stderr,
         )
     if len(val):  # the estimator binarises Bernoulli validation data once, as it scores
@@ -564,7 +564,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         model.fit(x, s, checkpoint=checkpoint)
     model.save(args.out)
-    for path in model.checkpoint_files(checkpoint):
+    for path in () if args.keep_checkpoint else model.checkpoint_files(checkpoint):
         path.unlink(missing_ok=True)
     history = model.fitted_history()
     best = history.epochs[history.best_epoch]
@@ -980,6 +980,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     train.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
+    train.add_argument(
+        "--keep-checkpoint",
+        action="store_true",
+        help="keep OUT.checkpoint once training has finished (several times the model's "
+        "size), so that the same command with a higher --epochs trains on from there if "
+        "the fit reached its cap (one that stopped early stays as it is)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
 
