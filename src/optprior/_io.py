@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import secrets
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,15 +40,30 @@ def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tupl
         temporary.unlink(missing_ok=True)
 
 
-def remove_leftovers(folder: Path, suffix: str = ".tmp") -> list[Path]:
+def remove_leftovers(
+    folder: Path, suffix: str = ".tmp", unchanged_for: float | None = None
+) -> list[Path]:
     """Remove the temporary files ``atomic_write`` left in ``folder`` when a process was
     killed mid-write (its cleanup could not run); returns them. Call it only where no
-    other process writes into ``folder`` (e.g. under the run's lock)."""
+    other process writes into ``folder`` (e.g. under the run's lock), or with
+    ``unchanged_for``: only those not written for that many seconds, longer than a live
+    writer pauses."""
     pattern = re.compile(rf"\..+\.[0-9a-f]{{12}}{re.escape(suffix)}")
     leftovers = [p for p in folder.glob(f".*{suffix}") if pattern.fullmatch(p.name)]
+    if unchanged_for is not None:
+        now = time.time()
+        leftovers = [p for p in leftovers if now - _modified(p) > unchanged_for]
     for path in leftovers:
         path.unlink(missing_ok=True)
     return leftovers
+
+
+def _modified(path: Path) -> float:
+    """``path``'s modification time; +inf (never stale) if it went meanwhile."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return math.inf
 
 
 def _create_beside(path: Path, suffix: str) -> tuple[int, Path]:

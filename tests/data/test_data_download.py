@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from optprior.data import DatasetNotFoundError, load
-from optprior.data.download import download_file, downloads_allowed
+from optprior.data.download import STALE_PART_S, download_file, downloads_allowed
 from optprior.data.registry import DATASETS, DatasetSpec, FileSpec, Variant
 
 
@@ -30,6 +32,21 @@ def test_download_writes_verified_file(tmp_path: Path) -> None:
     download_file(FileSpec("file.bin", md5=(md5,), urls=(source.as_uri(),)), dest)
     assert dest.read_bytes() == source.read_bytes()
     assert _leftovers(dest.parent) == []
+
+
+def test_a_download_removes_the_partial_files_of_killed_ones_not_live_ones(tmp_path: Path) -> None:
+    """A killed download's ``.part`` (not written for ``STALE_PART_S``) goes; one written
+    lately may be another process's download under way, and stays."""
+    source, md5 = _source(tmp_path)
+    folder = tmp_path / "root" / "ds"
+    folder.mkdir(parents=True)
+    stale, live = folder / ".other.bin.0123456789ab.part", folder / ".file.bin.ba9876543210.part"
+    for path in (stale, live):
+        path.write_bytes(b"half")
+    old = time.time() - STALE_PART_S - 5
+    os.utime(stale, (old, old))
+    download_file(FileSpec("file.bin", md5=(md5,), urls=(source.as_uri(),)), folder / "file.bin")
+    assert _leftovers(folder) == [live.name]
 
 
 def test_download_with_wrong_checksum_leaves_nothing(tmp_path: Path) -> None:

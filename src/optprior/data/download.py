@@ -16,13 +16,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from optprior._io import atomic_write
+from optprior._io import atomic_write, remove_leftovers
 from optprior.data.integrity import file_digests, matches
 from optprior.data.registry import FileSpec
 
 ENV_ROOT = "OPTPRIOR_DATA"
 ENV_NO_DOWNLOAD = "OPTPRIOR_NO_DOWNLOAD"
 TIMEOUT_S = 60.0
+#: A partial download (``.part``) not written for this long was left by a killed process.
+STALE_PART_S = 10 * TIMEOUT_S
 _CHUNK = 1 << 20
 
 
@@ -46,12 +48,14 @@ def downloads_allowed(download: bool | None = None) -> bool:
 def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> None:
     """Fetch ``spec`` from its URLs, in order, to ``dest``; OSError listing failures if none works.
 
-    ``dest`` only ever appears complete and checksum-verified.
+    ``dest`` only ever appears complete and checksum-verified. Partial downloads that killed
+    processes left in its folder (not written for ``STALE_PART_S``) are removed first.
     """
     if not spec.urls:
         raise OSError(f"no download address for {spec.name}")
     created = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(dest.parent, ".part", unchanged_for=STALE_PART_S)  # of killed downloads
     failures = []
     for url in spec.urls:
         try:
