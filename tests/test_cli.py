@@ -508,3 +508,15 @@ def test_a_bare_rescore_before_the_setting_rescores_all():
         assert (args.setting, args.rescore) == ("usps-mnist", rescore)
     with pytest.raises(SystemExit):
         parser.parse_args(["reproduce", "--rescore", "usps-mnist"])
+    # A misspelt value is refused as one, not taken for a stray word.
+    assert with_rescore_value(["reproduce", "x", "--rescore", "normaliser"])[-1] == "normaliser"
+    data = ["compare", "--data", "mine.npz", "--rescore", "faces"]  # compare has no setting
+    assert with_rescore_value(data) == data
+
+
+def test_main_reads_a_bare_rescore_before_the_setting(capsys):
+    """Parsed (argparse alone exits with 'invalid choice'), the command gets as far as
+    refusing an --out that is a file."""
+    assert main(["reproduce", "--rescore", "usps-mnist", "--out", __file__]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice" not in err and "optprior: error:" in err and "--out" in err

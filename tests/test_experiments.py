@@ -29,6 +29,7 @@ from optprior.experiments.config import (
     DEFAULT_PROTOCOL,
     ExperimentConfig,
     quick_overrides,
+    quick_settings_overridden,
     read_config_file,
     resolve,
     to_toml,
@@ -93,20 +94,30 @@ def test_every_setting_has_a_config_file():
     )
 
 
-def test_quick_shrinks_a_config_file_written_out_in_full_and_keeps_its_choices():
-    """A file from ``optprior config`` states every value: --quick comes after it (its
-    budget shrunk, its method and penalty choices kept), the command line after both."""
-    full = read_config_file(CONFIGS / "usps-mnist.toml")
-    full["methods"] = ["cvae", "hsic"]
-    full["method"]["hsic"]["invariance_weight"] = 7.0
-    (quick,) = configs_for("usps-mnist", quick=True, file_overrides=full)
+def test_a_config_files_values_come_after_quick_and_the_sweep_names_them(tmp_path, capsys):
+    """An ablation file trains the --quick budget for longer: its epochs win over
+    --quick's, the rest of --quick holds; the sweep names the settings the file takes over
+    (a whole protocol written out by ``optprior config`` takes over all of them)."""
+    from optprior.cli import main
+
+    ablation = {"training": {"epochs": 100}, "methods": ["cvae"]}
+    (quick,) = configs_for("usps-mnist", quick=True, file_overrides=ablation)
     built_in_quick = resolve("usps-mnist", quick_overrides("usps-mnist"))
-    assert quick.seeds == built_in_quick.seeds and quick.training == built_in_quick.training
-    assert quick.model == built_in_quick.model and quick.data == built_in_quick.data
-    assert quick.methods == ["cvae", "hsic"] and quick.method["hsic"]["invariance_weight"] == 7.0
-    cli = {"training": {"epochs": 3}}
-    (ours,) = configs_for("usps-mnist", quick=True, file_overrides=full, cli_overrides=cli)
-    assert ours.training["epochs"] == 3
+    assert quick.training == {**built_in_quick.training, "epochs": 100}
+    assert quick.model == built_in_quick.model and quick.seeds == built_in_quick.seeds
+    path = tmp_path / "ablation.toml"
+    path.write_text('methods = ["cvae"]\n[training]\nepochs = 100\n')
+    refused = ["reproduce", "usps-mnist", "--quick", "--config", str(path), "--out", __file__]
+    assert main(refused) == 2  # refused at --out, after the note
+    assert f"note: {path} sets training.epochs itself, over --quick's" in capsys.readouterr().err
+    full = quick_settings_overridden(
+        quick_overrides("usps-mnist"), read_config_file(CONFIGS / "usps-mnist.toml")
+    )
+    assert {"seeds", "training.epochs", "model.hidden_sizes", "evaluation.n_samples"} <= set(full)
+    (ours,) = configs_for(
+        "usps-mnist", quick=True, file_overrides=ablation, cli_overrides={"seeds": 3}
+    )
+    assert ours.seeds == 3
 
 
 def test_all_methods_in_a_config_file_as_on_the_command_line():

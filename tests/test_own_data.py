@@ -778,6 +778,24 @@ def test_tune_within_says_its_rule_and_needs_tune(own_file, tmp_path, monkeypatc
     assert "--tune-within must be nats >= 0" in capsys.readouterr().err
 
 
+def test_compare_tunes_under_the_protocol_named(own_file, tmp_path, monkeypatch):
+    """The weights file a --tune writes names the protocol the grid trained under (the
+    one given, by option or file), none for the estimators' defaults."""
+    from optprior.experiments import tuning
+
+    argv, _ = compare_argv(own_file, tmp_path)
+    seen = []
+    monkeypatch.setattr(
+        tuning, "tune", lambda *a, protocol=None, **k: seen.append(protocol) or ("", [], True)
+    )
+    tune = ["--quiet", "--tune", "hsic=1,10"]
+    assert main([*argv, *tune]) == 0 and main([*argv, *tune, "--protocol", "fast"]) == 0
+    config = tmp_path / "author.toml"
+    config.write_text('protocol = "author"\n' + TINY)
+    assert main([*argv, *tune, "--config", str(config)]) == 0  # the last --config counts
+    assert seen == [None, "fast", "author"]
+
+
 def test_method_tables_of_methods_left_out_are_named(own_file, tmp_path, monkeypatch, capsys):
     """A file of [method.NAME] tables alone (what --tune writes) passed as --config runs the
     default methods: the tables it would leave unused are named, unless --methods (or the
@@ -798,7 +816,7 @@ def test_method_tables_of_methods_left_out_are_named(own_file, tmp_path, monkeyp
 
 
 def test_quick_compare_is_one_seed_of_a_small_budget_the_options_override(
-    own_file, tmp_path, monkeypatch
+    own_file, tmp_path, monkeypatch, capsys
 ):
     planned = []
     monkeypatch.setattr(
@@ -820,12 +838,16 @@ def test_quick_compare_is_one_seed_of_a_small_budget_the_options_override(
     evaluation = quick.evaluation
     assert (evaluation.n_samples, evaluation.normalizer_temperatures) == (50, 100)
     assert not evaluation.mlp_probe
-    # A config file's budget is shrunk by --quick, its other choices kept.
+    # A config file's values come after --quick's, named where they take one over.
     config = tmp_path / "mine.toml"
-    config.write_text("seeds = 4\n[training]\nepochs = 500\n[model]\nlatent_dim = 5\n")
+    config.write_text("[training]\nepochs = 500\n[model]\nlatent_dim = 5\n")
     assert main([*data, "--config", str(config)]) == 0
-    assert planned[-1].seeds == 1 and planned[-1].training["epochs"] == 30
+    assert planned[-1].seeds == 1 and planned[-1].training["epochs"] == 500
     assert planned[-1].model["latent_dim"] == 5
+    assert f"note: {config} sets training.epochs itself" in capsys.readouterr().err
+    # A protocol's long warm-up is cut to the quick budget's.
+    assert main([*data, "--protocol", "author"]) == 0
+    assert (planned[-1].training["epochs"], planned[-1].training["warmup_epochs"]) == (30, 3)
 
 
 def test_tune_stopped_at_its_time_limit_exits_as_a_sweep_does(

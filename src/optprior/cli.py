@@ -195,7 +195,7 @@ def _sweep_out(args: argparse.Namespace, configs: list[Any]) -> Path:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from optprior.experiments.config import chosen_protocol, read_config_file
+    from optprior.experiments.config import chosen_protocol, quick_overrides, read_config_file
     from optprior.experiments.reproduce import configs_for, reproduce
 
     cli = _sweep_overrides(args)
@@ -203,6 +203,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         cli["training"] = {"device": args.device}
     file_overrides = read_config_file(args.config) if args.config else None
     configs = configs_for(args.setting, args.quick, file_overrides, cli, args.protocol)
+    if args.quick and file_overrides:
+        _note_quick_overridden(args, quick_overrides(configs[0].setting), file_overrides)
     out = _sweep_out(args, configs)
     _warn_of_unswept_tables(args, file_overrides, configs)
     _note_default_protocol(args, file_overrides)
@@ -227,7 +229,12 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from optprior.experiments.config import OWN_QUICK, own_data_config, read_config_file
+    from optprior.experiments.config import (
+        OWN_QUICK,
+        chosen_protocol,
+        own_data_config,
+        read_config_file,
+    )
     from optprior.experiments.reproduce import sweep
     from optprior.experiments.runner import plan
 
@@ -255,13 +262,16 @@ def _compare(args: argparse.Namespace) -> int:
         cli[table] = {key: value for key, value in values.items() if value is not None}
     file_overrides = read_config_file(args.config) if args.config else {}
     quick = OWN_QUICK if args.quick else {}
+    _note_quick_overridden(args, quick, file_overrides)
     config = own_data_config(
-        args.data, args.name, file_overrides, quick, cli, protocol=args.protocol
+        args.data, args.name, quick, file_overrides, cli, protocol=args.protocol
     )
     out = _sweep_out(args, [config])
     _warn_of_unswept_tables(args, file_overrides, [config])
-    if _tuning(args):
-        return _tune(args, [config], out)
+    if _tuning(args):  # a protocol named is written to the file of chosen weights
+        named = args.protocol or "protocol" in file_overrides
+        protocol = chosen_protocol(args.protocol, file_overrides) if named else None
+        return _tune(args, [config], out, protocol)
     runs = plan(
         config,
         out,
@@ -271,6 +281,22 @@ def _compare(args: argparse.Namespace) -> int:
         keep_checkpoints=args.keep_checkpoints,
     )
     return _report(sweep(runs, out, executor, not args.quiet), out)
+
+
+def _note_quick_overridden(
+    args: argparse.Namespace, quick: dict[str, Any], file_overrides: dict[str, Any]
+) -> None:
+    """Say which of --quick's settings a --config file sets itself (the file's are used:
+    an ablation file trains the quick budget for longer; a whole protocol written out by
+    ``optprior config`` is not a quick run)."""
+    from optprior.experiments.config import quick_settings_overridden
+
+    if shared := quick_settings_overridden(quick, file_overrides):
+        print(
+            f"note: {args.config} sets {', '.join(shared)} itself, over --quick's "
+            "(to shrink them, leave them out of the file)",
+            file=sys.stderr,
+        )
 
 
 def _warn_of_unswept_tables(
@@ -658,12 +684,19 @@ def _add_protocol_option(
 
     unless = ", unless a --config file names another as its top-level protocol"
     intro, default = "the built-in protocol", "the default" + (unless if takes_config else "")
-    if own_data:
+    author_sets = "and for author, T's network and a Gaussian decoder's variance"
+    if own_data and takes_config:  # compare: a user's data alone
         intro = (
-            "a built-in protocol's networks and training for --data, in place of the "
-            "estimators' own defaults (a --config file's top-level protocol names one too)"
+            f"a built-in protocol's training ({author_sets}) in place of the estimators' own "
+            "defaults (a --config file's top-level protocol names one too)"
         )
-        default = "the default for a paper setting" if not takes_config else ""
+        default = ""
+    elif own_data:  # config: a paper setting, or --data
+        intro = (
+            "the built-in protocol of SETTING, or with --data, the one whose training "
+            f"({author_sets}) replaces the estimators' own defaults"
+        )
+        default = "the default for SETTING"
     parser.add_argument(
         "--protocol",
         choices=list(PROTOCOLS),
@@ -829,8 +862,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--quick",
         action="store_true",
-        help="a small budget for smoke runs (usps-mnist in a few minutes), over a --config "
-        "file's values (its other choices kept); the command line's options come last",
+        help="a small budget for smoke runs (usps-mnist in a few minutes); a --config "
+        "file's values come after it (those it takes over are named), the command line's "
+        "last",
     )
     rep.add_argument(
         "--cvae-runs",
@@ -1056,8 +1090,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick",
         action="store_true",
         help="a smoke run: one seed, 30 epochs, 50 importance samples, ln Z over 100 "
-        "temperatures, no MLP probe (over a --config file's values; the command line's "
-        "other options come last)",
+        "temperatures, no MLP probe (a --config file's values come after it, those it takes "
+        "over named; the command line's other options last)",
     )
     _add_protocol_option(compare, own_data=True)
     _add_sweep_options(compare)
@@ -1109,14 +1143,16 @@ def _format_warning(message: Warning | str, *where: object, **more: object) -> s
 
 
 def with_rescore_value(argv: Sequence[str]) -> list[str]:
-    """``argv`` with ``all`` put after a bare ``--rescore`` that another word follows
-    (``--rescore usps-mnist``), which argparse would take for the option's value."""
-    from optprior.experiments.runner import RESCORE
+    """``argv`` with ``all`` put after a bare ``--rescore`` of ``reproduce`` that a setting
+    follows (``--rescore usps-mnist``), which argparse would take for the option's value
+    (``--rescore all`` stays the option's value: ``all`` is a setting too)."""
+    from optprior.data import SETTINGS
 
     out = list(argv)
+    if out[:1] != ["reproduce"]:
+        return out
     for i, word in enumerate(out[:-1]):
-        following = out[i + 1]
-        if word == "--rescore" and following not in RESCORE and not following.startswith("-"):
+        if word == "--rescore" and out[i + 1] in SETTINGS:
             out.insert(i + 1, "all")
             break
     return out

@@ -184,7 +184,7 @@ QUICK: dict[str, Any] = {
 #: scores noisier (fewer importance samples and annealing temperatures, no MLP probe).
 OWN_QUICK: dict[str, Any] = {
     "seeds": 1,
-    "training": {"epochs": 30},
+    "training": {"epochs": 30, "warmup_epochs": 3},  # a protocol's warm-up may be longer
     "evaluation": {"n_samples": 50, "normalizer_temperatures": 100, "mlp_probe": False},
 }
 
@@ -245,6 +245,20 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def quick_settings_overridden(quick: dict[str, Any], file: dict[str, Any]) -> list[str]:
+    """The settings (``table.key``, or a top-level key) that both ``--quick``'s overrides
+    and a config file's set, where the file's value is the one used."""
+    shared = []
+    for key, value in quick.items():
+        if key not in file:
+            continue
+        if isinstance(value, dict) and isinstance(file[key], dict):
+            shared += [f"{key}.{name}" for name in value if name in file[key]]
+        else:
+            shared.append(key)
+    return shared
 
 
 def quick_overrides(setting: str) -> dict[str, Any]:

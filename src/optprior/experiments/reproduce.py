@@ -55,9 +55,9 @@ def configs_for(
     protocol: str | None = None,
 ) -> list[ExperimentConfig]:
     """Resolved configs: the protocol's defaults (``resolve``: ``protocol``, else the one
-    the config file names, else ``DEFAULT_PROTOCOL``), then the config file, then
-    ``--quick`` (a file written out by ``optprior config`` sets every value: its budget
-    is shrunk, its other choices kept), then the CLI."""
+    the config file names, else ``DEFAULT_PROTOCOL``), then ``--quick``, then the config
+    file (where both set a value, the file's: ``quick_settings_overridden``), then the
+    CLI."""
     names = SETTINGS if setting == "all" else (setting,)
     file_overrides = dict(file_overrides or {})
     wanted = file_overrides.pop("setting", None)
@@ -66,8 +66,8 @@ def configs_for(
     return [
         resolve(
             name,
-            file_overrides,
             quick_overrides(name) if quick else {},
+            file_overrides,
             cli_overrides or {},
             protocol=protocol,
         )

@@ -87,9 +87,10 @@ def tune(
     tables of ``out/tune/SETTING.toml`` and return a Markdown report (the mean validation
     score of each weight, and the chosen one: ``best_weight`` with ``within``; none where
     a point has an unfinished run), the grid runs' results and whether every method has a
-    choice. ``protocol`` (that of a paper setting's configs; None for one's own data) is
-    written as the file's top-level ``protocol``, so that passing the file as ``--config``
-    runs the chosen weights under the protocol they were chosen under."""
+    choice. ``protocol`` (that of a paper setting's configs; for one's own data, the one
+    named, else None: the estimators' defaults) is written as the file's top-level
+    ``protocol``, so that passing the file as ``--config`` runs the chosen weights under
+    the protocol they were chosen under."""
     report, results, complete = [], [], True
 
     def failed(result: RunResult) -> None:
