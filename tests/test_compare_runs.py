@@ -104,12 +104,18 @@ def test_runs_read_from_other_dataset_files_differ_where_both_recorded_them():
 
     cropped = {"dataset": "umist", "variant": "cropped", "name": "umist_cropped.mat"}
     small = {"dataset": "umist", "variant": "32x32", "name": "UMIST.mat"}
-    cropped, small = [{**cropped, "sha256": "a" * 64}], [{**small, "sha256": "b" * 64}]
+    cropped = [{**cropped, "digest": "sha256 " + "a" * 64}]
+    small = [{**small, "digest": "sha256 " + "b" * 64}]
     assert scoring_differences(result(cropped), result(cropped)) == []
     assert scoring_differences(result(cropped), result(small)) == [
         "data files.umist: 'cropped/umist_cropped.mat sha256 aaaaaaaaaaaa' -> "
         "'32x32/UMIST.mat sha256 bbbbbbbbbbbb'"
     ]
-    other_bytes = [{**cropped[0], "sha256": "c" * 64}]
+    other_bytes = [{**cropped[0], "digest": "sha256 " + "c" * 64}]
     assert len(scoring_differences(result(cropped), result(other_bytes))) == 1
     assert scoring_differences(result(cropped), result([])) == []
+    # A result from before the files were recorded, scored again since: its rescoring's.
+    rescored = RunResult(
+        "faces/cvae/seed-0", "faces", "cvae", 0, "ok", rescored={"data_files": small}
+    )
+    assert len(scoring_differences(result(cropped), rescored)) == 1

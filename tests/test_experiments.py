@@ -433,7 +433,8 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
     assert "rescored" in new and new["wall_seconds"] == old["wall_seconds"]
     assert new["rescored"]["threads"] == torch.get_num_threads()  # of the scoring process
     # The files it was trained on and scored on again: USPS's h5 comes before libsvm.
-    usps = {"dataset": "usps", "variant": "h5", "name": "usps.h5", "sha256": USPS_H5_SHA256}
+    usps = {"dataset": "usps", "variant": "h5", "name": "usps.h5"}
+    usps["digest"] = f"sha256 {USPS_H5_SHA256}"
     assert usps in new["data_files"] and usps in new["rescored"]["data_files"]
     assert {f["dataset"] for f in new["data_files"]} == {"usps", "mnist"}
 
@@ -441,13 +442,13 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
     trained_on = json.loads(path.read_text())
     for record in trained_on["data_files"]:
         if record["dataset"] == "usps":
-            record["sha256"] = "0" * 64
+            record["digest"] = "sha256 " + "0" * 64
     path.write_text(json.dumps(trained_on))
     results = reproduce(
         [config], tmp_path, local_executor(1), digits_root, progress=False, rescore="all"
     )
     (refused,) = [r for r in results if r.run == "usps-mnist/optimal/seed-0"]
-    assert refused.status == "failed" and "not those it was trained on" in refused.error
+    assert refused.status == "failed" and "not those it was trained (or last" in refused.error
     assert "usps: 'h5/usps.h5 sha256 000000000000' -> 'h5/usps.h5 sha256 734f88c54110'" in (
         refused.error
     )
@@ -651,6 +652,18 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     typo = replace(ablation, cvae_runs=str(tmp_path / "typo"))
     with pytest.warns(UserWarning, match=r"--cvae-runs .*typo: no finished run kept whole"):
         assert runner.reusable_cvae(typo) is None
+    # A CVAE run that read other dataset files (another variant, other content) is not
+    # a first stage for these data.
+    data = ablation.load_data()
+    assert runner.reusable_cvae(ablation, data).folder == cvae_run.folder
+    path = cvae_run.folder / "result.json"
+    kept = path.read_text()
+    stored = json.loads(kept)
+    stored["data_files"][0]["digest"] = "sha256 " + "0" * 64
+    path.write_text(json.dumps(stored))
+    with pytest.warns(UserWarning, match="read other dataset files .*trains its own first"):
+        assert runner.reusable_cvae(ablation, data) is None
+    path.write_text(kept)
     alone = replace(posthoc_run, out=str(tmp_path / "alone"))
     result = runner.execute(alone)
     assert result.status == "ok" and result.cvae_reused is None

@@ -17,7 +17,7 @@ from optprior._validation import one_of
 from optprior.data import readers
 from optprior.data.download import ENV_ROOT, data_root, download_file, downloads_allowed
 from optprior.data.errors import DatasetNotFoundError
-from optprior.data.integrity import remembered_digests, verify_file
+from optprior.data.integrity import content_digest, verify_file
 from optprior.data.registry import DATASETS, SPLITS, DatasetSpec, Variant, get_dataset
 from optprior.data.transforms import to_float01
 
@@ -89,6 +89,35 @@ def read_native(
 
     Lets callers subsample a large dataset before converting it to float32.
     """
+    images, labels, _ = read_recorded(
+        name, split, root, variant=variant, download=download, verify=verify
+    )
+    return images, labels
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file a split was read from: the dataset, its variant (which decides the faces' test
+    split), the file's name and what its content is known by
+    (``integrity.content_digest``: ``"sha256 <hex>"``, or ``"gunzip md5 <hex>"``)."""
+
+    dataset: str
+    variant: str
+    name: str
+    digest: str
+
+
+def read_recorded(
+    name: str,
+    split: str,
+    root: str | os.PathLike[str] | None = None,
+    *,
+    variant: str | None = None,
+    download: bool | None = None,
+    verify: bool = True,
+) -> tuple[np.ndarray, np.ndarray, tuple[SourceFile, ...]]:
+    """As :func:`read_native`, with the files read (each hashed once per process, also
+    with ``verify=False``)."""
     spec = get_dataset(name)
     one_of(split, "split", SPLITS)
     directory = data_root(root) / name
@@ -101,34 +130,11 @@ def read_native(
     if not spec.official_split:
         keep = face_split_indices(len(images), split)
         images, labels = images[keep], labels[keep]
-    return images, labels
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A file a split was read from: the dataset, its variant (which decides the faces' test
-    split), the file's name and the SHA-256 of its bytes."""
-
-    dataset: str
-    variant: str
-    name: str
-    sha256: str
-
-
-def source_files(
-    name: str, split: str, root: str | os.PathLike[str] | None = None, *, variant: str | None = None
-) -> tuple[SourceFile, ...]:
-    """The files that :func:`read_native` reads ``split`` of ``name`` from, as it chooses
-    them now (the first variant present, or ``variant``), with their SHA-256; downloads
-    nothing (``DatasetNotFoundError`` where they are missing)."""
-    spec = get_dataset(name)
-    one_of(split, "split", SPLITS)
-    directory = data_root(root) / name
-    chosen = _resolve(spec, split, directory, variant, download=False)
-    return tuple(
-        SourceFile(name, chosen.name, f.name, remembered_digests(directory / f.name)[1])
-        for f in chosen.files(split)
+    files = tuple(
+        SourceFile(name, chosen.name, f.name, content_digest(path, f))
+        for path, f in zip(paths, chosen.files(split), strict=True)
     )
+    return images, labels, files
 
 
 def face_split_indices(n: int, split: str) -> np.ndarray:

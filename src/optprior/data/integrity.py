@@ -21,6 +21,7 @@ _CHUNK = 1 << 20
 _Key = tuple[str, int, int]  # resolved path, size, modification time (ns)
 _verified: set[_Key] = set()
 _digests: dict[_Key, tuple[str, str]] = {}
+_contents: dict[_Key, str] = {}
 
 
 def file_digests(
@@ -47,6 +48,19 @@ def remembered_digests(path: Path) -> tuple[str, str]:
     if key not in _digests:
         _digests[key] = cast(tuple[str, str], file_digests(path))
     return _digests[key]
+
+
+def content_digest(path: Path, spec: FileSpec) -> str:
+    """What a file's content is known by, for records: ``"gunzip md5 <hex>"`` for a file
+    accepted by its decompressed content (``spec.content_md5``: copies re-compressed with
+    other bytes hold the same pixels), else ``"sha256 <hex>"`` of its bytes; hashed once
+    per path, size and modification time in a process."""
+    if spec.content_md5 is None:
+        return f"sha256 {remembered_digests(path)[1]}"
+    key = _key(path)
+    if key not in _contents:
+        _contents[key] = gunzip_md5(path)
+    return f"gunzip md5 {_contents[key]}"
 
 
 def gunzip_md5(path: Path) -> str:

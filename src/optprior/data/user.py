@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from optprior._validation import check_data, check_tasks, fraction, whole_number
-from optprior.data.integrity import file_digests
+from optprior.data.integrity import remembered_digests
 from optprior.data.settings import MultiTaskData, TaskSplit
 
 #: Seed of the test split of ``own_data_setting``: the same test points for every run.
@@ -125,8 +125,9 @@ def split_by_task(s: np.ndarray, val_fraction: float, seed: int) -> tuple[np.nda
 
 
 def sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of the bytes of ``path``."""
-    return file_digests(path, ("sha256",))[0]
+    """Hex SHA-256 of the bytes of ``path`` (hashed once per path, size and modification
+    time in a process)."""
+    return remembered_digests(Path(path))[1]
 
 
 def _labels(y: np.ndarray, n_points: int) -> np.ndarray:

@@ -33,7 +33,7 @@ class RunResult:
     first-stage run a post-hoc run reused: a cvae or invariant run) say where training
     started; ``rescored`` when and by what the metrics were computed
     again. ``data_files``: the dataset files its splits were read from
-    (``MultiTaskData.files``: dataset, variant, name, sha256; empty for a user's data and
+    (``MultiTaskData.files``: dataset, variant, name, digest; empty for a user's data and
     in results written before they were recorded). ``extra``: fields of a newer optprior,
     kept as they were.
     """

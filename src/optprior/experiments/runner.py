@@ -292,12 +292,30 @@ def file_records(data: MultiTaskData) -> list[dict[str, str]]:
     return [asdict(file) for file in data.files]
 
 
+def files_changed(recorded: list[dict[str, str]], data: MultiTaskData) -> str:
+    """How the files ``data`` was read from differ from those ``recorded`` (one line per
+    dataset, joined); empty where they are the same or nothing was recorded."""
+    if not recorded:
+        return ""
+    now = files_by_dataset(file_records(data))
+    return "; ".join(differences(files_by_dataset(recorded), now))
+
+
+def known_files(result: RunResult) -> list[dict[str, str]]:
+    """The dataset files ``result``'s metrics were computed on: those it recorded when it
+    was trained, else (a result written before they were recorded, then scored again)
+    those of its last rescoring; empty where neither is known."""
+    return result.data_files or (result.rescored or {}).get("data_files", [])
+
+
 def files_by_dataset(records: list[dict[str, str]]) -> dict[str, str]:
-    """``data_files`` records as one line a dataset: its variant, file names and SHA-256
-    prefixes, which decide the points it holds (for the faces, also the test split)."""
+    """``data_files`` records as one line a dataset: its variant, file names and digest
+    prefixes (``SourceFile.digest``), which decide the points it holds (for the faces,
+    also the test split)."""
     lines: dict[str, list[str]] = {}
     for record in records:
-        line = f"{record['variant']}/{record['name']} sha256 {record['sha256'][:12]}"
+        kind, _, digest = record["digest"].rpartition(" ")
+        line = f"{record['variant']}/{record['name']} {kind} {digest[:12]}"
         lines.setdefault(record["dataset"], []).append(line)
     return {dataset: ", ".join(found) for dataset, found in lines.items()}
 
@@ -322,9 +340,9 @@ def scoring_differences(a: RunResult, b: RunResult) -> list[str]:
         }
 
     grounds = [ground(r) for r in (a, b)]
-    if a.data_files and b.data_files:
+    if known_files(a) and known_files(b):
         for result, grounded in zip((a, b), grounds, strict=True):
-            grounded["data files"] = files_by_dataset(result.data_files)
+            grounded["data files"] = files_by_dataset(known_files(result))
     return differences(*json.loads(json.dumps(grounds)))
 
 
@@ -533,7 +551,7 @@ def train_and_score(run: Run) -> RunResult:
             # Without a validation split, epochs are chosen on the training ELBO; the
             # estimator binarises Bernoulli validation data once (``BaseModel.fit``).
             x_val, s_val = (data.val.X, data.val.s) if len(data.val.X) else (None, None)
-            cvae_run = reusable_cvae(run)
+            cvae_run = reusable_cvae(run, data)
             if cvae_run is not None:  # T alone is fitted, checkpointed in checkpoint.pt
                 cvae = cvae_run.load_model()
                 result.cvae_reused = cvae_run.name
@@ -724,13 +742,14 @@ def source_stage(config: dict[str, Any], source: str) -> dict[str, Any]:
     return stage
 
 
-def reusable_cvae(run: Run) -> Run | None:
+def reusable_cvae(run: Run, data: MultiTaskData | None = None) -> Run | None:
     """For a post-hoc run (``source_method``): the finished run of its source method
     (``cvae``, ``invariant``) and seed under ``run.cvae_runs`` (default ``run.out``) whose
     configuration equals the run's in everything but the discriminator and evaluation
     settings, and the epoch cap where it stopped early within the run's
-    (``read_result``); its model is the first stage. Else None, with a warning where
-    ``run.cvae_runs`` was given (the run then trains its own first stage)."""
+    (``read_result``), and which read the files of ``data`` (where both are known); its
+    model is the first stage. Else None, with a warning where ``run.cvae_runs`` was given
+    (the run then trains its own first stage)."""
     source = source_method(run.method)
     if source is None:
         return None
@@ -746,9 +765,13 @@ def reusable_cvae(run: Run) -> Run | None:
         wanted = source_stage(run.resolved(), source)
         if stopped_within(stored, run.training["epochs"]):
             stage["training"] = {**stage.get("training", {}), "epochs": run.training["epochs"]}
-        if same_config(stage, wanted):
+        changed = "" if data is None else files_changed(known_files(stored), data)
+        if changed:
+            why = f"{cvae_run.folder} read other dataset files ({changed})"
+        elif same_config(stage, wanted):
             return cvae_run
-        why = f"{cvae_run.folder} was made with other settings"
+        else:
+            why = f"{cvae_run.folder} was made with other settings"
     if run.cvae_runs:
         warnings.warn(
             f"--cvae-runs {run.cvae_runs}: {why}; {run.name} trains its own first stage",
@@ -853,14 +876,10 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
     logger.info("scoring again from model.pt" + (" (ln Z)" if run.rescore == "normalizer" else ""))
     try:
         model, data = run.load_model(), run.load_data()
-        if finished.data_files and (
-            changed := differences(
-                files_by_dataset(finished.data_files), files_by_dataset(file_records(data))
-            )
-        ):
+        if changed := files_changed(known_files(finished), data):
             raise ValueError(
-                "its dataset files are not those it was trained on (a variant, or a copy "
-                f"of other bytes, now comes first): {'; '.join(changed)}"
+                "its dataset files are not those it was trained (or last scored) on: a "
+                f"variant, or other content, now comes first: {changed}"
             )
         if run.rescore == "normalizer":
             metrics = renormalized(

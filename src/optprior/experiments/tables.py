@@ -36,7 +36,8 @@ HEADLINE_NOTE = (
     "N(z; 0, I) e^T, not normalised), the mean of the scored tasks' means; \"prior "
     'normalised" divides the prior by its estimated Z, so that methods compare. The test '
     "ELBO takes the prior as it is too: for T it bounds the unnormalised score. missing: "
-    "no run finished; n/a: the finished runs have no such score (accuracy without labels)."
+    "no run finished; n/a: the finished runs have no such score (accuracy without labels, "
+    "or a score their version of optprior did not compute)."
 )
 
 
@@ -167,7 +168,8 @@ def _penalty_weight(result: RunResult) -> float | None:
 
 def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
     """``mean ± std`` of ``key`` over a row's runs; "missing" where no run finished, "n/a"
-    where the finished ones have no such score (accuracy of data without labels)."""
+    where the finished ones have no such score (accuracy of data without labels, a score
+    of a later version)."""
     if f"{key}_mean" not in row:
         return "missing" if row["runs_ok"] == 0 else "n/a"
     mean, std = row[f"{key}_mean"], row[f"{key}_std"]
