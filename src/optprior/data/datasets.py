@@ -70,29 +70,10 @@ def load(
         DatasetNotFoundError: a file is missing and cannot be downloaded.
         CorruptDatasetError: a file fails its checksum or cannot be parsed.
     """
-    images, labels = read_native(
+    images, labels, _ = read_native(
         name, split, root, variant=variant, download=download, verify=verify
     )
     return to_float01(images), labels
-
-
-def read_native(
-    name: str,
-    split: str,
-    root: str | os.PathLike[str] | None = None,
-    *,
-    variant: str | None = None,
-    download: bool | None = None,
-    verify: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """As :func:`load`, but images keep their stored type: uint8 0..255 or float32 in [0, 1].
-
-    Lets callers subsample a large dataset before converting it to float32.
-    """
-    images, labels, _ = read_recorded(
-        name, split, root, variant=variant, download=download, verify=verify
-    )
-    return images, labels
 
 
 @dataclass(frozen=True)
@@ -107,7 +88,7 @@ class SourceFile:
     digest: str
 
 
-def read_recorded(
+def read_native(
     name: str,
     split: str,
     root: str | os.PathLike[str] | None = None,
@@ -116,8 +97,9 @@ def read_recorded(
     download: bool | None = None,
     verify: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, tuple[SourceFile, ...]]:
-    """As :func:`read_native`, with the files read (each hashed once per process, also
-    with ``verify=False``)."""
+    """As :func:`load`, but images keep their stored type (uint8 0..255 or float32 in
+    [0, 1]; a caller may subsample a large dataset before converting it to float32), with
+    the files read (each hashed once per process, also with ``verify=False``)."""
     spec = get_dataset(name)
     one_of(split, "split", SPLITS)
     directory = data_root(root) / name

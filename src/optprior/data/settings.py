@@ -21,7 +21,7 @@ from typing import Any, cast
 import numpy as np
 
 from optprior._validation import did_you_mean, fraction, one_of, whole_number
-from optprior.data.datasets import SourceFile, read_recorded
+from optprior.data.datasets import SourceFile, read_native
 from optprior.data.transforms import in_centred_box, resize_images, to_float01
 
 SETTINGS: tuple[str, ...] = ("usps-mnist", "mnist-usps", "synth-svhn", "svhn-synth", "faces")
@@ -175,9 +175,7 @@ def _two_task(
     files: list[SourceFile] = []
 
     def read(task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-        images, labels, read_from = read_recorded(
-            task, split, root, download=download, verify=verify
-        )
+        images, labels, read_from = read_native(task, split, root, download=download, verify=verify)
         files.extend(read_from)
         if task == "usps" and usps_box is not None:
             images = in_centred_box(to_float01(images), (usps_box, usps_box), size)
@@ -232,13 +230,13 @@ def _faces(
     train, val, test = [], [], []
     files: list[SourceFile] = []
     for task, task_seed in zip(FACE_TASKS, seeds, strict=True):
-        x, y, read_from = read_recorded(task, "train", root, download=download, verify=verify)
+        x, y, read_from = read_native(task, "train", root, download=download, verify=verify)
         files += read_from  # one file a face dataset, both splits
         order = np.random.default_rng(task_seed).permutation(len(x))
         n_val = round(val_fraction * len(x))
         train.append(_take(x, y, order[n_val:]))
         val.append(_take(x, y, order[:n_val]))
-        test_x, test_y, _ = read_recorded(task, "test", root, download=download, verify=verify)
+        test_x, test_y, _ = read_native(task, "test", root, download=download, verify=verify)
         test.append(_whole(test_x, test_y))
     size = cast(tuple[int, int], tuple(image_size))  # a config file gives a list
     return MultiTaskData(
