@@ -4,10 +4,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from helpers import fast
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from optprior import InvariantCVAE
+from optprior import CVAE, InvariantCVAE, OptimalPriorCVAE
 from optprior.evaluation import task_probe
 from optprior.models.selection import (
     WEIGHT,
@@ -108,6 +109,23 @@ def test_a_search_scores_likelihood_and_task_information_and_refits_the_chosen_w
     information = task_probe(model.transform(x, s), s)["information"]
     assert task_information_scorer()(model, x, s) == -information
     assert log_likelihood_scorer(20)(model, x, s) == model.score(x, s, n_samples=20)
+
+
+def test_the_likelihood_scorer_divides_each_prior_by_its_z(two_tasks):
+    """T a constant 0.7: N(0, I) e^T integrates to e^0.7, so the normalised score is
+    0.7 below the prior's unnormalised one; a density's score is its own."""
+    x, s = two_tasks
+    model = fast(OptimalPriorCVAE).fit(x, s)
+    final = model.module_.prior.discriminator.body[-1]
+    with torch.no_grad():
+        final.weight.zero_()
+        final.bias.fill_(0.7)
+    unnormalised = log_likelihood_scorer(20, normalized=False)(model, x, s)
+    assert unnormalised == model.score(x, s, n_samples=20)
+    normalised = log_likelihood_scorer(20, n_temperatures=20)(model, x, s)
+    assert normalised == pytest.approx(unnormalised - 0.7, abs=0.02)
+    cvae = fast(CVAE).fit(x, s)
+    assert log_likelihood_scorer(20)(cvae, x, s) == cvae.score(x, s, n_samples=20)
 
 
 def test_scorers_name_bad_settings():

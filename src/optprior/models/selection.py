@@ -34,16 +34,24 @@ def best_weight(scores: Mapping[float, float | None], within: float = 0.0) -> fl
     return max(close) if within else min(close)  # exact ties at 0: the weaker penalty
 
 
-def log_likelihood_scorer(n_samples: int = 100) -> Scorer:
+def log_likelihood_scorer(
+    n_samples: int = 100, normalized: bool = True, n_temperatures: int = 200
+) -> Scorer:
     """A scorer (``scoring=``) of the mean held-out ln p(x|s) in nats from ``n_samples``
-    importance samples a point (the search passes the tasks as its labels). For priors
-    with a normaliser (the optimal prior's N(0, I) e^T) this is before dividing by Z:
-    compare such models with ``model.score_samples(...) - model.log_normalizer(X, s)``,
-    ``X``, ``s`` the data the model was fitted on."""
+    importance samples a point (the search passes the tasks as its labels), each model
+    scored with its prior divided by its Z (``model.log_normalizer`` of the held-out
+    points, annealed over ``n_temperatures``): 0 and free for a prior that is a density,
+    an estimate for the optimal prior's N(0, I) e^T, whose unnormalised score is no
+    likelihood and can rank its candidates by how far T's Z is from 1. ``normalized=False``
+    scores every prior as it is (the paper's measure)."""
     n_samples = whole_number(n_samples, "n_samples", 1)
+    n_temperatures = whole_number(n_temperatures, "n_temperatures", 1)
 
     def scorer(model: Any, X: Any, s: Any) -> float:
-        return float(model.score(X, s, n_samples=n_samples))
+        score = float(model.score(X, s, n_samples=n_samples))
+        if normalized:
+            score -= model.log_normalizer(X, s, n_temperatures=n_temperatures)
+        return score
 
     return scorer
 
