@@ -663,6 +663,9 @@ def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monk
     path.write_text(json.dumps(stored))
     with pytest.warns(UserWarning, match="read other dataset files .*trains its own first"):
         assert runner.reusable_cvae(ablation, data) is None
+    with pytest.warns(UserWarning, match="read other dataset files"):  # as a run starts
+        elsewhere = runner.execute(replace(ablation, out=str(tmp_path / "other-files")))
+    assert elsewhere.status == "ok" and elsewhere.cvae_reused is None
     path.write_text(kept)
     alone = replace(posthoc_run, out=str(tmp_path / "alone"))
     result = runner.execute(alone)

@@ -7,6 +7,8 @@ import pytest
 import torch
 from helpers import fast
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
 
 from optprior import CVAE, InvariantCVAE, OptimalPriorCVAE
 from optprior.evaluation import task_probe
@@ -126,6 +128,23 @@ def test_the_likelihood_scorer_divides_each_prior_by_its_z(two_tasks):
     assert normalised == pytest.approx(unnormalised - 0.7, abs=0.02)
     cvae = fast(CVAE).fit(x, s)
     assert log_likelihood_scorer(20)(cvae, x, s) == cvae.score(x, s, n_samples=20)
+    # In a Pipeline, ln Z of its last step on the data the steps before give it.
+    pipeline = make_pipeline(MinMaxScaler(clip=True), fast(OptimalPriorCVAE)).fit(x, s)
+    inner = pipeline[-1].module_.prior.discriminator.body[-1]
+    with torch.no_grad():
+        inner.weight.zero_()
+        inner.bias.fill_(0.7)
+    unnormalised = log_likelihood_scorer(20, normalized=False)(pipeline, x, s)
+    normalised = log_likelihood_scorer(20, n_temperatures=20)(pipeline, x, s)
+    assert normalised == pytest.approx(unnormalised - 0.7, abs=0.02)
+
+    class Scored:  # a model of another library, with a likelihood score and no Z
+        def score(self, X, s, n_samples):
+            return -1.0
+
+    with pytest.raises(TypeError, match="Scored has no log_normalizer.*normalized=False"):
+        log_likelihood_scorer(20)(Scored(), x, s)
+    assert log_likelihood_scorer(20, normalized=False)(Scored(), x, s) == -1.0
 
 
 def test_scorers_name_bad_settings():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,27 @@ def test_verification_is_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_every_registered_variant_has_a_reader() -> None:
     registered = {(name, v.name) for name, spec in DATASETS.items() for v in spec.variants}
     assert registered == set(datasets._READERS)
+
+
+def test_digests_are_taken_where_files_are_recorded_once_per_file_as_it_is(
+    tmp_path: Path, fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``load`` without a check hashes nothing; ``read_native(record=True)`` knows an
+    MNIST file by its decompressed content, decompressed once; a file rewritten with its
+    modification time put back (``cp -p``) is hashed again."""
+    fakes.mnist(tmp_path / "mnist")
+    decompressed = []
+    gunzip = integrity.gunzip_md5
+    monkeypatch.setattr(integrity, "gunzip_md5", lambda p: decompressed.append(p) or gunzip(p))
+    load("mnist", "test", tmp_path, verify=False)
+    assert decompressed == []
+    for _ in range(2):
+        _, _, files = datasets.read_native("mnist", "test", tmp_path, verify=False, record=True)
+    assert len(decompressed) == 2 and all(f.digest.startswith("gunzip md5 ") for f in files)
+    path = tmp_path / "same-size.bin"
+    path.write_bytes(b"a" * 100)
+    before = integrity.remembered_digests(path)
+    stat = path.stat()
+    path.write_bytes(b"b" * 100)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert integrity.remembered_digests(path) != before

@@ -96,10 +96,12 @@ def read_native(
     variant: str | None = None,
     download: bool | None = None,
     verify: bool = True,
+    record: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, tuple[SourceFile, ...]]:
     """As :func:`load`, but images keep their stored type (uint8 0..255 or float32 in
-    [0, 1]; a caller may subsample a large dataset before converting it to float32), with
-    the files read (each hashed once per process, also with ``verify=False``)."""
+    [0, 1]; a caller may subsample a large dataset before converting it to float32), with,
+    where ``record``, the files read (each hashed once per process, also with
+    ``verify=False``; else none)."""
     spec = get_dataset(name)
     one_of(split, "split", SPLITS)
     directory = data_root(root) / name
@@ -115,6 +117,7 @@ def read_native(
     files = tuple(
         SourceFile(name, chosen.name, f.name, content_digest(path, f))
         for path, f in zip(paths, chosen.files(split), strict=True)
+        if record
     )
     return images, labels, files
 

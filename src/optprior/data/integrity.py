@@ -1,8 +1,9 @@
 """Checksum verification of dataset files.
 
 Each file is hashed the first time it is used in a process; its digests are remembered for that
-path, size and modification time, so later loads and records of it in the same process cost
-nothing. Nothing is written next to the data, so read-only data directories work.
+file as it is (path, size, modification and change times, inode), so later loads and records
+of it in the same process cost nothing. Nothing is written next to the data, so read-only
+data directories work.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from optprior.data.errors import CorruptDatasetError
 from optprior.data.registry import FileSpec
 
 _CHUNK = 1 << 20
-_Key = tuple[str, int, int]  # resolved path, size, modification time (ns)
+_Key = tuple[str, int, int, int, int]  # path, size, modification time, inode, change time
 _verified: set[_Key] = set()
 _digests: dict[_Key, tuple[str, str]] = {}
 _contents: dict[_Key, str] = {}
@@ -37,13 +38,15 @@ def file_digests(
 
 
 def _key(path: Path) -> _Key:
+    """A file as it is now: a file rewritten since (even with its modification time put
+    back, as ``cp -p`` does) has another inode or change time."""
     stat = path.stat()
-    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns
 
 
 def remembered_digests(path: Path) -> tuple[str, str]:
-    """(md5, sha256) hex digests of ``path``, hashed once per path, size and modification
-    time in a process."""
+    """(md5, sha256) hex digests of ``path``, hashed once per file as it is (``_key``) in
+    a process."""
     key = _key(path)
     if key not in _digests:
         _digests[key] = cast(tuple[str, str], file_digests(path))
@@ -54,13 +57,22 @@ def content_digest(path: Path, spec: FileSpec) -> str:
     """What a file's content is known by, for records: ``"gunzip md5 <hex>"`` for a file
     accepted by its decompressed content (``spec.content_md5``: copies re-compressed with
     other bytes hold the same pixels), else ``"sha256 <hex>"`` of its bytes; hashed once
-    per path, size and modification time in a process."""
+    per file as it is in a process."""
     if spec.content_md5 is None:
         return f"sha256 {remembered_digests(path)[1]}"
+    return f"gunzip md5 {_content_md5(path, spec)}"
+
+
+def _content_md5(path: Path, spec: FileSpec) -> str:
+    """md5 of the decompressed content of ``path``, a file of ``spec`` (which has a
+    ``content_md5``): that one, without decompressing, where the file's bytes are a listed
+    copy; else decompressed, once per file as it is."""
     key = _key(path)
     if key not in _contents:
-        _contents[key] = gunzip_md5(path)
-    return f"gunzip md5 {_contents[key]}"
+        md5, sha256 = remembered_digests(path)
+        listed = md5 in spec.md5 or sha256 in spec.sha256
+        _contents[key] = cast(str, spec.content_md5) if listed else gunzip_md5(path)
+    return _contents[key]
 
 
 def gunzip_md5(path: Path) -> str:
@@ -82,7 +94,7 @@ def matches(path: Path, spec: FileSpec) -> bool:
     if spec.content_md5 is None:
         return False
     try:
-        return gunzip_md5(path) == spec.content_md5
+        return _content_md5(path, spec) == spec.content_md5
     except (OSError, EOFError, zlib.error):
         return False
 

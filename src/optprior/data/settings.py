@@ -175,7 +175,9 @@ def _two_task(
     files: list[SourceFile] = []
 
     def read(task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-        images, labels, read_from = read_native(task, split, root, download=download, verify=verify)
+        images, labels, read_from = read_native(
+            task, split, root, download=download, verify=verify, record=True
+        )
         files.extend(read_from)
         if task == "usps" and usps_box is not None:
             images = in_centred_box(to_float01(images), (usps_box, usps_box), size)
@@ -230,7 +232,9 @@ def _faces(
     train, val, test = [], [], []
     files: list[SourceFile] = []
     for task, task_seed in zip(FACE_TASKS, seeds, strict=True):
-        x, y, read_from = read_native(task, "train", root, download=download, verify=verify)
+        x, y, read_from = read_native(
+            task, "train", root, download=download, verify=verify, record=True
+        )
         files += read_from  # one file a face dataset, both splits
         order = np.random.default_rng(task_seed).permutation(len(x))
         n_val = round(val_fraction * len(x))

@@ -304,8 +304,12 @@ def files_changed(recorded: list[dict[str, str]], data: MultiTaskData) -> str:
 def known_files(result: RunResult) -> list[dict[str, str]]:
     """The dataset files ``result``'s metrics were computed on: those it recorded when it
     was trained, else (a result written before they were recorded, then scored again)
-    those of its last rescoring; empty where neither is known."""
-    return result.data_files or (result.rescored or {}).get("data_files", [])
+    those of its last rescoring of every metric (one of ln Z alone kept the others);
+    empty where neither is known."""
+    rescored = result.rescored or {}
+    return result.data_files or (
+        rescored.get("data_files", []) if rescored.get("metrics") == "all" else []
+    )
 
 
 def files_by_dataset(records: list[dict[str, str]]) -> dict[str, str]:
@@ -765,7 +769,8 @@ def reusable_cvae(run: Run, data: MultiTaskData | None = None) -> Run | None:
         wanted = source_stage(run.resolved(), source)
         if stopped_within(stored, run.training["epochs"]):
             stage["training"] = {**stage.get("training", {}), "epochs": run.training["epochs"]}
-        changed = "" if data is None else files_changed(known_files(stored), data)
+        # the files its model was trained on, not those a rescoring scored it on
+        changed = "" if data is None else files_changed(stored.data_files, data)
         if changed:
             why = f"{cvae_run.folder} read other dataset files ({changed})"
         elif same_config(stage, wanted):

@@ -614,8 +614,9 @@ class BaseModel(BaseEstimator):
         exact mixture, the VampPrior); for N(z; 0, I) e^T, the optimal prior as the paper
         scores it, an estimate (``OptimalPrior.normalizer_from_posteriors``: annealed
         importance sampling over ``n_temperatures`` by default, or
-        ``sampler="importance"``) that starts from the codes of ``X``, ``s``: pass the
-        data the model was fitted on, whose aggregated posterior T estimates.
+        ``sampler="importance"``) that starts from the codes of ``X``, ``s``: any data
+        give a valid estimate, and the data the model was fitted on, whose aggregated
+        posterior T estimates, the closest start (held-out points serve nearly as well).
         ``score_samples`` minus it is ln p(x | s) under the prior divided by Z, comparable
         across priors. (``estimator=``, this keyword's name before 2026-12-06, when it
         was also the optimal prior's setting, is taken with a ``FutureWarning``.)"""
@@ -691,7 +692,9 @@ class BaseModel(BaseEstimator):
     ) -> float:
         """Mean importance-sampled ln p(x | s) over the points (nats): higher is better,
         the score scikit-learn's model selection maximises (``GridSearchCV(model, grid)
-        .fit(X, s)`` passes the tasks as the labels)."""
+        .fit(X, s)`` passes the tasks as the labels). It takes the prior as it is: for the
+        optimal prior's N(0, I) e^T, not normalised, search with
+        ``selection.log_likelihood_scorer()``, which divides each prior by its Z."""
         return float(np.mean(self.score_samples(X, s, n_samples, random_state)))
 
     def elbo(

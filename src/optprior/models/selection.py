@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 
 from optprior._validation import is_real, one_of, whole_number
 from optprior.evaluation.metrics import PROBES, task_probe
@@ -50,10 +51,23 @@ def log_likelihood_scorer(
     def scorer(model: Any, X: Any, s: Any) -> float:
         score = float(model.score(X, s, n_samples=n_samples))
         if normalized:
-            score -= model.log_normalizer(X, s, n_temperatures=n_temperatures)
+            score -= log_normalizer(model, X, s, n_temperatures)
         return score
 
     return scorer
+
+
+def log_normalizer(model: Any, X: Any, s: Any, n_temperatures: int) -> float:
+    """``model.log_normalizer`` of ``X``, ``s``; of a ``Pipeline``, its last step's on X
+    transformed by the steps before it."""
+    if hasattr(model, "log_normalizer"):
+        return float(model.log_normalizer(X, s, n_temperatures=n_temperatures))
+    if isinstance(model, Pipeline):
+        return log_normalizer(model[-1], model[:-1].transform(X), s, n_temperatures)
+    raise TypeError(
+        f"{type(model).__name__} has no log_normalizer: score an optprior model (or a "
+        "Pipeline ending in one), or pass normalized=False"
+    )
 
 
 def task_information_scorer(probe: str = "logistic") -> Scorer:
