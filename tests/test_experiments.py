@@ -381,6 +381,47 @@ def test_post_hoc_run_killed_while_t_trains_goes_on_from_its_checkpoint(
     assert result.metrics == expected.metrics
 
 
+def test_a_run_goes_on_only_on_the_dataset_files_its_training_started_on(
+    digits_root, tmp_path, monkeypatch
+):
+    """The files a run's training started on are recorded then, and a run killed while
+    training goes on from its checkpoint only on the same files: its result names those."""
+    overrides = {
+        **TINY,
+        "seeds": 1,
+        "methods": ["cvae"],
+        "training": {**TINY["training"], "epochs": 4},
+    }
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    (run,) = plan(config, tmp_path, data_root=digits_root)
+    from optprior.training import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=3)
+        with pytest.raises(KeyboardInterrupt):
+            runner.execute(run)
+    record = run.folder / runner.TRAINED_ON_FILE
+    started_on = json.loads(record.read_text())
+    assert {f["dataset"] for f in started_on} == {"usps", "mnist"}
+
+    # The files read now are not those it started on (say, USPS replaced by other bytes).
+    other = [
+        {**f, "digest": "sha256 " + "0" * 64} if f["dataset"] == "usps" else f for f in started_on
+    ]
+    record.write_text(json.dumps(other))
+    refused = runner.execute(run)
+    assert refused.status == "failed" and "training started on other dataset files" in refused.error
+    assert "usps: 'h5/usps.h5 sha256 000000000000' -> 'h5/usps.h5 sha256 734f88c54110'" in (
+        refused.error
+    )
+    assert (run.folder / "checkpoint.pt").is_file()  # kept, to go on with the right files
+
+    record.write_text(json.dumps(started_on))
+    result = runner.execute(run)
+    assert result.ok and result.resumed_from_checkpoint and result.data_files == started_on
+
+
 def killed_and_run_again(run, monkeypatch) -> tuple[list[int], runner.RunResult]:
     """Execute ``run``, killed (KeyboardInterrupt) as its third epoch starts, with its
     checkpoint written after every epoch; then again: the epochs the second execution

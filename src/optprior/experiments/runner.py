@@ -71,6 +71,8 @@ logger = logging.getLogger(__name__)
 #: Beside a posthoc run's model.pt: the name of the CVAE run whose model it reused, read
 #: again if the run is killed before its result is written.
 REUSED_FILE = "cvae_reused.txt"
+#: The dataset files a run's training started on (``file_records``), to check on resuming.
+TRAINED_ON_FILE = "trained_on_files.json"
 #: The name of the run this process (or thread) is executing, for log records.
 CURRENT_RUN: ContextVar[str] = ContextVar("optprior_run", default="(no run)")
 
@@ -290,6 +292,26 @@ UNSCORED_DATA = ("verify", "download", "file")
 def file_records(data: MultiTaskData) -> list[dict[str, str]]:
     """The dataset files ``data`` was read from, as ``RunResult.data_files`` holds them."""
     return [asdict(file) for file in data.files]
+
+
+def files_trained_on(folder: Path, data: MultiTaskData, going_on: bool) -> list[dict[str, str]]:
+    """The dataset files the training of the run in ``folder`` reads (``file_records``):
+    where it starts, ``data``'s, recorded in ``TRAINED_ON_FILE``; where it goes on from
+    a checkpoint or ``model.pt``, those recorded when it started, which ``data`` must
+    match (``ValueError`` naming the difference; a run started before they were
+    recorded takes ``data``'s)."""
+    path = folder / TRAINED_ON_FILE
+    if going_on and path.is_file():
+        recorded: list[dict[str, str]] = json.loads(path.read_text())
+        if changed := files_changed(recorded, data):
+            raise ValueError(
+                f"its training started on other dataset files than those read now ({changed}): "
+                "restore them to go on, or use another --out folder to train anew"
+            )
+        return recorded
+    now = file_records(data)
+    write_text_atomic(path, json.dumps(now, indent=2))
+    return now
 
 
 def files_changed(recorded: list[dict[str, str]], data: MultiTaskData) -> str:
@@ -542,8 +564,9 @@ def train_and_score(run: Run) -> RunResult:
     result.threads = torch.get_num_threads()
     try:
         data = run.load_data()
-        result.data_files = file_records(data)
         model_path = folder / "model.pt"
+        going_on = model_path.is_file() or any(path.is_file() for path in checkpoints)
+        result.data_files = files_trained_on(folder, data, going_on)
         if model_path.is_file():  # trained, then stopped or killed before its result
             model = run.load_model()
             result.resumed_from_model = True
