@@ -422,6 +422,58 @@ def test_a_run_goes_on_only_on_the_dataset_files_its_training_started_on(
     assert result.ok and result.resumed_from_checkpoint and result.data_files == started_on
 
 
+def test_a_run_only_started_under_another_configuration_is_refused_before_the_sweep(
+    digits_root, tmp_path, monkeypatch
+):
+    """A run killed while training (its config.json and checkpoint, no result) is refused
+    by a sweep of another configuration before anything is trained or written, as a
+    finished one is, not when its turn comes after the runs before it."""
+    overrides = {
+        **TINY,
+        "seeds": 1,
+        "methods": ["cvae"],
+        "training": {**TINY["training"], "epochs": 4},
+    }
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    (run,) = plan(config, tmp_path, data_root=digits_root)
+    from optprior.training import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=3)
+        with pytest.raises(KeyboardInterrupt):
+            runner.execute(run)
+    training = {**overrides["training"], "learning_rate": 1e-2}
+    (changed,) = configs_for(
+        "usps-mnist", file_overrides={**overrides, "methods": ["vae", "cvae"], "training": training}
+    )
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    started = count_epochs(monkeypatch)
+    with pytest.raises(ConfigMismatchError, match=r"seed-0 was started with a different config"):
+        sweep(plan(changed, tmp_path, data_root=digits_root), tmp_path, local_executor(1), False)
+    assert not started  # not the VAE run before it either
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_run_whose_model_file_cannot_be_read_says_how_to_train_it_again(
+    digits_root, tmp_path, monkeypatch
+):
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1, "methods": ["cvae"]})
+    (run,) = plan(config, tmp_path, data_root=digits_root)
+
+    def killed(*args: Any) -> None:
+        raise KeyboardInterrupt  # killed while scoring, its model.pt saved
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(runner, "evaluate", killed)
+        runner.execute(run)
+    model = run.folder / "model.pt"
+    model.write_bytes(model.read_bytes()[:1000])  # cut off, say by a full disk
+    result = runner.execute(run)
+    assert result.status == "failed" and "not a readable optprior model file" in result.error
+    assert f"trained but not scored: delete {model} to train it again" in result.error
+
+
 def killed_and_run_again(run, monkeypatch) -> tuple[list[int], runner.RunResult]:
     """Execute ``run``, killed (KeyboardInterrupt) as its third epoch starts, with its
     checkpoint written after every epoch; then again: the epochs the second execution
@@ -456,6 +508,7 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
     del old["config"]["training"]["discriminator_weight_decay"]
     del old["config"]["data"]["verify"]  # a data option added since, at its default
     old["config"]["evaluation"]["retired_option"] = 10  # a field removed since: ignored
+    old["config"]["training"]["device"] = "cuda"  # trained on a GPU, scored again here
     old["metrics"] = {"test_log_likelihood": 0.0}
     path.write_text(json.dumps(old))
 
@@ -473,6 +526,7 @@ def test_rescore_updates_metrics_without_training(digits_root, tmp_path, monkeyp
     assert new["config"]["training"]["discriminator_weight_decay"] == 0.0
     assert "rescored" in new and new["wall_seconds"] == old["wall_seconds"]
     assert new["rescored"]["threads"] == torch.get_num_threads()  # of the scoring process
+    assert new["rescored"]["device"] == "cpu" and new["config"]["training"]["device"] == "cuda"
     # The files it was trained on and scored on again: USPS's h5 comes before libsvm.
     usps = {"dataset": "usps", "variant": "h5", "name": "usps.h5"}
     usps["digest"] = f"sha256 {USPS_H5_SHA256}"

@@ -138,6 +138,29 @@ def test_owner_touches_its_lock_and_removes_only_its_own(tmp_path, monkeypatch):
     assert path.is_file()  # not ours any more: left in place
 
 
+def test_the_heartbeat_goes_on_after_a_touch_that_failed(tmp_path, monkeypatch):
+    """One failed touch (a network file system's error) does not stop the heartbeat, or
+    the lock would look stale after STALE_SECONDS and be taken over."""
+    monkeypatch.setattr(lock_module, "HEARTBEAT_SECONDS", 0.05)
+    touch, failed = os.utime, []
+
+    def flaky(path, *args, **kwargs):
+        if not failed:
+            failed.append(path)
+            raise OSError(116, "Stale file handle")
+        return touch(path, *args, **kwargs)
+
+    monkeypatch.setattr(lock_module.os, "utime", flaky)
+    path = tmp_path / "lock"
+    with run_lock(tmp_path) as owner:
+        assert owner is None
+        time.sleep(0.3)
+        assert failed
+        age(path, STALE_SECONDS - 10)
+        time.sleep(0.5)
+        assert time.time() - path.stat().st_mtime < 5  # touched again after the failure
+
+
 def test_a_lock_taken_over_is_known_lost_to_its_first_owner(tmp_path):
     assert lock_lost() is None  # outside a lock
     with run_lock(tmp_path) as owner:
@@ -166,7 +189,8 @@ def test_a_run_whose_lock_is_taken_over_stops_and_writes_nothing(run, monkeypatc
     assert result.status == "running" and "to some-other-host:7" in result.error
     assert "abandoned after epoch 1" in result.error
     written = {p.name for p in run.folder.iterdir()}
-    assert written == {"config.json", "lock"}  # the lock is the other process's
+    # written as training started; the lock is the other process's
+    assert written == {"config.json", runner.TRAINED_ON_FILE, "lock"}
     monkeypatch.undo()
     (run.folder / "lock").unlink()  # the other process ends without a trace
     assert runner.execute(run).status == "ok"

@@ -104,9 +104,15 @@ def lock_lost() -> str | None:
 
 
 def _heartbeat(path: Path, token: str, stop: threading.Event) -> None:
+    """Touch ``path`` every ``HEARTBEAT_SECONDS`` while ``token`` owns it, until ``stop``;
+    a touch that fails (the file gone between the check and the touch, a network file
+    system's error) is tried again at the next beat."""
     while not stop.wait(HEARTBEAT_SECONDS):
-        if _owns(path, token):
-            os.utime(path)
+        try:
+            if _owns(path, token):
+                os.utime(path)
+        except OSError:
+            continue
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from optprior.experiments.runner import (
     plan,
     read_result,
     run_sweep,
+    started_cap,
     unlike_pairs,
     unshared_first_stages,
 )
@@ -182,11 +183,14 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
 
 def stored_results(runs: list[Run]) -> dict[str, RunResult | ConfigMismatchError | None]:
     """By run name, what each run's folder holds (``read_result``): its finished result,
-    None, or the refusal of a run of another configuration."""
+    None, or the refusal of a run of another configuration, finished or only started
+    (``started_cap``)."""
     stored: dict[str, RunResult | ConfigMismatchError | None] = {}
     for run in runs:
         try:
             stored[run.name] = read_result(run)
+            if stored[run.name] is None:
+                started_cap(run)
         except ConfigMismatchError as refusal:
             stored[run.name] = refusal
     return stored

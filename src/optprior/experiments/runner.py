@@ -55,7 +55,7 @@ from optprior.experiments.records import (
     read_result_file,
     write_result_file,
 )
-from optprior.models.base import BaseModel, IgnoredSettingsWarning, model_defaults
+from optprior.models.base import BaseModel, IgnoredSettingsWarning, ModelFileError, model_defaults
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
 from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.trainer import (
@@ -491,6 +491,22 @@ def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
         )
 
 
+def started_cap(run: Run) -> int | None:
+    """The lower epoch cap of the run started in ``run``'s folder (its ``config.json``),
+    where it is ``run``'s configuration under that cap (``other_cap``), to go on from;
+    None where none was started there, or under ``run``'s cap. Raises
+    ``ConfigMismatchError`` where it is another configuration (``refuse_other_config``)."""
+    config_path = run.folder / "config.json"
+    if not config_path.is_file():
+        return None
+    stored = json.loads(config_path.read_text())
+    cap = other_cap(stored, run)
+    if cap is None or cap > run.training["epochs"]:
+        refuse_other_config(stored, run, f"{run.folder} was started")
+        return None
+    return cap
+
+
 def execute(run: Run) -> RunResult:
     """Train and score ``run`` unless finished; returns its result (status ``ok`` or
     ``failed``, ``running`` when another process holds the run's lock or took it over
@@ -545,15 +561,10 @@ def train_and_score(run: Run) -> RunResult:
     # of that cap; its result, if any (``read_result``), is set aside first, so that no
     # sweep or rescoring takes the run for finished meanwhile.
     checkpoint, checkpoints = folder / "checkpoint.pt", run.checkpoints
-    if config_path.is_file():
-        stored = json.loads(config_path.read_text())
-        cap = other_cap(stored, run)
-        if cap is None or cap > run.training["epochs"]:
-            refuse_other_config(stored, run, f"{folder} was started")
-        else:
-            if (folder / RESULT_FILE).is_file():
-                (folder / RESULT_FILE).replace(folder / f"result-epochs-{cap}.json")
-            (folder / "model.pt").unlink(missing_ok=True)
+    if (cap := started_cap(run)) is not None:
+        if (folder / RESULT_FILE).is_file():
+            (folder / RESULT_FILE).replace(folder / f"result-epochs-{cap}.json")
+        (folder / "model.pt").unlink(missing_ok=True)
     # Kept for a higher cap to go on from; a posthoc run never goes on (``other_cap``).
     discarded = () if run.keep_checkpoints and not source_method(run.method) else checkpoints
     write_text_atomic(config_path, json.dumps(run.resolved(), indent=2, sort_keys=True))
@@ -568,7 +579,14 @@ def train_and_score(run: Run) -> RunResult:
         going_on = model_path.is_file() or any(path.is_file() for path in checkpoints)
         result.data_files = files_trained_on(folder, data, going_on)
         if model_path.is_file():  # trained, then stopped or killed before its result
-            model = run.load_model()
+            try:
+                model = run.load_model()
+            except ModelFileError as error:
+                kept = " from its checkpoint" if any(p.is_file() for p in checkpoints) else ""
+                raise ModelFileError(
+                    f"{error}; this run was trained but not scored: delete {model_path} to "
+                    f"train it again{kept}"
+                ) from None
             result.resumed_from_model = True
             if reused_path.is_file():
                 result.cvae_reused = reused_path.read_text()
@@ -924,11 +942,15 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
         "versions": versions(),
         "seconds": time.perf_counter() - start,
         "threads": torch.get_num_threads(),
+        "device": run.training.get("device", "cpu"),
         "data_files": file_records(data),
     }
     if finished.rescored:  # the record of an earlier rescoring is kept inside this one
         rescored["earlier"] = finished.rescored
-    result = replace(finished, config=run.resolved(), metrics=metrics, rescored=rescored)
+    config = run.resolved()  # of the new evaluation settings; trained where it was
+    if finished.device:
+        config["training"] = {**config["training"], "device": finished.device}
+    result = replace(finished, config=config, metrics=metrics, rescored=rescored)
     if lost := lock_lost():
         return replace(finished, status="running", error=f"not scored again: {lost}")
     write_result_file(run.folder, result)
