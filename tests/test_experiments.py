@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -688,6 +689,43 @@ def forbid_fit(monkeypatch: pytest.MonkeyPatch, model: type[BaseModel], why: str
         raise AssertionError(why)
 
     monkeypatch.setattr(model, "fit", no_training)
+
+
+def test_a_posthoc_run_waits_for_its_first_stage_another_process_trains(
+    digits_root, tmp_path, monkeypatch
+):
+    """Started while another process still trains the CVAE run of its seed (that run's
+    lock held), a post-hoc run waits for it and reuses its model, not training its own."""
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    cvae_run, posthoc_run = plan(
+        replace(config, methods=["cvae", "posthoc"]), tmp_path, data_root=digits_root
+    )
+    assert runner.execute(cvae_run).ok
+    result_path = cvae_run.folder / "result.json"
+    finished = tmp_path / "finished.json"
+    result_path.replace(finished)  # as if still training, in the process holding its lock
+    other_process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from optprior.experiments.lock import run_lock\n"
+            "with run_lock(Path(sys.argv[1])):\n"
+            "    print('held', flush=True); time.sleep(2); Path(sys.argv[2]).replace(sys.argv[3])",
+            str(cvae_run.folder),
+            str(finished),
+            str(result_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert other_process.stdout.readline() == "held\n"
+    monkeypatch.setattr(runner, "FIRST_STAGE_POLL_SECONDS", 0.05)
+    forbid_fit(monkeypatch, CVAE, "the CVAE stage must come from the cvae run")
+    result = runner.execute(posthoc_run)
+    assert other_process.wait(30) == 0
+    assert result.ok, result.traceback
+    assert result.cvae_reused == cvae_run.name
 
 
 @pytest.mark.slow

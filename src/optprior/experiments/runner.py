@@ -48,7 +48,7 @@ from optprior.experiments.config import (
     ExperimentConfig,
 )
 from optprior.experiments.evaluate import evaluate, renormalized
-from optprior.experiments.lock import lock_lost, run_lock
+from optprior.experiments.lock import GONE, holder, lock_lost, run_lock
 from optprior.experiments.records import (
     RESULT_FILE,
     RunResult,
@@ -195,7 +195,7 @@ def plan(config: ExperimentConfig, out: str | Path, **options: Any) -> list[Run]
     """The runs of ``config``: every method x seed (``seed_numbers``), each with its method's
     settings (``ExperimentConfig.settings_of``); seed by seed, but the post-hoc methods'
     runs after all others, so that their first stages (``source_method``) are finished,
-    or further on, when they start (``reusable_cvae``)."""
+    or training (``wait_for_first_stage``), when they start (``reusable_cvae``)."""
     runs = [
         Run(
             config.setting,
@@ -596,6 +596,7 @@ def train_and_score(run: Run) -> RunResult:
             # Without a validation split, epochs are chosen on the training ELBO; the
             # estimator binarises Bernoulli validation data once (``BaseModel.fit``).
             x_val, s_val = (data.val.X, data.val.s) if len(data.val.X) else (None, None)
+            wait_for_first_stage(run)
             cvae_run = reusable_cvae(run, data)
             if cvae_run is not None:  # T alone is fitted, checkpointed in checkpoint.pt
                 cvae = cvae_run.load_model()
@@ -785,6 +786,34 @@ def source_stage(config: dict[str, Any], source: str) -> dict[str, Any]:
     stage = {**without_unread(config, source), "method": source}
     stage.pop("evaluation", None)
     return stage
+
+
+#: How often (seconds) a post-hoc run looks whether its first stage's run has finished.
+FIRST_STAGE_POLL_SECONDS = 10.0
+
+
+def wait_for_first_stage(run: Run) -> None:
+    """For a post-hoc run (``source_method``): wait while another process trains the run
+    whose model would be its first stage (``reusable_cvae``: its source method and seed,
+    the same first-stage settings), holding that run's lock, so that the model is reused
+    rather than trained again beside it (a sweep of several jobs starts the post-hoc runs
+    last, maybe before their first stages end); until the time limit (``time_is_up``) or
+    the loss of this run's own lock."""
+    source = source_method(run.method)
+    if source is None:
+        return
+    folder = replace(run, method=source, out=run.cvae_runs or run.out).folder
+    wanted, said = source_stage(run.resolved(), source), False
+    while holder(folder / "lock") not in (None, GONE) and not (time_is_up() or lock_lost()):
+        config_path = folder / "config.json"  # absent while the run's process starts
+        if config_path.is_file():
+            stored = json.loads(config_path.read_text())
+            if not same_config(source_stage(stored, source), wanted):
+                return
+        if not said:
+            logger.info("waiting for %s, its first stage, to finish training", folder)
+            said = True
+        time.sleep(FIRST_STAGE_POLL_SECONDS)
 
 
 def reusable_cvae(run: Run, data: MultiTaskData | None = None) -> Run | None:
