@@ -43,3 +43,24 @@ def test_posthoc_prior_fits_on_the_cvae_device(device, two_tasks):
     model = PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, progress=False)
     assert {p.device.type for p in model.module_.parameters()} == {device}
     assert np.isfinite(model.score_samples(x[:20], s[:20], n_samples=10)).all()
+
+
+def test_set_params_moves_a_fitted_model_to_its_new_device(two_tasks):
+    x, s = two_tasks
+    model = fast(OptimalPriorCVAE).fit(x[:200], s[:200])
+    before = model.transform(x[:30], s[:30])
+    with pytest.raises(ValueError, match="device 'nowhere:7' is not a torch device"):
+        model.set_params(device="nowhere:7")
+    assert model.device == "cpu"  # refused: left as it was
+    np.testing.assert_array_equal(model.transform(x[:30], s[:30]), before)
+    model.set_params(device="meta")  # torch's device without storage: weights moved there
+    assert {p.device.type for p in model.module_.parameters()} == {"meta"}
+
+
+@needs_cuda
+def test_set_params_moves_a_fitted_model_to_cuda_and_back(two_tasks):
+    x, s = two_tasks
+    model = fast(CVAE).fit(x[:200], s[:200])
+    before = model.transform(x[:30], s[:30])
+    model.set_params(device="cuda")
+    np.testing.assert_allclose(model.transform(x[:30], s[:30]), before, atol=1e-5)

@@ -864,3 +864,63 @@ def test_a_pipeline_passes_the_tasks_to_fit_score_and_routed_transform(two_tasks
         codes = pipe.transform(x, s=s)
     assert codes.shape == (len(x), FAST["latent_dim"])
     np.testing.assert_allclose(codes, pipe[-1].transform(pipe[0].transform(x), s), rtol=1e-6)
+
+
+def test_codes_are_named_and_output_as_scikit_learn_transformers_do(two_tasks):
+    import pandas as pd
+    from sklearn.exceptions import NotFittedError
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    x, s = two_tasks
+    with pytest.raises(NotFittedError):
+        fast(CVAE).get_feature_names_out()
+    pipe = make_pipeline(MinMaxScaler(clip=True), fast(CVAE)).fit(x, s)
+    names = [f"cvae{i}" for i in range(FAST["latent_dim"])]
+    assert pipe.get_feature_names_out().tolist() == names
+    frame = pd.DataFrame(x, index=np.arange(1000, 1000 + len(x)))
+    pipe[-1].set_output(transform="pandas")
+    codes = pipe[-1].transform(frame, s)
+    assert isinstance(codes, pd.DataFrame) and codes.columns.tolist() == names
+    assert codes.index.tolist() == frame.index.tolist()  # the rows keep their labels
+    np.testing.assert_array_equal(
+        codes.to_numpy(), pipe[-1].set_output(transform="default").transform(x, s)
+    )
+    pipe[-1].set_params(latent_dim=FAST["latent_dim"] + 1)  # not fitted again: the fit's width
+    assert pipe[-1].get_feature_names_out().tolist() == names
+
+
+def test_score_weights_points_by_sample_weight(two_tasks):
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    x, s = two_tasks
+    model = fast(CVAE).fit(x, s)
+    each = model.score_samples(x[:40], s[:40], n_samples=10)
+    weights = np.linspace(0.0, 2.0, 40)
+    weighted = model.score(x[:40], s[:40], n_samples=10, sample_weight=weights)
+    assert weighted == pytest.approx(np.sum(weights * each) / np.sum(weights))
+    assert model.score(x[:40], s[:40], n_samples=10, sample_weight=3.0) == pytest.approx(
+        model.score(x[:40], s[:40], n_samples=10)
+    )
+    for bad, message in (
+        (np.ones(39), r"shape \(39,\): one weight a point, \(40,\)"),
+        (-weights, "non-negative"),
+        (np.zeros(40), "not all zero"),
+        ([np.nan] * 40, "finite"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            model.score(x[:40], s[:40], n_samples=10, sample_weight=bad)
+    # A Pipeline under metadata routing passes sample_weight to score (README's recipe).
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(MinMaxScaler(clip=True), fast(CVAE))
+        pipe[-1].set_transform_request(s=True)
+        assert np.isfinite(pipe.fit(x, s).score(x, s))
+
+
+def test_another_librarys_name_of_a_setting_is_told_ours():
+    with pytest.raises(TypeError, match=r"random_state \(did you mean 'seed'\?\)"):
+        CVAE(random_state=0)
+    with pytest.raises(TypeError, match=r"did you mean 'learning_rate'\?"):
+        CVAE(lr=1e-3)

@@ -193,6 +193,27 @@ def test_config_prints_the_compare_defaults_of_a_file_and_reads_them_back(
     assert read_config_file(path)["model"]["likelihood"] == "gaussian"
 
 
+def test_config_takes_the_split_options_of_compare(tmp_path, capsys):
+    """A target task of 20 points gets too few test points at the default test fraction:
+    ``config --data`` takes ``--test-fraction`` (and the other split options) as
+    ``compare`` does, and writes them into the TOML it prints."""
+    from optprior.experiments.config import read_config_file
+
+    small = tmp_path / "small.npz"
+    rng = np.random.default_rng(0)
+    np.savez(small, X=rng.random((200, 6)), s=np.repeat([0, 1], [180, 20]))
+    assert main(["config", "--data", str(small)]) == 2
+    assert "raise --test-fraction" in capsys.readouterr().err
+    options = ["--test-fraction", "0.25", "--val-fraction", "0.2", "--target-task", "1"]
+    assert main(["config", "--data", str(small), *options]) == 0
+    path = tmp_path / "small.toml"
+    path.write_text(capsys.readouterr().out)
+    data = read_config_file(path)["data"]
+    assert (data["test_fraction"], data["val_fraction"], data["target_task"]) == (0.25, 0.2, 1)
+    assert main(["config", "faces", "--test-fraction", "0.25"]) == 2
+    assert "--test-fraction goes with --data" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     own_file, tmp_path, capsys, monkeypatch

@@ -36,12 +36,29 @@ def is_real(value: object) -> TypeGuard[float]:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
+#: Other libraries' names of settings (scikit-learn's, PyTorch Lightning's), by ours.
+OTHER_NAMES = {
+    "random_state": "seed",
+    "lr": "learning_rate",
+    "n_epochs": "epochs",
+    "max_epochs": "epochs",
+    "n_latent": "latent_dim",
+}
+
+
 def did_you_mean(unknown: Iterable[str], valid: Iterable[str]) -> str:
     """`` (did you mean 'latent_dim'?)`` for the names of ``unknown`` one of ``valid`` is
-    close to (a typo's likely fix), each named when there are several; "" if none is."""
+    close to (a typo's likely fix) or is another library's name for (``OTHER_NAMES``),
+    each named when there are several; "" if none is."""
     unknown, valid = list(unknown), list(valid)
     fixes = {
-        name: close[0] for name in unknown if (close := difflib.get_close_matches(name, valid, 1))
+        name: close[0]
+        for name in unknown
+        if (
+            close := [OTHER_NAMES[name]]
+            if OTHER_NAMES.get(name) in valid
+            else difflib.get_close_matches(name, valid, 1)
+        )
     }
     if not fixes:
         return ""
@@ -179,6 +196,20 @@ def check_data(
             f"[{array.min():.8g}, {array.max():.8g}]: {fix}"
         )
     return np.require(array, requirements="W")  # read-only views (pandas) are copied
+
+
+def point_weights(weights: object, n_points: int, name: str = "sample_weight") -> np.ndarray:
+    """``weights`` as float64 (N,): one finite, non-negative weight a point of the
+    ``n_points`` (a scalar is every point's), not all zero; ``ValueError`` naming the
+    problem otherwise."""
+    array = np.asarray(weights, dtype=np.float64)
+    if array.ndim == 0:
+        array = np.full(n_points, float(array))
+    if array.shape != (n_points,):
+        raise ValueError(f"{name} has shape {array.shape}: one weight a point, ({n_points},)")
+    if not np.isfinite(array).all() or (array < 0).any() or not array.any():
+        raise ValueError(f"{name} must be finite, non-negative and not all zero")
+    return array
 
 
 def check_tasks(

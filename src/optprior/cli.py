@@ -542,10 +542,12 @@ def _config(args: argparse.Namespace) -> int:
     )
 
     one_of_two = "name a setting of the paper or --data FILE.npz (one of the two)"
+    split = ("test_fraction", "val_fraction", "target_task")
     if args.data is None:
-        for option in ("name", "likelihood"):
+        for option in ("name", "likelihood", *split):
             if getattr(args, option) is not None:
-                raise ValueError(f"--{option} goes with --data FILE.npz, not a paper setting")
+                flag = option.replace("_", "-")
+                raise ValueError(f"--{flag} goes with --data FILE.npz, not a paper setting")
         if args.setting is None:
             raise ValueError(one_of_two)
         protocol = args.protocol or DEFAULT_PROTOCOL
@@ -553,7 +555,9 @@ def _config(args: argparse.Namespace) -> int:
         return 0
     if args.setting is not None:
         raise ValueError(one_of_two)
-    given = {"model": {"likelihood": args.likelihood}} if args.likelihood else {}
+    given: dict[str, Any] = {"model": {"likelihood": args.likelihood}} if args.likelihood else {}
+    if data := {k: getattr(args, k) for k in split if getattr(args, k) is not None}:
+        given["data"] = data
     config = own_data_config(args.data, args.name, given, protocol=args.protocol)
     print(own_data_toml(config), end="")
     return 0
@@ -672,6 +676,28 @@ def _embed(args: argparse.Namespace) -> int:
         np.save(stream, z)
     print(f"wrote {z.shape[0]} x {z.shape[1]} representations to {args.out}")
     return 0
+
+
+def _add_split_options(parser: argparse.ArgumentParser) -> None:
+    """The options of how a user's data file is split and scored (``compare``, ``config``)."""
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=None,
+        help="share of each task's points in the test set (default 0.2)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="share of each task's other points held out for early stopping (default 0.1)",
+    )
+    parser.add_argument(
+        "--target-task",
+        type=int,
+        default=None,
+        help="score this task only (default: every task)",
+    )
 
 
 def _add_protocol_option(
@@ -964,6 +990,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("bernoulli", "gaussian"),
         help="with --data: the decoder likelihood (default bernoulli: X in [0, 1])",
     )
+    _add_split_options(config)
     _add_protocol_option(config, takes_config=False, own_data=True)
     config.set_defaults(run=_config)
 
@@ -1062,24 +1089,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs", type=_epochs, default=None, help="maximum epochs (default 200)"
     )
     _add_network_options(compare)
-    compare.add_argument(
-        "--test-fraction",
-        type=float,
-        default=None,
-        help="share of each task's points in the test set (default 0.2)",
-    )
-    compare.add_argument(
-        "--val-fraction",
-        type=float,
-        default=None,
-        help="share of each task's other points held out for early stopping (default 0.1)",
-    )
-    compare.add_argument(
-        "--target-task",
-        type=int,
-        default=None,
-        help="score this task only (default: every task)",
-    )
+    _add_split_options(compare)
     compare.add_argument(
         "--samples",
         type=_samples,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
@@ -24,6 +24,7 @@ from optprior._validation import (
     check_data,
     check_tasks,
     did_you_mean,
+    point_weights,
     user_stacklevel,
     whole_number,
 )
@@ -211,9 +212,11 @@ def _warn_if_unscaled(x: torch.Tensor, logvar_bounds: tuple[float, float]) -> No
 MOST_UNUSED_TASKS = 100_000
 
 
-class BaseModel(BaseEstimator):
+class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """A VAE-family estimator with the scikit-learn contract (``get_params``,
-    ``set_params``, ``clone``, ``score``; usable in ``GridSearchCV`` and ``Pipeline``).
+    ``set_params``, ``clone``, ``score``, a transformer's ``get_feature_names_out``
+    (``cvae0``, ``cvae1``, ...) and ``set_output``; usable in ``GridSearchCV`` and
+    ``Pipeline``).
 
     Subclasses set only ``conditional`` (is the task index an input?), ``config_type``
     (the dataclass of the method's settings: ``optprior.models.config``), ``make_prior``
@@ -343,8 +346,12 @@ class BaseModel(BaseEstimator):
 
     def set_params(self, **params: Any) -> Self:
         """Change settings by name (as ``get_params`` names them), checked as in the
-        constructor; a fitted model keeps its weights until it is fitted again."""
+        constructor; a fitted model keeps its weights until it is fitted again, moved to
+        a new ``device`` (``ValueError`` where torch cannot use it)."""
         updated = type(self)(**{**self.get_params(), **params})
+        if self.module_ is not None and updated.device != self.device:
+            check_device(updated.device)
+            self.module_.to(updated.device)
         self.config, self.training = updated.config, updated.training
         self.device, self.progress = updated.device, updated.progress
         return self
@@ -641,6 +648,14 @@ class BaseModel(BaseEstimator):
         still reveals s: ``optprior.evaluation.task_dependence``)."""
         return self.posterior(X, s)[0]
 
+    @property
+    def _n_features_out(self) -> int:
+        """The width of ``transform``'s output, for ``get_feature_names_out``: the fitted
+        latent_dim (``AttributeError`` before a fit, which scikit-learn reads as unfitted)."""
+        if self.module_ is None:
+            raise AttributeError("_n_features_out: the model is not fitted")
+        return int(self.fitted_settings_["latent_dim"])
+
     def fit_transform(self, X: object, s: object = None, **fit_options: Any) -> np.ndarray:
         """``fit(X, s, **fit_options)``, then ``transform(X, s)``: (N, latent_dim)."""
         return self.fit(X, s, **fit_options).transform(X, s)
@@ -688,14 +703,23 @@ class BaseModel(BaseEstimator):
         )
 
     def score(
-        self, X: object, s: object = None, n_samples: int = 1000, random_state: int | None = 0
+        self,
+        X: object,
+        s: object = None,
+        n_samples: int = 1000,
+        random_state: int | None = 0,
+        sample_weight: ArrayLike | None = None,
     ) -> float:
-        """Mean importance-sampled ln p(x | s) over the points (nats): higher is better,
-        the score scikit-learn's model selection maximises (``GridSearchCV(model, grid)
-        .fit(X, s)`` passes the tasks as the labels). It takes the prior as it is: for the
-        optimal prior's N(0, I) e^T, not normalised, search with
-        ``selection.log_likelihood_scorer()``, which divides each prior by its Z."""
-        return float(np.mean(self.score_samples(X, s, n_samples, random_state)))
+        """Mean importance-sampled ln p(x | s) over the points (nats), weighted by
+        ``sample_weight`` (N,) where given: higher is better, the score scikit-learn's
+        model selection maximises (``GridSearchCV(model, grid).fit(X, s)`` passes the
+        tasks as the labels). It takes the prior as it is: for the optimal prior's
+        N(0, I) e^T, not normalised, search with ``selection.log_likelihood_scorer()``,
+        which divides each prior by its Z."""
+        weights = None
+        if sample_weight is not None:  # checked before minutes of scoring
+            weights = point_weights(sample_weight, len(check_data(X, "X", bernoulli=False)))
+        return float(np.average(self.score_samples(X, s, n_samples, random_state), weights=weights))
 
     def elbo(
         self, X: object, s: object = None, n_samples: int = 1, random_state: int | None = 0
