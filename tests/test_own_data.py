@@ -411,6 +411,35 @@ def test_status_estimates_the_time_a_run_has_left_from_its_recent_epochs(tmp_pat
     assert row.startswith("| mine/cvae/seed-0 | interrupted | 30/300 (29) | 2000.0 | 45 min | ")
 
 
+def test_status_reads_the_stage_that_trains_and_a_kept_checkpoint_before_the_model(
+    tmp_path, monkeypatch
+):
+    """A post-hoc run training its own T shows T's epochs (its newer ``.prior``
+    checkpoint), not its CVAE's; a run that kept its checkpoint (``--keep-checkpoints``)
+    and saved its model after it is being scored, not trained."""
+    folder = tmp_path / "mine/posthoc/seed-0"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"training": {"epochs": 300}}')
+    cvae, t = folder / "checkpoint.pt", folder / "checkpoint.pt.prior"
+    for path, when in ((cvae, 1000), (t, 2000)):
+        path.write_bytes(b"")
+        os.utime(path, (when, when))
+    histories = {
+        cvae: History(epochs=[{"seconds": 5.0}] * 120, best_epoch=100),
+        t: History(epochs=[{"seconds": 1.0}] * 7, best_epoch=6),
+    }
+    monkeypatch.setattr(status, "checkpoint_history", lambda path: histories[path])
+    found = status.run_status(folder)
+    assert found["state"] == "interrupted" and (found["epochs"], found["best_epoch"]) == (7, 6)
+    assert found["seconds_left"] == 293 * 1.0
+    assert "| T's fit |" in status.status_table([found])
+
+    host, pid = socket.gethostname(), os.getppid()  # a live process holds the run
+    (folder / "lock").write_text(json.dumps({"host": host, "pid": pid, "token": "t"}))
+    (folder / "model.pt").write_bytes(b"")  # saved after T's checkpoint, which is kept
+    assert status.run_status(folder)["state"] == "scoring"
+
+
 def test_status_estimates_the_sweeps_training_left_from_each_methods_finished_runs():
     def run(name: str, state: str, seconds: float | None = None) -> dict[str, object]:
         return {"run": name, "state": state, "training_seconds": seconds}

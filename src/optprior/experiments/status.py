@@ -64,14 +64,21 @@ def run_status(folder: Path) -> dict[str, Any]:
     takes (the epochs left at the median time of its last ``RECENT_EPOCHS``; early
     stopping may end it sooner), ``saved`` the age (s) of the newest of its result, model
     and checkpoint, ``training_seconds`` the time its epochs took (a finished run's, or
-    those in its checkpoint), ``trained`` whether an unfinished run's model is saved.
+    those in its checkpoint), ``trained`` whether an unfinished run's model is saved,
+    ``stage`` ("T's fit") where the stage that trains is a post-hoc run's own T.
     """
     status: dict[str, Any] = {"run": "/".join(folder.parts[-3:])}
     mtimes = {
         name: (folder / name).stat().st_mtime
-        for name in (RESULT_FILE, "model.pt", "checkpoint.pt")
+        for name in (RESULT_FILE, "model.pt")
         if (folder / name).is_file()
     }
+    # One checkpoint a stage (``BaseModel.checkpoint_files``): the newest is of the stage
+    # that trains (a post-hoc run's T: ``checkpoint.pt.prior``).
+    stages = {p: p.stat().st_mtime for p in folder.glob("checkpoint.pt*") if p.is_file()}
+    checkpoint = max(stages, key=lambda p: stages[p]) if stages else None
+    if checkpoint is not None:
+        mtimes["checkpoint.pt"] = stages[checkpoint]
     if mtimes:
         status["saved"] = max(0.0, time.time() - max(mtimes.values()))
     result = read_result_file(folder / RESULT_FILE) if RESULT_FILE in mtimes else None
@@ -89,7 +96,8 @@ def run_status(folder: Path) -> dict[str, Any]:
         if mtimes.get(name, 0) > mtimes.get(RESULT_FILE, 0)
     ]
     owner = holder(folder / "lock")
-    status["trained"] = "model.pt" in newer and "checkpoint.pt" not in newer  # not scored
+    # Not scored: its model saved after every checkpoint (those kept for a higher cap too).
+    status["trained"] = "model.pt" in newer and mtimes["model.pt"] >= mtimes.get("checkpoint.pt", 0)
     if owner not in (None, GONE):
         state = "scoring" if status["trained"] else "training"
         status["state"], status["owner"] = state, owner
@@ -103,8 +111,10 @@ def run_status(folder: Path) -> dict[str, Any]:
     if config_path.is_file():
         training = json.loads(config_path.read_text()).get("training") or {}
         status["max_epochs"] = training.get("epochs")
-    if "checkpoint.pt" in newer:
-        history = checkpoint_history(folder / "checkpoint.pt")
+    if "checkpoint.pt" in newer and checkpoint is not None and not status["trained"]:
+        history = checkpoint_history(checkpoint)
+        if checkpoint.name != "checkpoint.pt":
+            status["stage"] = "T's fit"  # on the CVAE of the first stage
         status["epochs"], status["best_epoch"] = len(history.epochs), history.best_epoch
         if history.epochs:
             status["epoch_seconds"] = history.epochs[-1].get("seconds")
@@ -179,7 +189,9 @@ def status_table(statuses: list[dict[str, Any]]) -> str:
         seconds = s.get("epoch_seconds")
         score = s.get("test_log_likelihood")
         note = "; ".join(
-            text for text in (f"by {s['owner']}" if "owner" in s else "", s.get("error")) if text
+            text
+            for text in (s.get("stage"), f"by {s['owner']}" if "owner" in s else "", s.get("error"))
+            if text
         )
         cells = [
             s["run"],
