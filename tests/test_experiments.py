@@ -475,6 +475,39 @@ def test_a_run_whose_model_file_cannot_be_read_says_how_to_train_it_again(
     assert f"trained but not scored: delete {model} to train it again" in result.error
 
 
+def test_a_refused_checkpoint_of_t_leaves_the_finished_cvae_stage(
+    digits_root, tmp_path, monkeypatch
+):
+    """A post-hoc run training its own CVAE, killed while T trains: T's checkpoint, if
+    refused (damaged, another version), is deleted alone, and the run goes on from its
+    CVAE's checkpoint, training T's epochs only."""
+    overrides = {
+        **TINY,
+        "seeds": 1,
+        "methods": ["posthoc"],
+        "training": {**TINY["training"], "epochs": 4},
+    }
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    (run,) = plan(config, tmp_path, data_root=digits_root)
+    cvae_checkpoint, t_checkpoint = run.checkpoints
+    from optprior.training import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=6)  # the CVAE's 4 epochs, then T's second
+        with pytest.raises(KeyboardInterrupt):
+            runner.execute(run)
+    assert cvae_checkpoint.is_file() and t_checkpoint.is_file()
+    t_checkpoint.write_bytes(b"from another version")
+    started = count_epochs(monkeypatch)
+    result = runner.execute(run)
+    assert result.ok and result.resumed_from_checkpoint, result.traceback
+    assert (
+        "checkpoint.pt.prior is not a readable training checkpoint" in result.checkpoint_discarded
+    )
+    assert len(started) == len(prior_curves(run))  # T's epochs alone, from its first
+
+
 def killed_and_run_again(run, monkeypatch) -> tuple[list[int], runner.RunResult]:
     """Execute ``run``, killed (KeyboardInterrupt) as its third epoch starts, with its
     checkpoint written after every epoch; then again: the epochs the second execution

@@ -622,20 +622,13 @@ def train_and_score(run: Run) -> RunResult:
                 def train() -> BaseModel:
                     return run_model(run).fit(data.train.X, data.train.s, x_val, s_val, checkpoint)
 
-            resumed = any(path.is_file() for path in checkpoints)
             # A run at its cap is marked so in the tables; a config file's settings go to
             # every method whose class reads them, whatever its estimator or schedule.
             with warnings_named(run.name):  # among a sweep's, each says which run it is of
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 warnings.simplefilter("ignore", IgnoredSettingsWarning)
-                try:
-                    model = train()
-                except CheckpointError as error:  # e.g. written by an older optprior
-                    result.checkpoint_discarded = str(error)
-                    for path in checkpoints:
-                        path.unlink(missing_ok=True)
-                    resumed = False
-                    model = train()
+                model, refused, resumed = train_discarding(train, checkpoints)
+            result.checkpoint_discarded = "; ".join(refused) or None
             result.resumed_from_checkpoint = resumed
             if lost := lock_lost():  # the model and result are the new owner's to write
                 raise TrainingStopped(lost)
@@ -674,6 +667,29 @@ def train_and_score(run: Run) -> RunResult:
         return run.result("running", error=lost)
     write_result_file(folder, result)
     return result
+
+
+def train_discarding(
+    train: Callable[[], BaseModel], checkpoints: tuple[Path, ...]
+) -> tuple[BaseModel, list[str], bool]:
+    """``train()``, tried again after each checkpoint it refuses (``CheckpointError``:
+    written by another optprior, damaged) is deleted: only that stage's file where the
+    error names one of ``checkpoints`` (a post-hoc run's T: its CVAE's checkpoint, of a
+    finished stage, is kept), else every one. Returns the model, the refusals, and
+    whether the try that trained it went on from a checkpoint."""
+    refused: list[str] = []
+    while True:
+        resumed = any(path.is_file() for path in checkpoints)
+        try:
+            return train(), refused, resumed
+        except CheckpointError as error:
+            bad = [error.path] if error.path in checkpoints else list(checkpoints)
+            if not any(path is not None and path.is_file() for path in bad):
+                raise  # nothing left to delete: not a checkpoint of this run
+            refused.append(str(error))
+            for path in bad:
+                if path is not None:
+                    path.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -96,7 +96,12 @@ def time_is_up() -> bool:
 
 
 class CheckpointError(ValueError):
-    """A training checkpoint that cannot be resumed: unreadable, or of another fit."""
+    """A training checkpoint that cannot be resumed: unreadable, or of another fit;
+    ``path`` names its file."""
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
 
 
 @dataclass
@@ -178,7 +183,8 @@ def _read_checkpoint(path: str | os.PathLike, mmap: bool = False) -> Any:
     except Exception as error:  # torch raises many types for foreign or broken files
         raise CheckpointError(
             f"{path} is not a readable training checkpoint ({error}); delete it to "
-            "start training afresh"
+            "start training afresh",
+            path,
         ) from None
 
 
@@ -189,7 +195,7 @@ def checkpoint_history(path: str | os.PathLike) -> History:
     try:
         return History(**payload["progress"]["history"])
     except (KeyError, TypeError) as error:
-        raise CheckpointError(f"{path} holds no training history ({error})") from None
+        raise CheckpointError(f"{path} holds no training history ({error})", path) from None
 
 
 def fingerprint(*tensors: torch.Tensor | None) -> str:
@@ -453,7 +459,8 @@ class Trainer:
         if isinstance(payload, dict) and not intact(payload):
             raise CheckpointError(
                 f"the checkpoint {path} is damaged (its contents no longer match the "
-                "checksum written with them); delete it to start training afresh"
+                "checksum written with them); delete it to start training afresh",
+                path,
             )
         stored = payload.get("identity") if isinstance(payload, dict) else None
         changed = identity_differences(
@@ -462,7 +469,8 @@ class Trainer:
         if changed:
             raise CheckpointError(
                 f"the checkpoint {path} was written by a fit with other settings, model or "
-                f"data ({'; '.join(changed)}); delete it to start training afresh"
+                f"data ({'; '.join(changed)}); delete it to start training afresh",
+                path,
             )
         self.module.load_state_dict(payload["module"])
         for name, network in self.plan.networks().items():
@@ -484,7 +492,8 @@ class Trainer:
             raise CheckpointError(
                 f"the checkpoint {path} has trained {progress.next_epoch} epochs, more than "
                 f"the cap of {cap}: raise epochs to at least {progress.next_epoch}, or delete "
-                "it to start training afresh"
+                "it to start training afresh",
+                path,
             )
         # A fit that ended at a lower cap, not by early stopping, goes on to the new one.
         if progress.finished and not progress.history.stopped_early:
