@@ -129,3 +129,62 @@ def test_failed_download_says_where_to_put_the_file(tmp_path: Path, monkeypatch)
     assert str(tmp_path / "root" / "frey" / "frey_rawface.mat") in message
     assert url in message and "download failed" in message
     assert not (tmp_path / "root" / "frey" / "frey_rawface.mat").exists()
+
+
+def test_a_download_that_fails_while_another_process_saves_the_file_reads_that(
+    tmp_path: Path, monkeypatch, fakes
+) -> None:
+    """Two workers fetch one missing file: one fails (say, a timeout) while the other
+    saves it; the first reads the saved file rather than report it missing."""
+    from optprior.data import datasets
+
+    served = tmp_path / "server" / "frey_rawface.mat"
+    fakes.frey(served, n=10)
+    _frey_from(monkeypatch, served.as_uri(), hashlib.md5(served.read_bytes()).hexdigest())
+
+    def saved_by_another(spec: FileSpec, dest: Path) -> None:
+        download_file(spec, dest)  # the other worker's download, done meanwhile
+        raise OSError("download failed: timed out")
+
+    monkeypatch.setattr(datasets, "download_file", saved_by_another)
+    images, _ = load("frey", "train", tmp_path / "root", download=True)
+    assert len(images) == 8
+
+
+def test_a_real_response_cut_off_or_a_web_page_is_not_taken_for_the_file(tmp_path: Path) -> None:
+    """urllib reads a body its server closed early as complete: the bytes are counted
+    against Content-Length, so a file without a known checksum is not kept cut off;
+    nor is a web page (a login or error page) served in its place."""
+    import http.server
+    import threading
+
+    class Server(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            if self.path == "/cut":
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                self.wfile.write(b"x" * 1000)  # then the connection closes
+            else:
+                body = b"<html>sign in</html>"
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        dest = tmp_path / "root" / "file.mat"
+        with pytest.raises(OSError, match=r"/cut: IncompleteRead"):
+            download_file(FileSpec("file.mat", urls=(f"{base}/cut",)), dest)
+        with pytest.raises(OSError, match=r"/page: ValueError: got a web page \(text/html"):
+            download_file(FileSpec("file.mat", urls=(f"{base}/page",)), dest)
+        assert not dest.exists() and not dest.parent.exists()
+    finally:
+        server.shutdown()

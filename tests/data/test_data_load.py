@@ -109,8 +109,12 @@ def test_unverified_corrupt_file_still_gives_clear_error(tmp_path: Path) -> None
     path = tmp_path / "olivetti" / "olivettifaces.mat"
     path.parent.mkdir()
     path.write_bytes(b"\0" * 300)
-    with pytest.raises(CorruptDatasetError, match="olivettifaces.mat"):
+    with pytest.raises(CorruptDatasetError, match="olivettifaces.mat") as info:
         load("olivetti", "test", tmp_path, verify=False)
+    # Unparsable, unchecked: still the checksum it should have and where to get it.
+    file = DATASETS["olivetti"].variants[0].test[0]
+    assert info.value.expected == file.expected and info.value.source == file.source
+    assert f"fresh copy from {file.source}" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -89,6 +89,35 @@ def test_usps_libsvm_bad_label(tmp_path: Path, fakes) -> None:
         readers.read_usps_libsvm(path)
 
 
+@pytest.mark.parametrize("line", ["1 0:0.5", "1 257:0.5", "1 3:0.5 3:0.25"])
+def test_usps_libsvm_feature_indices_are_one_based_and_distinct(tmp_path: Path, line) -> None:
+    """A 0-based file would shift every image by a pixel (index 0 writing the last)."""
+    import bz2
+
+    path = tmp_path / "usps.bz2"
+    with bz2.open(path, "wt") as f:
+        f.write(f"2 1:0.1\n{line}\n")
+    with pytest.raises(CorruptDatasetError, match="line 2: feature indices must be distinct"):
+        readers.read_usps_libsvm(path)
+
+
+def test_only_svhn_layouts_read_label_10_as_digit_0(tmp_path: Path, fakes) -> None:
+    """USPS h5 and MNIST store digits 0..9: labels 1..10 there (digit + 1) are refused,
+    not read with 10 as 0 and 1..9 shifted by one."""
+    path = tmp_path / "usps.h5"
+    with h5py.File(path, "w") as f:
+        f["train/data"] = np.zeros((10, 256), np.float32)
+        f["train/target"] = np.arange(1, 11, dtype=np.int32)
+    with pytest.raises(CorruptDatasetError, match=r"digit labels outside 0..9"):
+        readers.read_usps_h5(path, "train")
+    fakes.idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(1, 11, dtype=np.uint8))
+    fakes.idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((10, 28, 28), np.uint8))
+    with pytest.raises(CorruptDatasetError, match=r"labels-idx1-ubyte.gz.*outside 0..9"):
+        readers.read_mnist(
+            tmp_path / "t10k-images-idx3-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte.gz"
+        )
+
+
 def test_svhn_mat(tmp_path: Path, fakes) -> None:
     images, digits = fakes.svhn(tmp_path / "test_32x32.mat", n=13)
     got, labels = readers.read_svhn_mat(tmp_path / "test_32x32.mat")

@@ -16,7 +16,7 @@ import numpy as np
 from optprior._validation import one_of
 from optprior.data import readers
 from optprior.data.download import ENV_ROOT, data_root, download_file, downloads_allowed
-from optprior.data.errors import DatasetNotFoundError
+from optprior.data.errors import CorruptDatasetError, DatasetNotFoundError
 from optprior.data.integrity import content_digest, verify_file
 from optprior.data.registry import DATASETS, SPLITS, DatasetSpec, Variant, get_dataset
 from optprior.data.transforms import to_float01
@@ -110,7 +110,16 @@ def read_native(
     if verify:
         for path, file in zip(paths, chosen.files(split), strict=True):
             verify_file(path, file)
-    images, labels = _READERS[name, chosen.name](paths, split)
+    try:
+        images, labels = _READERS[name, chosen.name](paths, split)
+    except CorruptDatasetError as error:  # unparsable: name its checksum and address
+        read = zip(paths, chosen.files(split), strict=True)
+        spec_of = next((f for path, f in read if path == error.path), None)
+        if spec_of is None or error.expected or error.source:
+            raise
+        raise CorruptDatasetError(
+            error.path, error.reason, spec_of.expected, spec_of.source
+        ) from None
     if not spec.official_split:
         keep = face_split_indices(len(images), split)
         images, labels = images[keep], labels[keep]
@@ -153,6 +162,8 @@ def _resolve(
                         download_file(f, directory / f.name)
                 return candidate
             except OSError as exc:
+                if _present(directory, candidate, split):  # another process's download
+                    return candidate
                 failures.append(str(exc))
     raise DatasetNotFoundError(
         _not_found_message(spec, split, candidates, directory, download, failures)

@@ -75,11 +75,20 @@ def _fetch(url: str, spec: FileSpec, dest: Path, timeout: float) -> None:
         atomic_write(dest, suffix=".part") as (out, tmp),
         urllib.request.urlopen(url, timeout=timeout) as response,
     ):
+        kind = str(response.headers.get("Content-Type") or "")
+        if kind.startswith("text/html") and not spec.name.endswith((".html", ".htm")):
+            raise ValueError(f"got a web page ({kind}), not the file: a login or error page?")
         size = int(response.headers.get("Content-Length") or 0) or None
+        # read1: what has arrived, so that a slow download's .part grows (not stale)
+        read = getattr(response, "read1", response.read)
+        received = 0
         with tqdm(total=size, unit="B", unit_scale=True, desc=dest.name, disable=None) as bar:
-            while chunk := response.read(_CHUNK):
+            while chunk := read(_CHUNK):
                 out.write(chunk)
+                received += len(chunk)
                 bar.update(len(chunk))
+        if size is not None and received != size:  # urllib reads a cut-off body as its end
+            raise http.client.IncompleteRead(b"", size - received)
         out.flush()
         if not matches(tmp, spec):
             md5, sha256 = file_digests(tmp)

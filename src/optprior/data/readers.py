@@ -69,12 +69,15 @@ def _mat_vars(path: Path, *names: str) -> dict[str, np.ndarray]:
     return {n: content[n] for n in names}
 
 
-def _digit_labels(raw: np.ndarray, n: int, path: Path) -> np.ndarray:
-    """Digit labels as int64 0..9; the SVHN convention 10 = digit 0 is mapped to 0."""
+def _digit_labels(raw: np.ndarray, n: int, path: Path, ten_is_zero: bool = False) -> np.ndarray:
+    """Digit labels as int64 0..9; with ``ten_is_zero`` (SVHN's convention), 10 is
+    digit 0."""
     labels = np.asarray(raw).astype(np.int64).ravel()
     _check(labels.size == n, path, f"{labels.size} labels for {n} images")
-    labels[labels == 10] = 0
-    _check(bool(np.all((labels >= 0) & (labels <= 9))), path, "digit labels outside 0..9 / 1..10")
+    if ten_is_zero:
+        labels[labels == 10] = 0
+    stored = "0..9 (10 meaning 0)" if ten_is_zero else "0..9"
+    _check(bool(np.all((labels >= 0) & (labels <= 9))), path, f"digit labels outside {stored}")
     return labels
 
 
@@ -157,7 +160,14 @@ def read_usps_libsvm(path: Path) -> Arrays:
             labels[row] = int(float(label))
             pairs = np.array([token.split(":") for token in features], dtype=np.float64)
             if len(pairs):
-                values[row, pairs[:, 0].astype(np.int64) - 1] = pairs[:, 1]
+                index = pairs[:, 0].astype(np.int64)
+                _check(
+                    bool(np.all((index >= 1) & (index <= 256)))
+                    and len(np.unique(index)) == len(index),
+                    path,
+                    f"line {row + 1}: feature indices must be distinct and within 1..256",
+                )
+                values[row, index - 1] = pairs[:, 1]
     _check(bool(np.all(np.abs(values) <= 1 + 1e-6)), path, "values outside [-1, 1]")
     images = np.clip((values + 1) / 2, 0, 1).reshape(-1, 16, 16)
     labels -= 1
@@ -175,7 +185,7 @@ def read_svhn_mat(path: Path) -> Arrays:
     x = _uint8(content["X"], path, "X")
     _check(x.ndim == 4 and x.shape[:3] == (32, 32, 3), path, f"X of shape {x.shape}")
     images = np.ascontiguousarray(x.transpose(3, 0, 1, 2))
-    return images, _digit_labels(content["y"], len(images), path)
+    return images, _digit_labels(content["y"], len(images), path, ten_is_zero=True)
 
 
 def read_syn_number(path: Path, split: str) -> Arrays:
@@ -193,7 +203,7 @@ def read_syn_number(path: Path, split: str) -> Arrays:
         images = np.ascontiguousarray(x.transpose(3, 0, 1, 2))
     else:
         raise CorruptDatasetError(path, f"{split}_data of shape {x.shape}")
-    return images, _digit_labels(content[f"{split}_label"], len(images), path)
+    return images, _digit_labels(content[f"{split}_label"], len(images), path, ten_is_zero=True)
 
 
 def read_frey(path: Path) -> Arrays:
