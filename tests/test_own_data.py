@@ -684,6 +684,31 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
     assert rescored(first)["request"] != stored["started"] and not request.exists()
 
 
+def test_a_rescoring_cut_short_does_not_score_again_the_runs_its_sweeps_trained(own_file):
+    """A run a --rescore sweep trained (and so scored, with the request's code, after it
+    began) is done by that request also when the request goes on in a later sweep; one
+    scored before it began, or by other code, is scored again."""
+    from dataclasses import replace
+
+    from optprior.experiments.config import own_data_config
+    from optprior.experiments.runner import _now, plan, to_rescore, versions
+
+    before = _now()
+    request = _now()
+    (run,) = plan(
+        own_data_config(own_file, None, {**tomllib.loads(TINY), "methods": ["cvae"], "seeds": 1}),
+        own_file.parent,
+    )
+    run = replace(run, rescore="all", rescore_request=request)
+    run.folder.mkdir(parents=True)
+    (run.folder / "model.pt").write_bytes(b"")
+    trained = run.result("ok", config=run.resolved(), versions=versions())
+    assert to_rescore(run, trained)  # scored when? unknown (written before scored_at)
+    assert not to_rescore(run, replace(trained, scored_at=_now()))
+    assert to_rescore(run, replace(trained, scored_at=before))
+    assert to_rescore(run, replace(trained, scored_at=_now(), versions={"optprior": "0.0"}))
+
+
 def test_an_unfinished_run_of_another_config_is_refused_and_kept(own_file, monkeypatch):
     """A run started (checkpoint written) and then asked for with another configuration
     is refused with the difference named, its checkpoint kept for the first config."""

@@ -31,8 +31,9 @@ class RunResult:
     ``hit_epoch_cap`` and ``training_seconds`` are None in results written before they
     were recorded. ``resumed_from_*``, ``checkpoint_discarded`` and ``cvae_reused`` (the
     first-stage run a post-hoc run reused: a cvae or invariant run) say where training
-    started; ``rescored`` when and by what the metrics were computed
-    again. ``data_files``: the dataset files its splits were read from
+    started; ``scored_at`` when its training's process scored it (ISO 8601, UTC; None
+    in results written before it was recorded); ``rescored`` when and by what the
+    metrics were computed again. ``data_files``: the dataset files its splits were read from
     (``MultiTaskData.files``: dataset, variant, name, digest; empty for a user's data and
     in results written before they were recorded). ``extra``: fields of a newer optprior,
     kept as they were.
@@ -60,6 +61,7 @@ class RunResult:
     resumed_from_checkpoint: bool = False
     checkpoint_discarded: str | None = None
     cvae_reused: str | None = None
+    scored_at: str | None = None
     rescored: dict[str, Any] | None = None
     data_files: list[dict[str, str]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -643,6 +643,7 @@ def train_and_score(run: Run) -> RunResult:
             write_text_atomic(folder / "prior_curves.csv", curves_csv(history.prior_epochs))
         logger.info("scoring")
         result.metrics = evaluate(model, data, run.evaluation, run.seed)
+        result.scored_at = _now()
         result.epochs_run = len(history.epochs)
         # Unlike wall_seconds, this counts the epochs trained before a resume too; a
         # reused CVAE's epochs are that run's.
@@ -881,15 +882,21 @@ def to_rescore(run: Run, finished: RunResult) -> bool:
     """Whether ``--rescore`` scores the finished run again: with ``run.rescore`` set, its
     ``model.pt`` kept, something to score (``normalizer``: a run with a T, whose ln Z
     divides its prior) and, within a request (``run.rescore_request``), not yet scored
-    by it, or scored under other evaluation settings (``rescorable``)."""
+    by it (or trained and scored after it began, by the code that made it: a sweep of it
+    cut short), or scored under other evaluation settings (``rescorable``)."""
     if not run.rescore or not (run.folder / "model.pt").is_file():
         return False
     if run.rescore == "normalizer" and finished.metrics.get("prior_log_normalizer") is None:
         return False  # no T: nothing is divided by Z
     if run.rescore == "all" and rescorable(config_differences(finished.config, run.resolved())):
         return True  # scored under other evaluation settings, whatever the request says
-    last = finished.rescored or {}
-    return run.rescore_request is None or last.get("request") != run.rescore_request
+    request = run.rescore_request
+    if request is None:
+        return True
+    if finished.rescored is None:
+        scored = finished.scored_at
+        return not (scored is not None and scored >= request and finished.versions == versions())
+    return finished.rescored.get("request") != request
 
 
 def _now() -> str:
