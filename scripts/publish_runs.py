@@ -24,7 +24,7 @@ from optprior._io import atomic_write
 from optprior._text import counted
 from optprior.experiments.records import RESULT_FILE, read_result_file
 from optprior.experiments.reproduce import collect, write_tables
-from optprior.experiments.runner import TRAINED_ON_FILE, unlike_pairs
+from optprior.experiments.runner import TRAINING_STARTED_FILE, unlike_pairs
 
 
 def published_files(run: Path) -> list[Path]:
@@ -35,7 +35,7 @@ def published_files(run: Path) -> list[Path]:
         if path.is_file()
         and not path.name.startswith(".")
         and path.suffix != ".pt"
-        and path.name not in ("lock", TRAINED_ON_FILE)
+        and path.name not in ("lock", TRAINING_STARTED_FILE)
         and not path.name.startswith("result-epochs-")
         and path.name != RESULT_FILE
     ]

@@ -402,15 +402,17 @@ def test_a_run_goes_on_only_on_the_dataset_files_its_training_started_on(
         count_epochs(patch, interrupt_at=3)
         with pytest.raises(KeyboardInterrupt):
             runner.execute(run)
-    record = run.folder / runner.TRAINED_ON_FILE
-    started_on = json.loads(record.read_text())
+    record = run.folder / runner.TRAINING_STARTED_FILE
+    started = json.loads(record.read_text())
+    started_on = started["data_files"]
     assert {f["dataset"] for f in started_on} == {"usps", "mnist"}
+    assert started["threads"] == torch.get_num_threads() and started["device"] == "cpu"
 
     # The files read now are not those it started on (say, USPS replaced by other bytes).
     other = [
         {**f, "digest": "sha256 " + "0" * 64} if f["dataset"] == "usps" else f for f in started_on
     ]
-    record.write_text(json.dumps(other))
+    record.write_text(json.dumps({**started, "data_files": other}))
     refused = runner.execute(run)
     assert refused.status == "failed" and "training started on other dataset files" in refused.error
     assert "usps: 'h5/usps.h5 sha256 000000000000' -> 'h5/usps.h5 sha256 734f88c54110'" in (
@@ -418,9 +420,13 @@ def test_a_run_goes_on_only_on_the_dataset_files_its_training_started_on(
     )
     assert (run.folder / "checkpoint.pt").is_file()  # kept, to go on with the right files
 
-    record.write_text(json.dumps(started_on))
+    # Gone on with by a process of other code and threads: the result says so.
+    earlier = {**started, "threads": 8, "versions": {"optprior": "0.0"}}
+    record.write_text(json.dumps(earlier))
     result = runner.execute(run)
     assert result.ok and result.resumed_from_checkpoint and result.data_files == started_on
+    assert result.started_by == {k: v for k, v in earlier.items() if k != "data_files"}
+    assert result.threads == torch.get_num_threads() and result.versions["optprior"] != "0.0"
 
 
 def test_a_run_only_started_under_another_configuration_is_refused_before_the_sweep(

@@ -190,7 +190,7 @@ def test_a_run_whose_lock_is_taken_over_stops_and_writes_nothing(run, monkeypatc
     assert "abandoned after epoch 1" in result.error
     written = {p.name for p in run.folder.iterdir()}
     # written as training started; the lock is the other process's
-    assert written == {"config.json", runner.TRAINED_ON_FILE, "lock"}
+    assert written == {"config.json", runner.TRAINING_STARTED_FILE, "lock"}
     monkeypatch.undo()
     (run.folder / "lock").unlink()  # the other process ends without a trace
     assert runner.execute(run).status == "ok"

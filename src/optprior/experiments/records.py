@@ -31,7 +31,10 @@ class RunResult:
     ``hit_epoch_cap`` and ``training_seconds`` are None in results written before they
     were recorded. ``resumed_from_*``, ``checkpoint_discarded`` and ``cvae_reused`` (the
     first-stage run a post-hoc run reused: a cvae or invariant run) say where training
-    started; ``scored_at`` when its training's process scored it (ISO 8601, UTC; None
+    started; ``started_by``: for a run that went on from a checkpoint or model, how
+    the process that started its training ran (``at``, ``versions``, ``threads``,
+    ``device``), None where one process trained it whole; ``scored_at`` when its
+    training's process scored it (ISO 8601, UTC; None
     in results written before it was recorded); ``rescored`` when and by what the
     metrics were computed again. ``data_files``: the dataset files its splits were read from
     (``MultiTaskData.files``: dataset, variant, name, digest; empty for a user's data and
@@ -61,6 +64,7 @@ class RunResult:
     resumed_from_checkpoint: bool = False
     checkpoint_discarded: str | None = None
     cvae_reused: str | None = None
+    started_by: dict[str, Any] | None = None
     scored_at: str | None = None
     rescored: dict[str, Any] | None = None
     data_files: list[dict[str, str]] = field(default_factory=list)

@@ -71,8 +71,8 @@ logger = logging.getLogger(__name__)
 #: Beside a posthoc run's model.pt: the name of the CVAE run whose model it reused, read
 #: again if the run is killed before its result is written.
 REUSED_FILE = "cvae_reused.txt"
-#: The dataset files a run's training started on (``file_records``), to check on resuming.
-TRAINED_ON_FILE = "trained_on_files.json"
+#: How a run's training started (``training_start``), to check and record on resuming.
+TRAINING_STARTED_FILE = "training_started.json"
 #: The name of the run this process (or thread) is executing, for log records.
 CURRENT_RUN: ContextVar[str] = ContextVar("optprior_run", default="(no run)")
 
@@ -294,22 +294,32 @@ def file_records(data: MultiTaskData) -> list[dict[str, str]]:
     return [asdict(file) for file in data.files]
 
 
-def files_trained_on(folder: Path, data: MultiTaskData, going_on: bool) -> list[dict[str, str]]:
-    """The dataset files the training of the run in ``folder`` reads (``file_records``):
-    where it starts, ``data``'s, recorded in ``TRAINED_ON_FILE``; where it goes on from
-    a checkpoint or ``model.pt``, those recorded when it started, which ``data`` must
-    match (``ValueError`` naming the difference; a run started before they were
-    recorded takes ``data``'s)."""
-    path = folder / TRAINED_ON_FILE
+def training_start(
+    folder: Path, data: MultiTaskData, device: str, going_on: bool
+) -> dict[str, Any]:
+    """How the training of the run in ``folder`` started: ``at`` (ISO 8601, UTC), the
+    ``versions``, torch ``threads`` and ``device`` of its process, and the
+    ``data_files`` it read (``file_records``). Where it starts, this process's, written
+    to ``TRAINING_STARTED_FILE``; where it goes on from a checkpoint or ``model.pt``, the
+    record written when it started, whose files ``data`` must match (``ValueError``
+    naming the difference; a run started before they were recorded takes this
+    process's)."""
+    path = folder / TRAINING_STARTED_FILE
     if going_on and path.is_file():
-        recorded: list[dict[str, str]] = json.loads(path.read_text())
-        if changed := files_changed(recorded, data):
+        recorded: dict[str, Any] = json.loads(path.read_text())
+        if changed := files_changed(recorded["data_files"], data):
             raise ValueError(
                 f"its training started on other dataset files than those read now ({changed}): "
                 "restore them to go on, or use another --out folder to train anew"
             )
         return recorded
-    now = file_records(data)
+    now = {
+        "at": _now(),
+        "versions": versions(),
+        "threads": torch.get_num_threads(),
+        "device": device,
+        "data_files": file_records(data),
+    }
     write_text_atomic(path, json.dumps(now, indent=2))
     return now
 
@@ -551,9 +561,11 @@ def train_and_score(run: Run) -> RunResult:
     write its files; the caller holds the run's lock. At the time limit of the enclosing
     ``stop_at`` (``execute``) training stops with its checkpoint written, and a model
     trained by then is saved but not scored: the result is ``stopped`` and no result file
-    is written, so the next sweep goes on. A run whose lock another process took over
-    (``lock_lost``: this one was paused) stops as soon as it sees it, writing no model or
-    result, failed or not: ``running``, as the other process holds it."""
+    is written, so the next sweep goes on. A run goes on from its checkpoint or model only
+    on the dataset files its training started on (``training_start``). A run whose lock
+    another process took over (``lock_lost``: this one was paused) stops as soon as it
+    sees it, writing no model or result, failed or not: ``running``, as the other process
+    holds it."""
     folder = run.folder
     config_path = folder / "config.json"
     # A run of another configuration is refused, its checkpoint and model kept. One under
@@ -577,7 +589,10 @@ def train_and_score(run: Run) -> RunResult:
         data = run.load_data()
         model_path = folder / "model.pt"
         going_on = model_path.is_file() or any(path.is_file() for path in checkpoints)
-        result.data_files = files_trained_on(folder, data, going_on)
+        started = training_start(folder, data, run.training.get("device", "cpu"), going_on)
+        result.data_files = started["data_files"]
+        if going_on:  # by another process, maybe of other code, threads or device
+            result.started_by = {k: v for k, v in started.items() if k != "data_files"}
         if model_path.is_file():  # trained, then stopped or killed before its result
             try:
                 model = run.load_model()
