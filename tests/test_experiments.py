@@ -942,6 +942,38 @@ def test_a_run_records_the_commit_of_its_source(tmp_path):
     assert runner.source_commit(package) == head + "-dirty"
 
 
+def test_tables_state_the_budget_and_when_the_papers_column_is_no_reference():
+    from optprior.experiments.tables import budgets, markdown_table
+
+    def result(setting: str, seed: int, **sections: dict) -> RunResult:
+        config = {"training": {"epochs": 1000}, "data": {"n_source": None}}
+        config["evaluation"] = {"n_samples": 1000, "test_points": 0}
+        for name, values in sections.items():
+            config[name] = {**config[name], **values}
+        return RunResult(f"{setting}/cvae/seed-{seed}", setting, "cvae", seed, "ok", config)
+
+    full = budgets([result("usps-mnist", 0), result("faces", 0)])
+    assert full["usps-mnist"] == (
+        "Budget of these runs: up to 1000 epochs; scored on every test point with 1000 "
+        "importance samples each."
+    )
+    quick = {"training": {"epochs": 15}, "data": {"n_source": 2000}}
+    quick["evaluation"] = {"n_samples": 50, "test_points": 500}
+    mixed = budgets([result("usps-mnist", 0), result("usps-mnist", 1, **quick)])
+    assert mixed["usps-mnist"].startswith(
+        "Budget of these runs: up to 15/1000 epochs; scored on every test point/500 test "
+        "points a task with 50/1000 importance samples each; 2000/all source training points"
+    )
+    assert (
+        "its column, of 1000 samples on every test point, is no like-for-like"
+        in (mixed["usps-mnist"])
+    )
+    fewer = budgets([result("mine", 0, evaluation={"n_samples": 50})])  # no paper column
+    assert "paper" not in fewer["mine"]
+    rows = [{"setting": "usps-mnist", "method": "cvae", "runs_ok": 2, "runs_failed": 0}]
+    assert mixed["usps-mnist"] in markdown_table(rows, mixed)
+
+
 @pytest.mark.slow
 def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     with_mlp_probe = {**TINY, "evaluation": {**TINY["evaluation"], "mlp_probe": True}}

@@ -684,6 +684,18 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
     assert rescored(first)["request"] != stored["started"] and not request.exists()
 
 
+def test_a_sweep_says_why_its_runs_failed_after_its_tables(own_file, tmp_path, capsys):
+    """The reason of a failed run is printed last, under the count, and written under the
+    Runs table, not only into its result.json."""
+    argv, out = compare_argv(own_file, tmp_path)
+    assert main([*argv, "--methods", "cvae", "--learning-rate", "1e6", "--quiet"]) == 1
+    printed = capsys.readouterr().out.rstrip().splitlines()
+    assert printed[-2] == f"0 runs ok, 1 failed; tables in {out}"
+    assert printed[-1].startswith("  failed: mine/cvae/seed-0: FloatingPointError: training di")
+    table = (out / "results.md").read_text()
+    assert "Why runs failed" in table and "- mine/cvae/seed-0: FloatingPointError" in table
+
+
 def test_a_rescoring_cut_short_does_not_score_again_the_runs_its_sweeps_trained(own_file):
     """A run a --rescore sweep trained (and so scored, with the request's code, after it
     began) is done by that request also when the request goes on in a later sweep; one

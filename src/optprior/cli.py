@@ -435,10 +435,14 @@ def _report(results: list[RunResult], out: Path) -> int:
     processes still hold (missing from the table until they finish); exit status 1 if any
     failed; ``STOPPED_STATUS`` instead while runs stopped at the time limit are left,
     since the next sweep goes on with them (and tries the failed ones again)."""
+    from optprior.experiments.tables import failure_line
+
     counts = Counter(r.status for r in results)
     print((out / "results.md").read_text())
     running = f", {counts['running']} being trained by other processes" if counts["running"] else ""
     print(f"{counted(counts['ok'], 'run')} ok, {counts['failed']} failed{running}; tables in {out}")
+    for result in sorted((r for r in results if r.status == "failed"), key=lambda r: r.run):
+        print(f"  failed: {result.run}: {failure_line(result)}")
     held = sorted((r.run, r.error) for r in results if r.status == "running")
     if held:
         print("Not in the tables yet, held by another sweep:")
@@ -491,10 +495,16 @@ def _tables(args: argparse.Namespace) -> int:
 def _printed_table(name: str, results: list[RunResult], one_setting: bool) -> str:
     """The Markdown of ``tables --print NAME``; a single setting's paired table without its
     heading."""
-    from optprior.experiments.tables import markdown_table, paired_table, runs_table, summarize
+    from optprior.experiments.tables import (
+        budgets,
+        markdown_table,
+        paired_table,
+        runs_table,
+        summarize,
+    )
 
     if name == "summary":
-        return markdown_table(summarize(results))
+        return markdown_table(summarize(results), budgets(results))
     if name == "paired":
         text = paired_table(results, headings=not one_setting)
         if not text:

@@ -35,6 +35,7 @@ from optprior.experiments.runner import (
 from optprior.experiments.status import record_plan
 from optprior.experiments.tables import (
     NothingToDraw,
+    budgets,
     csv_table,
     markdown_table,
     paired_table,
@@ -248,7 +249,7 @@ def write_tables(results: list[RunResult], out: Path) -> None:
         for name in result.figures:
             figures.append(f"- {result.run}: [{name}]({result.run}/{name})")
     write_text_atomic(out / "results.csv", csv_table(rows))
-    text = "# Results\n\n" + markdown_table(rows)
+    text = "# Results\n\n" + markdown_table(rows, budgets(results))
     try:
         save_figure(results_figure(results, title=out.resolve().name), out / RESULTS_FIGURE)
         text += f"\n![every run by setting and method]({RESULTS_FIGURE})\n"

@@ -179,8 +179,48 @@ def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
     return f"{mean:.{decimals}f}{spread}{fewer}"
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """Per setting: our mean ± std and, where published, the paper's number beside it."""
+def budgets(results: list[RunResult]) -> dict[str, str]:
+    """Per setting, one line giving the budget its runs trained and were scored at (each
+    value the runs used, / between several): the epoch cap, the test points and the
+    importance samples a point, the source training points; and, where the paper
+    published numbers of the setting and the runs scored fewer samples or points or
+    trained on fewer source points, that its column is no like-for-like reference."""
+    lines = {}
+    for setting in sorted({r.setting for r in results}):
+        configs = [r.config for r in results if r.setting == setting and r.config]
+        if not configs:
+            continue
+
+        def values(section: str, key: str, configs: list[dict[str, Any]] = configs) -> list[Any]:
+            found = {c.get(section, {}).get(key) for c in configs}
+            return sorted(found, key=lambda v: (v is None, v if v is not None else 0))
+
+        epochs, samples = values("training", "epochs"), values("evaluation", "n_samples")
+        points, source = values("evaluation", "test_points"), values("data", "n_source")
+        joined = "/".join
+        line = (
+            f"Budget of these runs: up to {joined(map(str, epochs))} epochs; scored on "
+            + joined("every test point" if not p else f"{p} test points a task" for p in points)
+            + f" with {joined(map(str, samples))} importance samples each"
+        )
+        if any(s is not None for s in source):
+            line += "; " + joined("all" if s is None else str(s) for s in source)
+            line += " source training points"
+        reduced = any(isinstance(s, int) and s < 1000 for s in samples) or any(points)
+        reduced |= any(s is not None for s in source)
+        published = any(setting in PUBLISHED.get(key, {}) for key, _, _ in HEADLINE)
+        if reduced and published:
+            line += (
+                " (below the paper's, e.g. `--quick`: its column, of 1000 samples on every "
+                "test point, is no like-for-like reference)"
+            )
+        lines[setting] = line + "."
+    return lines
+
+
+def markdown_table(rows: list[dict[str, Any]], budget: dict[str, str] | None = None) -> str:
+    """Per setting: our mean ± std and, where published, the paper's number beside it;
+    under it the setting's line of ``budget`` (``budgets``) where given."""
     out = []
     settings = sorted({r["setting"] for r in rows})
     for setting in settings:
@@ -199,6 +239,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
                     cells.append(PUBLISHED[key][setting].get(row["method"], ""))
             out.append(markdown_row(cells))
         out += ["", HEADLINE_NOTE, ""]
+        if budget and setting in budget:
+            out += [budget[setting], ""]
         here = [r for r in rows if r["setting"] == setting]
         weighted = [f"{r['method']} {r[WEIGHT]}" for r in here if WEIGHT in r]
         if weighted:
@@ -300,7 +342,17 @@ def runs_table(results: list[RunResult]) -> str:
         )
     if partial:
         lines.append("\n\\* wall time after the last resume only (no `training_seconds` recorded).")
+    failures = [r for r in sorted(results, key=lambda r: r.run) if r.status == "failed"]
+    if failures:
+        lines.append("\nWhy runs failed (`result.json` holds the traceback):\n")
+        lines += [f"- {r.run}: {failure_line(r)}" for r in failures]
     return "\n".join(lines) + "\n"
+
+
+def failure_line(result: RunResult, width: int = 200) -> str:
+    """The first line of a failed run's error, at most ``width`` characters."""
+    line = str(result.error or "unknown error").splitlines()[0]
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def paired_difference(
