@@ -942,6 +942,17 @@ def test_a_run_records_the_commit_of_its_source(tmp_path):
     assert runner.source_commit(package) == head + "-dirty"
 
 
+def test_a_single_process_sweep_says_when_a_run_is_scored(digits_root, tmp_path, capsys):
+    """Scoring takes minutes after the epochs' bar ends: a line says it has begun."""
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1, "methods": ["cvae"]})
+    runs = plan(config, tmp_path, data_root=digits_root, progress=False)
+    run_sweep(runs, local_executor(1, progress=True))
+    assert "usps-mnist/cvae/seed-0: scoring" in capsys.readouterr().err
+    run_sweep(runs, local_executor(1, progress=False))  # quiet: nothing (finished anyway)
+    assert "scoring" not in capsys.readouterr().err
+    assert logging.getLogger("optprior.experiments.runner").level == logging.NOTSET
+
+
 def test_tables_state_the_budget_and_when_the_papers_column_is_no_reference():
     from optprior.experiments.tables import budgets, markdown_table
 

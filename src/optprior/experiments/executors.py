@@ -11,10 +11,12 @@ import multiprocessing.connection
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from optprior.experiments.records import RunResult
@@ -48,6 +50,38 @@ def _report_to(handler: logging.Handler, level: int) -> None:
     package.setLevel(level)
     package.propagate = False  # not twice where the root logger has handlers too
     _worker_handlers.append(handler)
+
+
+class _TqdmWrite(logging.Handler):
+    """Writes each record to stderr through ``tqdm.write``, above the progress bars."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
+@contextmanager
+def _stages_shown(progress: bool) -> Iterator[None]:
+    """With ``progress``, the runner's records of this process from INFO up (a run being
+    scored, or waiting for its first stage) printed above its progress bars, named by
+    run, as a sweep's workers' records are; the epochs have their bar."""
+    if not progress:
+        yield
+        return
+    runner_log = logging.getLogger("optprior.experiments.runner")
+    handler = _TqdmWrite()
+    handler.setFormatter(LOG_FORMAT)
+    handler.addFilter(_RunName())
+    level = runner_log.level
+    runner_log.addHandler(handler)
+    runner_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        runner_log.removeHandler(handler)
+        runner_log.setLevel(level)
 
 
 def _start_worker(queue: Any, level: int) -> None:
@@ -102,13 +136,15 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
 
     With ``jobs > 1`` the workers' log records come to this process's stderr, named by
     run; with ``progress`` these include each run's epochs (at most one line a minute) and
-    scoring, in place of the progress bars a single process draws.
+    scoring, in place of the progress bars a single process draws (which, with
+    ``progress``, says when a run is being scored).
     """
 
     def run_all(runs: list[Run], done: Callable[[RunResult], None]) -> None:
         if jobs == 1:
-            for run in runs:
-                done(execute(run))
+            with _stages_shown(progress):
+                for run in runs:
+                    done(execute(run))
             return
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from multiprocessing import get_context
