@@ -1278,7 +1278,7 @@ def test_scoring_repeats_its_numbers_and_leaves_the_callers_random_state(two_tas
 
 
 _ORPHAN_SCRIPT = """
-import os, time
+import os, time, warnings
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from optprior.experiments.executors import _start_worker
@@ -1286,7 +1286,10 @@ from optprior.experiments.executors import _start_worker
 if __name__ == "__main__":
     context = get_context("spawn")
     with ProcessPoolExecutor(
-        1, mp_context=context, initializer=_start_worker, initargs=(context.Queue(), 30)
+        1,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(context.Queue(), 30, warnings.formatwarning),
     ) as pool:
         print(pool.submit(os.getpid).result(), flush=True)
         pool.submit(time.sleep, 60)

@@ -696,6 +696,19 @@ def test_a_sweep_says_why_its_runs_failed_after_its_tables(own_file, tmp_path, c
     assert "Why runs failed" in table and "- mine/cvae/seed-0: FloatingPointError" in table
 
 
+@pytest.mark.slow
+def test_the_warnings_of_a_sweeps_workers_read_as_the_command_lines(own_file, tmp_path, capfd):
+    """Warnings raised in --jobs workers are shown as the single process shows them
+    (``optprior: warning: ...``), not as Python's source-line warnings."""
+    argv, _ = compare_argv(
+        own_file, tmp_path, TINY.replace("warmup_epochs = 1", "warmup_epochs = 5")
+    )
+    assert main([*argv, "--methods", "vae,cvae", "--jobs", "2", "--threads", "1", "--quiet"]) == 0
+    printed = capfd.readouterr().err  # the workers' own stderr
+    assert "optprior: warning: mine/vae/seed-0: all 2 epochs trained came before the KL" in printed
+    assert "UserWarning" not in printed
+
+
 def test_a_rescoring_cut_short_does_not_score_again_the_runs_its_sweeps_trained(own_file):
     """A run a --rescore sweep trained (and so scored, with the request's code, after it
     began) is done by that request also when the request goes on in a later sweep; one

@@ -11,6 +11,7 @@ import multiprocessing.connection
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -84,10 +85,13 @@ def _stages_shown(progress: bool) -> Iterator[None]:
         runner_log.setLevel(level)
 
 
-def _start_worker(queue: Any, level: int) -> None:
-    """Process-pool initializer: the worker's records go to the sweep's ``queue``, and the
-    worker ends with the process that started it (``_end_with_parent``)."""
+def _start_worker(queue: Any, level: int, formatwarning: Callable[..., str]) -> None:
+    """Process-pool initializer: the worker's records go to the sweep's ``queue``, its
+    warnings are shown as the sweep's process shows them (``formatwarning``, e.g. the
+    command line's), and the worker ends with the process that started it
+    (``_end_with_parent``)."""
     _report_to(logging.handlers.QueueHandler(queue), level)
+    warnings.formatwarning = formatwarning
     _end_with_parent()
 
 
@@ -160,7 +164,11 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
                 jobs,
                 mp_context=context,
                 initializer=_start_worker,
-                initargs=(queue, logging.INFO if progress else logging.WARNING),
+                initargs=(
+                    queue,
+                    logging.INFO if progress else logging.WARNING,
+                    warnings.formatwarning,  # a module's function: sent by its name
+                ),
             ) as pool:
                 futures = [pool.submit(execute, run) for run in runs]
                 try:
