@@ -438,6 +438,20 @@ def test_status_reads_the_stage_that_trains_and_a_kept_checkpoint_before_the_mod
     (folder / "lock").write_text(json.dumps({"host": host, "pid": pid, "token": "t"}))
     (folder / "model.pt").write_bytes(b"")  # saved after T's checkpoint, which is kept
     assert status.run_status(folder)["state"] == "scoring"
+    (folder / "lock").unlink()  # killed while scoring: trained, its scoring left
+    found = status.run_status(folder)
+    assert found["state"] == "interrupted" and "| trained: its scoring is left |" in (
+        status.status_table([found])
+    )
+    assert status.time_left([found]) == "Left to train: none (1 trained run is left to score)."
+
+    # Killed before its first checkpoint: started, to train from the start.
+    started = tmp_path / "mine/cvae/seed-0"
+    started.mkdir(parents=True)
+    (started / "config.json").write_text('{"training": {"epochs": 300}}')
+    found = status.run_status(started)
+    assert found["state"] == "interrupted"
+    assert found["detail"] == "no checkpoint yet: trains from the start"
 
 
 def test_status_estimates_the_sweeps_training_left_from_each_methods_finished_runs():
@@ -458,7 +472,8 @@ def test_status_estimates_the_sweeps_training_left_from_each_methods_finished_ru
         {"run": "faces/cvae/seed-6", "state": "scoring", "trained": True},  # nothing left
     ]
     line = status.time_left(statuses)
-    assert line.startswith("Left to train: about 9 min for 5 runs")  # 300 + 180 + 0 + 60 + 0 s
+    # 300 + 180 + 0 + 60 s; the trained run's scoring is left, no training
+    assert line.startswith("Left to train: about 9 min for 4 runs")
     assert "(1 run already past that pace, counted as none left)" in line
     assert line.endswith("none of their method finished: faces/vamp (2).")
     assert line in status.status_table(statuses)

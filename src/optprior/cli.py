@@ -1196,7 +1196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(
             "\noptprior: stopped. Run the same command again to go on: finished runs are "
-            "kept, unfinished ones resume from their last checkpoint.",
+            "kept, unfinished ones go on from their last checkpoint (written every 5 "
+            "minutes of training; a run stopped before its first starts again).",
             file=sys.stderr,
         )
         return 130

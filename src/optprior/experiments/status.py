@@ -58,7 +58,9 @@ def run_status(folder: Path) -> dict[str, Any]:
     ``state`` is ``finished`` or ``failed`` (its ``result.json``; a failed run is trained
     again by the next sweep), ``training`` or ``scoring`` (a live process holds its lock;
     ``owner`` names it), ``interrupted`` (a checkpoint or a model newer than any result,
-    no live owner: the next sweep goes on from there) or ``not started``.
+    or only its ``config.json``: killed before its first checkpoint; no live owner: the
+    next sweep goes on from there, ``detail`` saying so where not from a checkpoint) or
+    ``not started``.
     ``epochs``/``best_epoch`` come from the result or the checkpoint, ``epoch_seconds`` is
     the last epoch's time, ``seconds_left`` the most an unfinished run's training still
     takes (the epochs left at the median time of its last ``RECENT_EPOCHS``; early
@@ -103,8 +105,14 @@ def run_status(folder: Path) -> dict[str, Any]:
         status["state"], status["owner"] = state, owner
     elif result is not None and not newer:
         status["state"], status["error"] = "failed", error
+    elif newer or (folder / "config.json").is_file():
+        status["state"] = "interrupted"
+        if status["trained"]:
+            status["detail"] = "trained: its scoring is left"
+        elif not newer:  # killed in its first minutes
+            status["detail"] = "no checkpoint yet: trains from the start"
     else:
-        status["state"] = "interrupted" if newer else "not started"
+        status["state"] = "not started"
     if error and status["state"] != "failed":
         status["error"] = f"an earlier try failed: {error}"
     config_path = folder / "config.json"
@@ -190,7 +198,12 @@ def status_table(statuses: list[dict[str, Any]]) -> str:
         score = s.get("test_log_likelihood")
         note = "; ".join(
             text
-            for text in (s.get("stage"), f"by {s['owner']}" if "owner" in s else "", s.get("error"))
+            for text in (
+                s.get("stage"),
+                s.get("detail"),
+                f"by {s['owner']}" if "owner" in s else "",
+                s.get("error"),
+            )
             if text
         )
         cells = [
@@ -229,13 +242,17 @@ def time_left(statuses: list[dict[str, Any]]) -> str:
         return ""
     pace = {name: statistics.median(seconds) for name, seconds in paces.items()}
     left, past = 0.0, 0
-    unknown = Counter(group(s) for s in todo if group(s) not in pace)
-    for s in todo:
-        if group(s) in pace and not s.get("trained"):
+    to_train = [s for s in todo if not s.get("trained")]  # a trained run's scoring is left
+    if not to_train:
+        verb = "is" if len(todo) == 1 else "are"
+        return f"Left to train: none ({counted(len(todo), 'trained run')} {verb} left to score)."
+    unknown = Counter(group(s) for s in to_train if group(s) not in pace)
+    for s in to_train:
+        if group(s) in pace:
             trained = s.get("training_seconds") or 0.0
             left += max(0.0, pace[group(s)] - trained)
             past += trained > pace[group(s)]
-    known = len(todo) - unknown.total()
+    known = len(to_train) - unknown.total()
     line = "Left to train: " + (
         f"about {_duration(left)} for {counted(known, 'run')} at the pace of their method's "
         "finished runs (median), one run at a time"
