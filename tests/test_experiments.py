@@ -147,6 +147,7 @@ def test_all_methods_in_a_config_file_as_on_the_command_line():
             r"\[evaluation\] \(did you mean 'n_samples'\?\); valid: \['figures'",
         ),
         ({"seed": 3}, r"unknown key\(s\) \['seed'\] in \[top level\] \(did you mean 'seeds'\?\)"),
+        ({"protocl": "author"}, r"\['protocl'\] in \[top level\] \(did you mean 'protocol'\?\)"),
         ({"model": {"likelihood": "poisson"}}, "unknown likelihood"),
         ({"seeds": 0}, "seeds must be a count >= 1 or a list of seed numbers, got 0"),
         ({"seeds": []}, r"seeds must be a count >= 1 or a list of seed numbers, got \[\]"),

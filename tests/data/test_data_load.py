@@ -82,6 +82,9 @@ def test_missing_file_error_names_path_and_url(tmp_path: Path) -> None:
     assert "http://ufldl.stanford.edu/housenumbers/train_32x32.mat" in message
     assert "download is off" in message
     assert isinstance(info.value, FileNotFoundError)
+    assert "does not exist" not in message  # the data root does
+    with pytest.raises(DatasetNotFoundError, match=r"here .*/tpyo, a folder that does not exist"):
+        load("svhn", "train", tmp_path / "tpyo")
 
 
 def test_missing_file_lists_every_variant(tmp_path: Path) -> None:

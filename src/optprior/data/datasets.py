@@ -193,8 +193,9 @@ def _not_found_message(
         lines += failures
     else:
         lines.append("These files have no direct download address; get them by hand.")
+    absent = "" if directory.parent.is_dir() else ", a folder that does not exist (a typo?)"
     lines.append(
         f"Data root: --data-root (root= in Python), else ${ENV_ROOT}, else the user cache "
-        f"($XDG_CACHE_HOME/optprior or ~/.cache/optprior); here {directory.parent}."
+        f"($XDG_CACHE_HOME/optprior or ~/.cache/optprior); here {directory.parent}{absent}."
     )
     return "\n".join(lines)

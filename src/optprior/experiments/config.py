@@ -338,7 +338,7 @@ def resolve(
     for update in overrides:
         raw = layered(raw, {key: value for key, value in update.items() if key != "protocol"})
     check_setting(raw["setting"])
-    _check_keys("top level", raw, {f.name for f in fields(ExperimentConfig)})
+    _check_keys("top level", raw, {f.name for f in fields(ExperimentConfig)} | {"protocol"})
     data_options = setting_options(raw["setting"])
     _check_keys("data", raw["data"], set(data_options) - {"download"})
     data = {k: raw["data"].get(k, v) for k, v in data_options.items() if k != "download"}
@@ -392,7 +392,8 @@ def own_data_config(
         raw = layered(raw, protocol_settings(chosen))
     for update in overrides:
         raw = layered(raw, {key: value for key, value in update.items() if key != "protocol"})
-    _check_keys("top level", raw, {f.name for f in fields(ExperimentConfig)} - {"setting"})
+    top = {f.name for f in fields(ExperimentConfig)} - {"setting"} | {"protocol"}
+    _check_keys("top level", raw, top)
     options = own_data_options()
     _check_keys("data", raw["data"], set(options) - {"file", "sha256_digest"})
     if not file.is_file():
