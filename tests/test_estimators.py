@@ -868,9 +868,12 @@ def test_a_pipeline_passes_the_tasks_to_fit_score_and_routed_transform(two_tasks
 
 def test_codes_are_named_and_output_as_scikit_learn_transformers_do(two_tasks):
     import pandas as pd
+    import sklearn
     from sklearn.exceptions import NotFittedError
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler
+
+    from optprior.models.selection import task_information_scorer
 
     x, s = two_tasks
     with pytest.raises(NotFittedError):
@@ -888,6 +891,12 @@ def test_codes_are_named_and_output_as_scikit_learn_transformers_do(two_tasks):
     )
     pipe[-1].set_params(latent_dim=FAST["latent_dim"] + 1)  # not fitted again: the fit's width
     assert pipe[-1].get_feature_names_out().tolist() == names
+    # pandas output set for every transformer: optprior's own uses of the codes unchanged
+    model = fast(CVAE).fit(x, s)
+    with sklearn.config_context(transform_output="pandas"):
+        assert isinstance(model.transform(x, s), pd.DataFrame)
+        assert isinstance(model.reconstruct(x[:5], s[:5]), np.ndarray)
+        assert np.isfinite(task_information_scorer()(model, x, s))
 
 
 def test_score_weights_points_by_sample_weight(two_tasks):
@@ -915,8 +924,12 @@ def test_score_weights_points_by_sample_weight(two_tasks):
     # A Pipeline under metadata routing passes sample_weight to score (README's recipe).
     with sklearn.config_context(enable_metadata_routing=True):
         pipe = make_pipeline(MinMaxScaler(clip=True), fast(CVAE))
-        pipe[-1].set_transform_request(s=True)
-        assert np.isfinite(pipe.fit(x, s).score(x, s))
+        pipe[-1].set_transform_request(s=True).set_score_request(sample_weight=True)
+        pipe.fit(x, s)
+        routed = pipe.score(x[:40], s[:40], sample_weight=weights)
+    direct = pipe[-1].score(pipe[0].transform(x[:40]), s[:40], sample_weight=weights)
+    assert routed == pytest.approx(direct)
+    assert routed != pytest.approx(pipe[-1].score(pipe[0].transform(x[:40]), s[:40]))
 
 
 def test_another_librarys_name_of_a_setting_is_told_ours():

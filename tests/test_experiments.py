@@ -344,6 +344,8 @@ def test_run_killed_while_training_goes_on_from_its_checkpoint(digits_root, tmp_
     checkpoint = run.folder / "checkpoint.pt"
     assert len(started) == 2  # epochs 2 and 3
     assert result.status == "ok" and result.resumed_from_checkpoint
+    assert result.started_by["threads"] == torch.get_num_threads()  # the killed start's
+    assert result.started_by["at"] < result.scored_at
     assert not checkpoint.exists()  # removed once model.pt was written
     assert result.metrics == expected.metrics  # the same model, scored the same
     # The training time counts the epochs of both processes; wall_seconds only the last.
@@ -357,6 +359,7 @@ def test_run_killed_while_training_goes_on_from_its_checkpoint(digits_root, tmp_
     result = runner.execute(run)
     assert result.status == "ok" and not result.resumed_from_checkpoint
     assert "not a readable training checkpoint" in result.checkpoint_discarded
+    assert result.started_by is None  # trained anew, by this process alone
     assert result.metrics == expected.metrics
 
 
@@ -736,14 +739,17 @@ def test_a_posthoc_run_waits_for_its_first_stage_another_process_trains(
 ):
     """Started while another process still trains the CVAE run of its seed (that run's
     lock held), a post-hoc run waits for it and reuses its model, not training its own."""
+    from types import SimpleNamespace
+
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     cvae_run, posthoc_run = plan(
         replace(config, methods=["cvae", "posthoc"]), tmp_path, data_root=digits_root
     )
     assert runner.execute(cvae_run).ok
     result_path = cvae_run.folder / "result.json"
-    finished = tmp_path / "finished.json"
+    finished, waited = tmp_path / "finished.json", tmp_path / "waited"
     result_path.replace(finished)  # as if still training, in the process holding its lock
+    # The other process holds the lock until the post-hoc run has waited once.
     other_process = subprocess.Popen(
         [
             sys.executable,
@@ -751,19 +757,32 @@ def test_a_posthoc_run_waits_for_its_first_stage_another_process_trains(
             "import sys, time; from pathlib import Path; "
             "from optprior.experiments.lock import run_lock\n"
             "with run_lock(Path(sys.argv[1])):\n"
-            "    print('held', flush=True); time.sleep(2); Path(sys.argv[2]).replace(sys.argv[3])",
+            "    print('held', flush=True)\n"
+            "    while not Path(sys.argv[4]).exists(): time.sleep(0.05)\n"
+            "    Path(sys.argv[2]).replace(sys.argv[3])",
             str(cvae_run.folder),
             str(finished),
             str(result_path),
+            str(waited),
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
     assert other_process.stdout.readline() == "held\n"
+
+    def wait(seconds: float) -> None:
+        waited.touch()
+        time.sleep(seconds)
+
+    clock = SimpleNamespace(sleep=wait, perf_counter=time.perf_counter, time=time.time)
+    monkeypatch.setattr(runner, "time", clock)
     monkeypatch.setattr(runner, "FIRST_STAGE_POLL_SECONDS", 0.05)
     forbid_fit(monkeypatch, CVAE, "the CVAE stage must come from the cvae run")
-    result = runner.execute(posthoc_run)
-    assert other_process.wait(30) == 0
+    try:
+        result = runner.execute(posthoc_run)
+    finally:
+        waited.touch()  # never left holding the lock
+        assert other_process.wait(30) == 0
     assert result.ok, result.traceback
     assert result.cvae_reused == cvae_run.name
 
@@ -982,6 +1001,11 @@ def test_tables_state_the_budget_and_when_the_papers_column_is_no_reference():
     )
     fewer = budgets([result("mine", 0, evaluation={"n_samples": 50})])  # no paper column
     assert "paper" not in fewer["mine"]
+    failed = replace(result("usps-mnist", 2, **quick), status="failed")  # not in the table
+    assert budgets([result("usps-mnist", 0), failed])["usps-mnist"] == full["usps-mnist"]
+    old = result("faces", 0)
+    del old.config["evaluation"]  # a result written before its scoring settings were
+    assert budgets([old]) == {"faces": "Budget of these runs: up to 1000 epochs."}
     rows = [{"setting": "usps-mnist", "method": "cvae", "runs_ok": 2, "runs_failed": 0}]
     assert mixed["usps-mnist"] in markdown_table(rows, mixed)
 
@@ -1254,6 +1278,22 @@ def test_a_config_file_may_name_its_protocol():
         configs_for("faces", file_overrides={"protocol": "slow"})
 
 
+def test_figures_read_codes_whatever_output_scikit_learn_is_set_to(two_tasks):
+    """A user's ``sklearn.set_config(transform_output="pandas")`` turns ``transform`` into
+    DataFrames; the figures (and scores) read the codes as arrays all the same."""
+    import sklearn
+
+    from optprior.data import MultiTaskData, TaskSplit
+    from optprior.experiments.figures import reconstruction_figure
+
+    x, s = two_tasks
+    split = TaskSplit(X=x, s=s, y=np.full(len(x), -1), index=np.arange(len(x)))
+    data = MultiTaskData("toy", 0, split, split, split, ("a", "b"), (3, 4), "bernoulli", 1)
+    model = fast(CVAE).fit(x, s)
+    with sklearn.config_context(transform_output="pandas"):
+        assert reconstruction_figure(model, data, n=2).axes
+
+
 @pytest.mark.slow
 def test_scoring_repeats_its_numbers_and_leaves_the_callers_random_state(two_tasks):
 
@@ -1276,6 +1316,15 @@ def test_scoring_repeats_its_numbers_and_leaves_the_callers_random_state(two_tas
     torch.manual_seed(99)  # another state before scoring: the same numbers
     assert evaluate(model, data, config, seed=3) == first
     assert evaluate(model, data, config, seed=4) != first
+
+
+def test_a_warning_format_a_worker_cannot_receive_is_left_to_it():
+    """A user's lambda as warnings.formatwarning cannot be sent to spawned workers: the
+    sweep goes on with their default rather than failing to start them."""
+    from optprior.experiments.executors import _sendable
+
+    assert _sendable(warnings.formatwarning) is warnings.formatwarning
+    assert _sendable(lambda *args: "shown") is None
 
 
 _ORPHAN_SCRIPT = """

@@ -435,7 +435,7 @@ def _report(results: list[RunResult], out: Path) -> int:
     processes still hold (missing from the table until they finish); exit status 1 if any
     failed; ``STOPPED_STATUS`` instead while runs stopped at the time limit are left,
     since the next sweep goes on with them (and tries the failed ones again)."""
-    from optprior.experiments.tables import failure_line
+    from optprior.experiments.records import failure_line
 
     counts = Counter(r.status for r in results)
     print((out / "results.md").read_text())
@@ -681,7 +681,7 @@ def _embed(args: argparse.Namespace) -> int:
                 f"{model.tasks_}: add an array s saying which task each point belongs to"
             )
         s = np.full(len(x), model.tasks_[0], dtype=np.int64)
-    z = model.transform(x, s)
+    z = model.posterior(x, s)[0]
     with atomic_write(args.out, suffix=".npy") as (stream, _):
         np.save(stream, z)
     print(f"wrote {z.shape[0]} x {z.shape[1]} representations to {args.out}")

@@ -87,6 +87,15 @@ def test_missing_file_error_names_path_and_url(tmp_path: Path) -> None:
         load("svhn", "train", tmp_path / "tpyo")
 
 
+def test_a_default_cache_not_made_yet_is_no_typo(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("OPTPRIOR_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # never created
+    with pytest.raises(DatasetNotFoundError) as info:
+        load("svhn", "train")
+    assert str(tmp_path / "cache" / "optprior") in str(info.value)
+    assert "typo" not in str(info.value)
+
+
 def test_missing_file_lists_every_variant(tmp_path: Path) -> None:
     with pytest.raises(DatasetNotFoundError) as info:
         load("synth", "test", tmp_path)

@@ -105,7 +105,7 @@ def read_native(
     spec = get_dataset(name)
     one_of(split, "split", SPLITS)
     directory = data_root(root) / name
-    chosen = _resolve(spec, split, directory, variant, download)
+    chosen = _resolve(spec, split, directory, variant, download, root_given=root is not None)
     paths = [directory / f.name for f in chosen.files(split)]
     if verify:
         for path, file in zip(paths, chosen.files(split), strict=True):
@@ -143,7 +143,12 @@ def _present(directory: Path, variant: Variant, split: str) -> bool:
 
 
 def _resolve(
-    spec: DatasetSpec, split: str, directory: Path, variant: str | None, download: bool | None
+    spec: DatasetSpec,
+    split: str,
+    directory: Path,
+    variant: str | None,
+    download: bool | None,
+    root_given: bool = False,
 ) -> Variant:
     """The variant to read: the first present, else the first downloaded successfully."""
     candidates = (spec.variant(variant),) if variant else spec.variants
@@ -166,7 +171,7 @@ def _resolve(
                     return candidate
                 failures.append(str(exc))
     raise DatasetNotFoundError(
-        _not_found_message(spec, split, candidates, directory, download, failures)
+        _not_found_message(spec, split, candidates, directory, download, failures, root_given)
     )
 
 
@@ -177,6 +182,7 @@ def _not_found_message(
     directory: Path,
     download: bool | None,
     failures: list[str],
+    root_given: bool = False,
 ) -> str:
     lines = [f"dataset {spec.name!r} (split {split!r}) is missing. Put these files in place:"]
     for i, candidate in enumerate(candidates):
@@ -193,7 +199,12 @@ def _not_found_message(
         lines += failures
     else:
         lines.append("These files have no direct download address; get them by hand.")
-    absent = "" if directory.parent.is_dir() else ", a folder that does not exist (a typo?)"
+    given = root_given or bool(os.environ.get(ENV_ROOT))
+    absent = (
+        ", a folder that does not exist (a typo?)"
+        if given and not directory.parent.is_dir()
+        else ""
+    )
     lines.append(
         f"Data root: --data-root (root= in Python), else ${ENV_ROOT}, else the user cache "
         f"($XDG_CACHE_HOME/optprior or ~/.cache/optprior); here {directory.parent}{absent}."

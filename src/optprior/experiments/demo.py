@@ -84,9 +84,9 @@ def run_demo(
         start = time.perf_counter()
         settings = {**DEMO_SETTINGS, "seed": seed, "progress": progress, **overrides}
         model = METHODS[name](**settings).fit(train.x, train.s, val.x, val.s)
-        mu = model.transform(test.x, test.s)
+        mu = model.posterior(test.x, test.s)[0]
         leakage = task_probe(mu[balanced], test.s[balanced], seed=seed)
-        z_train = model.transform(train.x[target_train], train.s[target_train])
+        z_train = model.posterior(train.x[target_train], train.s[target_train])[0]
         log_likelihood = float(
             model.score_samples(test.x[target_test], test.s[target_test], n_samples).mean()
         )

@@ -139,9 +139,9 @@ def _metrics(
         for classifier in ("logistic", "knn"):
             scores[f"accuracy_{classifier}"] = (
                 downstream_accuracy(
-                    model.transform(train.X[labelled], train.s[labelled]),
+                    model.posterior(train.X[labelled], train.s[labelled])[0],
                     train.y[labelled],
-                    model.transform(test.X[test_labelled], test.s[test_labelled]),
+                    model.posterior(test.X[test_labelled], test.s[test_labelled])[0],
                     test.y[test_labelled],
                     classifier,
                 )

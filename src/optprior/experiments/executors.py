@@ -9,6 +9,7 @@ import logging.handlers
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import sys
 import threading
 import warnings
@@ -75,24 +76,37 @@ def _stages_shown(progress: bool) -> Iterator[None]:
     handler = _TqdmWrite()
     handler.setFormatter(LOG_FORMAT)
     handler.addFilter(_RunName())
-    level = runner_log.level
+    level, propagate = runner_log.level, runner_log.propagate
     runner_log.addHandler(handler)
     runner_log.setLevel(logging.INFO)
+    runner_log.propagate = False  # not twice where the root logger has handlers too
     try:
         yield
     finally:
         runner_log.removeHandler(handler)
         runner_log.setLevel(level)
+        runner_log.propagate = propagate
 
 
-def _start_worker(queue: Any, level: int, formatwarning: Callable[..., str]) -> None:
+def _start_worker(queue: Any, level: int, formatwarning: Callable[..., str] | None) -> None:
     """Process-pool initializer: the worker's records go to the sweep's ``queue``, its
     warnings are shown as the sweep's process shows them (``formatwarning``, e.g. the
     command line's), and the worker ends with the process that started it
     (``_end_with_parent``)."""
     _report_to(logging.handlers.QueueHandler(queue), level)
-    warnings.formatwarning = formatwarning
+    if formatwarning is not None:
+        warnings.formatwarning = formatwarning
     _end_with_parent()
+
+
+def _sendable(function: Callable[..., str]) -> Callable[..., str] | None:
+    """``function`` where a spawned process can receive it (a module's function, sent by
+    its name; not a lambda or a nested function), else None."""
+    try:
+        pickle.dumps(function)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return None
+    return function
 
 
 def _end_with_parent() -> None:
@@ -167,7 +181,7 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
                 initargs=(
                     queue,
                     logging.INFO if progress else logging.WARNING,
-                    warnings.formatwarning,  # a module's function: sent by its name
+                    _sendable(warnings.formatwarning),
                 ),
             ) as pool:
                 futures = [pool.submit(execute, run) for run in runs]

@@ -50,7 +50,7 @@ LEGEND_CLASSES = 10
 def embedding_figure(model: BaseModel, data: MultiTaskData, seed: int = 0) -> Figure:
     """t-SNE of posterior means of test points, coloured by task and by class."""
     subset = balanced_subset(data.test, 500, seed)
-    z = model.transform(subset.X, subset.s)
+    z = model.posterior(subset.X, subset.s)[0]
     perplexity = min(30.0, (len(z) - 1) / 3)  # t-SNE needs fewer neighbours than points
     xy = TSNE(2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(z)
     figure = Figure(figsize=(11, 5))
@@ -91,7 +91,7 @@ def reconstruction_figure(model: BaseModel, data: MultiTaskData, n: int = 8) -> 
     for k, name in enumerate(data.tasks):
         test = data.test.task(k)
         x = test.X[:n]
-        z = torch.from_numpy(model.transform(x, test.s[:n])).to(model.device)
+        z = torch.from_numpy(model.posterior(x, test.s[:n])[0]).to(model.device)
         s = torch.full((len(x),), k, device=model.device)
         reconstruction = module.generate(z, s).cpu().numpy()
         samples = model.sample(n, s=k)

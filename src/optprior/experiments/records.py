@@ -136,3 +136,9 @@ def write_result_file(folder: Path, result: RunResult) -> None:
 #: Fields written even at their default value.
 _ALWAYS = ("run", "setting", "method", "seed", "status")
 _DEFAULTS = asdict(RunResult("", "", "", 0))
+
+
+def failure_line(result: RunResult, width: int = 200) -> str:
+    """The first line of a failed run's error, at most ``width`` characters."""
+    line = str(result.error or "unknown error").splitlines()[0]
+    return line if len(line) <= width else line[: width - 3] + "..."

@@ -296,14 +296,13 @@ def file_records(data: MultiTaskData) -> list[dict[str, str]]:
 
 def training_start(
     folder: Path, data: MultiTaskData, device: str, going_on: bool
-) -> dict[str, Any]:
-    """How the training of the run in ``folder`` started: ``at`` (ISO 8601, UTC), the
-    ``versions``, torch ``threads`` and ``device`` of its process, and the
-    ``data_files`` it read (``file_records``). Where it starts, this process's, written
-    to ``TRAINING_STARTED_FILE``; where it goes on from a checkpoint or ``model.pt``, the
-    record written when it started, whose files ``data`` must match (``ValueError``
-    naming the difference; a run started before they were recorded takes this
-    process's)."""
+) -> dict[str, Any] | None:
+    """Where the training of the run in ``folder`` goes on from a checkpoint or
+    ``model.pt``: the record ``TRAINING_STARTED_FILE`` of how it started (``at``, ISO
+    8601 UTC; the ``versions``, torch ``threads`` and ``device`` of its process; the
+    ``data_files`` it read, ``file_records``), whose files ``data`` must match
+    (``ValueError`` naming the difference). Else None, this process's record written:
+    where it starts, or goes on from a run started before records were written."""
     path = folder / TRAINING_STARTED_FILE
     if going_on and path.is_file():
         recorded: dict[str, Any] = json.loads(path.read_text())
@@ -321,7 +320,7 @@ def training_start(
         "data_files": file_records(data),
     }
     write_text_atomic(path, json.dumps(now, indent=2))
-    return now
+    return None
 
 
 def files_changed(recorded: list[dict[str, str]], data: MultiTaskData) -> str:
@@ -589,9 +588,9 @@ def train_and_score(run: Run) -> RunResult:
         data = run.load_data()
         model_path = folder / "model.pt"
         going_on = model_path.is_file() or any(path.is_file() for path in checkpoints)
-        started = training_start(folder, data, run.training.get("device", "cpu"), going_on)
-        result.data_files = started["data_files"]
-        if going_on:  # by another process, maybe of other code, threads or device
+        device = run.training.get("device", "cpu")
+        result.data_files = file_records(data)  # those its training started on, if it goes on
+        if started := training_start(folder, data, device, going_on):  # by another process
             result.started_by = {k: v for k, v in started.items() if k != "data_files"}
         if model_path.is_file():  # trained, then stopped or killed before its result
             try:
@@ -645,6 +644,8 @@ def train_and_score(run: Run) -> RunResult:
                 model, refused, resumed = train_discarding(train, checkpoints)
             result.checkpoint_discarded = "; ".join(refused) or None
             result.resumed_from_checkpoint = resumed
+            if refused and not resumed:  # trained anew: by this process
+                result.started_by = training_start(folder, data, device, going_on=False)
             if lost := lock_lost():  # the model and result are the new owner's to write
                 raise TrainingStopped(lost)
             model.save(model_path)
@@ -820,6 +821,12 @@ def source_stage(config: dict[str, Any], source: str) -> dict[str, Any]:
     return stage
 
 
+def first_stage_run(run: Run, source: str) -> Run:
+    """The run of method ``source`` (``source_method``) and ``run``'s seed whose model a
+    post-hoc ``run`` would reuse: under ``run.cvae_runs``, else ``run.out``."""
+    return replace(run, method=source, out=run.cvae_runs or run.out)
+
+
 #: How often (seconds) a post-hoc run looks whether its first stage's run has finished.
 FIRST_STAGE_POLL_SECONDS = 10.0
 
@@ -834,7 +841,7 @@ def wait_for_first_stage(run: Run) -> None:
     source = source_method(run.method)
     if source is None:
         return
-    folder = replace(run, method=source, out=run.cvae_runs or run.out).folder
+    folder = first_stage_run(run, source).folder
     wanted, said = source_stage(run.resolved(), source), False
     while holder(folder / "lock") not in (None, GONE) and not (time_is_up() or lock_lost()):
         config_path = folder / "config.json"  # absent while the run's process starts
@@ -859,7 +866,7 @@ def reusable_cvae(run: Run, data: MultiTaskData | None = None) -> Run | None:
     source = source_method(run.method)
     if source is None:
         return None
-    cvae_run = replace(run, method=source, out=run.cvae_runs or run.out)
+    cvae_run = first_stage_run(run, source)
     path = cvae_run.folder / RESULT_FILE
     why = None
     if not (path.is_file() and (cvae_run.folder / "model.pt").is_file()):

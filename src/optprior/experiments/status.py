@@ -15,7 +15,7 @@ from optprior._io import write_text_atomic
 from optprior._text import counted
 from optprior.experiments.lock import GONE, holder
 from optprior.experiments.markdown import markdown_row, markdown_rule
-from optprior.experiments.records import RESULT_FILE, read_result_file
+from optprior.experiments.records import RESULT_FILE, failure_line, read_result_file
 from optprior.training.trainer import checkpoint_history
 
 #: The folder (under a sweep's ``--out``) of the plans of the sweeps into it: one file per
@@ -77,7 +77,8 @@ def run_status(folder: Path) -> dict[str, Any]:
     }
     # One checkpoint a stage (``BaseModel.checkpoint_files``): the newest is of the stage
     # that trains (a post-hoc run's T: ``checkpoint.pt.prior``).
-    stages = {p: p.stat().st_mtime for p in folder.glob("checkpoint.pt*") if p.is_file()}
+    names = ("checkpoint.pt", "checkpoint.pt.prior")
+    stages = {p: p.stat().st_mtime for p in map(folder.joinpath, names) if p.is_file()}
     checkpoint = max(stages, key=lambda p: stages[p]) if stages else None
     if checkpoint is not None:
         mtimes["checkpoint.pt"] = stages[checkpoint]
@@ -91,7 +92,7 @@ def run_status(folder: Path) -> dict[str, Any]:
         status["training_seconds"] = result.training_seconds
         return status
     # A failed run's result stays until its next try ends; its files since then count.
-    error = str(result.error or "unknown error").splitlines()[0][:120] if result else ""
+    error = failure_line(result, 120) if result else ""
     newer = [
         name
         for name in ("model.pt", "checkpoint.pt")

@@ -12,7 +12,7 @@ import numpy as np
 
 from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.paper import PUBLISHED
-from optprior.experiments.records import RunResult
+from optprior.experiments.records import RunResult, failure_line
 from optprior.models.methods import METHODS
 from optprior.models.selection import WEIGHT
 
@@ -180,32 +180,37 @@ def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
 
 
 def budgets(results: list[RunResult]) -> dict[str, str]:
-    """Per setting, one line giving the budget its runs trained and were scored at (each
-    value the runs used, / between several): the epoch cap, the test points and the
-    importance samples a point, the source training points; and, where the paper
-    published numbers of the setting and the runs scored fewer samples or points or
-    trained on fewer source points, that its column is no like-for-like reference."""
+    """Per setting, one line giving the budget its finished runs trained and were scored
+    at (each value the runs used, / between several; a value no run recorded is left
+    out): the epoch cap, the test points and the importance samples a point, the source
+    training points; and, where the paper published numbers of the setting and the runs
+    scored fewer samples or points or trained on fewer source points, that its column
+    is no like-for-like reference."""
     lines = {}
     for setting in sorted({r.setting for r in results}):
-        configs = [r.config for r in results if r.setting == setting and r.config]
-        if not configs:
-            continue
+        configs = [r.config for r in results if r.setting == setting and r.ok]
 
         def values(section: str, key: str, configs: list[dict[str, Any]] = configs) -> list[Any]:
-            found = {c.get(section, {}).get(key) for c in configs}
+            found = {(c.get(section) or {}).get(key, "unrecorded") for c in configs}
+            found.discard("unrecorded")
             return sorted(found, key=lambda v: (v is None, v if v is not None else 0))
 
         epochs, samples = values("training", "epochs"), values("evaluation", "n_samples")
         points, source = values("evaluation", "test_points"), values("data", "n_source")
         joined = "/".join
-        line = (
-            f"Budget of these runs: up to {joined(map(str, epochs))} epochs; scored on "
-            + joined("every test point" if not p else f"{p} test points a task" for p in points)
-            + f" with {joined(map(str, samples))} importance samples each"
-        )
+        parts = [f"up to {joined(map(str, epochs))} epochs"] if epochs else []
+        if points and samples:
+            parts.append(
+                "scored on "
+                + joined("every test point" if not p else f"{p} test points a task" for p in points)
+                + f" with {joined(map(str, samples))} importance samples each"
+            )
         if any(s is not None for s in source):
-            line += "; " + joined("all" if s is None else str(s) for s in source)
-            line += " source training points"
+            parts.append(joined("all" if s is None else str(s) for s in source))
+            parts[-1] += " source training points"
+        if not parts:
+            continue
+        line = "Budget of these runs: " + "; ".join(parts)
         reduced = any(isinstance(s, int) and s < 1000 for s in samples) or any(points)
         reduced |= any(s is not None for s in source)
         published = any(setting in PUBLISHED.get(key, {}) for key, _, _ in HEADLINE)
@@ -347,12 +352,6 @@ def runs_table(results: list[RunResult]) -> str:
         lines.append("\nWhy runs failed (`result.json` holds the traceback):\n")
         lines += [f"- {r.run}: {failure_line(r)}" for r in failures]
     return "\n".join(lines) + "\n"
-
-
-def failure_line(result: RunResult, width: int = 200) -> str:
-    """The first line of a failed run's error, at most ``width`` characters."""
-    line = str(result.error or "unknown error").splitlines()[0]
-    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def paired_difference(

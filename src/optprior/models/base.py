@@ -773,7 +773,7 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
     def reconstruct(self, X: object, s: object = None) -> np.ndarray:
         """E[x | z, s] at the posterior mean z of each point of ``X`` (N, D): (N, D)."""
-        return self.decode(self.transform(X, s), s)
+        return self.decode(self.posterior(X, s)[0], s)
 
     # ------------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike) -> None:

@@ -78,7 +78,8 @@ def task_information_scorer(probe: str = "logistic") -> Scorer:
     one_of(probe, "probe", PROBES)
 
     def scorer(model: Any, X: Any, s: Any) -> float:
-        return -task_probe(model.transform(X, s), np.asarray(s), probe=probe)["information"]
+        codes = np.asarray(model.transform(X, s))  # whatever transform_output is set
+        return -task_probe(codes, np.asarray(s), probe=probe)["information"]
 
     return scorer
 
