@@ -177,7 +177,10 @@ def test_a_model_kept_from_the_warm_up_is_named(best, two_tasks, monkeypatch):
     x, s = two_tasks
     model = fast(CVAE, epochs=4, warmup_epochs=2, beta=0.8)  # KL weight 0.4, then 0.8
     if best == 0:
-        kept = r"kept epoch, 1 of 4, came before the KL warm-up ended \(epoch 2\): .* training ELBO"
+        kept = (
+            r"kept epoch, 0 \(from 0\) of the 4 trained, came before the KL warm-up ended at "
+            r"epoch 1 \(from 0\): .* training ELBO"
+        )
         with pytest.warns(UserWarning, match=kept):
             model.fit(x, s)
     else:

@@ -612,9 +612,8 @@ def _train(args: argparse.Namespace) -> int:
         ("validation", best["val_elbo"]) if "val_elbo" in best else ("training", best["train_elbo"])
     )
     print(
-        f"saved {type(model).__name__} to {args.out} (kept epoch {best['epoch'] + 1} of "
-        f"{len(history.epochs)} trained, {best['epoch']} counting from 0 as tables do, "
-        f"{which} ELBO {score:.2f})"
+        f"saved {type(model).__name__} to {args.out}; kept epoch {best['epoch']} (from 0) of "
+        f"the {len(history.epochs)} trained, {which} ELBO {score:.2f}"
     )
     return 0
 

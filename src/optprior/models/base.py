@@ -119,11 +119,11 @@ def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool)
         return False
     monitored = "validation" if validated else "training"
     warnings.warn(
-        f"the kept epoch, {history.best_epoch + 1} of {trained}, came before the "
-        f"KL warm-up ended (epoch {full + 1}): no epoch at full KL weight had a better "
-        f"{monitored} ELBO, so the model is close to its start. A penalty's weight or the "
-        "learning rate may be too high, or the training set small enough to overfit; "
-        "select_after_warmup=True keeps a full-weight epoch",
+        f"the kept epoch, {history.best_epoch} (from 0) of the {trained} trained, came "
+        f"before the KL warm-up ended at epoch {full} (from 0): no epoch at full KL weight "
+        f"had a better {monitored} ELBO, so the model is close to its start. A penalty's "
+        "weight or the learning rate may be too high, or the training set small enough to "
+        "overfit; select_after_warmup=True keeps a full-weight epoch",
         stacklevel=user_stacklevel(),
     )
     return True
@@ -177,7 +177,7 @@ def warn_if_unconverged(
     if history.stopped_early or trained < training.epochs or history.best_epoch < trained - window:
         return
     warnings.warn(
-        f"{fit} trained all {trained} epochs and kept epoch {history.best_epoch + 1}, "
+        f"{fit} trained all {trained} epochs and kept epoch {history.best_epoch} (from 0), "
         f"within its last {window}: {monitored} was still improving when the epochs ran "
         f"out, so it has not converged; raise epochs (or {rate}), and early stopping "
         "(patience) ends the fit once it stops improving",
