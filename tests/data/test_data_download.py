@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from optprior.data import DatasetNotFoundError, load
-from optprior.data.download import STALE_PART_S, download_file, downloads_allowed
+from optprior.data.download import STALE_PART_S, download_file, downloads_allowed, partial
 from optprior.data.registry import DATASETS, DatasetSpec, FileSpec, Variant
 
 
@@ -81,7 +81,7 @@ def test_a_response_cut_off_tries_the_next_address(tmp_path: Path, monkeypatch) 
     opened = urllib.request.urlopen
 
     def cut_off(url, **kwargs):
-        if url.startswith("https:"):
+        if getattr(url, "full_url", url).startswith("https:"):
             raise http.client.IncompleteRead(b"", 100)
         return opened(url, **kwargs)
 
@@ -188,3 +188,90 @@ def test_a_real_response_cut_off_or_a_web_page_is_not_taken_for_the_file(tmp_pat
         assert not dest.exists() and not dest.parent.exists()
     finally:
         server.shutdown()
+
+
+def test_a_download_cut_off_goes_on_from_the_bytes_it_received(tmp_path: Path) -> None:
+    """The bytes of a download cut off stay in its .part; the next asks only for the
+    rest (a Range request), and the whole is checked against the checksum. A server
+    that ignores the range sends the whole again, which replaces the part."""
+    import http.server
+    import re
+    import threading
+
+    content = bytes(range(256)) * 400
+    md5 = hashlib.md5(content).hexdigest()
+    asked: list[str | None] = []
+
+    class Server(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ranged = self.headers.get("Range")
+            asked.append(ranged)
+            start = int(re.fullmatch(r"bytes=(\d+)-", ranged).group(1)) if ranged else 0
+            if self.path == "/whole":  # ignores ranges
+                start = 0
+            body = content[start:]
+            self.send_response(206 if start else 200)
+            if start:
+                self.send_header(
+                    "Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}"
+                )
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            # the first request is cut off after 10,000 bytes
+            self.wfile.write(body[:10_000] if len(asked) == 1 else body)
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        dest = tmp_path / "root" / "file.bin"
+        spec = FileSpec("file.bin", md5=(md5,), urls=(f"{base}/ranged",))
+        with pytest.raises(OSError, match="IncompleteRead"):
+            download_file(spec, dest)
+        assert partial(dest).stat().st_size == 10_000 and not dest.exists()
+        download_file(spec, dest)
+        assert asked == [None, "bytes=10000-"]
+        assert dest.read_bytes() == content and not partial(dest).exists()
+
+        again = tmp_path / "again" / "file.bin"
+        again.parent.mkdir()
+        partial(again).write_bytes(b"x" * 5000)  # kept from a server that ranges
+        download_file(FileSpec("file.bin", md5=(md5,), urls=(f"{base}/whole",)), again)
+        assert asked[-1] == "bytes=5000-" and again.read_bytes() == content
+    finally:
+        server.shutdown()
+
+
+def test_one_process_at_a_time_downloads_a_file(tmp_path: Path, monkeypatch) -> None:
+    """Workers that miss one file together: one downloads it, the others wait for it
+    and find it in place rather than fetching it again."""
+    import threading
+    import urllib.request
+
+    from optprior.data import download
+
+    source, md5 = _source(tmp_path)
+    opened, release = [], threading.Event()
+    real = urllib.request.urlopen
+
+    def slow(request, **kwargs):
+        opened.append(request)
+        release.wait(10)  # the first holds the lock meanwhile
+        return real(request, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", slow)
+    dest = tmp_path / "root" / "file.bin"
+    spec = FileSpec("file.bin", md5=(md5,), urls=(source.as_uri(),))
+    workers = [threading.Thread(target=download_file, args=(spec, dest)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.5)
+    release.set()
+    for worker in workers:
+        worker.join(10)
+    assert len(opened) == 1 and dest.read_bytes() == source.read_bytes()
+    assert download.fcntl is not None  # POSIX: the lock is real here

@@ -1,9 +1,9 @@
 """Where the data live, and fetching of missing files with atomic writes.
 
 The data root is ``root`` if given, else ``$OPTPRIOR_DATA``, else ``$XDG_CACHE_HOME/optprior``
-(``~/.cache/optprior`` when XDG_CACHE_HOME is unset). A download goes to a temporary file in
+(``~/.cache/optprior`` when XDG_CACHE_HOME is unset). A download goes to a partial file in
 the destination folder, is checked against the registry checksum and only then renamed into
-place with :func:`os.replace`; on any failure the temporary file is removed.
+place with :func:`os.replace`; one cut off is gone on with from the bytes received.
 """
 
 from __future__ import annotations
@@ -11,12 +11,19 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
 
-from optprior._io import atomic_write, remove_leftovers
+try:
+    import fcntl
+except ImportError:  # not on Windows: downloads are not serialised there
+    fcntl = None  # type: ignore[assignment]
+
+from optprior._io import remove_leftovers
 from optprior.data.integrity import file_digests, matches
 from optprior.data.registry import FileSpec
 
@@ -48,8 +55,12 @@ def downloads_allowed(download: bool | None = None) -> bool:
 def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> None:
     """Fetch ``spec`` from its URLs, in order, to ``dest``; OSError listing failures if none works.
 
-    ``dest`` only ever appears complete and checksum-verified. Partial downloads that killed
-    processes left in its folder (not written for ``STALE_PART_S``) are removed first.
+    ``dest`` only ever appears complete and checksum-verified. One process at a time
+    downloads a file (a lock beside it; the others then find it in place). A download cut
+    off (a timeout, a dropped connection, Ctrl+C) keeps what it received in
+    ``.<name>.part``, which the next one goes on from where the server takes a byte range
+    and the file has a checksum to verify the whole. Partial downloads of the earlier
+    naming that killed processes left (not written for ``STALE_PART_S``) are removed.
     """
     if not spec.urls:
         raise OSError(f"no download address for {spec.name}")
@@ -57,41 +68,96 @@ def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> Non
     dest.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(dest.parent, ".part", unchanged_for=STALE_PART_S)  # of killed downloads
     failures = []
-    for url in spec.urls:
-        try:
-            _fetch(url, spec, dest, timeout)
+    with _download_lock(dest):
+        if dest.is_file():  # another process's download, finished while this one waited
             return
-        # URLError, timeouts, a response cut off (IncompleteRead), bad checksum
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            failures.append(f"{url}: {type(exc).__name__}: {exc}")
-    for folder in created:  # deepest first: a failed download leaves no new folders
-        with contextlib.suppress(OSError):  # not empty: another process wrote there
-            folder.rmdir()
+        for url in spec.urls:
+            try:
+                _fetch(url, spec, dest, timeout)
+                return
+            # URLError, timeouts, a response cut off (IncompleteRead), bad checksum
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                failures.append(f"{url}: {type(exc).__name__}: {exc}")
+    if not spec.expected:  # without a checksum to verify a whole, never gone on from
+        partial(dest).unlink(missing_ok=True)
+    if created and not partial(dest).is_file():  # nothing received to go on from
+        _lock_path(dest).unlink(missing_ok=True)
+        for folder in created:  # deepest first: a failed download leaves no new folders
+            with contextlib.suppress(OSError):  # not empty: another process wrote there
+                folder.rmdir()
     raise OSError("download failed: " + "; ".join(failures))
 
 
+def partial(dest: Path) -> Path:
+    """Where the bytes of ``dest`` received so far are kept while it downloads."""
+    return dest.parent / f".{dest.name}.part"
+
+
+def _lock_path(dest: Path) -> Path:
+    return dest.parent / f".{dest.name}.lock"
+
+
+@contextlib.contextmanager
+def _download_lock(dest: Path) -> Iterator[None]:
+    """Hold the lock of ``dest``'s download (``flock``; none where the platform has it
+    not), waiting while another process downloads it."""
+    if fcntl is None:
+        yield
+        return
+    with open(_lock_path(dest), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _fetch(url: str, spec: FileSpec, dest: Path, timeout: float) -> None:
-    with (
-        atomic_write(dest, suffix=".part") as (out, tmp),
-        urllib.request.urlopen(url, timeout=timeout) as response,
-    ):
+    """Download ``url`` into ``partial(dest)``, going on from its bytes where the server
+    sends the rest (206) and ``spec`` has a checksum; then check it and rename it to
+    ``dest``. A body shorter than announced, or cut off, stays to go on from; a wrong
+    checksum or a web page is removed."""
+    part = partial(dest)
+    have = part.stat().st_size if part.is_file() and spec.expected else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    try:
+        opened = urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=timeout
+        )
+    except urllib.error.HTTPError as error:
+        if have and error.code == 416:  # no bytes past those kept: start again
+            part.unlink()
+            return _fetch(url, spec, dest, timeout)
+        raise
+    with opened as response:
         kind = str(response.headers.get("Content-Type") or "")
         if kind.startswith("text/html") and not spec.name.endswith((".html", ".htm")):
             raise ValueError(f"got a web page ({kind}), not the file: a login or error page?")
-        size = int(response.headers.get("Content-Length") or 0) or None
-        # read1: what has arrived, so that a slow download's .part grows (not stale)
+        resumed = have and getattr(response, "status", None) == 206
+        start = have if resumed else 0
+        length = int(response.headers.get("Content-Length") or 0) or None
+        size = None if length is None else start + length
+        # read1: what has arrived, so that a slow download's .part grows as it comes
         read = getattr(response, "read1", response.read)
         received = 0
-        with tqdm(total=size, unit="B", unit_scale=True, desc=dest.name, disable=None) as bar:
+        with (
+            open(part, "ab" if resumed else "wb") as out,
+            tqdm(
+                total=size, initial=start, unit="B", unit_scale=True, desc=dest.name, disable=None
+            ) as bar,
+        ):
             while chunk := read(_CHUNK):
                 out.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
-        if size is not None and received != size:  # urllib reads a cut-off body as its end
-            raise http.client.IncompleteRead(b"", size - received)
-        out.flush()
-        if not matches(tmp, spec):
-            md5, sha256 = file_digests(tmp)
-            raise ValueError(
-                f"wrong checksum: got md5 {md5}, sha256 {sha256}; expected {spec.expected}"
-            )
+            out.flush()
+            os.fsync(out.fileno())  # the data reach the disk before the rename does
+    if size is not None and start + received != size:  # urllib reads a cut-off body as its end
+        raise http.client.IncompleteRead(b"", size - start - received)
+    if not matches(part, spec):
+        md5, sha256 = file_digests(part)
+        part.unlink()
+        raise ValueError(
+            f"wrong checksum: got md5 {md5}, sha256 {sha256}; expected {spec.expected}"
+        )
+    os.replace(part, dest)
