@@ -391,21 +391,8 @@ def test_a_run_goes_on_only_on_the_dataset_files_its_training_started_on(
 ):
     """The files a run's training started on are recorded then, and a run killed while
     training goes on from its checkpoint only on the same files: its result names those."""
-    overrides = {
-        **TINY,
-        "seeds": 1,
-        "methods": ["cvae"],
-        "training": {**TINY["training"], "epochs": 4},
-    }
-    (config,) = configs_for("usps-mnist", file_overrides=overrides)
-    (run,) = plan(config, tmp_path, data_root=digits_root)
-    from optprior.training import trainer as trainer_module
-
-    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
-    with monkeypatch.context() as patch:
-        count_epochs(patch, interrupt_at=3)
-        with pytest.raises(KeyboardInterrupt):
-            runner.execute(run)
+    run, _ = four_epochs_of("cvae", digits_root, tmp_path)
+    kill_while_training(run, monkeypatch, interrupt_at=3)
     record = run.folder / runner.TRAINING_STARTED_FILE
     started = json.loads(record.read_text())
     started_on = started["data_files"]
@@ -439,21 +426,8 @@ def test_a_run_only_started_under_another_configuration_is_refused_before_the_sw
     """A run killed while training (its config.json and checkpoint, no result) is refused
     by a sweep of another configuration before anything is trained or written, as a
     finished one is, not when its turn comes after the runs before it."""
-    overrides = {
-        **TINY,
-        "seeds": 1,
-        "methods": ["cvae"],
-        "training": {**TINY["training"], "epochs": 4},
-    }
-    (config,) = configs_for("usps-mnist", file_overrides=overrides)
-    (run,) = plan(config, tmp_path, data_root=digits_root)
-    from optprior.training import trainer as trainer_module
-
-    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
-    with monkeypatch.context() as patch:
-        count_epochs(patch, interrupt_at=3)
-        with pytest.raises(KeyboardInterrupt):
-            runner.execute(run)
+    run, overrides = four_epochs_of("cvae", digits_root, tmp_path)
+    kill_while_training(run, monkeypatch, interrupt_at=3)
     training = {**overrides["training"], "learning_rate": 1e-2}
     (changed,) = configs_for(
         "usps-mnist", file_overrides={**overrides, "methods": ["vae", "cvae"], "training": training}
@@ -491,22 +465,9 @@ def test_a_refused_checkpoint_of_t_leaves_the_finished_cvae_stage(
     """A post-hoc run training its own CVAE, killed while T trains: T's checkpoint, if
     refused (damaged, another version), is deleted alone, and the run goes on from its
     CVAE's checkpoint, training T's epochs only."""
-    overrides = {
-        **TINY,
-        "seeds": 1,
-        "methods": ["posthoc"],
-        "training": {**TINY["training"], "epochs": 4},
-    }
-    (config,) = configs_for("usps-mnist", file_overrides=overrides)
-    (run,) = plan(config, tmp_path, data_root=digits_root)
+    run, _ = four_epochs_of("posthoc", digits_root, tmp_path)
     cvae_checkpoint, t_checkpoint = run.checkpoints
-    from optprior.training import trainer as trainer_module
-
-    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
-    with monkeypatch.context() as patch:
-        count_epochs(patch, interrupt_at=6)  # the CVAE's 4 epochs, then T's second
-        with pytest.raises(KeyboardInterrupt):
-            runner.execute(run)
+    kill_while_training(run, monkeypatch, interrupt_at=6)  # the CVAE's 4 epochs, T's second
     assert cvae_checkpoint.is_file() and t_checkpoint.is_file()
     t_checkpoint.write_bytes(b"from another version")
     started = count_epochs(monkeypatch)
@@ -518,17 +479,33 @@ def test_a_refused_checkpoint_of_t_leaves_the_finished_cvae_stage(
     assert len(started) == len(prior_curves(run))  # T's epochs alone, from its first
 
 
-def killed_and_run_again(run, monkeypatch) -> tuple[list[int], runner.RunResult]:
-    """Execute ``run``, killed (KeyboardInterrupt) as its third epoch starts, with its
-    checkpoint written after every epoch; then again: the epochs the second execution
-    started and its result."""
+def four_epochs_of(method: str, digits_root, tmp_path) -> tuple[runner.Run, dict[str, Any]]:
+    """A TINY usps-mnist run of ``method`` (seed 0) under a cap of 4 epochs, and the
+    overrides that made it."""
+    overrides = {**TINY, "seeds": 1, "methods": [method]}
+    overrides["training"] = {**TINY["training"], "epochs": 4}
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    (run,) = plan(config, tmp_path, data_root=digits_root)
+    return run, overrides
+
+
+def kill_while_training(run, monkeypatch, interrupt_at: int = 3) -> None:
+    """Execute ``run``, killed (KeyboardInterrupt) as its ``interrupt_at``-th epoch
+    starts (1-based, over its stages), with its checkpoint written after every epoch."""
     from optprior.training import trainer as trainer_module
 
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     with monkeypatch.context() as patch:
-        count_epochs(patch, interrupt_at=3)
+        count_epochs(patch, interrupt_at=interrupt_at)
         with pytest.raises(KeyboardInterrupt):
             runner.execute(run)
+
+
+def killed_and_run_again(run, monkeypatch) -> tuple[list[int], runner.RunResult]:
+    """Execute ``run``, killed (KeyboardInterrupt) as its third epoch starts, with its
+    checkpoint written after every epoch; then again: the epochs the second execution
+    started and its result."""
+    kill_while_training(run, monkeypatch, interrupt_at=3)
     assert (run.folder / "checkpoint.pt").is_file() and not (run.folder / "model.pt").exists()
     with monkeypatch.context() as patch:
         started = count_epochs(patch)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.server
 import os
+import re
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -151,83 +156,77 @@ def test_a_download_that_fails_while_another_process_saves_the_file_reads_that(
     assert len(images) == 8
 
 
-def test_a_real_response_cut_off_or_a_web_page_is_not_taken_for_the_file(tmp_path: Path) -> None:
-    """urllib reads a body its server closed early as complete: the bytes are counted
-    against Content-Length, so a file without a known checksum is not kept cut off;
-    nor is a web page (a login or error page) served in its place."""
-    import http.server
-    import threading
+@contextlib.contextmanager
+def serving(respond: Callable[[http.server.BaseHTTPRequestHandler], None]) -> Iterator[str]:
+    """A local HTTP server whose GET requests ``respond`` answers; yields its address."""
 
-    class Server(http.server.BaseHTTPRequestHandler):
+    class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            if self.path == "/cut":
-                self.send_header("Content-Length", "100000")
-                self.end_headers()
-                self.wfile.write(b"x" * 1000)  # then the connection closes
-            else:
-                body = b"<html>sign in</html>"
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+            respond(self)
             self.close_connection = True
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_a_real_response_cut_off_or_a_web_page_is_not_taken_for_the_file(tmp_path: Path) -> None:
+    """urllib reads a body its server closed early as complete: the bytes are counted
+    against Content-Length, so a file without a known checksum is not kept cut off;
+    nor is a web page (a login or error page) served in its place."""
+
+    def respond(request: http.server.BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        if request.path == "/cut":
+            request.send_header("Content-Length", "100000")
+            request.end_headers()
+            request.wfile.write(b"x" * 1000)  # then the connection closes
+        else:
+            body = b"<html>sign in</html>"
+            request.send_header("Content-Type", "text/html; charset=utf-8")
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            request.wfile.write(body)
+
+    with serving(respond) as base:
         dest = tmp_path / "root" / "file.mat"
         with pytest.raises(OSError, match=r"/cut: IncompleteRead"):
             download_file(FileSpec("file.mat", urls=(f"{base}/cut",)), dest)
         with pytest.raises(OSError, match=r"/page: ValueError: got a web page \(text/html"):
             download_file(FileSpec("file.mat", urls=(f"{base}/page",)), dest)
         assert not dest.exists() and not dest.parent.exists()
-    finally:
-        server.shutdown()
 
 
 def test_a_download_cut_off_goes_on_from_the_bytes_it_received(tmp_path: Path) -> None:
     """The bytes of a download cut off stay in its .part; the next asks only for the
     rest (a Range request), and the whole is checked against the checksum. A server
     that ignores the range sends the whole again, which replaces the part."""
-    import http.server
-    import re
-    import threading
-
     content = bytes(range(256)) * 400
     md5 = hashlib.md5(content).hexdigest()
     asked: list[str | None] = []
 
-    class Server(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            ranged = self.headers.get("Range")
-            asked.append(ranged)
-            start = int(re.fullmatch(r"bytes=(\d+)-", ranged).group(1)) if ranged else 0
-            if self.path == "/whole":  # ignores ranges
-                start = 0
-            body = content[start:]
-            self.send_response(206 if start else 200)
-            if start:
-                self.send_header(
-                    "Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}"
-                )
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            # the first request is cut off after 10,000 bytes
-            self.wfile.write(body[:10_000] if len(asked) == 1 else body)
-            self.close_connection = True
+    def respond(request: http.server.BaseHTTPRequestHandler) -> None:
+        ranged = request.headers.get("Range")
+        asked.append(ranged)
+        start = int(re.fullmatch(r"bytes=(\d+)-", ranged).group(1)) if ranged else 0
+        if request.path == "/whole":  # ignores ranges
+            start = 0
+        body = content[start:]
+        request.send_response(206 if start else 200)
+        if start:
+            request.send_header("Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        # the first request is cut off after 10,000 bytes
+        request.wfile.write(body[:10_000] if len(asked) == 1 else body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(respond) as base:
         dest = tmp_path / "root" / "file.bin"
         spec = FileSpec("file.bin", md5=(md5,), urls=(f"{base}/ranged",))
         with pytest.raises(OSError, match="IncompleteRead"):
@@ -242,14 +241,11 @@ def test_a_download_cut_off_goes_on_from_the_bytes_it_received(tmp_path: Path) -
         partial(again).write_bytes(b"x" * 5000)  # kept from a server that ranges
         download_file(FileSpec("file.bin", md5=(md5,), urls=(f"{base}/whole",)), again)
         assert asked[-1] == "bytes=5000-" and again.read_bytes() == content
-    finally:
-        server.shutdown()
 
 
 def test_one_process_at_a_time_downloads_a_file(tmp_path: Path, monkeypatch) -> None:
     """Workers that miss one file together: one downloads it, the others wait for it
     and find it in place rather than fetching it again."""
-    import threading
     import urllib.request
 
     from optprior.data import download
