@@ -208,6 +208,7 @@ def test_a_download_cut_off_goes_on_from_the_bytes_it_received(tmp_path: Path) -
     rest (a Range request), and the whole is checked against the checksum. A server
     that ignores the range sends the whole again, which replaces the part."""
     content = bytes(range(256)) * 400
+    other = bytes(reversed(content))  # a mirror's copy of other bytes, also accepted
     md5 = hashlib.md5(content).hexdigest()
     asked: list[str | None] = []
 
@@ -217,7 +218,12 @@ def test_a_download_cut_off_goes_on_from_the_bytes_it_received(tmp_path: Path) -
         start = int(re.fullmatch(r"bytes=(\d+)-", ranged).group(1)) if ranged else 0
         if request.path == "/whole":  # ignores ranges
             start = 0
-        body = content[start:]
+        served = other if request.path == "/other" else content
+        if start >= len(served):
+            request.send_response(416)
+            request.end_headers()
+            return
+        body = served[start:]
         request.send_response(206 if start else 200)
         if start:
             request.send_header("Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}")
@@ -241,6 +247,22 @@ def test_a_download_cut_off_goes_on_from_the_bytes_it_received(tmp_path: Path) -
         partial(again).write_bytes(b"x" * 5000)  # kept from a server that ranges
         download_file(FileSpec("file.bin", md5=(md5,), urls=(f"{base}/whole",)), again)
         assert asked[-1] == "bytes=5000-" and again.read_bytes() == content
+
+        # Bytes kept from one mirror, the rest asked of another with another copy: the
+        # mixture fails the checksum, and the second mirror's whole copy is fetched.
+        mirrored = tmp_path / "mirrored" / "file.bin"
+        mirrored.parent.mkdir()
+        partial(mirrored).write_bytes(content[:10_000])
+        both = (md5, hashlib.md5(other).hexdigest())
+        download_file(FileSpec("file.bin", md5=both, urls=(f"{base}/other",)), mirrored)
+        assert asked[-2:] == ["bytes=10000-", None] and mirrored.read_bytes() == other
+
+        # A part kept whole (killed before its rename): nothing left to ask for (416).
+        whole = tmp_path / "whole" / "file.bin"
+        whole.parent.mkdir()
+        partial(whole).write_bytes(content)
+        download_file(spec, whole)
+        assert asked[-1] == f"bytes={len(content)}-" and whole.read_bytes() == content
 
 
 def test_one_process_at_a_time_downloads_a_file(tmp_path: Path, monkeypatch) -> None:
@@ -271,3 +293,18 @@ def test_one_process_at_a_time_downloads_a_file(tmp_path: Path, monkeypatch) -> 
         worker.join(10)
     assert len(opened) == 1 and dest.read_bytes() == source.read_bytes()
     assert download.fcntl is not None  # POSIX: the lock is real here
+
+
+def test_a_file_system_without_flock_still_downloads(tmp_path: Path, monkeypatch) -> None:
+    """Where flock fails (a network file system without it), the download goes on
+    unlocked, into a part of its own process."""
+    from optprior.data import download
+
+    def no_flock(*args: object) -> None:
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(download.fcntl, "flock", no_flock)
+    source, md5 = _source(tmp_path)
+    dest = tmp_path / "root" / "file.bin"
+    download_file(FileSpec("file.bin", md5=(md5,), urls=(source.as_uri(),)), dest)
+    assert dest.read_bytes() == source.read_bytes() and _leftovers(dest.parent) == []

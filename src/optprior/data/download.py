@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from tqdm import tqdm
 
@@ -56,35 +57,39 @@ def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> Non
     """Fetch ``spec`` from its URLs, in order, to ``dest``; OSError listing failures if none works.
 
     ``dest`` only ever appears complete and checksum-verified. One process at a time
-    downloads a file (a lock beside it; the others then find it in place). A download cut
-    off (a timeout, a dropped connection, Ctrl+C) keeps what it received in
+    downloads a file (``_download_lock``; the others then find it in place). A download
+    cut off (a timeout, a dropped connection, Ctrl+C) keeps what it received in
     ``.<name>.part``, which the next one goes on from where the server takes a byte range
-    and the file has a checksum to verify the whole. Partial downloads of the earlier
-    naming that killed processes left (not written for ``STALE_PART_S``) are removed.
+    and the file has a checksum to verify the whole; without the lock (a file system or
+    platform without ``flock``) each process downloads into a part of its own, not gone
+    on from. A failed download leaves no folder it made, unless it kept bytes to go on
+    from. Partial downloads of the earlier naming that killed processes left (not written
+    for ``STALE_PART_S``) are removed.
     """
     if not spec.urls:
         raise OSError(f"no download address for {spec.name}")
     created = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(dest.parent, ".part", unchanged_for=STALE_PART_S)  # of killed downloads
+    if dest.parent.is_dir():  # of killed downloads of the earlier naming
+        remove_leftovers(dest.parent, ".part", unchanged_for=STALE_PART_S)
     failures = []
-    with _download_lock(dest):
+    with _download_lock(dest) as locked:
         if dest.is_file():  # another process's download, finished while this one waited
             return
+        part = partial(dest) if locked else dest.parent / f".{dest.name}.{os.getpid()}.part"
         for url in spec.urls:
             try:
-                _fetch(url, spec, dest, timeout)
+                _fetch(url, spec, dest, part, timeout, resume=locked and bool(spec.expected))
                 return
             # URLError, timeouts, a response cut off (IncompleteRead), bad checksum
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 failures.append(f"{url}: {type(exc).__name__}: {exc}")
-    if not spec.expected:  # without a checksum to verify a whole, never gone on from
-        partial(dest).unlink(missing_ok=True)
-    if created and not partial(dest).is_file():  # nothing received to go on from
-        _lock_path(dest).unlink(missing_ok=True)
-        for folder in created:  # deepest first: a failed download leaves no new folders
-            with contextlib.suppress(OSError):  # not empty: another process wrote there
-                folder.rmdir()
+        if not (locked and spec.expected):  # never gone on from
+            part.unlink(missing_ok=True)
+        if created and not part.is_file():  # nothing received to go on from
+            _lock_path(dest).unlink(missing_ok=True)  # waiters see it gone: they retry
+            for folder in created:  # deepest first: a failed download leaves no new folders
+                with contextlib.suppress(OSError):  # not empty: another process wrote there
+                    folder.rmdir()
     raise OSError("download failed: " + "; ".join(failures))
 
 
@@ -98,42 +103,69 @@ def _lock_path(dest: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _download_lock(dest: Path) -> Iterator[None]:
-    """Hold the lock of ``dest``'s download (``flock``; none where the platform has it
-    not), waiting while another process downloads it."""
-    if fcntl is None:
-        yield
-        return
-    with open(_lock_path(dest), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _download_lock(dest: Path) -> Iterator[bool]:
+    """Hold the lock of ``dest``'s download (``flock`` on ``.<name>.lock``), waiting
+    while another process downloads it; yields whether it is held (False where the
+    platform or file system has no ``flock``). A lock file its holder removed (a failed
+    download cleaning up) is taken again from its path."""
+    while True:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if fcntl is None:
+            yield False
+            return
+        path = _lock_path(dest)
+        with open(path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            except OSError:  # e.g. a network file system without flock
+                yield False
+                return
+            try:
+                if _same_file(handle, path):
+                    yield True
+                    return
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _fetch(url: str, spec: FileSpec, dest: Path, timeout: float) -> None:
-    """Download ``url`` into ``partial(dest)``, going on from its bytes where the server
-    sends the rest (206) and ``spec`` has a checksum; then check it and rename it to
-    ``dest``. A body shorter than announced, or cut off, stays to go on from; a wrong
-    checksum or a web page is removed."""
-    part = partial(dest)
-    have = part.stat().st_size if part.is_file() and spec.expected else 0
+def _same_file(handle: IO[str], path: Path) -> bool:
+    """Whether the open ``handle`` is still the file at ``path`` (not removed since)."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _fetch(url: str, spec: FileSpec, dest: Path, part: Path, timeout: float, resume: bool) -> None:
+    """Download ``url`` into ``part``, where ``resume`` going on from its bytes if the
+    server sends the rest of them (206 from their end); then check it and rename it to
+    ``dest``. A body shorter than announced, or cut off, stays to go on from; a web page
+    is removed, as is a wrong checksum, after the whole is fetched again once where the
+    bytes kept were another copy's (a mirror's, or the file changed since)."""
+    have = part.stat().st_size if resume and part.is_file() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
         opened = urllib.request.urlopen(
             urllib.request.Request(url, headers=headers), timeout=timeout
         )
     except urllib.error.HTTPError as error:
-        if have and error.code == 416:  # no bytes past those kept: start again
+        error.close()
+        if have and error.code == 416:  # nothing past the bytes kept: whole, or another copy
+            if matches(part, spec):
+                os.replace(part, dest)
+                return None
             part.unlink()
-            return _fetch(url, spec, dest, timeout)
+            return _fetch(url, spec, dest, part, timeout, resume=False)
         raise
     with opened as response:
         kind = str(response.headers.get("Content-Type") or "")
         if kind.startswith("text/html") and not spec.name.endswith((".html", ".htm")):
+            part.unlink(missing_ok=True)
             raise ValueError(f"got a web page ({kind}), not the file: a login or error page?")
-        resumed = have and getattr(response, "status", None) == 206
+        ranged = str(response.headers.get("Content-Range") or "")
+        resumed = bool(have) and getattr(response, "status", None) == 206
+        if resumed and not ranged.startswith(f"bytes {have}-"):
+            raise ValueError(f"asked for the bytes from {have}, sent {ranged!r}")
         start = have if resumed else 0
         length = int(response.headers.get("Content-Length") or 0) or None
         size = None if length is None else start + length
@@ -157,7 +189,10 @@ def _fetch(url: str, spec: FileSpec, dest: Path, timeout: float) -> None:
     if not matches(part, spec):
         md5, sha256 = file_digests(part)
         part.unlink()
+        if resumed:  # the bytes kept were of another copy: fetch the whole once
+            return _fetch(url, spec, dest, part, timeout, resume=False)
         raise ValueError(
             f"wrong checksum: got md5 {md5}, sha256 {sha256}; expected {spec.expected}"
         )
     os.replace(part, dest)
+    return None
