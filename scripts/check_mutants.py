@@ -158,8 +158,8 @@ MUTANTS = [
     (
         "a sweep under a higher epoch cap scores the lower cap's model.pt",
         "experiments/runner.py",
-        '            (folder / "model.pt").unlink(missing_ok=True)\n',
-        "            pass\n",
+        '        (folder / "model.pt").unlink(missing_ok=True)\n',
+        "        pass\n",
         [
             "test_experiments.py::"
             "test_a_higher_cap_trains_the_runs_that_reached_theirs_on_from_kept_checkpoints"
