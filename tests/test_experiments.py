@@ -163,7 +163,7 @@ def test_missing_data_stops_the_sweep_before_any_folder_is_made(tmp_path, monkey
     """One error naming the file and the root; no run folder, table or data folder."""
     from optprior.data import DatasetNotFoundError, download
 
-    def offline(*args):
+    def offline(*args, **kwargs):
         raise OSError("offline")
 
     monkeypatch.setattr(download, "_fetch", offline)
