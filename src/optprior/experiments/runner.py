@@ -295,18 +295,18 @@ def file_records(data: MultiTaskData) -> list[dict[str, str]]:
 
 
 def training_start(
-    folder: Path, data: MultiTaskData, device: str, going_on: bool
+    folder: Path, files: list[dict[str, str]], device: str, going_on: bool
 ) -> dict[str, Any] | None:
     """Where the training of the run in ``folder`` goes on from a checkpoint or
     ``model.pt``: the record ``TRAINING_STARTED_FILE`` of how it started (``at``, ISO
     8601 UTC; the ``versions``, torch ``threads`` and ``device`` of its process; the
-    ``data_files`` it read, ``file_records``), whose files ``data`` must match
+    ``data_files`` it read, ``file_records``), which ``files`` (read now) must match
     (``ValueError`` naming the difference). Else None, this process's record written:
     where it starts, or goes on from a run started before records were written."""
     path = folder / TRAINING_STARTED_FILE
     if going_on and path.is_file():
         recorded: dict[str, Any] = json.loads(path.read_text())
-        if changed := files_changed(recorded["data_files"], data):
+        if changed := files_changed(recorded["data_files"], files):
             raise ValueError(
                 f"its training started on other dataset files than those read now ({changed}): "
                 "restore them to go on, or use another --out folder to train anew"
@@ -317,19 +317,18 @@ def training_start(
         "versions": versions(),
         "threads": torch.get_num_threads(),
         "device": device,
-        "data_files": file_records(data),
+        "data_files": files,
     }
     write_text_atomic(path, json.dumps(now, indent=2))
     return None
 
 
-def files_changed(recorded: list[dict[str, str]], data: MultiTaskData) -> str:
-    """How the files ``data`` was read from differ from those ``recorded`` (one line per
-    dataset, joined); empty where they are the same or nothing was recorded."""
+def files_changed(recorded: list[dict[str, str]], now: list[dict[str, str]]) -> str:
+    """How the files read ``now`` (``file_records``) differ from those ``recorded`` (one
+    line per dataset, joined); empty where they are the same or nothing was recorded."""
     if not recorded:
         return ""
-    now = files_by_dataset(file_records(data))
-    return "; ".join(differences(files_by_dataset(recorded), now))
+    return "; ".join(differences(files_by_dataset(recorded), files_by_dataset(now)))
 
 
 def known_files(result: RunResult) -> list[dict[str, str]]:
@@ -590,7 +589,7 @@ def train_and_score(run: Run) -> RunResult:
         going_on = model_path.is_file() or any(path.is_file() for path in checkpoints)
         device = run.training.get("device", "cpu")
         result.data_files = file_records(data)  # those its training started on, if it goes on
-        if started := training_start(folder, data, device, going_on):  # by another process
+        if started := training_start(folder, result.data_files, device, going_on):
             result.started_by = {k: v for k, v in started.items() if k != "data_files"}
         if model_path.is_file():  # trained, then stopped or killed before its result
             try:
@@ -645,7 +644,7 @@ def train_and_score(run: Run) -> RunResult:
             result.checkpoint_discarded = "; ".join(refused) or None
             result.resumed_from_checkpoint = resumed
             if refused and not resumed:  # trained anew: by this process
-                result.started_by = training_start(folder, data, device, going_on=False)
+                result.started_by = training_start(folder, result.data_files, device, False)
             if lost := lock_lost():  # the model and result are the new owner's to write
                 raise TrainingStopped(lost)
             model.save(model_path)
@@ -879,7 +878,7 @@ def reusable_cvae(run: Run, data: MultiTaskData | None = None) -> Run | None:
         if stopped_within(stored, run.training["epochs"]):
             stage["training"] = {**stage.get("training", {}), "epochs": run.training["epochs"]}
         # the files its model was trained on, not those a rescoring scored it on
-        changed = "" if data is None else files_changed(stored.data_files, data)
+        changed = "" if data is None else files_changed(stored.data_files, file_records(data))
         if changed:
             why = f"{cvae_run.folder} read other dataset files ({changed})"
         elif same_config(stage, wanted):
@@ -996,7 +995,8 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
     logger.info("scoring again from model.pt" + (" (ln Z)" if run.rescore == "normalizer" else ""))
     try:
         model, data = run.load_model(), run.load_data()
-        if changed := files_changed(known_files(finished), data):
+        files = file_records(data)
+        if changed := files_changed(known_files(finished), files):
             raise ValueError(
                 "its dataset files are not those it was trained (or last scored) on: a "
                 f"variant, or other content, now comes first: {changed}"
@@ -1017,7 +1017,7 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
         "seconds": time.perf_counter() - start,
         "threads": torch.get_num_threads(),
         "device": run.training.get("device", "cpu"),
-        "data_files": file_records(data),
+        "data_files": files,
     }
     if finished.rescored:  # the record of an earlier rescoring is kept inside this one
         rescored["earlier"] = finished.rescored

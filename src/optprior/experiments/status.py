@@ -16,6 +16,7 @@ from optprior._text import counted
 from optprior.experiments.lock import GONE, holder
 from optprior.experiments.markdown import markdown_row, markdown_rule
 from optprior.experiments.records import RESULT_FILE, failure_line, read_result_file
+from optprior.models.methods import METHODS
 from optprior.training.trainer import checkpoint_history
 
 #: The folder (under a sweep's ``--out``) of the plans of the sweeps into it: one file per
@@ -77,8 +78,9 @@ def run_status(folder: Path) -> dict[str, Any]:
     }
     # One checkpoint a stage (``BaseModel.checkpoint_files``): the newest is of the stage
     # that trains (a post-hoc run's T: ``checkpoint.pt.prior``).
-    names = ("checkpoint.pt", "checkpoint.pt.prior")
-    stages = {p: p.stat().st_mtime for p in map(folder.joinpath, names) if p.is_file()}
+    method = METHODS.get(folder.parent.name)
+    files = method.checkpoint_files(folder / "checkpoint.pt") if method else ()
+    stages = {p: p.stat().st_mtime for p in files if p.is_file()}
     checkpoint = max(stages, key=lambda p: stages[p]) if stages else None
     if checkpoint is not None:
         mtimes["checkpoint.pt"] = stages[checkpoint]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -717,8 +717,9 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         N(0, I) e^T, not normalised, search with ``selection.log_likelihood_scorer()``,
         which divides each prior by its Z."""
         weights = None
-        if sample_weight is not None:  # checked before minutes of scoring
-            weights = point_weights(sample_weight, len(check_data(X, "X", bernoulli=False)))
+        if sample_weight is not None:  # checked before minutes of scoring (X in its turn)
+            n_points = len(cast(Sized, X)) if hasattr(X, "__len__") else 0
+            weights = point_weights(sample_weight, n_points)
         return float(np.average(self.score_samples(X, s, n_samples, random_state), weights=weights))
 
     def elbo(
