@@ -1128,7 +1128,7 @@ class _SlowFailingRun(runner.Run):
 
 
 @pytest.mark.slow
-def test_an_interrupted_sweep_cancels_the_runs_no_worker_has_taken(tmp_path):
+def test_an_interrupted_sweep_starts_no_further_run(tmp_path):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 8})
     runs = [_SlowFailingRun(**vars(run)) for run in plan(config, tmp_path)]  # 16 runs
 
@@ -1139,8 +1139,54 @@ def test_an_interrupted_sweep_cancels_the_runs_no_worker_has_taken(tmp_path):
         run_sweep(runs, local_executor(2), interrupt)
     failed = [json.loads(p.read_text()) for p in tmp_path.glob("*/*/seed-*/result.json")]
     assert all(r["status"] == "failed" and "no data here" in r["error"] for r in failed)
-    # The first two, and the few already handed to a worker when the first one ended.
-    assert 2 <= len(failed) <= 8
+    # The first; the other worker's run is interrupted unless it had ended too, and the
+    # runs already handed to a worker do not start.
+    assert 1 <= len(failed) <= 2
+
+
+def _ctrl_c(out: Path, when: str) -> tuple[int, str, list[str]]:
+    """Start ``interrupted_sweep.py`` in its own process group (as a terminal's foreground
+    job), press Ctrl+C there (SIGINT to the group) ``when`` its two workers are "running"
+    their first runs or "starting" (0.3 s after the sweep began: they are importing), and
+    return its exit code, stderr and the runs started."""
+    script = Path(__file__).with_name("interrupted_sweep.py")
+    sweep = subprocess.Popen(
+        [sys.executable, str(script), str(out)],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert sweep.stdout.readline() == "sweeping\n"
+    if when == "running":
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("started-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    else:
+        time.sleep(0.3)
+    os.killpg(sweep.pid, signal.SIGINT)
+    try:
+        _, err = sweep.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        _, err = sweep.communicate()
+    return sweep.returncode, err, sorted(p.name for p in out.glob("started-*"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_sweep_of_workers_at_once_and_quietly(tmp_path):
+    # While they run: the two runs stop, and the run already queued to a worker does not
+    # start (it would train to its end before the sweep's process could exit).
+    code, err, started = _ctrl_c(tmp_path / "running", "running")
+    assert code == 130, err
+    assert started == ["started-cvae-0", "started-optimal-0"]
+    assert "Traceback" not in err
+    # While the workers import: no worker prints its interrupted import; no run starts.
+    code, err, started = _ctrl_c(tmp_path / "starting", "starting")
+    assert code == 130, err
+    assert started == []
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import signal
 import sys
 import threading
 import warnings
@@ -88,15 +89,81 @@ def _stages_shown(progress: bool) -> Iterator[None]:
         runner_log.propagate = propagate
 
 
-def _start_worker(queue: Any, level: int, formatwarning: Callable[..., str] | None) -> None:
+def _start_worker(
+    queue: Any, level: int, formatwarning: Callable[..., str] | None, stopping: Any
+) -> None:
     """Process-pool initializer: the worker's records go to the sweep's ``queue``, its
     warnings are shown as the sweep's process shows them (``formatwarning``, e.g. the
-    command line's), and the worker ends with the process that started it
-    (``_end_with_parent``)."""
+    command line's), it ends with the process that started it (``_end_with_parent``),
+    and Ctrl+C stops it as ``_interrupt_once`` says; it starts no run once the sweep's
+    ``stopping`` event is set."""
+    global _STOPPING
+    _STOPPING = stopping
     _report_to(logging.handlers.QueueHandler(queue), level)
     if formatwarning is not None:
         warnings.formatwarning = formatwarning
     _end_with_parent()
+    signal.signal(signal.SIGINT, _interrupt_once)  # it started with SIGINT ignored
+
+
+#: In a worker: the sweep's event set when it is stopped (``_start_worker``), whether a
+#: run is executing, and whether Ctrl+C came already.
+_STOPPING: Any = None
+_EXECUTING = False
+_INTERRUPTED = False
+
+
+def _interrupt_once(signum: int, frame: Any) -> None:
+    """A worker's SIGINT handler. The first interrupts the run it is executing (as Ctrl+C
+    in one process: the run keeps its checkpoint and frees its lock) and the runs queued
+    to it do not start; a worker between runs stays quiet. Later ones are ignored: Ctrl+C
+    in a terminal reaches the worker and the sweep's process, which sends it on."""
+    global _INTERRUPTED
+    if _INTERRUPTED:
+        return
+    _INTERRUPTED = True
+    if _EXECUTING:
+        raise KeyboardInterrupt
+
+
+def _execute_in_worker(run: Run) -> RunResult:
+    """``execute`` in a worker process, unless its sweep is being stopped."""
+    global _EXECUTING
+    if _INTERRUPTED or (_STOPPING is not None and _STOPPING.is_set()):
+        raise KeyboardInterrupt  # not started: its sweep was stopped
+    _EXECUTING = True
+    try:
+        return execute(run)
+    finally:
+        _EXECUTING = False
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored in this process, so that the processes started meanwhile inherit
+    it: a worker interrupted while it imports would print a traceback (its handler,
+    ``_interrupt_once``, is set once it has started). Only the main thread may set it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_workers(workers: list[multiprocessing.process.BaseProcess], stopping: Any) -> None:
+    """Stop a sweep's ``workers`` as Ctrl+C would: their runs are interrupted and the
+    runs queued to them not started (``stopping`` set), also where the sweep's process
+    alone was sent SIGINT (``kill -INT``)."""
+    stopping.set()
+    for worker in workers:
+        if worker.pid is not None and worker.is_alive():
+            try:
+                os.kill(worker.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
 
 
 def _sendable(function: Callable[..., str]) -> Callable[..., str] | None:
@@ -171,8 +238,10 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
         each = threads or max(1, (os.cpu_count() or 1) // jobs)
         runs = [replace(run, threads=each, progress=False) for run in runs]
         queue = context.Queue()
+        stopping = context.Event()
         listener = threading.Thread(target=_print_records, args=(queue,), daemon=True)
         listener.start()
+        others = set(multiprocessing.active_children())
         try:
             with ProcessPoolExecutor(
                 jobs,
@@ -182,13 +251,18 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
                     queue,
                     logging.INFO if progress else logging.WARNING,
                     _sendable(warnings.formatwarning),
+                    stopping,
                 ),
             ) as pool:
-                futures = [pool.submit(execute, run) for run in runs]
+                with _sigint_ignored():  # the workers start as they are submitted to
+                    futures = [pool.submit(_execute_in_worker, run) for run in runs]
+                workers = [p for p in multiprocessing.active_children() if p not in others]
                 try:
                     for future in as_completed(futures):
                         done(future.result())
-                except BaseException:  # e.g. Ctrl+C: the runs still queued do not start
+                except BaseException as error:  # the runs still queued do not start
+                    if isinstance(error, KeyboardInterrupt):
+                        _stop_workers(workers, stopping)
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
         finally:
