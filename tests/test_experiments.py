@@ -1,5 +1,6 @@
 """The experiment layer: configs, sweeps, resumption, failures and tables."""
 
+import contextlib
 import csv
 import json
 import logging
@@ -1144,11 +1145,21 @@ def test_an_interrupted_sweep_starts_no_further_run(tmp_path):
     assert 1 <= len(failed) <= 2
 
 
+def _children(pid: int) -> int:
+    """How many processes have ``pid`` as their parent (from /proc)."""
+    count = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            count += stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid)
+    return count
+
+
 def _ctrl_c(out: Path, when: str) -> tuple[int, str, list[str]]:
     """Start ``interrupted_sweep.py`` in its own process group (as a terminal's foreground
     job), press Ctrl+C there (SIGINT to the group) ``when`` its two workers are "running"
-    their first runs or "starting" (0.3 s after the sweep began: they are importing), and
-    return its exit code, stderr and the runs started."""
+    their first runs or "starting" (started, importing), or send SIGINT to its process
+    alone ("kill -INT") while they run; return its exit code, stderr and the runs
+    started."""
     script = Path(__file__).with_name("interrupted_sweep.py")
     sweep = subprocess.Popen(
         [sys.executable, str(script), str(out)],
@@ -1159,13 +1170,14 @@ def _ctrl_c(out: Path, when: str) -> tuple[int, str, list[str]]:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert sweep.stdout.readline() == "sweeping\n"
-    if when == "running":
+    if when != "starting":
         deadline = time.monotonic() + 120
         while len(list(out.glob("started-*"))) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-    else:
-        time.sleep(0.3)
-    os.killpg(sweep.pid, signal.SIGINT)
+    else:  # its two workers and multiprocessing's resource tracker
+        while _children(sweep.pid) < 3 and sweep.poll() is None:
+            time.sleep(0.01)
+    (os.kill if when == "kill -INT" else os.killpg)(sweep.pid, signal.SIGINT)
     try:
         _, err = sweep.communicate(timeout=90)
     except subprocess.TimeoutExpired:
@@ -1175,6 +1187,7 @@ def _ctrl_c(out: Path, when: str) -> tuple[int, str, list[str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from /proc")
 def test_ctrl_c_stops_a_sweep_of_workers_at_once_and_quietly(tmp_path):
     # While they run: the two runs stop, and the run already queued to a worker does not
     # start (it would train to its end before the sweep's process could exit).
@@ -1187,6 +1200,10 @@ def test_ctrl_c_stops_a_sweep_of_workers_at_once_and_quietly(tmp_path):
     assert code == 130, err
     assert started == []
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    # SIGINT to the sweep's process alone: it stops its workers.
+    code, err, started = _ctrl_c(tmp_path / "kill", "kill -INT")
+    assert code == 130, err
+    assert started == ["started-cvae-0", "started-optimal-0"]
 
 
 @pytest.mark.slow

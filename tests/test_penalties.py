@@ -54,6 +54,18 @@ def test_kernel_statistics_are_their_formulas_on_tasks_of_unequal_size():
     np.testing.assert_allclose(float(mmd(ours, torch.from_numpy(s))), np.mean(gaps), rtol=1e-10)
 
 
+def test_the_kernel_is_the_same_for_codes_shifted_and_scaled_in_float32():
+    """The median-heuristic kernel reads only the codes' relative positions: float32
+    codes of a small spread far from the origin (a nearly collapsed encoder) give the Gram
+    matrix of the same codes at unit scale, not one rounded to pieces."""
+    from optprior.evaluation.invariance import gaussian_gram
+
+    z = torch.randn(50, 3, generator=torch.Generator().manual_seed(2))
+    for scale, offset in [(1e-3, 10.0), (1e-4, 1.0)]:
+        moved = gaussian_gram(z * scale + offset)
+        torch.testing.assert_close(moved, gaussian_gram(z), atol=1e-3, rtol=0)
+
+
 @pytest.mark.parametrize("penalty", PENALTIES)
 def test_the_penalty_sends_a_gradient_to_the_codes(penalty):
     z = torch.randn(40, 3, generator=torch.Generator().manual_seed(1)).requires_grad_(True)

@@ -12,7 +12,7 @@ from helpers import DATA_ROOT, count_epochs
 
 from optprior.experiments import lock as lock_module
 from optprior.experiments import runner
-from optprior.experiments.lock import STALE_SECONDS, holder, lock_lost, run_lock
+from optprior.experiments.lock import STALE_SECONDS, STARTING_SECONDS, holder, lock_lost, run_lock
 from optprior.experiments.reproduce import configs_for
 from optprior.experiments.runner import plan
 
@@ -118,6 +118,17 @@ def test_lock_is_held_while_touched_and_stale_when_left(tmp_path, content):
         assert owner is None
         assert json.loads(path.read_text())["pid"] == os.getpid()
     assert not path.exists()
+
+
+@pytest.mark.parametrize("content", ["", '{"host": "a-host", "pi'])  # unwritten, cut off
+def test_a_lock_left_unwritten_is_stale_within_seconds(tmp_path, content):
+    """A process interrupted between creating its lock and writing it (Ctrl+C) leaves
+    it unreadable: the sweep started again straight away takes it over, not 5 min on."""
+    path = tmp_path / "lock"
+    path.write_text(content)
+    assert holder(path) == "a process starting"
+    age(path, STARTING_SECONDS + 1)
+    assert holder(path) is None
 
 
 def test_lock_with_this_process_id_is_a_dead_predecessors(tmp_path):

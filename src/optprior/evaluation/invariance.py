@@ -12,7 +12,9 @@ from optprior.evaluation.information import TensorOrArray
 def gaussian_gram(z: torch.Tensor) -> torch.Tensor:
     """exp(-|z_i - z_j|^2 / m) for codes z (N, D): (N, N), with m the median of the
     pairwise squared distances (the median heuristic; taken without gradient). A single
-    code has no pair, and its kernel with itself is 1 whatever m."""
+    code has no pair, and its kernel with itself is 1 whatever m. The codes are centred
+    first: |a|^2 + |b|^2 - 2 a.b loses the distances of codes far from the origin."""
+    z = z - z.mean(0)
     squared = z.pow(2).sum(-1)
     distances = (squared[:, None] + squared[None, :] - 2.0 * z @ z.T).clamp_min(0.0)
     off_diagonal = ~torch.eye(z.shape[0], dtype=torch.bool, device=z.device)

@@ -4,6 +4,7 @@ An executor takes the runs and a callback for each result (``runner.Executor``).
 
 from __future__ import annotations
 
+import _thread
 import logging
 import logging.handlers
 import multiprocessing
@@ -13,6 +14,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -90,24 +92,38 @@ def _stages_shown(progress: bool) -> Iterator[None]:
 
 
 def _start_worker(
-    queue: Any, level: int, formatwarning: Callable[..., str] | None, stopping: Any
+    queue: Any,
+    level: int,
+    formatwarning: Callable[..., str] | None,
+    stopping: Any,
+    ctrl_c: bool,
 ) -> None:
     """Process-pool initializer: the worker's records go to the sweep's ``queue``, its
     warnings are shown as the sweep's process shows them (``formatwarning``, e.g. the
-    command line's), it ends with the process that started it (``_end_with_parent``),
-    and Ctrl+C stops it as ``_interrupt_once`` says; it starts no run once the sweep's
-    ``stopping`` event is set."""
+    command line's), it ends with the process that started it (``_end_with_parent``), and
+    it starts no run once the sweep's ``stopping`` flag is set, which also interrupts
+    its run as Ctrl+C does (``_interrupt_once``; unless ``ctrl_c`` is false: the sweep's
+    process ignores SIGINT, and so do its workers)."""
     global _STOPPING
     _STOPPING = stopping
     _report_to(logging.handlers.QueueHandler(queue), level)
     if formatwarning is not None:
         warnings.formatwarning = formatwarning
     _end_with_parent()
-    signal.signal(signal.SIGINT, _interrupt_once)  # it started with SIGINT ignored
+    if ctrl_c:
+        signal.signal(signal.SIGINT, _interrupt_once)
+        threading.Thread(target=_interrupt_when_stopped, name="stopping", daemon=True).start()
+    else:  # inherited where processes inherit it (POSIX)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # held since it started (``_sigint_held``)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-#: In a worker: the sweep's event set when it is stopped (``_start_worker``), whether a
-#: run is executing, and whether Ctrl+C came already.
+#: How often a worker looks whether its sweep is being stopped (``_interrupt_when_stopped``).
+STOP_POLL_SECONDS = 0.2
+#: In a worker: the sweep's flag set when it is stopped (``_start_worker``: a shared
+#: byte, set without a lock that a second Ctrl+C could leave held), whether a run is
+#: executing, and whether Ctrl+C came already.
 _STOPPING: Any = None
 _EXECUTING = False
 _INTERRUPTED = False
@@ -117,7 +133,7 @@ def _interrupt_once(signum: int, frame: Any) -> None:
     """A worker's SIGINT handler. The first interrupts the run it is executing (as Ctrl+C
     in one process: the run keeps its checkpoint and frees its lock) and the runs queued
     to it do not start; a worker between runs stays quiet. Later ones are ignored: Ctrl+C
-    in a terminal reaches the worker and the sweep's process, which sends it on."""
+    in a terminal reaches both the worker and the sweep's process, which stops it too."""
     global _INTERRUPTED
     if _INTERRUPTED:
         return
@@ -126,44 +142,46 @@ def _interrupt_once(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
 
+def _interrupt_when_stopped() -> None:
+    """A worker's thread: once the sweep's process sets the stopping flag (on Ctrl+C,
+    or when SIGINT was sent to it alone), interrupt this worker as SIGINT would."""
+    while not _STOPPING.value:
+        time.sleep(STOP_POLL_SECONDS)
+    if hasattr(signal, "pthread_kill"):  # a signal, to wake the main thread from a sleep
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+    else:
+        _thread.interrupt_main(signal.SIGINT)
+
+
 def _execute_in_worker(run: Run) -> RunResult:
     """``execute`` in a worker process, unless its sweep is being stopped."""
     global _EXECUTING
-    if _INTERRUPTED or (_STOPPING is not None and _STOPPING.is_set()):
+    if _STOPPING is not None and _STOPPING.value:
         raise KeyboardInterrupt  # not started: its sweep was stopped
-    _EXECUTING = True
+    _EXECUTING = True  # before the check: Ctrl+C from here on interrupts the run
     try:
+        if _INTERRUPTED:
+            raise KeyboardInterrupt
         return execute(run)
     finally:
         _EXECUTING = False
 
 
 @contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored in this process, so that the processes started meanwhile inherit
-    it: a worker interrupted while it imports would print a traceback (its handler,
-    ``_interrupt_once``, is set once it has started). Only the main thread may set it."""
-    if threading.current_thread() is not threading.main_thread():
+def _sigint_held() -> Iterator[None]:
+    """SIGINT blocked in this thread for the block, so that the processes it starts
+    inherit the block: a worker would print the traceback of its interrupted imports. A
+    worker unblocks it once its handler is set (``_start_worker``), and this thread on
+    leaving: a Ctrl+C meanwhile is held, not lost. Where signals cannot be blocked
+    (Windows), nothing."""
+    if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _stop_workers(workers: list[multiprocessing.process.BaseProcess], stopping: Any) -> None:
-    """Stop a sweep's ``workers`` as Ctrl+C would: their runs are interrupted and the
-    runs queued to them not started (``stopping`` set), also where the sweep's process
-    alone was sent SIGINT (``kill -INT``)."""
-    stopping.set()
-    for worker in workers:
-        if worker.pid is not None and worker.is_alive():
-            try:
-                os.kill(worker.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _sendable(function: Callable[..., str]) -> Callable[..., str] | None:
@@ -238,10 +256,9 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
         each = threads or max(1, (os.cpu_count() or 1) // jobs)
         runs = [replace(run, threads=each, progress=False) for run in runs]
         queue = context.Queue()
-        stopping = context.Event()
+        stopping = context.RawValue("b", 0)
         listener = threading.Thread(target=_print_records, args=(queue,), daemon=True)
         listener.start()
-        others = set(multiprocessing.active_children())
         try:
             with ProcessPoolExecutor(
                 jobs,
@@ -252,17 +269,17 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
                     logging.INFO if progress else logging.WARNING,
                     _sendable(warnings.formatwarning),
                     stopping,
+                    signal.getsignal(signal.SIGINT) is not signal.SIG_IGN,
                 ),
             ) as pool:
-                with _sigint_ignored():  # the workers start as they are submitted to
-                    futures = [pool.submit(_execute_in_worker, run) for run in runs]
-                workers = [p for p in multiprocessing.active_children() if p not in others]
                 try:
+                    with _sigint_held():  # the workers start as runs are submitted
+                        futures = [pool.submit(_execute_in_worker, run) for run in runs]
                     for future in as_completed(futures):
                         done(future.result())
                 except BaseException as error:  # the runs still queued do not start
                     if isinstance(error, KeyboardInterrupt):
-                        _stop_workers(workers, stopping)
+                        stopping.value = 1
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
         finally:

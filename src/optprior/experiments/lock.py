@@ -30,6 +30,8 @@ from pathlib import Path
 HEARTBEAT_SECONDS = 30.0
 #: A lock not touched for this long is stale, whoever wrote it.
 STALE_SECONDS = 300.0
+#: A lock still unwritten (or cut off as it was written) after this long is stale.
+STARTING_SECONDS = 10.0
 
 GONE = "gone"  # what ``holder`` returns when the file vanished while it looked
 #: The lock file and token this context holds (``run_lock``), for ``lock_lost``.
@@ -61,8 +63,8 @@ def holder(path: Path) -> str | None:
     try:
         owner = json.loads(text)
         host, pid = str(owner["host"]), int(owner["pid"])
-    except (ValueError, KeyError, TypeError):
-        return "a process starting"  # created, not yet written
+    except (ValueError, KeyError, TypeError):  # created, not yet written, or cut off
+        return "a process starting" if age <= STARTING_SECONDS else None
     if host == socket.gethostname() and not _alive(pid):
         return None
     return f"{host}:{pid}"
