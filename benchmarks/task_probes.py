@@ -80,7 +80,7 @@ def main() -> None:
         "MLP, penalty by CV (now)": lambda z, s: task_probe(z, s, probe="mlp"),
         "MLP stopped early (before)": early_stopped_mlp,
     }
-    print("| codes | probe | balanced accuracy | I(S;Z) >= (nats) | seconds |")
+    print("| codes | probe | balanced accuracy | I(S;μ) >= (nats) | seconds |")
     print("|---|---|---|---|---|")
     for case, (z, s) in cases.items():
         for name, probe in probes.items():

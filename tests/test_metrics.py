@@ -105,6 +105,17 @@ def test_task_dependence_takes_arrays_and_reads_shifted_codes_but_not_shared_one
     assert codes == {key: value for key, value in apart.items() if key != "task_mutual_information"}
 
 
+def test_the_probes_bound_the_information_of_the_means_not_of_drawn_codes():
+    """Means a little apart under wide posteriors: a probe of the means reads almost all
+    of ln 2, while codes drawn from the posteriors (the mixture's I(S;Z)) carry little."""
+    rng = np.random.default_rng(0)
+    s = np.repeat([0, 1], 200)
+    mu = (0.05 * rng.normal(size=(400, 1)) + 0.5 * s[:, None]).astype(np.float32)
+    measures = task_dependence(mu, np.zeros_like(mu), s, permutations=19)
+    assert measures["task_information"] > 0.6 and measures["task_information_mlp_cv"] > 0.6
+    assert measures["task_mutual_information"] < 0.05
+
+
 @pytest.mark.parametrize(
     ("logvar_shape", "s", "message"),
     [

@@ -27,7 +27,8 @@ def task_dependence(
     all but ``task_mutual_information``:
 
     - ``task_probe``, ``task_information``: a cross-validated logistic probe's balanced
-      accuracy (1/K: nothing linearly readable) and its lower bound on I(S;Z) in nats;
+      accuracy (1/K: nothing linearly readable) and its lower bound in nats on I(S;μ),
+      the task information of the means (not on I(S;Z), which can be far smaller);
       ``_mlp_cv``: the same of an MLP probe (unless ``mlp_probe`` is false; about 5 s on
       a thousand points);
     - ``task_hsic``, ``task_mmd``: kernel statistics, 0 when every task's codes are the

@@ -61,7 +61,9 @@ def task_probe(
 
     Returns ``balanced_accuracy`` (tasks weighted equally: 1/K means no readable task
     information, 0.5 for two tasks) and ``information``, the lower bound
-    I(S;Z) >= H(S) - E[-ln p_probe(s | z)] in nats, with H(S) the entropy of the task
+    I(S;z) >= H(S) - E[-ln p_probe(s | z)] in nats on the task information of the codes
+    ``z`` as given (posterior means μ bound I(S;μ), not I(S;Z) of codes drawn from the
+    posteriors, which their noise can make far smaller), with H(S) the entropy of the task
     frequencies in ``s`` and the probe's probabilities predicted on held-out folds
     (0 for no information, ln K at most; slightly negative when the probe is miscalibrated).
     Both probes are fitted unweighted, so that their probabilities follow the task

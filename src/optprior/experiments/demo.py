@@ -114,7 +114,8 @@ LEAKAGE_NOTE = (
     "Normalised: the optimal prior N(z; 0, I) e^T divided by its Z (the paper scores it "
     "as it is; other priors are densities already).\n"
     "Task leakage: how well a classifier tells the two tasks apart from z (balanced "
-    "accuracy, 0.5 = chance = z hides the task), and the lower bound on I(S;Z) its "
+    "accuracy, 0.5 = chance = z hides the task), and the lower bound on I(S;μ) (μ: the "
+    "posterior means it reads) its "
     "log-loss gives (ln 2 minus the held-out log-loss: below 0, as a probe that learns "
     "nothing can read, it says only that the probe found no task information).\n"
     "One seed on a toy set: over seeds 0-4 (--seed) the optimal prior's normalised "
@@ -131,7 +132,7 @@ def format_table(rows: list[dict[str, float | str]]) -> str:
         "normalised",
         "accuracy",
         "task probe (bal. acc.)",
-        "I(S;Z) >= (nats)",
+        "I(S;μ) >= (nats)",
         "epochs (best, from 0)",
         "seconds",
     )

@@ -68,7 +68,8 @@ def evaluate(
     may choose settings), ``accuracy_logistic`` and ``accuracy_knn`` (classifiers on z
     of the labelled training points, scored on the labelled test points; None without
     labels), and, over all tasks of the test split, ``task_probe`` (balanced accuracy of
-    predicting s from z), ``task_information`` (a lower bound on I(S;Z) in nats from the
+    predicting s from the posterior means μ), ``task_information`` (a lower bound on
+    I(S;μ) in nats from the
     same probe's held-out log-loss; both None with one task), the same from an MLP probe
     with its penalty cross-validated (``_mlp_cv``, unless ``mlp_probe`` is false; ``_mlp``
     in results before 2026-12-05

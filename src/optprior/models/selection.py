@@ -71,8 +71,9 @@ def log_normalizer(model: Any, X: Any, s: Any, n_temperatures: int) -> float:
 
 
 def task_information_scorer(probe: str = "logistic") -> Scorer:
-    """A scorer of minus the lower bound on I(S;Z) (nats) that a cross-validated
-    ``probe`` (``evaluation.metrics.task_probe``) reads from the held-out codes: larger is
+    """A scorer of minus the lower bound on I(S;μ) (nats) that a cross-validated
+    ``probe`` (``evaluation.metrics.task_probe``) reads from the held-out codes (the
+    posterior means μ, as ``transform`` returns them): larger is
     more invariant (0: nothing readable). Each held-out fold needs points of every task:
     stratify the folds by task (``StratifiedKFold``)."""
     one_of(probe, "probe", PROBES)
