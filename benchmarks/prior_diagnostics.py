@@ -30,7 +30,9 @@ import numpy as np
 import torch
 
 from optprior import load_model
-from optprior.data import TaskSplit, load_setting
+from optprior.data import TaskSplit
+from optprior.experiments.records import RESULT_FILE, read_result_file
+from optprior.experiments.runner import run_of
 from optprior.nn.encoder import GaussianEncoder, kl_to_standard_normal
 
 POINTS = 2000
@@ -60,11 +62,14 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     for seed in args.seeds:
-        data = load_setting(args.setting, seed, args.data_root)
         for method in args.methods:
-            path = args.runs / args.setting / method / f"seed-{seed}" / "model.pt"
-            if not path.is_file():
+            folder = args.runs / args.setting / method / f"seed-{seed}"
+            path = folder / "model.pt"
+            if not path.is_file() or not (folder / RESULT_FILE).is_file():
                 continue
+            # the run's own split and data options ([data] of its config), not the defaults
+            result = read_result_file(folder / RESULT_FILE)
+            data = run_of(result, folder, args.data_root).load_data()
             model = load_model(path)
             prior = model.module_.prior
             weighted_t, total = 0.0, 0

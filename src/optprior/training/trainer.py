@@ -279,9 +279,9 @@ def identity_differences(
 def flush_subnormals_(module: torch.nn.Module) -> None:
     """Set subnormal parameter entries (|w| < the dtype's smallest normal) to zero, in place.
 
-    Weight decay can drive weights there, and CPU arithmetic on subnormal operands is
-    tens of times slower (``benchmarks/subnormal.py``). Called after every training epoch
-    and on reading a saved model.
+    Weight decay can drive weights there, and on some CPUs arithmetic on subnormal
+    operands is tens of times slower (``benchmarks/subnormal.py``). Called after every
+    training epoch and on reading a saved model.
     """
     for parameter in module.parameters():
         if parameter.dtype.is_floating_point:
