@@ -1379,7 +1379,7 @@ if __name__ == "__main__":
         1,
         mp_context=context,
         initializer=_start_worker,
-        initargs=(context.Queue(), 30, warnings.formatwarning),
+        initargs=(context.Queue(), 30, warnings.formatwarning, context.RawValue("b", 0), True),
     ) as pool:
         print(pool.submit(os.getpid).result(), flush=True)
         pool.submit(time.sleep, 60)
