@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from optprior._validation import one_of
+from optprior.nn.precision import network_output
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
@@ -74,7 +75,8 @@ class MLP(nn.Module):
 
     With ``hidden_sizes == ()`` it is a single (conditional) affine map. ``dropout`` acts
     after every hidden activation, or with ``dropout_last_only`` after the last one alone
-    (just before the output layer).
+    (just before the output layer). Inside ``precision.products_in("bfloat16")`` its
+    products run in bfloat16, its output in ``x``'s dtype.
     Shapes: ``x`` (..., in_features), ``s`` (...,) -> (..., out_features).
     """
 
@@ -101,4 +103,4 @@ class MLP(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
-        return self.body(self.input(x, s))
+        return network_output(lambda: self.body(self.input(x, s)), x)

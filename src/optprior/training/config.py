@@ -18,6 +18,7 @@ from optprior._validation import (
     plain_numbers_,
     whole_number,
 )
+from optprior.nn.precision import PRECISIONS
 
 DISCRIMINATOR_SCHEDULES = ("interleaved", "deferred", "epoch")
 # Schedules that train T on the z the model steps drew (no encoder pass of their own).
@@ -298,6 +299,10 @@ class TrainingConfig:
         dynamic_binarization: with a Bernoulli decoder, draw x ~ Bernoulli(x) at every
             step from [0, 1] data.
         seed: seeds initialisation, shuffling and noise; CPU training repeats exactly.
+        precision: ``"float32"``, or ``"bfloat16"``: the networks' matrix products in the
+            training steps under bfloat16 autocast (``nn.precision``), the losses, the
+            validation ELBO and all scoring in float32. Faster only where the hardware
+            has bfloat16 products (``benchmarks/speed.py --bfloat16``).
     """
 
     epochs: int = 200
@@ -314,6 +319,7 @@ class TrainingConfig:
     validation_tasks: tuple[int, ...] = ()
     dynamic_binarization: bool = True
     seed: int = 0
+    precision: str = "float32"
 
     def kl_weight(self, epoch: int) -> float:
         """The weight of the KL term in epoch ``epoch`` (0-based): ``beta`` times the
@@ -329,6 +335,7 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         plain_numbers_(self)
         one_of(self.validation_task_weights, "validation_task_weights", TASK_WEIGHTS)
+        one_of(self.precision, "precision", PRECISIONS)
         tasks = self.validation_tasks
         if isinstance(tasks, str) or not isinstance(tasks, Iterable):
             raise ValueError(f"validation_tasks must be a sequence of task indices, got {tasks!r}")

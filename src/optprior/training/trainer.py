@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from optprior._io import atomic_torch_save, intact, with_digest
+from optprior.nn.precision import products_in
 from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.plans import TrainingPlan
 
@@ -402,7 +403,8 @@ class Trainer:
     def _train_epoch(
         self, x: torch.Tensor, s: torch.Tensor, epoch: int, generator: torch.Generator
     ) -> dict[str, float]:
-        return self.plan.train_epoch(x, s, epoch, generator)
+        with products_in(self.config.precision):  # validation stays in float32
+            return self.plan.train_epoch(x, s, epoch, generator)
 
     def _identity(
         self,

@@ -1,0 +1,42 @@
+"""The precision of the networks' matrix products in training steps.
+
+``products_in("bfloat16")`` runs every ``MLP`` forward pass inside it under
+``torch.autocast`` with bfloat16 and hands its output back in the input's dtype, so that
+the likelihoods, KL terms, T's loss and the exact mixture's density stay in float32. The
+trainer enters it for the training steps only: the validation ELBO that chooses the epoch,
+and all scoring, run in float32. bfloat16 products are faster only on hardware made for
+them (a CPU with AVX-512 BF16 or AMX, a recent GPU; ``benchmarks/speed.py --bfloat16``
+tells), and far slower elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import torch
+
+PRECISIONS = ("float32", "bfloat16")
+_PRODUCTS: ContextVar[torch.dtype | None] = ContextVar("optprior_products", default=None)
+
+
+@contextmanager
+def products_in(precision: str) -> Iterator[None]:
+    """The networks' products inside the block in ``precision`` (one of ``PRECISIONS``)."""
+    token = _PRODUCTS.set(torch.bfloat16 if precision == "bfloat16" else None)
+    try:
+        yield
+    finally:
+        _PRODUCTS.reset(token)
+
+
+def network_output(forward: Callable[[], torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """``forward()``, under bfloat16 autocast inside ``products_in("bfloat16")``, its
+    result in ``like``'s dtype; else ``forward()`` as it is."""
+    dtype = _PRODUCTS.get()
+    if dtype is None:
+        return forward()
+    with torch.autocast(like.device.type, dtype=dtype):
+        out = forward()
+    return out.to(like.dtype)
