@@ -19,6 +19,7 @@ from optprior import (
 )
 from optprior._io import write_text_atomic
 from optprior._validation import check_data
+from optprior.evaluation import elbo, log_marginal_likelihood
 from optprior.models import ModelFileError, NotFittedError
 
 
@@ -441,6 +442,10 @@ def test_scoring_and_sampling_arguments_are_named(fitted, two_tasks):
         fitted.score_samples(x[:3], s[:3], n_samples=1.5)
     with pytest.raises(ValueError, match="n_samples must be >= 1"):
         fitted.elbo(x[:3], s[:3], n_samples=0)
+    tensors = torch.from_numpy(x[:3]), torch.from_numpy(s[:3])
+    for bound in (elbo, log_marginal_likelihood):  # the functions, not only the estimator
+        with pytest.raises(ValueError, match="n_samples must be >= 1, got 0"):
+            bound(fitted.module_, *tensors, n_samples=0)
     with pytest.raises(ValueError, match="s has 2 task indices for n = 3 samples"):
         fitted.sample(3, s=[0, 1])
     with pytest.raises(ValueError, match=r"got values in \[1.001, 1.001\]"):

@@ -49,6 +49,8 @@ def elbo(
     Uses the prior's ``kl`` (closed form for N(0, I); for the optimal prior the closed
     form KL(q || N(0, I)) minus T at the drawn z).
     """
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     module.eval()
     points, _ = _chunks(x.shape[0], 1, x.shape[1], max_elements)
     out = []
