@@ -506,7 +506,7 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         ``optprior.training.stop_at(deadline)``, a fit with a checkpoint stops at the
         deadline (``TrainingStopped``), to go on later.
         """
-        check_device(self.device)
+        check_device(self.device, self.training.precision)
         _warn_of_ignored_settings(self)
         x, tasks = self._tensors(X, s, "X", training=True, fitting=True)
         if x.shape[0] < TOO_FEW_POINTS:
@@ -936,8 +936,9 @@ def _listed(names: np.ndarray | None) -> list[str] | None:
     return None if names is None else [str(n) for n in names]
 
 
-def check_device(device: str | torch.device) -> None:
-    """A ``ValueError`` naming ``device`` unless torch can put tensors there."""
+def check_device(device: str | torch.device, precision: str = "float32") -> None:
+    """A ``ValueError`` naming ``device`` unless torch can put tensors there (and, for
+    ``precision="bfloat16"`` on a GPU, compute in bfloat16)."""
     try:
         kind = torch.device(device).type
     except RuntimeError as error:
@@ -950,6 +951,11 @@ def check_device(device: str | torch.device) -> None:
         raise ValueError(
             f"device {device!r}: torch.cuda.is_available() is False (torch {torch.__version__} "
             "built without CUDA, or no GPU visible); use device='cpu'"
+        )
+    if kind == "cuda" and precision == "bfloat16" and not torch.cuda.is_bf16_supported():
+        raise ValueError(
+            f"device {device!r} cannot compute in bfloat16 (torch.cuda.is_bf16_supported() "
+            "is False); use precision='float32'"
         )
 
 

@@ -75,8 +75,10 @@ class MLP(nn.Module):
 
     With ``hidden_sizes == ()`` it is a single (conditional) affine map. ``dropout`` acts
     after every hidden activation, or with ``dropout_last_only`` after the last one alone
-    (just before the output layer). Inside ``precision.products_in("bfloat16")`` its
-    products run in bfloat16, its output in ``x``'s dtype.
+    (just before the output layer). Inside ``precision.products_in("bfloat16")`` the
+    products up to the last hidden layer run in bfloat16; the output layer runs in
+    ``x``'s dtype, since means, log-variances and T(z) are read to more digits than
+    bfloat16 holds (a Gaussian decoder of narrow variance scales their error by 1/σ²).
     Shapes: ``x`` (..., in_features), ``s`` (...,) -> (..., out_features).
     """
 
@@ -103,4 +105,16 @@ class MLP(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
-        return network_output(lambda: self.body(self.input(x, s)), x)
+        if not len(self.body):  # a single affine map: the output layer alone
+            return self.input(x, s)
+        *hidden, output = self.body
+        return output(network_output(lambda: self._through(hidden, x, s), x))
+
+    def _through(
+        self, hidden: list[nn.Module], x: torch.Tensor, s: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The input layer and ``hidden`` (the body but its output layer) on ``x``, ``s``."""
+        h = self.input(x, s)
+        for layer in hidden:
+            h = layer(h)
+        return h

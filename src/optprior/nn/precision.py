@@ -1,8 +1,9 @@
 """The precision of the networks' matrix products in training steps.
 
 ``products_in("bfloat16")`` runs every ``MLP`` forward pass inside it under
-``torch.autocast`` with bfloat16 and hands its output back in the input's dtype, so that
-the likelihoods, KL terms, T's loss and the exact mixture's density stay in float32. The
+``torch.autocast`` with bfloat16 up to its last hidden layer, its output layer in the
+input's dtype, so that the networks' outputs, the likelihoods, KL terms, T's loss and
+the exact mixture's density stay in float32. The
 trainer enters it for the training steps only: the validation ELBO that chooses the epoch,
 and all scoring, run in float32. bfloat16 products are faster only on hardware made for
 them (a CPU with AVX-512 BF16 or AMX, a recent GPU; ``benchmarks/speed.py --bfloat16``

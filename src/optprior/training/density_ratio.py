@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import torch
 
 from optprior.module import ObjectiveTerms, VAEModule
+from optprior.nn.precision import products_in
 from optprior.priors import OptimalPrior
 from optprior.training.batches import binarize, encoding_rows, point_weights, task_weights
 from optprior.training.config import DiscriminatorConfig, DiscriminatorSchedule, TrainingConfig
@@ -217,7 +218,7 @@ class PriorFitPlan(TrainingPlan):
         loss = self.discriminator.passes(x, s, generator, 1, x.shape[0])
         prior = self.discriminator.prior
         prior.eval()
-        with torch.no_grad():
+        with torch.no_grad(), products_in("float32"):  # it chooses the epoch: as scoring
             check = float(prior.discriminator_loss(*self._check, self._check_weights))
         return {"discriminator_loss": loss, "monitored_discriminator_loss": check}
 
