@@ -29,8 +29,7 @@ from optprior.data import load_setting
 from optprior.evaluation.binarization import binarized
 from optprior.models import METHODS
 from optprior.models.base import BaseModel
-
-PRECISIONS = ("float32", "bfloat16")
+from optprior.nn.precision import PRECISIONS
 
 
 def main() -> None:
