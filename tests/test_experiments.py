@@ -421,6 +421,31 @@ def test_a_run_goes_on_only_on_the_dataset_files_its_training_started_on(
     assert result.threads == torch.get_num_threads() and result.versions["optprior"] != "0.0"
 
 
+def test_a_higher_cap_on_other_dataset_files_leaves_the_lower_caps_run_as_it_was(
+    digits_root, tmp_path
+):
+    """A finished run taken to a higher cap on files other than those its training
+    started on fails saying so, with its result, model, config and checkpoints of the
+    lower cap untouched; on its own files it then goes on."""
+    run, overrides = four_epochs_of("cvae", digits_root, tmp_path)
+    low = replace(run, training={**run.training, "epochs": 2}, keep_checkpoints=True)
+    assert runner.execute(low).ok
+    record = run.folder / runner.TRAINING_STARTED_FILE
+    started = json.loads(record.read_text())
+    other = [{**f, "digest": "sha256 " + "0" * 64} for f in started["data_files"]]
+    record.write_text(json.dumps({**started, "data_files": other}))
+    before = {p.name: p.read_bytes() for p in run.folder.iterdir()}
+    refused = runner.execute(run)
+    assert refused.status == "failed" and "past its cap of 2 epochs" in refused.error
+    assert "training started on other dataset files" in refused.error
+    assert {p.name: p.read_bytes() for p in run.folder.iterdir()} == before
+    assert runner.execute(low).ok  # still finished under its own cap
+
+    record.write_text(json.dumps(started))
+    went_on = runner.execute(run)
+    assert went_on.ok and went_on.resumed_from_checkpoint and went_on.epochs_run == 4
+
+
 def test_a_run_only_started_under_another_configuration_is_refused_before_the_sweep(
     digits_root, tmp_path, monkeypatch
 ):

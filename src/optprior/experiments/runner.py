@@ -304,13 +304,7 @@ def training_start(
     (``ValueError`` naming the difference). Else None, this process's record written:
     where it starts, or goes on from a run started before records were written."""
     path = folder / TRAINING_STARTED_FILE
-    if going_on and path.is_file():
-        recorded: dict[str, Any] = json.loads(path.read_text())
-        if changed := files_changed(recorded["data_files"], files):
-            raise ValueError(
-                f"its training started on other dataset files than those read now ({changed}): "
-                "restore them to go on, or use another --out folder to train anew"
-            )
+    if going_on and (recorded := started_on(folder, files)) is not None:
         return recorded
     now = {
         "at": _now(),
@@ -321,6 +315,22 @@ def training_start(
     }
     write_text_atomic(path, json.dumps(now, indent=2))
     return None
+
+
+def started_on(folder: Path, files: list[dict[str, str]]) -> dict[str, Any] | None:
+    """The record ``TRAINING_STARTED_FILE`` of the run in ``folder``, None where it has
+    none; raises ``ValueError`` naming the difference where ``files`` (read now,
+    ``file_records``) are not those it started on."""
+    path = folder / TRAINING_STARTED_FILE
+    if not path.is_file():
+        return None
+    recorded: dict[str, Any] = json.loads(path.read_text())
+    if changed := files_changed(recorded["data_files"], files):
+        raise ValueError(
+            f"its training started on other dataset files than those read now ({changed}): "
+            "restore them to go on, or use another --out folder to train anew"
+        )
+    return recorded
 
 
 def files_changed(recorded: list[dict[str, str]], now: list[dict[str, str]]) -> str:
@@ -568,10 +578,18 @@ def train_and_score(run: Run) -> RunResult:
     config_path = folder / "config.json"
     # A run of another configuration is refused, its checkpoint and model kept. One under
     # a lower epoch cap goes on from its checkpoint where it has one, never from the model
-    # of that cap; its result, if any (``read_result``), is set aside first, so that no
-    # sweep or rescoring takes the run for finished meanwhile.
+    # of that cap, and only on the dataset files its training started on (else it fails,
+    # its files left as they are). Its result, if any (``read_result``), is set aside
+    # first, so that no sweep or rescoring takes the run for finished meanwhile.
     checkpoint, checkpoints = folder / "checkpoint.pt", run.checkpoints
+    data = None
     if (cap := started_cap(run)) is not None:
+        try:  # on the files it started on, else the run of the lower cap is left as it is
+            data = run.load_data()
+            started_on(folder, file_records(data))
+        except Exception as error:
+            why = f"not trained on past its cap of {cap} epochs: {type(error).__name__}: {error}"
+            return run.result("failed", error=why)
         if (folder / RESULT_FILE).is_file():
             (folder / RESULT_FILE).replace(folder / f"result-epochs-{cap}.json")
         (folder / "model.pt").unlink(missing_ok=True)
@@ -584,7 +602,7 @@ def train_and_score(run: Run) -> RunResult:
     result = run.result("failed", config=run.resolved(), versions=versions())
     result.threads = torch.get_num_threads()
     try:
-        data = run.load_data()
+        data = data if data is not None else run.load_data()
         model_path = folder / "model.pt"
         going_on = model_path.is_file() or any(path.is_file() for path in checkpoints)
         device = run.training.get("device", "cpu")
