@@ -240,3 +240,20 @@ def test_cli_reports_runs_left_to_other_processes(tmp_path, capsys, live_pid):
     assert f"  usps-mnist/vae/seed-0: being trained by {socket.gethostname()}" in out
     assert f"`optprior tables {tmp_path}` completes the tables" in out
     assert not (tmp_path / "usps-mnist" / "vae" / "seed-0" / "result.json").exists()
+
+
+def test_sweeps_that_open_a_rescore_request_at_once_share_the_first_written(tmp_path, monkeypatch):
+    """As if another sweep wrote its request between this one's look and its write: this
+    one goes on with that request (its runs scored again are kept), not over it."""
+    request = runner.RescoreRequest(tmp_path, "all")
+    theirs = {"metrics": "all", "started": "theirs", "versions": runner.versions()}
+    mine = iter(["mine"])
+
+    def now_after_theirs() -> str:
+        request.path.write_text(json.dumps(theirs))
+        return next(mine)
+
+    monkeypatch.setattr(runner, "_now", now_after_theirs)
+    assert request.open() == "theirs"
+    assert json.loads(request.path.read_text()) == theirs
+    assert [p.name for p in tmp_path.iterdir()] == [request.path.name]  # no temporary left

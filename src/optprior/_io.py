@@ -18,12 +18,16 @@ import torch
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tuple[BinaryIO, Path]]:
+def atomic_write(
+    path: str | os.PathLike, suffix: str = ".tmp", exclusive: bool = False
+) -> Iterator[tuple[BinaryIO, Path]]:
     """Yield ``(stream, temporary_path)``; ``path`` appears only if the block completes.
 
     The temporary file lives in ``path``'s folder (so the rename is atomic) and is removed
     on any error or interruption, leaving an existing ``path`` untouched. A new file gets
-    the permissions a plain ``open`` would give it; a replaced one keeps its own.
+    the permissions a plain ``open`` would give it; a replaced one keeps its own. With
+    ``exclusive``, an existing ``path`` is never replaced: ``FileExistsError`` where one
+    is there as the block completes, even one another process created meanwhile.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +39,10 @@ def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tupl
             yield stream, temporary
             stream.flush()
             os.fsync(stream.fileno())  # the data reach the disk before the rename does
-        os.replace(temporary, path)
+        if exclusive:
+            os.link(temporary, path)  # fails where path exists, as O_EXCL would
+        else:
+            os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -79,9 +86,10 @@ def _create_beside(path: Path, suffix: str) -> tuple[int, Path]:
     raise FileExistsError(f"no free temporary name beside {path}")
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    with atomic_write(path) as (stream, _):
+def write_text_atomic(path: str | os.PathLike, text: str, exclusive: bool = False) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically; with ``exclusive``, only where no
+    file is there (else ``FileExistsError``, nothing written: ``atomic_write``)."""
+    with atomic_write(path, exclusive=exclusive) as (stream, _):
         stream.write(text.encode("utf-8"))
 
 

@@ -962,8 +962,10 @@ class RescoreRequest:
 
     def open(self) -> str:
         """The start of the unfinished request made by the same code (``versions``), or of
-        a new one (written now): after a change to the code every run is scored again."""
-        if self.path.is_file():
+        a new one (written now): after a change to the code every run is scored again. Of
+        sweeps that open a request at once, the first to write it makes it for all."""
+        exists = self.path.is_file()
+        if exists:
             try:
                 stored = json.loads(self.path.read_text())
                 started, made_by = str(stored["started"]), stored["versions"]
@@ -983,7 +985,10 @@ class RescoreRequest:
         started = _now()
         self.out.mkdir(parents=True, exist_ok=True)
         request = {"metrics": self.metrics, "started": started, "versions": versions()}
-        write_text_atomic(self.path, json.dumps(request, indent=2))
+        try:  # replacing only the request of other code
+            write_text_atomic(self.path, json.dumps(request, indent=2), exclusive=not exists)
+        except FileExistsError:  # another sweep opened one meanwhile
+            return self.open()
         return started
 
     def close(self, runs: Iterable[Run], trained: Iterable[str] = ()) -> list[str]:
