@@ -76,6 +76,19 @@ def test_more_samples_tighten_the_bound_of_a_perturbed_proposal(problem):
     assert -0.02 < gaps[2] < gaps[1] / 3
 
 
+def test_seeded_estimates_do_not_depend_on_the_memory_budget(problem):
+    """``max_elements`` sets how many draws are scored together, not which: seeded
+    estimates agree to rounding across budgets (a proposal off the posterior, so that
+    other draws would give other estimates)."""
+    w, b, x, _ = problem
+    module = linear_gaussian_module(w, b, mean_shift=0.4, logvar_shift=0.5)
+    x_t, s_t = as_tensors(x[:20])
+    whole = log_marginal_likelihood(module, x_t, s_t, 300, seed=0)
+    for budget in (5 * X_DIM, 200 * X_DIM):  # 5 and 128 draws a chunk
+        chunked = log_marginal_likelihood(module, x_t, s_t, 300, max_elements=budget, seed=0)
+        np.testing.assert_allclose(chunked.numpy(), whole.numpy(), atol=1e-5, rtol=0)
+
+
 @pytest.mark.slow
 def test_perturbed_proposal_converges_from_below(problem):
     w, b, x, exact = problem

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -91,6 +91,24 @@ def point_noise(
     return noise.to(device=mu.device, dtype=mu.dtype)
 
 
+def noise_pieces(
+    streams: Sequence[torch.Generator] | None, n_samples: int, piece: int, mu: torch.Tensor
+) -> Iterator[torch.Tensor]:
+    """``n_samples`` draws of ``point_noise`` for ``mu`` (B, D), yielded in pieces of at
+    most ``piece`` draws (n, B, D). Each point's stream is read in blocks of
+    ``SAMPLES_PER_CHUNK`` draws whatever ``piece`` is, so that seeded draws do not depend
+    on the memory budget that sets it."""
+    block = piece if streams is None else SAMPLES_PER_CHUNK
+    held, drawn = mu.new_empty((0, *mu.shape)), 0
+    for done in range(0, n_samples, piece):
+        wanted = min(piece, n_samples - done)
+        while held.shape[0] < wanted:
+            size = min(block, n_samples - drawn)
+            held, drawn = torch.cat([held, point_noise(streams, size, mu)]), drawn + size
+        yield held[:wanted]
+        held = held[wanted:]
+
+
 @torch.no_grad()
 def log_marginal_likelihood(
     module: VAEModule,
@@ -107,10 +125,10 @@ def log_marginal_likelihood(
     noise than those of separate estimates).
 
     The encoder is the proposal. The draws are each point's own under ``seed``
-    (``point_noise``: a point's estimate then does not depend on the points beside it), or
-    with None torch's global stream's. Points and samples are processed in chunks of at
-    most ``max_elements`` decoder outputs, the log-sum-exp accumulated stably across
-    chunks.
+    (``point_noise``: a point's estimate then does not depend on the points beside it, nor
+    on ``max_elements``), or with None torch's global stream's. Points and samples are
+    processed in chunks of at most ``max_elements`` decoder outputs, the log-sum-exp
+    accumulated stably across chunks.
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
@@ -125,8 +143,7 @@ def log_marginal_likelihood(
         total = torch.full((len(chosen), xb.shape[0]), -math.inf, device=x.device, dtype=x.dtype)
         posterior = module.inference(xb, sb)
         streams = None if seed is None else point_streams(xb, sb, seed)
-        for done in range(0, n_samples, samples):
-            noise = point_noise(streams, min(samples, n_samples - done), posterior[0])
+        for noise in noise_pieces(streams, n_samples, samples, posterior[0]):
             weights = module.log_importance_weights(xb, sb, noise, posterior, chosen)
             total = torch.logaddexp(total, torch.logsumexp(weights, dim=1))
         out.append(total - math.log(n_samples))
