@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,14 @@ def test_the_thread_count_is_kept_and_shown_beside_the_device(tmp_path):
     assert "| r | failed | cpu, 1 thread |" in runs_table([one])
     unrecorded = RunResult("r", "s", "m", 0, config=cpu)  # written before it was kept
     assert "| r | failed | cpu |" in runs_table([unrecorded])
+
+
+def test_training_minutes_of_a_quick_run_are_not_shown_as_none():
+    quick = RunResult("r", "s", "m", 0, config={"training": {"device": "cpu"}})
+    times = {"training_seconds": 24.0, "epochs_run": 3, "best_epoch": 2}
+    assert "| r | failed | cpu | 3 (2) | 0.4 |" in runs_table([replace(quick, **times)])
+    long = replace(quick, training_seconds=1500.0)
+    assert "| r | failed | cpu |  | 25 |" in runs_table([long])
 
 
 def test_a_metric_some_runs_lack_says_how_many_runs_it_averages():

@@ -306,6 +306,12 @@ def csv_table(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def _minutes(seconds: float) -> str:
+    """``seconds`` in minutes, to a tenth under ten (a quick run is not 0)."""
+    minutes = seconds / 60
+    return f"{minutes:.1f}" if minutes < 10 else f"{minutes:.0f}"
+
+
 def runs_table(results: list[RunResult]) -> str:
     """One Markdown row per run: where (device, and thread count where recorded) and how
     long it trained, and its test ln p(x|s).
@@ -319,10 +325,10 @@ def runs_table(results: list[RunResult]) -> str:
     lines = [markdown_row([*heading, "test ln p(x|s)"]), markdown_rule(len(heading) + 1)]
     for r in sorted(results, key=lambda r: (r.setting, method_position(r.method), r.run)):
         seconds = r.training_seconds
-        minutes = "" if seconds is None else f"{seconds / 60:.0f}"
+        minutes = "" if seconds is None else _minutes(seconds)
         if seconds is None and r.wall_seconds is not None:
             partial |= r.resumed_from_checkpoint
-            minutes = f"{r.wall_seconds / 60:.0f}" + ("*" if r.resumed_from_checkpoint else "")
+            minutes = _minutes(r.wall_seconds) + ("*" if r.resumed_from_checkpoint else "")
         epochs = "" if r.epochs_run is None else f"{r.epochs_run} ({r.best_epoch})"
         capped_runs += r.capped
         epochs += ", cap" if r.capped else ""
