@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from optprior import CVAE
+from optprior.experiments.executors import usable_cores
 
 
 def train(points: int, epochs: int, threads: int) -> float:
@@ -57,7 +58,7 @@ def main() -> None:
     if args.worker:
         print(train(args.points, args.epochs, args.worker))
         return
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     rows = []
     for count, threads in ((1, cores), (cores, 1)):
         seconds = run_processes(count, threads, args.points, args.epochs)

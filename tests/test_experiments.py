@@ -1093,6 +1093,16 @@ def test_cli_quick_end_to_end(digits_root, tmp_path):
     assert "| optimal | 1/0 |" in table and "-163.25 ± 2.15" in table
 
 
+def test_workers_share_out_the_cores_this_process_may_use(monkeypatch):
+    """A job given 4 cores of a 64-core machine (Slurm, taskset) gives 2 workers 2
+    threads each, not 32."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert executors.usable_cores() == 4
+    assert executors.worker_threads(2) == 2 and executors.worker_threads(8) == 1
+    assert executors.worker_threads(2, threads=3) == 3
+
+
 @pytest.mark.slow
 def test_worker_processes_run_the_sweep_and_report_by_run(digits_root, tmp_path, capsys):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})

@@ -233,9 +233,23 @@ def _print_records(queue: Any) -> None:
             printer.handle(record)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the system keeps one (a
+    Slurm job's or ``taskset``'s share, not the whole machine's), else every core."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def worker_threads(jobs: int, threads: int | None = None) -> int:
+    """Torch threads of each of ``jobs`` workers: ``threads``, else the usable cores shared
+    out (at least one)."""
+    return threads or max(1, usable_cores() // jobs)
+
+
 def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = None) -> Executor:
     """Runs in this process (``jobs == 1``) or in ``jobs`` worker processes, each with
-    ``threads`` torch threads (default: the cores shared out, cores // jobs).
+    ``threads`` torch threads (default: the usable cores shared out, ``worker_threads``).
 
     With ``jobs > 1`` the workers' log records come to this process's stderr, named by
     run; with ``progress`` these include each run's epochs (at most one line a minute) and
@@ -253,7 +267,7 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
         from multiprocessing import get_context
 
         context = get_context("spawn")
-        each = threads or max(1, (os.cpu_count() or 1) // jobs)
+        each = worker_threads(jobs, threads)
         runs = [replace(run, threads=each, progress=False) for run in runs]
         queue = context.Queue()
         stopping = context.RawValue("b", 0)
