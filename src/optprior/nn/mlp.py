@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import islice, pairwise
 
 import torch
 from torch import nn
 
 from optprior._validation import one_of
-from optprior.nn.precision import network_output
+from optprior.nn.precision import hidden_products
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
@@ -107,14 +107,8 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         if not len(self.body):  # a single affine map: the output layer alone
             return self.input(x, s)
-        *hidden, output = self.body
-        return output(network_output(lambda: self._through(hidden, x, s), x))
-
-    def _through(
-        self, hidden: list[nn.Module], x: torch.Tensor, s: torch.Tensor | None
-    ) -> torch.Tensor:
-        """The input layer and ``hidden`` (the body but its output layer) on ``x``, ``s``."""
-        h = self.input(x, s)
-        for layer in hidden:
-            h = layer(h)
-        return h
+        with hidden_products(x.device.type):
+            h = self.input(x, s)
+            for layer in islice(self.body, len(self.body) - 1):
+                h = layer(h)
+        return self.body[-1](h.to(x.dtype))

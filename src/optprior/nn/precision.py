@@ -12,8 +12,8 @@ tells), and far slower elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 
 import torch
@@ -32,12 +32,8 @@ def products_in(precision: str) -> Iterator[None]:
         _PRODUCTS.reset(token)
 
 
-def network_output(forward: Callable[[], torch.Tensor], like: torch.Tensor) -> torch.Tensor:
-    """``forward()``, under bfloat16 autocast inside ``products_in("bfloat16")``, its
-    result in ``like``'s dtype; else ``forward()`` as it is."""
+def hidden_products(device_type: str) -> AbstractContextManager[object]:
+    """bfloat16 autocast on ``device_type`` inside ``products_in("bfloat16")``, else a
+    context that changes nothing: for the products up to a network's last hidden layer."""
     dtype = _PRODUCTS.get()
-    if dtype is None:
-        return forward()
-    with torch.autocast(like.device.type, dtype=dtype):
-        out = forward()
-    return out.to(like.dtype)
+    return nullcontext() if dtype is None else torch.autocast(device_type, dtype=dtype)
