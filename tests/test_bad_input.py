@@ -446,6 +446,8 @@ def test_scoring_and_sampling_arguments_are_named(fitted, two_tasks):
     for bound in (elbo, log_marginal_likelihood):  # the functions, not only the estimator
         with pytest.raises(ValueError, match="n_samples must be >= 1, got 0"):
             bound(fitted.module_, *tensors, n_samples=0)
+        with pytest.raises(ValueError, match="n_samples must be a whole number >= 1, got 2.5"):
+            bound(fitted.module_, *tensors, n_samples=2.5)
     with pytest.raises(ValueError, match="s has 2 task indices for n = 3 samples"):
         fitted.sample(3, s=[0, 1])
     with pytest.raises(ValueError, match=r"got values in \[1.001, 1.001\]"):

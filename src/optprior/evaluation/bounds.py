@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from optprior._validation import whole_number
 from optprior.module import VAEModule
 from optprior.priors.base import Prior
 
@@ -49,8 +50,7 @@ def elbo(
     Uses the prior's ``kl`` (closed form for N(0, I); for the optimal prior the closed
     form KL(q || N(0, I)) minus T at the drawn z).
     """
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    n_samples = whole_number(n_samples, "n_samples", 1)
     module.eval()
     points, _ = _chunks(x.shape[0], 1, x.shape[1], max_elements)
     out = []
@@ -130,8 +130,7 @@ def log_marginal_likelihood(
     processed in chunks of at most ``max_elements`` decoder outputs, the log-sum-exp
     accumulated stably across chunks.
     """
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    n_samples = whole_number(n_samples, "n_samples", 1)
     chosen = checked_priors(module, priors)
     modes = [part.training for part in chosen]
     for part in (module, *chosen):
