@@ -5,9 +5,9 @@ Run: ``python benchmarks/mixture_density.py [--components 6662] [--points 20000]
 [--latent-dim 40] [--rounds 5] [--threads 1] [--device cpu]``.
 The defaults are usps-mnist's: 6662 training posteriors, 40 latent dimensions. Prints one
 Markdown table; every figure comes from this one run, each the median of ``--rounds``
-timings. "bare product" times only the (points x 2D+1) @ (2D+1 x components) matrix
-product the density needs, in float64 as the density takes it (since 2026-12-04; before,
-and in the tables of session 18, float32); "x product" is the density's time over it (1
+timings in turns. "bare product" times only the (points x 2D+1) @ (2D+1 x components)
+matrix product the density needs, in float64 as the density takes it (since 2026-12-04;
+before, and in the tables of session 18, float32); "x product" is the density's time over it (1
 would mean the casts, the log-sum-exp and the chunking cost nothing). The last column
 projects the time to score 10,000 test points (usps-mnist's) with 1000 importance samples
 each against ``--components`` posteriors.
@@ -17,25 +17,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
+from timing import medians_in_turns
 
 from optprior.priors.mixture import gaussian_mixture_log_density
 
 SCORED_DRAWS = 1000 * 10_000  # usps-mnist: importance samples x test points
-
-
-def median_seconds(work: Callable[[], object], rounds: int) -> float:
-    work()  # warm-up
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -70,8 +58,7 @@ def main() -> None:
         sync()
 
     with torch.no_grad():
-        density_s = median_seconds(density, args.rounds)
-        product_s = median_seconds(product, args.rounds)
+        density_s, product_s = medians_in_turns([density, product], args.rounds)
     per_draw = density_s / m
     print(
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "

@@ -7,19 +7,18 @@ Run: ``python benchmarks/point_noise.py [--points 200] [--samples 1000] [--round
 with it. This prints, from one run, the time of ``log_marginal_likelihood`` on
 ``--points`` usps-mnist-sized points (784 pixels, the default networks) at ``--samples``
 samples with those streams (``seed=0``) and with one draw per chunk from torch's global
-stream (``seed=None``, as before), the two alternating, medians of ``--rounds``.
+stream (``seed=None``, as before), after a warm-up, in turns, medians of ``--rounds``.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 import warnings
 
 import numpy as np
 import torch
+from timing import medians_in_turns
 
 from optprior import CVAE
 from optprior.evaluation.bounds import log_marginal_likelihood
@@ -41,13 +40,12 @@ def main() -> None:
         model = CVAE(epochs=1, warmup_epochs=0, progress=False).fit(x[:200], s[:200])
     module = model.module_
     xt, st = torch.from_numpy(x[: args.points]), torch.from_numpy(s[: args.points])
-    seconds: dict[str, list[float]] = {"per point (seed=0)": [], "per chunk (seed=None)": []}
-    for _ in range(args.rounds):
-        for name, seed in (("per point (seed=0)", 0), ("per chunk (seed=None)", None)):
-            start = time.perf_counter()
-            log_marginal_likelihood(module, xt, st, args.samples, seed=seed)
-            seconds[name].append(time.perf_counter() - start)
-    medians = {name: statistics.median(times) for name, times in seconds.items()}
+    names = {"per point (seed=0)": 0, "per chunk (seed=None)": None}
+    works = [
+        lambda seed=seed: log_marginal_likelihood(module, xt, st, args.samples, seed=seed)
+        for seed in names.values()
+    ]
+    medians = dict(zip(names, medians_in_turns(works, args.rounds), strict=True))
     print(
         f"{platform.node()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"{args.points} points x {args.samples} samples, latent {module.prior.latent_dim}"

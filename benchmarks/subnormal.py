@@ -4,37 +4,21 @@ Run: ``python benchmarks/subnormal.py [--fraction 0.2] [--points 20000] [--threa
 default discriminator T (2 x 256 tanh on a 40-d z), sets ``--fraction`` of its hidden
 weights to subnormal values (as weight decay left them in one usps-mnist run), times
 T on ``--points`` draws, and a copy after ``flush_subnormals_`` (what the trainer does
-after every epoch and ``load`` does on reading a model), in turns. Prints one Markdown
-table. How much subnormals cost depends on the CPU: some handle them at full speed.
+after every epoch and ``load`` does on reading a model), in turns (median of 7). Prints
+one Markdown table. How much subnormals cost depends on the CPU: some handle them at full
+speed.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import time
 
 import torch
+from timing import medians_in_turns
 
 from optprior.priors import OptimalPrior
 from optprior.training.trainer import flush_subnormals_
-
-
-@torch.no_grad()
-def medians(priors: list[OptimalPrior], z: torch.Tensor, repeats: int = 7) -> list[float]:
-    """Median wall time of one forward pass of each prior's T on ``z``, after one untimed
-    pass each, timed in turns (first, second, second, first, ...) so that the host's
-    drift falls on both alike."""
-    for prior in priors:
-        prior.log_ratio(z)
-    times: list[list[float]] = [[] for _ in priors]
-    for repeat in range(repeats):
-        order = range(len(priors)) if repeat % 2 == 0 else reversed(range(len(priors)))
-        for k in order:
-            start = time.perf_counter()
-            priors[k].log_ratio(z)
-            times[k].append(time.perf_counter() - start)
-    return [sorted(t)[len(t) // 2] for t in times]
 
 
 def main() -> None:
@@ -54,7 +38,8 @@ def main() -> None:
     flushed = copy.deepcopy(prior)
     flush_subnormals_(flushed)
     z = torch.randn(args.points, 40)
-    slow, fast = medians([prior, flushed], z)
+    with torch.no_grad():
+        slow, fast = medians_in_turns([lambda: prior.log_ratio(z), lambda: flushed.log_ratio(z)], 7)
     print(
         f"| T forward on {args.points} z, {args.fraction:.0%} of the 256 x 256 weights, "
         f"{args.threads} thread(s) | seconds |"
