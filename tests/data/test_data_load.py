@@ -19,7 +19,7 @@ from optprior.data import (
     integrity,
     load,
 )
-from optprior.data.registry import DATASETS, FileSpec
+from optprior.data.registry import DATASETS, DatasetSpec, FileSpec, Variant
 
 
 def test_data_root_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -200,3 +200,28 @@ def test_digests_are_taken_where_files_are_recorded_once_per_file_as_it_is(
     path.write_bytes(b"b" * 100)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert integrity.remembered_digests(path) != before
+
+
+def test_both_splits_come_from_one_variant(tmp_path: Path, monkeypatch) -> None:
+    """With one file of the first variant missing, both splits are read from a complete
+    later one, not the training split from the first and the test split from the later;
+    and a download completes a variant begun before it starts another."""
+
+    def spec_file(name: str) -> FileSpec:
+        return FileSpec(name, urls=(f"https://example.org/{name}",))
+
+    begun = Variant("begun", (spec_file("a_train"),), (spec_file("a_test"),))
+    whole = Variant("whole", (spec_file("b"),), (spec_file("b"),))
+    spec = DatasetSpec("toy", (begun, whole))
+    (tmp_path / "a_train").touch()
+    (tmp_path / "b").touch()
+    for split in ("train", "test"):
+        assert datasets._resolve(spec, split, tmp_path, None, False) is whole
+
+    (tmp_path / "b").unlink()
+    whole_first = DatasetSpec("toy", (whole, begun))
+    assert datasets._resolve(whole_first, "train", tmp_path, None, False) is begun
+    fetched = []
+    monkeypatch.setattr(datasets, "download_file", lambda f, path: fetched.append(f.name))
+    assert datasets._resolve(whole_first, "test", tmp_path, None, True) is begun
+    assert fetched == ["a_test"]

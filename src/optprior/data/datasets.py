@@ -138,8 +138,14 @@ def face_split_indices(n: int, split: str) -> np.ndarray:
     return np.sort(order[:n_test] if split == "test" else order[n_test:])
 
 
-def _present(directory: Path, variant: Variant, split: str) -> bool:
-    return all((directory / f.name).is_file() for f in variant.files(split))
+def _present(directory: Path, variant: Variant, splits: Sequence[str]) -> bool:
+    """Whether every file of ``variant`` for ``splits`` is in ``directory``."""
+    return all((directory / f.name).is_file() for split in splits for f in variant.files(split))
+
+
+def _begun(directory: Path, variant: Variant) -> bool:
+    """Whether any file of ``variant`` is in ``directory``."""
+    return any((directory / f.name).is_file() for s in SPLITS for f in variant.files(s))
 
 
 def _resolve(
@@ -150,14 +156,19 @@ def _resolve(
     download: bool | None,
     root_given: bool = False,
 ) -> Variant:
-    """The variant to read: the first present, else the first downloaded successfully."""
+    """The variant to read ``split`` from: the first whose files of both splits are
+    present, else the first with those of ``split``, else the first downloaded
+    successfully, a variant begun first. So a dataset's training and test points come
+    from one variant, not (say) SynNumbers' training images beside the Digit-Five
+    subset's test images where one file of a variant is missing."""
     candidates = (spec.variant(variant),) if variant else spec.variants
-    for candidate in candidates:
-        if _present(directory, candidate, split):
-            return candidate
+    for splits in (SPLITS, (split,)):
+        for candidate in candidates:
+            if _present(directory, candidate, splits):
+                return candidate
     failures = []
     if downloads_allowed(download):
-        for candidate in candidates:
+        for candidate in sorted(candidates, key=lambda c: not _begun(directory, c)):
             files = candidate.files(split)
             if not all(f.urls for f in files):
                 continue
@@ -167,7 +178,7 @@ def _resolve(
                         download_file(f, directory / f.name)
                 return candidate
             except OSError as exc:
-                if _present(directory, candidate, split):  # another process's download
+                if _present(directory, candidate, (split,)):  # another process's download
                     return candidate
                 failures.append(str(exc))
     raise DatasetNotFoundError(
