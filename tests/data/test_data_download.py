@@ -308,3 +308,60 @@ def test_a_file_system_without_flock_still_downloads(tmp_path: Path, monkeypatch
     dest = tmp_path / "root" / "file.bin"
     download_file(FileSpec("file.bin", md5=(md5,), urls=(source.as_uri(),)), dest)
     assert dest.read_bytes() == source.read_bytes() and _leftovers(dest.parent) == []
+
+
+def test_a_server_that_sends_other_bytes_than_the_range_asked_is_fetched_whole(
+    tmp_path: Path,
+) -> None:
+    """A 206 from the wrong offset is not appended to the part kept, nor does it fail
+    every later try the same way: the whole file is fetched once instead."""
+    content = bytes(range(256)) * 40
+    asked: list[str | None] = []
+
+    def respond(request: http.server.BaseHTTPRequestHandler) -> None:
+        asked.append(request.headers.get("Range"))
+        request.send_response(206 if asked[-1] else 200)
+        if asked[-1]:  # ranges from 0 whatever was asked
+            request.send_header("Content-Range", f"bytes 0-{len(content) - 1}/{len(content)}")
+        request.send_header("Content-Length", str(len(content)))
+        request.end_headers()
+        request.wfile.write(content)
+
+    with serving(respond) as base:
+        dest = tmp_path / "root" / "file.bin"
+        dest.parent.mkdir(parents=True)
+        partial(dest).write_bytes(content[:100])
+        md5 = hashlib.md5(content).hexdigest()
+        download_file(FileSpec("file.bin", md5=(md5,), urls=(f"{base}/file",)), dest)
+    assert asked == ["bytes=100-", None]
+    assert dest.read_bytes() == content and not partial(dest).exists()
+
+
+def test_an_unlocked_download_killed_leaves_a_part_removed_once_stale(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Without flock each download writes a part of its own; one a killed process left
+    is removed by a later download once it is not written for ``STALE_PART_S``."""
+    from optprior.data import download
+
+    def no_flock(*args: object) -> None:
+        raise OSError(37, "No locks available")
+
+    def killed(
+        url: str, spec: FileSpec, dest: Path, part: Path, *args: object, **kw: object
+    ) -> None:
+        part.write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(download.fcntl, "flock", no_flock)
+    source, md5 = _source(tmp_path)
+    dest = tmp_path / "root" / "file.bin"
+    spec = FileSpec("file.bin", md5=(md5,), urls=(source.as_uri(),))
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(download, "_fetch", killed)
+        download_file(spec, dest)
+    (left,) = dest.parent.glob("*.part")
+    old = time.time() - STALE_PART_S - 5
+    os.utime(left, (old, old))
+    download_file(spec, tmp_path / "root" / "other.bin")
+    assert _leftovers(dest.parent) == []

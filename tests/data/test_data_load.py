@@ -32,6 +32,8 @@ def test_data_root_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert data_root() == tmp_path / "home" / ".cache" / "optprior"
+    monkeypatch.setenv("XDG_CACHE_HOME", "cache")  # relative: ignored (XDG), not cwd's
+    assert data_root() == tmp_path / "home" / ".cache" / "optprior"
 
 
 def test_load_uses_env_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fakes) -> None:

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from secrets import token_hex
 from typing import IO
 
 from tqdm import tqdm
@@ -37,13 +38,16 @@ _CHUNK = 1 << 20
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The folder holding ``<dataset>/<file>``: ``root``, else $OPTPRIOR_DATA, else the cache."""
+    """The folder holding ``<dataset>/<file>``: ``root``, else $OPTPRIOR_DATA, else the
+    cache: $XDG_CACHE_HOME/optprior where that is an absolute path (the XDG rule: a
+    relative one is ignored), else ~/.cache/optprior."""
     if root is not None:
         return Path(root).expanduser()
     if os.environ.get(ENV_ROOT):
         return Path(os.environ[ENV_ROOT]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "optprior"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    cache = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return cache / "optprior"
 
 
 def downloads_allowed(download: bool | None = None) -> bool:
@@ -61,10 +65,11 @@ def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> Non
     cut off (a timeout, a dropped connection, Ctrl+C) keeps what it received in
     ``.<name>.part``, which the next one goes on from where the server takes a byte range
     and the file has a checksum to verify the whole; without the lock (a file system or
-    platform without ``flock``) each process downloads into a part of its own, not gone
-    on from. A failed download leaves no folder it made, unless it kept bytes to go on
-    from. Partial downloads of the earlier naming that killed processes left (not written
-    for ``STALE_PART_S``) are removed.
+    platform without ``flock``) each download writes a part of its own (named by a random
+    token, not a process id, which processes on two hosts or containers can share), not
+    gone on from. A failed download leaves no folder it made, unless it kept bytes to go
+    on from. Such parts that killed processes left (not written for ``STALE_PART_S``) are
+    removed.
     """
     if not spec.urls:
         raise OSError(f"no download address for {spec.name}")
@@ -75,7 +80,7 @@ def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> Non
     with _download_lock(dest) as locked:
         if dest.is_file():  # another process's download, finished while this one waited
             return
-        part = partial(dest) if locked else dest.parent / f".{dest.name}.{os.getpid()}.part"
+        part = partial(dest) if locked else dest.parent / f".{dest.name}.{token_hex(6)}.part"
         for url in spec.urls:
             try:
                 _fetch(url, spec, dest, part, timeout, resume=locked and bool(spec.expected))
@@ -164,8 +169,10 @@ def _fetch(url: str, spec: FileSpec, dest: Path, part: Path, timeout: float, res
             raise ValueError(f"got a web page ({kind}), not the file: a login or error page?")
         ranged = str(response.headers.get("Content-Range") or "")
         resumed = bool(have) and getattr(response, "status", None) == 206
-        if resumed and not ranged.startswith(f"bytes {have}-"):
-            raise ValueError(f"asked for the bytes from {have}, sent {ranged!r}")
+        if resumed and not ranged.startswith(f"bytes {have}-"):  # not the bytes asked for
+            response.close()
+            part.unlink()
+            return _fetch(url, spec, dest, part, timeout, resume=False)  # the whole, once
         start = have if resumed else 0
         length = int(response.headers.get("Content-Length") or 0) or None
         size = None if length is None else start + length
