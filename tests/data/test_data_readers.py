@@ -89,6 +89,28 @@ def test_usps_libsvm_bad_label(tmp_path: Path, fakes) -> None:
         readers.read_usps_libsvm(path)
 
 
+@pytest.mark.parametrize(
+    "line, named",
+    [
+        ("3.7 1:0.5", "labels must be whole numbers"),
+        ("inf 1:0.5", "labels must be whole numbers"),
+        ("1e400 1:0.5", "labels must be whole numbers"),
+        ("2 1.9:0.5", "line 2: feature indices must be whole numbers"),
+        ("2 1e400:0.5", "line 2: feature indices must be whole numbers"),
+    ],
+)
+def test_usps_libsvm_numbers_that_are_not_whole_are_refused_not_truncated(
+    tmp_path: Path, line: str, named: str
+) -> None:
+    import bz2
+
+    path = tmp_path / "usps.bz2"
+    with bz2.open(path, "wt") as f:
+        f.write(f"2 1:0.1\n{line}\n")
+    with pytest.raises(CorruptDatasetError, match=f"usps.bz2.*{named}"):
+        readers.read_usps_libsvm(path)
+
+
 @pytest.mark.parametrize("line", ["1 0:0.5", "1 257:0.5", "1 3:0.5 3:0.25"])
 def test_usps_libsvm_feature_indices_are_one_based_and_distinct(tmp_path: Path, line) -> None:
     """A 0-based file would shift every image by a pixel (index 0 writing the last)."""
