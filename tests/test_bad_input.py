@@ -48,6 +48,11 @@ def fitted(two_tasks):
         (lambda x, s: (x, s.reshape(-1, 1)), r"1-D .*: pass s.ravel\(\)"),
         (lambda x, s: (x, np.eye(2)[s]), r"1-D .*for one-hot rows pass s.argmax\(1\)"),
         (lambda x, s: (x, s - 1), "negative task index"),
+        (lambda x, s: (x, s * 1e19), r"task index 1e\+19 in row \d+: number the tasks"),
+        (
+            lambda x, s: (x, s.astype(np.uint64) + 2**63),
+            r"task index 9223372036854775809 in row \d+: number the tasks",
+        ),
         (lambda x, s: (x, s + 0.5), r"integer task indices, got 0.5 in row 0"),
         (lambda x, s: (x * 2.0, s), r"\[0, 1\] for the Bernoulli"),
         (

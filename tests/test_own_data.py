@@ -138,6 +138,9 @@ def test_bad_own_data_is_named(own_file, tmp_path):
         own_data_setting("named", 0, file=named)
     whole = saved("whole.npz", X=np.full((40, 2), 0.5), y=np.tile([0.0, 1.0, -1.0, 2.0], 10))
     assert own_data_setting("whole", 0, file=whole).train.y.dtype == np.int64
+    flags = saved("flags.npz", X=np.full((40, 2), 0.5), y=np.tile([True, False], 20))
+    taken = own_data_setting("flags", 0, file=flags)
+    assert taken.train.y.dtype == np.int64 and set(taken.train.y) == {0, 1}
     counts = saved("counts.npz", X=np.full((40, 2), 255.0))
     with pytest.raises(ValueError, match=r"Bernoulli .* --likelihood gaussian"):
         own_data_setting("counts", 0, file=counts)

@@ -262,6 +262,12 @@ def check_tasks(
             raise ValueError(
                 f"{name} must hold integer task indices, got {array[row].item()!r} in row {row}"
             )
+    if array.size and array.max() >= 2**63:  # would wrap round to a negative int64
+        row = int(np.argmax(array))
+        raise ValueError(
+            f"{name} holds task index {array[row].item()!r} in row {row}: number the "
+            f"tasks 0..K-1, e.g. with np.unique({name}, return_inverse=True)[1]"
+        )
     array = array.astype(np.int64)
     if array.size and array.min() < 0:
         raise ValueError(f"{name} holds negative task index {int(array.min())}")

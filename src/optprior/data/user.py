@@ -131,7 +131,10 @@ def sha256(path: str | os.PathLike) -> str:
 
 
 def _labels(y: np.ndarray, n_points: int) -> np.ndarray:
-    """Class labels ``y`` as int64 (N,), -1 for unlabelled points; whole floats are taken."""
+    """Class labels ``y`` as int64 (N,), -1 for unlabelled points; whole floats and
+    booleans (0 and 1) are taken."""
+    if y.dtype.kind == "b":
+        y = y.astype(np.int64)
     numeric = y.dtype.kind in "iuf" and y.shape == (n_points,)
     if not numeric or not np.all(np.isfinite(y) & (y == np.round(y))) or y.min() < -1:
         raise ValueError(
