@@ -181,6 +181,30 @@ def test_options(colour_root: Path) -> None:
         load_setting("svhn-synth", 1, colour_root, n_tagret_train=10)
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"image_size": 28}, r"image_size must be \(height, width\), such as \(28, 28\); got 28"),
+        ({"image_size": (28,)}, r"image_size must be \(height, width\)"),
+        ({"image_size": (0, 28)}, r"each of image_size must be >= 1, got 0"),
+        ({"image_size": (16.5, 16)}, r"each of image_size must be a whole number >= 1"),
+        ({"n_source": 50.5}, r"n_source must be a whole number >= 1, got 50.5"),
+        ({"n_source": True}, r"n_source must be a whole number >= 1, got True"),
+        ({"n_target_train": 1.5}, r"n_target_train must be a whole number >= 1"),
+        ({"n_target_val": -1}, r"n_target_val must be >= 0, got -1"),
+        ({"n_source": 1, "val_fraction": 0.6}, r"leaves none to train on: raise n_source"),
+    ],
+)
+def test_setting_options_are_named(colour_root: Path, options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_setting("svhn-synth", 1, colour_root, **options)
+
+
+def test_a_negative_seed_is_named(colour_root: Path) -> None:
+    with pytest.raises(ValueError, match=r"seed must be >= 0, got -1"):
+        load_setting("svhn-synth", -1, colour_root)
+
+
 def test_unknown_setting_lists_valid_names() -> None:
     with pytest.raises(ValueError, match="usps-mnist.*faces"):
         load_setting("mnist-svhn", 0)

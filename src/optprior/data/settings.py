@@ -20,7 +20,14 @@ from typing import Any, cast
 
 import numpy as np
 
-from optprior._validation import did_you_mean, fraction, one_of, whole_number
+from optprior._validation import (
+    did_you_mean,
+    fraction,
+    is_real,
+    layer_widths,
+    one_of,
+    whole_number,
+)
 from optprior.data.datasets import SourceFile, read_native
 from optprior.data.transforms import in_centred_box, resize_images, to_float01
 
@@ -136,9 +143,21 @@ def load_setting(name: str, seed: int, root: Root = None, **options: Any) -> Mul
             f"unknown option(s) {unknown} of setting {name!r}{did_you_mean(unknown, valid)}; "
             f"it takes {', '.join(valid)}"
         )
+    seed = whole_number(seed, "seed", 0)
+    if options.get("image_size") is not None:
+        options["image_size"] = _image_size(options["image_size"])
     if name == "faces":
         return _faces(seed, root, **options)
     return _two_task(name, seed, root, **options)
+
+
+def _image_size(value: object) -> tuple[int, int]:
+    """``image_size`` as (height, width) in whole pixels >= 1 (a config file gives a
+    list), or a ``ValueError`` naming it."""
+    size = layer_widths(value, "image_size") if not is_real(value) else ()
+    if len(size) != 2:
+        raise ValueError(f"image_size must be (height, width), such as (28, 28); got {value!r}")
+    return cast(tuple[int, int], size)
 
 
 def _two_task(
@@ -156,8 +175,9 @@ def _two_task(
     verify: bool = True,
 ) -> MultiTaskData:
     val_fraction = fraction(val_fraction, "val_fraction")
-    if n_source is not None and n_source < 1:
-        raise ValueError(f"n_source must be positive or None, got {n_source}")
+    n_source = None if n_source is None else whole_number(n_source, "n_source", 1)
+    n_target_train = whole_number(n_target_train, "n_target_train", 1)
+    n_target_val = whole_number(n_target_val, "n_target_val", 0)
     source, target = _PAIRS[name]
     colour = source in ("svhn", "synth")
     # (height, width); tuple() also takes the list a config file gives
@@ -186,9 +206,14 @@ def _two_task(
     src_x, src_y = read(source, "train")
     pool = source_rng.permutation(len(src_x))[:n_source]
     n_val = round(val_fraction * len(pool))
+    if n_val >= len(pool):
+        raise ValueError(
+            f"val_fraction {val_fraction} of {len(pool)} {source} training images leaves "
+            "none to train on: raise n_source or lower val_fraction"
+        )
 
     tgt_x, tgt_y = read(target, "train")
-    if n_target_train < 1 or n_target_val < 0 or n_target_train + n_target_val > len(tgt_x):
+    if n_target_train + n_target_val > len(tgt_x):
         raise ValueError(
             f"cannot draw {n_target_train} training and {n_target_val} validation "
             f"points from the {len(tgt_x)} {target} training images"
