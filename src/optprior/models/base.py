@@ -176,11 +176,17 @@ def warn_if_unconverged(
     trained, window = len(history.epochs), training.patience or 1
     if history.stopped_early or trained < training.epochs or history.best_epoch < trained - window:
         return
+    best = history.best_epoch
+    how = (
+        f"{monitored} was still improving at its last epoch"
+        if best == trained - 1
+        else f"{monitored} last improved {trained - 1 - best} epoch(s) before the end, "
+        f"fewer than patience={training.patience}: too late for early stopping to tell"
+    )
     warnings.warn(
-        f"{fit} trained all {trained} epochs and kept epoch {history.best_epoch} (from 0), "
-        f"within its last {window}: {monitored} was still improving when the epochs ran "
-        f"out, so it has not converged; raise epochs (or {rate}), and early stopping "
-        "(patience) ends the fit once it stops improving",
+        f"{fit} trained all {trained} epochs and kept epoch {best} (from 0): {how}, so it "
+        f"may not have converged; raise epochs (or {rate}), and early stopping (patience) "
+        "ends the fit once it stops improving",
         ConvergenceWarning,
         stacklevel=user_stacklevel(),
     )
