@@ -294,6 +294,12 @@ def test_foreign_and_broken_model_files(tmp_path, fitted):
     torch.save(payload, damaged)
     with pytest.raises(ModelFileError, match=r"holds a model of class \['CVAE'\], not BaseModel"):
         load_model(damaged)
+    payload["class"] = "LearnedPriorCVAE"  # a user's subclass, its module not imported
+    torch.save(payload, damaged)
+    with pytest.raises(ModelFileError, match="class LearnedPriorCVAE, which this process does "):
+        load_model(damaged)
+    with pytest.raises(IsADirectoryError, match=f"{tmp_path} is a folder: save the model to"):
+        fitted.save(tmp_path)
 
 
 def overwrite_tensor_bytes(path, tensor):

@@ -785,6 +785,11 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     # ------------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike) -> None:
         """Write the model atomically (temporary file in the same folder, then rename)."""
+        if Path(path).is_dir():
+            raise IsADirectoryError(
+                f"{path} is a folder: save the model to a file in it, such as "
+                f"{Path(path) / 'model.pt'}"
+            )
         module = self.fitted_module()
         history = self.fitted_history()
         sections = self.settings_by_section(fitted=True)
@@ -851,6 +856,12 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             )
         class_name = payload.get("class")
         saved = _MODEL_CLASSES.get(class_name) if isinstance(class_name, str) else None
+        if saved is None and isinstance(class_name, str) and class_name.isidentifier():
+            raise ModelFileError(
+                f"{path} holds a model of class {class_name}, which this process does not "
+                "know: import the module that defines it (a subclass of an optprior model) "
+                "before loading"
+            )
         if saved is None or not issubclass(saved, cls):
             raise ModelFileError(f"{path} holds a model of class {class_name}, not {cls.__name__}")
         try:
