@@ -155,6 +155,14 @@ def test_train_then_embed_own_data(tmp_path, capsys, two_tasks):
     embed = ["embed", str(model), "--data", str(data), "--out", str(z_path)]
     assert main([*embed, "--threads", "1"]) == 0
     assert np.load(z_path).shape == (len(x), 3)
+    csv_path = tmp_path / "z.csv"
+    assert main([*embed[:-1], str(csv_path)]) == 0
+    assert csv_path.read_text().startswith("z0,z1,z2\n")
+    np.testing.assert_allclose(
+        np.loadtxt(csv_path, delimiter=",", skiprows=1), np.load(z_path), rtol=1e-6
+    )
+    assert main([*embed[:-1], str(tmp_path / "z.txt")]) == 2
+    assert "name a .npy (NumPy) or .csv file" in capsys.readouterr().err
     capsys.readouterr()
     np.savez(data, X=x * 255, s=s)  # grey levels the Bernoulli model was not trained on
     assert main(embed) == 2

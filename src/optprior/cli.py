@@ -669,7 +669,9 @@ def _embed(args: argparse.Namespace) -> int:
     from optprior.data.user import read_npz
     from optprior.models.base import BaseModel
 
-    output_file(args.out)
+    kind = output_file(args.out).suffix.lower()
+    if kind not in (".npy", ".csv"):
+        raise ValueError(f"--out {args.out}: name a .npy (NumPy) or .csv file to write Z to")
     model = BaseModel.load(args.model, device=args.device)
     arrays = read_npz(args.data)
     x, s = arrays.X, arrays.s
@@ -681,8 +683,12 @@ def _embed(args: argparse.Namespace) -> int:
             )
         s = np.full(len(x), model.tasks_[0], dtype=np.int64)
     z = model.posterior(x, s)[0]
-    with atomic_write(args.out, suffix=".npy") as (stream, _):
-        np.save(stream, z)
+    with atomic_write(args.out) as (stream, _):
+        if kind == ".csv":  # a header row z0, z1, ..., as pandas.read_csv reads it
+            header = ",".join(f"z{k}" for k in range(z.shape[1]))
+            np.savetxt(stream, z, delimiter=",", header=header, comments="", fmt="%.9g")
+        else:
+            np.save(stream, z)
     print(f"wrote {z.shape[0]} x {z.shape[1]} representations to {args.out}")
     return 0
 
@@ -1124,7 +1130,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     embed.add_argument("model", help="a model written by optprior train or reproduce")
     embed.add_argument("--data", required=True, help=".npz file with X and optional s")
-    embed.add_argument("--out", required=True, help="where to write Z (.npy)")
+    embed.add_argument(
+        "--out",
+        required=True,
+        help="where to write Z: a .npy file, or a .csv one (a header row z0, z1, ...)",
+    )
     embed.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     embed.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     embed.set_defaults(run=_embed)
