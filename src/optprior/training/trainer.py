@@ -247,7 +247,8 @@ def identity_differences(
     model_defaults: dict[str, Any],
 ) -> list[str]:
     """Where a checkpoint's identity differs from ``current``'s, on the settings that are
-    read (``_settings.differences`` lines; none when it may be resumed).
+    read (``_settings.differences`` lines; none when it may be resumed), or of another
+    model class, that alone.
 
     A ``TrainingConfig`` field (``"settings"``) or model setting (``"model"``) added after
     the checkpoint was written takes the value the code had then (``recorded_defaults``,
@@ -258,6 +259,9 @@ def identity_differences(
     """
     if not isinstance(stored, dict):
         return ["the checkpoint records no identity"]
+    if stored.get("class", current.get("class")) != current.get("class"):
+        # another model: not the settings one of them has and the other lacks
+        return [f"class: {stored['class']!r} -> {current.get('class')!r}"]
 
     def read(identity: dict[str, Any]) -> dict[str, Any]:
         def kept(section: str, name: str) -> bool:
