@@ -780,7 +780,11 @@ def test_log_normalizer_is_zero_for_a_density_and_ln_z_for_n_times_e_t(two_tasks
     with pytest.warns(FutureWarning, match="the keyword estimator= is now sampler="):
         by_former_name = model.log_normalizer(x, s, estimator="importance")
     assert by_former_name == model.log_normalizer(x, s, sampler="importance")
-    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['samplr'\]"):
+    with pytest.raises(
+        TypeError,
+        match=r"log_normalizer\(\) got unexpected keyword argument\(s\) \['samplr'\]; it "
+        "takes X, s, random_state, sampler, n_temperatures$",
+    ):
         model.log_normalizer(x, s, samplr="importance")
     assert model.log_normalizer(x[:50], s[:50], 3, n_temperatures=20) == pytest.approx(
         0.7, abs=0.05

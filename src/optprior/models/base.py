@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence, Sized
+from collections.abc import Callable, Mapping, Sequence, Sized
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -129,12 +130,20 @@ def _warn_of_warmup(history: History, training: TrainingConfig, validated: bool)
     return True
 
 
-def _renamed_keyword(given: dict[str, str], old: str, new: str, value: str) -> str:
-    """``value`` of keyword ``new``, or that ``given`` under its former name ``old``
-    (with a ``FutureWarning``); ``TypeError`` for any other keyword in ``given``."""
+def _renamed_keyword(
+    function: Callable[..., object], given: dict[str, str], old: str, new: str, value: str
+) -> str:
+    """``value`` of ``function``'s keyword ``new``, or that ``given`` under its former
+    name ``old`` (with a ``FutureWarning``); ``TypeError`` naming the keywords
+    ``function`` takes for any other keyword in ``given``."""
     unknown = sorted(set(given) - {old})
     if unknown:
-        raise TypeError(f"unexpected keyword argument(s) {unknown}")
+        parameters = inspect.signature(function).parameters.values()
+        takes = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+        raise TypeError(
+            f"{function.__name__}() got unexpected keyword argument(s) {unknown}; it takes "
+            f"{', '.join(name for name in takes if name != 'self')}"
+        )
     if old not in given:
         return value
     warnings.warn(
@@ -536,8 +545,11 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         if len(self.tasks_) < self.n_tasks_:
             warnings.warn(
                 f"s uses {len(self.tasks_)} of the task indices 0..{self.tasks_[-1]}: every "
-                "index up to the largest gets input weights of its own, used or not; map them to "
-                f"0..{len(self.tasks_) - 1} with np.unique(s, return_inverse=True)[1]",
+                "index up to the largest gets input weights of its own, used or not. Where "
+                "the other tasks are missing from this fit by chance (a cross-validation fold "
+                "of data sorted by task), split stratified by s (StratifiedKFold().split(X, s)) "
+                "so that every fold trains every task; where no such tasks exist, map the "
+                f"indices to 0..{len(self.tasks_) - 1} with np.unique(s, return_inverse=True)[1]",
                 stacklevel=user_stacklevel(),
             )
         names = fit_feature_names(X, X_val)
@@ -633,7 +645,9 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         ``score_samples`` minus it is ln p(x | s) under the prior divided by Z, comparable
         across priors. (``estimator=``, this keyword's name before 2026-12-06, when it
         was also the optimal prior's setting, is taken with a ``FutureWarning``.)"""
-        sampler = _renamed_keyword(deprecated, "estimator", "sampler", sampler)
+        sampler = _renamed_keyword(
+            BaseModel.log_normalizer, deprecated, "estimator", "sampler", sampler
+        )
         check_sampler(sampler)
         module, x, tasks = self._checked(X, s, scored=True)
         if not module.prior.has_discriminator:
