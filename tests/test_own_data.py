@@ -96,6 +96,40 @@ def test_splits_share_the_test_set_and_draw_validation_by_seed(own_file):
     np.testing.assert_array_equal(first.test.y, (first.test.X[:, 0] > 0.5).astype(int))
 
 
+def test_standardize_fits_the_points_outside_the_test_split_alone(tmp_path, capsys):
+    """Each feature to mean 0 and standard deviation 1 over the training and validation
+    points (the same for every seed), the test points scaled alike but never looked at;
+    a constant feature is only centred. A compare with --standardize then fits without
+    the warning of unscaled Gaussian data."""
+    rng = np.random.default_rng(0)
+    x = rng.normal([5.0, -3.0, 0.0], [10.0, 0.5, 1.0], (200, 3))
+    x[:, 2] = 7.0
+    path = tmp_path / "scaled.npz"
+    np.savez(path, X=x, s=np.arange(200) % 2)
+    options = {"file": str(path), "likelihood": "gaussian", "standardize": True}
+    first, second = (own_data_setting("scaled", seed, **options) for seed in (0, 1))
+    outside = np.concatenate([first.train.X, first.val.X])
+    np.testing.assert_allclose(outside.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(outside.std(0), [1, 1, 0], atol=1e-5)
+    rest = np.setdiff1d(np.arange(200), first.test.index)
+    expected = (x[first.test.index] - x[rest].mean(0)) / np.where(
+        x[rest].std(0) > 0, x[rest].std(0), 1
+    )
+    np.testing.assert_allclose(first.test.X, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(first.test.X, second.test.X)
+    with pytest.raises(ValueError, match="standardize .* goes with the Gaussian likelihood"):
+        own_data_setting("scaled", 0, file=str(path), standardize=True)
+
+    assert main(["config", "--data", str(path), "--likelihood", "gaussian", "--standardize"]) == 0
+    assert "standardize = true" in capsys.readouterr().out
+    argv, _ = compare_argv(path, tmp_path)
+    argv += ["--likelihood", "gaussian", "--methods", "vae", "--seeds", "1", "--quiet"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*argv, "--standardize"]) == 0
+    assert not [w for w in caught if "standardise X" in str(w.message)]
+
+
 def test_bad_own_data_is_named(own_file, tmp_path):
     with pytest.raises(ValueError, match="data file .* has changed since these runs"):
         own_data_setting("mine", 0, file=str(own_file), sha256_digest="0" * 64)

@@ -245,6 +245,7 @@ def _compare(args: argparse.Namespace) -> int:
             "test_fraction": args.test_fraction,
             "val_fraction": args.val_fraction,
             "target_task": args.target_task,
+            "standardize": args.standardize,
         },
         "model": {
             "likelihood": args.likelihood,
@@ -552,7 +553,7 @@ def _config(args: argparse.Namespace) -> int:
     )
 
     one_of_two = "name a setting of the paper or --data FILE.npz (one of the two)"
-    split = ("test_fraction", "val_fraction", "target_task")
+    split = ("test_fraction", "val_fraction", "target_task", "standardize")
     if args.data is None:
         for option in ("name", "likelihood", *split):
             if getattr(args, option) is not None:
@@ -712,6 +713,14 @@ def _add_split_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="score this task only (default: every task)",
+    )
+    parser.add_argument(
+        "--standardize",
+        action="store_true",
+        default=None,
+        help="with --likelihood gaussian: each feature to mean 0 and standard deviation 1 "
+        "over the points outside the test split (ln p(x|s) is then of the standardised "
+        "data, the same shift for every method and seed)",
     )
 
 

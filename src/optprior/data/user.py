@@ -155,6 +155,15 @@ def _labels(y: np.ndarray, n_points: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def standardized(x: np.ndarray, fitted_on: np.ndarray) -> np.ndarray:
+    """``x`` (N, D) with each feature shifted and scaled to mean 0 and standard deviation
+    1 over the rows ``fitted_on`` (a constant feature only shifted): float32."""
+    rows = x[fitted_on].astype(np.float64)
+    scale = rows.std(axis=0)
+    scale[scale == 0] = 1.0
+    return ((x - rows.mean(axis=0)) / scale).astype(np.float32)
+
+
 #: Test points each task needs: the task probe is cross-validated over 5 folds.
 MIN_TEST_POINTS = 5
 
@@ -169,6 +178,7 @@ def own_data_setting(
     test_fraction: float = 0.2,
     val_fraction: float = 0.1,
     target_task: int | None = None,
+    standardize: bool = False,
 ) -> MultiTaskData:
     """The data of ``file`` (``read_npz``) as a setting named ``name``.
 
@@ -178,12 +188,21 @@ def own_data_setting(
     takes a task's last point, and each task needs ``MIN_TEST_POINTS`` test points. ``y``
     (-1: unlabelled) feeds the downstream accuracy. ``target_task``: the one task scored
     (default: every task). ``sha256_digest``, if given, must match the file (the runs of a
-    folder were made from it).
+    folder were made from it). ``standardize`` (Gaussian likelihood only): each feature
+    to mean 0 and standard deviation 1 over the points outside the test split (the same
+    for every seed; the test points are not looked at), a constant feature centred only;
+    ln p(x|s) is then of the standardised data, Σ_d ln σ_d above that in the file's units
+    for every method and seed alike.
     """
     if sha256_digest is not None and sha256(file) != sha256_digest:
         raise ValueError(
             f"the data file {file} has changed since these runs were planned (SHA-256 "
             f"{sha256_digest} expected): restore it or write the runs to a new --out folder"
+        )
+    if standardize and likelihood != "gaussian":
+        raise ValueError(
+            "standardize (--standardize) goes with the Gaussian likelihood: Bernoulli data "
+            "stay in [0, 1]"
         )
     test_fraction = fraction(test_fraction, "test_fraction (--test-fraction)", False)
     val_fraction = fraction(val_fraction, "val_fraction (--val-fraction)")
@@ -207,6 +226,8 @@ def own_data_setting(
             f"{counts.tolist()}): raise --test-fraction, or give those tasks more points"
         )
     train, val = (rest[i] for i in split_by_task(s[rest], val_fraction, seed))
+    if standardize:
+        x = standardized(x, rest)
 
     def split(index: np.ndarray) -> TaskSplit:
         return TaskSplit(x[index], s[index], y[index], index)

@@ -216,7 +216,8 @@ def _warn_if_unscaled(x: torch.Tensor, logvar_bounds: tuple[float, float]) -> No
         f"{offset:.3g} in size, but the Gaussian decoder's standard deviation is at most "
         f"{largest:.3g} (gaussian_logvar_bounds {list(logvar_bounds)}) and its output starts "
         "near 0: standardise X (sklearn.preprocessing.StandardScaler, fitted on the "
-        "training data) or widen gaussian_logvar_bounds, or the likelihoods will be poor",
+        "training data; optprior compare --standardize) or widen gaussian_logvar_bounds, "
+        "or the likelihoods will be poor",
         stacklevel=user_stacklevel(),
     )
 
