@@ -422,7 +422,10 @@ def test_train_reads_config_tables_and_refuses_unknown_ones(tmp_path, capsys, tw
     config.write_text('protocol = "fast"\nseeds = 2\n[training]\nepochs = 1\n')
     assert main([*command, "--config", str(config), "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert "warning: " in err and "['protocol', 'seeds'] are read by optprior reproduce" in err
+    assert (
+        "optprior: warning: " in err
+        and "['protocol', 'seeds'] are read by optprior reproduce" in err
+    )
     assert "those it leaves out take the estimator's defaults, not protocol 'fast'" in err
     assert "--protocol fast" in err
     config.write_text("[model]\ndiscriminator_dropout = 1.5\n[training]\nepochs = 1\n")

@@ -313,9 +313,10 @@ def _warn_of_unswept_tables(
     unswept = sorted(set(tables if isinstance(tables, dict) else ()) - swept)
     if unswept and not args.tune:
         print(
-            f"warning: {args.config} has [method.NAME] tables for {', '.join(unswept)}, which "
-            f"this sweep does not run (it runs {', '.join(sorted(swept))}): add them with "
-            f"--methods or the file's methods = [...]",
+            f"optprior: warning: {args.config} has [method.NAME] tables for "
+            f"{', '.join(unswept)}, which this sweep does not run (it runs "
+            f"{', '.join(sorted(swept))}): add them with --methods or the file's "
+            "methods = [...]",
             file=sys.stderr,
         )
 
@@ -425,7 +426,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"unfinished: --rescore {metrics} ({request}); the same command goes on with it")
     for damage in damaged:
         print(
-            f"warning: a plan cannot be read, its runs not started are missing: {damage}",
+            f"optprior: warning: a plan cannot be read, its runs not started are missing: {damage}",
             file=sys.stderr,
         )
     return 0
@@ -638,7 +639,8 @@ def _train_config(path: str, method: str) -> dict[str, Any]:
     ignored = sorted(set(raw) & read_by_reproduce - {"method"})
     if ignored:
         print(
-            f"warning: {path}: {ignored} are read by optprior reproduce and compare, not train",
+            f"optprior: warning: {path}: {ignored} are read by optprior reproduce and compare, "
+            "not train",
             file=sys.stderr,
         )
     if "protocol" in raw:
