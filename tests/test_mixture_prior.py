@@ -221,6 +221,17 @@ def test_bad_mixture_settings_are_named(gaussian_tasks):
             mixture_refresh=1,
             mixture_subset="recent",
         )
+    with pytest.raises(ValueError, match="mixture_components must be >= 2, got 1"):
+        OptimalPriorCVAE(estimator="mixture", mixture_components=1)
+    one_point = OptimalPriorCVAE(estimator="mixture", likelihood="gaussian", **FAST)
+    with pytest.raises(ValueError, match="needs at least 2 training points, got 1"):
+        one_point.fit(x[:1], s[:1])  # its own posterior is the subset: NaN, not a prior
+    assert (
+        OptimalPriorCVAE(  # the exact q(z) includes it
+            estimator="mixture", mixture_components=1, mixture_leave_one_out=False
+        ).get_params()["mixture_components"]
+        == 1
+    )
     with pytest.raises(ValueError, match="unknown mixture_subset 'latest'"):
         OptimalPriorCVAE(estimator="mixture", mixture_subset="latest")
     with pytest.raises(ValueError, match="unknown estimator"):

@@ -88,6 +88,11 @@ class MixturePriorPlan(ELBOPlan):
 
     def start(self, x: torch.Tensor, s: torch.Tensor, validation: Validation | None) -> None:
         self.components = min(self.mixture.components, x.shape[0])
+        if self.mixture.leave_one_out and self.components < 2:  # no other posterior: NaN
+            raise ValueError(
+                "the exact mixture prior leaves each point's own posterior out of its prior "
+                "(mixture_leave_one_out): it needs at least 2 training points, got 1"
+            )
         if self.components < self.mixture.components:
             warnings.warn(
                 f"mixture_components ({self.mixture.components}) is larger than the "
