@@ -70,7 +70,7 @@ def _mat_vars(path: Path, *names: str) -> dict[str, np.ndarray]:
     return {n: content[n] for n in names}
 
 
-def _whole(raw: np.ndarray, path: Path, what: str) -> np.ndarray:
+def _whole_numbers(raw: np.ndarray, path: Path, what: str) -> np.ndarray:
     """``raw`` flattened as int64, where every value is a whole number (a label of 3.7 or
     inf is refused, not truncated)."""
     values = np.asarray(raw).ravel()
@@ -83,7 +83,7 @@ def _whole(raw: np.ndarray, path: Path, what: str) -> np.ndarray:
 def _digit_labels(raw: np.ndarray, n: int, path: Path, ten_is_zero: bool = False) -> np.ndarray:
     """Digit labels as int64 0..9; with ``ten_is_zero`` (SVHN's convention), 10 is
     digit 0."""
-    labels = _whole(raw, path, "labels")
+    labels = _whole_numbers(raw, path, "labels")
     _check(labels.size == n, path, f"{labels.size} labels for {n} images")
     if ten_is_zero:
         labels[labels == 10] = 0
@@ -94,7 +94,7 @@ def _digit_labels(raw: np.ndarray, n: int, path: Path, ten_is_zero: bool = False
 
 def _one_based(raw: np.ndarray, n: int, path: Path) -> np.ndarray:
     """Labels 1..K as int64 0..K-1."""
-    labels = _whole(raw, path, "labels") - 1
+    labels = _whole_numbers(raw, path, "labels") - 1
     _check(labels.size == n, path, f"{labels.size} labels for {n} images")
     _check(labels.size == 0 or int(labels.min()) >= 0, path, "labels must start at 1")
     return labels
@@ -171,7 +171,7 @@ def read_usps_libsvm(path: Path) -> Arrays:
             labels[row] = float(label)
             pairs = np.array([token.split(":") for token in features], dtype=np.float64)
             if len(pairs):
-                index = _whole(pairs[:, 0], path, f"line {row + 1}: feature indices")
+                index = _whole_numbers(pairs[:, 0], path, f"line {row + 1}: feature indices")
                 _check(
                     bool(np.all((index >= 1) & (index <= 256)))
                     and len(np.unique(index)) == len(index),
@@ -181,7 +181,7 @@ def read_usps_libsvm(path: Path) -> Arrays:
                 values[row, index - 1] = pairs[:, 1]
     _check(bool(np.all(np.abs(values) <= 1 + 1e-6)), path, "values outside [-1, 1]")
     images = np.clip((values + 1) / 2, 0, 1).reshape(-1, 16, 16)
-    digits = _whole(labels, path, "labels") - 1
+    digits = _whole_numbers(labels, path, "labels") - 1
     _check(bool(np.all((digits >= 0) & (digits <= 9))), path, "labels outside 1..10")
     return images, digits
 
