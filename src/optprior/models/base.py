@@ -814,6 +814,7 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             "class": type(self).__name__,
             "config": sections["model"],
             "training": {**sections["training"], "device": str(self.device)},
+            "progress": bool(self.progress),
             "x_dim": module.decoder.x_dim,
             "tasks": list(self.tasks_),
             "feature_names": _listed(getattr(self, "feature_names_in_", None)),
@@ -903,7 +904,8 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             if device.startswith("cuda") and not torch.cuda.is_available():
                 device = "cpu"  # a model trained on a GPU, read on a machine without
         check_device(device)
-        model = cls(device=device, **settings)  # progress: the default, as unsaved
+        progress = payload.get("progress", True)  # unsaved before 2026-12-06: the default
+        model = cls(device=device, progress=progress is True, **settings)
         model.tasks_ = list(payload["tasks"])
         module = model._build(payload["x_dim"], model.n_tasks_)
         try:
