@@ -199,8 +199,8 @@ MUTANTS = [
     (
         "a point's importance samples drawn with the points beside it (no stream of its own)",
         "evaluation/bounds.py",
-        "        streams = None if seed is None else point_streams(xb, sb, seed)\n        for done",
-        "        streams = None\n        for done",
+        "        streams = None if seed is None else point_streams(xb, sb, seed)\n        for noise",
+        "        streams = None\n        for noise",
         ["test_estimators.py::test_a_points_score_does_not_depend_on_the_points_scored_with_it"],
     ),
     (
