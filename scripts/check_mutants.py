@@ -199,7 +199,8 @@ MUTANTS = [
     (
         "a point's importance samples drawn with the points beside it (no stream of its own)",
         "evaluation/bounds.py",
-        "        streams = None if seed is None else point_streams(xb, sb, seed)\n        for noise",
+        "        streams = None if seed is None else point_streams(xb, sb, seed)\n"
+        "        for noise",
         "        streams = None\n        for noise",
         ["test_estimators.py::test_a_points_score_does_not_depend_on_the_points_scored_with_it"],
     ),
@@ -251,6 +252,20 @@ MUTANTS = [
         '"task_information": float((log_q_task - log_q).mean()),\n        "aggregate_kl"',
         '"task_information": float((log_q_point - log_q_task).mean()),\n        "aggregate_kl"',
         ["test_theorems.py"],
+    ),
+    (
+        "seeded importance draws read from each point's stream in pieces the memory budget sets",
+        "evaluation/bounds.py",
+        "    block = piece if streams is None else SAMPLES_PER_CHUNK",
+        "    block = piece",
+        ["test_linear_gaussian.py"],
+    ),
+    (
+        "a dataset's training and test splits read from two variants where one is incomplete",
+        "data/datasets.py",
+        "    for splits in (SPLITS, (split,)):",
+        "    for splits in ((split,),):",
+        ["data/test_data_load.py"],
     ),
 ]
 
