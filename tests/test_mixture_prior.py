@@ -2,6 +2,7 @@
 its leave-one-out training estimate, and what a fitted model stores."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -221,17 +222,18 @@ def test_bad_mixture_settings_are_named(gaussian_tasks):
             mixture_refresh=1,
             mixture_subset="recent",
         )
-    with pytest.raises(ValueError, match="mixture_components must be >= 2, got 1"):
-        OptimalPriorCVAE(estimator="mixture", mixture_components=1)
-    one_point = OptimalPriorCVAE(estimator="mixture", likelihood="gaussian", **FAST)
-    with pytest.raises(ValueError, match="needs at least 2 training points, got 1"):
-        one_point.fit(x[:1], s[:1])  # its own posterior is the subset: NaN, not a prior
-    assert (
-        OptimalPriorCVAE(  # the exact q(z) includes it
-            estimator="mixture", mixture_components=1, mixture_leave_one_out=False
-        ).get_params()["mixture_components"]
-        == 1
-    )
+    mixture = {"estimator": "mixture", "likelihood": "gaussian", **FAST}
+    for leave_one_out in (True, False):  # a subset of the point's own posterior: NaN
+        alone = OptimalPriorCVAE(
+            mixture_components=1, mixture_leave_one_out=leave_one_out, **mixture
+        )
+        with pytest.raises(ValueError, match="must be >= 2, got 1 and 200"):
+            alone.fit(x, s)
+    with pytest.raises(ValueError, match="must be >= 2, got 1000 and 1"):
+        OptimalPriorCVAE(**mixture).fit(x[:1], s[:1])
+    with warnings.catch_warnings():  # read by the exact mixture alone
+        warnings.simplefilter("ignore")
+        OptimalPriorCVAE(mixture_components=1, estimator="discriminator")
     with pytest.raises(ValueError, match="unknown mixture_subset 'latest'"):
         OptimalPriorCVAE(estimator="mixture", mixture_subset="latest")
     with pytest.raises(ValueError, match="unknown estimator"):

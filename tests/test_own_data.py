@@ -119,6 +119,8 @@ def test_standardize_fits_the_points_outside_the_test_split_alone(tmp_path, caps
     np.testing.assert_array_equal(first.test.X, second.test.X)
     with pytest.raises(ValueError, match="standardize .* goes with the Gaussian likelihood"):
         own_data_setting("scaled", 0, file=str(path), standardize=True)
+    with pytest.raises(ValueError, match="standardize must be true or false, got 'false'"):
+        own_data_setting("scaled", 0, **{**options, "standardize": "false"})
 
     assert main(["config", "--data", str(path), "--likelihood", "gaussian", "--standardize"]) == 0
     assert "standardize = true" in capsys.readouterr().out

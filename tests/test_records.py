@@ -85,6 +85,7 @@ def test_training_minutes_of_a_quick_run_are_not_shown_as_none():
     assert "| r | failed | cpu | 3 (2) | 0.4 |" in runs_table([replace(quick, **times)])
     long = replace(quick, training_seconds=1500.0)
     assert "| r | failed | cpu |  | 25 |" in runs_table([long])
+    assert "| r | failed | cpu |  | 10 |" in runs_table([replace(quick, training_seconds=598.0)])
 
 
 def test_a_metric_some_runs_lack_says_how_many_runs_it_averages():

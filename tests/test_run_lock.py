@@ -257,3 +257,19 @@ def test_sweeps_that_open_a_rescore_request_at_once_share_the_first_written(tmp_
     assert request.open() == "theirs"
     assert json.loads(request.path.read_text()) == theirs
     assert [p.name for p in tmp_path.iterdir()] == [request.path.name]  # no temporary left
+
+
+def test_an_exclusive_write_works_where_the_file_system_has_no_hard_links(tmp_path, monkeypatch):
+    """Without hard links (FAT, some network and FUSE mounts) an exclusive write copies
+    into a file it creates exclusively: still never over another's file."""
+    from optprior._io import write_text_atomic
+
+    def no_links(*args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path = tmp_path / "request.json"
+    write_text_atomic(path, "first", exclusive=True)
+    with pytest.raises(FileExistsError):
+        write_text_atomic(path, "second", exclusive=True)
+    assert path.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == [path.name]

@@ -27,7 +27,8 @@ def atomic_write(
     on any error or interruption, leaving an existing ``path`` untouched. A new file gets
     the permissions a plain ``open`` would give it; a replaced one keeps its own. With
     ``exclusive``, an existing ``path`` is never replaced: ``FileExistsError`` where one
-    is there as the block completes, even one another process created meanwhile.
+    is there as the block completes, even one another process created meanwhile
+    (``_link_or_copy``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,11 +41,29 @@ def atomic_write(
             stream.flush()
             os.fsync(stream.fileno())  # the data reach the disk before the rename does
         if exclusive:
-            os.link(temporary, path)  # fails where path exists, as O_EXCL would
+            _link_or_copy(temporary, path)
         else:
             os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _link_or_copy(temporary: Path, path: Path) -> None:
+    """``temporary``'s bytes at ``path`` where no file is there (``FileExistsError``
+    else): a hard link, atomic; where the file system has none (FAT, some network and
+    FUSE mounts), a copy into a file created exclusively (``O_EXCL``), briefly partial."""
+    try:
+        os.link(temporary, path)
+        return
+    except FileExistsError:
+        raise
+    except OSError:
+        pass
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    with os.fdopen(os.open(path, flags, 0o666), "wb") as out:
+        out.write(temporary.read_bytes())
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def remove_leftovers(

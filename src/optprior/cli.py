@@ -722,7 +722,8 @@ def _add_split_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="with --likelihood gaussian: each feature to mean 0 and standard deviation 1 "
         "over the points outside the test split (ln p(x|s) is then of the standardised "
-        "data, the same shift for every method and seed)",
+        "data, the same shift for every method and seed; the runs' models take "
+        "standardised X)",
     )
 
 

@@ -34,6 +34,8 @@ def test_data_root_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert data_root() == tmp_path / "home" / ".cache" / "optprior"
     monkeypatch.setenv("XDG_CACHE_HOME", "cache")  # relative: ignored (XDG), not cwd's
     assert data_root() == tmp_path / "home" / ".cache" / "optprior"
+    monkeypatch.setenv("XDG_CACHE_HOME", "~/xdg")  # the home folder's, as the shell gives
+    assert data_root() == tmp_path / "home" / "xdg" / "optprior"
 
 
 def test_load_uses_env_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fakes) -> None:

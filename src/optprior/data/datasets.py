@@ -57,8 +57,9 @@ def load(
             ``FACE_TEST_FRACTION`` of the images, drawn with ``FACE_SPLIT_SEED``, is 'test'.
         root: data root holding ``<name>/<file>``; default $OPTPRIOR_DATA, else the user cache.
         variant: force one distribution of the dataset (e.g. 'libsvm' for usps, '32x32' for
-            umist); default: the first one present, in registry order, else the first that can
-            be downloaded.
+            umist); default: the first (in registry order) whose files of both splits are
+            present, else the first with the split's, else the first that can be downloaded
+            (``_resolve``).
         download: fetch missing files; default True unless $OPTPRIOR_NO_DOWNLOAD=1.
         verify: check file checksums (once per file and process).
 

@@ -39,13 +39,13 @@ _CHUNK = 1 << 20
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The folder holding ``<dataset>/<file>``: ``root``, else $OPTPRIOR_DATA, else the
-    cache: $XDG_CACHE_HOME/optprior where that is an absolute path (the XDG rule: a
-    relative one is ignored), else ~/.cache/optprior."""
+    cache: $XDG_CACHE_HOME/optprior where that is an absolute path (``~`` expanded; the
+    XDG rule: a relative one is ignored), else ~/.cache/optprior."""
     if root is not None:
         return Path(root).expanduser()
     if os.environ.get(ENV_ROOT):
         return Path(os.environ[ENV_ROOT]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    xdg = os.path.expanduser(os.environ.get("XDG_CACHE_HOME", ""))
     cache = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
     return cache / "optprior"
 

@@ -199,6 +199,8 @@ def own_data_setting(
             f"the data file {file} has changed since these runs were planned (SHA-256 "
             f"{sha256_digest} expected): restore it or write the runs to a new --out folder"
         )
+    if not isinstance(standardize, bool | np.bool_):
+        raise ValueError(f"standardize must be true or false, got {standardize!r}")
     if standardize and likelihood != "gaussian":
         raise ValueError(
             "standardize (--standardize) goes with the Gaussian likelihood: Bernoulli data "

@@ -309,7 +309,7 @@ def csv_table(rows: list[dict[str, Any]]) -> str:
 def _minutes(seconds: float) -> str:
     """``seconds`` in minutes, to a tenth under ten (a quick run is not 0)."""
     minutes = seconds / 60
-    return f"{minutes:.1f}" if minutes < 10 else f"{minutes:.0f}"
+    return f"{minutes:.1f}" if round(minutes, 1) < 10 else f"{minutes:.0f}"
 
 
 def runs_table(results: list[RunResult]) -> str:

@@ -245,11 +245,6 @@ class MixtureConfig:
         one_of(self.subset, "mixture_subset", MIXTURE_SUBSETS)
         for name in ("components", "refresh"):
             setattr(self, name, whole_number(getattr(self, name), f"mixture_{name}", 1))
-        if self.leave_one_out and self.components < 2:
-            raise ValueError(
-                "mixture_leave_one_out leaves each point's own posterior out of its prior, "
-                "which needs another: mixture_components must be >= 2, got 1"
-            )
         if self.gradient == "components" and self.refresh != 1:
             raise ValueError(
                 "mixture_gradient 'components' encodes the subset afresh at every step: "

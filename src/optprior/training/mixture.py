@@ -88,10 +88,12 @@ class MixturePriorPlan(ELBOPlan):
 
     def start(self, x: torch.Tensor, s: torch.Tensor, validation: Validation | None) -> None:
         self.components = min(self.mixture.components, x.shape[0])
-        if self.mixture.leave_one_out and self.components < 2:  # no other posterior: NaN
+        if self.components < 2:  # a subset of the point alone: no other posterior, NaN
             raise ValueError(
-                "the exact mixture prior leaves each point's own posterior out of its prior "
-                "(mixture_leave_one_out): it needs at least 2 training points, got 1"
+                "the exact mixture prior takes each point's prior from the other posteriors "
+                "of its subset (its own left out, or added at its weight): "
+                "mixture_components and the training points must be >= 2, got "
+                f"{self.mixture.components} and {x.shape[0]}"
             )
         if self.components < self.mixture.components:
             warnings.warn(
