@@ -9,8 +9,10 @@ nats), under the estimator's defaults otherwise, and prints one Markdown table: 
 seconds of an epoch (training steps and validation ELBO) from ``--rounds`` fits of 2
 epochs of each precision in turns (float32 first, then bfloat16 first, ...: the host's
 drift falls on both), the median; then of the two long fits the kept epoch's validation
-ELBO and ln p(x|s) by importance sampling (``--samples`` draws) on the validation and the
-target task's test points, each scored in float32 with the same draws. bfloat16 is
+ELBO, the prior's ln Z (``log_normalizer``: annealed importance sampling for T's prior,
+0 for a density) and ln p(x|s) by importance sampling (``--samples`` draws) with the
+prior divided by Z, on the validation and the target task's test points, each scored in
+float32 with the same draws. bfloat16 is
 faster only where the hardware has bfloat16 products (``benchmarks/speed.py
 --bfloat16``).
 """
@@ -70,11 +72,13 @@ def main() -> None:
     for precision in PRECISIONS:
         model = fit(precision, args.epochs)
         history = model.fitted_history()
+        log_z = model.log_normalizer(data.train.X, data.train.s)  # 0 but for T's prior
         rows[precision] = (
             float(np.median(seconds[precision])),
             history.epochs[history.best_epoch]["val_elbo"],
-            float(model.score_samples(x_val, data.val.s, args.samples).mean()),
-            float(model.score_samples(x_test, target.s, args.samples).mean()),
+            log_z,
+            float(model.score_samples(x_val, data.val.s, args.samples).mean()) - log_z,
+            float(model.score_samples(x_test, target.s, args.samples).mean()) - log_z,
         )
     print(
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
@@ -83,16 +87,19 @@ def main() -> None:
     )
     print(
         f"| precision | seconds per epoch (median of {2 * args.rounds}, in turns) "
-        "| kept epoch's validation ELBO "
-        "| validation ln p(x\\|s) | target test ln p(x\\|s) |"
+        "| kept epoch's validation ELBO | ln Z of the prior "
+        "| validation ln p(x\\|s), prior normalised | target test ln p(x\\|s), normalised |"
     )
-    print("|---|---|---|---|---|")
-    for precision, (seconds, val_elbo, val, test) in rows.items():
-        print(f"| {precision} | {seconds:.2f} | {val_elbo:.2f} | {val:.2f} | {test:.2f} |")
-    (s32, e32, v32, t32), (s16, e16, v16, t16) = rows.values()
+    print("|---|---|---|---|---|---|")
+    for precision, (seconds, val_elbo, log_z, val, test) in rows.items():
+        print(
+            f"| {precision} | {seconds:.2f} | {val_elbo:.2f} | {log_z:.3f} | {val:.2f} "
+            f"| {test:.2f} |"
+        )
+    (s32, e32, z32, v32, t32), (s16, e16, z16, v16, t16) = rows.values()
     print(
-        f"| bfloat16 - float32 | x{s16 / s32:.2f} | {e16 - e32:+.2f} | {v16 - v32:+.2f} "
-        f"| {t16 - t32:+.2f} |"
+        f"| bfloat16 - float32 | x{s16 / s32:.2f} | {e16 - e32:+.2f} | {z16 - z32:+.3f} "
+        f"| {v16 - v32:+.2f} | {t16 - t32:+.2f} |"
     )
 
 
