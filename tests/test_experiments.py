@@ -15,7 +15,7 @@ import threading
 import time
 import warnings
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -1155,18 +1155,26 @@ def test_a_worker_killed_while_logging_ends_the_sweep_without_hanging(tmp_path, 
     assert "a record of xxx" in capsys.readouterr().err  # records arrived until the kill
 
 
+@dataclass(frozen=True)
 class _SlowFailingRun(runner.Run):
-    """A run that fails after a second (its ``result.json`` says so)."""
+    """A run that fails after ``seconds`` (its ``result.json`` says so)."""
+
+    seconds: float = 10.0
 
     def load_data(self):
-        time.sleep(1.0)
+        time.sleep(self.seconds)
         raise ValueError("no data here")
 
 
 @pytest.mark.slow
 def test_an_interrupted_sweep_starts_no_further_run(tmp_path):
+    """The first run ends after a second, the others would take ten: time enough for
+    the sweep to stop its workers however loaded the machine."""
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 8})
-    runs = [_SlowFailingRun(**vars(run)) for run in plan(config, tmp_path)]  # 16 runs
+    runs = [  # 16 runs
+        _SlowFailingRun(**vars(run), seconds=1.0 if k == 0 else 10.0)
+        for k, run in enumerate(plan(config, tmp_path))
+    ]
 
     def interrupt(result: dict) -> None:  # as Ctrl+C would, on the first result
         raise KeyboardInterrupt
