@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from sklearn.preprocessing import StandardScaler
 
 from optprior._validation import check_data, check_tasks, fraction, whole_number
 from optprior.data.integrity import remembered_digests
@@ -157,11 +158,10 @@ def _labels(y: np.ndarray, n_points: int) -> np.ndarray:
 
 def standardized(x: np.ndarray, fitted_on: np.ndarray) -> np.ndarray:
     """``x`` (N, D) with each feature shifted and scaled to mean 0 and standard deviation
-    1 over the rows ``fitted_on`` (a constant feature only shifted): float32."""
-    rows = x[fitted_on].astype(np.float64)
-    scale = rows.std(axis=0)
-    scale[scale == 0] = 1.0
-    return ((x - rows.mean(axis=0)) / scale).astype(np.float32)
+    1 over the rows ``fitted_on`` (``StandardScaler``: a constant feature only shifted),
+    float32."""
+    scaler = StandardScaler().fit(x[fitted_on].astype(np.float64))
+    return scaler.transform(x.astype(np.float64)).astype(np.float32)
 
 
 #: Test points each task needs: the task probe is cross-validated over 5 folds.
