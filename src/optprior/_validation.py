@@ -212,6 +212,12 @@ def point_weights(weights: object, n_points: int, name: str = "sample_weight") -
     return array
 
 
+def non_whole(values: np.ndarray) -> np.ndarray:
+    """The entries of numeric ``values`` that are not whole numbers (NaN, inf, 3.7), as a
+    boolean mask."""
+    return ~np.isfinite(values) | (values != np.round(values))
+
+
 def check_tasks(
     s: object,
     n_points: int,
@@ -256,7 +262,7 @@ def check_tasks(
     if array.shape[0] != n_points:
         raise ValueError(f"{data_name} has {n_points} points but {name} has {array.shape[0]}")
     if array.size and not np.issubdtype(array.dtype, np.integer):
-        bad = ~np.isfinite(array) | (array != np.round(array))
+        bad = non_whole(array)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(

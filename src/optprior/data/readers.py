@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 import scipy.io
 
+from optprior._validation import non_whole
 from optprior.data.errors import CorruptDatasetError
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -75,8 +76,8 @@ def _whole_numbers(raw: np.ndarray, path: Path, what: str) -> np.ndarray:
     inf is refused, not truncated)."""
     values = np.asarray(raw).ravel()
     if values.dtype.kind == "f":
-        whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**62)
-        _check(bool(np.all(whole)), path, f"{what} must be whole numbers")
+        bad = non_whole(values) | (np.abs(values) >= 2**62)
+        _check(not bad.any(), path, f"{what} must be whole numbers")
     return values.astype(np.int64)
 
 

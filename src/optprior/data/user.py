@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from optprior._validation import check_data, check_tasks, fraction, whole_number
+from optprior._validation import check_data, check_tasks, fraction, non_whole, whole_number
 from optprior.data.integrity import remembered_digests
 from optprior.data.settings import MultiTaskData, TaskSplit
 
@@ -137,7 +137,7 @@ def _labels(y: np.ndarray, n_points: int) -> np.ndarray:
     if y.dtype.kind == "b":
         y = y.astype(np.int64)
     numeric = y.dtype.kind in "iuf" and y.shape == (n_points,)
-    if not numeric or not np.all(np.isfinite(y) & (y == np.round(y))) or y.min() < -1:
+    if not numeric or non_whole(y).any() or y.min() < -1:
         raise ValueError(
             f"y must hold a whole class label per point ({n_points},), -1 where a point has "
             f"none; got dtype {y.dtype}, shape {y.shape}"
