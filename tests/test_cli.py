@@ -170,6 +170,78 @@ def test_train_then_embed_own_data(tmp_path, capsys, two_tasks):
     assert "scale it as the model's training data were" in error and "--likelihood" not in error
 
 
+@pytest.mark.filterwarnings("ignore:all .* epochs trained came before the KL warm-up")
+@pytest.mark.parametrize("method", ["optimal", "cvae"])
+def test_score_prints_each_task_and_writes_each_point(
+    method, tmp_path, capsys, two_tasks, monkeypatch
+):
+    import numpy as np
+
+    from optprior import cli
+
+    x, s = two_tasks
+    data = tmp_path / "mine.npz"
+    np.savez(data, X=x, s=s)
+    model_path = tmp_path / "model.pt"
+    train = ["train", "--data", str(data), "--out", str(model_path), "--method", method]
+    assert (
+        main([*train, "--epochs", "3", "--latent-dim", "2", "--hidden-sizes", "8", "--quiet"]) == 0
+    )
+    capsys.readouterr()
+    monkeypatch.setattr(cli, "SCORE_BATCH", 50)  # batches of points, as the bar steps
+    out = tmp_path / "scores.csv"
+    score = ["score", str(model_path), "--data", str(data), "--samples", "20", "--quiet"]
+    assert main([*score, "--seed", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    table = np.genfromtxt(out, delimiter=",", names=True)
+    np.testing.assert_array_equal(table["s"], s)
+    # The whole file in one call to the estimator, each prior divided by its Z.
+    model = load_model(model_path)
+    log_z = model.log_normalizer(x, s, random_state=3)
+    assert (log_z != 0.0) == (method == "optimal")
+    expected = model.score_samples(x, s, n_samples=20, random_state=3) - log_z
+    np.testing.assert_allclose(table["log_likelihood"], expected, rtol=1e-5)
+    np.testing.assert_allclose(table["elbo"], model.elbo(x, s, random_state=3) - log_z, rtol=1e-5)
+    assert table["log_likelihood"].mean() > table["elbo"].mean()  # the IS bound is tighter
+    cells = [line.strip("| ").split(" | ") for line in printed.splitlines()]
+    rows = {row[0]: row for row in cells if row[0] in ("0", "1", "all")}
+    for name, chosen in (("0", s == 0), ("1", s == 1), ("all", s >= 0)):
+        assert rows[name][1] == str(chosen.sum())
+        assert float(rows[name][2]) == pytest.approx(
+            table["log_likelihood"][chosen].mean(), abs=0.006
+        )
+        assert float(rows[name][3]) == pytest.approx(table["elbo"][chosen].mean(), abs=0.006)
+    if method == "optimal":  # the paper's measure beside: the prior not divided by Z
+        assert float(rows["all"][4]) == pytest.approx(expected.mean() + log_z, abs=0.006)
+        assert f"ln Z = {log_z:.3f}" in printed
+    else:
+        assert len(rows["all"]) == 4 and "ln Z" not in printed
+
+
+@pytest.mark.filterwarnings("ignore:all .* epochs trained came before the KL warm-up")
+def test_score_refuses_bad_input_by_name(tmp_path, capsys, two_tasks):
+    import numpy as np
+
+    x, s = two_tasks
+    data = tmp_path / "mine.npz"
+    np.savez(data, X=x, s=s)
+    model_path = tmp_path / "model.pt"
+    train = ["train", "--data", str(data), "--out", str(model_path), "--method", "cvae"]
+    assert (
+        main([*train, "--epochs", "1", "--latent-dim", "2", "--hidden-sizes", "8", "--quiet"]) == 0
+    )
+    capsys.readouterr()
+    score = ["score", str(model_path), "--data", str(data), "--samples", "2"]
+    assert main([*score, "--out", str(tmp_path / "scores.txt")]) == 2
+    assert "name a .csv file" in capsys.readouterr().err
+    np.savez(data, X=x, s=s + 1)  # task 2 was never trained on
+    assert main(score) == 2
+    assert "task indices [2] that were not seen in training" in capsys.readouterr().err
+    np.savez(data, X=x)  # no s, and the model knows two tasks
+    assert main(score) == 2
+    assert "has no task indices 's'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("cap", [4, 6])  # the same command, or one with a higher --epochs
 def test_interrupted_train_goes_on_from_its_checkpoint(
     cap, tmp_path, capsys, two_tasks, monkeypatch
