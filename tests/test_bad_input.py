@@ -286,10 +286,15 @@ def test_foreign_and_broken_model_files(tmp_path, fitted):
     name = next(iter(payload["state_dict"]))
     payload["state_dict"][name] = payload["state_dict"][name][:1]
     torch.save(payload, damaged)
-    with pytest.raises(ModelFileError, match="weights do not fit its settings"):
-        load_model(damaged)
+    with pytest.raises(ModelFileError, match=f"weights do not fit its settings .*{name}"):
+        load_model(damaged)  # the weight named
     payload = torch.load(good, weights_only=True)
     payload.pop("digest")  # as a file from before checksums: the later checks still hold
+    payload["class"], payload["class_path"] = "Mine", "my_plugins.models:Mine"
+    torch.save(payload, damaged)  # a user's subclass, its module not imported
+    with pytest.raises(ModelFileError, match="class Mine of module my_plugins.models, which"):
+        load_model(damaged)
+    del payload["class_path"]  # as a file from before class paths (2026-12-06)
     payload["class"] = ["CVAE"]  # not a class name (nor hashable)
     torch.save(payload, damaged)
     with pytest.raises(ModelFileError, match=r"holds a model of class \['CVAE'\], not BaseModel"):

@@ -399,6 +399,28 @@ def test_base_class_load_returns_saved_class(two_tasks, tmp_path):
     assert type(BaseModel.load(tmp_path / "c.pt")) is CVAE
 
 
+def test_a_users_class_named_like_optprior_s_does_not_stand_in_for_it(
+    two_tasks, tmp_path, monkeypatch
+):
+    from optprior.models import base
+
+    x, s = two_tasks
+    fast(CVAE).fit(x, s).save(tmp_path / "library.pt")
+    monkeypatch.setattr(base, "_MODEL_CLASSES", dict(base._MODEL_CLASSES))  # undone after
+    mine = type("CVAE", (VAE,), {"__module__": "my_notebook"})  # a notebook's own "CVAE"
+    fast(mine).fit(x).save(tmp_path / "mine.pt")
+    assert type(load_model(tmp_path / "library.pt")) is CVAE
+    assert type(load_model(tmp_path / "mine.pt")) is mine
+    payload = torch.load(tmp_path / "library.pt", weights_only=True)
+    del payload["digest"], payload["class_path"]  # a file from before class paths
+    torch.save(payload, tmp_path / "old.pt")
+    assert type(load_model(tmp_path / "old.pt")) is CVAE  # the name alone: optprior's
+    with pytest.raises(
+        base.UnknownSettingError, match="invariance_weight .a setting of .*InvariantCVAE"
+    ):
+        CVAE(invariance_weight=1.0)
+
+
 def test_gpu_model_loads_on_a_machine_without_one(two_tasks, tmp_path, monkeypatch):
     x, s = two_tasks
     model = fast(CVAE).fit(x, s)

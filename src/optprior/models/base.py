@@ -62,7 +62,25 @@ TOO_FEW_POINTS = 10
 OFF_CENTRE = 10.0
 FILE_FORMAT = "optprior-model"
 FILE_VERSION = 1
+#: Every model class defined so far, by its ``class_path`` (a class defined again, as a
+#: notebook cell run twice does, replaces its earlier definition).
 _MODEL_CLASSES: dict[str, type[BaseModel]] = {}
+
+
+def class_path(cls: type) -> str:
+    """Where ``cls`` is defined, ``module:QualifiedName`` (the form of an entry point):
+    what a model file names its class by, so that a user's class named like one of
+    optprior's never stands in for it."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _class_named(name: str) -> type[BaseModel] | None:
+    """The model class called ``name``, for files written before they named the module
+    (2026-12-06): optprior's own where one is so called, else the latest defined."""
+    named = [cls for cls in _MODEL_CLASSES.values() if cls.__name__ == name]
+    own = [cls for cls in named if cls.__module__.split(".")[0] == "optprior"]
+    chosen = own or named
+    return chosen[-1] if chosen else None
 
 
 #: Options of an estimator that say where and how visibly it runs, not what it fits.
@@ -253,7 +271,7 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _MODEL_CLASSES[cls.__name__] = cls
+        _MODEL_CLASSES[class_path(cls)] = cls
 
     def __init__(
         self,
@@ -270,7 +288,7 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             )
         unknown = sorted(set(settings) - set(self.setting_names()))
         if unknown:
-            raise UnknownSettingError(_unknown_settings_message(name, unknown))
+            raise UnknownSettingError(_unknown_settings_message(type(self), unknown))
         config_names = flat_names(self.config_type)
         given = flatten(config) if config is not None else {}
         self.config = unflatten(
@@ -812,6 +830,7 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             "format": FILE_FORMAT,
             "version": FILE_VERSION,
             "class": type(self).__name__,
+            "class_path": class_path(type(self)),
             "config": sections["model"],
             "training": {**sections["training"], "device": str(self.device)},
             "progress": bool(self.progress),
@@ -870,14 +889,24 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 f"{path} has model file version {payload.get('version')}, "
                 f"this optprior reads version {FILE_VERSION}"
             )
-        class_name = payload.get("class")
-        saved = _MODEL_CLASSES.get(class_name) if isinstance(class_name, str) else None
-        if saved is None and isinstance(class_name, str) and class_name.isidentifier():
-            raise ModelFileError(
-                f"{path} holds a model of class {class_name}, which this process does not "
-                "know: import the module that defines it (a subclass of an optprior model) "
-                "before loading"
-            )
+        class_name, where = payload.get("class"), payload.get("class_path")
+        if isinstance(where, str):
+            saved = _MODEL_CLASSES.get(where)
+            module = where.partition(":")[0]
+            if saved is None:
+                raise ModelFileError(
+                    f"{path} holds a model of class {class_name} of module {module}, which "
+                    f"this process has not defined: import {module} (the module that "
+                    "defines it, a subclass of an optprior model) before loading"
+                )
+        else:  # written before 2026-12-06: the class by its name alone
+            saved = _class_named(class_name) if isinstance(class_name, str) else None
+            if saved is None and isinstance(class_name, str) and class_name.isidentifier():
+                raise ModelFileError(
+                    f"{path} holds a model of class {class_name}, which this process does "
+                    "not know: import the module that defines it (a subclass of an optprior "
+                    "model) before loading"
+                )
         if saved is None or not issubclass(saved, cls):
             raise ModelFileError(f"{path} holds a model of class {class_name}, not {cls.__name__}")
         try:
@@ -910,9 +939,12 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         module = model._build(payload["x_dim"], model.n_tasks_)
         try:
             module.load_state_dict(payload["state_dict"])
-        except RuntimeError as error:
-            first = str(error).splitlines()[0]
-            raise ModelFileError(f"{path}: its weights do not fit its settings ({first})") from None
+        except RuntimeError as error:  # torch's lines after its first name the weights
+            detail = "; ".join(line.strip() for line in str(error).splitlines()[1:] if line.strip())
+            detail = detail if len(detail) <= 600 else detail[:600] + " ..."
+            raise ModelFileError(
+                f"{path}: its weights do not fit its settings ({detail or error})"
+            ) from None
         flush_subnormals_(module)  # files written before the trainer flushed them
         module.eval()
         names = payload.get("feature_names")  # files before 2026-12-05 have none
@@ -1030,10 +1062,15 @@ def setting_readers(name: str, classes: Mapping[str, type[BaseModel]]) -> list[s
     return [method for method, cls in classes.items() if cls.reads_setting(name)]
 
 
-def _unknown_settings_message(name: str, unknown: list[str]) -> str:
-    """Why ``name`` refuses the settings ``unknown``: the methods that read them, if any."""
-    readers = {setting: setting_readers(setting, _MODEL_CLASSES) for setting in unknown}
-    valid = sorted(_MODEL_CLASSES[name].setting_names() + list(RUN_OPTIONS))
+def _unknown_settings_message(model_class: type[BaseModel], unknown: list[str]) -> str:
+    """Why ``model_class`` refuses the settings ``unknown``: the classes that read them,
+    if any."""
+    by_name = {
+        cls.__name__: cast(type, _class_named(cls.__name__)) for cls in _MODEL_CLASSES.values()
+    }
+    readers = {setting: setting_readers(setting, by_name) for setting in unknown}
+    valid = sorted(model_class.setting_names() + list(RUN_OPTIONS))
+    name = model_class.__name__
     parts = [
         f"{setting} (a setting of {', '.join(methods)})"
         if methods
