@@ -53,6 +53,82 @@ def test_a_new_penalty_reaches_the_loss(example, two_tasks):
     assert gaps[0] < gaps[1]
 
 
+@pytest.mark.parametrize(
+    "mistake, method",
+    [
+        (lambda prior, z: prior.right_log_prob(z).mean(), "log_prob"),  # a mean, not per point
+        (lambda prior, z: prior.right_log_prob(z)[..., None], "log_prob"),  # (B, 1): broadcasts
+        (lambda prior, z: z, "log_prob"),  # (B, D)
+    ],
+)
+def test_a_prior_of_the_wrong_shape_is_named_not_broadcast(example, two_tasks, mistake, method):
+    x, s = two_tasks
+    learned = example["LearnedGaussianPrior"]
+
+    class Mistaken(learned):
+        right_log_prob = learned.log_prob
+
+        def log_prob(self, z):
+            return mistake(self, z)
+
+    class MistakenCVAE(example["LearnedPriorCVAE"]):
+        def make_prior(self):
+            return Mistaken(self.config.latent_dim)
+
+    with pytest.raises(ValueError, match=f"Mistaken.{method} returned .* one value a point"):
+        fast(MistakenCVAE).fit(x, s)
+    fitted = fast(example["LearnedPriorCVAE"]).fit(x, s)  # a closed-form KL, then scored:
+    fitted.module_.prior.__class__ = Mistaken  # log_prob alone is read, by the bound
+    with pytest.raises(ValueError, match=f"Mistaken.{method} returned"):
+        fitted.score_samples(x, s, n_samples=2)
+
+
+def test_a_kl_of_the_wrong_shape_is_named(example, two_tasks):
+    class PerDimension(example["LearnedGaussianPrior"]):
+        def kl(self, z, mu, logvar):  # per dimension, not summed
+            return z - mu
+
+    class PerDimensionCVAE(example["LearnedPriorCVAE"]):
+        def make_prior(self):
+            return PerDimension(self.config.latent_dim)
+
+    with pytest.raises(ValueError, match=r"PerDimension.kl returned \(50, 3\)"):
+        fast(PerDimensionCVAE).fit(*two_tasks)
+
+
+def test_a_prior_replacing_its_parameters_at_start_is_refused(example, two_tasks):
+    class DataStarted(example["LearnedGaussianPrior"]):
+        def start(self, x, s):  # a new Parameter: the optimiser holds the old one
+            self.mean = torch.nn.Parameter(torch.full((self.latent_dim,), 0.5))
+
+    class DataStartedCVAE(example["LearnedPriorCVAE"]):
+        def make_prior(self):
+            return DataStarted(self.config.latent_dim)
+
+    with pytest.raises(TypeError, match=r"DataStarted.start made new parameters \['mean'\]"):
+        fast(DataStartedCVAE).fit(*two_tasks)
+
+
+def test_a_penalty_that_is_no_scalar_is_named_and_a_plain_function_is_a_penalty(example, two_tasks):
+    from optprior.models.methods import PenalisedCVAE
+
+    def per_point_gap(terms, s):  # per point, not the batch's mean
+        return terms.mu.pow(2).sum(1)
+
+    class PerPoint(PenalisedCVAE):
+        penalty = per_point_gap  # no staticmethod: taken as the function it is
+
+    with pytest.raises(ValueError, match=r"penalty per_point_gap returned \(50,\): it must"):
+        fast(PerPoint, invariance_weight=1.0).fit(*two_tasks)
+
+    class MeanGap(PenalisedCVAE):
+        penalty = example["task_mean_gap"]
+
+    assert (
+        "train_penalty" in fast(MeanGap, invariance_weight=1.0).fit(*two_tasks).history_.epochs[0]
+    )
+
+
 def imported_packages(package: str) -> set[str]:
     """The optprior packages that the modules of ``package`` import."""
     found = set()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from types import FunctionType
 from typing import Any, ClassVar
 
 from optprior._random import seeded_torch
@@ -67,6 +68,12 @@ class PenalisedCVAE(BaseModel):
     config_type = PenalisedCVAEConfig
     config: PenalisedCVAEConfig
     penalty: ClassVar[Penalty]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        named = cls.__dict__.get("penalty")
+        if isinstance(named, FunctionType):  # penalty = f: a function, not a method of self
+            cls.penalty = staticmethod(named)
 
     def make_plan(self, module: VAEModule) -> TrainingPlan:
         return PenalisedELBOPlan(

@@ -16,7 +16,7 @@ from torch import nn
 
 from optprior.nn.decoders import Decoder
 from optprior.nn.encoder import GaussianEncoder, gaussian_log_prob
-from optprior.priors.base import Prior
+from optprior.priors.base import Prior, checked_shape
 
 
 class ObjectiveTerms(NamedTuple):
@@ -88,7 +88,8 @@ class VAEModule(nn.Module):
         else:
             z = torch.addcmul(mu, torch.exp(0.5 * logvar), noise)
         reconstruction = self.decoder.log_prob(x, z, self._task(s))
-        kl = (self.prior if prior is None else prior).kl(z, mu, logvar)
+        prior = self.prior if prior is None else prior
+        kl = checked_shape(prior.kl(z, mu, logvar), mu.shape[:1], prior, "kl")
         return ObjectiveTerms(reconstruction, kl, z, mu, logvar)
 
     def loss(self, terms: ObjectiveTerms, beta: float = 1.0) -> torch.Tensor:
@@ -116,5 +117,10 @@ class VAEModule(nn.Module):
             z, mu, logvar
         )
         chosen = (self.prior,) if priors is None else priors
-        weights = torch.stack([without_prior + prior.log_prob(z) for prior in chosen])
+        weights = torch.stack(
+            [
+                without_prior + checked_shape(p.log_prob(z), z.shape[:-1], p, "log_prob")
+                for p in chosen
+            ]
+        )
         return weights[0] if priors is None else weights

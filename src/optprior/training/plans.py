@@ -109,7 +109,18 @@ class ELBOPlan(TrainingPlan):
         return {"optimizer": self.optimizer}
 
     def start(self, x: torch.Tensor, s: torch.Tensor, validation: Validation | None) -> None:
-        self.module.prior.start(x, s)
+        prior = self.module.prior
+        prior.start(x, s)
+        optimised = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+        names = {id(p): name for name, p in prior.named_parameters()}
+        new = [names.get(id(p), "?") for p in prior.elbo_parameters() if id(p) not in optimised]
+        if new:
+            raise TypeError(
+                f"{type(prior).__name__}.start made new parameters {new}, which the optimiser "
+                "(made before start) would never train: set the values of the parameters "
+                "made in __init__ in place instead (with torch.no_grad(): "
+                "self.mean.copy_(...))"
+            )
         if validation is not None:
             x_val, s_val, _ = validation
             validation = x_val, s_val, point_weights(s_val, self.config.validation_task_weights)
@@ -222,5 +233,13 @@ class PenalisedELBOPlan(ELBOPlan):
         losses = super().loss(terms, s, beta)
         if self.weight:
             penalty = self.penalty(terms, s)
+            if not isinstance(penalty, torch.Tensor) or penalty.ndim != 0:
+                got = tuple(penalty.shape) if isinstance(penalty, torch.Tensor) else penalty
+                name = getattr(self.penalty, "__name__", type(self.penalty).__name__)
+                raise ValueError(
+                    f"the penalty {name} returned {got!r}: it must return a scalar torch "
+                    "tensor (the batch's mean, in nats a point) computed from the terms, "
+                    "so that the loss's gradient flows through it"
+                )
             losses = {"loss": losses["loss"] + self.weight * penalty, "penalty": penalty}
         return losses
