@@ -27,6 +27,7 @@ from optprior.models import (
     PostHocPriorConfig,
     VampPriorCVAE,
     VampPriorCVAEConfig,
+    register_method,
 )
 from optprior.training import CheckpointError, TrainingConfig
 from optprior.training.config import DiscriminatorConfig, DiscriminatorSchedule, MixtureConfig
@@ -48,6 +49,7 @@ __all__ = [
     "MixturePriorCVAE",
     "PostHocOptimalPriorCVAE",
     "PostHocInvariantCVAE",
+    "register_method",
     "BaseModel",
     "NetworkConfig",
     "PenalisedCVAEConfig",

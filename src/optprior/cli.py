@@ -19,7 +19,7 @@ import numpy as np
 
 from optprior._text import counted
 from optprior._validation import layer_widths
-from optprior.models.methods import METHODS, PAPER_METHODS
+from optprior.models.methods import METHODS, PAPER_METHODS, load_plugins
 
 if TYPE_CHECKING:
     from optprior.experiments.records import RunResult
@@ -1296,16 +1296,17 @@ def with_rescore_value(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(with_rescore_value(sys.argv[1:] if argv is None else argv))
-    if getattr(args, "threads", None) is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
     from optprior.models.base import UnknownSettingError
 
     formatting = warnings.formatwarning  # a warning names its problem, not our source line
     warnings.formatwarning = _format_warning
     try:
+        load_plugins()  # installed packages' methods, before the parser lists the methods
+        args = build_parser().parse_args(with_rescore_value(sys.argv[1:] if argv is None else argv))
+        if getattr(args, "threads", None) is not None:
+            import torch
+
+            torch.set_num_threads(args.threads)
         return args.run(args)
     except (ValueError, FileNotFoundError, UnknownSettingError) as error:  # not bugs
         print(f"optprior: error: {error}", file=sys.stderr)

@@ -29,7 +29,7 @@ from optprior._validation import did_you_mean, one_of, whole_number
 from optprior.data import SETTINGS, setting_options
 from optprior.data.user import own_data_options, own_data_setting, sha256
 from optprior.models.base import all_setting_defaults, setting_readers
-from optprior.models.methods import METHODS, PAPER_METHODS
+from optprior.models.methods import METHODS, PAPER_METHODS, load_plugins
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -424,6 +424,7 @@ def _validated(raw: dict[str, Any], data: dict[str, Any]) -> ExperimentConfig:
     """``raw``'s methods, seeds, [model], [training] and [evaluation] checked, every
     default filled in (so a run records its full configuration; value errors surface
     now, not in the middle of a sweep), with the data options ``data``."""
+    load_plugins()
     methods = list(METHODS) if raw["methods"] == "all" else raw["methods"]
     if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
         raise ValueError(

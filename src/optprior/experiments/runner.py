@@ -56,7 +56,7 @@ from optprior.experiments.records import (
     write_result_file,
 )
 from optprior.models.base import BaseModel, IgnoredSettingsWarning, ModelFileError, model_defaults
-from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE
+from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE, load_plugins
 from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.trainer import (
     CheckpointError,
@@ -535,6 +535,7 @@ def execute(run: Run) -> RunResult:
     (``rescore``); one left unscored at the time limit, or held by another process, is
     returned with its scores and the status ``stopped`` or ``running``.
     """
+    load_plugins()  # a worker process's first run: the installed packages' methods
     finished = read_result(run)
     if finished is not None and not to_rescore(run, finished):
         return finished

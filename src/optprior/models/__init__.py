@@ -21,6 +21,7 @@ from optprior.models.methods import (
     METHODS,
     MMDCVAE,
     PAPER_METHODS,
+    PLUGIN_GROUP,
     VAE,
     AdversarialCVAE,
     InvariantCVAE,
@@ -30,6 +31,7 @@ from optprior.models.methods import (
     PostHocInvariantCVAE,
     PostHocOptimalPriorCVAE,
     VampPriorCVAE,
+    register_method,
 )
 
 __all__ = [
@@ -57,5 +59,7 @@ __all__ = [
     "PostHocOptimalPriorCVAE",
     "PostHocInvariantCVAE",
     "METHODS",
+    "PLUGIN_GROUP",
+    "register_method",
     "PAPER_METHODS",
 ]

@@ -5,7 +5,9 @@ decoder."""
 from __future__ import annotations
 
 import os
+import re
 import warnings
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import FunctionType
 from typing import Any, ClassVar
@@ -14,6 +16,7 @@ from optprior._random import seeded_torch
 from optprior._settings import flat_names
 from optprior.models.base import (
     BaseModel,
+    class_path,
     fit_feature_names,
     warn_if_unconverged,
 )
@@ -403,3 +406,47 @@ METHODS: dict[str, type[BaseModel]] = {
     "adversarial": AdversarialCVAE,
     "vamp": VampPriorCVAE,
 }
+
+
+#: The entry-point group through which an installed package adds methods to the command
+#: line and config files: ``meangap = "mypackage.models:MeanGapCVAE"``.
+PLUGIN_GROUP = "optprior.methods"
+_plugins_loaded = False
+
+
+def register_method(name: str, model_class: type[BaseModel]) -> None:
+    """Make ``model_class`` (a subclass of an optprior model) the method ``name`` of
+    ``optprior train``/``compare``/``reproduce`` and of config files, in this process
+    (worker processes read the installed packages' ``PLUGIN_GROUP`` entry points,
+    ``load_plugins``). ``ValueError`` for a name optprior or another class holds."""
+    if not (isinstance(model_class, type) and issubclass(model_class, BaseModel)):
+        raise TypeError(f"method {name!r}: {model_class!r} is not a subclass of an optprior model")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+        raise ValueError(
+            f"method name {name!r}: lower-case letters, digits, - and _, starting with a letter"
+        )
+    held = METHODS.get(name)
+    if held is not None and class_path(held) != class_path(model_class):
+        raise ValueError(
+            f"method name {name!r} is taken by {class_path(held)}: choose another for "
+            f"{class_path(model_class)}"
+        )
+    METHODS[name] = model_class
+
+
+def load_plugins() -> None:
+    """Register the methods that installed packages declare as ``PLUGIN_GROUP`` entry
+    points, once a process; one that fails to load is skipped with a warning naming it."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for point in entry_points(group=PLUGIN_GROUP):
+        try:
+            register_method(point.name, point.load())
+        except Exception as error:  # a broken package leaves the other methods usable
+            warnings.warn(
+                f"the method {point.name} = {point.value} of entry point group "
+                f"{PLUGIN_GROUP} was not loaded: {type(error).__name__}: {error}",
+                stacklevel=2,
+            )
