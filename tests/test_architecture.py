@@ -39,6 +39,14 @@ def test_a_prior_learned_by_the_elbo_trains_saves_and_loads(example, two_tasks, 
     assert np.isfinite(loaded.score_samples(x, s, n_samples=5)).all()
 
 
+def test_the_post_hoc_prior_refuses_a_first_stage_of_another_prior(example, two_tasks):
+    from optprior import PostHocOptimalPriorCVAE
+
+    learned = fast(example["LearnedPriorCVAE"]).fit(*two_tasks)  # a CVAE, its prior learned
+    with pytest.raises(TypeError, match="N\\(0, I\\) prior; LearnedPriorCVAE holds a Learned"):
+        PostHocOptimalPriorCVAE.from_cvae(learned, *two_tasks)
+
+
 def test_a_new_penalty_reaches_the_loss(example, two_tasks):
     x, s = two_tasks
     penalised = fast(example["MeanMatchedCVAE"], invariance_weight=10.0).fit(x, s)

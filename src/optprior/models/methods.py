@@ -30,7 +30,7 @@ from optprior.models.config import (
     VampPriorCVAEConfig,
 )
 from optprior.module import VAEModule
-from optprior.priors import MixturePrior, OptimalPrior, Prior, VampPrior
+from optprior.priors import MixturePrior, OptimalPrior, Prior, StandardNormalPrior, VampPrior
 from optprior.training import (
     DensityRatioPlan,
     History,
@@ -317,7 +317,12 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
                 "from_cvae needs a fitted CVAE or penalised CVAE (N(0, I) prior, s an "
                 f"input), got {type(cvae).__name__}"
             )
-        cvae.fitted_module()
+        prior = cvae.fitted_module().prior
+        if not isinstance(prior, StandardNormalPrior):  # T is a ratio to N(0, I)
+            raise TypeError(
+                f"from_cvae needs a model with the N(0, I) prior; {type(cvae).__name__} "
+                f"holds a {type(prior).__name__}"
+            )
         # the settings it was fitted with (not a penalty's weight), its run options now
         given = cls.settings_read({**cvae.get_params(), **cvae.fitted_settings_})
         model = cls(**{**given, **overrides})
