@@ -295,6 +295,28 @@ def test_one_process_at_a_time_downloads_a_file(tmp_path: Path, monkeypatch) -> 
     assert download.fcntl is not None  # POSIX: the lock is real here
 
 
+def test_a_folder_removed_by_a_failed_download_before_the_lock_opens_is_made_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A failed download removes the folders it made; a waiter that had just made the
+    folder again and not yet opened the lock file there makes it once more."""
+    from optprior.data import download
+
+    source, md5 = _source(tmp_path)
+    dest = tmp_path / "root" / "ds" / "file.bin"
+    real_open, opened = open, []
+
+    def folder_gone_first(path, *args, **kwargs):
+        opened.append(path)
+        if len(opened) == 1:  # the failed download's cleanup, just before this open
+            Path(path).parent.rmdir()
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(download, "open", folder_gone_first, raising=False)
+    download_file(FileSpec("file.bin", md5=(md5,), urls=(source.as_uri(),)), dest)
+    assert dest.read_bytes() == source.read_bytes() and len(opened) >= 2
+
+
 def test_a_file_system_without_flock_still_downloads(tmp_path: Path, monkeypatch) -> None:
     """Where flock fails (a network file system without it), the download goes on
     unlocked, into a part of its own process."""

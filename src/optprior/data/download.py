@@ -112,14 +112,19 @@ def _download_lock(dest: Path) -> Iterator[bool]:
     """Hold the lock of ``dest``'s download (``flock`` on ``.<name>.lock``), waiting
     while another process downloads it; yields whether it is held (False where the
     platform or file system has no ``flock``). A lock file its holder removed (a failed
-    download cleaning up) is taken again from its path."""
+    download cleaning up) is taken again from its path, as is a folder it removed between
+    this process making it and opening the lock there."""
     while True:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if fcntl is None:
             yield False
             return
         path = _lock_path(dest)
-        with open(path, "a") as handle:
+        try:
+            handle = open(path, "a")  # closed by the with below
+        except FileNotFoundError:  # the folder, just made, removed by a failed download
+            continue
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX)
             except OSError:  # e.g. a network file system without flock
