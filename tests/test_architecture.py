@@ -43,7 +43,7 @@ def test_the_post_hoc_prior_refuses_a_first_stage_of_another_prior(example, two_
     from optprior import PostHocOptimalPriorCVAE
 
     learned = fast(example["LearnedPriorCVAE"]).fit(*two_tasks)  # a CVAE, its prior learned
-    with pytest.raises(TypeError, match="N\\(0, I\\) prior; LearnedPriorCVAE holds a Learned"):
+    with pytest.raises(TypeError, match="paper's CVAE\\); LearnedPriorCVAE holds a Learned"):
         PostHocOptimalPriorCVAE.from_cvae(learned, *two_tasks)
 
 
@@ -134,6 +134,14 @@ def test_a_penalty_that_is_no_scalar_is_named_and_a_plain_function_is_a_penalty(
 
     assert (
         "train_penalty" in fast(MeanGap, invariance_weight=1.0).fit(*two_tasks).history_.epochs[0]
+    )
+
+    class OwnWeight(PenalisedCVAE):  # a penalty defined as a method reads the model
+        def penalty(self, terms, s):
+            return self.config.invariance_weight * terms.mu.pow(2).sum(1).mean()
+
+    assert (
+        fast(OwnWeight, invariance_weight=1.0).fit(*two_tasks).history_.epochs[0]["train_penalty"]
     )
 
 

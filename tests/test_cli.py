@@ -214,8 +214,29 @@ def test_score_prints_each_task_and_writes_each_point(
     if method == "optimal":  # the paper's measure beside: the prior not divided by Z
         assert float(rows["all"][4]) == pytest.approx(expected.mean() + log_z, abs=0.006)
         assert f"ln Z = {log_z:.3f}" in printed
+        np.savez(data, X=x[:1], s=s[:1])  # ln Z starts from the codes of the points scored
+        assert main(score) == 2
+        assert "X holds 1 point: give at least 2" in capsys.readouterr().err
     else:
         assert len(rows["all"]) == 4 and "ln Z" not in printed
+
+
+@pytest.mark.filterwarnings("ignore:all .* epochs trained came before the KL warm-up")
+def test_score_of_a_model_without_tasks_has_one_row_and_no_task_column(tmp_path, capsys, two_tasks):
+    import numpy as np
+
+    data, model_path, out = tmp_path / "mine.npz", tmp_path / "vae.pt", tmp_path / "scores.csv"
+    np.savez(data, X=two_tasks[0])
+    train = ["train", "--data", str(data), "--out", str(model_path), "--method", "vae"]
+    assert (
+        main([*train, "--epochs", "1", "--latent-dim", "2", "--hidden-sizes", "8", "--quiet"]) == 0
+    )
+    capsys.readouterr()
+    score = ["score", str(model_path), "--data", str(data), "--samples", "2", "--quiet"]
+    assert main([*score, "--out", str(out)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| all"]  # under the heading
+    assert out.read_text().startswith("log_likelihood,elbo\n")
 
 
 @pytest.mark.filterwarnings("ignore:all .* epochs trained came before the KL warm-up")

@@ -415,6 +415,13 @@ def test_a_users_class_named_like_optprior_s_does_not_stand_in_for_it(
     del payload["digest"], payload["class_path"]  # a file from before class paths
     torch.save(payload, tmp_path / "old.pt")
     assert type(load_model(tmp_path / "old.pt")) is CVAE  # the name alone: optprior's
+    moved = type("Moved", (VAE,), {"__module__": "__main__"})  # a script's class
+    fast(moved).fit(x).save(tmp_path / "moved.pt")
+    del base._MODEL_CLASSES["__main__:Moved"]  # moved since into a package of one's own
+    into = type("Moved", (VAE,), {"__module__": "my_package.models"})
+    assert type(load_model(tmp_path / "moved.pt")) is into
+    worker = type("Worker", (VAE,), {"__module__": "__mp_main__"})  # a spawned worker's
+    assert base.class_path(worker) == "__main__:Worker"  # the script, as its parent names it
     with pytest.raises(
         base.UnknownSettingError, match="invariance_weight .a setting of .*InvariantCVAE"
     ):

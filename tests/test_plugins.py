@@ -26,7 +26,17 @@ class MeanGapCVAE(PenalisedCVAE):
 
 
 @pytest.fixture
-def installed(tmp_path, monkeypatch):
+def registry(monkeypatch):
+    """The methods' registry (one dict, as every module sees it) as it was after the test."""
+    monkeypatch.setattr(methods, "_plugins_loaded", False)
+    monkeypatch.setattr(methods, "_in_process", set())
+    monkeypatch.setattr(methods, "METHODS", dict(methods.METHODS))
+    for module in ("optprior.cli", "optprior.experiments.config", "optprior.experiments.runner"):
+        monkeypatch.setattr(f"{module}.METHODS", methods.METHODS)
+
+
+@pytest.fixture
+def installed(tmp_path, monkeypatch, registry):
     """An installed package ``my-methods`` (a module and its ``.dist-info`` on the path,
     which worker processes inherit) whose entry points declare method ``meangap`` and a
     broken one; the registry as it was after the test."""
@@ -40,10 +50,6 @@ def installed(tmp_path, monkeypatch):
         "broken = no_such_package:Model\n"
     )
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setattr(methods, "_plugins_loaded", False)
-    monkeypatch.setattr(methods, "METHODS", dict(methods.METHODS))
-    for module in ("optprior.cli", "optprior.experiments.config", "optprior.experiments.runner"):
-        monkeypatch.setattr(f"{module}.METHODS", methods.METHODS)
 
 
 @pytest.mark.filterwarnings("ignore:all .* epochs trained came before the KL warm-up")
@@ -66,8 +72,7 @@ def test_an_installed_method_trains_compares_and_loads(installed, two_tasks, tmp
     assert "vamp, meangap" in capsys.readouterr().err  # offered among the valid methods
 
 
-def test_register_method_refuses_taken_names_and_non_models(monkeypatch):
-    monkeypatch.setattr(methods, "METHODS", dict(methods.METHODS))
+def test_register_method_refuses_taken_names_and_non_models(registry, two_tasks, tmp_path, capsys):
 
     class MyCVAE(CVAE):
         pass
@@ -81,6 +86,13 @@ def test_register_method_refuses_taken_names_and_non_models(monkeypatch):
     register_method("mine", MyCVAE)
     register_method("mine", MyCVAE)  # again, as a notebook cell run twice: the same class
     assert methods.METHODS["mine"] is MyCVAE
+    data = tmp_path / "mine.npz"
+    np.savez(data, X=two_tasks[0], s=two_tasks[1])
+    argv, out = compare_argv(data, tmp_path)
+    assert main([*argv, "--quiet", "--methods", "cvae,mine", "--jobs", "2"]) == 2
+    error = capsys.readouterr().err  # refused before a worker starts: they would not know it
+    assert "['mine'] were registered in this process alone" in error
+    assert main([*argv, "--quiet", "--methods", "mine"]) == 0  # in this process it runs
 
 
 @pytest.mark.slow

@@ -730,9 +730,9 @@ def _score(args: argparse.Namespace) -> int:
         "log_likelihood": np.concatenate(likelihood) - log_z,
         "elbo": np.concatenate(bound) - log_z,
     }
-    tasks = np.zeros(len(x), dtype=np.int64) if s is None else np.asarray(s, dtype=np.int64)
-    groups = [(str(k), tasks == k) for k in np.unique(tasks)]
-    if len(groups) > 1:
+    tasks = None if s is None else np.asarray(s, dtype=np.int64)  # None: a VAE's, no s
+    groups = [] if tasks is None else [(str(k), tasks == k) for k in np.unique(tasks)]
+    if len(groups) != 1:
         groups.append(("all", np.ones(len(x), dtype=bool)))
     paper = log_z != 0.0  # the prior N(z; 0, I) e^T, as the paper scores it: not divided by Z
     heading = ["task", "points", "ln p(x|s)", "ELBO"]
@@ -751,14 +751,18 @@ def _score(args: argparse.Namespace) -> int:
             f"{log_z:.3f} (annealed importance sampling from the codes of these points)"
         )
     if args.out is not None:
+        columns = [scores["log_likelihood"], scores["elbo"]]
+        names, formats = ["log_likelihood", "elbo"], ["%.6f", "%.6f"]
+        if tasks is not None:
+            columns, names, formats = [tasks, *columns], ["s", *names], ["%d", *formats]
         with atomic_write(args.out) as (stream, _):
             np.savetxt(
                 stream,
-                np.column_stack([tasks, scores["log_likelihood"], scores["elbo"]]),
+                np.column_stack(columns),
                 delimiter=",",
-                header="s,log_likelihood,elbo",
+                header=",".join(names),
                 comments="",
-                fmt=["%d", "%.6f", "%.6f"],
+                fmt=formats,
             )
         print(f"wrote the {len(x)} points' scores to {args.out}")
     return 0
@@ -1225,8 +1229,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score FILE.npz (X, optional s) with MODEL: the mean importance-sampled "
         "ln p(x | s) and ELBO of each task's points (nats), each prior divided by its "
         "normaliser Z (estimated for the optimal prior's N(z; 0, I) e^T, whose score as the "
-        "paper gives it is printed beside). Grey levels scored by a Bernoulli model that "
-        "binarised its training data are scored as one fixed binarisation per point.",
+        "paper gives it is printed beside; the ELBO too is divided by Z, where reproduce's "
+        "test_elbo is not). ln Z is estimated from the codes of the points scored. Grey "
+        "levels scored by a Bernoulli model that binarised its training data are scored "
+        "as one fixed binarisation per point.",
     )
     score.add_argument("model", help="a model written by optprior train or reproduce")
     score.add_argument("--data", required=True, help=".npz file with X and optional s")
@@ -1240,7 +1246,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=_seed, default=0, help="seed of the importance samples (default 0)"
     )
     score.add_argument(
-        "--out", default=None, help="a .csv file for each point's s, log_likelihood and elbo"
+        "--out",
+        default=None,
+        help="a .csv file for each point's s (where the data have it), log_likelihood and elbo",
     )
     score.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     score.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)

@@ -26,6 +26,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from optprior.experiments.records import RunResult
 from optprior.experiments.runner import CURRENT_RUN, Executor, Run, execute
+from optprior.models.methods import check_known_to_workers
 
 
 class _RunName(logging.Filter):
@@ -266,6 +267,8 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from multiprocessing import get_context
 
+        check_known_to_workers(run.method for run in runs)
+
         context = get_context("spawn")
         each = worker_threads(jobs, threads)
         runs = [replace(run, threads=each, progress=False) for run in runs]
@@ -319,6 +322,7 @@ def ray_executor(address: str | None = None, progress: bool = False) -> Executor
         raise ValueError("the Ray executor needs Ray: pip install 'optprior[ray]'") from None
 
     def run_all(runs: list[Run], done: Callable[[RunResult], None]) -> None:
+        check_known_to_workers(run.method for run in runs)
         if not ray.is_initialized():
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=progress)
         gpus = 1 if str(runs[0].training.get("device", "cpu")).startswith("cuda") else 0

@@ -71,7 +71,26 @@ def class_path(cls: type) -> str:
     """Where ``cls`` is defined, ``module:QualifiedName`` (the form of an entry point):
     what a model file names its class by, so that a user's class named like one of
     optprior's never stands in for it."""
-    return f"{cls.__module__}:{cls.__qualname__}"
+    module = "__main__" if cls.__module__ == "__mp_main__" else cls.__module__  # a worker's
+    return f"{module}:{cls.__qualname__}"
+
+
+def _saved_class(where: str, name: object) -> type[BaseModel] | None:
+    """The class a model file names ``where`` (``class_path``) and ``name``: that one,
+    once the installed packages' methods are imported (``load_plugins``); else the one
+    class of ``name`` defined outside optprior (a class a script or notebook defined,
+    moved since into a module); else None."""
+    from optprior.models.methods import load_plugins  # methods.py imports this module
+
+    load_plugins()
+    if where in _MODEL_CLASSES:
+        return _MODEL_CLASSES[where]
+    users = [
+        cls
+        for cls in _MODEL_CLASSES.values()
+        if cls.__name__ == name and cls.__module__.split(".")[0] != "optprior"
+    ]
+    return users[0] if len(users) == 1 else None
 
 
 def _class_named(name: str) -> type[BaseModel] | None:
@@ -271,7 +290,9 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _MODEL_CLASSES[class_path(cls)] = cls
+        path = class_path(cls)
+        _MODEL_CLASSES.pop(path, None)  # defined again: now the latest
+        _MODEL_CLASSES[path] = cls
 
     def __init__(
         self,
@@ -671,6 +692,12 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         module, x, tasks = self._checked(X, s, scored=True)
         if not module.prior.has_discriminator:
             return 0.0
+        if len(x) < 2:
+            raise ValueError(
+                f"log_normalizer starts from the codes of X, and X holds {len(x)} point: "
+                "give at least 2 (the training data, or hundreds of held-out points, for a "
+                "steady estimate)"
+            )
         mu, logvar = self._encoded(module, x, tasks)
         weights = self.fitted_settings_["discriminator_task_weights"]
         log_weights = component_log_weights(tasks, weights)
@@ -891,7 +918,7 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             )
         class_name, where = payload.get("class"), payload.get("class_path")
         if isinstance(where, str):
-            saved = _MODEL_CLASSES.get(where)
+            saved = _saved_class(where, class_name)
             module = where.partition(":")[0]
             if saved is None:
                 raise ModelFileError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import FunctionType
@@ -75,7 +76,8 @@ class PenalisedCVAE(BaseModel):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         named = cls.__dict__.get("penalty")
-        if isinstance(named, FunctionType):  # penalty = f: a function, not a method of self
+        defined_here = getattr(named, "__qualname__", "").startswith(f"{cls.__qualname__}.")
+        if isinstance(named, FunctionType) and not defined_here:  # penalty = f, not a def
             cls.penalty = staticmethod(named)
 
     def make_plan(self, module: VAEModule) -> TrainingPlan:
@@ -318,10 +320,11 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
                 f"input), got {type(cvae).__name__}"
             )
         prior = cvae.fitted_module().prior
-        if not isinstance(prior, StandardNormalPrior):  # T is a ratio to N(0, I)
+        if not isinstance(prior, StandardNormalPrior):
             raise TypeError(
-                f"from_cvae needs a model with the N(0, I) prior; {type(cvae).__name__} "
-                f"holds a {type(prior).__name__}"
+                f"from_cvae needs a model with the N(0, I) prior, which T replaces (as in "
+                f"the paper's CVAE); {type(cvae).__name__} holds a {type(prior).__name__}, "
+                "which would be dropped"
             )
         # the settings it was fitted with (not a penalty's weight), its run options now
         given = cls.settings_read({**cvae.get_params(), **cvae.fitted_settings_})
@@ -417,13 +420,21 @@ METHODS: dict[str, type[BaseModel]] = {
 #: line and config files: ``meangap = "mypackage.models:MeanGapCVAE"``.
 PLUGIN_GROUP = "optprior.methods"
 _plugins_loaded = False
+#: The methods ``register_method`` named in this process alone (not entry points).
+_in_process: set[str] = set()
 
 
 def register_method(name: str, model_class: type[BaseModel]) -> None:
     """Make ``model_class`` (a subclass of an optprior model) the method ``name`` of
     ``optprior train``/``compare``/``reproduce`` and of config files, in this process
     (worker processes read the installed packages' ``PLUGIN_GROUP`` entry points,
-    ``load_plugins``). ``ValueError`` for a name optprior or another class holds."""
+    ``load_plugins``; a sweep refuses to send them a method named here alone).
+    ``ValueError`` for a name optprior or another class holds."""
+    _register(name, model_class)
+    _in_process.add(name)
+
+
+def _register(name: str, model_class: type[BaseModel]) -> None:
     if not (isinstance(model_class, type) and issubclass(model_class, BaseModel)):
         raise TypeError(f"method {name!r}: {model_class!r} is not a subclass of an optprior model")
     if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
@@ -448,10 +459,23 @@ def load_plugins() -> None:
     _plugins_loaded = True
     for point in entry_points(group=PLUGIN_GROUP):
         try:
-            register_method(point.name, point.load())
+            _register(point.name, point.load())
         except Exception as error:  # a broken package leaves the other methods usable
             warnings.warn(
                 f"the method {point.name} = {point.value} of entry point group "
                 f"{PLUGIN_GROUP} was not loaded: {type(error).__name__}: {error}",
                 stacklevel=2,
             )
+
+
+def check_known_to_workers(names: Iterable[str]) -> None:
+    """``ValueError`` where a method of ``names`` was named by ``register_method`` in this
+    process alone: worker processes (``--jobs``, Ray) know the installed packages' entry
+    points, not what this process registered."""
+    local = sorted(set(names) & _in_process)
+    if local:
+        raise ValueError(
+            f"method(s) {local} were registered in this process alone (register_method), "
+            "which worker processes do not see: declare them as entry points of group "
+            f"{PLUGIN_GROUP} in an installed package, or run them in this process (--jobs 1)"
+        )

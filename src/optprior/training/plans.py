@@ -111,7 +111,8 @@ class ELBOPlan(TrainingPlan):
     def start(self, x: torch.Tensor, s: torch.Tensor, validation: Validation | None) -> None:
         prior = self.module.prior
         prior.start(x, s)
-        optimised = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+        optimisers = [o for o in self.optimizers().values() if o is not None]
+        optimised = {id(p) for o in optimisers for group in o.param_groups for p in group["params"]}
         names = {id(p): name for name, p in prior.named_parameters()}
         new = [names.get(id(p), "?") for p in prior.elbo_parameters() if id(p) not in optimised]
         if new:
