@@ -109,8 +109,8 @@ MUTANTS = [
     (
         "importance sampling ignores T",
         "module/vae.py",
-        "without_prior + prior.log_prob(z) for prior in chosen",
-        "without_prior - 0.5 * (z.pow(2).sum(-1) + z.shape[-1] * 1.8379) for prior in chosen",
+        'without_prior + checked_shape(p.log_prob(z), z.shape[:-1], p, "log_prob")',
+        "without_prior - 0.5 * (z.pow(2).sum(-1) + z.shape[-1] * 1.8379)",
         ["test_fidelity.py"],
     ),
     (
