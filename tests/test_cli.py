@@ -170,6 +170,14 @@ def test_train_then_embed_own_data(tmp_path, capsys, two_tasks):
     assert "scale it as the model's training data were" in error and "--likelihood" not in error
 
 
+def trained_tiny(data, model_path, method: str, epochs: int, capsys) -> None:
+    """``optprior train`` of ``method`` on ``data`` at a tiny size, its output read."""
+    train = ["train", "--data", str(data), "--out", str(model_path), "--method", method]
+    tiny = ["--epochs", str(epochs), "--latent-dim", "2", "--hidden-sizes", "8", "--quiet"]
+    assert main([*train, *tiny]) == 0
+    capsys.readouterr()
+
+
 @pytest.mark.filterwarnings("ignore:all .* epochs trained came before the KL warm-up")
 @pytest.mark.parametrize("method", ["optimal", "cvae"])
 def test_score_prints_each_task_and_writes_each_point(
@@ -183,11 +191,7 @@ def test_score_prints_each_task_and_writes_each_point(
     data = tmp_path / "mine.npz"
     np.savez(data, X=x, s=s)
     model_path = tmp_path / "model.pt"
-    train = ["train", "--data", str(data), "--out", str(model_path), "--method", method]
-    assert (
-        main([*train, "--epochs", "3", "--latent-dim", "2", "--hidden-sizes", "8", "--quiet"]) == 0
-    )
-    capsys.readouterr()
+    trained_tiny(data, model_path, method, 3, capsys)
     monkeypatch.setattr(cli, "SCORE_BATCH", 50)  # batches of points, as the bar steps
     out = tmp_path / "scores.csv"
     score = ["score", str(model_path), "--data", str(data), "--samples", "20", "--quiet"]
@@ -227,11 +231,7 @@ def test_score_of_a_model_without_tasks_has_one_row_and_no_task_column(tmp_path,
 
     data, model_path, out = tmp_path / "mine.npz", tmp_path / "vae.pt", tmp_path / "scores.csv"
     np.savez(data, X=two_tasks[0])
-    train = ["train", "--data", str(data), "--out", str(model_path), "--method", "vae"]
-    assert (
-        main([*train, "--epochs", "1", "--latent-dim", "2", "--hidden-sizes", "8", "--quiet"]) == 0
-    )
-    capsys.readouterr()
+    trained_tiny(data, model_path, "vae", 1, capsys)
     score = ["score", str(model_path), "--data", str(data), "--samples", "2", "--quiet"]
     assert main([*score, "--out", str(out)]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
@@ -247,11 +247,7 @@ def test_score_refuses_bad_input_by_name(tmp_path, capsys, two_tasks):
     data = tmp_path / "mine.npz"
     np.savez(data, X=x, s=s)
     model_path = tmp_path / "model.pt"
-    train = ["train", "--data", str(data), "--out", str(model_path), "--method", "cvae"]
-    assert (
-        main([*train, "--epochs", "1", "--latent-dim", "2", "--hidden-sizes", "8", "--quiet"]) == 0
-    )
-    capsys.readouterr()
+    trained_tiny(data, model_path, "cvae", 1, capsys)
     score = ["score", str(model_path), "--data", str(data), "--samples", "2"]
     assert main([*score, "--out", str(tmp_path / "scores.txt")]) == 2
     assert "name a .csv file" in capsys.readouterr().err

@@ -1212,15 +1212,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Encode FILE.npz (X, optional s) with MODEL and save the posterior means "
         "as an (N, latent_dim) .npy file.",
     )
-    embed.add_argument("model", help="a model written by optprior train or reproduce")
-    embed.add_argument("--data", required=True, help=".npz file with X and optional s")
+    _add_model_and_data(embed)
     embed.add_argument(
         "--out",
         required=True,
         help="where to write Z: a .npy file, or a .csv one (a header row z0, z1, ...)",
     )
-    embed.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
-    embed.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     embed.set_defaults(run=_embed)
 
     score = commands.add_parser(
@@ -1234,8 +1231,7 @@ def build_parser() -> argparse.ArgumentParser:
         "levels scored by a Bernoulli model that binarised its training data are scored "
         "as one fixed binarisation per point.",
     )
-    score.add_argument("model", help="a model written by optprior train or reproduce")
-    score.add_argument("--data", required=True, help=".npz file with X and optional s")
+    _add_model_and_data(score)
     score.add_argument(
         "--samples",
         type=_samples,
@@ -1250,11 +1246,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a .csv file for each point's s (where the data have it), log_likelihood and elbo",
     )
-    score.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
-    score.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     score.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
     score.set_defaults(run=_score)
     return parser
+
+
+def _add_model_and_data(parser: argparse.ArgumentParser) -> None:
+    """A saved model, the data file it reads, and where it computes (``embed``, ``score``)."""
+    parser.add_argument("model", help="a model written by optprior train or reproduce")
+    parser.add_argument("--data", required=True, help=".npz file with X and optional s")
+    parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
 
 
 #: The options of ``_add_network_options``, by their settings' names.
