@@ -1179,8 +1179,15 @@ def test_an_interrupted_sweep_starts_no_further_run(tmp_path):
     def interrupt(result: dict) -> None:  # as Ctrl+C would, on the first result
         raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        run_sweep(runs, local_executor(2), interrupt)
+    # Ctrl+C reaches a sweep run from a terminal; a background job (`cmd &` in a script,
+    # as CI may start the tests) ignores SIGINT, and so would its workers, which then let
+    # a run they had begun finish (three failed runs, not at most two).
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(runs, local_executor(2), interrupt)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     failed = [json.loads(p.read_text()) for p in tmp_path.glob("*/*/seed-*/result.json")]
     assert all(r["status"] == "failed" and "no data here" in r["error"] for r in failed)
     # The first; the other worker's run is interrupted unless it had ended too, and the
