@@ -1,14 +1,17 @@
 """Methods of one's own on the command line: installed packages' entry points."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
+import torch
+from helpers import fast
 from test_own_data import compare_argv
 
 from optprior import CVAE, load_model, register_method
 from optprior.cli import main
-from optprior.models import methods
+from optprior.models import base, methods
 
 PLUGIN = """
 import torch
@@ -50,6 +53,8 @@ def installed(tmp_path, monkeypatch, registry):
         "broken = no_such_package:Model\n"
     )
     monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "my_methods", raising=False)  # imported afresh
+    monkeypatch.setattr(base, "_MODEL_CLASSES", dict(base._MODEL_CLASSES))
 
 
 @pytest.mark.filterwarnings("ignore:all .* epochs trained came before the KL warm-up")
@@ -106,3 +111,15 @@ def test_worker_processes_read_the_installed_methods(installed, two_tasks, tmp_p
     for seed in (0, 1):
         result = json.loads((out / f"mine/meangap/seed-{seed}/result.json").read_text())
         assert result["status"] == "ok"
+
+
+def test_load_model_reads_the_installed_methods(installed, two_tasks, tmp_path):
+    x, s = two_tasks
+    fast(CVAE).fit(x, s).save(tmp_path / "cvae.pt")
+    payload = torch.load(tmp_path / "cvae.pt", weights_only=True)
+    del payload["digest"]  # as written by the plug-in's class, not imported here yet
+    payload["class"], payload["class_path"] = "MeanGapCVAE", "my_methods:MeanGapCVAE"
+    torch.save(payload, tmp_path / "meangap.pt")
+    assert "my_methods" not in sys.modules
+    with pytest.warns(UserWarning, match="method broken"):
+        assert type(load_model(tmp_path / "meangap.pt")).__name__ == "MeanGapCVAE"

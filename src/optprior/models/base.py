@@ -77,12 +77,13 @@ def class_path(cls: type) -> str:
 
 def _saved_class(where: str, name: object) -> type[BaseModel] | None:
     """The class a model file names ``where`` (``class_path``) and ``name``: that one,
-    once the installed packages' methods are imported (``load_plugins``); else the one
-    class of ``name`` defined outside optprior (a class a script or notebook defined,
-    moved since into a module); else None."""
+    where this process has defined it or once the installed packages' methods are
+    imported (``load_plugins``); else the one class of ``name`` defined outside optprior
+    (a class a script or notebook defined, moved since into a module); else None."""
     from optprior.models.methods import load_plugins  # methods.py imports this module
 
-    load_plugins()
+    if where not in _MODEL_CLASSES:
+        load_plugins()
     if where in _MODEL_CLASSES:
         return _MODEL_CLASSES[where]
     users = [
