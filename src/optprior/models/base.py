@@ -75,6 +75,11 @@ def class_path(cls: type) -> str:
     return f"{module}:{cls.__qualname__}"
 
 
+def _is_optprior(cls: type) -> bool:
+    """Whether ``cls`` is one of optprior's own classes (not a user's subclass)."""
+    return cls.__module__.split(".")[0] == "optprior"
+
+
 def _saved_class(where: str, name: object) -> type[BaseModel] | None:
     """The class a model file names ``where`` (``class_path``) and ``name``: that one,
     where this process has defined it or once the installed packages' methods are
@@ -86,11 +91,7 @@ def _saved_class(where: str, name: object) -> type[BaseModel] | None:
         load_plugins()
     if where in _MODEL_CLASSES:
         return _MODEL_CLASSES[where]
-    users = [
-        cls
-        for cls in _MODEL_CLASSES.values()
-        if cls.__name__ == name and cls.__module__.split(".")[0] != "optprior"
-    ]
+    users = [c for c in _MODEL_CLASSES.values() if c.__name__ == name and not _is_optprior(c)]
     return users[0] if len(users) == 1 else None
 
 
@@ -98,7 +99,7 @@ def _class_named(name: str) -> type[BaseModel] | None:
     """The model class called ``name``, for files written before they named the module
     (2026-12-06): optprior's own where one is so called, else the latest defined."""
     named = [cls for cls in _MODEL_CLASSES.values() if cls.__name__ == name]
-    own = [cls for cls in named if cls.__module__.split(".")[0] == "optprior"]
+    own = [cls for cls in named if _is_optprior(cls)]
     chosen = own or named
     return chosen[-1] if chosen else None
 
@@ -1093,9 +1094,8 @@ def setting_readers(name: str, classes: Mapping[str, type[BaseModel]]) -> list[s
 def _unknown_settings_message(model_class: type[BaseModel], unknown: list[str]) -> str:
     """Why ``model_class`` refuses the settings ``unknown``: the classes that read them,
     if any."""
-    by_name = {
-        cls.__name__: cast(type, _class_named(cls.__name__)) for cls in _MODEL_CLASSES.values()
-    }
+    # one class a name, optprior's own where a user's class has its name
+    by_name = {c.__name__: c for c in sorted(_MODEL_CLASSES.values(), key=_is_optprior)}
     readers = {setting: setting_readers(setting, by_name) for setting in unknown}
     valid = sorted(model_class.setting_names() + list(RUN_OPTIONS))
     name = model_class.__name__
