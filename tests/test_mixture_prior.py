@@ -203,6 +203,16 @@ def test_saved_mixture_loads_scores_alike_and_refuses_damage(fitted, gaussian_ta
         BaseModel.load(tmp_path / "missing.pt")
 
 
+def test_saved_mixture_loads_onto_the_device_asked_for(fitted, tmp_path):
+    """The components are held where the networks are (the file's are on the CPU):
+    torch's storage-less "meta" device stands in for a GPU."""
+    fitted.save(tmp_path / "m.pt")
+    loaded = BaseModel.load(tmp_path / "m.pt", device="meta")
+    tensors = [*loaded.module_.parameters(), *loaded.module_.buffers()]
+    assert {t.device.type for t in tensors} == {"meta"}
+    assert loaded.module_.prior.means.shape == fitted.module_.prior.means.shape
+
+
 def test_bad_mixture_settings_are_named(gaussian_tasks):
     x, s = gaussian_tasks
     with pytest.warns(

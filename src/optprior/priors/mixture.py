@@ -159,7 +159,8 @@ class MixturePrior(Prior):
     def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
     ) -> None:
-        """Take the stored components' number from the file; refuse damaged ones."""
+        """Take the stored components' number from the file, on this prior's device and
+        in its dtype (the file's tensors are on the CPU); refuse damaged ones."""
         names = ("means", "logvars", "log_weights")
         means, logvars, log_weights = (state_dict.get(prefix + name) for name in names)
         missing = [prefix + name for name in names if prefix + name not in state_dict]
@@ -167,9 +168,9 @@ class MixturePrior(Prior):
             raise ValueError(f"the stored training posteriors are missing: {', '.join(missing)}")
         assert means is not None and logvars is not None and log_weights is not None
         _check_components(means, logvars, log_weights, self.latent_dim)
-        self.means = torch.empty_like(means)
-        self.logvars = torch.empty_like(logvars)
-        self.log_weights = torch.empty_like(log_weights)
+        self.means = self.means.new_empty(means.shape)
+        self.logvars = self.logvars.new_empty(logvars.shape)
+        self.log_weights = self.log_weights.new_empty(log_weights.shape)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
