@@ -54,6 +54,29 @@ def test_kernel_statistics_are_their_formulas_on_tasks_of_unequal_size():
     np.testing.assert_allclose(float(mmd(ours, torch.from_numpy(s))), np.mean(gaps), rtol=1e-10)
 
 
+def test_hsic_with_the_task_kernel_is_the_task_weighted_mmd():
+    """With L = [s_i = s_j], tr(K H L H) / N^2 = sum_k pi_k^2 MMD^2_k (task k's codes
+    against all; pi_k its share of the points): on tasks of equal size HSIC is MMD^2 / K,
+    for the observed tasks and every relabelling (which keeps the sizes), so there the
+    two statistics, and their permutation tests, are one measure."""
+    from optprior.evaluation.invariance import gaussian_gram, hsic, mmd
+
+    generator = torch.Generator().manual_seed(1)
+    uneven = torch.repeat_interleave(torch.tensor([0, 1, 2]), torch.tensor([30, 20, 10]))
+    z = torch.randn(60, 3, generator=generator, dtype=torch.float64) + 0.7 * uneven[:, None]
+    gram = gaussian_gram(z)
+
+    def gap(member: torch.Tensor) -> float:
+        return float(gram[member][:, member].mean() + gram.mean() - 2 * gram[member].mean())
+
+    weighted = sum((float((uneven == k).sum()) / 60) ** 2 * gap(uneven == k) for k in range(3))
+    assert weighted > 1e-3
+    assert float(hsic(gram, uneven)) == pytest.approx(weighted, rel=1e-9)
+    even = torch.arange(60) % 3
+    for labels in (even, even[torch.randperm(60, generator=generator)]):
+        assert float(hsic(gram, labels)) == pytest.approx(float(mmd(gram, labels)) / 3, rel=1e-9)
+
+
 def test_the_kernel_is_the_same_for_codes_shifted_and_scaled_in_float32():
     """The median-heuristic kernel reads only the codes' relative positions: float32
     codes of a small spread far from the origin (a nearly collapsed encoder) give the Gram

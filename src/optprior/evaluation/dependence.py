@@ -32,7 +32,8 @@ def task_dependence(
       ``_mlp_cv``: the same of an MLP probe (unless ``mlp_probe`` is false; about 5 s on
       a thousand points);
     - ``task_hsic``, ``task_mmd``: kernel statistics, 0 when every task's codes are the
-      same set, with permutation p-values ``_p`` over ``permutations`` relabellings;
+      same set, with permutation p-values ``_p`` over ``permutations`` relabellings (on
+      tasks of equal size HSIC = MMD^2 / K: ``evaluation.invariance`` says why);
     - ``task_mutual_information``: I(S;Z) of the mixture of these posteriors (nats, at
       most the entropy of the task frequencies), from 10 draws per point.
 

@@ -1,6 +1,13 @@
 """Kernel measures of how much z depends on the task s: HSIC and MMD with a Gaussian kernel
 of median-heuristic bandwidth, and their permutation tests. The same statistics serve as
-training penalties (``optprior.training.penalties``)."""
+training penalties (``optprior.training.penalties``).
+
+With the task kernel L = [s_i = s_j], HSIC is a weighted MMD: HSIC = sum_k pi_k^2 MMD^2_k
+(pi_k task k's share of the points, MMD^2_k its codes against all), where ``mmd`` is the
+unweighted mean of the MMD^2_k. On tasks of equal size (the probe sets ``reproduce``
+scores) HSIC = MMD^2 / K for the data and every relabelling: one measure on two scales,
+whose two permutation p-values differ only by their draws. As penalties on unbalanced
+batches they differ in how they weigh the tasks (HSIC by pi_k^2, MMD equally)."""
 
 from __future__ import annotations
 
