@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from helpers import FAST, fast, needs_cuda
 
 from optprior import (
@@ -64,3 +65,47 @@ def test_set_params_moves_a_fitted_model_to_cuda_and_back(two_tasks):
     before = model.transform(x[:30], s[:30])
     model.set_params(device="cuda")
     np.testing.assert_allclose(model.transform(x[:30], s[:30]), before, atol=1e-5)
+
+
+class AppleGPUStream:
+    """torch.mps's random-stream functions on a stream of their own (no Apple GPU here):
+    one device, no device context, a state that ``manual_seed`` sets."""
+
+    def __init__(self) -> None:
+        self.state = torch.tensor([7])
+
+    def get_rng_state(self, device: int = 0) -> torch.Tensor:
+        return self.state.clone()
+
+    def set_rng_state(self, state: torch.Tensor, device: int = 0) -> None:
+        self.state = state.clone()
+
+    def manual_seed(self, seed: int) -> None:
+        self.state = torch.tensor([seed])
+
+
+def test_seeded_work_seeds_an_accelerators_stream_and_restores_it(monkeypatch):
+    """Seeded fits and scores on an accelerator other than CUDA (here MPS, simulated)
+    draw from its seeded stream, the caller's streams are as they were after, and the
+    functions a checkpoint stores and restores that stream with read and set it."""
+    from optprior._random import device_rng_state, seeded_torch, set_device_rng_state
+
+    stream, module_of = AppleGPUStream(), torch.get_device_module
+    monkeypatch.setattr(
+        torch, "get_device_module", lambda kind=None: stream if kind == "mps" else module_of(kind)
+    )
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    with seeded_torch(3, "mps"):
+        assert stream.state.tolist() == [3]
+        inside = torch.rand(2)
+    assert stream.state.tolist() == [7] and torch.equal(torch.rand(2), expected)
+    with seeded_torch(3, "mps"):
+        assert torch.equal(torch.rand(2), inside)
+
+    saved = device_rng_state("mps")
+    stream.manual_seed(11)
+    set_device_rng_state(saved, "mps")
+    assert stream.state.tolist() == [7]
+    assert device_rng_state("cpu") is None

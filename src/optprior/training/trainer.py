@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from optprior._io import atomic_torch_save, intact, with_digest
+from optprior._random import device_rng_state, set_device_rng_state
 from optprior.nn.precision import products_in
 from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.plans import TrainingPlan
@@ -444,7 +445,7 @@ class Trainer:
             },
             "generator": generator.get_state(),
             "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "device_rng": device_rng_state(device),  # an accelerator's stream (CUDA, MPS)
             "progress": asdict(progress),
         }
         try:
@@ -486,9 +487,8 @@ class Trainer:
                 optimizer.load_state_dict(payload[name])
         generator.set_state(payload["generator"])
         torch.set_rng_state(payload["rng"])
-        device = self.device
-        if payload["cuda_rng"] is not None and device.type == "cuda":
-            torch.cuda.set_rng_state(payload["cuda_rng"], device)
+        # "cuda_rng": the name of the device's stream in checkpoints before 2026-12-06
+        set_device_rng_state(payload.get("device_rng", payload.get("cuda_rng")), self.device)
         # Only the stored fields: checkpoints written before next_epoch and stale were
         # derived from the history still hold them.
         stored = {f.name: payload["progress"][f.name] for f in fields(_Progress)}
