@@ -329,6 +329,36 @@ def test_a_higher_cap_trains_the_runs_that_reached_theirs_on_from_kept_checkpoin
         runner.read_result(plan(capped(4, methods=["posthoc"]), kept)[0])
 
 
+def test_an_unscored_model_of_a_lower_cap_is_kept_unless_a_higher_cap_can_use_it(
+    digits_root, tmp_path
+):
+    """A run trained under a lower epoch cap and not scored (as ``--time-limit`` leaves
+    it), with no checkpoint: under a higher cap its model is refused and kept where it
+    reached its cap, and scored where it stopped early within the new one."""
+    overrides = {**TINY, "seeds": 1, "methods": ["cvae"]}
+
+    def capped(epochs: int) -> ExperimentConfig:
+        training = {**TINY["training"], "epochs": epochs}
+        (config,) = configs_for("usps-mnist", file_overrides={**overrides, "training": training})
+        return config
+
+    (run,) = plan(capped(2), tmp_path, data_root=digits_root)
+    assert runner.execute(run).status == "ok"
+    (run.folder / "result.json").unlink()
+    model_path = run.folder / "model.pt"
+    saved = model_path.read_bytes()
+    (higher,) = plan(capped(3), tmp_path, data_root=digits_root)
+    with pytest.raises(ConfigMismatchError, match=r"cap of 2 epochs, which it reached"):
+        runner.execute(higher)
+    assert model_path.read_bytes() == saved
+
+    model = BaseModel.load(model_path)
+    model.history_ = replace(model.history_, stopped_early=True)
+    model.save(model_path)
+    result = runner.execute(higher)
+    assert result.status == "ok" and result.resumed_from_model and result.epochs_run == 2
+
+
 def _name(result: RunResult) -> str:
     return result.run
 

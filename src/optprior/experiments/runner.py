@@ -509,6 +509,21 @@ def refuse_other_config(stored: dict[str, Any], run: Run, what: str) -> None:
         )
 
 
+def check_stopped_within(run: Run, cap: int) -> None:
+    """Raise ``ConfigMismatchError`` unless the model ``run``'s folder holds, trained
+    under the lower epoch ``cap`` and not scored, stopped early within ``run``'s cap (then
+    it is this run's, as ``read_result`` takes such a result); one that reached its cap
+    kept no checkpoint to go on from, and is left as it is."""
+    history = run.load_model().fitted_history()
+    if history.stopped_early and len(history.epochs) <= run.training["epochs"]:
+        return
+    raise ConfigMismatchError(
+        f"{run.folder / 'model.pt'} was trained with a cap of {cap} epochs, which it "
+        "reached, and kept no checkpoint to go on from (--keep-checkpoints keeps them); "
+        "use another --out folder"
+    )
+
+
 def started_cap(run: Run) -> int | None:
     """The lower epoch cap of the run started in ``run``'s folder (its ``config.json``),
     where it is ``run``'s configuration under that cap (``other_cap``), to go on from;
@@ -591,9 +606,12 @@ def train_and_score(run: Run) -> RunResult:
         except Exception as error:
             why = f"not trained on past its cap of {cap} epochs: {type(error).__name__}: {error}"
             return run.result("failed", error=why)
-        if (folder / RESULT_FILE).is_file():
-            (folder / RESULT_FILE).replace(folder / f"result-epochs-{cap}.json")
-        (folder / "model.pt").unlink(missing_ok=True)
+        if any(path.is_file() for path in checkpoints) or not (folder / "model.pt").is_file():
+            if (folder / RESULT_FILE).is_file():
+                (folder / RESULT_FILE).replace(folder / f"result-epochs-{cap}.json")
+            (folder / "model.pt").unlink(missing_ok=True)
+        else:  # trained, not scored, nothing to go on from: scored if it is this run's
+            check_stopped_within(run, cap)
     # Kept for a higher cap to go on from; a posthoc run never goes on (``other_cap``).
     discarded = () if run.keep_checkpoints and not source_method(run.method) else checkpoints
     write_text_atomic(config_path, json.dumps(run.resolved(), indent=2, sort_keys=True))
