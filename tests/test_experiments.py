@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 import warnings
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 import torch
 from helpers import DATA_ROOT, count_epochs, fast
 
+from optprior import cli
 from optprior.data.registry import get_dataset
 from optprior.experiments import executors, runner
 from optprior.experiments.config import (
@@ -36,7 +36,7 @@ from optprior.experiments.config import (
     resolve,
     to_toml,
 )
-from optprior.experiments.executors import local_executor
+from optprior.experiments.executors import WORKER_LOST, local_executor
 from optprior.experiments.records import RunResult, read_result_file, write_result_file
 from optprior.experiments.reproduce import (
     check_data,
@@ -288,8 +288,8 @@ def test_a_higher_cap_trains_the_runs_that_reached_theirs_on_from_kept_checkpoin
         run_sweep(high, local_executor(1))
     first = high[0].folder
     assert (first / "result-epochs-2.json").is_file() and not (first / "result.json").exists()
-    with pytest.raises(ConfigMismatchError, match="was started with a different configuration"):
-        runner.execute(plan(capped(2), kept)[0])  # the lower cap no longer finds it finished
+    lower = runner.execute(plan(capped(2), kept)[0])  # no longer finds it finished
+    assert lower.status == "failed" and "was started with a different configuration" in lower.error
 
     went_on = run_sweep(high, local_executor(1))
     anew = run_sweep(plan(capped(4), fresh, data_root=digits_root), local_executor(1))
@@ -348,9 +348,9 @@ def test_an_unscored_model_of_a_lower_cap_is_kept_unless_a_higher_cap_can_use_it
     model_path = run.folder / "model.pt"
     saved = model_path.read_bytes()
     (higher,) = plan(capped(3), tmp_path, data_root=digits_root)
-    with pytest.raises(ConfigMismatchError, match=r"cap of 2 epochs, which it reached"):
-        runner.execute(higher)
-    assert model_path.read_bytes() == saved
+    refused = runner.execute(higher)  # a failure outside training: named, not written
+    assert refused.status == "failed" and "cap of 2 epochs, which it reached" in refused.error
+    assert model_path.read_bytes() == saved and not (run.folder / "result.json").exists()
 
     model = BaseModel.load(model_path)
     model.history_ = replace(model.history_, stopped_early=True)
@@ -820,6 +820,37 @@ def test_a_posthoc_run_waits_for_its_first_stage_another_process_trains(
     assert result.cvae_reused == cvae_run.name
 
 
+def test_a_posthoc_run_whose_wait_outlasts_the_time_limit_stops_untrained(
+    digits_root, tmp_path, monkeypatch
+):
+    """The time limit passing while a post-hoc run waits for its first stage leaves the
+    run for the next sweep, not training a CVAE stage of its own past the limit."""
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    (posthoc_run,) = plan(replace(config, methods=["posthoc"]), tmp_path, data_root=digits_root)
+
+    def wait(run: runner.Run) -> None:  # as if its first stage trained till the deadline
+        time.sleep(0.3)
+
+    monkeypatch.setattr(runner, "wait_for_first_stage", wait)
+    forbid_fit(monkeypatch, CVAE, "past the time limit nothing trains")
+    result = runner.execute(replace(posthoc_run, stop_at=time.time() + 0.2))
+    assert result.status == "stopped" and "waited" in result.error
+    assert not (posthoc_run.folder / "result.json").exists()
+
+
+def test_a_run_failing_outside_training_is_named_and_the_sweep_goes_on(digits_root, tmp_path):
+    """A run whose files cannot be written (here its config.json is a folder) fails by
+    name with its traceback, unwritten; the other runs of the sweep finish."""
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 2, "methods": ["cvae"]})
+    runs = plan(config, tmp_path, data_root=digits_root)
+    (runs[1].folder / "config.json").mkdir(parents=True)
+    results = {r.run: r for r in run_sweep(runs, local_executor(1))}
+    assert results[runs[0].name].ok
+    broken = results[runs[1].name]
+    assert broken.status == "failed" and broken.error.startswith("IsADirectoryError")
+    assert "config.json" in broken.traceback and not (runs[1].folder / "result.json").exists()
+
+
 @pytest.mark.slow
 def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monkeypatch):
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
@@ -1167,13 +1198,15 @@ class _KilledWhileLogging(runner.Run):
 
 @pytest.mark.slow
 def test_a_worker_killed_while_logging_ends_the_sweep_without_hanging(tmp_path, capsys):
+    """A killed worker (as for memory) stops the pool's workers: the sweep returns, every
+    run it had not finished named as stopped, to go on next time (no traceback)."""
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     runs = [_KilledWhileLogging(**vars(run)) for run in plan(config, tmp_path)]
-    outcome: dict[str, BaseException] = {}
+    outcome: dict[str, Any] = {}
 
     def sweep() -> None:
         try:
-            run_sweep(runs, local_executor(2))
+            outcome["results"] = run_sweep(runs, local_executor(2))
         except BaseException as error:
             outcome["error"] = error
 
@@ -1181,8 +1214,15 @@ def test_a_worker_killed_while_logging_ends_the_sweep_without_hanging(tmp_path, 
     thread.start()
     thread.join(60)
     assert not thread.is_alive(), "the sweep hung after its worker was killed"
-    assert isinstance(outcome.get("error"), BrokenProcessPool)
+    assert "error" not in outcome, outcome.get("error")
+    assert sorted(r.run for r in outcome["results"]) == sorted(run.name for run in runs)
+    assert {(r.status, r.error) for r in outcome["results"]} == {("stopped", WORKER_LOST)}
     assert "a record of xxx" in capsys.readouterr().err  # records arrived until the kill
+
+    (tmp_path / "results.md").write_text("| the tables |\n")
+    assert cli._report(outcome["results"], tmp_path) == cli.STOPPED_STATUS
+    printed = capsys.readouterr().out
+    assert f"Stopped ({WORKER_LOST}): {len(runs)} of this sweep's runs left" in printed
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,8 @@ def _seeds(text: str) -> int | list[int]:
     return sorted(set(numbers))
 
 
-#: The exit status of a sweep that stopped at ``--time-limit`` with runs left to do.
+#: The exit status of a sweep that stopped with runs left to do: at ``--time-limit``, or
+#: when a worker process ended abruptly (``executors.WORKER_LOST``).
 STOPPED_STATUS = 3
 
 
@@ -435,8 +436,10 @@ def _status(args: argparse.Namespace) -> int:
 def _report(results: list[RunResult], out: Path) -> int:
     """Print ``out``'s results.md, a count of this sweep's runs and the runs other
     processes still hold (missing from the table until they finish); exit status 1 if any
-    failed; ``STOPPED_STATUS`` instead while runs stopped at the time limit are left,
+    failed; ``STOPPED_STATUS`` instead while runs stopped (at the time limit, or with a
+    worker lost) are left,
     since the next sweep goes on with them (and tries the failed ones again)."""
+    from optprior.experiments.executors import WORKER_LOST
     from optprior.experiments.records import failure_line
 
     counts = Counter(r.status for r in results)
@@ -452,9 +455,11 @@ def _report(results: list[RunResult], out: Path) -> int:
             print(f"  {name}: {owner}")
         print(f"When they finish, `optprior tables {out}` completes the tables.")
     if counts["stopped"]:
+        lost = any(r.error == WORKER_LOST for r in results if r.status == "stopped")
+        why = f"Stopped ({WORKER_LOST})" if lost else "Stopped at the time limit"
         print(
-            f"Stopped at the time limit: {counts['stopped']} of this sweep's runs left (trained "
-            "ones keep their checkpoint or model); run the same command again to go on."
+            f"{why}: {counts['stopped']} of this sweep's runs left (trained ones keep their "
+            "checkpoint or model); run the same command again to go on."
         )
         return STOPPED_STATUS
     return 1 if counts["failed"] else 0

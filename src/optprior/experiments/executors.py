@@ -41,6 +41,12 @@ class _RunName(logging.Filter):
 LOG_FORMAT = logging.Formatter("%(asctime)s %(run)s: %(message)s", "%H:%M:%S")
 #: Seconds a sweep with worker processes waits, at its end, for their last log records.
 LISTENER_SECONDS = 10.0
+#: The ``error`` of the runs left unfinished when a worker process ends abruptly (the
+#: pool then stops every worker): their status is ``stopped``, to go on next time.
+WORKER_LOST = (
+    "not finished: a worker process of the sweep ended abruptly (killed by the system, "
+    "e.g. out of memory, or by a signal), which stops every worker"
+)
 _worker_handlers: list[logging.Handler] = []  # what ``_report_to`` attached in this process
 
 
@@ -255,7 +261,9 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
     With ``jobs > 1`` the workers' log records come to this process's stderr, named by
     run; with ``progress`` these include each run's epochs (at most one line a minute) and
     scoring, in place of the progress bars a single process draws (which, with
-    ``progress``, says when a run is being scored).
+    ``progress``, says when a run is being scored). A worker that ends abruptly (killed
+    for memory, a signal) stops every worker: the runs not finished by then are
+    ``stopped`` (``WORKER_LOST``), to go on from their checkpoints in the next sweep.
     """
 
     def run_all(runs: list[Run], done: Callable[[RunResult], None]) -> None:
@@ -265,6 +273,7 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
                     done(execute(run))
             return
         from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
         from multiprocessing import get_context
 
         check_known_to_workers(run.method for run in runs)
@@ -291,9 +300,13 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
             ) as pool:
                 try:
                     with _sigint_held():  # the workers start as runs are submitted
-                        futures = [pool.submit(_execute_in_worker, run) for run in runs]
+                        futures = {pool.submit(_execute_in_worker, run): run for run in runs}
                     for future in as_completed(futures):
-                        done(future.result())
+                        try:
+                            result = future.result()
+                        except BrokenProcessPool:  # this run's worker or another's died
+                            result = futures[future].result("stopped", error=WORKER_LOST)
+                        done(result)
                 except BaseException as error:  # the runs still queued do not start
                     if isinstance(error, KeyboardInterrupt):
                         stopping.value = 1

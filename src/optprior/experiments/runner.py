@@ -548,8 +548,21 @@ def execute(run: Run) -> RunResult:
 
     With ``run.rescore``, a finished run is scored again where ``to_rescore`` says so
     (``rescore``); one left unscored at the time limit, or held by another process, is
-    returned with its scores and the status ``stopped`` or ``running``.
+    returned with its scores and the status ``stopped`` or ``running``. What fails
+    outside training and scoring (a run's files unreadable or unwritable, a run started
+    in its folder under another configuration) is a ``failed`` result naming the run and
+    its traceback, not written, so that the sweep goes on and the next one tries again.
     """
+    try:
+        return _execute(run)
+    except Exception as error:  # outside training (its files, its lock): the sweep goes on
+        result = run.result("failed", error=f"{type(error).__name__}: {error}")
+        result.traceback = traceback.format_exc()
+        return result  # not written: the folder may hold another configuration's run
+
+
+def _execute(run: Run) -> RunResult:
+    """``execute``, raising what fails outside a run's training and scoring."""
     load_plugins()  # a worker process's first run: the installed packages' methods
     finished = read_result(run)
     if finished is not None and not to_rescore(run, finished):
@@ -647,6 +660,8 @@ def train_and_score(run: Run) -> RunResult:
             # estimator binarises Bernoulli validation data once (``BaseModel.fit``).
             x_val, s_val = (data.val.X, data.val.s) if len(data.val.X) else (None, None)
             wait_for_first_stage(run)
+            if time_is_up() or lock_lost():  # while waiting: its first stage is not trained
+                raise TrainingStopped("not started: the time limit passed while it waited")
             cvae_run = reusable_cvae(run, data)
             if cvae_run is not None:  # T alone is fitted, checkpointed in checkpoint.pt
                 cvae = cvae_run.load_model()
