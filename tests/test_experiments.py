@@ -850,6 +850,12 @@ def test_a_run_failing_outside_training_is_named_and_the_sweep_goes_on(digits_ro
     assert broken.status == "failed" and broken.error.startswith("IsADirectoryError")
     assert "config.json" in broken.traceback and not (runs[1].folder / "result.json").exists()
 
+    (runs[1].folder / "config.json").rmdir()
+    (runs[1].folder / "config.json").write_text('{"training": ')  # damaged
+    damaged = runner.execute(runs[1])
+    assert damaged.status == "failed"
+    assert f"{runs[1].folder / 'config.json'} is not a readable run configuration" in damaged.error
+
 
 @pytest.mark.slow
 def test_posthoc_run_reuses_the_cvae_run_of_its_seed(digits_root, tmp_path, monkeypatch):

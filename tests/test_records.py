@@ -58,11 +58,15 @@ def test_fields_of_a_newer_version_are_kept_and_unset_fields_are_not_written(tmp
         ("{not json", "Expecting property name"),
         ("[1, 2]", "not a JSON object"),
         ('{"run": "a", "setting": "faces", "status": "ok"}', "no method, seed"),
+        (b'{"run": "\xff"}', "can't decode byte 0xff"),
     ],
 )
 def test_a_damaged_result_is_named(tmp_path, text, named):
     path = tmp_path / "result.json"
-    path.write_text(text)
+    if isinstance(text, bytes):  # not UTF-8
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     with pytest.raises(ResultFileError, match=f"{path} is not a run's result: .*{named}"):
         read_result_file(path)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import re
@@ -12,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import torch
 
@@ -110,6 +111,18 @@ def write_text_atomic(path: str | os.PathLike, text: str, exclusive: bool = Fals
     file is there (else ``FileExistsError``, nothing written: ``atomic_write``)."""
     with atomic_write(path, exclusive=exclusive) as (stream, _):
         stream.write(text.encode("utf-8"))
+
+
+def read_json_object(path: str | os.PathLike, what: str = "record") -> dict[str, Any]:
+    """The JSON object in ``path`` (UTF-8); ``ValueError`` naming the file and ``what``
+    it should hold where it cannot be read as one (``FileNotFoundError`` if absent)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"{path} is not a readable {what}: {error}") from None
+    return data
 
 
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:

@@ -119,9 +119,8 @@ class RunResult:
 def read_result_file(path: Path) -> RunResult:
     """The ``RunResult`` in ``path``; ``ResultFileError`` naming the file if it is not
     JSON or not a run's result (``FileNotFoundError`` if it does not exist)."""
-    text = path.read_text()
     try:
-        data = json.loads(text)
+        data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         return RunResult.from_dict(data)

@@ -37,7 +37,7 @@ from typing import Any, cast
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from optprior._io import remove_leftovers, write_text_atomic
+from optprior._io import read_json_object, remove_leftovers, write_text_atomic
 from optprior._settings import differences
 from optprior.data import MultiTaskData, load_setting, setting_options
 from optprior.data.user import UnreadArraysWarning, own_data_options, own_data_setting
@@ -324,7 +324,7 @@ def started_on(folder: Path, files: list[dict[str, str]]) -> dict[str, Any] | No
     path = folder / TRAINING_STARTED_FILE
     if not path.is_file():
         return None
-    recorded: dict[str, Any] = json.loads(path.read_text())
+    recorded = read_json_object(path, "record of the start of training")
     if changed := files_changed(recorded["data_files"], files):
         raise ValueError(
             f"its training started on other dataset files than those read now ({changed}): "
@@ -532,7 +532,7 @@ def started_cap(run: Run) -> int | None:
     config_path = run.folder / "config.json"
     if not config_path.is_file():
         return None
-    stored = json.loads(config_path.read_text())
+    stored = read_json_object(config_path, "run configuration")
     cap = other_cap(stored, run)
     if cap is None or cap > run.training["epochs"]:
         refuse_other_config(stored, run, f"{run.folder} was started")
@@ -897,7 +897,7 @@ def wait_for_first_stage(run: Run) -> None:
     while holder(folder / "lock") not in (None, GONE) and not (time_is_up() or lock_lost()):
         config_path = folder / "config.json"  # absent while the run's process starts
         if config_path.is_file():
-            stored = json.loads(config_path.read_text())
+            stored = read_json_object(config_path, "run configuration")
             if not same_config(source_stage(stored, source), wanted):
                 return
         if not said:
