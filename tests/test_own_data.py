@@ -281,9 +281,17 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     def no_training(self, *args, **kwargs):
         raise AssertionError("rescore must not train")
 
+    kept = out / "mine/cvae/seed-0/model.pt"
+    kept.rename(tmp_path / "cvae.pt")  # a finished run whose model was not kept
     with monkeypatch.context() as patch:
         patch.setattr(BaseModel, "fit", no_training)
         assert main([*argv, "--quiet", "--rescore"]) == 0
+    assert (
+        "--rescore: not scored again, having kept no model.pt (their scores stay as "
+        "they were): mine/cvae/seed-0 (1 run)" in capsys.readouterr().err
+    )
+    assert "rescored" not in json.loads((out / "mine/cvae/seed-0/result.json").read_text())
+    (tmp_path / "cvae.pt").rename(kept)
     rescored = json.loads((out / "mine/optimal/seed-0/result.json").read_text())
     assert "rescored" in rescored and rescored["wall_seconds"] == result["wall_seconds"]
     assert rescored["metrics"]["test_log_likelihood"] < 0  # scored again, Bernoulli data

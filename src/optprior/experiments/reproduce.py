@@ -145,6 +145,18 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     if request is not None:
         started = request.open()
         runs = [replace(run, rescore_request=started) for run in runs]
+        unkept = [
+            run.name
+            for run in runs
+            if isinstance(stored[run.name], RunResult) and not (run.folder / "model.pt").is_file()
+        ]
+        if unkept:
+            shown = ", ".join(unkept[:5]) + (", ..." if len(unkept) > 5 else "")
+            tqdm.write(
+                f"warning: --rescore: not scored again, having kept no model.pt (their "
+                f"scores stay as they were): {shown} ({counted(len(unkept), 'run')})",
+                file=sys.stderr,
+            )
     for setting, method, source, differences in unshared_first_stages(runs):
         tqdm.write(
             f"warning: {setting}: {method} trains a first stage of its own rather than reuse "
