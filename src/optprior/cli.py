@@ -87,6 +87,10 @@ def _seeds(text: str) -> int | list[int]:
 #: The exit status of a sweep that stopped with runs left to do: at ``--time-limit``, or
 #: when a worker process ended abruptly (``executors.WORKER_LOST``).
 STOPPED_STATUS = 3
+#: The exit status of a sweep whose other runs are done but some are held by other
+#: processes (sweeps sharing its --out folder): they finish them, or after 5 minutes
+#: without their owner's sign of life, the same command takes them over.
+HELD_STATUS = 4
 
 
 def _number(text: str, option: str, unit: str, zero: bool) -> float:
@@ -435,10 +439,10 @@ def _status(args: argparse.Namespace) -> int:
 
 def _report(results: list[RunResult], out: Path) -> int:
     """Print ``out``'s results.md, a count of this sweep's runs and the runs other
-    processes still hold (missing from the table until they finish); exit status 1 if any
-    failed; ``STOPPED_STATUS`` instead while runs stopped (at the time limit, or with a
-    worker lost) are left,
-    since the next sweep goes on with them (and tries the failed ones again)."""
+    processes still hold (missing from the table until they finish); exit status
+    ``STOPPED_STATUS`` while runs stopped (at the time limit, or with a worker lost) are
+    left, since the next sweep goes on with them (and tries the failed ones again); else
+    1 if any failed; else ``HELD_STATUS`` while other processes hold runs; else 0."""
     from optprior.experiments.executors import WORKER_LOST
     from optprior.experiments.records import failure_line
 
@@ -462,7 +466,9 @@ def _report(results: list[RunResult], out: Path) -> int:
             "checkpoint or model); run the same command again to go on."
         )
         return STOPPED_STATUS
-    return 1 if counts["failed"] else 0
+    if counts["failed"]:
+        return 1
+    return HELD_STATUS if held else 0
 
 
 def _tables(args: argparse.Namespace) -> int:
