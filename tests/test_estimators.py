@@ -588,6 +588,23 @@ def test_a_model_file_from_before_a_training_setting_existed_loads_as_it_was_mad
     assert OptimalPriorCVAE().config.schedule.fraction == 0.5
 
 
+def test_a_refit_that_fails_leaves_the_fitted_model_as_it_was(two_tasks, tmp_path):
+    """A refit on more tasks refused (here for its validation data) or stopped keeps the
+    earlier fit whole: its tasks, codes and a file that loads."""
+    x, s = two_tasks
+    model = fast(CVAE).fit(x, s)
+    codes = model.transform(x[:20], s[:20])
+    more = np.arange(len(x)) % 5
+    with pytest.raises(ValueError, match="X_val has 4 features"):
+        model.fit(x, more, X_val=x[:10, :4], s_val=more[:10])
+    assert model.tasks_ == [0, 1]
+    np.testing.assert_array_equal(model.transform(x[:20], s[:20]), codes)
+    model.save(tmp_path / "m.pt")
+    np.testing.assert_array_equal(
+        BaseModel.load(tmp_path / "m.pt").transform(x[:20], s[:20]), codes
+    )
+
+
 def test_fitting_leaves_the_callers_random_state_as_it_was(two_tasks):
     x, s = two_tasks
     torch.manual_seed(123)

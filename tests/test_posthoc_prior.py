@@ -116,6 +116,10 @@ def test_from_cvae_takes_the_settings_the_cvae_was_fitted_with(two_tasks):
         model = PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, epochs=1)
     assert model.get_params()["hidden_sizes"] == FAST["hidden_sizes"]
     assert model.get_params()["seed"] == cvae.fitted_settings_["seed"]
+    with no_warnings():  # the first stage's own value, as a list: no change, not refused
+        PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, epochs=1, hidden_sizes=[16])
+    with pytest.raises(ValueError, match=r"not the first stage's networks .*'hidden_sizes'"):
+        PostHocOptimalPriorCVAE.from_cvae(cvae, x, s, epochs=1, hidden_sizes=[8])
 
 
 def test_t_is_monitored_on_the_codes_of_binarised_data_without_validation(monkeypatch):

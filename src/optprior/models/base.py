@@ -583,7 +583,25 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 f"input weights of its own; map the {len(seen)} tasks to 0..{len(seen) - 1} "
                 "with np.unique(s, return_inverse=True)[1]"
             )
-        self.tasks_ = seen
+        fitted_tasks, self.tasks_ = self.tasks_, seen  # the checks of s_val read them
+        try:
+            self._fit_on(X, x, tasks, X_val, s_val, checkpoint)
+        except BaseException:  # a fit that fails or stops keeps the model as it was
+            self.tasks_ = fitted_tasks
+            raise
+        return self
+
+    def _fit_on(
+        self,
+        X: object,
+        x: torch.Tensor,
+        tasks: torch.Tensor,
+        X_val: object,
+        s_val: object,
+        checkpoint: str | os.PathLike | None,
+    ) -> None:
+        """``fit``'s training on the checked ``x`` (N, D) and ``tasks`` (N,), its tasks
+        already held in ``tasks_``."""
         if len(self.tasks_) < self.n_tasks_:
             warnings.warn(
                 f"s uses {len(self.tasks_)} of the task indices 0..{self.tasks_[-1]}: every "
@@ -611,7 +629,6 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self._set_fitted(module, history, names)  # not a fit stopped half way
         if not _warn_of_warmup(history, self.training, x_val is not None):
             warn_if_unconverged(history, self.training)
-        return self
 
     @classmethod
     def checkpoint_files(cls, checkpoint: str | os.PathLike) -> tuple[Path, ...]:

@@ -330,7 +330,8 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         given = cls.settings_read({**cvae.get_params(), **cvae.fitted_settings_})
         model = cls(**{**given, **overrides})
         fixed = {*flat_names(NetworkConfig), *FIRST_STAGE_ONLY}
-        changed = [k for k, v in overrides.items() if k in fixed & set(given) and v != given[k]]
+        settings = model.settings()  # as checked: [16] is (16,)
+        changed = [k for k in overrides if k in fixed & set(given) and settings[k] != given[k]]
         if changed:
             raise ValueError(
                 "overrides may change T and its training, not the first stage's networks "
