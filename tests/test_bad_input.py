@@ -96,6 +96,16 @@ def test_one_task_index_is_every_points(fitted, two_tasks):
         fitted.transform(x, 7)
 
 
+def test_boolean_tasks_are_tasks_0_and_1(fitted, two_tasks):
+    """Two tasks marked by a condition (``df.domain == "target"``): False is 0, True 1."""
+    x, s = two_tasks
+    np.testing.assert_array_equal(fitted.transform(x, s == 1), fitted.transform(x, s))
+    assert (
+        fitted.sample(3, True, random_state=0).tolist()
+        == fitted.sample(3, 1, random_state=0).tolist()
+    )
+
+
 def test_dataframe_columns_are_recorded_and_checked_as_scikit_learn_does(two_tasks, tmp_path):
     """A DataFrame's column names are ``feature_names_in_``: data with other columns, or
     the same in another order, are refused by name (also after save and load); missing

@@ -109,3 +109,27 @@ def test_seeded_work_seeds_an_accelerators_stream_and_restores_it(monkeypatch):
     set_device_rng_state(saved, "mps")
     assert stream.state.tolist() == [7]
     assert device_rng_state("cpu") is None
+
+
+def test_a_model_saved_on_a_device_missing_here_loads_on_the_cpu(two_tasks, tmp_path):
+    """A file written on a Mac's GPU (MPS) or a CUDA machine loads on the CPU where that
+    device is missing, unless a device is asked for."""
+    x, s = two_tasks
+    model = fast(CVAE).fit(x[:200], s[:200])
+    codes = model.transform(x[:10], s[:10])
+    missing = [
+        d
+        for d, there in (
+            ("mps", torch.backends.mps.is_available()),
+            ("cuda", torch.cuda.is_available()),
+        )
+        if not there
+    ]
+    for device in missing:
+        model.device = device  # as a fit there records it
+        model.save(tmp_path / f"{device}.pt")
+        loaded = BaseModel.load(tmp_path / f"{device}.pt")
+        assert loaded.device == "cpu"
+        np.testing.assert_array_equal(loaded.transform(x[:10], s[:10]), codes)
+        with pytest.raises(ValueError, match=f"device '{device}'"):
+            BaseModel.load(tmp_path / f"{device}.pt", device=device)

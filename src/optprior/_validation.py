@@ -236,6 +236,8 @@ def check_tasks(
     array = np.asarray(s)
     if array.ndim == 0:
         array = np.full(n_points, array)
+    if array.dtype.kind == "b":  # two tasks marked by a condition: False 0, True 1
+        array = array.astype(np.int64)
     if array.dtype.kind in "USO":
         labels = array.dtype.kind != "O" or any(isinstance(v, str) for v in array.ravel())
         if not labels:

@@ -976,9 +976,10 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         settings = {k: v for k, v in saved.items() if cls.reads_setting(k)}
         if device is None:
             device = str(payload["training"]["device"])
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                device = "cpu"  # a model trained on a GPU, read on a machine without
-        check_device(device)
+            try:
+                check_device(device)
+            except ValueError:  # trained on a GPU (CUDA, MPS), read on a machine without
+                device = "cpu"
         progress = payload.get("progress", True)  # unsaved before 2026-12-06: the default
         model = cls(device=device, progress=progress is True, **settings)
         model.tasks_ = list(payload["tasks"])
