@@ -28,6 +28,17 @@ def results(weights, scores):
     }
 
 
+def test_the_refit_rule_reads_the_weight_of_a_pipelines_step():
+    """In a search over a Pipeline the grid names the step: ``mmdcvae__invariance_weight``."""
+    name = f"mmdcvae__{WEIGHT}"
+    cv = {
+        f"param_{name}": np.ma.masked_array([0.0, 1.0, 10.0], dtype=object),
+        "params": [{name: w} for w in (0.0, 1.0, 10.0)],
+        "mean_test_log_likelihood": np.array([-100.0, -100.5, -104.0]),
+    }
+    assert largest_weight_within(1.0)(cv) == 1
+
+
 def test_the_refit_rule_takes_the_largest_weight_within_the_stated_cost():
     cv = results([0.0, 1.0, 10.0, 100.0], [-100.0, -100.5, -102.0, -110.0])
     assert largest_weight_within(0)(cv) == 0  # the best likelihood
@@ -137,6 +148,10 @@ def test_the_likelihood_scorer_divides_each_prior_by_its_z(two_tasks):
     unnormalised = log_likelihood_scorer(20, normalized=False)(pipeline, x, s)
     normalised = log_likelihood_scorer(20, n_temperatures=20)(pipeline, x, s)
     assert normalised == pytest.approx(unnormalised - 0.7, abs=0.02)
+    # ... and the task information of its last step's codes of the data so transformed
+    codes = pipeline[-1].transform(pipeline[:-1].transform(x), s)
+    expected = -task_probe(codes, s)["information"]
+    assert task_information_scorer()(pipeline, x, s) == expected
 
     class Scored:  # a model of another library, with a likelihood score and no Z
         def score(self, X, s, n_samples):

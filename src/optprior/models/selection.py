@@ -79,10 +79,18 @@ def task_information_scorer(probe: str = "logistic") -> Scorer:
     one_of(probe, "probe", PROBES)
 
     def scorer(model: Any, X: Any, s: Any) -> float:
-        codes = np.asarray(model.transform(X, s))  # whatever transform_output is set
+        codes = np.asarray(_codes(model, X, s))  # whatever transform_output is set
         return -task_probe(codes, np.asarray(s), probe=probe)["information"]
 
     return scorer
+
+
+def _codes(model: Any, X: Any, s: Any) -> Any:
+    """``model.transform(X, s)``; of a ``Pipeline``, its last step's on X transformed by
+    the steps before it (a Pipeline's ``transform`` takes no tasks)."""
+    if isinstance(model, Pipeline):
+        return _codes(model[-1], model[:-1].transform(X), s)
+    return model.transform(X, s)
 
 
 def largest_weight_within(
@@ -97,7 +105,12 @@ def largest_weight_within(
         raise ValueError(f"nats must be a finite number >= 0, got {nats!r}")
 
     def refit(cv_results: Mapping[str, Any]) -> int:
-        key, score_key = f"param_{WEIGHT}", f"mean_test_{scoring_key}"
+        # the weight's name in the grid: invariance_weight, or STEP__invariance_weight of
+        # a Pipeline's step
+        params = [k.removeprefix("param_") for k in cv_results if k.startswith("param_")]
+        named = [p for p in params if p.rsplit("__", 1)[-1] == WEIGHT]
+        name = named[0] if len(named) == 1 else WEIGHT
+        key, score_key = f"param_{name}", f"mean_test_{scoring_key}"
         if key not in cv_results or score_key not in cv_results:
             raise ValueError(
                 f"largest_weight_within needs a grid over {WEIGHT} and a scorer named "
@@ -106,7 +119,7 @@ def largest_weight_within(
         column = cv_results[key]
         varied = [set(params) for params in cv_results.get("params", [])]
         weights = [float(w) for w in np.ma.getdata(column)]
-        alone = not np.ma.getmaskarray(column).any() and all(v == {WEIGHT} for v in varied)
+        alone = not np.ma.getmaskarray(column).any() and all(v == {name} for v in varied)
         if not alone or len(set(weights)) != len(weights):
             raise ValueError(
                 f"largest_weight_within chooses among weights alone: vary only {WEIGHT} in "
