@@ -16,8 +16,10 @@ from optprior import (
     BaseModel,
     InvariantCVAE,
     MixturePriorCVAE,
+    NetworkConfig,
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
+    TrainingConfig,
     VampPriorCVAE,
     load_model,
 )
@@ -691,6 +693,13 @@ def test_scikit_learn_clone_grid_search_and_pipeline(two_tasks):
         copy.set_params(latent=2)
     with pytest.raises(ValueError, match="latent_dim must be"):
         copy.set_params(latent_dim=0)
+    # config= and training=, as the constructor takes them, replace what they hold
+    copy.set_params(config=NetworkConfig(latent_dim=7), training=TrainingConfig(epochs=4))
+    assert copy.get_params() == CVAE(latent_dim=7, epochs=4, progress=False).get_params()
+    copy.set_params(config=NetworkConfig(latent_dim=7), latent_dim=5)  # a named setting wins
+    assert copy.config.latent_dim == 5
+    with pytest.raises(TypeError, match="CVAE takes a NetworkConfig, got TrainingConfig"):
+        copy.set_params(config=TrainingConfig())
 
     folds = StratifiedKFold(2, shuffle=True, random_state=0)  # by task: README's form
     order = np.argsort(s, kind="stable")  # sorted by task, as a user's file may be

@@ -403,9 +403,16 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
     def set_params(self, **params: Any) -> Self:
         """Change settings by name (as ``get_params`` names them), checked as in the
-        constructor; a fitted model keeps its weights until it is fitted again, moved to
-        a new ``device`` (``ValueError`` where torch cannot use it)."""
-        updated = type(self)(**{**self.get_params(), **params})
+        constructor; ``config`` or ``training``, as the constructor takes them, replace
+        every setting they hold (those named beside them win). A fitted model keeps its
+        weights until it is fitted again, moved to a new ``device`` (``ValueError`` where
+        torch cannot use it)."""
+        objects: dict[str, Any] = {k: params.pop(k) for k in ("config", "training") if k in params}
+        current = self.get_params()
+        for key, kind in (("config", self.config_type), ("training", TrainingConfig)):
+            if objects.get(key) is not None:  # its settings replace the current ones
+                current = {k: v for k, v in current.items() if k not in flat_names(kind)}
+        updated = type(self)(**objects, **{**current, **params})
         if self.module_ is not None and updated.device != self.device:
             check_device(updated.device)
             self.module_.to(updated.device)
