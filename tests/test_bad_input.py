@@ -218,9 +218,14 @@ def test_unknown_settings_and_values():
         with pytest.raises(ValueError, match=r"discriminator_fraction must be in \(0, 1\]"):
             OptimalPriorCVAE(discriminator_schedule="epoch", discriminator_fraction=fraction)
     for name in ("learning_rate", "discriminator_learning_rate"):
-        for value in (0.0, float("nan")):
-            with pytest.raises(ValueError, match=f"^{name} must be positive, got"):
+        for value in (0.0, float("nan"), float("inf")):
+            with pytest.raises(ValueError, match=f"^{name} must be a positive finite number"):
                 OptimalPriorCVAE(**{name: value})
+    # A switch takes True or False: "False" would read as true.
+    for name in ("dynamic_binarization", "mixture_leave_one_out", "progress"):
+        with pytest.raises(ValueError, match=f"^{name} must be True or False, got 'False'"):
+            OptimalPriorCVAE(**{name: "False"})
+    assert OptimalPriorCVAE(dynamic_binarization=np.bool_(False)).binarizes is False
     with pytest.raises(ValueError, match="discriminator_weight_decay must be >= 0, got nan"):
         OptimalPriorCVAE(discriminator_weight_decay=float("nan"))
     with pytest.raises(ValueError, match="unknown activation 'swishy'"):

@@ -20,13 +20,18 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def plain_numbers_(config: DataclassInstance) -> None:
+def plain_numbers_(config: DataclassInstance, prefix: str = "") -> None:
     """Turn a dataclass's NumPy scalar fields (``np.int64(3)``) into Python numbers, in place,
-    so settings behave alike everywhere (seeding, JSON, checkpoints)."""
+    so settings behave alike everywhere (seeding, JSON, checkpoints); ``ValueError``
+    naming a field typed ``bool`` (by ``prefix`` + its name: its flat name) that holds
+    anything but True or False (``"False"`` would read as true)."""
     for field in fields(config):
         value = getattr(config, field.name)
         if isinstance(value, np.generic):
-            setattr(config, field.name, value.item())
+            value = value.item()
+            setattr(config, field.name, value)
+        if field.type in ("bool", bool) and not isinstance(value, bool):
+            raise ValueError(f"{prefix}{field.name} must be True or False, got {value!r}")
 
 
 def is_real(value: object) -> TypeGuard[float]:
@@ -291,14 +296,15 @@ def check_tasks(
 
 
 #: Packages whose frames a warning skips to name the user's line (``user_stacklevel``):
-#: optprior's own, and scikit-learn's, through which a Pipeline or a search calls it.
-_LIBRARY_FRAMES = ("optprior", "sklearn")
+#: optprior's own, scikit-learn's, through which a Pipeline or a search calls it, and
+#: torch's (its ``no_grad`` decorator wraps some of optprior's functions).
+_LIBRARY_FRAMES = ("optprior", "sklearn", "torch")
 
 
 def user_stacklevel() -> int:
     """The ``stacklevel`` at which a warning raised by the caller of this function names
-    the first frame outside optprior and scikit-learn: the user's line, however deep the
-    call (a model in a Pipeline included)."""
+    the first frame outside optprior, scikit-learn and torch: the user's line, however
+    deep the call (a model in a Pipeline included)."""
 
     def in_library(name: str) -> bool:
         return any(name == root or name.startswith(f"{root}.") for root in _LIBRARY_FRAMES)

@@ -320,6 +320,8 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         training_given = flatten(training) if training is not None else {}
         training_given.update({k: v for k, v in settings.items() if k not in config_names})
         self.training = unflatten(TrainingConfig, training_given)
+        if not isinstance(progress, bool | np.bool_):
+            raise ValueError(f"progress must be True or False, got {progress!r}")
         if not isinstance(device, str | torch.device):
             raise ValueError(f"device must be a torch device string such as 'cpu', got {device!r}")
         self.device = device

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from optprior._random import seeded_torch
 from optprior._settings import flat_names
+from optprior._validation import user_stacklevel
 from optprior.models.base import (
     BaseModel,
     class_path,
@@ -93,7 +94,7 @@ class PenalisedCVAE(BaseModel):
                 f"s holds one task, so z carries no task information for {type(self).__name__}'s "
                 f"penalty (invariance_weight={weight}) to remove; pass the task indices s, "
                 "or fit a CVAE",
-                stacklevel=4,
+                stacklevel=user_stacklevel(),  # the user's line, however deep
             )
         return weight
 

@@ -8,6 +8,7 @@ import warnings
 import torch
 from torch import nn
 
+from optprior._validation import user_stacklevel
 from optprior.nn.encoder import GaussianEncoder
 from optprior.priors.base import Prior
 from optprior.priors.mixture import gaussian_mixture_log_density
@@ -68,7 +69,7 @@ class VampPrior(Prior):
                     f"{whose} has {len(pool)} points for {len(rows)} pseudo-inputs: "
                     f"{len(rows) - len(pick)} start as repeats; set vamp_components to at "
                     f"most {len(pool)} to silence this",
-                    stacklevel=6,  # the fit's caller
+                    stacklevel=user_stacklevel(),  # the user's line, however deep
                 )
                 again = torch.randint(len(pool), (len(rows) - len(pick),), device=x.device)
                 pick = torch.cat([pick, pool[again]])

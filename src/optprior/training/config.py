@@ -150,9 +150,10 @@ class DiscriminatorConfig:
             layer_widths(self.hidden_sizes, "discriminator_hidden_sizes"), self.hidden_sizes
         )
         fraction(self.dropout, "discriminator_dropout")  # checked, kept as given
-        if not (is_real(self.learning_rate) and self.learning_rate > 0):  # refuses NaN too
+        if not (is_real(self.learning_rate) and 0 < self.learning_rate < math.inf):  # not NaN
             raise ValueError(
-                f"discriminator_learning_rate must be positive, got {self.learning_rate!r}"
+                "discriminator_learning_rate must be a positive finite number, got "
+                f"{self.learning_rate!r}"
             )
         if not (is_real(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"discriminator_weight_decay must be >= 0, got {self.weight_decay!r}")
@@ -240,7 +241,7 @@ class MixtureConfig:
     gradient: str = "z"
 
     def __post_init__(self) -> None:
-        plain_numbers_(self)
+        plain_numbers_(self, "mixture_")
         one_of(self.gradient, "mixture_gradient", MIXTURE_GRADIENTS)
         one_of(self.subset, "mixture_subset", MIXTURE_SUBSETS)
         for name in ("components", "refresh"):
@@ -346,8 +347,10 @@ class TrainingConfig:
             setattr(self, name, whole_number(getattr(self, name), name, 1))
         for name in ("warmup_epochs", "patience", "learning_rate_patience", "seed"):
             setattr(self, name, whole_number(getattr(self, name), name, 0))
-        if not (is_real(self.learning_rate) and self.learning_rate > 0):  # refuses NaN too
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not (is_real(self.learning_rate) and 0 < self.learning_rate < math.inf):  # not NaN
+            raise ValueError(
+                f"learning_rate must be a positive finite number, got {self.learning_rate!r}"
+            )
         if not (is_real(self.beta) and 0 < self.beta < math.inf):
             raise ValueError(f"beta must be a positive finite number, got {self.beta}")
         if not (is_real(self.learning_rate_factor) and 0 < self.learning_rate_factor < 1):

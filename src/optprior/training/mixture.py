@@ -8,6 +8,7 @@ import warnings
 
 import torch
 
+from optprior._validation import user_stacklevel
 from optprior.module import ObjectiveTerms, VAEModule
 from optprior.nn.encoder import gaussian_log_prob
 from optprior.priors.base import Prior
@@ -100,7 +101,7 @@ class MixturePriorPlan(ELBOPlan):
                 f"mixture_components ({self.mixture.components}) is larger than the "
                 f"training set ({x.shape[0]} points): the prior's subset takes all "
                 f"{x.shape[0]}; set mixture_components to at most {x.shape[0]} to silence this",
-                stacklevel=4,  # the fit's caller
+                stacklevel=user_stacklevel(),  # the user's line, however deep
             )
         self.x, self.s = x, s
         self.log_weights = component_log_weights(s, self.task_weights)
