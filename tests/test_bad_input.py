@@ -9,9 +9,11 @@ import pytest
 import torch
 from helpers import fast, no_warnings
 
-from optprior import (
+from optprior import (  # the errors a user catches, from the package itself
     CVAE,
     VAE,
+    ModelFileError,
+    NotFittedError,
     OptimalPriorConfig,
     OptimalPriorCVAE,
     PostHocOptimalPriorCVAE,
@@ -20,7 +22,6 @@ from optprior import (
 from optprior._io import write_text_atomic
 from optprior._validation import check_data
 from optprior.evaluation import elbo, log_marginal_likelihood
-from optprior.models import ModelFileError, NotFittedError
 
 
 @pytest.fixture(scope="module")

@@ -286,7 +286,7 @@ def test_settings_the_models_choices_leave_unread_are_named_at_fit(settings, mes
     other choices (the exact mixture reads none of T's but its task weights, T no
     mixture_* setting, a schedule not another's settings) is named, with the choice, at
     the user's line; settings the fit reads, not."""
-    from optprior.models import IgnoredSettingsWarning
+    from optprior import IgnoredSettingsWarning  # as the README names it
 
     x, s = two_tasks
     model = fast(OptimalPriorCVAE, epochs=1, warmup_epochs=0, **settings)

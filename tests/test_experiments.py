@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -826,15 +827,23 @@ def test_a_posthoc_run_whose_wait_outlasts_the_time_limit_stops_untrained(
     """The time limit passing while a post-hoc run waits for its first stage leaves the
     run for the next sweep, not training a CVAE stage of its own past the limit."""
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
-    (posthoc_run,) = plan(replace(config, methods=["posthoc"]), tmp_path, data_root=digits_root)
-
-    def wait(run: runner.Run) -> None:  # as if its first stage trained till the deadline
-        time.sleep(0.3)
-
-    monkeypatch.setattr(runner, "wait_for_first_stage", wait)
+    cvae_run, posthoc_run = plan(
+        replace(config, methods=["cvae", "posthoc"]), tmp_path, data_root=digits_root
+    )
+    holding = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    cvae_run.folder.mkdir(parents=True)  # held by a live process on this host
+    (cvae_run.folder / "lock").write_text(
+        json.dumps({"host": socket.gethostname(), "pid": holding.pid})
+    )
+    monkeypatch.setattr(runner, "FIRST_STAGE_POLL_SECONDS", 0.05)
     forbid_fit(monkeypatch, CVAE, "past the time limit nothing trains")
-    result = runner.execute(replace(posthoc_run, stop_at=time.time() + 0.2))
-    assert result.status == "stopped" and "waited" in result.error
+    try:
+        result = runner.execute(replace(posthoc_run, stop_at=time.time() + 0.5))
+    finally:
+        holding.kill()
+        holding.wait()
+    assert result.status == "stopped", result.error
+    assert result.error == f"not started: the time limit passed while {cvae_run.folder} trained"
     assert not (posthoc_run.folder / "result.json").exists()
 
 
@@ -1363,6 +1372,40 @@ def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
         ray.shutdown()
     assert sorted(r.method for r in results) == ["cvae", "optimal"]
     assert all(r.status == "ok" for r in results)
+
+
+@dataclass(frozen=True)
+class _KilledRun(runner.Run):
+    """A run whose process is killed (SIGKILL), as for memory, once it starts."""
+
+    def load_data(self):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_ray_task_whose_worker_dies_fails_by_name_and_the_sweep_goes_on(digits_root, tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'optprior[ray]'")
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1, "methods": ["cvae"]})
+    (run,) = plan(config, tmp_path, data_root=digits_root)
+    killed = _KilledRun(**{**vars(run), "seed": 1})
+    tests = str(Path(__file__).parent)  # where Ray's workers import this module from
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": tests}},
+    )
+    try:
+        task_retries = {"max_retries": 0}
+        with pytest.MonkeyPatch.context() as patch:  # a dying task is not tried again
+            remote = ray.remote
+            patch.setattr(ray, "remote", lambda **o: remote(**o, **task_retries))
+            results = {r.run: r for r in run_sweep([run, killed], executors.ray_executor())}
+    finally:
+        ray.shutdown()
+    assert results[run.name].ok
+    assert results[killed.name].status == "failed"
+    assert results[killed.name].error.startswith("its Ray task: ")
 
 
 @pytest.mark.parametrize(

@@ -802,7 +802,7 @@ def test_an_unfinished_run_of_another_config_is_refused_and_kept(own_file, monke
     from helpers import count_epochs
 
     from optprior.experiments.config import own_data_config
-    from optprior.experiments.runner import ConfigMismatchError, execute, plan
+    from optprior.experiments.runner import execute, plan
 
     tiny = {**tomllib.loads(TINY), "methods": ["cvae"]}
     (run,) = plan(
@@ -821,11 +821,11 @@ def test_an_unfinished_run_of_another_config_is_refused_and_kept(own_file, monke
             execute(run)
     checkpoint = run.folder / "checkpoint.pt"
     saved = checkpoint.read_bytes()
-    with pytest.raises(
-        ConfigMismatchError,
-        match=r"was started with a different configuration \(evaluation.n_samples: 5 -> 7",
-    ):
-        execute(other)
+    refused = execute(other)  # a sweep refuses it before any run (stored_results)
+    assert refused.status == "failed" and refused.error.startswith("ConfigMismatchError")
+    assert "was started with a different configuration (evaluation.n_samples: 5 -> 7" in (
+        refused.error
+    )
     assert checkpoint.read_bytes() == saved
     leftover = run.folder / ".checkpoint.pt.0123456789ab.tmp"  # a write cut off by a kill
     leftover.write_bytes(b"partial")

@@ -447,7 +447,7 @@ def _report(results: list[RunResult], out: Path) -> int:
     from optprior.experiments.records import failure_line
 
     counts = Counter(r.status for r in results)
-    print((out / "results.md").read_text())
+    print((out / "results.md").read_text(encoding="utf-8"))
     running = f", {counts['running']} being trained by other processes" if counts["running"] else ""
     print(f"{counted(counts['ok'], 'run')} ok, {counts['failed']} failed{running}; tables in {out}")
     for result in sorted((r for r in results if r.status == "failed"), key=lambda r: r.run):

@@ -121,7 +121,7 @@ def _download_lock(dest: Path) -> Iterator[bool]:
             return
         path = _lock_path(dest)
         try:
-            handle = open(path, "a")  # closed by the with below
+            handle = open(path, "a", encoding="utf-8")  # closed by the with below
         except FileNotFoundError:  # the folder, just made, removed by a failed download
             continue
         with handle:

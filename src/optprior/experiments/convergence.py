@@ -17,7 +17,7 @@ CURVES_FILE = "curves.csv"
 
 def read_validation_curve(folder: Path) -> np.ndarray:
     """The validation ELBO of each epoch, shape (epochs,), from ``folder/curves.csv``."""
-    with open(folder / CURVES_FILE, newline="") as file:
+    with open(folder / CURVES_FILE, newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     if not rows or "val_elbo" not in rows[0]:
         raise ValueError(f"{folder / CURVES_FILE}: no val_elbo column")

@@ -341,9 +341,18 @@ def ray_executor(address: str | None = None, progress: bool = False) -> Executor
         gpus = 1 if str(runs[0].training.get("device", "cpu")).startswith("cuda") else 0
         remote = ray.remote(num_cpus=1, num_gpus=gpus)(_execute_reporting)
         level = logging.INFO if progress else logging.WARNING
-        pending = [remote.remote(replace(run, progress=False, threads=1), level) for run in runs]
+        pending = {
+            remote.remote(replace(run, progress=False, threads=1), level): run for run in runs
+        }
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            done(ray.get(ready[0]))
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            run = pending.pop(ready)
+            try:
+                result = ray.get(ready)
+            except ray.exceptions.RayError as error:  # its worker died (memory), or Ray's
+                result = run.result(
+                    "failed", error=f"its Ray task: {type(error).__name__}: {error}"
+                )
+            done(result)
 
     return run_all

@@ -54,7 +54,7 @@ def holder(path: Path) -> str | None:
     """``host:pid`` of the live process holding the lock at ``path``; None if the lock
     is stale; ``GONE`` if there is no lock file."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
         return GONE
@@ -72,7 +72,7 @@ def holder(path: Path) -> str | None:
 
 def _owns(path: Path, token: str) -> bool:
     try:
-        return json.loads(path.read_text()).get("token") == token
+        return json.loads(path.read_text(encoding="utf-8")).get("token") == token
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -87,7 +87,7 @@ def lock_lost() -> str | None:
         return None
     path, token = held
     try:
-        owner = json.loads(path.read_text())
+        owner = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         whom = "(removed)"
     except OSError:
@@ -135,7 +135,7 @@ def run_lock(folder: Path) -> Iterator[str | None]:
                 yield owner
                 return
             continue
-        with os.fdopen(handle, "w") as stream:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
             json.dump({"host": socket.gethostname(), "pid": os.getpid(), "token": token}, stream)
         stop = threading.Event()
         beat = threading.Thread(target=_heartbeat, args=(path, token, stop), daemon=True)

@@ -652,7 +652,7 @@ def train_and_score(run: Run) -> RunResult:
                 ) from None
             result.resumed_from_model = True
             if reused_path.is_file():
-                result.cvae_reused = reused_path.read_text()
+                result.cvae_reused = reused_path.read_text(encoding="utf-8")
             for path in discarded:  # if killed between model.pt and their removal
                 path.unlink(missing_ok=True)
         else:
@@ -660,8 +660,6 @@ def train_and_score(run: Run) -> RunResult:
             # estimator binarises Bernoulli validation data once (``BaseModel.fit``).
             x_val, s_val = (data.val.X, data.val.s) if len(data.val.X) else (None, None)
             wait_for_first_stage(run)
-            if time_is_up() or lock_lost():  # while waiting: its first stage is not trained
-                raise TrainingStopped("not started: the time limit passed while it waited")
             cvae_run = reusable_cvae(run, data)
             if cvae_run is not None:  # T alone is fitted, checkpointed in checkpoint.pt
                 cvae = cvae_run.load_model()
@@ -888,18 +886,20 @@ def wait_for_first_stage(run: Run) -> None:
     the same first-stage settings), holding that run's lock, so that the model is reused
     rather than trained again beside it (a sweep of several jobs starts the post-hoc runs
     last, maybe before their first stages end); until the time limit (``time_is_up``) or
-    the loss of this run's own lock."""
+    the loss of this run's own lock, which raise ``TrainingStopped``."""
     source = source_method(run.method)
     if source is None:
         return
     folder = first_stage_run(run, source).folder
     wanted, said = source_stage(run.resolved(), source), False
-    while holder(folder / "lock") not in (None, GONE) and not (time_is_up() or lock_lost()):
+    while holder(folder / "lock") not in (None, GONE):
         config_path = folder / "config.json"  # absent while the run's process starts
         if config_path.is_file():
             stored = read_json_object(config_path, "run configuration")
             if not same_config(source_stage(stored, source), wanted):
                 return
+        if time_is_up() or lock_lost():  # not to train a first stage of its own beside
+            raise TrainingStopped(f"not started: the time limit passed while {folder} trained")
         if not said:
             logger.info("waiting for %s, its first stage, to finish training", folder)
             said = True
@@ -1001,7 +1001,7 @@ class RescoreRequest:
         exists = self.path.is_file()
         if exists:
             try:
-                stored = json.loads(self.path.read_text())
+                stored = json.loads(self.path.read_text(encoding="utf-8"))
                 started, made_by = str(stored["started"]), stored["versions"]
             except (ValueError, KeyError, TypeError) as error:
                 raise ValueError(

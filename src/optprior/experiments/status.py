@@ -44,7 +44,7 @@ def planned_runs(out: Path) -> tuple[set[str], list[str]]:
     damaged = []
     for path in sorted((out / PLANS).glob("*.json")):
         try:
-            plan = json.loads(path.read_text())
+            plan = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(plan, list) or not all(isinstance(n, str) for n in plan):
                 raise ValueError("not a list of run names")
             names.update(plan)
@@ -120,7 +120,7 @@ def run_status(folder: Path) -> dict[str, Any]:
         status["error"] = f"an earlier try failed: {error}"
     config_path = folder / "config.json"
     if config_path.is_file():
-        training = json.loads(config_path.read_text()).get("training") or {}
+        training = json.loads(config_path.read_text(encoding="utf-8")).get("training") or {}
         status["max_epochs"] = training.get("epochs")
     if "checkpoint.pt" in newer and checkpoint is not None and not status["trained"]:
         history = checkpoint_history(checkpoint)
