@@ -606,6 +606,33 @@ def test_a_refit_that_fails_leaves_the_fitted_model_as_it_was(two_tasks, tmp_pat
         BaseModel.load(tmp_path / "m.pt").transform(x[:20], s[:20]), codes
     )
 
+    # Its network replaced, a refit whose closing warning is raised as an error is whole.
+    with warnings.catch_warnings(), pytest.raises(UserWarning):
+        warnings.simplefilter("error")
+        model.fit(x, more)  # 3 epochs: the warm-up warning
+    assert model.tasks_ == [0, 1, 2, 3, 4] and model.module_.encoder.n_tasks == 5
+    model.save(tmp_path / "m.pt")
+    assert BaseModel.load(tmp_path / "m.pt").transform(x[:5], more[:5]).shape == (5, 3)
+
+
+def test_a_post_hoc_refit_stopped_in_ts_fit_leaves_the_fitted_model_as_it_was(
+    two_tasks, monkeypatch
+):
+    from optprior.models import methods
+
+    x, s = two_tasks
+    model = fast(PostHocOptimalPriorCVAE).fit(x, s)
+    codes = model.transform(x[:20], s[:20])
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl+C as T's fit starts
+
+    monkeypatch.setattr(methods, "PriorFitPlan", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, np.arange(len(x)) % 4)
+    assert model.tasks_ == [0, 1]
+    np.testing.assert_array_equal(model.transform(x[:20], s[:20]), codes)
+
 
 def test_fitting_leaves_the_callers_random_state_as_it_was(two_tasks):
     x, s = two_tasks

@@ -6,8 +6,8 @@ import inspect
 import math
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence, Sized
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -592,13 +592,22 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 f"input weights of its own; map the {len(seen)} tasks to 0..{len(seen) - 1} "
                 "with np.unique(s, return_inverse=True)[1]"
             )
-        fitted_tasks, self.tasks_ = self.tasks_, seen  # the checks of s_val read them
-        try:
+        with self._fitting_tasks(seen):  # the checks of s_val read them
             self._fit_on(X, x, tasks, X_val, s_val, checkpoint)
-        except BaseException:  # a fit that fails or stops keeps the model as it was
-            self.tasks_ = fitted_tasks
-            raise
         return self
+
+    @contextmanager
+    def _fitting_tasks(self, tasks: list[int]) -> Iterator[None]:
+        """Hold ``tasks`` as ``tasks_`` for a fit; one that fails or stops before its
+        network replaces the fitted one (``_set_fitted``) leaves the earlier fit whole."""
+        before, fitted = self.tasks_, self.module_
+        self.tasks_ = tasks
+        try:
+            yield
+        except BaseException:
+            if self.module_ is fitted:  # not replaced: the earlier fit's tasks again
+                self.tasks_ = before
+            raise
 
     def _fit_on(
         self,

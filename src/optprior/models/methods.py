@@ -349,44 +349,49 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         s_val: object,
         checkpoint: str | os.PathLike | None = None,
     ) -> PostHocOptimalPriorCVAE:
-        source = cvae.fitted_module()
-        self.tasks_ = list(cvae.tasks_)  # the tasks the CVAE knows, checked in s as in it
-        names = fit_feature_names(X, X_val, getattr(cvae, "feature_names_in_", None))
-        x, tasks = self._tensors(X, s, fitting=True)
-        x_val = s_val_t = None
-        if X_val is not None:
-            x_val, s_val_t = self._tensors(X_val, s_val, "X_val", scored=True, fitting=True)
-        for name, data in (("X", x), ("X_val", x_val)):
-            if data is not None and data.shape[1] != source.decoder.x_dim:
-                raise ValueError(
-                    f"{name} has {data.shape[1]} features, the CVAE was fitted on "
-                    f"{source.decoder.x_dim}"
+        with self._fitting_tasks(list(cvae.tasks_)):  # the CVAE's, checked in s as in it
+            source = cvae.fitted_module()
+            names = fit_feature_names(X, X_val, getattr(cvae, "feature_names_in_", None))
+            x, tasks = self._tensors(X, s, fitting=True)
+            x_val = s_val_t = None
+            if X_val is not None:
+                x_val, s_val_t = self._tensors(X_val, s_val, "X_val", scored=True, fitting=True)
+            for name, data in (("X", x), ("X_val", x_val)):
+                if data is not None and data.shape[1] != source.decoder.x_dim:
+                    raise ValueError(
+                        f"{name} has {data.shape[1]} features, the CVAE was fitted on "
+                        f"{source.decoder.x_dim}"
+                    )
+            with self._seeded():
+                module = self._build(x.shape[1], self.n_tasks_)
+                module.encoder.load_state_dict(source.encoder.state_dict())
+                module.decoder.load_state_dict(source.decoder.state_dict())
+                plan = PriorFitPlan(
+                    module, self.training, self.binarizes, self.config.discriminator
                 )
-        with self._seeded():
-            module = self._build(x.shape[1], self.n_tasks_)
-            module.encoder.load_state_dict(source.encoder.state_dict())
-            module.decoder.load_state_dict(source.decoder.state_dict())
-            plan = PriorFitPlan(module, self.training, self.binarizes, self.config.discriminator)
-            saving = None
-            if checkpoint is not None:  # T's fit goes on only from the same CVAE
-                cvae_weights = fingerprint(*source.state_dict().values())
-                saving = self._checkpoint(checkpoint, cvae=cvae_weights)
-            prior_fit = Trainer(plan, self.progress).fit(x, tasks, x_val, s_val_t, saving)
-        warn_if_unconverged(
-            prior_fit,
-            self.training,
-            "the fit of T",
-            "T's logistic loss on the monitored codes",
-            "discriminator_learning_rate",
-        )
-        history = cvae.fitted_history()
-        self._set_fitted(
-            module,
-            History(
-                list(history.epochs), history.best_epoch, history.stopped_early, prior_fit.epochs
-            ),
-            names,
-        )
+                saving = None
+                if checkpoint is not None:  # T's fit goes on only from the same CVAE
+                    cvae_weights = fingerprint(*source.state_dict().values())
+                    saving = self._checkpoint(checkpoint, cvae=cvae_weights)
+                prior_fit = Trainer(plan, self.progress).fit(x, tasks, x_val, s_val_t, saving)
+            warn_if_unconverged(
+                prior_fit,
+                self.training,
+                "the fit of T",
+                "T's logistic loss on the monitored codes",
+                "discriminator_learning_rate",
+            )
+            history = cvae.fitted_history()
+            self._set_fitted(
+                module,
+                History(
+                    list(history.epochs),
+                    history.best_epoch,
+                    history.stopped_early,
+                    prior_fit.epochs,
+                ),
+                names,
+            )
         return self
 
 
