@@ -847,23 +847,29 @@ def test_a_posthoc_run_whose_wait_outlasts_the_time_limit_stops_untrained(
     assert not (posthoc_run.folder / "result.json").exists()
 
 
-def test_a_run_failing_outside_training_is_named_and_the_sweep_goes_on(digits_root, tmp_path):
+def test_a_run_failing_outside_training_is_named_and_the_sweep_goes_on(
+    digits_root, tmp_path, caplog
+):
     """A run whose files cannot be written (here its config.json is a folder) fails by
-    name with its traceback, unwritten; the other runs of the sweep finish."""
+    name, its traceback logged and kept, unwritten; the sweep's next run finishes."""
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 2, "methods": ["cvae"]})
-    runs = plan(config, tmp_path, data_root=digits_root)
-    (runs[1].folder / "config.json").mkdir(parents=True)
-    results = {r.run: r for r in run_sweep(runs, local_executor(1))}
-    assert results[runs[0].name].ok
-    broken = results[runs[1].name]
+    broken_run, other = plan(config, tmp_path, data_root=digits_root)
+    (broken_run.folder / "config.json").mkdir(parents=True)
+    results = {r.run: r for r in run_sweep([broken_run, other], local_executor(1))}
+    assert results[other.name].ok
+    broken = results[broken_run.name]
     assert broken.status == "failed" and broken.error.startswith("IsADirectoryError")
-    assert "config.json" in broken.traceback and not (runs[1].folder / "result.json").exists()
+    assert "config.json" in broken.traceback and not (broken_run.folder / "result.json").exists()
+    (logged,) = [r for r in caplog.records if "failed outside its training" in r.getMessage()]
+    assert logged.getMessage().startswith(broken_run.name) and logged.exc_info is not None
 
-    (runs[1].folder / "config.json").rmdir()
-    (runs[1].folder / "config.json").write_text('{"training": ')  # damaged
-    damaged = runner.execute(runs[1])
+    (broken_run.folder / "config.json").rmdir()
+    (broken_run.folder / "config.json").write_text('{"training": ')  # damaged
+    damaged = runner.execute(broken_run)
     assert damaged.status == "failed"
-    assert f"{runs[1].folder / 'config.json'} is not a readable run configuration" in damaged.error
+    assert f"{broken_run.folder / 'config.json'} is not a readable run configuration" in (
+        damaged.error
+    )
 
 
 @pytest.mark.slow

@@ -569,6 +569,12 @@ def test_status_lists_finished_training_interrupted_and_failed_runs(
         " | failed | " in rows["mine/vae/seed-1"] and "ValueError: bad |" in rows["mine/vae/seed-1"]
     )
     assert " | interrupted | 2/7 (" in rows["mine/optimal/seed-0"]
+    (folder / "config.json").write_text('{"training": ')  # damaged: named in its row
+    assert (
+        f"{folder / 'config.json'} is not a readable run configuration"
+        in (table()["mine/optimal/seed-0"])
+    )
+    (folder / "config.json").write_text('{"training": {"epochs": 7}}')
 
     host, pid = socket.gethostname(), os.getppid()  # a live process
     (folder / "lock").write_text(json.dumps({"host": host, "pid": pid, "token": "t"}))

@@ -152,6 +152,11 @@ def test_the_likelihood_scorer_divides_each_prior_by_its_z(two_tasks):
     codes = pipeline[-1].transform(pipeline[:-1].transform(x), s)
     expected = -task_probe(codes, s)["information"]
     assert task_information_scorer()(pipeline, x, s) == expected
+    alone = make_pipeline(model)  # one step: nothing before it transforms X
+    assert task_information_scorer()(alone, x, s) == task_information_scorer()(model, x, s)
+    assert log_likelihood_scorer(20, n_temperatures=20)(alone, x, s) == pytest.approx(
+        log_likelihood_scorer(20, n_temperatures=20)(model, x, s)
+    )
 
     class Scored:  # a model of another library, with a likelihood score and no Z
         def score(self, X, s, n_samples):

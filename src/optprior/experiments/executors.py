@@ -45,7 +45,8 @@ LISTENER_SECONDS = 10.0
 #: pool then stops every worker): their status is ``stopped``, to go on next time.
 WORKER_LOST = (
     "not finished: a worker process of the sweep ended abruptly (killed by the system, "
-    "e.g. out of memory, or by a signal), which stops every worker"
+    "e.g. out of memory, or by a signal), which stops every worker; if it recurs, give "
+    "fewer --jobs"
 )
 _worker_handlers: list[logging.Handler] = []  # what ``_report_to`` attached in this process
 

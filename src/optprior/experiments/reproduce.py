@@ -145,10 +145,12 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     if request is not None:
         started = request.open()
         runs = [replace(run, rescore_request=started) for run in runs]
-        unkept = [
+        unkept = [  # a run without T has no ln Z for "normalizer" to score again
             run.name
             for run in runs
-            if isinstance(stored[run.name], RunResult) and not (run.folder / "model.pt").is_file()
+            if isinstance(finished := stored[run.name], RunResult)
+            and not (run.folder / "model.pt").is_file()
+            and (kind == "all" or finished.metrics.get("prior_log_normalizer") is not None)
         ]
         if unkept:
             shown = ", ".join(unkept[:5]) + (", ..." if len(unkept) > 5 else "")

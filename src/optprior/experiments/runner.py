@@ -430,12 +430,12 @@ def read_result(run: Run) -> RunResult | None:
         return result if result.ok else None
     if not result.ok:
         return None
-    if stopped_within(result, epochs):
+    if stopped_within(result.stopped_early, result.epochs_run, epochs):
         return result
     if cap < epochs and any(p.is_file() for p in run.checkpoints):
         return None
     why = (
-        "which it reached, and kept no checkpoint to go on from (--keep-checkpoints keeps them)"
+        CAP_REACHED
         if cap < epochs
         else f"and trained {result.epochs_run}, more than the cap of {epochs}"
     )
@@ -444,10 +444,16 @@ def read_result(run: Run) -> RunResult | None:
     )
 
 
-def stopped_within(result: RunResult, cap: int) -> bool:
-    """Whether ``result`` stopped early within ``cap`` epochs, so that it is the run of
-    ``cap`` too, whatever cap it was made under: no cap ever bound it."""
-    return bool(result.stopped_early) and (result.epochs_run or 0) <= cap
+def stopped_within(stopped_early: bool | None, epochs_run: int | None, cap: int) -> bool:
+    """Whether a run that ran ``epochs_run`` epochs stopped early within ``cap``, so that
+    it is the run of ``cap`` too, whatever cap it was made under: no cap ever bound it."""
+    return bool(stopped_early) and (epochs_run or 0) <= cap
+
+
+#: Why a run of a lower epoch cap cannot be taken to a higher one.
+CAP_REACHED = (
+    "which it reached, and kept no checkpoint to go on from (--keep-checkpoints keeps them)"
+)
 
 
 def other_cap(stored: dict[str, Any], run: Run) -> int | None:
@@ -515,12 +521,11 @@ def check_stopped_within(run: Run, cap: int) -> None:
     it is this run's, as ``read_result`` takes such a result); one that reached its cap
     kept no checkpoint to go on from, and is left as it is."""
     history = run.load_model().fitted_history()
-    if history.stopped_early and len(history.epochs) <= run.training["epochs"]:
+    if stopped_within(history.stopped_early, len(history.epochs), run.training["epochs"]):
         return
     raise ConfigMismatchError(
-        f"{run.folder / 'model.pt'} was trained with a cap of {cap} epochs, which it "
-        "reached, and kept no checkpoint to go on from (--keep-checkpoints keeps them); "
-        "use another --out folder"
+        f"{run.folder / 'model.pt'} was trained with a cap of {cap} epochs, {CAP_REACHED}; "
+        "delete it to train the run anew, or use another --out folder"
     )
 
 
@@ -556,6 +561,7 @@ def execute(run: Run) -> RunResult:
     try:
         return _execute(run)
     except Exception as error:  # outside training (its files, its lock): the sweep goes on
+        logger.error("%s failed outside its training", run.name, exc_info=True)  # shown
         result = run.result("failed", error=f"{type(error).__name__}: {error}")
         result.traceback = traceback.format_exc()
         return result  # not written: the folder may hold another configuration's run
@@ -898,7 +904,9 @@ def wait_for_first_stage(run: Run) -> None:
             stored = read_json_object(config_path, "run configuration")
             if not same_config(source_stage(stored, source), wanted):
                 return
-        if time_is_up() or lock_lost():  # not to train a first stage of its own beside
+        if lost := lock_lost():  # the run is the other process's now
+            raise TrainingStopped(lost)
+        if time_is_up():  # not to train a first stage of its own beside
             raise TrainingStopped(f"not started: the time limit passed while {folder} trained")
         if not said:
             logger.info("waiting for %s, its first stage, to finish training", folder)
@@ -927,7 +935,7 @@ def reusable_cvae(run: Run, data: MultiTaskData | None = None) -> Run | None:
     else:
         stage = source_stage(stored.config, source)
         wanted = source_stage(run.resolved(), source)
-        if stopped_within(stored, run.training["epochs"]):
+        if stopped_within(stored.stopped_early, stored.epochs_run, run.training["epochs"]):
             stage["training"] = {**stage.get("training", {}), "epochs": run.training["epochs"]}
         # the files its model was trained on, not those a rescoring scored it on
         changed = "" if data is None else files_changed(stored.data_files, file_records(data))

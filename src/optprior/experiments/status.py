@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from optprior._io import write_text_atomic
+from optprior._io import read_json_object, write_text_atomic
 from optprior._text import counted
 from optprior.experiments.lock import GONE, holder
 from optprior.experiments.markdown import markdown_row, markdown_rule
@@ -120,7 +120,10 @@ def run_status(folder: Path) -> dict[str, Any]:
         status["error"] = f"an earlier try failed: {error}"
     config_path = folder / "config.json"
     if config_path.is_file():
-        training = json.loads(config_path.read_text(encoding="utf-8")).get("training") or {}
+        try:
+            training = read_json_object(config_path, "run configuration").get("training") or {}
+        except ValueError as error:  # shown in its row, the other runs listed still
+            training, status["error"] = {}, str(error)
         status["max_epochs"] = training.get("epochs")
     if "checkpoint.pt" in newer and checkpoint is not None and not status["trained"]:
         history = checkpoint_history(checkpoint)

@@ -49,6 +49,7 @@ def log_likelihood_scorer(
     n_temperatures = whole_number(n_temperatures, "n_temperatures", 1)
 
     def scorer(model: Any, X: Any, s: Any) -> float:
+        model, X = last_step(model, X)  # Pipeline.score would drop n_samples
         score = float(model.score(X, s, n_samples=n_samples))
         if normalized:
             score -= log_normalizer(model, X, s, n_temperatures)
@@ -60,10 +61,9 @@ def log_likelihood_scorer(
 def log_normalizer(model: Any, X: Any, s: Any, n_temperatures: int) -> float:
     """``model.log_normalizer`` of ``X``, ``s``; of a ``Pipeline``, its last step's on X
     transformed by the steps before it."""
+    model, X = last_step(model, X)
     if hasattr(model, "log_normalizer"):
         return float(model.log_normalizer(X, s, n_temperatures=n_temperatures))
-    if isinstance(model, Pipeline):
-        return log_normalizer(model[-1], model[:-1].transform(X), s, n_temperatures)
     raise TypeError(
         f"{type(model).__name__} has no log_normalizer: score an optprior model (or a "
         "Pipeline ending in one), or pass normalized=False"
@@ -86,11 +86,19 @@ def task_information_scorer(probe: str = "logistic") -> Scorer:
 
 
 def _codes(model: Any, X: Any, s: Any) -> Any:
-    """``model.transform(X, s)``; of a ``Pipeline``, its last step's on X transformed by
-    the steps before it (a Pipeline's ``transform`` takes no tasks)."""
-    if isinstance(model, Pipeline):
-        return _codes(model[-1], model[:-1].transform(X), s)
+    """``model.transform(X, s)``, of a ``Pipeline`` its last step's (``last_step``: a
+    Pipeline's ``transform`` takes no tasks)."""
+    model, X = last_step(model, X)
     return model.transform(X, s)
+
+
+def last_step(model: Any, X: Any) -> tuple[Any, Any]:
+    """``model`` and ``X``; for a ``Pipeline``, its last step and X transformed by the
+    steps before it (none in a one-step Pipeline), as the last step would see it."""
+    if not isinstance(model, Pipeline):
+        return model, X
+    before = model[:-1]
+    return last_step(model[-1], before.transform(X) if len(before) else X)
 
 
 def largest_weight_within(
@@ -122,7 +130,7 @@ def largest_weight_within(
         alone = not np.ma.getmaskarray(column).any() and all(v == {name} for v in varied)
         if not alone or len(set(weights)) != len(weights):
             raise ValueError(
-                f"largest_weight_within chooses among weights alone: vary only {WEIGHT} in "
+                f"largest_weight_within chooses among weights alone: vary only {name} in "
                 "the grid and set the other settings on the estimator"
             )
         scores = dict(zip(weights, map(float, cv_results[score_key]), strict=True))

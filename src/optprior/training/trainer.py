@@ -295,6 +295,13 @@ def flush_subnormals_(module: torch.nn.Module) -> None:
             parameter.masked_fill_(parameter.abs() < tiny, 0.0)
 
 
+def _device_stream(device: torch.device) -> dict[str, Any] | None:
+    """The state of ``device``'s own random stream with its device type (None on the
+    CPU), as checkpoints keep it."""
+    state = device_rng_state(device)
+    return None if state is None else {"type": device.type, "state": state}
+
+
 class Trainer:
     """Runs a ``TrainingPlan`` epoch by epoch on tensors already on the training device:
     the KL warm-up and what an epoch does are the plan's; the loop keeps the best-scored
@@ -445,7 +452,7 @@ class Trainer:
             },
             "generator": generator.get_state(),
             "rng": torch.get_rng_state(),
-            "device_rng": device_rng_state(device),  # an accelerator's stream (CUDA, MPS)
+            "device_rng": _device_stream(device),  # an accelerator's (CUDA, MPS), typed
             "progress": asdict(progress),
         }
         try:
@@ -487,8 +494,10 @@ class Trainer:
                 optimizer.load_state_dict(payload[name])
         generator.set_state(payload["generator"])
         torch.set_rng_state(payload["rng"])
-        # "cuda_rng": the name of the device's stream in checkpoints before 2026-12-06
-        set_device_rng_state(payload.get("device_rng", payload.get("cuda_rng")), self.device)
+        # "cuda_rng": a CUDA device's stream, in checkpoints before 2026-12-06
+        stream = payload.get("device_rng") or {"type": "cuda", "state": payload.get("cuda_rng")}
+        if stream["type"] == self.device.type:  # on another kind of device it has another form
+            set_device_rng_state(stream["state"], self.device)
         # Only the stored fields: checkpoints written before next_epoch and stale were
         # derived from the history still hold them.
         stored = {f.name: payload["progress"][f.name] for f in fields(_Progress)}
