@@ -133,3 +133,15 @@ def test_a_model_saved_on_a_device_missing_here_loads_on_the_cpu(two_tasks, tmp_
         np.testing.assert_array_equal(loaded.transform(x[:10], s[:10]), codes)
         with pytest.raises(ValueError, match=f"device '{device}'"):
             BaseModel.load(tmp_path / f"{device}.pt", device=device)
+
+
+def test_a_gpu_index_the_machine_lacks_is_named(monkeypatch):
+    """cuda:1 on a machine showing one GPU (simulated here) is refused by name (by fit,
+    load and set_params), not by torch at the first tensor moved."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    from optprior.models.base import check_device
+
+    check_device("cuda:0")
+    with pytest.raises(ValueError, match=r"device 'cuda:1': this machine shows 1 GPU\(s\)"):
+        check_device("cuda:1")

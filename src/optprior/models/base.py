@@ -1071,7 +1071,7 @@ def check_device(device: str | torch.device, precision: str = "float32") -> None
     """A ``ValueError`` naming ``device`` unless torch can put tensors there (and, for
     ``precision="bfloat16"`` on a GPU, compute in bfloat16)."""
     try:
-        kind = torch.device(device).type
+        kind, index = torch.device(device).type, torch.device(device).index
     except RuntimeError as error:
         raise ValueError(f"device {device!r} is not a torch device: {error}") from None
     if kind == "mps" and not torch.backends.mps.is_available():
@@ -1082,6 +1082,11 @@ def check_device(device: str | torch.device, precision: str = "float32") -> None
         raise ValueError(
             f"device {device!r}: torch.cuda.is_available() is False (torch {torch.__version__} "
             "built without CUDA, or no GPU visible); use device='cpu'"
+        )
+    if kind == "cuda" and index is not None and index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {device!r}: this machine shows {torch.cuda.device_count()} GPU(s), "
+            "numbered from 0 (CUDA_VISIBLE_DEVICES may hide the others)"
         )
     if kind == "cuda" and precision == "bfloat16" and not torch.cuda.is_bf16_supported():
         raise ValueError(
