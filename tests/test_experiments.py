@@ -1116,6 +1116,8 @@ def test_tables_are_mean_and_std_of_result_files(digits_root, tmp_path):
     assert result.versions["torch"]
     commit = runner.source_commit()  # this checkout's, where the tests run from one
     assert result.versions.get("optprior commit") == commit
+    cpu = torch.backends.cpu.get_cpu_capability()  # what a rerun elsewhere may round apart
+    assert result.versions["cpu"] == runner.cpu_model() and result.versions["cpu"].endswith(cpu)
     threads = torch.get_num_threads()  # one job: it ran in this process, with its threads
     assert result.threads == threads
     assert f"| cpu, {threads} thread" in (tmp_path / "results.md").read_text()

@@ -16,6 +16,7 @@ trains, ``lock`` names its process, so sweeps started twice on one folder share 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -234,10 +235,24 @@ def source_commit(package: Path = PACKAGE) -> str | None:
     return commit + ("-dirty" if changed else "")
 
 
+def cpu_model() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo, else ``platform``), and the
+    instruction set torch's CPU kernels use: runs repeat bit for bit only on alike CPUs,
+    whose BLAS and kernels round alike."""
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{name}, torch kernels {torch.backends.cpu.get_cpu_capability()}"
+
+
 def versions() -> dict[str, str]:
     """Versions of the packages a result depends on ("not installed" for a package
-    imported from a source tree without being installed, e.g. through PYTHONPATH), and
-    the ``optprior commit`` of that source tree where it is a git checkout."""
+    imported from a source tree without being installed, e.g. through PYTHONPATH), the
+    ``optprior commit`` of that source tree where it is a git checkout, and the ``cpu``
+    (``cpu_model``; results before 2026-12-06's evening lack it)."""
     names = ("optprior", "torch", "numpy", "scipy", "scikit-learn")
     found = {}
     for name in names:
@@ -249,6 +264,7 @@ def versions() -> dict[str, str]:
     commit = source_commit()
     if commit is not None:
         found["optprior commit"] = commit
+    found["cpu"] = cpu_model()
     return found
 
 
