@@ -111,6 +111,28 @@ def test_seeded_work_seeds_an_accelerators_stream_and_restores_it(monkeypatch):
     assert device_rng_state("cpu") is None
 
 
+def test_a_checkpoints_device_stream_is_restored_on_the_same_kind_of_device(monkeypatch):
+    """A checkpoint keeps its accelerator's stream with the device type; resumed on the
+    same kind the stream is set, on another (a CUDA checkpoint on a Mac) it is left, and
+    the CUDA stream of checkpoints before the type was kept counts as CUDA's."""
+    from optprior.training.trainer import device_stream, restore_device_stream
+
+    stream, module_of = AppleGPUStream(), torch.get_device_module
+    monkeypatch.setattr(
+        torch, "get_device_module", lambda kind=None: stream if kind == "mps" else module_of(kind)
+    )
+    mps = torch.device("mps")
+    kept = device_stream(mps)
+    assert kept is not None and kept["type"] == "mps" and kept["state"].tolist() == [7]
+    assert device_stream(torch.device("cpu")) is None
+    stream.manual_seed(11)
+    restore_device_stream({"device_rng": {"type": "cuda", "state": torch.zeros(816)}}, mps)
+    restore_device_stream({"cuda_rng": torch.zeros(816)}, mps)  # before the type was kept
+    assert stream.state.tolist() == [11]
+    restore_device_stream({"device_rng": kept}, mps)
+    assert stream.state.tolist() == [7]
+
+
 def test_a_model_saved_on_a_device_missing_here_loads_on_the_cpu(two_tasks, tmp_path):
     """A file written on a Mac's GPU (MPS) or a CUDA machine loads on the CPU where that
     device is missing, unless a device is asked for."""

@@ -295,11 +295,20 @@ def flush_subnormals_(module: torch.nn.Module) -> None:
             parameter.masked_fill_(parameter.abs() < tiny, 0.0)
 
 
-def _device_stream(device: torch.device) -> dict[str, Any] | None:
+def device_stream(device: torch.device) -> dict[str, Any] | None:
     """The state of ``device``'s own random stream with its device type (None on the
     CPU), as checkpoints keep it."""
     state = device_rng_state(device)
     return None if state is None else {"type": device.type, "state": state}
+
+
+def restore_device_stream(payload: dict[str, Any], device: torch.device) -> None:
+    """Set ``device``'s stream to the one a checkpoint ``payload`` keeps, where it was
+    kept on the same kind of device (another kind's state has another form); checkpoints
+    before 2026-12-06 keep a CUDA device's as ``cuda_rng``."""
+    stream = payload.get("device_rng") or {"type": "cuda", "state": payload.get("cuda_rng")}
+    if stream["type"] == device.type:
+        set_device_rng_state(stream["state"], device)
 
 
 class Trainer:
@@ -452,7 +461,7 @@ class Trainer:
             },
             "generator": generator.get_state(),
             "rng": torch.get_rng_state(),
-            "device_rng": _device_stream(device),  # an accelerator's (CUDA, MPS), typed
+            "device_rng": device_stream(device),  # an accelerator's (CUDA, MPS), typed
             "progress": asdict(progress),
         }
         try:
@@ -494,10 +503,7 @@ class Trainer:
                 optimizer.load_state_dict(payload[name])
         generator.set_state(payload["generator"])
         torch.set_rng_state(payload["rng"])
-        # "cuda_rng": a CUDA device's stream, in checkpoints before 2026-12-06
-        stream = payload.get("device_rng") or {"type": "cuda", "state": payload.get("cuda_rng")}
-        if stream["type"] == self.device.type:  # on another kind of device it has another form
-            set_device_rng_state(stream["state"], self.device)
+        restore_device_stream(payload, self.device)
         # Only the stored fields: checkpoints written before next_epoch and stale were
         # derived from the history still hold them.
         stored = {f.name: payload["progress"][f.name] for f in fields(_Progress)}
