@@ -47,7 +47,7 @@ def seeded_torch(seed: int, device: str | torch.device = "cpu") -> Iterator[None
     ...), seeded with ``seed`` inside the block; the caller's states of both are restored
     after it."""
     found = _accelerator(device)
-    before = device_rng_state(device)
+    before = None if found is None else found[0].get_rng_state(found[1])
     with torch.random.fork_rng(devices=[]):  # the CPU's stream
         torch.random.default_generator.manual_seed(seed)
         try:

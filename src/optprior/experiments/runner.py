@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import logging
@@ -235,6 +236,7 @@ def source_commit(package: Path = PACKAGE) -> str | None:
     return commit + ("-dirty" if changed else "")
 
 
+@functools.cache
 def cpu_model() -> str:
     """The processor's model name (Linux's /proc/cpuinfo, else ``platform``), and the
     instruction set torch's CPU kernels use: runs repeat bit for bit only on alike CPUs,

@@ -1071,7 +1071,7 @@ def check_device(device: str | torch.device, precision: str = "float32") -> None
     """A ``ValueError`` naming ``device`` unless torch can put tensors there (and, for
     ``precision="bfloat16"`` on a GPU, compute in bfloat16)."""
     try:
-        kind, index = torch.device(device).type, torch.device(device).index
+        kind, index = (parsed := torch.device(device)).type, parsed.index
     except RuntimeError as error:
         raise ValueError(f"device {device!r} is not a torch device: {error}") from None
     if kind == "mps" and not torch.backends.mps.is_available():
