@@ -219,6 +219,22 @@ MUTANTS = [
         ["test_run_lock.py"],
     ),
     (
+        "SIGTERM does not stop a fit (only a time limit does)",
+        "training/stopping.py",
+        "    return _ASKED.is_set() or (deadline is not None and time.time() >= deadline)",
+        "    return deadline is not None and time.time() >= deadline",
+        ["test_stopping.py"],
+    ),
+    (
+        "scoring goes on to its end after SIGTERM",
+        "experiments/runner.py",
+        '        with interruptible("trained, not scored"):',
+        "        if True:",
+        [
+            "test_own_data.py::test_sigterm_stops_a_sweep_as_a_time_limit_passing_then_and_the_same_command_goes_on"
+        ],
+    ),
+    (
         "the kept epoch's weights copied by reference (the model ends at its last epoch)",
         "training/trainer.py",
         "progress.best_state = copy.deepcopy(self.module.state_dict())",

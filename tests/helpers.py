@@ -1,8 +1,10 @@
 """Constants shared by the tests: fast model settings, where the staged data lie, and a
 warnings guard."""
 
+import os
+import signal
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,9 +33,21 @@ REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = data_root()
 
 
-def count_epochs(monkeypatch, interrupt_at: int | None = None) -> list[int]:
+def _ctrl_c() -> None:
+    raise KeyboardInterrupt
+
+
+def sigterm() -> None:
+    """Send SIGTERM to this process (its handler runs in the main thread at once)."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def count_epochs(
+    monkeypatch, interrupt_at: int | None = None, interrupt: Callable[[], None] = _ctrl_c
+) -> list[int]:
     """Record every training epoch a ``Trainer`` starts (the list returned grows by one
-    per epoch); the ``interrupt_at``-th (1-based) raises KeyboardInterrupt instead."""
+    per epoch); as the ``interrupt_at``-th (1-based) starts, ``interrupt`` is called:
+    by default it raises KeyboardInterrupt (Ctrl+C) instead of the epoch."""
     from optprior.training.trainer import Trainer
 
     original, started = Trainer._train_epoch, []
@@ -41,7 +55,7 @@ def count_epochs(monkeypatch, interrupt_at: int | None = None) -> list[int]:
     def train_epoch(self, *args):
         started.append(1)
         if len(started) == interrupt_at:
-            raise KeyboardInterrupt
+            interrupt()
         return original(self, *args)
 
     monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
@@ -73,3 +87,9 @@ def no_warnings() -> Iterator[None]:
         warnings.simplefilter("error")
         warnings.simplefilter("ignore", ConvergenceWarning)
         yield
+
+
+def without_times(model, curves: str = "epochs") -> list[dict[str, float]]:
+    """The model's curves (``"epochs"``, or T's post-hoc ``"prior_epochs"``) but times."""
+    records = getattr(model.history_, curves)
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, FAST_T, count_epochs, fast, needs_cuda
+from helpers import FAST, FAST_T, count_epochs, fast, needs_cuda, without_times
 
 from optprior import (
     CVAE,
@@ -19,12 +19,6 @@ from optprior import (
 from optprior.models import IgnoredSettingsWarning, ModelFileError
 from optprior.training import TrainingStopped, stop_at
 from optprior.training import trainer as trainer_module
-
-
-def without_times(model, curves: str = "epochs") -> list[dict[str, float]]:
-    """The model's curves (``"epochs"``, or T's post-hoc ``"prior_epochs"``) but times."""
-    records = getattr(model.history_, curves)
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
 
 def fit_interrupted(model, data, path, monkeypatch, at: int = 2) -> None:
@@ -333,7 +327,10 @@ def test_the_post_hoc_prior_stops_between_its_cvae_and_t(two_tasks, tmp_path):
     with stop_at(time.time()):
         with pytest.raises(TrainingStopped, match="after epoch 1 of at most 2"):
             PostHocOptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
-        with pytest.raises(TrainingStopped, match="after the first stage; .* goes on to T"):
+        with pytest.raises(
+            TrainingStopped,
+            match=r"after the first stage \(the time limit had passed\); .* goes on to T",
+        ):
             PostHocOptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
     model = PostHocOptimalPriorCVAE(**settings).fit(*data, checkpoint=path)
     whole = PostHocOptimalPriorCVAE(**settings).fit(*data)

@@ -6,10 +6,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-from helpers import count_epochs, no_warnings
+from helpers import count_epochs, no_warnings, sigterm
 
 from optprior import load_model
-from optprior.cli import main
+from optprior.cli import STOPPED_STATUS, main
 
 
 def test_demo_prints_a_table(capsys):
@@ -294,6 +294,30 @@ def test_interrupted_train_goes_on_from_its_checkpoint(
         started = count_epochs(patch)
         assert main(command) == 0
     assert len(started) == 2 and "going on from" in capsys.readouterr().err
+
+
+def test_sigterm_stops_train_after_its_epoch_and_the_same_command_goes_on(
+    tmp_path, capfd, two_tasks, monkeypatch
+):
+    import numpy as np
+
+    x, s = two_tasks
+    data = tmp_path / "mine.npz"
+    np.savez(data, X=x, s=s)
+    model = tmp_path / "model.pt"
+    command = ["train", "--data", str(data), "--out", str(model), "--epochs", "4"]
+    command += ["--latent-dim", "3", "--quiet"]
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=2, interrupt=sigterm)
+        assert main(command) == STOPPED_STATUS
+    err = capfd.readouterr().err
+    assert "stopped after epoch 2 of at most 4 (SIGTERM asked to stop); " in err
+    assert tmp_path.joinpath("model.pt.checkpoint").is_file() and not model.exists()
+    with monkeypatch.context() as patch:
+        started = count_epochs(patch)
+        assert main(command) == 0
+    assert len(started) == 2 and model.is_file()
+    assert "going on from" in capfd.readouterr().err
 
 
 def test_train_and_embed_refuse_an_out_that_is_no_file_before_any_work(tmp_path, capsys):

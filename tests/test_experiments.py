@@ -843,7 +843,7 @@ def test_a_posthoc_run_whose_wait_outlasts_the_time_limit_stops_untrained(
         holding.kill()
         holding.wait()
     assert result.status == "stopped", result.error
-    assert result.error == f"not started: the time limit passed while {cvae_run.folder} trained"
+    assert result.error == f"not started: the time limit had passed while {cvae_run.folder} trained"
     assert not (posthoc_run.folder / "result.json").exists()
 
 

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,16 +19,16 @@ import numpy as np
 import pytest
 import tomllib
 import torch
-from helpers import REPO
+from helpers import REPO, count_epochs, sigterm
 
 from optprior import CVAE
 from optprior.cli import STOPPED_STATUS, main
 from optprior.data.user import own_data_setting, sha256
-from optprior.experiments import status
+from optprior.experiments import runner, status
 from optprior.experiments.evaluate import NORMALIZED
 from optprior.experiments.status import record_plan
 from optprior.models.base import BaseModel
-from optprior.training import trainer
+from optprior.training import stopping, trainer
 from optprior.training.trainer import History
 
 TINY = """
@@ -669,6 +670,81 @@ def test_paired_points_compares_two_runs_on_the_same_points(tmp_path, two_tasks,
     assert "too short" in rows[0]  # 2 epochs: no 51-epoch mean to measure noise around
 
 
+def test_sigterm_stops_a_sweep_as_a_time_limit_passing_then_and_the_same_command_goes_on(
+    own_file, tmp_path, capfd, monkeypatch
+):
+    argv, out = compare_argv(own_file, tmp_path)
+    argv += ["--methods", "cvae", "--seeds", "2", "--quiet"]
+    first, second = out / "mine/cvae/seed-0", out / "mine/cvae/seed-1"
+    handler = signal.getsignal(signal.SIGTERM)
+    # As its first epoch starts: the first run stops after that epoch with its checkpoint
+    # written, the second does not start; the tables are written, exit status 3.
+    with monkeypatch.context() as patch:
+        count_epochs(patch, interrupt_at=1, interrupt=sigterm)
+        assert main(argv) == STOPPED_STATUS
+    assert signal.getsignal(signal.SIGTERM) is handler  # the command's own is gone
+    printed = capfd.readouterr()
+    assert "optprior: SIGTERM: each run in training stops after its epoch" in printed.err
+    assert "Stopped (SIGTERM asked to stop): 2 of this sweep's runs left" in printed.out
+    assert "seed-0 stopped: after epoch 1 of at most 2 (SIGTERM asked to stop)" in printed.out
+    assert "seed-1 stopped: not started: SIGTERM asked to stop" in printed.out
+    assert first.joinpath("checkpoint.pt").is_file() and not first.joinpath("result.json").exists()
+    assert not second.exists()
+
+    # While a trained run is scored: it stops at once unscored, its model kept.
+    scored = []
+
+    def terminated_while_scoring(*args, **kwargs):
+        scored.append(1)
+        sigterm()
+        raise AssertionError("scoring went on after SIGTERM")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "evaluate", terminated_while_scoring)
+        assert main(argv) == STOPPED_STATUS
+    assert scored == [1]  # the second run did not start
+    assert "seed-0 stopped: trained, not scored: SIGTERM asked to stop" in capfd.readouterr().out
+    assert first.joinpath("model.pt").is_file() and not first.joinpath("result.json").exists()
+
+    assert main(argv) == 0  # the same command goes on: the first run scored, the second run
+    assert "2 runs ok, 0 failed" in capfd.readouterr().out
+    result = json.loads(first.joinpath("result.json").read_text())
+    assert result["resumed_from_model"] and result["epochs_run"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("to", ["group", "sweep"])
+def test_sigterm_stops_a_sweep_of_workers_after_their_epochs(to, own_file, tmp_path):
+    """SIGTERM to the sweep's process group (a batch job's end) or to its process alone
+    (``kill PID``): both runs in training stop after their epoch with their checkpoints
+    written, the two queued do not start, the tables are written, exit status 3."""
+    endless = TINY.replace("epochs = 2", "epochs = 1000000\npatience = 0")
+    argv, out = compare_argv(own_file, tmp_path, endless)
+    argv += ["--methods", "cvae,vae", "--seeds", "2", "--jobs", "2", "--quiet"]
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "optprior.cli", *argv],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("mine/*/seed-*/config.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (os.killpg if to == "group" else os.kill)(sweep.pid, signal.SIGTERM)
+    try:
+        printed, err = sweep.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        printed, err = sweep.communicate()
+    assert sweep.returncode == STOPPED_STATUS, err
+    assert "Stopped (SIGTERM asked to stop): 4 of this sweep's runs left" in printed, printed
+    assert printed.count("(SIGTERM asked to stop); ") == 2  # stopped after an epoch
+    assert printed.count("stopped: not started: SIGTERM asked to stop") == 2
+    assert len(list(out.glob("mine/*/seed-*/checkpoint.pt"))) == 2
+    assert not list(out.glob("mine/*/seed-*/result.json")) and "Traceback" not in err
+
+
 def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
     own_file, tmp_path, capsys, monkeypatch
 ):
@@ -687,18 +763,18 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
     # Late once the first run has started: it stops after its first epoch with its
     # checkpoint written, and the second does not start.
     with monkeypatch.context() as patch:
-        patch.setattr(trainer, "time", clock_late_once(first.joinpath("config.json").is_file))
+        patch.setattr(stopping, "time", clock_late_once(first.joinpath("config.json").is_file))
         assert main(argv) == STOPPED_STATUS
     printed = capsys.readouterr().out
     assert "0 runs ok, 0 failed" in printed and "limit: 2 of this sweep's runs" in printed
-    assert "seed-0 stopped: at the time limit after epoch 1 of at most 2" in printed
+    assert "seed-0 stopped: after epoch 1 of at most 2 (the time limit had passed)" in printed
     assert "seed-1 stopped: not started" in printed
     assert first.joinpath("checkpoint.pt").is_file() and not first.joinpath("result.json").exists()
     assert not second.exists()
 
     # Late once the first run is trained: its model is kept, the run left unscored.
     with monkeypatch.context() as patch:
-        patch.setattr(trainer, "time", clock_late_once(first.joinpath("model.pt").is_file))
+        patch.setattr(stopping, "time", clock_late_once(first.joinpath("model.pt").is_file))
         assert main(argv) == STOPPED_STATUS
     assert "seed-0 stopped: trained, not scored" in capsys.readouterr().out
     assert first.joinpath("model.pt").is_file() and not first.joinpath("result.json").exists()
@@ -718,7 +794,7 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
 
     capsys.readouterr()
     with monkeypatch.context() as patch:  # late once the first run is scored again
-        patch.setattr(trainer, "time", clock_late_once(lambda: rescored(first)))
+        patch.setattr(stopping, "time", clock_late_once(lambda: rescored(first)))
         assert main([*argv, "--rescore"]) == STOPPED_STATUS  # runs are left: go on
     request = out / "rescore-all.json"
     assert rescored(first) is not None and rescored(second) is None and request.is_file()
@@ -742,7 +818,7 @@ def test_a_sweep_stops_at_its_time_limit_and_the_same_command_goes_on(
     latest = rescored(first)["request"]
     with monkeypatch.context() as patch:  # late once the first run is scored anew
         patch.setattr(
-            trainer, "time", clock_late_once(lambda: rescored(first)["request"] != latest)
+            stopping, "time", clock_late_once(lambda: rescored(first)["request"] != latest)
         )
         assert main([*argv, "--seeds", "3", "--rescore"]) == STOPPED_STATUS
     stored = json.loads(request.read_text())
@@ -934,7 +1010,7 @@ def test_tune_within_says_its_rule_and_needs_tune(own_file, tmp_path, monkeypatc
     late = SimpleNamespace(
         time=lambda: math.inf, monotonic=time.monotonic, perf_counter=time.perf_counter
     )
-    monkeypatch.setattr(trainer, "time", late)  # past the limit before any run starts
+    monkeypatch.setattr(stopping, "time", late)  # past the limit before any run starts
     tune = ["--quiet", "--tune", "hsic=1,10", "--time-limit", "60", "--tune-within", "2"]
     assert main([*argv, *tune]) == STOPPED_STATUS
     assert "| chosen (the largest within 2 nats of the best) |" in capsys.readouterr().out
@@ -972,7 +1048,7 @@ def test_method_tables_of_methods_left_out_are_named(own_file, tmp_path, monkeyp
     late = SimpleNamespace(
         time=lambda: math.inf, monotonic=time.monotonic, perf_counter=time.perf_counter
     )
-    monkeypatch.setattr(trainer, "time", late)  # past the limit: nothing is trained
+    monkeypatch.setattr(stopping, "time", late)  # past the limit: nothing is trained
     stopped = ["--quiet", "--time-limit", "60"]
     assert main([*argv, *stopped]) == STOPPED_STATUS
     assert (
@@ -1025,7 +1101,7 @@ def test_tune_stopped_at_its_time_limit_exits_as_a_sweep_does(
     late = SimpleNamespace(
         time=lambda: math.inf, monotonic=time.monotonic, perf_counter=time.perf_counter
     )
-    monkeypatch.setattr(trainer, "time", late)  # past the limit before any run starts
+    monkeypatch.setattr(stopping, "time", late)  # past the limit before any run starts
     assert main([*argv, "--quiet", "--tune", "hsic=1,10", "--time-limit", "60"]) == STOPPED_STATUS
     assert "| hsic | not finished (1.0), not finished (10.0) |  |" in capsys.readouterr().out
     assert not (out / "tune" / "mine.toml").exists()
@@ -1054,7 +1130,7 @@ def test_a_tuned_first_stage_weight_is_its_post_hoc_methods_too(
     late = SimpleNamespace(
         time=lambda: math.inf, monotonic=time.monotonic, perf_counter=time.perf_counter
     )
-    monkeypatch.setattr(trainer, "time", late)  # past the limit: nothing is trained
+    monkeypatch.setattr(stopping, "time", late)  # past the limit: nothing is trained
     both = ["--quiet", "--time-limit", "60", "--methods", "invariant,posthoc-invariant"]
     weights = {"invariant": "10.0", "posthoc-invariant": "1.0"}
     for shared in (False, True):

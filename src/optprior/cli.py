@@ -4,6 +4,7 @@ embed."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import re
 import sys
@@ -20,6 +21,12 @@ import numpy as np
 from optprior._text import counted
 from optprior._validation import layer_widths
 from optprior.models.methods import METHODS, PAPER_METHODS, load_plugins
+from optprior.training.stopping import (
+    ASKED_CAUSE,
+    TrainingStopped,
+    stop_asked,
+    stop_on_sigterm,
+)
 
 if TYPE_CHECKING:
     from optprior.experiments.records import RunResult
@@ -460,7 +467,9 @@ def _report(results: list[RunResult], out: Path) -> int:
         print(f"When they finish, `optprior tables {out}` completes the tables.")
     if counts["stopped"]:
         lost = any(r.error == WORKER_LOST for r in results if r.status == "stopped")
-        why = f"Stopped ({WORKER_LOST})" if lost else "Stopped at the time limit"
+        why = "Stopped at the time limit"
+        if lost or stop_asked():
+            why = f"Stopped ({WORKER_LOST if lost else ASKED_CAUSE})"
         print(
             f"{why}: {counts['stopped']} of this sweep's runs left (trained ones keep their "
             "checkpoint or model); run the same command again to go on."
@@ -612,10 +621,14 @@ def _train(args: argparse.Namespace) -> int:
             f"on from {checkpoint}, as does a finished one trained with --keep-checkpoint)",
             file=sys.stderr,
         )
-    if len(val):  # the estimator binarises Bernoulli validation data once, as it scores
-        model.fit(x[train], s[train], x[val], s[val], checkpoint=checkpoint)
-    else:
-        model.fit(x, s, checkpoint=checkpoint)
+    try:
+        if len(val):  # the estimator binarises Bernoulli validation data once, as it scores
+            model.fit(x[train], s[train], x[val], s[val], checkpoint=checkpoint)
+        else:
+            model.fit(x, s, checkpoint=checkpoint)
+    except TrainingStopped as stopped:  # SIGTERM
+        print(f"stopped {stopped}", file=sys.stderr)
+        return STOPPED_STATUS
     model.save(args.out)
     for path in () if args.keep_checkpoint else model.checkpoint_files(checkpoint):
         path.unlink(missing_ok=True)
@@ -893,7 +906,9 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
         "margin of an epoch, a scoring and, for posthoc runs, T's fit): runs in training "
         "write their checkpoint after their current epoch and stop, trained runs are left "
         f"unscored, the rest do not start; exit status {STOPPED_STATUS} while runs are "
-        "left (failed ones are tried again); the same command goes on from there",
+        "left (failed ones are tried again); the same command goes on from there. "
+        "SIGTERM stops the same way, as if the limit passed then (a second SIGTERM stops at "
+        "once, as Ctrl+C)",
     )
     parser.add_argument(
         "--keep-checkpoints",
@@ -1328,7 +1343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-        return args.run(args)
+        graceful = args.run in (_reproduce, _compare, _train)  # they stop resumably
+        with stop_on_sigterm() if graceful else contextlib.nullcontext():
+            return args.run(args)
     except (ValueError, FileNotFoundError, UnknownSettingError) as error:  # not bugs
         print(f"optprior: error: {error}", file=sys.stderr)
         return 2

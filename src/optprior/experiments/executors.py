@@ -27,6 +27,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from optprior.experiments.records import RunResult
 from optprior.experiments.runner import CURRENT_RUN, Executor, Run, execute
 from optprior.models.methods import check_known_to_workers
+from optprior.training.stopping import ask_to_stop, on_sigterm, stop_asked
 
 
 class _RunName(logging.Filter):
@@ -109,26 +110,33 @@ def _start_worker(
     """Process-pool initializer: the worker's records go to the sweep's ``queue``, its
     warnings are shown as the sweep's process shows them (``formatwarning``, e.g. the
     command line's), it ends with the process that started it (``_end_with_parent``), and
-    it starts no run once the sweep's ``stopping`` flag is set, which also interrupts
-    its run as Ctrl+C does (``_interrupt_once``; unless ``ctrl_c`` is false: the sweep's
-    process ignores SIGINT, and so do its workers)."""
+    it follows the sweep's ``stopping`` flag (``_follow_stopping``): at ``STOP_ASKED``
+    its run stops as at a time limit (as on SIGTERM, ``_terminate_once``), at
+    ``STOP_NOW`` it starts no run and interrupts its run as Ctrl+C does
+    (``_interrupt_once``; unless ``ctrl_c`` is false: the sweep's process ignores
+    SIGINT, and so do its workers)."""
     global _STOPPING
     _STOPPING = stopping
     _report_to(logging.handlers.QueueHandler(queue), level)
     if formatwarning is not None:
         warnings.formatwarning = formatwarning
     _end_with_parent()
-    if ctrl_c:
-        signal.signal(signal.SIGINT, _interrupt_once)
-        threading.Thread(target=_interrupt_when_stopped, name="stopping", daemon=True).start()
-    else:  # inherited where processes inherit it (POSIX)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # held since it started (``_sigint_held``)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # SIG_IGN is inherited where processes inherit it (POSIX)
+    signal.signal(signal.SIGINT, _interrupt_once if ctrl_c else signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _terminate_once)
+    threading.Thread(target=_follow_stopping, args=(ctrl_c,), name="stopping", daemon=True).start()
+    if hasattr(signal, "pthread_sigmask"):  # held since it started (``_signals_held``)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
 
 
-#: How often a worker looks whether its sweep is being stopped (``_interrupt_when_stopped``).
+#: How often a worker looks whether its sweep is being stopped (``_follow_stopping``),
+#: and the sweep's process whether a stop was asked of it.
 STOP_POLL_SECONDS = 0.2
+#: Values of a sweep's stopping flag: stop after the epoch, as at a time limit (SIGTERM);
+#: stop at once (Ctrl+C).
+STOP_ASKED, STOP_NOW = 2, 1
+#: The signals held while a sweep starts its workers (``_signals_held``).
+HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 #: In a worker: the sweep's flag set when it is stopped (``_start_worker``: a shared
 #: byte, set without a lock that a second Ctrl+C could leave held), whether a run is
 #: executing, and whether Ctrl+C came already.
@@ -150,22 +158,44 @@ def _interrupt_once(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
 
-def _interrupt_when_stopped() -> None:
-    """A worker's thread: once the sweep's process sets the stopping flag (on Ctrl+C,
-    or when SIGINT was sent to it alone), interrupt this worker as SIGINT would."""
-    while not _STOPPING.value:
-        time.sleep(STOP_POLL_SECONDS)
-    if hasattr(signal, "pthread_kill"):  # a signal, to wake the main thread from a sleep
-        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+def _terminate_once(signum: int, frame: Any) -> None:
+    """A worker's SIGTERM handler: the first asks its run to stop as at a time limit
+    (``on_sigterm``: SIGTERM reaches a batch job's every process), later ones interrupt
+    it as Ctrl+C would (``_interrupt_once``)."""
+    if stop_asked():
+        _interrupt_once(signum, frame)
     else:
-        _thread.interrupt_main(signal.SIGINT)
+        on_sigterm(signum, frame)
+
+
+def _signal_main_thread(signum: signal.Signals) -> None:
+    """Deliver ``signum`` to this process's main thread, whose handler then runs there."""
+    if hasattr(signal, "pthread_kill"):  # a signal, to wake the main thread from a sleep
+        signal.pthread_kill(threading.main_thread().ident or 0, signum)
+    else:
+        _thread.interrupt_main(signum)
+
+
+def _follow_stopping(ctrl_c: bool) -> None:
+    """A worker's thread: once the sweep's process sets the stopping flag, stop this
+    worker's run as SIGTERM would (``STOP_ASKED``: the sweep's process was sent SIGTERM)
+    or, where ``ctrl_c``, as SIGINT would (``STOP_NOW``: on Ctrl+C, or when SIGINT was
+    sent to the sweep's process alone)."""
+    while _STOPPING.value != STOP_NOW:
+        if _STOPPING.value == STOP_ASKED and not stop_asked():
+            _signal_main_thread(signal.SIGTERM)
+        time.sleep(STOP_POLL_SECONDS)
+    if ctrl_c:
+        _signal_main_thread(signal.SIGINT)
 
 
 def _execute_in_worker(run: Run) -> RunResult:
     """``execute`` in a worker process, unless its sweep is being stopped."""
     global _EXECUTING
-    if _STOPPING is not None and _STOPPING.value:
+    if _STOPPING is not None and _STOPPING.value == STOP_NOW:
         raise KeyboardInterrupt  # not started: its sweep was stopped
+    if _STOPPING is not None and _STOPPING.value == STOP_ASKED and not stop_asked():
+        ask_to_stop()  # before ``_follow_stopping`` sees it: the run does not start
     _EXECUTING = True  # before the check: Ctrl+C from here on interrupts the run
     try:
         if _INTERRUPTED:
@@ -176,16 +206,17 @@ def _execute_in_worker(run: Run) -> RunResult:
 
 
 @contextmanager
-def _sigint_held() -> Iterator[None]:
-    """SIGINT blocked in this thread for the block, so that the processes it starts
-    inherit the block: a worker would print the traceback of its interrupted imports. A
-    worker unblocks it once its handler is set (``_start_worker``), and this thread on
-    leaving: a Ctrl+C meanwhile is held, not lost. Where signals cannot be blocked
-    (Windows), nothing."""
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in this thread for the block, so that the processes it
+    starts inherit the block: a worker would print the traceback of its interrupted
+    imports, or die of SIGTERM before its handler is set. A worker unblocks them once
+    its handlers are set (``_start_worker``), and this thread on leaving: a Ctrl+C or
+    SIGTERM meanwhile is held, not lost. Where signals cannot be blocked (Windows),
+    nothing."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
     try:
         yield
     finally:
@@ -273,7 +304,7 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
                 for run in runs:
                     done(execute(run))
             return
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
         from multiprocessing import get_context
 
@@ -300,17 +331,22 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
                 ),
             ) as pool:
                 try:
-                    with _sigint_held():  # the workers start as runs are submitted
+                    with _signals_held():  # the workers start as runs are submitted
                         futures = {pool.submit(_execute_in_worker, run): run for run in runs}
-                    for future in as_completed(futures):
-                        try:
-                            result = future.result()
-                        except BrokenProcessPool:  # this run's worker or another's died
-                            result = futures[future].result("stopped", error=WORKER_LOST)
-                        done(result)
+                    order, pending = {f: k for k, f in enumerate(futures)}, set(futures)
+                    while pending:
+                        ended, pending = wait(pending, STOP_POLL_SECONDS, FIRST_COMPLETED)
+                        if stop_asked() and stopping.value != STOP_NOW:  # SIGTERM came
+                            stopping.value = STOP_ASKED
+                        for future in sorted(ended, key=order.__getitem__):
+                            try:
+                                result = future.result()
+                            except BrokenProcessPool:  # this run's worker or another's died
+                                result = futures[future].result("stopped", error=WORKER_LOST)
+                            done(result)
                 except BaseException as error:  # the runs still queued do not start
                     if isinstance(error, KeyboardInterrupt):
-                        stopping.value = 1
+                        stopping.value = STOP_NOW
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
         finally:
@@ -346,10 +382,14 @@ def ray_executor(address: str | None = None, progress: bool = False) -> Executor
             remote.remote(replace(run, progress=False, threads=1), level): run for run in runs
         }
         while pending:
-            (ready,), _ = ray.wait(list(pending), num_returns=1)
-            run = pending.pop(ready)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=STOP_POLL_SECONDS)
+            if stop_asked():  # SIGTERM: Ray's tasks stop with this process
+                raise KeyboardInterrupt
+            if not ready:
+                continue
+            run = pending.pop(ready[0])
             try:
-                result = ray.get(ready)
+                result = ray.get(ready[0])
             except ray.exceptions.RayError as error:  # its worker died (memory), or Ray's
                 result = run.result(
                     "failed", error=f"its Ray task: {type(error).__name__}: {error}"

@@ -60,14 +60,15 @@ from optprior.experiments.records import (
 from optprior.models.base import BaseModel, IgnoredSettingsWarning, ModelFileError, model_defaults
 from optprior.models.methods import METHODS, PostHocOptimalPriorCVAE, load_plugins
 from optprior.training.config import record_differences, recorded_defaults
-from optprior.training.trainer import (
-    CheckpointError,
-    History,
+from optprior.training.stopping import (
     TrainingStopped,
     abandon_if,
+    interruptible,
     stop_at,
+    stop_cause,
     time_is_up,
 )
+from optprior.training.trainer import CheckpointError, History
 
 logger = logging.getLogger(__name__)
 #: Beside a posthoc run's model.pt: the name of the CVAE run whose model it reused, read
@@ -603,7 +604,7 @@ def _execute(run: Run) -> RunResult:
     try:
         with stop_at(run.stop_at):
             if time_is_up():  # a finished run keeps its scores until a later --rescore
-                why = "the time limit had passed"
+                why = stop_cause()
                 return left("stopped", why if finished else f"not started: {why}")
             with run_lock(run.folder) as owner:
                 if owner is not None:
@@ -725,13 +726,14 @@ def train_and_score(run: Run) -> RunResult:
             for path in discarded:
                 path.unlink(missing_ok=True)
             if time_is_up():
-                raise TrainingStopped("trained, not scored: the time limit had passed")
+                raise TrainingStopped(f"trained, not scored: {stop_cause()}")
         history = model.fitted_history()
         write_text_atomic(folder / "curves.csv", curves_csv(history.epochs))
         if history.prior_epochs:  # the post-hoc prior's own fit
             write_text_atomic(folder / "prior_curves.csv", curves_csv(history.prior_epochs))
         logger.info("scoring")
-        result.metrics = evaluate(model, data, run.evaluation, run.seed)
+        with interruptible("trained, not scored"):  # the next sweep scores model.pt
+            result.metrics = evaluate(model, data, run.evaluation, run.seed)
         result.scored_at = _now()
         result.epochs_run = len(history.epochs)
         # Unlike wall_seconds, this counts the epochs trained before a resume too; a
@@ -925,7 +927,7 @@ def wait_for_first_stage(run: Run) -> None:
         if lost := lock_lost():  # the run is the other process's now
             raise TrainingStopped(lost)
         if time_is_up():  # not to train a first stage of its own beside
-            raise TrainingStopped(f"not started: the time limit passed while {folder} trained")
+            raise TrainingStopped(f"not started: {stop_cause()} while {folder} trained")
         if not said:
             logger.info("waiting for %s, its first stage, to finish training", folder)
             said = True
@@ -1084,12 +1086,15 @@ def rescore(run: Run, finished: RunResult) -> RunResult:
                 "its dataset files are not those it was trained (or last scored) on: a "
                 f"variant, or other content, now comes first: {changed}"
             )
-        if run.rescore == "normalizer":
-            metrics = renormalized(
-                model, data, finished.metrics, run.seed, run.evaluation.normalizer_temperatures
-            )
-        else:
-            metrics = evaluate(model, data, run.evaluation, run.seed)
+        with interruptible("not scored again"):  # it keeps its scores until the next
+            if run.rescore == "normalizer":
+                metrics = renormalized(
+                    model, data, finished.metrics, run.seed, run.evaluation.normalizer_temperatures
+                )
+            else:
+                metrics = evaluate(model, data, run.evaluation, run.seed)
+    except TrainingStopped as stopped:
+        return replace(finished, status="stopped", error=str(stopped))
     except Exception as error:
         return run.result("failed", error=f"{type(error).__name__}: {error}")
     rescored = {

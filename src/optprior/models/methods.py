@@ -50,7 +50,8 @@ from optprior.training.penalties import (
     mmd_penalty,
     moyer_information_bound,
 )
-from optprior.training.trainer import fingerprint, time_is_up
+from optprior.training.stopping import stop_cause, time_is_up
+from optprior.training.trainer import fingerprint
 
 
 class VAE(BaseModel):
@@ -275,7 +276,7 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
         cvae = source.fit(X, s, X_val, s_val, checkpoint)
         if checkpoint is not None and time_is_up():
             raise TrainingStopped(
-                f"at the time limit after the first stage; {checkpoint} goes on to T"
+                f"after the first stage ({stop_cause()}); {checkpoint} goes on to T"
             )
         prior_checkpoint = None if checkpoint is None else self.checkpoint_files(checkpoint)[1]
         return self._fit_prior_of(cvae, X, s, X_val, s_val, prior_checkpoint)

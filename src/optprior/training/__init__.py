@@ -4,13 +4,12 @@ method optimises and how) and the generic loop that runs them."""
 from optprior.training.config import TrainingConfig
 from optprior.training.density_ratio import DensityRatioPlan, PriorFitPlan
 from optprior.training.plans import ELBOPlan, PenalisedELBOPlan, TrainingPlan
+from optprior.training.stopping import TrainingStopped, stop_at, stop_on_sigterm
 from optprior.training.trainer import (
     Checkpoint,
     CheckpointError,
     History,
     Trainer,
-    TrainingStopped,
-    stop_at,
 )
 
 __all__ = [
@@ -26,4 +25,5 @@ __all__ = [
     "TrainingPlan",
     "TrainingStopped",
     "stop_at",
+    "stop_on_sigterm",
 ]

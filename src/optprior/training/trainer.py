@@ -3,7 +3,6 @@ epoch's weights kept, checkpoints that resume bit for bit, and progress logging.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import logging
@@ -11,8 +10,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from optprior._random import device_rng_state, set_device_rng_state
 from optprior.nn.precision import products_in
 from optprior.training.config import record_differences, recorded_defaults
 from optprior.training.plans import TrainingPlan
+from optprior.training.stopping import TrainingStopped, abandoned, stop_cause, time_is_up
 
 logger = logging.getLogger(__name__)
 LOG_SECONDS = 60.0  # at most one progress line a minute on the ``logging`` INFO level
@@ -45,56 +44,6 @@ class History:
 
 #: Seconds of training between two checkpoints of a ``Trainer.fit`` given a checkpoint.
 CHECKPOINT_SECONDS = 300.0
-#: The time (``time.time()``, seconds) after which fits with a checkpoint stop (``stop_at``).
-_STOP_AT: ContextVar[float | None] = ContextVar("optprior_stop_at", default=None)
-#: Why a fit must stop at once, writing nothing, or None: ``abandon_if``'s check.
-_ABANDON_IF: ContextVar[Callable[[], str | None] | None] = ContextVar(
-    "optprior_abandon_if", default=None
-)
-
-
-class TrainingStopped(Exception):
-    """A fit stopped at its time limit (``stop_at``) with its checkpoint written: the
-    same fit given the same checkpoint goes on from there; or abandoned (``abandon_if``)
-    with nothing written."""
-
-
-@contextlib.contextmanager
-def abandon_if(check: Callable[[], str | None]) -> Iterator[None]:
-    """Inside, a ``Trainer.fit`` calls ``check`` after each epoch; a reason it returns
-    stops the fit there without writing its checkpoint (``TrainingStopped``): e.g. a
-    sweep's run whose lock another process has taken over, the files being its now."""
-    token = _ABANDON_IF.set(check)
-    try:
-        yield
-    finally:
-        _ABANDON_IF.reset(token)
-
-
-def abandoned() -> str | None:
-    """The reason of the enclosing ``abandon_if``'s check, or None (also outside one)."""
-    check = _ABANDON_IF.get()
-    return None if check is None else check()
-
-
-@contextlib.contextmanager
-def stop_at(deadline: float | None) -> Iterator[None]:
-    """Inside, a ``Trainer.fit`` given a checkpoint stops after the first epoch that ends
-    at or after ``deadline`` (``time.time()`` seconds; None: no limit), writes its
-    checkpoint and raises ``TrainingStopped``; for a job with a wall-time limit. Fits
-    without a checkpoint run on, since stopping them would lose their epochs. The limit
-    holds in this thread (a context variable): a fit started in a new thread has none."""
-    token = _STOP_AT.set(deadline)
-    try:
-        yield
-    finally:
-        _STOP_AT.reset(token)
-
-
-def time_is_up() -> bool:
-    """Whether the deadline of the enclosing ``stop_at`` has come (False outside one)."""
-    deadline = _STOP_AT.get()
-    return deadline is not None and time.time() >= deadline
 
 
 class CheckpointError(ValueError):
@@ -400,7 +349,8 @@ class Trainer:
                 break
             if saving is None:
                 continue
-            # At the time limit (unless the fit ends here anyway), once the state is saved.
+            # At the time limit or when asked to stop (unless the fit ends here anyway),
+            # once the state is saved.
             stopping = time_is_up() and epoch + 1 < config.epochs
             if stopping or time.monotonic() - saved_at >= CHECKPOINT_SECONDS:
                 written = self._save(*saving, generator, progress)
@@ -408,8 +358,8 @@ class Trainer:
                 if stopping and written:  # a failed write trains on rather than lose epochs
                     bar.close()
                     raise TrainingStopped(
-                        f"at the time limit after epoch {epoch + 1} of at most "
-                        f"{config.epochs}; {saving[0].path} goes on from there"
+                        f"after epoch {epoch + 1} of at most {config.epochs} "
+                        f"({stop_cause()}); {saving[0].path} goes on from there"
                     )
         bar.close()
         log.end(len(history.epochs), history.stopped_early, history.best_epoch)
