@@ -47,6 +47,7 @@ from optprior.experiments.reproduce import (
     reproduce,
     stored_results,
     sweep,
+    write_tables,
 )
 from optprior.experiments.runner import ConfigMismatchError, plan, run_sweep
 from optprior.models import CVAE, METHODS, InvariantCVAE, PostHocInvariantCVAE
@@ -1093,6 +1094,68 @@ def test_tables_state_the_budget_and_when_the_papers_column_is_no_reference():
     assert budgets([old]) == {"faces": "Budget of these runs: up to 1000 epochs."}
     rows = [{"setting": "usps-mnist", "method": "cvae", "runs_ok": 2, "runs_failed": 0}]
     assert mixed["usps-mnist"] in markdown_table(rows, mixed)
+
+
+def test_tune_refuses_a_two_task_setting_without_target_validation_points(
+    digits_root, tmp_path, capsys
+):
+    """A two-task setting's tuning score is the target task's validation likelihood: its
+    points are ``n_target_val``, not the source's ``val_fraction``."""
+    config = tmp_path / "no-target-val.toml"
+    config.write_text('protocol = "author"\n[data]\nn_target_val = 0\n')
+    argv = ["reproduce", "usps-mnist", "--config", str(config), "--data-root", digits_root]
+    argv += ["--tune", "invariant=0,1", "--out", str(tmp_path / "out"), "--quiet"]
+    assert cli.main(argv) == 2
+    assert "usps-mnist's scored tasks: n_target_val 0 leaves none" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_tables_name_runs_averaged_as_seeds_though_their_configurations_differ(tmp_path):
+    def result(method: str, seed: int, **model: object) -> RunResult:
+        config = {
+            "setting": "usps-mnist",
+            "method": method,
+            "seed": seed,
+            "model": {"latent_dim": 2, "invariance_weight": 1.0, **model},
+            "training": {"learning_rate": 1e-3, "device": "cpu"},
+        }
+        metrics = {"test_log_likelihood": -100.0 - seed}
+        return RunResult(
+            f"usps-mnist/{method}/seed-{seed}",
+            "usps-mnist",
+            method,
+            seed,
+            "ok",
+            config,
+            metrics=metrics,
+        )
+
+    alike = [
+        result("invariant", 0),
+        result("invariant", 1, invariance_weight=10.0),  # chosen for its seed: listed
+        replace(
+            result("invariant", 2),
+            config={**result("invariant", 2).config, "training": {"device": "cuda"}},
+        ),  # where it ran, and a setting it does not record (learning_rate): not compared
+        result("cvae", 0, latent_dim=2),
+        result("cvae", 1, invariance_weight=5.0),  # a setting the CVAE does not read
+    ]
+    assert runner.unlike_seeds(alike) == []
+    unlike = [
+        *alike,
+        result("cvae", 2, latent_dim=20),
+        replace(result("cvae", 3, latent_dim=30), status="failed"),
+    ]  # failed runs are not averaged
+    assert runner.unlike_seeds(unlike) == [
+        "usps-mnist/cvae/seed-2 against usps-mnist/cvae/seed-0: model.latent_dim: 2 -> 20"
+    ]
+    with pytest.warns(UserWarning, match="averaged as seeds though they differ: usps-mnist/cvae"):
+        write_tables(unlike, tmp_path)
+    text = (tmp_path / "results.md").read_text()
+    assert (
+        "though their configurations differ in more than the seed:\n\n- usps-mnist/cvae/seed-2 "
+        in text
+    )
 
 
 @pytest.mark.slow

@@ -1223,5 +1223,5 @@ def test_a_sweep_refuses_options_it_cannot_honour_before_any_work(own_file, tmp_
     assert main([*tune, "--methods", "cvae"]) == 2
     assert "--methods are for sweeps" in capsys.readouterr().err
     assert main([*tune, "--val-fraction", "0"]) == 2
-    assert "--val-fraction 0 leaves none" in capsys.readouterr().err
+    assert "val_fraction 0 leaves none" in capsys.readouterr().err
     assert not out.exists()

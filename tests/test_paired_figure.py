@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from optprior.experiments.paired_figure import paired_figure
@@ -53,6 +55,11 @@ def test_tables_draw_and_link_the_paired_figure(tmp_path):
     assert "![each method minus the CVAE](paired.png)" in (tmp_path / "results.md").read_text()
     write_tables(results[:2], tmp_path / "cvae-only")  # nothing to pair: no figure
     assert not (tmp_path / "cvae-only" / "paired.png").exists()
+    # Its CVAE runs failed since (rescored, say): the figure of the old pairing goes.
+    failed = [replace(r, status="failed") if r.method == "cvae" else r for r in results]
+    write_tables(failed, tmp_path)
+    assert not (tmp_path / "paired.png").exists()
+    assert "paired.png" not in (tmp_path / "results.md").read_text()
 
 
 def test_a_gain_within_each_run_is_drawn_and_tabled_as_it_is():

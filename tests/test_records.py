@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -52,6 +53,10 @@ def test_fields_of_a_newer_version_are_kept_and_unset_fields_are_not_written(tmp
     assert read_result_file(tmp_path / "result.json") == result
 
 
+#: A result file as the tables read it.
+_RUN = '{"run": "a", "setting": "faces", "method": "cvae", "seed": 1, "config": {}, "metrics": {}}'
+
+
 @pytest.mark.parametrize(
     ("text", "named"),
     [
@@ -59,6 +64,11 @@ def test_fields_of_a_newer_version_are_kept_and_unset_fields_are_not_written(tmp
         ("[1, 2]", "not a JSON object"),
         ('{"run": "a", "setting": "faces", "status": "ok"}', "no method, seed"),
         (b'{"run": "\xff"}', "can't decode byte 0xff"),
+        (_RUN.replace('"seed": 1', '"seed": "1"'), "its seed is '1', not int"),
+        (_RUN.replace('"seed": 1', '"seed": true'), "its seed is True, not int"),
+        (_RUN.replace('"metrics": {}', '"metrics": null'), "its metrics is None, not dict"),
+        (_RUN.replace('"config": {}', '"config": []'), "its config is \\[\\], not dict"),
+        (_RUN.replace('"metrics": {}', '"metrics": {"acc": "0.9"}'), "metric acc is '0.9', not"),
     ],
 )
 def test_a_damaged_result_is_named(tmp_path, text, named):
@@ -111,6 +121,22 @@ def test_a_metric_some_runs_lack_says_how_many_runs_it_averages():
     (row,) = summarize([run(0, {**gain, "prior_gain": 1.0})])
     assert "What the prior adds" in markdown_table([row])
     assert "| m | -99.00 | -100.00 | 1.00 |" in markdown_table([row])
+
+
+def test_a_score_that_is_not_finite_is_left_out_of_its_mean_and_counted():
+    """As the paired table leaves it out: a diverged estimate (NaN, or an infinite ln Z)
+    would make the mean say nothing of the other runs."""
+    from optprior.experiments.tables import markdown_table, summarize
+
+    def run(seed: int, score: float) -> RunResult:
+        metrics = {"test_log_likelihood": score, "test_elbo": math.nan}
+        return RunResult(f"s/m/seed-{seed}", "s", "m", seed, status="ok", metrics=metrics)
+
+    (row,) = summarize([run(0, -100.0), run(1, -102.0), run(2, -math.inf)])
+    assert row["test_log_likelihood_mean"] == -101.0 and row["test_log_likelihood_runs"] == 2
+    table = markdown_table([row])
+    assert "| -101.00 ± 1.41 (2 of 3 runs) |" in table
+    assert "| nan (0 of 3 runs) |" in table  # none finite
 
 
 def table_widths(text: str) -> list[list[int]]:

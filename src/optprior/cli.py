@@ -379,8 +379,13 @@ def _tune(
             f"--tune trains the methods it names, each whole; {' and '.join(ignored)} "
             "are for sweeps"
         )
-    if any(config.data.get("val_fraction") == 0 for config in configs):
-        raise ValueError("--tune chooses on validation scores: --val-fraction 0 leaves none")
+    for config in configs:  # the scored tasks' validation points: the target's where set
+        option = "n_target_val" if "n_target_val" in config.data else "val_fraction"
+        if config.data.get(option) == 0:
+            raise ValueError(
+                f"--tune chooses on the validation scores of {config.setting}'s scored tasks: "
+                f"{option} 0 leaves none"
+            )
     grid = dict(args.tune)  # a method's later --tune replaces its earlier one
     report, results, complete = tune(
         configs,

@@ -107,11 +107,21 @@ class RunResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
         """The record of a ``result.json`` object; ``KeyError`` naming a missing field
-        among ``run``, ``setting``, ``method``, ``seed``."""
+        among ``run``, ``setting``, ``method``, ``seed``, ``TypeError`` naming a field of
+        another type than ``_FIELD_TYPES`` (a metric: a number or null)."""
         names = {f.name for f in fields(cls)} - {"extra"}
         missing = [k for k in ("run", "setting", "method", "seed") if k not in data]
         if missing:
             raise KeyError(f"no {', '.join(missing)}")
+        for name, kind in _FIELD_TYPES.items():
+            value = data.get(name, _DEFAULTS.get(name, ""))
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise TypeError(f"its {name} is {_shown(value)}, not {kind.__name__}")
+        for name, value in data.get("metrics", {}).items():
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise TypeError(f"its metric {name} is {_shown(value)}, not a number or null")
         known = {k: v for k, v in data.items() if k in names}
         return cls(**known, extra={k: v for k, v in data.items() if k not in names})
 
@@ -136,6 +146,24 @@ def write_result_file(folder: Path, result: RunResult) -> None:
 #: Fields written even at their default value.
 _ALWAYS = ("run", "setting", "method", "seed", "status")
 _DEFAULTS = asdict(RunResult("", "", "", 0))
+#: The JSON type of the fields the tables read, checked as a result is read.
+_FIELD_TYPES: dict[str, type] = {
+    "run": str,
+    "setting": str,
+    "method": str,
+    "seed": int,
+    "status": str,
+    "config": dict,
+    "metrics": dict,
+    "figures": list,
+    "data_files": list,
+}
+
+
+def _shown(value: Any, width: int = 40) -> str:
+    """``repr(value)``, cut to ``width`` characters."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def failure_line(result: RunResult, width: int = 200) -> str:

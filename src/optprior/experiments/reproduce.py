@@ -30,6 +30,7 @@ from optprior.experiments.runner import (
     run_sweep,
     started_cap,
     unlike_pairs,
+    unlike_seeds,
     unshared_first_stages,
 )
 from optprior.experiments.status import record_plan
@@ -257,6 +258,9 @@ def write_tables(results: list[RunResult], out: Path) -> None:
     where those seeds have the task probe, ``tradeoff.png`` (``tradeoff_figure``)."""
     for line in unlike_pairs(results):  # e.g. a quick run published beside full ones
         warnings.warn(f"{out}: paired by seed though they differ: {line}", stacklevel=2)
+    unlike = unlike_seeds(results)  # e.g. a sweep of other settings into the same folder
+    for line in unlike:
+        warnings.warn(f"{out}: averaged as seeds though they differ: {line}", stacklevel=2)
     rows = summarize(results)
     figures = []
     for result in sorted(results, key=lambda r: r.run):
@@ -264,11 +268,16 @@ def write_tables(results: list[RunResult], out: Path) -> None:
             figures.append(f"- {result.run}: [{name}]({result.run}/{name})")
     write_text_atomic(out / "results.csv", csv_table(rows))
     text = "# Results\n\n" + markdown_table(rows, budgets(results))
+    if unlike:
+        text += (
+            "\nAveraged as seeds of one row though their configurations differ in more "
+            "than the seed:\n\n" + "".join(f"- {line}\n" for line in unlike)
+        )
     try:
         save_figure(results_figure(results, title=out.resolve().name), out / RESULTS_FIGURE)
         text += f"\n![every run by setting and method]({RESULTS_FIGURE})\n"
     except NothingToDraw:  # no finished run has a score to draw yet
-        pass
+        (out / RESULTS_FIGURE).unlink(missing_ok=True)  # of runs since failed, say
     paired = paired_table(results)
     if paired:
         text += (
@@ -280,13 +289,16 @@ def write_tables(results: list[RunResult], out: Path) -> None:
             save_figure(paired_figure(results, title=out.resolve().name), out / PAIRED_FIGURE)
             text += f"![each method minus the CVAE]({PAIRED_FIGURE})\n\n"
         except NothingToDraw:  # none of the figure's metrics is shared with the CVAE
-            pass
+            (out / PAIRED_FIGURE).unlink(missing_ok=True)
         try:
             save_figure(tradeoff_figure(results, title=out.resolve().name), out / TRADEOFF_FIGURE)
             text += f"![likelihood against task dependence]({TRADEOFF_FIGURE})\n\n"
         except NothingToDraw:  # no run scored both the task probe and the likelihood
-            pass
+            (out / TRADEOFF_FIGURE).unlink(missing_ok=True)
         text += paired
+    else:  # no figure of a pairing that is gone stays beside the tables
+        for name in (PAIRED_FIGURE, TRADEOFF_FIGURE):
+            (out / name).unlink(missing_ok=True)
     text += "\n## Runs\n\n" + runs_table(results)
     if figures:
         text += "\n## Figures\n\n" + "\n".join(figures) + "\n"

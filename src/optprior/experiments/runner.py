@@ -424,6 +424,45 @@ def unlike_pairs(results: list[RunResult]) -> list[str]:
     return lines
 
 
+#: What the runs of one row of the tables may differ in besides their seed: where each
+#: ran, and the penalty weight a tuning chose for its seed (listed under the table).
+SEED_ROW_FREE = (("training", "device"), ("model", "invariance_weight"))
+
+
+def unlike_seeds(results: list[RunResult]) -> list[str]:
+    """The finished runs of ``results`` that the tables would average with the first
+    finished run of their setting and method though their configurations differ in
+    more than the seed (a data, model, training or evaluation value both record, but
+    ``SEED_ROW_FREE`` and the settings the method does not read): e.g. a sweep of other
+    settings into the same folder. One line each, naming both runs and what differs. A
+    value one run does not record (it predates the setting) is not compared."""
+
+    def sections(result: RunResult) -> dict[str, Any]:
+        config = without_unread(without_data_file(result.config), result.method)
+        return json.loads(json.dumps(config))  # tuples -> lists
+
+    first: dict[tuple[str, str], tuple[RunResult, dict[str, Any]]] = {}
+    lines = []
+    for result in sorted((r for r in results if r.ok), key=lambda r: r.run):
+        key, config = (result.setting, result.method), sections(result)
+        if key not in first:
+            first[key] = result, config
+            continue
+        other, known = first[key]
+        found = [
+            f"{section}.{name}: {known[section][name]!r} -> {value!r}"
+            for section in ("data", "model", "training", "evaluation")
+            if isinstance(config.get(section), dict) and isinstance(known.get(section), dict)
+            for name, value in sorted(config[section].items())
+            if (section, name) not in SEED_ROW_FREE
+            and name in known[section]
+            and known[section][name] != value
+        ]
+        if found:
+            lines.append(f"{result.run} against {other.run}: {'; '.join(found)}")
+    return lines
+
+
 def same_config(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     """Whether a run recorded with ``stored`` config is a run of ``current``
     (``config_differences``)."""

@@ -128,10 +128,11 @@ def method_position(method: str) -> tuple[int, str]:
 
 def summarize(results: list[RunResult]) -> list[dict[str, Any]]:
     """One row per (setting, method): n ok / failed runs and mean, std and number of runs
-    (``_runs``) of every metric, over the finished runs that record it.
+    (``_runs``) of every metric, over the finished runs that record it as a finite number.
 
-    Failed runs are counted, never averaged as zeros; the std is the sample std (ddof=1),
-    NaN with a single run.
+    Failed runs are counted, never averaged as zeros; nor are scores that are NaN or
+    infinite (a diverged estimate: the cell says "k of n runs"; NaN where none is finite);
+    the std is the sample std (ddof=1), NaN with a single run.
     """
     groups: dict[tuple[str, str], list[RunResult]] = defaultdict(list)
     for result in results:
@@ -151,8 +152,9 @@ def summarize(results: list[RunResult]) -> list[dict[str, Any]]:
             row[WEIGHT] = ", ".join(f"{w:g}" for w in weights)
         keys = sorted({k for r in ok for k, v in r.metrics.items() if v is not None})
         for key in keys:
-            values = np.array([v for r in ok if (v := r.metric(key)) is not None])
-            row[f"{key}_mean"] = float(values.mean())
+            found = np.array([v for r in ok if (v := r.metric(key)) is not None])
+            values = found[np.isfinite(found)]  # as the paired table: not a diverged score
+            row[f"{key}_mean"] = float(values.mean()) if len(values) else math.nan
             row[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
             row[f"{key}_runs"] = len(values)
         rows.append(row)
