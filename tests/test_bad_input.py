@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import re
 import stat
 
 import numpy as np
@@ -20,7 +21,7 @@ from optprior import (  # the errors a user catches, from the package itself
     load_model,
 )
 from optprior._io import write_text_atomic
-from optprior._validation import check_data
+from optprior._validation import check_data, check_tasks
 from optprior.evaluation import elbo, log_marginal_likelihood
 
 
@@ -533,3 +534,57 @@ def test_sparse_data_a_missing_task_to_sample_and_a_zero_batch_are_named(fitted,
     assert fast(VAE).fit(x, s).sample(3, None).shape == (3, x.shape[1])  # no task to read
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         fitted.posterior(x, s, batch_size=0)
+
+
+@pytest.mark.parametrize(
+    "compressed, offset",
+    [(False, 200), (True, 200), (True, 25)],  # CRC, CRC, zlib error
+)
+def test_a_damaged_array_of_an_npz_file_is_named_with_the_file(tmp_path, compressed, offset):
+    """A flipped byte in X's data raises zipfile's or zlib's error on reading X: a
+    ValueError naming the file and the array (the CLI prints it) instead."""
+    from optprior.data.user import read_npz
+
+    path = tmp_path / "mine.npz"
+    save = np.savez_compressed if compressed else np.savez
+    save(path, X=np.random.default_rng(0).random((50, 4)), s=np.repeat([0, 1], 25))
+    raw = bytearray(path.read_bytes())
+    raw[raw.find(b"X.npy") + offset] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: array 'X' is damaged \("):
+        read_npz(path)
+
+
+def test_the_seed_of_a_users_data_is_a_whole_number_named(tmp_path, two_tasks):
+    from optprior.data.user import own_data_setting
+
+    x, s = two_tasks
+    np.savez(tmp_path / "mine.npz", X=x, s=s)
+    file = str(tmp_path / "mine.npz")
+    for bad, message in ((True, "a whole number"), (2.5, "a whole number"), (-1, ">= 0")):
+        with pytest.raises(ValueError, match=f"^seed must be {message}"):
+            own_data_setting("mine", bad, file=file)
+    whole = own_data_setting("mine", 3.0, file=file)  # as load_setting takes it
+    assert whole.seed == 3 and type(whole.seed) is int
+    np.testing.assert_array_equal(whole.val.index, own_data_setting("mine", 3, file=file).val.index)
+
+
+def test_dates_durations_and_complex_task_indices_are_named():
+    dates = np.array([["2020-01-01"] * 3] * 4, dtype="datetime64[D]")
+    for data in (dates, np.ones((4, 3), dtype="timedelta64[s]")):
+        dtype = re.escape(str(data.dtype))
+        with pytest.raises(ValueError, match=rf"^X must be a numeric array, got dtype {dtype} \("):
+            check_data(data)
+    for tasks in (np.array([0, 1, 0, 1], dtype="timedelta64[s]"), np.array([0, 1, 0, 1 + 1j])):
+        dtype = re.escape(str(tasks.dtype))
+        with pytest.raises(
+            ValueError, match=rf"^s must hold integer task indices 0..K-1, .*{dtype}$"
+        ):
+            check_tasks(tasks, 4)
+
+
+def test_tensors_that_require_grad_are_taken_as_their_values():
+    x = torch.rand(4, 3, requires_grad=True)
+    np.testing.assert_array_equal(check_data(x), x.detach().numpy())
+    s = torch.tensor([0.0, 1.0, 0.0, 1.0], requires_grad=True)
+    np.testing.assert_array_equal(check_tasks(s, 4), [0, 1, 0, 1])

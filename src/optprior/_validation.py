@@ -30,8 +30,16 @@ def plain_numbers_(config: DataclassInstance, prefix: str = "") -> None:
         if isinstance(value, np.generic):
             value = value.item()
             setattr(config, field.name, value)
-        if field.type in ("bool", bool) and not isinstance(value, bool):
-            raise ValueError(f"{prefix}{field.name} must be True or False, got {value!r}")
+        if field.type in ("bool", bool):
+            true_or_false(value, f"{prefix}{field.name}")
+
+
+def true_or_false(value: object, name: str) -> bool:
+    """``value`` as a Python bool where it is one (NumPy's included), else a ``ValueError``
+    naming ``name`` (``"False"`` and 0 are refused: a string would read as true)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def is_real(value: object) -> TypeGuard[float]:
@@ -155,12 +163,18 @@ def check_data(
     if hasattr(x, "toarray") and hasattr(x, "nnz"):  # a SciPy sparse matrix
         raise ValueError(f"{name} is a sparse matrix: pass a dense array ({name}.toarray())")
     try:
-        array = np.asarray(x)
-        if array.dtype.kind != "c":  # float32 would drop imaginary parts with a warning
+        array = np.asarray(_detached(x))
+        # float32 would drop imaginary parts with a warning, and take dates as numbers
+        if array.dtype.kind not in "cmM":
             array = np.asarray(array, dtype=np.float32)
     except (TypeError, ValueError) as error:
         hint = "; fill or drop its missing values (pd.NA) first" if "NAType" in str(error) else ""
         raise ValueError(f"{name} must be a numeric array: {error}{hint}") from None
+    if array.dtype.kind in "mM":
+        raise ValueError(
+            f"{name} must be a numeric array, got dtype {array.dtype} (dates or durations): "
+            "convert them to numbers first"
+        )
     if array.dtype.kind == "c":
         raise ValueError(
             f"Complex data not supported: {name} holds complex numbers; pass real values "
@@ -203,6 +217,14 @@ def check_data(
     return np.require(array, requirements="W")  # read-only views (pandas) are copied
 
 
+def _detached(x: object) -> object:
+    """A torch tensor that requires grad without its graph (``np.asarray`` refuses it);
+    anything else as it is."""
+    if getattr(x, "requires_grad", False) and callable(getattr(x, "detach", None)):
+        return x.detach()  # type: ignore[attr-defined]
+    return x
+
+
 def point_weights(weights: object, n_points: int, name: str = "sample_weight") -> np.ndarray:
     """``weights`` as float64 (N,): one finite, non-negative weight a point of the
     ``n_points`` (a scalar is every point's), not all zero; ``ValueError`` naming the
@@ -238,7 +260,9 @@ def check_tasks(
         raise ValueError(
             f"{name} (the task index of each point) is required for this model{missing_hint}"
         )
-    array = np.asarray(s)
+    array = np.asarray(_detached(s))
+    if array.dtype.kind in "mMc":  # would be cast to int64 (durations overflow, i dropped)
+        raise ValueError(f"{name} must hold integer task indices 0..K-1, got dtype {array.dtype}")
     if array.ndim == 0:
         array = np.full(n_points, array)
     if array.dtype.kind == "b":  # two tasks marked by a condition: False 0, True 1

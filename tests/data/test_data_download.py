@@ -203,6 +203,38 @@ def test_a_real_response_cut_off_or_a_web_page_is_not_taken_for_the_file(tmp_pat
         assert not dest.exists() and not dest.parent.exists()
 
 
+def test_a_body_of_unknown_length_is_not_taken_for_a_file_without_checksum(tmp_path: Path) -> None:
+    """A body without Content-Length ends where the connection closes, cut off or not:
+    with no checksum to tell (umist_cropped.mat), it is refused as a cut-off one is. A
+    chunked body, whose end is marked, and a file with a checksum are taken."""
+    content = os.urandom(30_000)
+
+    def respond(request: http.server.BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        if request.path == "/chunked":
+            request.send_header("Transfer-Encoding", "chunked")
+            request.end_headers()
+            request.wfile.write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(content), content))
+            return
+        request.end_headers()
+        request.wfile.write(content[:10_000] if request.path == "/cut" else content)
+
+    with serving(respond) as base:
+        dest = tmp_path / "root" / "umist_cropped.mat"
+        for path, received in (("/cut", 10_000), ("/whole", 30_000)):
+            with pytest.raises(
+                OSError, match=rf"{path}: UnknownLengthRead: {received} bytes received without"
+            ):
+                download_file(FileSpec(dest.name, urls=(base + path,)), dest)
+            assert not dest.parent.exists()  # nor a part: never gone on from without checksum
+        download_file(FileSpec(dest.name, urls=(f"{base}/chunked",)), dest)
+        assert dest.read_bytes() == content
+        checked = tmp_path / "checked" / "file.bin"
+        md5 = hashlib.md5(content).hexdigest()
+        download_file(FileSpec(checked.name, md5=(md5,), urls=(f"{base}/whole",)), checked)
+        assert checked.read_bytes() == content
+
+
 def test_a_download_cut_off_goes_on_from_the_bytes_it_received(tmp_path: Path) -> None:
     """The bytes of a download cut off stay in its .part; the next asks only for the
     rest (a Range request), and the whole is checked against the checksum. A server

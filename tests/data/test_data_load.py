@@ -19,6 +19,7 @@ from optprior.data import (
     integrity,
     load,
 )
+from optprior.data.download import downloads_allowed
 from optprior.data.registry import DATASETS, DatasetSpec, FileSpec, Variant
 
 
@@ -229,3 +230,27 @@ def test_both_splits_come_from_one_variant(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(datasets, "download_file", lambda f, path: fetched.append(f.name))
     assert datasets._resolve(whole_first, "test", tmp_path, None, True) is begun
     assert fetched == ["a_test"]
+
+
+@pytest.mark.parametrize(
+    "options", [{"download": "False"}, {"download": 0}, {"verify": "no"}, {"verify": None}]
+)
+def test_download_and_verify_must_be_true_or_false(
+    options: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``download="False"`` would read as true and download: a flag that is not a bool
+    (Python's or NumPy's; download also None, the environment's choice) is named."""
+    fetched: list[str] = []
+    monkeypatch.setattr(datasets, "download_file", lambda f, path: fetched.append(f.name))
+    ((flag, value),) = options.items()
+    with pytest.raises(ValueError, match=rf"^{flag} must be True or False, got {value!r}$"):
+        load("frey", "train", tmp_path, **options)
+    assert fetched == []
+
+
+def test_downloads_allowed_takes_bools_only(tmp_path: Path) -> None:
+    assert downloads_allowed(np.True_) is True and downloads_allowed(False) is False
+    with pytest.raises(ValueError, match=r"^download must be True or False, got 'False'$"):
+        downloads_allowed("False")  # type: ignore[arg-type]
+    with pytest.raises(DatasetNotFoundError, match="Automatic download is off"):
+        load("frey", "train", tmp_path, download=np.False_, verify=np.True_)

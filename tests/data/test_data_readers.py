@@ -225,3 +225,19 @@ def test_truncated_mat_file(tmp_path: Path, fakes) -> None:
 
 def test_corrupt_error_is_value_error() -> None:
     assert issubclass(CorruptDatasetError, ValueError)
+
+
+def test_a_mat_header_too_large_to_allocate_names_the_file(
+    tmp_path: Path, fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A corrupt MAT v4 header can announce a matrix of terabytes: scipy's MemoryError is
+    a CorruptDatasetError naming the file, as any other parse failure."""
+    path = tmp_path / "frey_rawface.mat"
+    fakes.frey(path, n=4)
+
+    def too_large(*args: object, **kwargs: object) -> None:
+        raise MemoryError("Unable to allocate 1.09 TiB for an array")
+
+    monkeypatch.setattr(readers.scipy.io, "loadmat", too_large)
+    with pytest.raises(CorruptDatasetError, match=r"frey_rawface.mat .*MemoryError: Unable"):
+        readers.read_frey(path)

@@ -257,3 +257,28 @@ def test_usps_box_redraws_only_the_usps_digits(
     for box, message in ((29, "usps_box 29 does not fit"), (20.5, "whole number"), (0, ">= 1")):
         with pytest.raises(ValueError, match=message):
             load_setting("mnist-usps", 2, tmp_path, usps_box=box, **options)
+
+
+@pytest.fixture
+def faces_root(tmp_path: Path, fakes) -> Path:
+    """Small copies of the three face datasets (16, 24 and 8 training images)."""
+    fakes.frey(tmp_path / "frey" / "frey_rawface.mat", n=20)
+    fakes.olivetti(tmp_path / "olivetti" / "olivettifaces.mat", subjects=3)
+    fakes.umist_32(tmp_path / "umist" / "UMIST.mat", counts=(5, 5))
+    return tmp_path
+
+
+def test_faces_image_size_none_is_the_default_size(faces_root: Path) -> None:
+    """As for the two-task settings, image_size=None (a config's unset value) is the
+    setting's own size, (28, 20)."""
+    data = load_setting("faces", 0, faces_root, image_size=None, download=False, verify=False)
+    assert data.image_shape == (28, 20) and data.train.X.shape[1] == 28 * 20
+
+
+def test_faces_val_fraction_that_leaves_a_task_no_training_points_is_refused(
+    faces_root: Path,
+) -> None:
+    with pytest.raises(
+        ValueError, match=r"^val_fraction 0.999 of the 16 frey training images leaves none"
+    ):
+        load_setting("faces", 0, faces_root, val_fraction=0.999, download=False, verify=False)

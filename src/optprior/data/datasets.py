@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optprior._validation import one_of
+from optprior._validation import one_of, true_or_false
 from optprior.data import readers
 from optprior.data.download import ENV_ROOT, data_root, download_file, downloads_allowed
 from optprior.data.errors import CorruptDatasetError, DatasetNotFoundError
@@ -105,6 +105,9 @@ def read_native(
     ``verify=False``; else none)."""
     spec = get_dataset(name)
     one_of(split, "split", SPLITS)
+    if download is not None:
+        download = downloads_allowed(download)  # a bool, or a ValueError naming it
+    verify = true_or_false(verify, "verify")
     directory = data_root(root) / name
     chosen = _resolve(spec, split, directory, variant, download, root_given=root is not None)
     paths = [directory / f.name for f in chosen.files(split)]

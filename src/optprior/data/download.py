@@ -26,6 +26,7 @@ except ImportError:  # not on Windows: downloads are not serialised there
     fcntl = None  # type: ignore[assignment]
 
 from optprior._io import remove_leftovers
+from optprior._validation import true_or_false
 from optprior.data.integrity import file_digests, matches
 from optprior.data.registry import FileSpec
 
@@ -51,9 +52,10 @@ def data_root(root: str | os.PathLike[str] | None = None) -> Path:
 
 
 def downloads_allowed(download: bool | None = None) -> bool:
-    """``download`` if given, else True unless $OPTPRIOR_NO_DOWNLOAD is 1/true/yes."""
+    """``download`` if given (a bool: ``ValueError`` naming it otherwise), else True
+    unless $OPTPRIOR_NO_DOWNLOAD is 1/true/yes."""
     if download is not None:
-        return download
+        return true_or_false(download, "download")
     return os.environ.get(ENV_NO_DOWNLOAD, "").strip().lower() not in {"1", "true", "yes"}
 
 
@@ -96,6 +98,21 @@ def download_file(spec: FileSpec, dest: Path, timeout: float = TIMEOUT_S) -> Non
                 with contextlib.suppress(OSError):  # not empty: another process wrote there
                     folder.rmdir()
     raise OSError("download failed: " + "; ".join(failures))
+
+
+class UnknownLengthRead(http.client.IncompleteRead):
+    """A body without Content-Length (nor chunked, whose end is marked) of a file without
+    a checksum: it ends where the connection closes, so a cut-off one reads as whole."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(b"")
+        self.received = received
+
+    def __str__(self) -> str:
+        return (
+            f"{self.received} bytes received without a Content-Length, and no checksum to "
+            "tell whether that is the whole file"
+        )
 
 
 def partial(dest: Path) -> Path:
@@ -181,6 +198,7 @@ def _fetch(url: str, spec: FileSpec, dest: Path, part: Path, timeout: float, res
         start = have if resumed else 0
         length = int(response.headers.get("Content-Length") or 0) or None
         size = None if length is None else start + length
+        chunked = "chunked" in str(response.headers.get("Transfer-Encoding") or "").lower()
         # read1: what has arrived, so that a slow download's .part grows as it comes
         read = getattr(response, "read1", response.read)
         received = 0
@@ -198,6 +216,8 @@ def _fetch(url: str, spec: FileSpec, dest: Path, part: Path, timeout: float, res
             os.fsync(out.fileno())  # the data reach the disk before the rename does
     if size is not None and start + received != size:  # urllib reads a cut-off body as its end
         raise http.client.IncompleteRead(b"", size - start - received)
+    if size is None and not chunked and not spec.expected:  # nothing tells a cut-off body
+        raise UnknownLengthRead(start + received)
     if not matches(part, spec):
         md5, sha256 = file_digests(part)
         part.unlink()

@@ -38,6 +38,7 @@ _PARSE_ERRORS = (
     TypeError,
     NotImplementedError,
     OverflowError,
+    MemoryError,  # a corrupt header announcing an array of terabytes (MAT v4)
     scipy.io.matlab.MatReadError,
     struct.error,
     zlib.error,

@@ -247,7 +247,7 @@ def _faces(
     seed: int,
     root: Root,
     *,
-    image_size: tuple[int, int] = _FACE_SIZE,
+    image_size: tuple[int, int] | None = _FACE_SIZE,
     val_fraction: float = 0.1,
     download: bool | None = None,
     verify: bool = True,
@@ -263,11 +263,17 @@ def _faces(
         files += read_from  # one file a face dataset, both splits
         order = np.random.default_rng(task_seed).permutation(len(x))
         n_val = round(val_fraction * len(x))
+        if n_val >= len(x):
+            raise ValueError(
+                f"val_fraction {val_fraction} of the {len(x)} {task} training images leaves "
+                "none to train on: lower val_fraction"
+            )
         train.append(_take(x, y, order[n_val:]))
         val.append(_take(x, y, order[:n_val]))
         test_x, test_y, _ = read_native(task, "test", root, download=download, verify=verify)
         test.append(_whole(test_x, test_y))
-    size = cast(tuple[int, int], tuple(image_size))  # a config file gives a list
+    # None: the default size, as for the two-task settings; a config file gives a list
+    size = cast(tuple[int, int], tuple(image_size or _FACE_SIZE))
     return MultiTaskData(
         name="faces",
         seed=seed,

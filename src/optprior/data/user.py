@@ -8,6 +8,7 @@ import inspect
 import os
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -85,12 +86,17 @@ def read_npz(path: str | os.PathLike) -> NpzArrays:
 
 def _array(arrays: np.lib.npyio.NpzFile, name: str, path: Path) -> np.ndarray:
     """Array ``name`` of the open file; one that only pickle could read (an array of
-    Python objects) is refused by name."""
+    Python objects), or whose bytes are damaged (a CRC or zlib error), is refused by name."""
     try:
         return arrays[name]
     except ValueError as error:
         raise ValueError(
             f"{path}: array {name!r} cannot be read ({error}); store numbers, not objects"
+        ) from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
+        raise ValueError(
+            f"{path}: array {name!r} is damaged ({type(error).__name__}: {error}); write "
+            "the file again (numpy.savez) or restore a good copy"
         ) from None
 
 
@@ -194,6 +200,7 @@ def own_data_setting(
     ln p(x|s) is then of the standardised data, Σ_d ln σ_d above that in the file's units
     for every method and seed alike.
     """
+    seed = whole_number(seed, "seed", 0)
     if sha256_digest is not None and sha256(file) != sha256_digest:
         raise ValueError(
             f"the data file {file} has changed since these runs were planned (SHA-256 "
