@@ -1107,6 +1107,43 @@ def test_tune_stopped_at_its_time_limit_exits_as_a_sweep_does(
     assert not (out / "tune" / "mine.toml").exists()
 
 
+def test_a_weight_whose_mean_score_is_not_finite_is_marked_and_not_chosen(
+    own_file, tmp_path, monkeypatch, capsys
+):
+    from optprior.experiments import tuning
+
+    argv, _ = compare_argv(own_file, tmp_path)
+    late = SimpleNamespace(
+        time=lambda: math.inf, monotonic=time.monotonic, perf_counter=time.perf_counter
+    )
+    monkeypatch.setattr(stopping, "time", late)  # nothing trains: the scores below are read
+    scores = iter([math.nan, -50.0])  # a seed of weight 1 diverged; weight 10 is worse
+    monkeypatch.setattr(tuning, "_mean_score", lambda runs: next(scores))
+    assert main([*argv, "--quiet", "--tune", "hsic=1,10", "--time-limit", "60"]) == STOPPED_STATUS
+    printed = capsys.readouterr().out
+    assert "| hsic | nan\\* (1.0), -50.00 (10.0) | 10.0 |" in printed
+    assert "\\* not finite: a run's score at that weight is NaN or infinite" in printed
+
+
+def test_tune_with_runs_held_by_another_process_exits_as_a_sweep_does(own_file, tmp_path, capsys):
+    """Exit status 4, not 1: a job script restarting the command until it exits 0 goes on
+    once the other process's runs finish."""
+    from optprior.cli import HELD_STATUS
+
+    argv, out = compare_argv(own_file, tmp_path)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        folder = out / "tune" / "hsic-1.0" / "mine" / "hsic" / "seed-0"
+        folder.mkdir(parents=True)
+        lock = {"host": socket.gethostname(), "pid": sleeper.pid}
+        (folder / "lock").write_text(json.dumps(lock))
+        assert main([*argv, "--quiet", "--tune", "hsic=1"]) == HELD_STATUS
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert "| hsic | not finished (1.0) |  |" in capsys.readouterr().out
+
+
 def test_a_tuned_first_stage_weight_is_its_post_hoc_methods_too(
     own_file, tmp_path, monkeypatch, capsys
 ):

@@ -365,9 +365,10 @@ def _tune(
     args: argparse.Namespace, configs: list[Any], out: Path, protocol: str | None = None
 ) -> int:
     """``--tune``: train each weight of the grids on the configs' seeds (of a paper setting
-    under ``protocol``), print the scores and write the chosen weights; ``STOPPED_STATUS``
-    while runs stopped at the time limit are left (as a sweep, ``_report``), else 1 if a
-    run failed or a method has no choice."""
+    under ``protocol``), print the scores and write the chosen weights; as a sweep
+    (``_report``): ``STOPPED_STATUS`` while runs stopped at the time limit are left, else
+    1 if a run failed, else ``HELD_STATUS`` while other processes hold runs, else 1 if a
+    method has no choice."""
     from optprior.experiments.tuning import tune
 
     if args.rescore:
@@ -403,7 +404,11 @@ def _tune(
     statuses = {result.status for result in results}
     if "stopped" in statuses:
         return STOPPED_STATUS
-    return 0 if complete and "failed" not in statuses else 1
+    if "failed" in statuses:
+        return 1
+    if "running" in statuses:  # as a sweep: the same command chooses once they finish
+        return HELD_STATUS
+    return 0 if complete else 1
 
 
 def _executor(args: argparse.Namespace) -> Executor:

@@ -104,14 +104,15 @@ def tune(
         runs = grid_runs(config, grid, out, **options)
         swept = run_sweep([run for point in runs.values() for run in point], executor, failed)
         results += swept
-        rows, chosen, shared = [], {}, {}
+        rows, chosen, shared, diverged = [], {}, {}, False
         for method, weights in grid.items():
             scores = {w: _mean_score(runs[(method, w)]) for w in weights}
             best = best_weight(scores, within)
             if best is not None:
                 chosen[method] = best
             complete &= best is not None
-            cells = ["not finished" if s is None else f"{s:.2f}" for s in scores.values()]
+            cells = [_score_cell(s) for s in scores.values()]
+            diverged |= any(s is not None and not math.isfinite(s) for s in scores.values())
             row = ", ".join(f"{c} ({w!r})" for c, w in zip(cells, weights, strict=True))
             rows.append(markdown_row([method, row, "" if best is None else repr(best)]))
             for dependent in _post_hoc_of(method):  # its first stage: the same weight
@@ -122,6 +123,7 @@ def tune(
         heading = ["method", f"mean {SCORE_TITLE}, at each weight", rule]
         report += [f"### {config.setting}: seeds {config.seed_numbers()}\n"]
         report += [markdown_row(heading), markdown_rule(3), *rows, ""]
+        report += [f"{NOT_FINITE}\n"] if diverged else []
         report += [f"{'; '.join(shared.values())}\n"] if shared else []
         if chosen:
             tables = before | {m: {WEIGHT: w} for m, w in chosen.items()}
@@ -172,6 +174,20 @@ def _read_before(path: Path, protocol: str | None) -> dict[str, dict[str, Any]]:
             f"under {protocol!r}: choose another --out, or remove the file"
         )
     return dict(earlier.get("method", {}))
+
+
+#: Under a tuning report where a weight's mean score is NaN or infinite (``_score_cell``).
+NOT_FINITE = (
+    "\\* not finite: a run's score at that weight is NaN or infinite (its training or its "
+    "estimate diverged), so the weight is not chosen"
+)
+
+
+def _score_cell(score: float | None) -> str:
+    """A weight's mean score in the tuning report, marked where it is not finite."""
+    if score is None:
+        return "not finished"
+    return f"{score:.2f}" + ("" if math.isfinite(score) else "\\*")
 
 
 def _mean_score(runs: list[Run]) -> float | None:
