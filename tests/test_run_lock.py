@@ -137,6 +137,32 @@ def test_lock_with_this_process_id_is_a_dead_predecessors(tmp_path):
         assert owner is None
 
 
+@pytest.mark.skipif(lock_module.boot_id() is None, reason="no boot id or start times here")
+def test_a_lock_names_its_process_beyond_host_and_id(tmp_path, live_pid):
+    """A process id reused by another process (a container started again) does not hold
+    the lock; a host of the same name but another boot (another machine so named, or this
+    one restarted) is not judged by this machine's processes: its lock goes stale only
+    untouched."""
+    path = tmp_path / "lock"
+    with run_lock(tmp_path):
+        mine = json.loads(path.read_text())
+    assert mine["boot"] == lock_module.boot_id()
+    assert mine["started"] == lock_module.start_time(os.getpid())
+    here, boot = socket.gethostname(), lock_module.boot_id()
+    started = lock_module.start_time(live_pid)
+
+    def lock(**fields) -> str | None:
+        path.write_text(json.dumps({"host": here, "pid": live_pid, **fields}))
+        return holder(path)
+
+    assert lock(boot=boot, started=started) == f"{here}:{live_pid}"
+    assert lock(boot=boot) == f"{here}:{live_pid}"  # a lock written before: as before
+    assert lock(boot=boot, started=str(int(started) - 1)) is None  # the id reused
+    dead = dead_pid()
+    assert lock(boot="another-boot", pid=dead) == f"{here}:{dead}"  # not ours to judge
+    assert lock(boot=boot, pid=dead) is None
+
+
 def test_owner_touches_its_lock_and_removes_only_its_own(tmp_path, monkeypatch):
     monkeypatch.setattr(lock_module, "HEARTBEAT_SECONDS", 0.05)
     path = tmp_path / "lock"

@@ -3,18 +3,22 @@
 Sweeps started more than once on the same output folder (two terminals, or an array job
 on a cluster with a shared file system) then split the runs between them instead of
 training each one twice. The lock is ``<run folder>/lock``, created atomically
-(``O_CREAT | O_EXCL``), holding the owner's host, process id and a random token; the
-owner touches it every ``HEARTBEAT_SECONDS``. A lock is stale, and taken over, when its
-process is gone (same host, no such process) or when it has not been touched for
-``STALE_SECONDS`` (its host died, or its job was killed): so a process paused for longer
-than that loses its runs to other sweeps, and once it wakes ``lock_lost`` says so, for it
-to stop writing there. The owner removes the lock only while it still holds its token.
-Two processes that find the same stale lock at the same instant may both take it over:
-the lock prevents duplicate work in the usual case, it is not a guarantee.
+(``O_CREAT | O_EXCL``), holding the owner's host, process id and a random token and,
+where the system tells them (Linux), its boot id and its process's start time; the owner
+touches it every ``HEARTBEAT_SECONDS``. A lock is stale, and taken over, when its
+process is gone (same host and boot, no such process, or another process under its id)
+or when it has not been touched for ``STALE_SECONDS`` (its host died or restarted, or its
+job was killed; a host of the same name but another boot is judged so): so a process
+paused for longer than that loses its runs to other sweeps, and once it wakes
+``lock_lost`` says so, for it to stop writing there. The owner removes the lock only
+while it still holds its token. Two processes that find the same stale lock at the same
+instant may both take it over: the lock prevents duplicate work in the usual case, it is
+not a guarantee.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -38,7 +42,29 @@ GONE = "gone"  # what ``holder`` returns when the file vanished while it looked
 _HELD: ContextVar[tuple[Path, str] | None] = ContextVar("held_run_lock", default=None)
 
 
-def _alive(pid: int) -> bool:
+@functools.cache
+def boot_id() -> str | None:
+    """This machine's boot id (Linux; None elsewhere): it tells a host of the same name,
+    or the same host since it restarted, from this one."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def start_time(pid: int) -> str | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux; None elsewhere or
+    where there is no such process): a process id reused later has another."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+        return stat.rsplit(")", 1)[1].split()[19]  # field 22; its name may hold spaces
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, started: str | None = None) -> bool:
+    """Whether process ``pid`` of this host runs, and is the one that started at
+    ``started`` (``start_time``) where that is known."""
     if pid == os.getpid():  # a lock with our own id is a dead predecessor's (pid reuse)
         return False
     try:
@@ -46,8 +72,9 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # a process of another user
-        return True
-    return True
+        pass
+    now = None if started is None else start_time(pid)
+    return now is None or now == started  # another start: the id was reused
 
 
 def holder(path: Path) -> str | None:
@@ -63,9 +90,11 @@ def holder(path: Path) -> str | None:
     try:
         owner = json.loads(text)
         host, pid = str(owner["host"]), int(owner["pid"])
-    except (ValueError, KeyError, TypeError):  # created, not yet written, or cut off
+        boot, started = owner.get("boot"), owner.get("started")
+    except (ValueError, KeyError, TypeError, AttributeError):  # not yet written, or cut off
         return "a process starting" if age <= STARTING_SECONDS else None
-    if host == socket.gethostname() and not _alive(pid):
+    this_boot = boot is None or boot == boot_id()  # unrecorded: taken for this one
+    if host == socket.gethostname() and this_boot and not _alive(pid, started):
         return None
     return f"{host}:{pid}"
 
@@ -136,7 +165,9 @@ def run_lock(folder: Path) -> Iterator[str | None]:
                 return
             continue
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump({"host": socket.gethostname(), "pid": os.getpid(), "token": token}, stream)
+            me = {"host": socket.gethostname(), "pid": os.getpid(), "token": token}
+            me |= {"boot": boot_id(), "started": start_time(os.getpid())}
+            json.dump(me, stream)
         stop = threading.Event()
         beat = threading.Thread(target=_heartbeat, args=(path, token, stop), daemon=True)
         beat.start()
