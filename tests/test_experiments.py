@@ -1432,6 +1432,54 @@ def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
     assert len(rescoring) == 1  # the second task replaced the first one's handler
 
 
+def test_ray_tasks_get_absolute_paths(tmp_path, monkeypatch):
+    """A Ray worker reads paths from its own working folder (on a cluster, another
+    machine's): the driver sends its runs' paths absolute, still the same runs."""
+    from types import SimpleNamespace
+
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    monkeypatch.chdir(tmp_path)
+    (run, _) = plan(config, "runs", data_root="data")
+    own = replace(run, data={**run.data, "file": "mine.npz"}, cvae_runs="cvaes")
+    sent = []
+
+    class Ref:
+        def __init__(self, run):
+            self.run = run
+
+    class FakeRay:  # what ray_executor calls of Ray, each task "run" at once
+        exceptions = SimpleNamespace(RayError=RuntimeError)
+
+        @staticmethod
+        def is_initialized():
+            return True
+
+        @staticmethod
+        def remote(**resources):
+            def task(function):
+                return SimpleNamespace(remote=lambda run, level: sent.append(run) or Ref(run))
+
+            return task
+
+        @staticmethod
+        def wait(refs, num_returns, timeout):
+            return refs[:num_returns], refs[num_returns:]
+
+        @staticmethod
+        def get(ref):
+            return ref.run.result("ok")
+
+    monkeypatch.setitem(sys.modules, "ray", FakeRay)
+    results = []
+    executors.ray_executor()([run, own], results.append)
+    assert [r.status for r in results] == ["ok", "ok"]
+    first, second = sent
+    assert first.out == str(tmp_path / "runs") and first.data_root == str(tmp_path / "data")
+    assert second.data["file"] == str(tmp_path / "mine.npz")
+    assert second.cvae_runs == str(tmp_path / "cvaes")
+    assert first.resolved() == run.resolved() and first.folder == tmp_path / run.folder
+
+
 def test_ray_executor_on_a_local_instance(digits_root, tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'optprior[ray]'")
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -360,6 +361,25 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
     return run_all
 
 
+def with_absolute_paths(run: Run) -> Run:
+    """``run`` with its output folder, data root, CVAE folder and own data file as
+    absolute paths: a Ray worker, maybe on another machine of a shared file system, reads
+    relative ones from its own working folder. None of them is part of the run's
+    configuration (a data file is known by its SHA-256), so the run stays the same run."""
+
+    def absolute(path: str | None) -> str | None:
+        return None if path is None else str(Path(path).expanduser().resolve())
+
+    data = run.data if "file" not in run.data else {**run.data, "file": absolute(run.data["file"])}
+    return replace(
+        run,
+        out=str(absolute(run.out)),
+        data_root=absolute(run.data_root),
+        cvae_runs=absolute(run.cvae_runs),
+        data=data,
+    )
+
+
 def ray_executor(address: str | None = None, progress: bool = False) -> Executor:
     """Runs as Ray tasks, on a cluster at ``address`` or a local Ray instance.
 
@@ -379,7 +399,8 @@ def ray_executor(address: str | None = None, progress: bool = False) -> Executor
         remote = ray.remote(num_cpus=1, num_gpus=gpus)(_execute_reporting)
         level = logging.INFO if progress else logging.WARNING
         pending = {
-            remote.remote(replace(run, progress=False, threads=1), level): run for run in runs
+            remote.remote(replace(with_absolute_paths(run), progress=False, threads=1), level): run
+            for run in runs
         }
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=STOP_POLL_SECONDS)
