@@ -3,6 +3,7 @@ warnings guard."""
 
 import os
 import signal
+import subprocess
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -93,3 +94,15 @@ def without_times(model, curves: str = "epochs") -> list[dict[str, float]]:
     """The model's curves (``"epochs"``, or T's post-hoc ``"prior_epochs"``) but times."""
     records = getattr(model.history_, curves)
     return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+def signalled_output(process, send: Callable[[int, int], None], signum: int, timeout: float):
+    """Send ``signum`` to ``process`` by ``send`` (``os.kill``: the process alone;
+    ``os.killpg``: its process group) and return its (stdout, stderr); killed with its
+    group where it has not ended within ``timeout`` seconds."""
+    send(process.pid, signum)
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        return process.communicate()

@@ -259,20 +259,25 @@ def test_score_refuses_bad_input_by_name(tmp_path, capsys, two_tasks):
     assert "has no task indices 's'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("cap", [4, 6])  # the same command, or one with a higher --epochs
-def test_interrupted_train_goes_on_from_its_checkpoint(
-    cap, tmp_path, capsys, two_tasks, monkeypatch
-):
+def _train_command(tmp_path, two_tasks) -> tuple[list[str], Path]:
+    """``optprior train`` of 4 epochs on ``two_tasks`` saved as an .npz, and its model."""
     import numpy as np
-
-    from optprior.training import trainer as trainer_module
 
     x, s = two_tasks
     data = tmp_path / "mine.npz"
     np.savez(data, X=x, s=s)
     model = tmp_path / "model.pt"
     command = ["train", "--data", str(data), "--out", str(model), "--epochs", "4"]
-    command += ["--latent-dim", "3", "--quiet"]
+    return [*command, "--latent-dim", "3", "--quiet"], model
+
+
+@pytest.mark.parametrize("cap", [4, 6])  # the same command, or one with a higher --epochs
+def test_interrupted_train_goes_on_from_its_checkpoint(
+    cap, tmp_path, capsys, two_tasks, monkeypatch
+):
+    from optprior.training import trainer as trainer_module
+
+    command, model = _train_command(tmp_path, two_tasks)
     monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     with monkeypatch.context() as patch:
         count_epochs(patch, interrupt_at=3)
@@ -299,14 +304,7 @@ def test_interrupted_train_goes_on_from_its_checkpoint(
 def test_sigterm_stops_train_after_its_epoch_and_the_same_command_goes_on(
     tmp_path, capfd, two_tasks, monkeypatch
 ):
-    import numpy as np
-
-    x, s = two_tasks
-    data = tmp_path / "mine.npz"
-    np.savez(data, X=x, s=s)
-    model = tmp_path / "model.pt"
-    command = ["train", "--data", str(data), "--out", str(model), "--epochs", "4"]
-    command += ["--latent-dim", "3", "--quiet"]
+    command, model = _train_command(tmp_path, two_tasks)
     with monkeypatch.context() as patch:
         count_epochs(patch, interrupt_at=2, interrupt=sigterm)
         assert main(command) == STOPPED_STATUS

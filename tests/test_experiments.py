@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers import DATA_ROOT, count_epochs, fast
+from helpers import DATA_ROOT, count_epochs, fast, signalled_output
 
 from optprior import cli
 from optprior.data.registry import get_dataset
@@ -1383,12 +1383,8 @@ def _ctrl_c(out: Path, when: str) -> tuple[int, str, list[str]]:
     else:  # its two workers and multiprocessing's resource tracker
         while _children(sweep.pid) < 3 and sweep.poll() is None:
             time.sleep(0.01)
-    (os.kill if when == "kill -INT" else os.killpg)(sweep.pid, signal.SIGINT)
-    try:
-        _, err = sweep.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(sweep.pid, signal.SIGKILL)
-        _, err = sweep.communicate()
+    send = os.kill if when == "kill -INT" else os.killpg
+    _, err = signalled_output(sweep, send, signal.SIGINT, timeout=90)
     return sweep.returncode, err, sorted(p.name for p in out.glob("started-*"))
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tomllib
 import torch
-from helpers import REPO, count_epochs, sigterm
+from helpers import REPO, count_epochs, signalled_output, sigterm
 
 from optprior import CVAE
 from optprior.cli import STOPPED_STATUS, main
@@ -731,12 +731,8 @@ def test_sigterm_stops_a_sweep_of_workers_after_their_epochs(to, own_file, tmp_p
     deadline = time.monotonic() + 120
     while len(list(out.glob("mine/*/seed-*/config.json"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    (os.killpg if to == "group" else os.kill)(sweep.pid, signal.SIGTERM)
-    try:
-        printed, err = sweep.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(sweep.pid, signal.SIGKILL)
-        printed, err = sweep.communicate()
+    send = os.killpg if to == "group" else os.kill
+    printed, err = signalled_output(sweep, send, signal.SIGTERM, timeout=120)
     assert sweep.returncode == STOPPED_STATUS, err
     assert "Stopped (SIGTERM asked to stop): 4 of this sweep's runs left" in printed, printed
     assert printed.count("(SIGTERM asked to stop); ") == 2  # stopped after an epoch
