@@ -1118,6 +1118,7 @@ def test_tables_name_runs_averaged_as_seeds_though_their_configurations_differ(t
             "seed": seed,
             "model": {"latent_dim": 2, "invariance_weight": 1.0, **model},
             "training": {"learning_rate": 1e-3, "device": "cpu"},
+            "data": {"verify": seed != 1},  # how files were checked: the same points
         }
         metrics = {"test_log_likelihood": -100.0 - seed}
         return RunResult(
@@ -1428,10 +1429,67 @@ def test_a_ray_task_reports_once_by_run(digits_root, tmp_path, capsys):
     assert len(rescoring) == 1  # the second task replaced the first one's handler
 
 
-def test_ray_tasks_get_absolute_paths(tmp_path, monkeypatch):
-    """A Ray worker reads paths from its own working folder (on a cluster, another
-    machine's): the driver sends its runs' paths absolute, still the same runs."""
+def test_a_sweep_asked_to_stop_before_its_workers_start_starts_none(tmp_path, monkeypatch):
+    """SIGTERM before the workers exist: no worker is started (each imports torch) only to
+    report its runs not started, eating into a batch system's grace period."""
+    import concurrent.futures
+
+    from optprior.training.stopping import ask_to_stop, stop_on_sigterm
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("worker processes started")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 2})
+    runs = plan(config, tmp_path)
+    results = []
+    with stop_on_sigterm(message=None):
+        ask_to_stop()  # SIGTERM while the sweep planned its runs
+        executors.local_executor(2)(runs, results.append)
+    assert [r.status for r in results] == ["stopped"] * len(runs)
+    assert {r.error for r in results} == {"not started: SIGTERM asked to stop"}
+    assert not list(tmp_path.iterdir())  # no run was started
+
+
+@pytest.mark.parametrize("ctrl_c", [True, False])
+def test_a_worker_follows_its_sweeps_stop_without_making_one_sigterm_two(monkeypatch, ctrl_c):
+    """Asked (the sweep's process got SIGTERM): the worker is sent its own signal, which
+    only asks, never a SIGTERM that a group-wide one would make the second. At once
+    (Ctrl+C, or a second SIGTERM): SIGINT, or where the sweep ignores SIGINT (a
+    background job), SIGTERM after the stop is asked, which its handler takes as the
+    second."""
     from types import SimpleNamespace
+
+    from optprior.training.stopping import stop_asked, stop_on_sigterm
+
+    flag = SimpleNamespace(value=0)
+    sent: list[int] = []
+    monkeypatch.setattr(executors, "_STOPPING", flag)
+    monkeypatch.setattr(executors, "_signal_main_thread", sent.append)
+    monkeypatch.setattr(executors, "STOP_POLL_SECONDS", 0.01)
+    with stop_on_sigterm(message=None):  # forgets the stop asked here on leaving
+        watcher = threading.Thread(target=executors._follow_stopping, args=(ctrl_c,))
+        watcher.start()
+        flag.value = executors.STOP_ASKED
+        deadline = time.monotonic() + 10
+        while not sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+        executors._asked_by_sweep(executors.ASKED_SIGNAL, None)  # as its handler would
+        flag.value = executors.STOP_NOW
+        watcher.join(10)
+        assert stop_asked()
+    assert not watcher.is_alive()
+    assert set(sent[:-1]) == {executors.ASKED_SIGNAL}
+    assert sent[-1] == (signal.SIGINT if ctrl_c else signal.SIGTERM)
+
+
+def test_ray_tasks_get_absolute_paths_and_keep_the_sigterm_handler(tmp_path, monkeypatch):
+    """A Ray worker reads paths from its own working folder (on a cluster, another
+    machine's): the driver sends its runs' paths absolute, still the same runs. Starting
+    Ray leaves the command's SIGTERM handler in place."""
+    from types import SimpleNamespace
+
+    from optprior.training import stop_on_sigterm
 
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     monkeypatch.chdir(tmp_path)
@@ -1448,7 +1506,11 @@ def test_ray_tasks_get_absolute_paths(tmp_path, monkeypatch):
 
         @staticmethod
         def is_initialized():
-            return True
+            return False
+
+        @staticmethod
+        def init(**options):  # as Ray's driver does: SIGTERM -> sys.exit
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
 
         @staticmethod
         def remote(**resources):
@@ -1458,7 +1520,7 @@ def test_ray_tasks_get_absolute_paths(tmp_path, monkeypatch):
             return task
 
         @staticmethod
-        def wait(refs, num_returns, timeout):
+        def wait(refs, num_returns):
             return refs[:num_returns], refs[num_returns:]
 
         @staticmethod
@@ -1467,7 +1529,10 @@ def test_ray_tasks_get_absolute_paths(tmp_path, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "ray", FakeRay)
     results = []
-    executors.ray_executor()([run, own], results.append)
+    with stop_on_sigterm(resumable=False):  # the command's handler stays the handler
+        ours = signal.getsignal(signal.SIGTERM)
+        executors.ray_executor()([run, own], results.append)
+        assert signal.getsignal(signal.SIGTERM) is ours
     assert [r.status for r in results] == ["ok", "ok"]
     first, second = sent
     assert first.out == str(tmp_path / "runs") and first.data_root == str(tmp_path / "data")

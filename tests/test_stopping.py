@@ -10,7 +10,7 @@ from helpers import FAST, count_epochs, sigterm, without_times
 
 from optprior import CVAE
 from optprior.training import TrainingStopped, stop_on_sigterm
-from optprior.training.stopping import interruptible, time_is_up
+from optprior.training.stopping import ask_to_stop, interruptible, time_is_up
 
 
 def test_sigterm_stops_a_fit_after_its_epoch_and_the_same_fit_goes_on(
@@ -40,8 +40,33 @@ def test_sigterm_stops_a_fit_after_its_epoch_and_the_same_fit_goes_on(
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0)
 
 
-def test_sigterm_stops_interruptible_work_at_once():
-    with stop_on_sigterm(message=None), interruptible("trained, not scored"):
+def test_sigterm_stops_interruptible_work_at_once_whatever_it_catches():
+    """Scoring (``interruptible``) stops at once, and an ``except Exception`` on the way
+    (a grid search scoring a failed fit as NaN) cannot make it go on with a part lost."""
+    with stop_on_sigterm(message=None):
         with pytest.raises(TrainingStopped, match="^trained, not scored: SIGTERM asked to stop$"):
+            with interruptible("trained, not scored"):
+                try:
+                    sigterm()
+                except Exception:  # noqa: BLE001 - what a library's fallback does
+                    pass
+                raise AssertionError("not stopped at once")
+    with stop_on_sigterm(message=None):  # caught even as a BaseException: on leaving
+        with pytest.raises(TrainingStopped, match="^not scored again: SIGTERM"):
+            with interruptible("not scored again"):
+                try:
+                    sigterm()
+                except BaseException:  # noqa: BLE001
+                    pass
+    assert not time_is_up()
+
+
+def test_after_a_stop_asked_in_code_sigterm_is_the_second():
+    """A worker asked by its sweep (``ask_to_stop``) and then sent SIGTERM stops at once,
+    as on a second SIGTERM; leaving forgets the stop."""
+    with stop_on_sigterm(message=None):
+        ask_to_stop()
+        assert time_is_up()
+        with pytest.raises(KeyboardInterrupt):
             sigterm()
-            raise AssertionError("not stopped at once")
+    assert not time_is_up()

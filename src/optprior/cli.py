@@ -1354,7 +1354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             torch.set_num_threads(args.threads)
         graceful = args.run in (_reproduce, _compare, _train)  # they stop resumably
-        with stop_on_sigterm() if graceful else contextlib.nullcontext():
+        ray = getattr(args, "executor", None) == "ray"  # its tasks: at once
+        with stop_on_sigterm(resumable=not ray) if graceful else contextlib.nullcontext():
             return args.run(args)
     except (ValueError, FileNotFoundError, UnknownSettingError) as error:  # not bugs
         print(f"optprior: error: {error}", file=sys.stderr)

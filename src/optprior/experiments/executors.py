@@ -28,7 +28,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from optprior.experiments.records import RunResult
 from optprior.experiments.runner import CURRENT_RUN, Executor, Run, execute
 from optprior.models.methods import check_known_to_workers
-from optprior.training.stopping import ask_to_stop, on_sigterm, stop_asked
+from optprior.training.stopping import ASKED_CAUSE, ask_to_stop, held, on_sigterm, stop_asked
 
 
 class _RunName(logging.Filter):
@@ -114,8 +114,8 @@ def _start_worker(
     it follows the sweep's ``stopping`` flag (``_follow_stopping``): at ``STOP_ASKED``
     its run stops as at a time limit (as on SIGTERM, ``_terminate_once``), at
     ``STOP_NOW`` it starts no run and interrupts its run as Ctrl+C does
-    (``_interrupt_once``; unless ``ctrl_c`` is false: the sweep's process ignores
-    SIGINT, and so do its workers)."""
+    (``_interrupt_once``; where ``ctrl_c`` is false, the sweep's process ignores SIGINT,
+    and so do its workers: a second SIGTERM interrupts it)."""
     global _STOPPING
     _STOPPING = stopping
     _report_to(logging.handlers.QueueHandler(queue), level)
@@ -125,8 +125,10 @@ def _start_worker(
     # SIG_IGN is inherited where processes inherit it (POSIX)
     signal.signal(signal.SIGINT, _interrupt_once if ctrl_c else signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _terminate_once)
+    if ASKED_SIGNAL is not None:
+        signal.signal(ASKED_SIGNAL, _asked_by_sweep)
     threading.Thread(target=_follow_stopping, args=(ctrl_c,), name="stopping", daemon=True).start()
-    if hasattr(signal, "pthread_sigmask"):  # held since it started (``_signals_held``)
+    if hasattr(signal, "pthread_sigmask"):  # held since it started (``run_all``)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
 
 
@@ -136,8 +138,14 @@ STOP_POLL_SECONDS = 0.2
 #: Values of a sweep's stopping flag: stop after the epoch, as at a time limit (SIGTERM);
 #: stop at once (Ctrl+C).
 STOP_ASKED, STOP_NOW = 2, 1
-#: The signals held while a sweep starts its workers (``_signals_held``).
-HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+#: What a worker's ``_follow_stopping`` sends its main thread at ``STOP_ASKED``: a
+#: signal of its own, which only asks to stop (``_asked_by_sweep``), so that a SIGTERM
+#: that reached the worker as well does not make it a second one (None on Windows).
+ASKED_SIGNAL: signal.Signals | None = getattr(signal, "SIGUSR1", None)
+#: The signals held while a sweep starts its workers (``local_executor``): a worker would
+#: print the traceback of its interrupted imports, or die of SIGTERM before its
+#: handlers are set; it unblocks them once they are, and the held ones are delivered.
+HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM} | ({ASKED_SIGNAL} if ASKED_SIGNAL else set())
 #: In a worker: the sweep's flag set when it is stopped (``_start_worker``: a shared
 #: byte, set without a lock that a second Ctrl+C could leave held), whether a run is
 #: executing, and whether Ctrl+C came already.
@@ -169,6 +177,13 @@ def _terminate_once(signum: int, frame: Any) -> None:
         on_sigterm(signum, frame)
 
 
+def _asked_by_sweep(signum: int, frame: Any) -> None:
+    """A worker's ``ASKED_SIGNAL`` handler: its sweep was asked to stop (SIGTERM to the
+    sweep's process alone), so is this worker (``ask_to_stop``), once."""
+    if not stop_asked():
+        ask_to_stop()
+
+
 def _signal_main_thread(signum: signal.Signals) -> None:
     """Deliver ``signum`` to this process's main thread, whose handler then runs there."""
     if hasattr(signal, "pthread_kill"):  # a signal, to wake the main thread from a sleep
@@ -179,15 +194,23 @@ def _signal_main_thread(signum: signal.Signals) -> None:
 
 def _follow_stopping(ctrl_c: bool) -> None:
     """A worker's thread: once the sweep's process sets the stopping flag, stop this
-    worker's run as SIGTERM would (``STOP_ASKED``: the sweep's process was sent SIGTERM)
-    or, where ``ctrl_c``, as SIGINT would (``STOP_NOW``: on Ctrl+C, or when SIGINT was
-    sent to the sweep's process alone)."""
+    worker's run as SIGTERM would (``STOP_ASKED``: the sweep's process was sent SIGTERM),
+    and as Ctrl+C would (``STOP_NOW``: Ctrl+C, SIGINT or a second SIGTERM sent to the
+    sweep's process alone): by SIGINT where ``ctrl_c``, else by a SIGTERM after the stop
+    is asked (``_terminate_once`` then interrupts)."""
     while _STOPPING.value != STOP_NOW:
         if _STOPPING.value == STOP_ASKED and not stop_asked():
-            _signal_main_thread(signal.SIGTERM)
+            if ASKED_SIGNAL is None:  # Windows: training stops after its epoch
+                ask_to_stop()
+            else:
+                _signal_main_thread(ASKED_SIGNAL)
         time.sleep(STOP_POLL_SECONDS)
     if ctrl_c:
         _signal_main_thread(signal.SIGINT)
+        return
+    if not stop_asked():
+        ask_to_stop()  # in this thread: the flag alone
+    _signal_main_thread(signal.SIGTERM)
 
 
 def _execute_in_worker(run: Run) -> RunResult:
@@ -204,24 +227,6 @@ def _execute_in_worker(run: Run) -> RunResult:
         return execute(run)
     finally:
         _EXECUTING = False
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM blocked in this thread for the block, so that the processes it
-    starts inherit the block: a worker would print the traceback of its interrupted
-    imports, or die of SIGTERM before its handler is set. A worker unblocks them once
-    its handlers are set (``_start_worker``), and this thread on leaving: a Ctrl+C or
-    SIGTERM meanwhile is held, not lost. Where signals cannot be blocked (Windows),
-    nothing."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _sendable(function: Callable[..., str]) -> Callable[..., str] | None:
@@ -310,6 +315,10 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
         from multiprocessing import get_context
 
         check_known_to_workers(run.method for run in runs)
+        if stop_asked():  # SIGTERM came first: no worker is started only to say so
+            for run in runs:
+                done(run.result("stopped", error=f"not started: {ASKED_CAUSE}"))
+            return
 
         context = get_context("spawn")
         each = worker_threads(jobs, threads)
@@ -332,7 +341,7 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
                 ),
             ) as pool:
                 try:
-                    with _signals_held():  # the workers start as runs are submitted
+                    with held(*HELD_SIGNALS):  # the workers start as runs are submitted
                         futures = {pool.submit(_execute_in_worker, run): run for run in runs}
                     order, pending = {f: k for k, f in enumerate(futures)}, set(futures)
                     while pending:
@@ -368,7 +377,7 @@ def with_absolute_paths(run: Run) -> Run:
     configuration (a data file is known by its SHA-256), so the run stays the same run."""
 
     def absolute(path: str | None) -> str | None:
-        return None if path is None else str(Path(path).expanduser().resolve())
+        return None if path is None else os.path.abspath(Path(path).expanduser())
 
     data = run.data if "file" not in run.data else {**run.data, "file": absolute(run.data["file"])}
     return replace(
@@ -394,7 +403,10 @@ def ray_executor(address: str | None = None, progress: bool = False) -> Executor
     def run_all(runs: list[Run], done: Callable[[RunResult], None]) -> None:
         check_known_to_workers(run.method for run in runs)
         if not ray.is_initialized():
+            handler = signal.getsignal(signal.SIGTERM)
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=progress)
+            if handler is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, handler)  # Ray puts its own in its place
         gpus = 1 if str(runs[0].training.get("device", "cpu")).startswith("cuda") else 0
         remote = ray.remote(num_cpus=1, num_gpus=gpus)(_execute_reporting)
         level = logging.INFO if progress else logging.WARNING
@@ -403,14 +415,10 @@ def ray_executor(address: str | None = None, progress: bool = False) -> Executor
             for run in runs
         }
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=STOP_POLL_SECONDS)
-            if stop_asked():  # SIGTERM: Ray's tasks stop with this process
-                raise KeyboardInterrupt
-            if not ready:
-                continue
-            run = pending.pop(ready[0])
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            run = pending.pop(ready)
             try:
-                result = ray.get(ready[0])
+                result = ray.get(ready)
             except ray.exceptions.RayError as error:  # its worker died (memory), or Ray's
                 result = run.result(
                     "failed", error=f"its Ray task: {type(error).__name__}: {error}"

@@ -425,8 +425,13 @@ def unlike_pairs(results: list[RunResult]) -> list[str]:
 
 
 #: What the runs of one row of the tables may differ in besides their seed: where each
-#: ran, and the penalty weight a tuning chose for its seed (listed under the table).
-SEED_ROW_FREE = (("training", "device"), ("model", "invariance_weight"))
+#: ran, the penalty weight a tuning chose for its seed (listed under the table), and the
+#: data options that leave the points as they are (``UNSCORED_DATA``).
+SEED_ROW_FREE = (
+    ("training", "device"),
+    ("model", "invariance_weight"),
+    *(("data", option) for option in UNSCORED_DATA),
+)
 
 
 def unlike_seeds(results: list[RunResult]) -> list[str]:

@@ -23,8 +23,12 @@ _ABANDON_IF: ContextVar[Callable[[], str | None] | None] = ContextVar(
 #: What is left undone where work that keeps nothing to go on from (scoring) is being
 #: done, else None: a stop asked meanwhile ends it at once (``interruptible``).
 _INTERRUPTIBLE: ContextVar[str | None] = ContextVar("optprior_interruptible", default=None)
-#: Set in this process once a stop is asked (``ask_to_stop``): every ``stop_at`` has passed.
-_ASKED = threading.Event()
+#: Whether a stop was asked in this process (``ask_to_stop``): every ``stop_at`` has
+#: passed. A plain bool, not a ``threading.Event``: setting it takes no lock that a
+#: signal handler setting it again could wait on for ever.
+_asked = False
+#: How many ``stop_on_sigterm`` blocks this process is in (only the outermost acts).
+_depth = 0
 #: What the runs left say when a stop was asked, not a deadline passed (``stop_cause``).
 ASKED_CAUSE = "SIGTERM asked to stop"
 DEADLINE_CAUSE = "the time limit had passed"
@@ -34,6 +38,13 @@ SIGTERM_MESSAGE = (
     "written, a run being scored stops unscored (its model kept), runs not started stay "
     "so; SIGTERM again (or Ctrl+C) stops at once\n"
 )
+
+
+class _StopNow(BaseException):
+    """Raised by a stop asked inside ``interruptible``: a ``BaseException``, so that no
+    ``except Exception`` on the way (a grid search scoring a failed fit as NaN, a logging
+    handler) takes it for an error and goes on; ``interruptible`` turns it into
+    ``TrainingStopped``."""
 
 
 class TrainingStopped(Exception):
@@ -79,65 +90,97 @@ def time_is_up() -> bool:
     """Whether the deadline of the enclosing ``stop_at`` has come, or a stop was asked
     in this process (``ask_to_stop``); False otherwise."""
     deadline = _STOP_AT.get()
-    return _ASKED.is_set() or (deadline is not None and time.time() >= deadline)
+    return _asked or (deadline is not None and time.time() >= deadline)
 
 
 def stop_cause() -> str:
     """Why ``time_is_up``, in the words of the runs it leaves."""
-    return ASKED_CAUSE if _ASKED.is_set() else DEADLINE_CAUSE
+    return ASKED_CAUSE if _asked else DEADLINE_CAUSE
 
 
 def stop_asked() -> bool:
     """Whether a stop was asked in this process (``ask_to_stop``)."""
-    return _ASKED.is_set()
+    return _asked
 
 
 def ask_to_stop() -> None:
     """Stop as at a time limit passed now: fits with a checkpoint after their epoch,
     work not started stays so. Inside ``interruptible`` (in this thread), at once."""
-    _ASKED.set()
-    if (left := _INTERRUPTIBLE.get()) is not None:
-        raise TrainingStopped(f"{left}: {ASKED_CAUSE}")
+    global _asked
+    _asked = True
+    if _INTERRUPTIBLE.get() is not None:
+        raise _StopNow
 
 
 @contextlib.contextmanager
 def interruptible(left: str) -> Iterator[None]:
     """Inside, a stop asked by a signal (``on_sigterm``) raises ``TrainingStopped`` at
     once, saying what is ``left`` (e.g. "trained, not scored"): for work that keeps
-    nothing to go on from, such as scoring a saved model."""
-    token = _INTERRUPTIBLE.set(left)
+    nothing to go on from, such as scoring a saved model. A stop asked inside that the
+    work went on from all the same (something on the way caught it) raises it on
+    leaving: what the work returned may lack a part."""
+    asked_before, token = _asked, _INTERRUPTIBLE.set(left)
     try:
         yield
+    except _StopNow:
+        raise TrainingStopped(f"{left}: {ASKED_CAUSE}") from None
     finally:
         _INTERRUPTIBLE.reset(token)
+    if _asked and not asked_before:
+        raise TrainingStopped(f"{left}: {ASKED_CAUSE}")
 
 
 def on_sigterm(signum: int, frame: Any) -> None:
     """A SIGTERM handler: the first asks to stop (``ask_to_stop``), a later one raises
     ``KeyboardInterrupt``, as Ctrl+C does."""
-    if _ASKED.is_set():
+    if _asked:
         raise KeyboardInterrupt
     ask_to_stop()
 
 
+def _at_once(signum: int, frame: Any) -> None:
+    """A SIGTERM handler that stops at once, as Ctrl+C does."""
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
-def stop_on_sigterm(message: str | None = SIGTERM_MESSAGE) -> Iterator[None]:
-    """Inside (in the main thread; elsewhere nothing changes), SIGTERM stops as a time
-    limit passing then would (``on_sigterm``), with ``message`` on stderr; a second one
-    stops at once (``KeyboardInterrupt``). On leaving, the earlier handler is back and
-    the stop forgotten."""
-    if threading.current_thread() is not threading.main_thread():
+def stop_on_sigterm(
+    message: str | None = SIGTERM_MESSAGE, resumable: bool = True
+) -> Iterator[None]:
+    """Inside (in the main thread; elsewhere, or inside another such block, nothing
+    changes), SIGTERM stops as a time limit passing then would (``on_sigterm``), with
+    ``message`` on stderr, and a second one at once (``KeyboardInterrupt``); or, unless
+    ``resumable``, the first at once. On leaving (SIGTERM held meanwhile), the earlier
+    handler is back and the stop forgotten."""
+    global _asked, _depth
+    if threading.current_thread() is not threading.main_thread() or _depth:
         yield
         return
 
     def handle(signum: int, frame: Any) -> None:
-        if message and not _ASKED.is_set():
+        if message and not _asked:
             os.write(2, message.encode())  # no print: it may have been interrupted
         on_sigterm(signum, frame)
 
-    previous = signal.signal(signal.SIGTERM, handle)
+    previous = signal.signal(signal.SIGTERM, handle if resumable else _at_once)
+    _depth += 1
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        _ASKED.clear()
+        with held(signal.SIGTERM):  # no handler runs half restored
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+            _asked, _depth = False, _depth - 1
+
+
+@contextlib.contextmanager
+def held(*signums: int) -> Iterator[None]:
+    """``signums`` blocked in this thread for the block, delivered on leaving (where
+    signals cannot be blocked, Windows: nothing)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(signums))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
