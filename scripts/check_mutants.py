@@ -221,7 +221,7 @@ MUTANTS = [
     (
         "SIGTERM does not stop a fit (only a time limit does)",
         "training/stopping.py",
-        "    return _ASKED.is_set() or (deadline is not None and time.time() >= deadline)",
+        "    return _asked or (deadline is not None and time.time() >= deadline)",
         "    return deadline is not None and time.time() >= deadline",
         ["test_stopping.py"],
     ),
