@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from optprior._io import write_text_atomic
+from optprior._text import cut
 
 RESULT_FILE = "result.json"
 
@@ -162,11 +163,9 @@ _FIELD_TYPES: dict[str, type] = {
 
 def _shown(value: Any, width: int = 40) -> str:
     """``repr(value)``, cut to ``width`` characters."""
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 3] + "..."
+    return cut(repr(value), width)
 
 
 def failure_line(result: RunResult, width: int = 200) -> str:
     """The first line of a failed run's error, at most ``width`` characters."""
-    line = str(result.error or "unknown error").splitlines()[0]
-    return line if len(line) <= width else line[: width - 3] + "..."
+    return cut(str(result.error or "unknown error").splitlines()[0], width)
