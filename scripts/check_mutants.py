@@ -277,6 +277,15 @@ MUTANTS = [
         ["test_linear_gaussian.py"],
     ),
     (
+        "a finished run reused whatever dataset files it was scored on",
+        "experiments/reproduce.py",
+        "                other_files(run, finished, read_now)",
+        "                pass",
+        [
+            "test_experiments.py::test_a_finished_run_scored_on_other_dataset_files_is_refused_not_reused"
+        ],
+    ),
+    (
         "a dataset's training and test splits read from two variants where one is incomplete",
         "data/datasets.py",
         "    for splits in (SPLITS, (split,)):",

@@ -537,6 +537,29 @@ def test_a_refused_checkpoint_of_t_leaves_the_finished_cvae_stage(
     assert len(started) == len(prior_curves(run))  # T's epochs alone, from its first
 
 
+def test_a_finished_run_scored_on_other_dataset_files_is_refused_not_reused(
+    digits_root, tmp_path, monkeypatch
+):
+    """A finished run whose recorded dataset files differ from those its data options
+    read now (another --data-root, a file replaced) is refused before the sweep, as one
+    of another configuration is; on the same files it is reused without training."""
+    run, _ = four_epochs_of("cvae", digits_root, tmp_path)
+    assert sweep([run], tmp_path, local_executor(1), False)[0].ok
+    path = run.folder / "result.json"
+    kept = path.read_text()
+    stored = json.loads(kept)
+    stored["data_files"][0]["digest"] = "sha256 " + "0" * 64
+    path.write_text(json.dumps(stored))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    started = count_epochs(monkeypatch)
+    with pytest.raises(ConfigMismatchError, match=r"seed-0/result.json was scored on other data"):
+        sweep([run], tmp_path, local_executor(1), False)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    path.write_text(kept)
+    assert sweep([run], tmp_path, local_executor(1), False)[0].ok
+    assert not started
+
+
 def four_epochs_of(method: str, digits_root, tmp_path) -> tuple[runner.Run, dict[str, Any]]:
     """A TINY usps-mnist run of ``method`` (seed 0) under a cap of 4 epochs, and the
     overrides that made it."""
@@ -1828,3 +1851,12 @@ def test_post_hoc_runs_are_planned_after_their_first_stages(tmp_path):
         ("posthoc-invariant", 1),
         ("posthoc", 1),
     ]
+
+
+def test_cpu_named_by_family_model_and_stepping_of_the_first_processor():
+    block = "processor\t: {0}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: {1}\n"
+    cpuinfo = block.format(0, 1) + "model name\t: AMD EPYC\nstepping\t: 1\n\n"
+    cpuinfo += block.format(1, 17) + "model name\t: AMD EPYC\nstepping\t: 2\n"
+    assert runner.cpuinfo_name(cpuinfo) == "AMD EPYC (family 25, model 1, stepping 1)"
+    assert runner.cpuinfo_name("model name\t: Some CPU\n") == "Some CPU"
+    assert runner.cpuinfo_name("processor\t: 0\nCPU implementer\t: 0x41\n") is None

@@ -525,13 +525,14 @@ def _check_method_keys(name: str, own: dict[str, Any]) -> None:
     )
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """A plain config value (bool, str, number, or a list of them) as a TOML value."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return repr(value)
 
 
@@ -557,8 +558,8 @@ def to_toml(config: ExperimentConfig, protocol: str = DEFAULT_PROTOCOL) -> str:
         "# seed); [method.NAME]: settings of method NAME alone (a setting given in [model]",
         "# or [training] by a file replaces them); [evaluation]: EvaluationConfig fields.",
         "# A key left out keeps its default; unknown keys are errors.",
-        f"setting = {_toml_value(config.setting)}",
-        f"protocol = {_toml_value(protocol)}",
+        f"setting = {toml_value(config.setting)}",
+        f"protocol = {toml_value(protocol)}",
     ]
     return _toml(heading, config, set())
 
@@ -585,14 +586,14 @@ def _toml(heading: list[str], config: ExperimentConfig, left_out: set[str]) -> s
     ``left_out``."""
     lines = [
         *heading,
-        f"methods = {_toml_value(config.methods)}",
-        f"seeds = {_toml_value(config.seeds)}",
+        f"methods = {toml_value(config.methods)}",
+        f"seeds = {toml_value(config.seeds)}",
     ]
     for section, values in asdict(config).items():
         if section == "method":
             for name, own in values.items():
                 lines += ["", f"[method.{name}]"]
-                lines += [f"{key} = {_toml_value(value)}" for key, value in own.items()]
+                lines += [f"{key} = {toml_value(value)}" for key, value in own.items()]
             continue
         if not isinstance(values, dict):
             continue
@@ -603,5 +604,5 @@ def _toml(heading: list[str], config: ExperimentConfig, left_out: set[str]) -> s
             if value is None:
                 lines.append(f"# {key} = {_UNSET_NOTES.get(key, '...')}")
             else:
-                lines.append(f"{key} = {_toml_value(value)}")
+                lines.append(f"{key} = {toml_value(value)}")
     return "\n".join(lines) + "\n"

@@ -239,16 +239,32 @@ def source_commit(package: Path = PACKAGE) -> str | None:
 
 @functools.cache
 def cpu_model() -> str:
-    """The processor's model name (Linux's /proc/cpuinfo, else ``platform``), and the
+    """The processor's model name with its family, model and stepping numbers (Linux's
+    /proc/cpuinfo, else ``platform``: processors of one name differ in them), and the
     instruction set torch's CPU kernels use: runs repeat bit for bit only on alike CPUs,
-    whose BLAS and kernels round alike."""
+    whose BLAS and kernels round alike (``scripts/replay_run.py``)."""
     name = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+        name = cpuinfo_name(cpuinfo) or name
     return f"{name}, torch kernels {torch.backends.cpu.get_cpu_capability()}"
+
+
+def cpuinfo_name(cpuinfo: str) -> str | None:
+    """The first processor's ``model name (family F, model M, stepping S)`` in the text of
+    /proc/cpuinfo (the numbers it gives); None without a model name."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())  # the first processor's
+    if "model name" not in fields:
+        return None
+    numbers = [
+        f"{key.removeprefix('cpu ')} {fields[key]}"
+        for key in ("cpu family", "model", "stepping")
+        if key in fields
+    ]
+    return fields["model name"] + (f" ({', '.join(numbers)})" if numbers else "")
 
 
 def versions() -> dict[str, str]:

@@ -1,0 +1,208 @@
+"""Does a recorded run repeat here? Its first epochs, retrained by the commit that made it.
+
+Run: ``python scripts/replay_run.py RUN_FOLDER [--epochs 2] [--commit C] [--data-root DIR]``,
+e.g. ``docs/results/converged-author/faces/optimal/seed-1``.
+
+Reads the run's ``config.json`` (its settings as its code resolved them), ``result.json``
+(the commit that trained it, and its torch thread count) and ``curves.csv``; checks the
+commit out into a temporary git worktree; trains the same setting, method and seed there
+for ``--epochs`` epochs with every recorded setting (``optprior reproduce`` of that
+commit, the same thread count, a light scoring that nothing here reads); and compares the
+two ``curves.csv`` epoch by epoch, column by column (all but ``seconds``), bit for bit.
+
+Runs of one commit, settings and seed repeat bit for bit on alike CPUs (one BLAS, one
+instruction set of torch's kernels), so a replay that differs from the first epoch on
+says that the run was made on another kind of CPU (or with other package versions; both
+printed), not that later code changed it. The training can then part from the recorded
+one by far (``docs/results.md``: the faces optimal-prior reruns).
+
+Exit status: 0 when the replayed epochs repeat the recorded ones, 1 when they differ, 2
+when the run cannot be replayed (a commit with uncommitted changes without ``--commit``,
+a user's own data file, a missing file, a failed training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from optprior.data import SETTINGS
+from optprior.experiments.config import toml_value
+from optprior.experiments.records import RESULT_FILE, read_result_file
+from optprior.experiments.runner import cpu_model, versions
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Light scoring for the replay: only its curves are compared.
+LIGHT_EVALUATION = {
+    "n_samples": 2,
+    "probe_points": 50,
+    "test_points": 20,
+    "figures": False,
+    "normalizer_temperatures": 2,
+    "mlp_probe": False,
+}
+
+#: Columns that differ between any two runs (wall-clock time).
+UNCOMPARED = {"seconds"}
+
+
+class CannotReplay(Exception):
+    """The run lacks what a replay needs."""
+
+
+def replay_config(recorded: dict[str, Any], epochs: int) -> str:
+    """A TOML config that ``optprior reproduce --config`` of the recorded run's own
+    commit reads to the run's settings, but for ``epochs`` epochs and a light scoring.
+
+    ``recorded``: the run's ``config.json``. Only the evaluation keys it records are
+    written (an older commit refuses newer ones); a setting recorded as null is left out,
+    so that it takes that commit's default (which null stood for)."""
+    if recorded.get("setting") not in SETTINGS:
+        raise CannotReplay(
+            f"setting {recorded.get('setting')!r} is not a built-in one (a user's own data "
+            "file is not replayed here)"
+        )
+    lines = [
+        f"setting = {toml_value(recorded['setting'])}",
+        f"methods = {toml_value([recorded['method']])}",
+        f"seeds = {toml_value([recorded['seed']])}",
+    ]
+    sections = {
+        "data": recorded.get("data", {}),
+        "model": recorded.get("model", {}),
+        "training": {**recorded.get("training", {}), "epochs": epochs},
+        "evaluation": {
+            key: LIGHT_EVALUATION[key]
+            for key in recorded.get("evaluation", {})
+            if key in LIGHT_EVALUATION
+        },
+    }
+    for section, values in sections.items():
+        lines += ["", f"[{section}]"]
+        lines += [
+            f"{key} = {toml_value(value)}" for key, value in values.items() if value is not None
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def read_curves(path: Path) -> list[dict[str, str]]:
+    """The rows of a ``curves.csv``, as text (compared bit for bit)."""
+    with path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def first_difference(
+    recorded: list[dict[str, str]], replayed: list[dict[str, str]]
+) -> tuple[int, list[tuple[str, str, str]]] | None:
+    """The first epoch whose values differ between the two curves (up to the shorter
+    one), with its differing ``(column, recorded, replayed)``; None when none does.
+    Columns that only one records, and ``UNCOMPARED`` ones, are not compared."""
+    for old, new in zip(recorded, replayed, strict=False):
+        columns = sorted((old.keys() & new.keys()) - UNCOMPARED)
+        differing = [(c, old[c], new[c]) for c in columns if old[c] != new[c]]
+        if differing:
+            return int(old["epoch"]), differing
+    return None
+
+
+def relative(old: str, new: str) -> str:
+    """How far apart two numbers written as text are, relative to the first."""
+    try:
+        a, b = float(old), float(new)
+    except ValueError:
+        return "not numbers"
+    return f"relative {abs(a - b) / abs(a):.1e}" if a else f"absolute {abs(b):.1e}"
+
+
+def train_at(
+    commit: str,
+    config: str,
+    recorded: dict[str, Any],
+    threads: int,
+    root: Path,
+    data_root: str | None,
+) -> Path:
+    """Train the run at ``commit`` in a worktree under ``root``; its ``curves.csv``."""
+    tree = root / "tree"
+    git = ["git", "-C", str(REPO)]
+    subprocess.run([*git, "worktree", "add", "--quiet", "--detach", str(tree), commit], check=True)
+    try:
+        (root / "replay.toml").write_text(config, encoding="utf-8")
+        seed = recorded["seed"]
+        command = [
+            sys.executable, "-m", "optprior.cli", "reproduce", recorded["setting"],
+            "--config", str(root / "replay.toml"), "--seeds", f"{seed}-{seed}",
+            "--out", str(root / "out"), "--threads", str(threads), "--quiet",
+        ]  # fmt: skip
+        if data_root:
+            command += ["--data-root", data_root]
+        env = {**os.environ, "PYTHONPATH": str(tree / "src"), "OMP_NUM_THREADS": str(threads)}
+        done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise CannotReplay(
+                f"the replay's training failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+            )
+        return (
+            root / "out" / recorded["setting"] / recorded["method"] / f"seed-{seed}" / "curves.csv"
+        )
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "run", type=Path, help="a run folder (config.json, result.json, curves.csv)"
+    )
+    parser.add_argument("--epochs", type=int, default=2, help="epochs to replay (default 2)")
+    parser.add_argument("--commit", help="replay with this commit (default: the run's own)")
+    parser.add_argument("--data-root", help="where the datasets are (as for reproduce)")
+    args = parser.parse_args(argv)
+    try:
+        recorded = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
+        result = read_result_file(args.run / RESULT_FILE)
+        curves = read_curves(args.run / "curves.csv")
+        commit = args.commit or result.versions.get("optprior commit")
+        if not commit or commit.endswith("-dirty"):
+            raise CannotReplay(
+                f"the run was trained by {commit or 'an unrecorded commit'}; name the "
+                "commit to replay it with (--commit)"
+            )
+        threads = result.threads or 1
+        print(f"Replaying {result.run}: {args.epochs} epochs, {commit[:12]}, {threads} thread(s)")
+        print(f"  recorded on: {result.versions.get('cpu', 'a CPU not recorded')}")
+        print(f"  replayed on: {cpu_model()}")
+        here = versions()
+        for name, version in result.versions.items():
+            if name not in ("cpu", "optprior commit") and here.get(name) != version:
+                print(f"  {name}: {version} recorded, {here.get(name)} here")
+        config = replay_config(recorded, args.epochs)
+        with tempfile.TemporaryDirectory(prefix="replay-") as root:
+            replayed = read_curves(
+                train_at(commit, config, recorded, threads, Path(root), args.data_root)
+            )
+    except (CannotReplay, OSError, ValueError, subprocess.CalledProcessError) as error:
+        print(f"cannot replay {args.run}: {error}", file=sys.stderr)
+        return 2
+    compared = min(len(curves), len(replayed))
+    difference = first_difference(curves, replayed)
+    if difference is None:
+        print(f"The replay repeats the recorded run bit for bit over its {compared} epoch(s).")
+        return 0
+    epoch, differing = difference
+    print(f"The replay parts from the recorded run at epoch {epoch} (of {compared} compared):")
+    for column, old, new in differing:
+        print(f"  {column}: {old} recorded, {new} replayed ({relative(old, new)})")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
