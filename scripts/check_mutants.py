@@ -278,7 +278,7 @@ MUTANTS = [
     ),
     (
         "a finished run reused whatever dataset files it was scored on",
-        "experiments/reproduce.py",
+        "experiments/runner.py",
         "                other_files(run, finished, read_now)",
         "                pass",
         [

@@ -58,14 +58,18 @@ class CannotReplay(Exception):
     """The run lacks what a replay needs."""
 
 
-def replay_config(recorded: dict[str, Any], epochs: int) -> str:
+def replay_config(recorded: dict[str, Any], epochs: int, seeds_as_count: bool = False) -> str:
     """A TOML config that ``optprior reproduce --config`` of the recorded run's own
     commit reads to the run's settings, but for ``epochs`` epochs and a light scoring.
 
     ``recorded``: the run's ``config.json``. Only the evaluation keys it records are
     written (an older commit refuses newer ones); a setting recorded as null is left out,
-    so that it takes that commit's default (which null stood for)."""
-    if recorded.get("setting") not in SETTINGS:
+    so that it takes that commit's default (which null stood for). The seed is given as
+    a list of one, or with ``seeds_as_count`` as the count seed + 1 (seeds 0..seed: the
+    only form the oldest commits read)."""
+    if missing := [key for key in ("setting", "method", "seed") if key not in recorded]:
+        raise CannotReplay(f"its config.json lacks {missing}")
+    if recorded["setting"] not in SETTINGS:
         raise CannotReplay(
             f"setting {recorded.get('setting')!r} is not a built-in one (a user's own data "
             "file is not replayed here)"
@@ -73,7 +77,7 @@ def replay_config(recorded: dict[str, Any], epochs: int) -> str:
     lines = [
         f"setting = {toml_value(recorded['setting'])}",
         f"methods = {toml_value([recorded['method']])}",
-        f"seeds = {toml_value([recorded['seed']])}",
+        f"seeds = {recorded['seed'] + 1 if seeds_as_count else toml_value([recorded['seed']])}",
     ]
     sections = {
         "data": recorded.get("data", {}),
@@ -124,37 +128,43 @@ def relative(old: str, new: str) -> str:
 
 def train_at(
     commit: str,
-    config: str,
     recorded: dict[str, Any],
+    epochs: int,
     threads: int,
     root: Path,
     data_root: str | None,
-) -> Path:
-    """Train the run at ``commit`` in a worktree under ``root``; its ``curves.csv``."""
-    tree = root / "tree"
+) -> tuple[Path, str]:
+    """Train the run at ``commit`` in a worktree under ``root`` (removed after); its
+    ``curves.csv``, and a note where the replay's scoring failed after its training."""
+    tree, out = root / "tree", root / "out"
+    curves = out / recorded["setting"] / recorded["method"] / f"seed-{recorded['seed']}"
+    curves /= "curves.csv"
     git = ["git", "-C", str(REPO)]
-    subprocess.run([*git, "worktree", "add", "--quiet", "--detach", str(tree), commit], check=True)
     try:
-        (root / "replay.toml").write_text(config, encoding="utf-8")
-        seed = recorded["seed"]
-        command = [
-            sys.executable, "-m", "optprior.cli", "reproduce", recorded["setting"],
-            "--config", str(root / "replay.toml"), "--seeds", f"{seed}-{seed}",
-            "--out", str(root / "out"), "--threads", str(threads), "--quiet",
-        ]  # fmt: skip
-        if data_root:
-            command += ["--data-root", data_root]
+        add = [*git, "worktree", "add", "--quiet", "--detach", str(tree), commit]
+        subprocess.run(add, check=True, capture_output=True, text=True)
         env = {**os.environ, "PYTHONPATH": str(tree / "src"), "OMP_NUM_THREADS": str(threads)}
-        done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise CannotReplay(
-                f"the replay's training failed ({done.returncode}):\n{done.stdout}{done.stderr}"
-            )
-        return (
-            root / "out" / recorded["setting"] / recorded["method"] / f"seed-{seed}" / "curves.csv"
-        )
+        for as_count in (False, True):
+            (root / "replay.toml").write_text(replay_config(recorded, epochs, as_count))
+            command = [
+                sys.executable, "-m", "optprior.cli", "reproduce", recorded["setting"],
+                "--config", str(root / "replay.toml"), "--out", str(out),
+                "--threads", str(threads), "--quiet",
+            ]  # fmt: skip
+            if data_root:
+                command += ["--data-root", data_root]
+            done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+            said = done.stdout + done.stderr
+            if done.returncode == 0 or curves.is_file() or as_count or "seeds" not in said:
+                break
+            print(f"  {commit[:12]} reads seeds as a count: seeds 0-{recorded['seed']} trained")
+        if not curves.is_file():
+            raise CannotReplay(f"the replay's training failed ({done.returncode}):\n{said}")
+        failed = f"the replay's scoring failed ({done.returncode}), after its training"
+        return curves, "" if done.returncode == 0 else failed
     finally:
-        subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
+        subprocess.run([*git, "worktree", "remove", "--force", str(tree)], capture_output=True)
+        subprocess.run([*git, "worktree", "prune"], capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,33 +176,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", help="replay with this commit (default: the run's own)")
     parser.add_argument("--data-root", help="where the datasets are (as for reproduce)")
     args = parser.parse_args(argv)
+    data_root = None if args.data_root is None else str(Path(args.data_root).expanduser().resolve())
     try:
         recorded = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
         result = read_result_file(args.run / RESULT_FILE)
         curves = read_curves(args.run / "curves.csv")
-        commit = args.commit or result.versions.get("optprior commit")
+        if result.cvae_reused:
+            raise CannotReplay(f"its first stage is the run it reused ({result.cvae_reused})")
+        # A run that went on from a checkpoint: its first epochs are its first process's.
+        first = result.started_by or {}
+        made_by = first.get("versions") or result.versions
+        commit = args.commit or made_by.get("optprior commit")
         if not commit or commit.endswith("-dirty"):
             raise CannotReplay(
                 f"the run was trained by {commit or 'an unrecorded commit'}; name the "
                 "commit to replay it with (--commit)"
             )
-        threads = result.threads or 1
+        threads = first.get("threads") or result.threads or 1
         print(f"Replaying {result.run}: {args.epochs} epochs, {commit[:12]}, {threads} thread(s)")
-        print(f"  recorded on: {result.versions.get('cpu', 'a CPU not recorded')}")
+        if not first and (result.resumed_from_checkpoint or result.resumed_from_model):
+            print("  (it went on from a checkpoint, and the process that began it is not")
+            print("  recorded: the commit and threads are those of the one that finished it)")
+        print(f"  recorded on: {made_by.get('cpu', 'a CPU not recorded')}")
         print(f"  replayed on: {cpu_model()}")
         here = versions()
-        for name, version in result.versions.items():
+        for name, version in made_by.items():
             if name not in ("cpu", "optprior commit") and here.get(name) != version:
                 print(f"  {name}: {version} recorded, {here.get(name)} here")
-        config = replay_config(recorded, args.epochs)
         with tempfile.TemporaryDirectory(prefix="replay-") as root:
-            replayed = read_curves(
-                train_at(commit, config, recorded, threads, Path(root), args.data_root)
-            )
+            path, note = train_at(commit, recorded, args.epochs, threads, Path(root), data_root)
+            replayed = read_curves(path)
     except (CannotReplay, OSError, ValueError, subprocess.CalledProcessError) as error:
-        print(f"cannot replay {args.run}: {error}", file=sys.stderr)
+        said = getattr(error, "stderr", None) or ""
+        print(f"cannot replay {args.run}: {error}{said}", file=sys.stderr)
         return 2
+    if note:
+        print(f"  ({note})")
     compared = min(len(curves), len(replayed))
+    columns = set(curves[0] if curves else ()) & set(replayed[0] if replayed else ())
+    if not compared or not columns - UNCOMPARED - {"epoch"}:
+        print(f"cannot replay {args.run}: no epoch or no column to compare", file=sys.stderr)
+        return 2
+    if compared < min(args.epochs, len(curves)):
+        print(f"  (the replay trained {len(replayed)} of the {args.epochs} epochs asked)")
     difference = first_difference(curves, replayed)
     if difference is None:
         print(f"The replay repeats the recorded run bit for bit over its {compared} epoch(s).")

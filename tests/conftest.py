@@ -1,8 +1,9 @@
-"""Shared fixtures: tiny two-task binary data; torch on one thread."""
+"""Shared fixtures: tiny two-task binary data, the usps-mnist data root; torch on one thread."""
 
 import numpy as np
 import pytest
 import torch
+from helpers import DATA_ROOT
 
 from optprior import CVAE
 
@@ -10,6 +11,19 @@ from optprior import CVAE
 # processes share the cores its waits make small ops a hundred times slower (a permutation
 # test of 120 codes: 0.14 s on one thread, 19 s on two beside three busy processes).
 torch.set_num_threads(1)
+
+
+#: The files of the USPS and MNIST readers' usps-mnist setting.
+DIGITS = ("usps/usps.h5", "mnist/train-images-idx3-ubyte.gz", "mnist/t10k-images-idx3-ubyte.gz")
+
+
+@pytest.fixture
+def digits_root() -> str:
+    """The data root holding the usps-mnist setting's files (skips where they are absent)."""
+    missing = [f for f in DIGITS if not (DATA_ROOT / f).is_file()]
+    if missing:
+        pytest.skip(f"staged data {missing} absent under {DATA_ROOT} (set OPTPRIOR_DATA)")
+    return str(DATA_ROOT)
 
 
 @pytest.fixture(scope="session")

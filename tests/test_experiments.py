@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers import DATA_ROOT, count_epochs, fast, signalled_output
+from helpers import count_epochs, fast, signalled_output
 
 from optprior import cli
 from optprior.data.registry import get_dataset
@@ -55,7 +55,6 @@ from optprior.models.base import BaseModel
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 (USPS_H5_SHA256,) = get_dataset("usps").variant("h5").train[0].sha256
-DIGITS = ("usps/usps.h5", "mnist/train-images-idx3-ubyte.gz", "mnist/t10k-images-idx3-ubyte.gz")
 
 #: A budget far below --quick, for tests of the sweep machinery.
 TINY = {
@@ -73,14 +72,6 @@ TINY = {
         "mlp_probe": False,
     },
 }
-
-
-@pytest.fixture
-def digits_root():
-    missing = [f for f in DIGITS if not (DATA_ROOT / f).is_file()]
-    if missing:
-        pytest.skip(f"staged data {missing} absent under {DATA_ROOT} (set OPTPRIOR_DATA)")
-    return str(DATA_ROOT)
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.stem)
@@ -558,6 +549,22 @@ def test_a_finished_run_scored_on_other_dataset_files_is_refused_not_reused(
     path.write_text(kept)
     assert sweep([run], tmp_path, local_executor(1), False)[0].ok
     assert not started
+
+
+def test_a_grid_run_scored_on_other_dataset_files_is_refused_by_tune(digits_root, tmp_path):
+    """--tune reuses its finished grid runs as a sweep does, so it refuses the same ones."""
+    from optprior.experiments.tuning import tune
+
+    run, overrides = four_epochs_of("invariant", digits_root, tmp_path)
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    grid = {"invariant": [1.0]}
+    tune([config], grid, tmp_path, local_executor(1), data_root=digits_root, progress=False)
+    (path,) = tmp_path.glob("tune/invariant-1.0/usps-mnist/invariant/seed-0/result.json")
+    stored = json.loads(path.read_text())
+    stored["data_files"][0]["digest"] = "sha256 " + "0" * 64
+    path.write_text(json.dumps(stored))
+    with pytest.raises(ConfigMismatchError, match="scored on other dataset files"):
+        tune([config], grid, tmp_path, local_executor(1), data_root=digits_root, progress=False)
 
 
 def four_epochs_of(method: str, digits_root, tmp_path) -> tuple[runner.Run, dict[str, Any]]:

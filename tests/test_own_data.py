@@ -335,7 +335,7 @@ def test_compare_trains_scores_tabulates_skips_and_rescores_finished_runs(
     assert main([*argv, "--quiet", "--samples", "7"]) == 2
     hint = "--rescore (all metrics) scores finished runs again under the new evaluation"
     assert "evaluation.n_samples: 5 -> 7" in (err := capsys.readouterr().err) and hint in err
-    assert "(0 finished, 3 of another configuration)" in err  # the plan line says so too
+    assert "(0 finished, 3 refused)" in err  # the plan line says so too
     assert main([*argv, "--quiet", "--samples", "7", "--rescore", "normalizer"]) == 2
     capsys.readouterr()  # ln Z alone would leave the other scores of the old settings
     with monkeypatch.context() as patch:

@@ -1,15 +1,18 @@
 """scripts/replay_run.py: a recorded run's settings written back for its own commit, and
 the first epoch where two curves part."""
 
+import csv
 import importlib.util
-from dataclasses import asdict
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 
 from optprior.experiments.config import read_config_file
+from optprior.experiments.records import RunResult, write_result_file
 from optprior.experiments.reproduce import configs_for
-from optprior.experiments.runner import plan
+from optprior.experiments.runner import execute, plan, source_commit
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = importlib.util.spec_from_file_location("replay_run", REPO / "scripts/replay_run.py")
@@ -75,3 +78,64 @@ def test_first_difference_names_the_first_epoch_and_columns_that_part():
         [("val_elbo", "65.21", "65.2100001")],
     )
     assert replay_run.relative("65.21", "65.2100001") == "relative 1.5e-09"
+
+
+def test_a_run_repeats_with_its_own_commit_and_a_changed_value_is_named(
+    digits_root, tmp_path, capsys
+):
+    commit = source_commit()
+    if commit is None or commit.endswith("-dirty"):
+        pytest.skip("the replay checks out the run's commit: needs a clean git checkout")
+    overrides = {
+        "methods": ["optimal"],
+        "seeds": [1],
+        "data": {"n_source": 200, "n_target_val": 20},
+        "model": {"latent_dim": 2, "hidden_sizes": [16], "discriminator_hidden_sizes": [16]},
+        "training": {"epochs": 3, "warmup_epochs": 1},
+        "evaluation": {"n_samples": 2, "test_points": 20, "probe_points": 20, "figures": False},
+    }
+    (config,) = configs_for("usps-mnist", file_overrides=overrides)
+    (run,) = plan(config, tmp_path, data_root=digits_root)
+    assert execute(run).ok
+    argv = [str(run.folder), "--data-root", digits_root]
+    assert replay_run.main(argv) == 0
+    assert "repeats the recorded run bit for bit over its 2 epoch(s)" in capsys.readouterr().out
+    path = run.folder / "curves.csv"
+    rows = replay_run.read_curves(path)
+    rows[1]["discriminator_loss"] = repr(float(rows[1]["discriminator_loss"]) * (1 + 1e-12))
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert replay_run.main([*argv, "--epochs", "3"]) == 1
+    printed = capsys.readouterr().out
+    assert "parts from the recorded run at epoch 1 (of 3 compared)" in printed
+    assert "discriminator_loss: " in printed and "train_elbo" not in printed
+
+
+def test_runs_that_cannot_be_replayed_say_why(tmp_path, capsys):
+    folder = tmp_path / "seed-0"
+    folder.mkdir()
+    recorded = {"setting": "faces", "method": "posthoc", "seed": 0}
+    (folder / "config.json").write_text(json.dumps(recorded))
+    (folder / "curves.csv").write_text("epoch,train_elbo\n0,-1.5\n")
+    result = RunResult("faces/posthoc/seed-0", "faces", "posthoc", 0, "ok", config=recorded)
+    write_result_file(folder, replace(result, cvae_reused="faces/cvae/seed-0"))
+    assert replay_run.main([str(folder)]) == 2
+    assert "its first stage is the run it reused (faces/cvae/seed-0)" in capsys.readouterr().err
+    dirty = {"optprior commit": "0" * 40 + "-dirty"}
+    write_result_file(folder, replace(result, versions=dirty))
+    assert replay_run.main([str(folder)]) == 2
+    assert "name the commit to replay it with (--commit)" in capsys.readouterr().err
+
+
+def test_the_oldest_commits_seed_count_includes_the_run(tmp_path):
+    recorded = recorded_run(tmp_path, "faces", "author", seed=3)
+    text = replay_run.replay_config(recorded, epochs=2, seeds_as_count=True)
+    assert read_config_file_text(tmp_path, text)["seeds"] == 4  # seeds 0-3: seed 3 among them
+
+
+def read_config_file_text(tmp_path, text):
+    path = tmp_path / "count.toml"
+    path.write_text(text)
+    return read_config_file(path)

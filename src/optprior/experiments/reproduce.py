@@ -25,13 +25,10 @@ from optprior.experiments.runner import (
     Executor,
     RescoreRequest,
     Run,
-    file_records,
-    files_changed,
-    known_files,
     plan,
-    read_result,
+    refuse_any,
     run_sweep,
-    started_cap,
+    stored_results,
     unlike_pairs,
     unlike_seeds,
     unshared_first_stages,
@@ -140,9 +137,7 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     """
     stored = stored_results(runs)
     tqdm.write(describe_plan(runs, stored), file=sys.stderr)  # even quiet: what --seeds N meant
-    # A folder's run of another configuration is refused before anything is written.
-    if refusal := next((r for r in stored.values() if isinstance(r, ConfigMismatchError)), None):
-        raise refusal
+    refuse_any(stored)  # before anything is written
     unfinished = {name for name, result in stored.items() if result is None}  # scored when trained
     kind = next((run.rescore for run in runs if run.rescore), None)
     request = None if kind is None else RescoreRequest(out, kind)
@@ -200,50 +195,13 @@ def sweep(runs: list[Run], out: Path, executor: Executor, progress: bool = True)
     return results
 
 
-def stored_results(runs: list[Run]) -> dict[str, RunResult | ConfigMismatchError | None]:
-    """By run name, what each run's folder holds (``read_result``): its finished result,
-    None, or the refusal of a run of another configuration, finished or only started
-    (``started_cap``), or of a finished run scored on other dataset files than those
-    its data options read now (``other_files``)."""
-    stored: dict[str, RunResult | ConfigMismatchError | None] = {}
-    read_now: dict[str, list[dict[str, str]]] = {}
-    for run in runs:
-        try:
-            stored[run.name] = finished = read_result(run)
-            if finished is None:
-                started_cap(run)
-            else:
-                other_files(run, finished, read_now)
-        except ConfigMismatchError as refusal:
-            stored[run.name] = refusal
-    return stored
-
-
-def other_files(run: Run, finished: RunResult, read_now: dict[str, list[dict[str, str]]]) -> None:
-    """Raise ``ConfigMismatchError`` where ``finished`` (``run``'s result) was scored on
-    other dataset files (another variant, other content: ``known_files``) than those
-    ``run``'s setting and data options read now, e.g. from another ``--data-root``: its
-    scores are not this run's. ``read_now``: the files read so far, by data options (each
-    setting's data are read once a sweep)."""
-    if not (recorded := known_files(finished)):
-        return  # a result from before the files were recorded
-    key = json.dumps([run.setting, run.data, run.data_root], sort_keys=True)
-    if key not in read_now:
-        read_now[key] = file_records(run.load_data())
-    if changed := files_changed(recorded, read_now[key]):
-        raise ConfigMismatchError(
-            f"{run.folder / RESULT_FILE} was scored on other dataset files than those read "
-            f"now ({changed}): restore them to keep it, or use another --out folder"
-        )
-
-
 def describe_plan(
     runs: list[Run], stored: dict[str, RunResult | ConfigMismatchError | None]
 ) -> str:
     """One line naming a sweep's runs, e.g. ``6 runs planned (2 finished): usps-mnist:
     cvae, optimal; seeds 0-2``, from what their folders hold (``stored_results``), the
-    finished runs of another configuration counted apart (the sweep itself then says what
-    differs)."""
+    runs refused (of another configuration, or scored on other dataset files) counted
+    apart (the sweep itself then says why)."""
     finished = sum(isinstance(result, RunResult) for result in stored.values())
     other = sum(isinstance(result, ConfigMismatchError) for result in stored.values())
     groups: dict[str, tuple[list[str], list[int]]] = {}
@@ -255,7 +213,7 @@ def describe_plan(
         f"{setting}: {', '.join(methods)}; {_seed_ranges(seeds)}"
         for setting, (methods, seeds) in groups.items()
     ]
-    done = f"{finished} finished" + (f", {other} of another configuration" if other else "")
+    done = f"{finished} finished" + (f", {other} refused" if other else "")
     return f"{counted(len(runs), 'run')} planned ({done}): {' | '.join(parts)}"
 
 

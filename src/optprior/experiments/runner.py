@@ -523,6 +523,50 @@ def read_result(run: Run) -> RunResult | None:
     )
 
 
+def stored_results(runs: list[Run]) -> dict[str, RunResult | ConfigMismatchError | None]:
+    """By run name, what each run's folder holds (``read_result``): its finished result,
+    None, or the refusal of a run of another configuration, finished or only started
+    (``started_cap``), or of a finished run scored on other dataset files than those
+    its data options read now (``other_files``)."""
+    stored: dict[str, RunResult | ConfigMismatchError | None] = {}
+    read_now: dict[str, list[dict[str, str]]] = {}
+    for run in runs:
+        try:
+            stored[run.name] = finished = read_result(run)
+            if finished is None:
+                started_cap(run)
+            else:
+                other_files(run, finished, read_now)
+        except ConfigMismatchError as refusal:
+            stored[run.name] = refusal
+    return stored
+
+
+def other_files(run: Run, finished: RunResult, read_now: dict[str, list[dict[str, str]]]) -> None:
+    """Raise ``ConfigMismatchError`` where ``finished`` (``run``'s result) was scored on
+    other dataset files (another variant, other content: ``known_files``) than those
+    ``run``'s setting and data options read now, e.g. from another ``--data-root``: its
+    scores are not this run's. ``read_now``: the files read so far, by data options (each
+    setting's data are read once by a call of ``stored_results``)."""
+    if not (recorded := known_files(finished)):
+        return  # a result from before the files were recorded
+    key = json.dumps([run.setting, run.data, run.data_root], sort_keys=True)
+    if key not in read_now:
+        read_now[key] = file_records(run.load_data())
+    if changed := files_changed(recorded, read_now[key]):
+        raise ConfigMismatchError(
+            f"{run.folder / RESULT_FILE} was scored on other dataset files than those read "
+            f"now ({changed}): restore them to keep it, or use another --out folder"
+        )
+
+
+def refuse_any(stored: dict[str, RunResult | ConfigMismatchError | None]) -> None:
+    """Raise the first refusal among ``stored`` (``stored_results``), if any: a sweep or a
+    grid search starts none of its runs then."""
+    if refusal := next((r for r in stored.values() if isinstance(r, ConfigMismatchError)), None):
+        raise refusal
+
+
 def stopped_within(stopped_early: bool | None, epochs_run: int | None, cap: int) -> bool:
     """Whether a run that ran ``epochs_run`` epochs stopped early within ``cap``, so that
     it is the run of ``cap`` too, whatever cap it was made under: no cap ever bound it."""

@@ -30,8 +30,10 @@ from optprior.experiments.runner import (
     Run,
     plan,
     read_result,
+    refuse_any,
     run_sweep,
     source_method,
+    stored_results,
 )
 from optprior.models import METHODS
 from optprior.models.selection import WEIGHT, best_weight
@@ -102,7 +104,9 @@ def tune(
     for config in configs:  # every earlier file read first: a refusal costs no training
         path, before = paths[config.setting], earlier[config.setting]
         runs = grid_runs(config, grid, out, **options)
-        swept = run_sweep([run for point in runs.values() for run in point], executor, failed)
+        every = [run for point in runs.values() for run in point]
+        refuse_any(stored_results(every))  # another configuration, other dataset files
+        swept = run_sweep(every, executor, failed)
         results += swept
         rows, chosen, shared, diverged = [], {}, {}, False
         for method, weights in grid.items():
