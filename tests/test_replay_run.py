@@ -80,6 +80,7 @@ def test_first_difference_names_the_first_epoch_and_columns_that_part():
     assert replay_run.relative("65.21", "65.2100001") == "relative 1.5e-09"
 
 
+@pytest.mark.slow  # three trainings, two in fresh processes of a worktree: a minute
 def test_a_run_repeats_with_its_own_commit_and_a_changed_value_is_named(
     digits_root, tmp_path, capsys
 ):
