@@ -282,8 +282,16 @@ MUTANTS = [
         "                other_files(run, finished, read_now)",
         "                pass",
         [
-            "test_experiments.py::test_a_finished_run_scored_on_other_dataset_files_is_refused_not_reused"
+            "test_experiments.py::test_a_finished_run_scored_on_other_dataset_files_is_refused_not_reused",
+            "test_experiments.py::test_a_grid_run_scored_on_other_dataset_files_is_refused_by_tune",
         ],
+    ),
+    (
+        "--tune reused its grid runs whatever configuration or dataset files made them",
+        "experiments/tuning.py",
+        "    refuse_any(\n        stored_results(",
+        "    (\n        stored_results(",
+        ["test_experiments.py::test_a_grid_run_scored_on_other_dataset_files_is_refused_by_tune"],
     ),
     (
         "a dataset's training and test splits read from two variants where one is incomplete",

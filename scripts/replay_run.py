@@ -4,7 +4,9 @@ Run: ``python scripts/replay_run.py RUN_FOLDER [--epochs 2] [--commit C] [--data
 e.g. ``docs/results/converged-author/faces/optimal/seed-1``.
 
 Reads the run's ``config.json`` (its settings as its code resolved them), ``result.json``
-(the commit that trained it, and its torch thread count) and ``curves.csv``; checks the
+(the commit that trained it and its torch thread count; for a run that went on from a
+checkpoint, those of the process that began it where recorded, ``started_by``: the
+first epochs are its) and ``curves.csv``; checks the
 commit out into a temporary git worktree; trains the same setting, method and seed there
 for ``--epochs`` epochs with every recorded setting (``optprior reproduce`` of that
 commit, the same thread count, a light scoring that nothing here reads); and compares the
@@ -18,7 +20,8 @@ one by far (``docs/results.md``: the faces optimal-prior reruns).
 
 Exit status: 0 when the replayed epochs repeat the recorded ones, 1 when they differ, 2
 when the run cannot be replayed (a commit with uncommitted changes without ``--commit``,
-a user's own data file, a missing file, a failed training).
+a user's own data file, a post-hoc run whose first stage was another run's, a missing
+file, a failed training, no epoch or column to compare).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from optprior.data import SETTINGS
+from optprior.data import SETTINGS, data_root
 from optprior.experiments.config import toml_value
 from optprior.experiments.records import RESULT_FILE, read_result_file
 from optprior.experiments.runner import cpu_model, versions
@@ -49,6 +52,10 @@ LIGHT_EVALUATION = {
     "normalizer_temperatures": 2,
     "mlp_probe": False,
 }
+
+#: The file, and the text in it, of the commits whose config reads ``seeds`` as a list
+#: (older ones read only a count).
+LISTED_SEEDS_MARK = ("src/optprior/experiments/config.py", "def seed_numbers")
 
 #: Columns that differ between any two runs (wall-clock time).
 UNCOMPARED = {"seconds"}
@@ -132,7 +139,7 @@ def train_at(
     epochs: int,
     threads: int,
     root: Path,
-    data_root: str | None,
+    data_root: str,
 ) -> tuple[Path, str]:
     """Train the run at ``commit`` in a worktree under ``root`` (removed after); its
     ``curves.csv``, and a note where the replay's scoring failed after its training."""
@@ -144,23 +151,21 @@ def train_at(
         add = [*git, "worktree", "add", "--quiet", "--detach", str(tree), commit]
         subprocess.run(add, check=True, capture_output=True, text=True)
         env = {**os.environ, "PYTHONPATH": str(tree / "src"), "OMP_NUM_THREADS": str(threads)}
-        for as_count in (False, True):
-            (root / "replay.toml").write_text(replay_config(recorded, epochs, as_count))
-            command = [
-                sys.executable, "-m", "optprior.cli", "reproduce", recorded["setting"],
-                "--config", str(root / "replay.toml"), "--out", str(out),
-                "--threads", str(threads), "--quiet",
-            ]  # fmt: skip
-            if data_root:
-                command += ["--data-root", data_root]
-            done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
-            said = done.stdout + done.stderr
-            if done.returncode == 0 or curves.is_file() or as_count or "seeds" not in said:
-                break
+        as_count = not (tree / LISTED_SEEDS_MARK[0]).read_text().count(LISTED_SEEDS_MARK[1])
+        if as_count:
             print(f"  {commit[:12]} reads seeds as a count: seeds 0-{recorded['seed']} trained")
+        config = replay_config(recorded, epochs, as_count)
+        (root / "replay.toml").write_text(config, encoding="utf-8")
+        command = [
+            sys.executable, "-m", "optprior.cli", "reproduce", recorded["setting"],
+            "--config", str(root / "replay.toml"), "--out", str(out),
+            "--threads", str(threads), "--quiet", "--data-root", data_root,
+        ]  # fmt: skip
+        done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+        said = done.stdout + done.stderr
         if not curves.is_file():
             raise CannotReplay(f"the replay's training failed ({done.returncode}):\n{said}")
-        failed = f"the replay's scoring failed ({done.returncode}), after its training"
+        failed = f"the replay exited {done.returncode} after training the run:\n{said}"
         return curves, "" if done.returncode == 0 else failed
     finally:
         subprocess.run([*git, "worktree", "remove", "--force", str(tree)], capture_output=True)
@@ -176,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", help="replay with this commit (default: the run's own)")
     parser.add_argument("--data-root", help="where the datasets are (as for reproduce)")
     args = parser.parse_args(argv)
-    data_root = None if args.data_root is None else str(Path(args.data_root).expanduser().resolve())
+    root = str(data_root(args.data_root).resolve())  # the worktree is another folder
     try:
         recorded = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
         result = read_result_file(args.run / RESULT_FILE)
@@ -193,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 "commit to replay it with (--commit)"
             )
         threads = first.get("threads") or result.threads or 1
+        replay_config(recorded, args.epochs)  # refused before a checkout
         print(f"Replaying {result.run}: {args.epochs} epochs, {commit[:12]}, {threads} thread(s)")
         if not first and (result.resumed_from_checkpoint or result.resumed_from_model):
             print("  (it went on from a checkpoint, and the process that began it is not")
@@ -203,12 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, version in made_by.items():
             if name not in ("cpu", "optprior commit") and here.get(name) != version:
                 print(f"  {name}: {version} recorded, {here.get(name)} here")
-        with tempfile.TemporaryDirectory(prefix="replay-") as root:
-            path, note = train_at(commit, recorded, args.epochs, threads, Path(root), data_root)
+        with tempfile.TemporaryDirectory(prefix="replay-") as folder:
+            path, note = train_at(commit, recorded, args.epochs, threads, Path(folder), root)
             replayed = read_curves(path)
-    except (CannotReplay, OSError, ValueError, subprocess.CalledProcessError) as error:
+    except (CannotReplay, OSError, ValueError, KeyError, subprocess.CalledProcessError) as error:
         said = getattr(error, "stderr", None) or ""
-        print(f"cannot replay {args.run}: {error}{said}", file=sys.stderr)
+        print(f"cannot replay {args.run}: {error}\n{said}".rstrip(), file=sys.stderr)
         return 2
     if note:
         print(f"  ({note})")

@@ -101,12 +101,15 @@ def tune(
 
     paths = {config.setting: out / "tune" / f"{config.setting}.toml" for config in configs}
     earlier = {setting: _read_before(path, protocol) for setting, path in paths.items()}
-    for config in configs:  # every earlier file read first: a refusal costs no training
-        path, before = paths[config.setting], earlier[config.setting]
-        runs = grid_runs(config, grid, out, **options)
-        every = [run for point in runs.values() for run in point]
-        refuse_any(stored_results(every))  # another configuration, other dataset files
-        swept = run_sweep(every, executor, failed)
+    planned = {config.setting: grid_runs(config, grid, out, **options) for config in configs}
+    # Every earlier file read and every grid run's folder seen first: a refusal (another
+    # configuration, other dataset files) costs no training.
+    refuse_any(
+        stored_results([run for runs in planned.values() for p in runs.values() for run in p])
+    )
+    for config in configs:
+        path, before, runs = paths[config.setting], earlier[config.setting], planned[config.setting]
+        swept = run_sweep([run for point in runs.values() for run in point], executor, failed)
         results += swept
         rows, chosen, shared, diverged = [], {}, {}, False
         for method, weights in grid.items():
