@@ -527,7 +527,8 @@ def stored_results(runs: list[Run]) -> dict[str, RunResult | ConfigMismatchError
     """By run name, what each run's folder holds (``read_result``): its finished result,
     None, or the refusal of a run of another configuration, finished or only started
     (``started_cap``), or of a finished run scored on other dataset files than those
-    its data options read now (``other_files``)."""
+    its data options read now (``other_files``; not checked here for a run to score
+    again, which ``rescore`` refuses alone)."""
     stored: dict[str, RunResult | ConfigMismatchError | None] = {}
     read_now: dict[str, list[dict[str, str]]] = {}
     for run in runs:
@@ -535,7 +536,7 @@ def stored_results(runs: list[Run]) -> dict[str, RunResult | ConfigMismatchError
             stored[run.name] = finished = read_result(run)
             if finished is None:
                 started_cap(run)
-            else:
+            elif not run.rescore:  # ``rescore`` refuses such a run alone, its result kept
                 other_files(run, finished, read_now)
         except ConfigMismatchError as refusal:
             stored[run.name] = refusal
