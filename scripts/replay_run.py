@@ -1,7 +1,10 @@
 """Does a recorded run repeat here? Its first epochs, retrained by the commit that made it.
 
 Run: ``python scripts/replay_run.py RUN_FOLDER [--epochs 2] [--commit C] [--data-root DIR]``,
-e.g. ``docs/results/converged-author/faces/optimal/seed-1``.
+e.g. ``docs/results/converged-author/faces/optimal/seed-1``; or, without training,
+``python scripts/replay_run.py RUN_FOLDER --against OTHER_RUN_FOLDER [--tolerance R]`` to
+compare two recorded runs' curves (a rerun with its published run) the same way, or
+where they first part by more than a relative ``R`` (how far a difference has grown).
 
 Reads the run's ``config.json`` (its settings as its code resolved them), ``result.json``
 (the commit that trained it and its torch thread count; for a run that went on from a
@@ -111,14 +114,26 @@ def read_curves(path: Path) -> list[dict[str, str]]:
 
 
 def first_difference(
-    recorded: list[dict[str, str]], replayed: list[dict[str, str]]
+    recorded: list[dict[str, str]], replayed: list[dict[str, str]], tolerance: float = 0.0
 ) -> tuple[int, list[tuple[str, str, str]]] | None:
     """The first epoch whose values differ between the two curves (up to the shorter
     one), with its differing ``(column, recorded, replayed)``; None when none does.
-    Columns that only one records, and ``UNCOMPARED`` ones, are not compared."""
+    Columns that only one records, and ``UNCOMPARED`` ones, are not compared. With a
+    ``tolerance``, numbers differ only where they lie more than that apart relative to
+    the recorded one (text must still be equal)."""
+
+    def apart(old: str, new: str) -> bool:
+        if old == new:
+            return False
+        try:
+            a, b = float(old), float(new)
+        except ValueError:
+            return True
+        return abs(a - b) > tolerance * abs(a)
+
     for old, new in zip(recorded, replayed, strict=False):
         columns = sorted((old.keys() & new.keys()) - UNCOMPARED)
-        differing = [(c, old[c], new[c]) for c in columns if old[c] != new[c]]
+        differing = [(c, old[c], new[c]) for c in columns if apart(old[c], new[c])]
         if differing:
             return int(old["epoch"]), differing
     return None
@@ -180,7 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="epochs to replay (default 2)")
     parser.add_argument("--commit", help="replay with this commit (default: the run's own)")
     parser.add_argument("--data-root", help="where the datasets are (as for reproduce)")
+    parser.add_argument(
+        "--against", type=Path, help="compare with this recorded run's curves, not a replay"
+    )
+    parser.add_argument(
+        "--tolerance", type=float, default=0.0, help="relative difference ignored (default 0)"
+    )
     args = parser.parse_args(argv)
+    if args.against is not None:
+        return compared_with(args.run, args.against, args.tolerance)
     root = str(data_root(args.data_root).resolve())  # the worktree is another folder
     try:
         recorded = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
@@ -218,21 +241,47 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if note:
         print(f"  ({note})")
-    compared = min(len(curves), len(replayed))
-    columns = set(curves[0] if curves else ()) & set(replayed[0] if replayed else ())
-    if not compared or not columns - UNCOMPARED - {"epoch"}:
-        print(f"cannot replay {args.run}: no epoch or no column to compare", file=sys.stderr)
-        return 2
-    if compared < min(args.epochs, len(curves)):
+    if len(replayed) < min(args.epochs, len(curves)):
         print(f"  (the replay trained {len(replayed)} of the {args.epochs} epochs asked)")
-    difference = first_difference(curves, replayed)
+    return report(args.run, curves, replayed, "The replay", "replayed")
+
+
+def compared_with(run: Path, other: Path, tolerance: float) -> int:
+    """``report`` of ``run``'s curves against ``other``'s (no training)."""
+    try:
+        curves, others = read_curves(run / "curves.csv"), read_curves(other / "curves.csv")
+    except OSError as error:
+        print(f"cannot compare: {error}", file=sys.stderr)
+        return 2
+    return report(run, curves, others, f"The run in {other}", "other", tolerance)
+
+
+def report(
+    run: Path,
+    curves: list[dict[str, str]],
+    others: list[dict[str, str]],
+    subject: str,
+    label: str,
+    tolerance: float = 0.0,
+) -> int:
+    """Print where ``others`` (``subject``'s curves, ``label`` in the lines) first part
+    from ``run``'s ``curves``: exit status 0 where they do not, 1 where they do, 2 where
+    nothing can be compared."""
+    compared = min(len(curves), len(others))
+    columns = set(curves[0] if curves else ()) & set(others[0] if others else ())
+    if not compared or not columns - UNCOMPARED - {"epoch"}:
+        print(f"cannot compare {run}: no epoch or no column to compare", file=sys.stderr)
+        return 2
+    within = f"within a relative {tolerance:g}" if tolerance else "bit for bit"
+    difference = first_difference(curves, others, tolerance)
     if difference is None:
-        print(f"The replay repeats the recorded run bit for bit over its {compared} epoch(s).")
+        print(f"{subject} repeats the recorded run {within} over its {compared} epoch(s).")
         return 0
     epoch, differing = difference
-    print(f"The replay parts from the recorded run at epoch {epoch} (of {compared} compared):")
+    by = f", by more than a relative {tolerance:g}" if tolerance else ""
+    print(f"{subject} parts from the recorded run at epoch {epoch} (of {compared} compared{by}):")
     for column, old, new in differing:
-        print(f"  {column}: {old} recorded, {new} replayed ({relative(old, new)})")
+        print(f"  {column}: {old} recorded, {new} {label} ({relative(old, new)})")
     return 1
 
 

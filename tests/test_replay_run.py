@@ -140,3 +140,25 @@ def read_config_file_text(tmp_path, text):
     path = tmp_path / "count.toml"
     path.write_text(text)
     return read_config_file(path)
+
+
+def test_two_recorded_runs_compared_bit_for_bit_or_within_a_tolerance(tmp_path, capsys):
+    recorded = rows(("-1482.25", "-146.8"), ("-50.1", "65.21"), ("-20.0", "80.0"))
+    close = rows(("-1482.25", "-146.8"), ("-50.1", "65.2100001"), ("-20.5", "81.0"))
+    assert replay_run.first_difference(recorded, close, tolerance=1e-3) == (
+        2,
+        [("train_elbo", "-20.0", "-20.5"), ("val_elbo", "80.0", "81.0")],
+    )
+    folders = []
+    for name, curves in (("published", recorded), ("rerun", close)):
+        folder = tmp_path / name
+        folder.mkdir()
+        with (folder / "curves.csv").open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(curves[0]))
+            writer.writeheader()
+            writer.writerows(curves)
+        folders.append(str(folder))
+    assert replay_run.main([folders[0], "--against", folders[1]]) == 1
+    assert "parts from the recorded run at epoch 1 (of 3 compared)" in capsys.readouterr().out
+    assert replay_run.main([folders[0], "--against", folders[1], "--tolerance", "0.1"]) == 0
+    assert "repeats the recorded run within a relative 0.1 over its 3" in capsys.readouterr().out
