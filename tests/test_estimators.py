@@ -106,7 +106,7 @@ def test_samples_are_the_decoded_draws_of_the_fitted_prior_under_the_task_given(
     z = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
     monkeypatch.setattr(type(module.prior), "sample", lambda self, n: z[:n])
     with torch.no_grad():
-        for tasks in (0, 1, [1, 0, 1, 1]):
+        for tasks in (0, 1, [1], [1, 0, 1, 1]):
             decoded = module.generate(z, torch.as_tensor(np.broadcast_to(tasks, 4)))
             np.testing.assert_array_equal(model.sample(4, s=tasks), decoded.numpy())
     assert not np.array_equal(model.sample(4, s=0), model.sample(4, s=1))
@@ -718,6 +718,8 @@ def test_scikit_learn_clone_grid_search_and_pipeline(two_tasks):
     assert copy.set_params(latent_dim=2) is copy and copy.config.latent_dim == 2
     with pytest.raises(TypeError, match="CVAE does not read latent "):
         copy.set_params(latent=2)
+    with pytest.raises(ValueError, match="CVAE does not read latent "):  # as scikit-learn's
+        copy.set_params(latent=2)
     with pytest.raises(ValueError, match="latent_dim must be"):
         copy.set_params(latent_dim=0)
     # config= and training=, as the constructor takes them, replace what they hold
@@ -950,16 +952,25 @@ def test_a_pipeline_passes_the_tasks_to_fit_score_and_routed_transform(two_tasks
     x, s = two_tasks
     pipe = make_pipeline(MinMaxScaler(clip=True), fast(CVAE)).fit(x, s)  # s as the labels
     assert np.isfinite(pipe.score(x, s))
-    with pytest.raises(ValueError, match=r"set_transform_request\(s=True\), then pipe.transfo"):
+    with pytest.raises(ValueError, match=r"enable_metadata_routing=True\), then pipe.transfo"):
         pipe.transform(x)  # without the tasks routed: the way to route them named
     with pytest.raises(ValueError, match=r"required for this model$"):  # no Pipeline there
         pipe[-1].decode(np.zeros((2, FAST["latent_dim"])))
     assert np.isfinite(pipe.score(x * 1.1, s))  # beyond the training range: clipped
-    with sklearn.config_context(enable_metadata_routing=True):
-        pipe[-1].set_transform_request(s=True)
+    with sklearn.config_context(enable_metadata_routing=True):  # no set_*_request needed
         codes = pipe.transform(x, s=s)
-    assert codes.shape == (len(x), FAST["latent_dim"])
-    np.testing.assert_allclose(codes, pipe[-1].transform(pipe[0].transform(x), s), rtol=1e-6)
+        assert codes.shape == (len(x), FAST["latent_dim"])
+        np.testing.assert_allclose(codes, pipe[-1].transform(pipe[0].transform(x), s), rtol=1e-6)
+        # fit_transform: the tasks as the labels, routed (the labels' place then None), or both
+        for args, kwargs in (((x, s), {}), ((x,), {"s": s}), ((x, s), {"s": s})):
+            again = make_pipeline(MinMaxScaler(clip=True), fast(CVAE))
+            np.testing.assert_array_equal(again.fit_transform(*args, **kwargs), codes)
+        with pytest.raises(ValueError, match="two different task arrays"):
+            pipe.fit_transform(x, s, s=1 - s)
+        pipe.set_params(cvae__epochs=1).fit(x, s=s)  # fit routed the same way
+        assert len(pipe[-1].fitted_history().epochs) == 1
+    with pytest.raises(TypeError, match="unexpected keyword argument 'X_test'"):
+        fast(CVAE).fit(x, s, X_test=x)
 
 
 def test_codes_are_named_and_output_as_scikit_learn_transformers_do(two_tasks):
@@ -993,6 +1004,21 @@ def test_codes_are_named_and_output_as_scikit_learn_transformers_do(two_tasks):
         assert isinstance(model.transform(x, s), pd.DataFrame)
         assert isinstance(model.reconstruct(x[:5], s[:5]), np.ndarray)
         assert np.isfinite(task_information_scorer()(model, x, s))
+
+
+def test_saved_models_keep_set_output_and_take_a_path_under_home(two_tasks, tmp_path, monkeypatch):
+    import pandas as pd
+
+    x, s = two_tasks
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    model = fast(CVAE).fit(x[:100], s[:100]).set_output(transform="pandas")
+    model.save("~/model.pt")
+    assert (tmp_path / "model.pt").is_file() and not (tmp_path / "~").exists()
+    loaded = CVAE.load("~/model.pt")
+    assert isinstance(loaded.transform(x[:5], s[:5]), pd.DataFrame)
+    model.set_output(transform="default").save(tmp_path / "plain.pt")
+    assert isinstance(CVAE.load(tmp_path / "plain.pt").transform(x[:5], s[:5]), np.ndarray)
 
 
 def test_score_weights_points_by_sample_weight(two_tasks):

@@ -110,8 +110,7 @@ RUN_OPTIONS = ("device", "progress")
 PIPELINE_TASKS = (
     ": pass it beside X; a scikit-learn Pipeline passes it to fit and score as the "
     "labels, and to transform only as metadata: inside sklearn.config_context("
-    "enable_metadata_routing=True), pipe[-1].set_transform_request(s=True), then "
-    "pipe.transform(X, s=s)"
+    "enable_metadata_routing=True), then pipe.transform(X, s=s)"
 )
 
 
@@ -119,8 +118,10 @@ class ModelFileError(ValueError):
     """A file that is not a readable optprior model."""
 
 
-class UnknownSettingError(TypeError):
-    """A keyword that names no setting of the method (nor a run option)."""
+class UnknownSettingError(TypeError, ValueError):
+    """A keyword that names no setting of the method (nor a run option): a TypeError, as
+    Python's for an unknown keyword of a constructor, and a ValueError, as scikit-learn's
+    ``set_params`` raises."""
 
 
 class IgnoredSettingsWarning(UserWarning):
@@ -289,6 +290,10 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
     conditional: ClassVar[bool] = True
     config_type: ClassVar[type[NetworkConfig]] = NetworkConfig
+    # Under scikit-learn's metadata routing, fit and transform ask for the tasks unbidden
+    # (as group splitters ask for groups): pipe.transform(X, s=s) needs no set_*_request.
+    __metadata_request__fit: ClassVar[dict[str, bool]] = {"s": True}
+    __metadata_request__transform: ClassVar[dict[str, bool]] = {"s": True}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -555,9 +560,11 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self,
         X: object,
         s: object = None,
+        /,
         X_val: object = None,
         s_val: object = None,
         checkpoint: str | os.PathLike | None = None,
+        **routed: object,
     ) -> Self:
         """Train on ``X`` (N, D) with tasks ``s`` (N,); early-stop on ``X_val``/``s_val``
         (grey levels of Bernoulli data binarised once, as ``score_samples`` does). Without
@@ -571,7 +578,27 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         (``checkpoint_files``) once the model is saved. Inside
         ``optprior.training.stop_at(deadline)``, a fit with a checkpoint stops at the
         deadline (``TrainingStopped``), to go on later.
+
+        ``s`` may also come by keyword, as a scikit-learn Pipeline routes it
+        (``set_fit_request(s=True)``) beside the labels' place, which it fills with None.
         """
+        s = routed_tasks(s, routed, "fit")
+        if routed:
+            raise TypeError(f"fit() got an unexpected keyword argument {sorted(routed)[0]!r}")
+        if checkpoint is not None:
+            checkpoint = Path(checkpoint).expanduser()
+        return self._fit(X, s, X_val, s_val, checkpoint)
+
+    def _fit(
+        self,
+        X: object,
+        s: object,
+        X_val: object,
+        s_val: object,
+        checkpoint: str | os.PathLike | None,
+    ) -> Self:
+        """``fit`` with the tasks in their one place; a method trained in stages (the
+        post-hoc optimal prior) overrides this."""
         check_device(self.device, self.training.precision)
         _warn_of_ignored_settings(self)
         x, tasks = self._tensors(X, s, "X", training=True, fitting=True)
@@ -759,8 +786,10 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             raise AttributeError("_n_features_out: the model is not fitted")
         return int(self.fitted_settings_["latent_dim"])
 
-    def fit_transform(self, X: object, s: object = None, **fit_options: Any) -> np.ndarray:
-        """``fit(X, s, **fit_options)``, then ``transform(X, s)``: (N, latent_dim)."""
+    def fit_transform(self, X: object, s: object = None, /, **fit_options: Any) -> np.ndarray:
+        """``fit(X, s, **fit_options)``, then ``transform(X, s)``: (N, latent_dim); ``s``
+        by keyword too, as a Pipeline under metadata routing passes it."""
+        s = routed_tasks(s, fit_options, "fit_transform")
         return self.fit(X, s, **fit_options).transform(X, s)
 
     def _drawing(self, random_state: int | None) -> AbstractContextManager[None]:
@@ -838,15 +867,17 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     def sample(self, n: int, s: ArrayLike = 0, random_state: int | None = 0) -> np.ndarray:
         """Decoder means E[x | z, s] for ``n`` prior draws of z: (n, D).
 
-        ``s`` is one task index for all draws or an (n,) array of them; ``random_state``
-        as in ``score_samples``.
+        ``s`` is one task index for all draws (``1`` or ``[1]``) or an (n,) array of them;
+        ``random_state`` as in ``score_samples``.
         """
         module = self.fitted_module()
         n = whole_number(n, "n (the number of samples)", 1)
         module.eval()
         if s is None and not self.conditional:
             s = 0  # a VAE's decoder reads no task
-        tasks = None if s is None else np.full(n, s) if np.ndim(s) == 0 else np.asarray(s)
+        tasks = None if s is None else np.asarray(s)
+        if tasks is not None and tasks.size == 1 and tasks.ndim <= 1:  # 1 or [1]: every draw's
+            tasks = np.full(n, tasks.reshape(()))
         if tasks is not None and tasks.ndim == 1 and tasks.shape[0] != n:
             given = tasks.shape[0]
             raise ValueError(f"s has {given} task indices for n = {n} samples; give one or n")
@@ -881,11 +912,12 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
     # ------------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model atomically (temporary file in the same folder, then rename)."""
-        if Path(path).is_dir():
+        """Write the model atomically (temporary file in the same folder, then rename); a
+        leading ``~`` is the user's home. ``set_output``'s choice is kept with it."""
+        path = Path(path).expanduser()
+        if path.is_dir():
             raise IsADirectoryError(
-                f"{path} is a folder: save the model to a file in it, such as "
-                f"{Path(path) / 'model.pt'}"
+                f"{path} is a folder: save the model to a file in it, such as {path / 'model.pt'}"
             )
         module = self.fitted_module()
         history = self.fitted_history()
@@ -901,6 +933,7 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             "x_dim": module.decoder.x_dim,
             "tasks": list(self.tasks_),
             "feature_names": _listed(getattr(self, "feature_names_in_", None)),
+            "output": dict(getattr(self, "_sklearn_output_config", {})),
             "state_dict": module.state_dict(),
             "history": {
                 "epochs": history.epochs,
@@ -909,12 +942,12 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 "prior_epochs": history.prior_epochs,
             },
         }
-        atomic_torch_save(with_digest(payload), Path(path))  # checked by load
+        atomic_torch_save(with_digest(payload), path)  # checked by load
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> BaseModel:
         """Read a model written by ``save``; ``BaseModel.load`` returns the saved class."""
-        path = Path(path)
+        path = Path(path).expanduser()
         if device is not None:
             check_device(device)  # before the file: a device missing here is no fault of it
         if path.is_dir():  # a FileNotFoundError, as every caller expects of a missing file
@@ -1015,7 +1048,33 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         names = payload.get("feature_names")  # files before 2026-12-05 have none
         names = None if names is None else np.asarray(names, dtype=object)
         model._set_fitted(module, History(**payload["history"]), names)
+        output = payload.get("output") or {}  # files before 2026-12-07 have none
+        if output.get("transform") is not None:
+            model.set_output(transform=output["transform"])
         return model
+
+
+def routed_tasks(s: object, routed: dict[str, object], method: str) -> object:
+    """The tasks given to ``method`` in its second place or by keyword (popped from
+    ``routed``): a Pipeline under metadata routing passes them as ``s=``, with its labels
+    (None unless given) in the second place."""
+    by_name = routed.pop("s", None)
+    if by_name is None:
+        return s
+    if s is not None and not (s is by_name or _equal_arrays(s, by_name)):
+        raise ValueError(
+            f"{method} was given two different task arrays, one in the labels' place and "
+            "one as s=: pass the tasks once"
+        )
+    return by_name
+
+
+def _equal_arrays(first: object, second: object) -> bool:
+    """Whether two array-likes hold the same values (False where one cannot be read)."""
+    try:
+        return bool(np.array_equal(np.asarray(first), np.asarray(second)))
+    except ValueError:  # ragged
+        return False
 
 
 def feature_names(x: object) -> np.ndarray | None:

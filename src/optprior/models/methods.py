@@ -255,15 +255,15 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
     #: The model of the first stage, trained by ``fit`` with the settings it reads.
     source: ClassVar[type[BaseModel]] = CVAE
 
-    def fit(
+    def _fit(
         self,
         X: object,
-        s: object = None,
-        X_val: object = None,
-        s_val: object = None,
-        checkpoint: str | os.PathLike | None = None,
+        s: object,
+        X_val: object,
+        s_val: object,
+        checkpoint: str | os.PathLike | None,
     ) -> PostHocOptimalPriorCVAE:
-        """Train the first stage (``source``: a CVAE, Moyer's ``InvariantCVAE`` for
+        """``fit``: train the first stage (``source``: a CVAE, Moyer's ``InvariantCVAE`` for
         ``PostHocInvariantCVAE``) on ``X`` (N, D), ``s`` (N,), then fit T; both
         early-stop on ``X_val``.
 
