@@ -1315,8 +1315,9 @@ class _KilledWhileLogging(runner.Run):
 
 @pytest.mark.slow
 def test_a_worker_killed_while_logging_ends_the_sweep_without_hanging(tmp_path, capsys):
-    """A killed worker (as for memory) stops the pool's workers: the sweep returns, every
-    run it had not finished named as stopped, to go on next time (no traceback)."""
+    """Workers killed (as for memory) while they send log records: the sweep returns,
+    each run named as failed by its worker's death, to be tried again next time (no
+    traceback, no hang on the queue a killed worker wrote to)."""
     (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
     runs = [_KilledWhileLogging(**vars(run)) for run in plan(config, tmp_path)]
     outcome: dict[str, Any] = {}
@@ -1333,13 +1334,13 @@ def test_a_worker_killed_while_logging_ends_the_sweep_without_hanging(tmp_path, 
     assert not thread.is_alive(), "the sweep hung after its worker was killed"
     assert "error" not in outcome, outcome.get("error")
     assert sorted(r.run for r in outcome["results"]) == sorted(run.name for run in runs)
-    assert {(r.status, r.error) for r in outcome["results"]} == {("stopped", WORKER_LOST)}
+    assert {(r.status, r.error) for r in outcome["results"]} == {("failed", WORKER_LOST)}
     assert "a record of xxx" in capsys.readouterr().err  # records arrived until the kill
 
     (tmp_path / "results.md").write_text("| the tables |\n")
-    assert cli._report(outcome["results"], tmp_path) == cli.STOPPED_STATUS
+    assert cli._report(outcome["results"], tmp_path) == 1  # not 3: a job script's loop ends
     printed = capsys.readouterr().out
-    assert f"Stopped ({WORKER_LOST}): {len(runs)} of this sweep's runs left" in printed
+    assert printed.count(f": {WORKER_LOST}") == len(runs)
 
 
 @dataclass(frozen=True)
@@ -1513,6 +1514,37 @@ def test_a_worker_follows_its_sweeps_stop_without_making_one_sigterm_two(monkeyp
     assert sent[-1] == (signal.SIGINT if ctrl_c else signal.SIGTERM)
 
 
+def test_a_batch_jobs_sigterm_after_the_sweeps_own_stop_is_the_first(monkeypatch):
+    """SIGTERM to a batch job's every process: the sweep's stop (``ASKED_SIGNAL``) can be
+    handled in a worker before the SIGTERM that reached it at the same time; that
+    SIGTERM still only asks its run to stop (the sweep once ended with 130, not 3), a
+    second interrupts it, and one sent once the sweep stops at once interrupts it."""
+    from types import SimpleNamespace
+
+    from optprior.training.stopping import stop_asked, stop_on_sigterm
+
+    flag = SimpleNamespace(value=executors.STOP_ASKED)
+    for name, value in (("_STOPPING", flag), ("_EXECUTING", True)):
+        monkeypatch.setattr(executors, name, value)
+    for stopped_now in (False, True):
+        monkeypatch.setattr(executors, "_TERMINATED", False)
+        monkeypatch.setattr(executors, "_INTERRUPTED", False)
+        flag.value = executors.STOP_NOW if stopped_now else executors.STOP_ASKED
+        with stop_on_sigterm(message=None):
+            executors._asked_by_sweep(executors.ASKED_SIGNAL, None)
+            assert stop_asked()
+            if stopped_now:
+                with pytest.raises(KeyboardInterrupt):
+                    executors._terminate_once(signal.SIGTERM, None)
+                continue
+            try:
+                executors._terminate_once(signal.SIGTERM, None)  # the job's: the run goes on
+            except KeyboardInterrupt:
+                pytest.fail("the batch job's SIGTERM, the first, interrupted the run")
+            with pytest.raises(KeyboardInterrupt):
+                executors._terminate_once(signal.SIGTERM, None)  # a second: at once
+
+
 def test_ray_tasks_get_absolute_paths_and_keep_the_sigterm_handler(tmp_path, monkeypatch):
     """A Ray worker reads paths from its own working folder (on a cluster, another
     machine's): the driver sends its runs' paths absolute, still the same runs. Starting
@@ -1590,6 +1622,19 @@ class _KilledRun(runner.Run):
 
     def load_data(self):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_fails_its_run_alone_and_a_new_one_goes_on(digits_root, tmp_path):
+    """Each run's worker breaks alone: the runs whose workers are killed fail by name, and
+    the run after them trains in a worker started in their place."""
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1, "methods": ["cvae"]})
+    (run,) = plan(config, tmp_path, data_root=digits_root)
+    killed = [_KilledRun(**{**vars(run), "seed": seed}) for seed in (1, 2)]
+    results = {r.run: r for r in run_sweep([*killed, run], local_executor(2))}
+    assert results[run.name].ok
+    for dead in killed:
+        assert (results[dead.name].status, results[dead.name].error) == ("failed", WORKER_LOST)
 
 
 @pytest.mark.slow

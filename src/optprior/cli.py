@@ -91,8 +91,8 @@ def _seeds(text: str) -> int | list[int]:
     return sorted(set(numbers))
 
 
-#: The exit status of a sweep that stopped with runs left to do: at ``--time-limit``, or
-#: when a worker process ended abruptly (``executors.WORKER_LOST``).
+#: The exit status of a sweep that stopped with runs left to do: at ``--time-limit`` or on
+#: SIGTERM.
 STOPPED_STATUS = 3
 #: The exit status of a sweep whose other runs are done but some are held by other
 #: processes (sweeps sharing its --out folder): they finish them, or after 5 minutes
@@ -457,10 +457,9 @@ def _status(args: argparse.Namespace) -> int:
 def _report(results: list[RunResult], out: Path) -> int:
     """Print ``out``'s results.md, a count of this sweep's runs and the runs other
     processes still hold (missing from the table until they finish); exit status
-    ``STOPPED_STATUS`` while runs stopped (at the time limit, or with a worker lost) are
+    ``STOPPED_STATUS`` while runs stopped (at the time limit, or on SIGTERM) are
     left, since the next sweep goes on with them (and tries the failed ones again); else
     1 if any failed; else ``HELD_STATUS`` while other processes hold runs; else 0."""
-    from optprior.experiments.executors import WORKER_LOST
     from optprior.experiments.records import failure_line
 
     counts = Counter(r.status for r in results)
@@ -476,10 +475,7 @@ def _report(results: list[RunResult], out: Path) -> int:
             print(f"  {name}: {owner}")
         print(f"When they finish, `optprior tables {out}` completes the tables.")
     if counts["stopped"]:
-        lost = any(r.error == WORKER_LOST for r in results if r.status == "stopped")
-        why = "Stopped at the time limit"
-        if lost or stop_asked():
-            why = f"Stopped ({WORKER_LOST if lost else ASKED_CAUSE})"
+        why = f"Stopped ({ASKED_CAUSE})" if stop_asked() else "Stopped at the time limit"
         print(
             f"{why}: {counts['stopped']} of this sweep's runs left (trained ones keep their "
             "checkpoint or model); run the same command again to go on."

@@ -17,6 +17,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +29,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from optprior.experiments.records import RunResult
 from optprior.experiments.runner import CURRENT_RUN, Executor, Run, execute
 from optprior.models.methods import check_known_to_workers
-from optprior.training.stopping import ASKED_CAUSE, ask_to_stop, held, on_sigterm, stop_asked
+from optprior.training.stopping import ASKED_CAUSE, ask_to_stop, held, stop_asked
 
 
 class _RunName(logging.Filter):
@@ -43,12 +44,13 @@ class _RunName(logging.Filter):
 LOG_FORMAT = logging.Formatter("%(asctime)s %(run)s: %(message)s", "%H:%M:%S")
 #: Seconds a sweep with worker processes waits, at its end, for their last log records.
 LISTENER_SECONDS = 10.0
-#: The ``error`` of the runs left unfinished when a worker process ends abruptly (the
-#: pool then stops every worker): their status is ``stopped``, to go on next time.
+#: The ``error`` of a run whose worker process ended abruptly: its status is ``failed``
+#: (the sweep's other runs go on, each in a worker of its own), to be tried again, from
+#: its checkpoint, by the next sweep.
 WORKER_LOST = (
-    "not finished: a worker process of the sweep ended abruptly (killed by the system, "
-    "e.g. out of memory, or by a signal), which stops every worker; if it recurs, give "
-    "fewer --jobs"
+    "its worker process ended abruptly (killed by the system, e.g. out of memory, or by a "
+    "signal); the next sweep tries it again from its checkpoint; if it recurs, give fewer "
+    "--jobs"
 )
 _worker_handlers: list[logging.Handler] = []  # what ``_report_to`` attached in this process
 
@@ -148,10 +150,11 @@ ASKED_SIGNAL: signal.Signals | None = getattr(signal, "SIGUSR1", None)
 HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM} | ({ASKED_SIGNAL} if ASKED_SIGNAL else set())
 #: In a worker: the sweep's flag set when it is stopped (``_start_worker``: a shared
 #: byte, set without a lock that a second Ctrl+C could leave held), whether a run is
-#: executing, and whether Ctrl+C came already.
+#: executing, whether Ctrl+C came already, and whether SIGTERM did.
 _STOPPING: Any = None
 _EXECUTING = False
 _INTERRUPTED = False
+_TERMINATED = False
 
 
 def _interrupt_once(signum: int, frame: Any) -> None:
@@ -169,12 +172,18 @@ def _interrupt_once(signum: int, frame: Any) -> None:
 
 def _terminate_once(signum: int, frame: Any) -> None:
     """A worker's SIGTERM handler: the first asks its run to stop as at a time limit
-    (``on_sigterm``: SIGTERM reaches a batch job's every process), later ones interrupt
-    it as Ctrl+C would (``_interrupt_once``)."""
-    if stop_asked():
+    (SIGTERM reaches a batch job's every process); a second, or one sent once the sweep
+    stops at once (``STOP_NOW``, ``_follow_stopping``), interrupts it as Ctrl+C would
+    (``_interrupt_once``). A stop the sweep asked (``_asked_by_sweep``) is no first
+    SIGTERM: sent as the batch job's SIGTERM reaches this worker too, its signal can be
+    handled first, and the job's SIGTERM then must not interrupt the run."""
+    global _TERMINATED
+    if _TERMINATED or (_STOPPING is not None and _STOPPING.value == STOP_NOW):
         _interrupt_once(signum, frame)
-    else:
-        on_sigterm(signum, frame)
+        return
+    _TERMINATED = True
+    if not stop_asked():
+        ask_to_stop()
 
 
 def _asked_by_sweep(signum: int, frame: Any) -> None:
@@ -292,6 +301,45 @@ def worker_threads(jobs: int, threads: int | None = None) -> int:
     return threads or max(1, usable_cores() // jobs)
 
 
+class _Worker:
+    """A process pool of one worker, with the queue that carries its log records here
+    and the thread that prints them: a worker that is killed (for memory) breaks only
+    its own pool and queue (a record half sent, or the queue's lock left held), and so
+    loses only its own run."""
+
+    def __init__(self, context: Any, stopping: Any, level: int) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.queue = context.Queue()
+        self.listener = threading.Thread(target=_print_records, args=(self.queue,), daemon=True)
+        self.listener.start()
+        initargs = (
+            self.queue,
+            level,
+            _sendable(warnings.formatwarning),
+            stopping,
+            signal.getsignal(signal.SIGINT) is not signal.SIG_IGN,
+        )
+        self.pool = ProcessPoolExecutor(
+            1, mp_context=context, initializer=_start_worker, initargs=initargs
+        )
+
+    def submit(self, run: Run) -> Future[RunResult]:
+        """Execute ``run`` in this worker (started by the first run given it)."""
+        return self.pool.submit(_execute_in_worker, run)
+
+    def close(self) -> None:
+        """Wait for the worker to end, then for its last log records (shut down without
+        waiting, the pool would let go of its queues while the worker may still be
+        starting, which then fails to read them). A worker killed while writing to the
+        queue can leave its lock held or a record half sent: then neither the None nor
+        the process's exit waits for ever."""
+        self.pool.shutdown(wait=True)
+        self.queue.put(None)
+        self.queue.cancel_join_thread()
+        self.listener.join(LISTENER_SECONDS)
+
+
 def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = None) -> Executor:
     """Runs in this process (``jobs == 1``) or in ``jobs`` worker processes, each with
     ``threads`` torch threads (default: the usable cores shared out, ``worker_threads``).
@@ -300,8 +348,8 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
     run; with ``progress`` these include each run's epochs (at most one line a minute) and
     scoring, in place of the progress bars a single process draws (which, with
     ``progress``, says when a run is being scored). A worker that ends abruptly (killed
-    for memory, a signal) stops every worker: the runs not finished by then are
-    ``stopped`` (``WORKER_LOST``), to go on from their checkpoints in the next sweep.
+    for memory, a signal) fails its run alone (``WORKER_LOST``), which the next sweep
+    tries again from its checkpoint; a new worker takes its place for the runs left.
     """
 
     def run_all(runs: list[Run], done: Callable[[RunResult], None]) -> None:
@@ -310,7 +358,7 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
                 for run in runs:
                     done(execute(run))
             return
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
         from multiprocessing import get_context
 
@@ -322,50 +370,45 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
 
         context = get_context("spawn")
         each = worker_threads(jobs, threads)
-        runs = [replace(run, threads=each, progress=False) for run in runs]
-        queue = context.Queue()
+        waiting = [replace(run, threads=each, progress=False) for run in reversed(runs)]
         stopping = context.RawValue("b", 0)
-        listener = threading.Thread(target=_print_records, args=(queue,), daemon=True)
-        listener.start()
+        level = logging.INFO if progress else logging.WARNING
+        workers: list[_Worker] = []  # every one started, to close
+        idle: list[_Worker] = []
+        running: dict[Future[RunResult], tuple[int, Run, _Worker]] = {}
         try:
-            with ProcessPoolExecutor(
-                jobs,
-                mp_context=context,
-                initializer=_start_worker,
-                initargs=(
-                    queue,
-                    logging.INFO if progress else logging.WARNING,
-                    _sendable(warnings.formatwarning),
-                    stopping,
-                    signal.getsignal(signal.SIGINT) is not signal.SIG_IGN,
-                ),
-            ) as pool:
-                try:
-                    with held(*HELD_SIGNALS):  # the workers start as runs are submitted
-                        futures = {pool.submit(_execute_in_worker, run): run for run in runs}
-                    order, pending = {f: k for k, f in enumerate(futures)}, set(futures)
-                    while pending:
-                        ended, pending = wait(pending, STOP_POLL_SECONDS, FIRST_COMPLETED)
-                        if stop_asked() and stopping.value != STOP_NOW:  # SIGTERM came
-                            stopping.value = STOP_ASKED
-                        for future in sorted(ended, key=order.__getitem__):
-                            try:
-                                result = future.result()
-                            except BrokenProcessPool:  # this run's worker or another's died
-                                result = futures[future].result("stopped", error=WORKER_LOST)
-                            done(result)
-                except BaseException as error:  # the runs still queued do not start
-                    if isinstance(error, KeyboardInterrupt):
-                        stopping.value = STOP_NOW
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+            while waiting or running:
+                # Held while workers start, all in one block (Ctrl+C between two blocks
+                # was seen to cut a start short, the worker then failing to read it): a
+                # worker would die of them half set up; held by the workers' threads for
+                # good (they inherit it), so that they reach this thread.
+                with held(*HELD_SIGNALS):
+                    while waiting and len(running) < jobs:
+                        if not idle:
+                            workers.append(_Worker(context, stopping, level))
+                            idle.append(workers[-1])
+                        worker, run = idle.pop(), waiting.pop()
+                        running[worker.submit(run)] = (len(runs) - len(waiting), run, worker)
+                ended, _ = wait(running, STOP_POLL_SECONDS, FIRST_COMPLETED)
+                if stop_asked() and stopping.value != STOP_NOW:  # SIGTERM came
+                    stopping.value = STOP_ASKED
+                for future in sorted(ended, key=lambda f: running[f][0]):
+                    _, run, worker = running.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:  # its worker died: a new one for the next
+                        result = run.result("failed", error=WORKER_LOST)
+                        workers.remove(worker)
+                        worker.close()
+                    else:
+                        idle.append(worker)
+                    done(result)
+        except KeyboardInterrupt:  # the runs still waiting do not start
+            stopping.value = STOP_NOW
+            raise
         finally:
-            # The workers have exited, so every record they sent precedes this None. A
-            # worker killed while writing to the queue can leave its lock held or a record
-            # half sent: then neither the None nor the process's exit waits for ever.
-            queue.put(None)
-            queue.cancel_join_thread()
-            listener.join(LISTENER_SECONDS)
+            for worker in workers:  # each ends once its run has stopped
+                worker.close()
 
     return run_all
 
