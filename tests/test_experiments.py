@@ -1514,6 +1514,39 @@ def test_a_worker_follows_its_sweeps_stop_without_making_one_sigterm_two(monkeyp
     assert sent[-1] == (signal.SIGINT if ctrl_c else signal.SIGTERM)
 
 
+def test_a_worker_found_dead_when_given_its_next_run_is_replaced(tmp_path, monkeypatch):
+    """A worker that died after its run's result came back, before it was given the
+    next: that run goes to a new worker, and every run gets its result, in order."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    made = []
+
+    class OneRunWorker:  # each dies after its first run, found so at the second
+        def __init__(self, *args: Any) -> None:
+            self.given, self.closed = 0, False
+            made.append(self)
+
+        def submit(self, run):
+            self.given += 1
+            if self.given > 1:
+                raise BrokenProcessPool("died after its last run")
+            future = Future()
+            future.set_result(run.result("ok"))
+            return future
+
+        def close(self, wait_for_records: bool = True) -> None:
+            self.closed = True
+
+    monkeypatch.setattr(executors, "_Worker", OneRunWorker)
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 3})
+    runs = plan(config, tmp_path)
+    results = []
+    executors.local_executor(2)(runs, results.append)
+    assert [(r.run, r.status) for r in results] == [(run.name, "ok") for run in runs]
+    assert len(made) == len(runs) and all(worker.closed for worker in made)
+
+
 def test_a_batch_jobs_sigterm_after_the_sweeps_own_stop_is_the_first(monkeypatch):
     """SIGTERM to a batch job's every process: the sweep's stop (``ASKED_SIGNAL``) can be
     handled in a worker before the SIGTERM that reached it at the same time; that

@@ -328,16 +328,18 @@ class _Worker:
         """Execute ``run`` in this worker (started by the first run given it)."""
         return self.pool.submit(_execute_in_worker, run)
 
-    def close(self) -> None:
-        """Wait for the worker to end, then for its last log records (shut down without
-        waiting, the pool would let go of its queues while the worker may still be
-        starting, which then fails to read them). A worker killed while writing to the
-        queue can leave its lock held or a record half sent: then neither the None nor
-        the process's exit waits for ever."""
+    def close(self, wait_for_records: bool = True) -> None:
+        """Wait for the worker to end (shut down without waiting, the pool would let go
+        of its queues while the worker may still be starting, which then fails to read
+        them), then for its last log records where ``wait_for_records`` (a dead worker's
+        are printed as they come, the sweep going on meanwhile). A worker killed while
+        writing to the queue can leave its lock held or a record half sent: then neither
+        the None nor the process's exit waits for ever."""
         self.pool.shutdown(wait=True)
         self.queue.put(None)
         self.queue.cancel_join_thread()
-        self.listener.join(LISTENER_SECONDS)
+        if wait_for_records:
+            self.listener.join(LISTENER_SECONDS)
 
 
 def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = None) -> Executor:
@@ -376,22 +378,36 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
         workers: list[_Worker] = []  # every one started, to close
         idle: list[_Worker] = []
         running: dict[Future[RunResult], tuple[int, Run, _Worker]] = {}
+
+        def start(run: Run) -> None:
+            """Give ``run`` to an idle worker, or to a new one where none is idle or the
+            idle one has died since its last run."""
+            while True:
+                if not idle:
+                    workers.append(_Worker(context, stopping, level))
+                    idle.append(workers[-1])
+                worker = idle.pop()
+                try:
+                    future = worker.submit(run)
+                except BrokenProcessPool:
+                    workers.remove(worker)
+                    worker.close(wait_for_records=False)
+                    continue
+                running[future] = (len(runs) - len(waiting), run, worker)
+                return
+
         try:
             while waiting or running:
+                if stop_asked() and stopping.value != STOP_NOW:  # SIGTERM came: before
+                    stopping.value = STOP_ASKED  # a run starts, so that it does not train
                 # Held while workers start, all in one block (Ctrl+C between two blocks
                 # was seen to cut a start short, the worker then failing to read it): a
                 # worker would die of them half set up; held by the workers' threads for
                 # good (they inherit it), so that they reach this thread.
                 with held(*HELD_SIGNALS):
                     while waiting and len(running) < jobs:
-                        if not idle:
-                            workers.append(_Worker(context, stopping, level))
-                            idle.append(workers[-1])
-                        worker, run = idle.pop(), waiting.pop()
-                        running[worker.submit(run)] = (len(runs) - len(waiting), run, worker)
+                        start(waiting.pop())
                 ended, _ = wait(running, STOP_POLL_SECONDS, FIRST_COMPLETED)
-                if stop_asked() and stopping.value != STOP_NOW:  # SIGTERM came
-                    stopping.value = STOP_ASKED
                 for future in sorted(ended, key=lambda f: running[f][0]):
                     _, run, worker = running.pop(future)
                     try:
@@ -399,7 +415,7 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
                     except BrokenProcessPool:  # its worker died: a new one for the next
                         result = run.result("failed", error=WORKER_LOST)
                         workers.remove(worker)
-                        worker.close()
+                        worker.close(wait_for_records=False)
                     else:
                         idle.append(worker)
                     done(result)

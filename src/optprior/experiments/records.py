@@ -23,8 +23,8 @@ class RunResult:
 
     ``status``: ``"ok"``; ``"failed"`` (``error`` and, for an exception while training or
     scoring, ``traceback`` say why); or, never written, ``"running"`` (another process
-    holds the run) or ``"stopped"`` (at the sweep's time limit, or with a worker process
-    lost, to go on later).
+    holds the run) or ``"stopped"`` (at the sweep's time limit or on SIGTERM, to go on
+    later).
     ``config``: the resolved run config (``Run.resolved``). ``metrics``: scores by name
     (``experiments.evaluate``; None where one could not be computed).
     ``training_seconds``: every epoch's wall time, summed across resumes;

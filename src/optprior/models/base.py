@@ -579,8 +579,8 @@ class BaseModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         ``optprior.training.stop_at(deadline)``, a fit with a checkpoint stops at the
         deadline (``TrainingStopped``), to go on later.
 
-        ``s`` may also come by keyword, as a scikit-learn Pipeline routes it
-        (``set_fit_request(s=True)``) beside the labels' place, which it fills with None.
+        ``X`` comes by position; ``s`` by position or by keyword, as a scikit-learn
+        Pipeline under metadata routing passes it (with None in the labels' place).
         """
         s = routed_tasks(s, routed, "fit")
         if routed:

@@ -339,6 +339,8 @@ class PostHocOptimalPriorCVAE(OptimalPriorCVAE):
                 "overrides may change T and its training, not the first stage's networks "
                 f"or settings: {changed}"
             )
+        if checkpoint is not None:
+            checkpoint = Path(checkpoint).expanduser()
         return model._fit_prior_of(cvae, X, s, X_val, s_val, checkpoint)
 
     def _fit_prior_of(
