@@ -300,6 +300,27 @@ MUTANTS = [
         "    for splits in ((split,),):",
         ["data/test_data_load.py"],
     ),
+    (
+        "a worker found dead when given its next run ends the sweep (not replaced)",
+        "experiments/executors.py",
+        "                except BrokenProcessPool:\n                    workers.remove(worker)",
+        "                except ZeroDivisionError:\n                    workers.remove(worker)",
+        ["test_experiments.py::test_a_worker_found_dead_when_given_its_next_run_is_replaced"],
+    ),
+    (
+        "the sweep's own stop counts as a worker's first SIGTERM (the job's then interrupts)",
+        "experiments/executors.py",
+        "    if _TERMINATED or (_STOPPING is not None",
+        "    if stop_asked() or _TERMINATED or (_STOPPING is not None",
+        ["test_experiments.py::test_a_batch_jobs_sigterm_after_the_sweeps_own_stop_is_the_first"],
+    ),
+    (
+        "the tasks a Pipeline routes by keyword are dropped",
+        "models/base.py",
+        '    by_name = routed.pop("s", None)\n',
+        '    by_name = routed.pop("s", None) and None\n',
+        ["test_estimators.py::test_a_pipeline_passes_the_tasks_to_fit_score_and_routed_transform"],
+    ),
 ]
 
 
