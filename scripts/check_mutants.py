@@ -321,6 +321,16 @@ MUTANTS = [
         '    by_name = routed.pop("s", None) and None\n',
         ["test_estimators.py::test_a_pipeline_passes_the_tasks_to_fit_score_and_routed_transform"],
     ),
+    (
+        "the resource tracker started inside the block holding signals as workers start",
+        "experiments/executors.py",
+        '        if os.name == "posix":  # started outside',
+        "        if False:  # started outside",
+        [
+            "test_experiments.py::"
+            "test_workers_start_with_the_signals_held_though_a_queue_starts_the_resource_tracker"
+        ],
+    ),
 ]
 
 

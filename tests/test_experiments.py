@@ -1547,6 +1547,39 @@ def test_a_worker_found_dead_when_given_its_next_run_is_replaced(tmp_path, monke
     assert len(made) == len(runs) and all(worker.closed for worker in made)
 
 
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_workers_start_with_the_signals_held_though_a_queue_starts_the_resource_tracker(
+    tmp_path, monkeypatch
+):
+    """A worker's first queue starts Python's resource tracker where none runs yet, which
+    unblocks SIGINT and SIGTERM in the thread starting it: inside the block that holds
+    them while workers start, a Ctrl+C then cut a start short (seen in CI)."""
+    from concurrent.futures import Future
+    from multiprocessing import resource_tracker
+
+    masks = []
+
+    class QueueWorker:
+        def __init__(self, context: Any, *args: Any) -> None:
+            self.queue = context.Queue()  # as a worker's own
+
+        def submit(self, run):
+            masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+            future = Future()
+            future.set_result(run.result("ok"))
+            return future
+
+        def close(self, wait_for_records: bool = True) -> None:
+            pass
+
+    monkeypatch.setattr(executors, "_Worker", QueueWorker)
+    monkeypatch.setattr(resource_tracker._resource_tracker, "_fd", None)  # none runs yet
+    (config,) = configs_for("usps-mnist", file_overrides={**TINY, "seeds": 1})
+    results = []
+    executors.local_executor(2)(plan(config, tmp_path), results.append)
+    assert masks and all(executors.HELD_SIGNALS <= mask for mask in masks), masks
+
+
 def test_a_batch_jobs_sigterm_after_the_sweeps_own_stop_is_the_first(monkeypatch):
     """SIGTERM to a batch job's every process: the sweep's stop (``ASKED_SIGNAL``) can be
     handled in a worker before the SIGTERM that reached it at the same time; that

@@ -9,6 +9,7 @@ import logging
 import logging.handlers
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.resource_tracker
 import os
 import pickle
 import signal
@@ -371,6 +372,8 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
             return
 
         context = get_context("spawn")
+        if os.name == "posix":  # started outside the block below, which its start unblocks
+            multiprocessing.resource_tracker.ensure_running()
         each = worker_threads(jobs, threads)
         waiting = [replace(run, threads=each, progress=False) for run in reversed(runs)]
         stopping = context.RawValue("b", 0)
@@ -400,10 +403,11 @@ def local_executor(jobs: int = 1, progress: bool = False, threads: int | None = 
             while waiting or running:
                 if stop_asked() and stopping.value != STOP_NOW:  # SIGTERM came: before
                     stopping.value = STOP_ASKED  # a run starts, so that it does not train
-                # Held while workers start, all in one block (Ctrl+C between two blocks
-                # was seen to cut a start short, the worker then failing to read it): a
-                # worker would die of them half set up; held by the workers' threads for
-                # good (they inherit it), so that they reach this thread.
+                # Held while workers start: a worker would die of them half set up, or
+                # this process be stopped while it sends one its start; held by the
+                # workers' threads for good (they inherit it), so that they reach this
+                # thread. Python's resource tracker, started by a first queue, unblocks
+                # both on starting, which would cut the block short: it runs already.
                 with held(*HELD_SIGNALS):
                     while waiting and len(running) < jobs:
                         start(waiting.pop())
